@@ -7,5 +7,7 @@ export default defineConfig({
   clean: true,
   target: "node24",
   platform: "node",
+  // The core is bundled in; npm dependencies stay external and resolve from node_modules.
+  noExternal: ["@flatnet/core"],
   banner: { js: "#!/usr/bin/env node" },
 });
