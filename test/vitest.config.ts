@@ -8,5 +8,10 @@ export default defineConfig({
   },
   test: {
     include: ["**/*.test.ts"],
+    exclude: ["**/node_modules/**", "**/fixtures/**"],
+    // Netns labs, etcd and code-server share one machine: one file at a time.
+    fileParallelism: false,
+    testTimeout: 120_000,
+    hookTimeout: 300_000,
   },
 });

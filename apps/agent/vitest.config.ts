@@ -1,5 +1,8 @@
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
+
+const countsDir = process.env.FLATNET_COUNTS_DIR;
 
 export default defineConfig({
   resolve: {
@@ -8,5 +11,7 @@ export default defineConfig({
   },
   test: {
     include: ["src/**/*.test.ts"],
+    // scripts/test-all.sh sums every runner's JSON report into one closing line.
+    reporters: countsDir ? ["default", ["json", { outputFile: join(countsDir, "agent.json") }]] : ["default"],
   },
 });
