@@ -1,1 +1,3 @@
-export {};
+/** Probe protocol types, plans, verdicts, diagnosis and report rendering (pure). */
+export * from "./types.ts";
+export * from "./schema.ts";
