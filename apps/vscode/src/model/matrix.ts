@@ -1,0 +1,180 @@
+/**
+ * The connectivity matrix: probe pair results folded into a node x node grid. Pure and DOM-free: the
+ * extension host uses it for problems and the report, the webview bundles the same code to paint the heatmap.
+ * The grid is typed arrays (500 nodes = 250,000 cells) so folding and painting stay linear and allocation-free.
+ */
+import type { PairResult, PairVerdict, ProbeEvent } from "@flatnet/core";
+
+/** Cell states, worst last: a cell shows the worst verdict among its pod pairs. */
+export const CellState = { none: 0, pending: 1, excluded: 2, ok: 3, flaky: 4, inconclusive: 5, failed: 6 } as const;
+export type CellStateValue = (typeof CellState)[keyof typeof CellState];
+
+/** Marks drawn on a cell, as bit flags. */
+export const CellMark = { nat: 1, loss: 2, mtu: 4 } as const;
+
+const VERDICT_STATE: Record<PairVerdict, CellStateValue> = {
+  ok: CellState.ok,
+  flaky: CellState.flaky,
+  failed: CellState.failed,
+  inconclusive: CellState.inconclusive,
+  excluded: CellState.excluded,
+};
+
+export interface MatrixGrid {
+  nodes: string[];
+  /** n*n, row = source node, column = destination node. */
+  state: Uint8Array;
+  marks: Uint8Array;
+  /** Worst p50 RTT in ms among the cell's pairs; NaN when none measured. */
+  rttMs: Float32Array;
+}
+
+export interface CellDetail {
+  src: string;
+  dst: string;
+  state: CellStateValue;
+  marks: number;
+  rttMs: number | undefined;
+  pairs: PairResult[];
+  /** Distinct diagnosis messages of the cell's failing pairs. */
+  diagnosis: string[];
+}
+
+export function createGrid(nodes: readonly string[]): MatrixGrid {
+  const size = nodes.length * nodes.length;
+  return { nodes: [...nodes], state: new Uint8Array(size), marks: new Uint8Array(size), rttMs: new Float32Array(size).fill(Number.NaN) };
+}
+
+function marksOf(result: PairResult): number {
+  let marks = 0;
+  if (result.problems.includes("nat-violation") || result.nat.verdict === "snat-to-node-ip" || result.nat.verdict === "snat-other") marks |= CellMark.nat;
+  if (result.problems.includes("udp-loss") || (result.udpLossRatio ?? 0) > 0) marks |= CellMark.loss;
+  if (result.problems.includes("mtu-tcp-blackhole") || result.problems.includes("mtu-udp-blackhole")) marks |= CellMark.mtu;
+  return marks;
+}
+
+/**
+ * Folds probe events into a grid. A later result for the same pair id replaces the earlier one (retries),
+ * so the cell is recomputed from its pairs rather than accumulated.
+ */
+export class ProbeMatrix {
+  grid: MatrixGrid;
+  runId: string | undefined;
+  progress = { done: 0, total: 0 };
+  finished = false;
+  error: string | undefined;
+  readonly #nodeIndex = new Map<string, number>();
+  readonly #pairs = new Map<string, PairResult>();
+  readonly #cellPairs = new Map<number, Map<string, PairResult>>();
+
+  constructor(nodes: readonly string[]) {
+    this.grid = createGrid(nodes);
+    nodes.forEach((name, index) => this.#nodeIndex.set(name, index));
+  }
+
+  /** Applies one event; returns the cell indexes that changed (for incremental repaint). */
+  apply(event: ProbeEvent): number[] {
+    switch (event.type) {
+      case "run-started": {
+        this.#reset(event.runId, event.plan.pairs.length);
+        const extra = event.plan.pairs.flatMap((pair) => [pair.src.node, pair.dst.node]).filter((node) => !this.#nodeIndex.has(node));
+        if (extra.length > 0) this.#grow(extra);
+        const changed = new Set<number>();
+        for (const pair of event.plan.pairs) {
+          const cell = this.#cell(pair.src.node, pair.dst.node);
+          if (this.grid.state[cell] === CellState.none) this.grid.state[cell] = CellState.pending;
+          changed.add(cell);
+        }
+        return [...changed];
+      }
+      case "pair-result": {
+        if (this.runId !== undefined && event.runId !== this.runId) return [];
+        this.progress = { ...event.progress };
+        return [this.#put(event.result)];
+      }
+      case "retry-started":
+        return [];
+      case "run-finished": {
+        if (this.runId === undefined) this.#reset(event.report.runId, event.report.results.length);
+        const changed = event.report.results.map((result) => this.#put(result));
+        this.finished = true;
+        this.progress = { done: event.report.results.length, total: event.report.results.length };
+        return changed;
+      }
+      case "run-failed":
+        this.finished = true;
+        this.error = `${event.error.code}: ${event.error.message}`;
+        return [];
+    }
+  }
+
+  results(): PairResult[] {
+    return [...this.#pairs.values()];
+  }
+
+  detail(src: string, dst: string): CellDetail {
+    const cell = this.#cell(src, dst);
+    const pairs = [...(this.#cellPairs.get(cell)?.values() ?? [])];
+    const diagnosis = [...new Set(pairs.flatMap((pair) => (pair.verdict === "ok" ? [] : pair.diagnosis.map((d) => d.message))))];
+    const rtt = this.grid.rttMs[cell]!;
+    return { src, dst, state: this.grid.state[cell] as CellStateValue, marks: this.grid.marks[cell]!, rttMs: Number.isNaN(rtt) ? undefined : rtt, pairs, diagnosis };
+  }
+
+  #reset(runId: string, total: number): void {
+    this.runId = runId;
+    this.finished = false;
+    this.error = undefined;
+    this.progress = { done: 0, total };
+    this.#pairs.clear();
+    this.#cellPairs.clear();
+    this.grid.state.fill(CellState.none);
+    this.grid.marks.fill(0);
+    this.grid.rttMs.fill(Number.NaN);
+  }
+
+  #grow(extra: string[]): void {
+    const old = this.grid;
+    const nodes = [...old.nodes, ...new Set(extra)];
+    const grid = createGrid(nodes);
+    const n = old.nodes.length;
+    for (let row = 0; row < n; row++) {
+      for (let col = 0; col < n; col++) {
+        grid.state[row * nodes.length + col] = old.state[row * n + col]!;
+        grid.marks[row * nodes.length + col] = old.marks[row * n + col]!;
+        grid.rttMs[row * nodes.length + col] = old.rttMs[row * n + col]!;
+      }
+    }
+    const remapped = new Map<number, Map<string, PairResult>>();
+    for (const [cell, pairs] of this.#cellPairs) remapped.set(Math.floor(cell / n) * nodes.length + (cell % n), pairs);
+    this.#cellPairs.clear();
+    for (const [cell, pairs] of remapped) this.#cellPairs.set(cell, pairs);
+    nodes.forEach((name, index) => this.#nodeIndex.set(name, index));
+    this.grid = grid;
+  }
+
+  #cell(src: string, dst: string): number {
+    if (!this.#nodeIndex.has(src) || !this.#nodeIndex.has(dst)) this.#grow([src, dst].filter((node) => !this.#nodeIndex.has(node)));
+    return this.#nodeIndex.get(src)! * this.grid.nodes.length + this.#nodeIndex.get(dst)!;
+  }
+
+  #put(result: PairResult): number {
+    const cell = this.#cell(result.pair.src.node, result.pair.dst.node);
+    this.#pairs.set(result.pair.id, result);
+    let pairs = this.#cellPairs.get(cell);
+    if (!pairs) this.#cellPairs.set(cell, (pairs = new Map()));
+    pairs.set(result.pair.id, result);
+    let state: CellStateValue = CellState.none;
+    let marks = 0;
+    let rtt = Number.NaN;
+    for (const pair of pairs.values()) {
+      const pairState = VERDICT_STATE[pair.verdict];
+      if (pairState > state) state = pairState;
+      marks |= marksOf(pair);
+      if (pair.rtt && pair.rtt.samples > 0 && !(pair.rtt.p50Ms <= rtt)) rtt = pair.rtt.p50Ms;
+    }
+    this.grid.state[cell] = state;
+    this.grid.marks[cell] = marks;
+    this.grid.rttMs[cell] = rtt;
+    return cell;
+  }
+}

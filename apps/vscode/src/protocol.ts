@@ -1,0 +1,62 @@
+/**
+ * The versioned message protocol between the extension host and its webviews. Both sides validate every
+ * message with these schemas: the webview trusts nothing the host did not send in this shape, and the host
+ * treats webview messages as untrusted input.
+ */
+import { probeEventSchema } from "@flatnet/core";
+import { z } from "zod";
+import { clusterViewSchema } from "./model/cluster-view.ts";
+
+export const PROTOCOL_VERSION = 1 as const;
+const v = z.literal(PROTOCOL_VERSION);
+
+export const viewKindSchema = z.enum(["topology", "matrix"]);
+export type ViewKind = z.infer<typeof viewKindSchema>;
+
+const endpointSchema = z.object({ node: z.string().min(1), pod: z.string().min(1).optional() });
+
+/** Host -> webview. */
+export const hostMessageSchema = z.discriminatedUnion("type", [
+  z.object({ v, type: z.literal("cluster"), cluster: clusterViewSchema.nullable() }),
+  z.object({ v, type: z.literal("probe-events"), events: z.array(probeEventSchema) }),
+  z.object({ v, type: z.literal("status"), level: z.enum(["info", "warning", "error"]), message: z.string() }),
+]);
+export type HostMessage = z.infer<typeof hostMessageSchema>;
+
+/** Webview -> host. */
+export const webviewMessageSchema = z.discriminatedUnion("type", [
+  z.object({ v, type: z.literal("ready"), view: viewKindSchema }),
+  z.object({ v, type: z.literal("verify") }),
+  z.object({ v, type: z.literal("probe-pair"), src: endpointSchema, dst: endpointSchema }),
+  z.object({ v, type: z.literal("copy"), text: z.string().min(1).max(4096) }),
+  z.object({ v, type: z.literal("open-report") }),
+  z.object({ v, type: z.literal("rendered"), view: viewKindSchema, ms: z.number().nonnegative() }),
+]);
+export type WebviewMessage = z.infer<typeof webviewMessageSchema>;
+
+export type ParseResult<T> = { success: true; data: T } | { success: false; error: { code: "ERR_INVALID_MESSAGE"; message: string } };
+
+function parseWith<T>(schema: z.ZodType<T>, side: string, input: unknown): ParseResult<T> {
+  if (typeof input === "object" && input !== null && "v" in input && (input as { v: unknown }).v !== PROTOCOL_VERSION) {
+    return {
+      success: false,
+      error: { code: "ERR_INVALID_MESSAGE", message: `${side} message has protocol version ${JSON.stringify((input as { v: unknown }).v)}; this build speaks version ${PROTOCOL_VERSION}` },
+    };
+  }
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return { success: true, data: parsed.data };
+  const issue = parsed.error.issues[0];
+  const type = typeof input === "object" && input !== null && "type" in input ? JSON.stringify((input as { type: unknown }).type) : "(none)";
+  return {
+    success: false,
+    error: { code: "ERR_INVALID_MESSAGE", message: `${side} message of type ${type} is invalid at "${issue?.path.join(".") ?? ""}": ${issue?.message ?? "unknown"}` },
+  };
+}
+
+export function parseHostMessage(input: unknown): ParseResult<HostMessage> {
+  return parseWith(hostMessageSchema as z.ZodType<HostMessage>, "host", input);
+}
+
+export function parseWebviewMessage(input: unknown): ParseResult<WebviewMessage> {
+  return parseWith(webviewMessageSchema as z.ZodType<WebviewMessage>, "webview", input);
+}
