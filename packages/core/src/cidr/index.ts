@@ -1,1 +1,26 @@
-export {};
+export {
+  addressIndex,
+  canonicalCidr,
+  cidrContains,
+  cidrEquals,
+  cidrOf,
+  cidrSize,
+  cidrsOverlap,
+  compareCidr,
+  firstAddress,
+  formatCidr,
+  formatInterfaceAddress,
+  hostMask,
+  isCidr,
+  iterateAddresses,
+  lastAddress,
+  nthAddress,
+  parseCidr,
+  parseInterfaceAddress,
+  safeParseCidr,
+  safeParseInterfaceAddress,
+  type Cidr,
+  type InterfaceAddress,
+  type ParseCidrOptions,
+} from "./cidr.ts";
+export { iterateSubnets, nthSubnet, splitCidr, SPLIT_LIMIT, subnetCount } from "./split.ts";
