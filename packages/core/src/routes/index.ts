@@ -1,1 +1,5 @@
-export {};
+export * from "./types.ts";
+export { safeParseMac, safeParseVtepMac, vtepMacFor } from "./vtep-mac.ts";
+export { computeNodeNetwork, SKIP_CODES } from "./compute.ts";
+export { applyPlan, diffNetwork, isUnicastMac, sortKernelState } from "./diff.ts";
+export { renderPlan, renderStep, type RenderedBatch } from "./render.ts";

@@ -1,0 +1,221 @@
+import type { FdbEntry, KernelState, Neighbour, Plan, PlanStep, Route, VxlanDevice } from "./types.ts";
+
+/**
+ * The ordered plan that turns `actual` into `desired`, touching only objects flatnet owns (every listed route, and
+ * neighbours and FDB rows on a flatnet VXLAN device). Order: device create/replace/update; FDB adds; neighbour adds;
+ * route adds; route deletes; neighbour deletes; FDB deletes; device delete. So a route never points at a VTEP
+ * without neighbour and FDB entries, and a device's removal takes its own objects with it.
+ * Both states must hold canonical strings (adapters normalise what they read), each object listed once.
+ * @example
+ * const plan = diffNetwork(desired, await kernel.read());
+ * for (const batch of renderPlan(plan)) await run(batch.tool, batch.lines);
+ */
+export function diffNetwork(desired: KernelState, actual: KernelState): Plan {
+  const first: PlanStep[] = [];
+  const last: PlanStep[] = [];
+  const want = desired.vxlan;
+  const have = actual.vxlan;
+  // Devices whose current objects are gone (recreated) or going (deleted at the end) by the device step.
+  const resetDevices = new Set<string>();
+  const droppedDevices = new Set<string>();
+
+  if (want !== undefined) {
+    if (have === undefined || have.name !== want.name) {
+      first.push({ op: "create", kind: "vxlan-device", device: want });
+      resetDevices.add(want.name);
+    } else if (!sameImmutableDevice(want, have)) {
+      first.push({ op: "replace", kind: "vxlan-device", device: want });
+      resetDevices.add(want.name);
+    } else if (want.mtu !== have.mtu || want.mac !== have.mac || !sameList(want.addresses, have.addresses)) {
+      first.push({ op: "update", kind: "vxlan-device", device: want, previous: have });
+    }
+  }
+  if (have !== undefined && have.name !== want?.name) {
+    last.push({ op: "delete", kind: "vxlan-device", device: have });
+    droppedDevices.add(have.name);
+  }
+
+  const owned = new Set<string>();
+  if (want !== undefined) owned.add(want.name);
+  if (have !== undefined) owned.add(have.name);
+  const present = (dev: string): boolean => !resetDevices.has(dev);
+  const removable = (dev: string): boolean => !resetDevices.has(dev) && !droppedDevices.has(dev);
+
+  // FDB: a unicast MAC has one row per device, so a row for the same MAC with another dst is replaced in place.
+  const fdbAdds: PlanStep[] = [];
+  const fdbDeletes: PlanStep[] = [];
+  const haveFdb = new Map<string, FdbEntry[]>();
+  for (const row of actual.fdb) {
+    if (!owned.has(row.dev) || !present(row.dev)) continue;
+    const key = fdbMacKey(row);
+    const rows = haveFdb.get(key);
+    if (rows === undefined) haveFdb.set(key, [row]);
+    else rows.push(row);
+  }
+  const keptFdb = new Set<FdbEntry>();
+  for (const row of desired.fdb) {
+    const rows = haveFdb.get(fdbMacKey(row));
+    const same = rows?.find((candidate) => candidate.dst === row.dst);
+    if (same !== undefined) {
+      keptFdb.add(same);
+    } else if (rows !== undefined && isUnicastMac(row.mac)) {
+      fdbAdds.push({ op: "replace", kind: "fdb", fdb: row });
+      for (const old of rows) keptFdb.add(old); // overwritten by the replace
+    } else {
+      fdbAdds.push({ op: "add", kind: "fdb", fdb: row });
+    }
+  }
+  for (const rows of haveFdb.values()) {
+    for (const row of rows) {
+      if (!keptFdb.has(row) && removable(row.dev)) fdbDeletes.push({ op: "delete", kind: "fdb", fdb: row });
+    }
+  }
+
+  const neighbourChanges = diffKeyed(
+    desired.neighbours,
+    actual.neighbours.filter((entry) => owned.has(entry.dev) && present(entry.dev)),
+    neighbourKey,
+    (a, b) => a.mac === b.mac && a.family === b.family,
+  );
+  const routeChanges = diffKeyed(
+    desired.routes,
+    actual.routes.filter((route) => present(route.dev)),
+    routeKey,
+    (a, b) => a.via === b.via && a.dev === b.dev && a.onlink === b.onlink,
+  );
+
+  const steps: PlanStep[] = [...first, ...fdbAdds];
+  for (const [op, neighbour] of neighbourChanges.upserts) steps.push({ op, kind: "neighbour", neighbour });
+  for (const [op, route] of routeChanges.upserts) steps.push({ op, kind: "route", route });
+  for (const route of routeChanges.deletes) {
+    if (removable(route.dev)) steps.push({ op: "delete", kind: "route", route });
+  }
+  for (const neighbour of neighbourChanges.deletes) {
+    if (removable(neighbour.dev)) steps.push({ op: "delete", kind: "neighbour", neighbour });
+  }
+  steps.push(...fdbDeletes, ...last);
+  return { steps };
+}
+
+/**
+ * A pure model of the kernel: `actual` after `plan`. Objects on a created, recreated or deleted device vanish with
+ * it; `add` and `replace` of a unicast FDB MAC overwrite that MAC's row, as `bridge fdb replace` does.
+ * @example diffNetwork(desired, applyPlan(actual, diffNetwork(desired, actual))).steps // []
+ */
+export function applyPlan(actual: KernelState, plan: Plan): KernelState {
+  let vxlan = actual.vxlan;
+  const routes = new Map(actual.routes.map((route) => [routeKey(route), route]));
+  const neighbours = new Map(actual.neighbours.map((entry) => [neighbourKey(entry), entry]));
+  const fdb = new Map(actual.fdb.map((row) => [fdbRowKey(row), row]));
+  const dropDevice = (name: string): void => {
+    for (const [key, route] of routes) if (route.dev === name) routes.delete(key);
+    for (const [key, entry] of neighbours) if (entry.dev === name) neighbours.delete(key);
+    for (const [key, row] of fdb) if (row.dev === name) fdb.delete(key);
+  };
+
+  for (const step of plan.steps) {
+    switch (step.kind) {
+      case "vxlan-device":
+        if (step.op === "update") {
+          vxlan = step.device;
+        } else if (step.op === "delete") {
+          if (vxlan?.name === step.device.name) vxlan = undefined;
+          dropDevice(step.device.name);
+        } else {
+          dropDevice(step.device.name);
+          vxlan = step.device;
+        }
+        break;
+      case "route":
+        if (step.op === "delete") routes.delete(routeKey(step.route));
+        else routes.set(routeKey(step.route), step.route);
+        break;
+      case "neighbour":
+        if (step.op === "delete") neighbours.delete(neighbourKey(step.neighbour));
+        else neighbours.set(neighbourKey(step.neighbour), step.neighbour);
+        break;
+      case "fdb":
+        if (step.op === "delete") {
+          fdb.delete(fdbRowKey(step.fdb));
+        } else {
+          if (isUnicastMac(step.fdb.mac)) {
+            const macKey = fdbMacKey(step.fdb);
+            for (const [key, row] of fdb) if (fdbMacKey(row) === macKey) fdb.delete(key);
+          }
+          fdb.set(fdbRowKey(step.fdb), step.fdb);
+        }
+        break;
+    }
+  }
+  const state: KernelState = { routes: [...routes.values()], neighbours: [...neighbours.values()], fdb: [...fdb.values()] };
+  if (vxlan !== undefined) state.vxlan = vxlan;
+  return state;
+}
+
+/** The same state with every list in a canonical order (routes by family and dst, ...), to compare states as sets. */
+export function sortKernelState(state: KernelState): KernelState {
+  const byKey = <T>(key: (item: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
+  const sorted: KernelState = {
+    routes: [...state.routes].sort(byKey(routeKey)),
+    neighbours: [...state.neighbours].sort(byKey(neighbourKey)),
+    fdb: [...state.fdb].sort(byKey(fdbRowKey)),
+  };
+  if (state.vxlan !== undefined) sorted.vxlan = state.vxlan;
+  return sorted;
+}
+
+/** True when a MAC (canonical lowercase) is unicast and not all zeros: such an FDB MAC has a single row. */
+export function isUnicastMac(mac: string): boolean {
+  return (Number.parseInt(mac.slice(0, 2), 16) & 0x01) === 0 && mac !== "00:00:00:00:00:00";
+}
+
+function diffKeyed<T>(
+  desired: readonly T[],
+  actual: readonly T[],
+  key: (item: T) => string,
+  same: (a: T, b: T) => boolean,
+): { upserts: ["add" | "replace", T][]; deletes: T[] } {
+  const have = new Map<string, T>();
+  for (const item of actual) have.set(key(item), item);
+  const upserts: ["add" | "replace", T][] = [];
+  for (const item of desired) {
+    const k = key(item);
+    const current = have.get(k);
+    if (current === undefined) upserts.push(["add", item]);
+    else if (!same(item, current)) upserts.push(["replace", item]);
+    have.delete(k);
+  }
+  return { upserts, deletes: [...have.values()] };
+}
+
+function sameImmutableDevice(a: VxlanDevice, b: VxlanDevice): boolean {
+  return (
+    a.vni === b.vni &&
+    a.port === b.port &&
+    a.local === b.local &&
+    a.underlayFamily === b.underlayFamily &&
+    a.underlayDevice === b.underlayDevice
+  );
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const set = new Set(b);
+  return a.every((item) => set.has(item));
+}
+
+function routeKey(route: Route): string {
+  return `${route.family} ${route.dst}`;
+}
+
+function neighbourKey(entry: Neighbour): string {
+  return `${entry.dev} ${entry.ip}`;
+}
+
+function fdbMacKey(row: FdbEntry): string {
+  return `${row.dev} ${row.mac}`;
+}
+
+function fdbRowKey(row: FdbEntry): string {
+  return `${row.dev} ${row.mac} ${row.dst}`;
+}
