@@ -1,8 +1,154 @@
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { renderMatrix } from "../lab/checker/render.ts";
+import { LabError } from "../lab/errors.ts";
+import { addNode, killAgent, labCheck, labDown, labStatus, labUp, removeNode, startAgent, type LabStatus } from "../lab/lab.ts";
+import { Progress } from "../lab/progress.ts";
+import { DEFAULT_STATE_DIR, LAB_BACKENDS } from "../lab/state.ts";
+
+const integer = (flag: string) => (value: string): number => {
+  if (!/^[0-9]+$/.test(value)) throw new InvalidArgumentError(`${flag} "${value}" must be a non-negative integer`);
+  return Number(value);
+};
+
+const stateDirOption = (): Option =>
+  new Option("--state-dir <dir>", "where the lab keeps its state, sockets and logs").default(DEFAULT_STATE_DIR);
+
+/** One line on stderr and a non-zero exit for what a user can fix; a bug keeps its stack trace for the report. */
+async function guarded(command: string, task: () => Promise<number | void>): Promise<void> {
+  try {
+    process.exitCode = (await task()) ?? 0;
+  } catch (error) {
+    const known = error instanceof LabError || (error instanceof Error && "code" in error && typeof error.code === "string");
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`flatnet lab ${command}: ${message}\n`);
+    if (!known && process.env.FLATNET_DEBUG === "1" && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    process.exitCode = 1;
+  }
+}
+
+const progressToStdout = (): Progress => new Progress((line) => process.stdout.write(line));
 
 export function registerLabCommand(program: Command): void {
-  program.command("lab").description("(not built yet)").action(() => {
-    process.stderr.write("flatnet lab: not built yet\n");
-    process.exitCode = 2;
-  });
+  const lab = program
+    .command("lab")
+    .description("A flat pod network in network namespaces on this machine: nodes, agents, pods, and a connectivity check");
+
+  lab
+    .command("up")
+    .description("build the lab and wait until every agent is ready and routes converged (same flags on a healthy lab: no-op)")
+    .addOption(new Option("--nodes <n>", "number of nodes").default(3).argParser(integer("--nodes")))
+    .addOption(new Option("--pods-per-node <n>", "pods on each node").default(2).argParser(integer("--pods-per-node")))
+    .addOption(new Option("--backend <backend>", "datapath backend").choices([...LAB_BACKENDS]).default("host-gw"))
+    .option("--dual-stack", "IPv4 and IPv6 pods and underlay", false)
+    .option("--prefix <prefix>", "prefix of every namespace the lab creates", "fn-")
+    .option("--resync-interval <duration>", "agents' periodic resync (e.g. 10s)")
+    .addOption(stateDirOption())
+    .action((options) =>
+      guarded("up", async () => {
+        await labUp({
+          nodes: options.nodes,
+          podsPerNode: options.podsPerNode,
+          backend: options.backend,
+          dualStack: options.dualStack,
+          prefix: options.prefix,
+          stateDir: options.stateDir,
+          resyncInterval: options.resyncInterval,
+          progress: progressToStdout(),
+        });
+      }),
+    );
+
+  lab
+    .command("down")
+    .description("remove everything the lab made, and only that (also after a crash)")
+    .option("--prefix <prefix>", "prefix to scan for leftover namespaces (default: the lab's, or fn-)")
+    .addOption(stateDirOption())
+    .action((options) =>
+      guarded("down", async () => {
+        await labDown({ stateDir: options.stateDir, prefix: options.prefix, progress: progressToStdout() });
+      }),
+    );
+
+  lab
+    .command("status")
+    .description("nodes, pod CIDRs, pods and IPs, agent health")
+    .option("--json", "machine-readable output", false)
+    .addOption(stateDirOption())
+    .action((options) =>
+      guarded("status", async () => {
+        const status = await labStatus({ stateDir: options.stateDir });
+        process.stdout.write(options.json ? JSON.stringify(status, null, 2) + "\n" : renderStatus(status));
+        return status.nodes.every((node) => node.agent.ready) ? 0 : 1;
+      }),
+    );
+
+  lab
+    .command("check")
+    .description("real packets (ICMP, TCP) between every pair of pods; every responder must see the sender's pod IP")
+    .option("--json", "machine-readable output", false)
+    .addOption(stateDirOption())
+    .action((options) =>
+      guarded("check", async () => {
+        const report = await labCheck({ stateDir: options.stateDir });
+        process.stdout.write(options.json ? JSON.stringify(report, null, 2) + "\n" : renderMatrix(report));
+        return report.ok ? 0 : 1;
+      }),
+    );
+
+  lab
+    .command("add-node")
+    .description("join a new node (next free index) with the lab's pods per node")
+    .option("--resync-interval <duration>", "the agent's periodic resync (e.g. 10s)")
+    .addOption(stateDirOption())
+    .action((options) =>
+      guarded("add-node", async () => {
+        await addNode({ stateDir: options.stateDir, resyncInterval: options.resyncInterval, progress: progressToStdout() });
+      }),
+    );
+
+  lab
+    .command("remove-node")
+    .description("a node leaves: agent stopped, deregistered, namespaces removed; waits until peers dropped its routes")
+    .argument("<node>", "node name, e.g. node4")
+    .addOption(stateDirOption())
+    .action((name: string, options) =>
+      guarded("remove-node", () => removeNode(name, { stateDir: options.stateDir, progress: progressToStdout() })),
+    );
+
+  lab
+    .command("kill-agent")
+    .description("kill a node's agent with SIGKILL (a crash; its routes stay)")
+    .argument("<node>", "node name, e.g. node2")
+    .addOption(stateDirOption())
+    .action((name: string, options) =>
+      guarded("kill-agent", async () => {
+        await killAgent(name, { stateDir: options.stateDir, progress: progressToStdout() });
+      }),
+    );
+
+  lab
+    .command("start-agent")
+    .description("start a node's agent again and wait until it is ready")
+    .argument("<node>", "node name, e.g. node2")
+    .option("--resync-interval <duration>", "the agent's periodic resync (e.g. 10s)")
+    .addOption(stateDirOption())
+    .action((name: string, options) =>
+      guarded("start-agent", async () => {
+        await startAgent(name, { stateDir: options.stateDir, resyncInterval: options.resyncInterval, progress: progressToStdout() });
+      }),
+    );
+}
+
+function renderStatus(status: LabStatus): string {
+  const lines = [
+    `lab "${status.prefix}" in ${status.stateDir}: backend ${status.backend}${status.dualStack ? ", dual-stack" : ""}, cluster ${status.clusterCidrs.join(" ")}`,
+  ];
+  for (const node of status.nodes) {
+    const agent = node.agent.running
+      ? `agent pid ${node.agent.pid} ${node.agent.ready ? "ready" : node.agent.healthy ? "healthy, not ready" : "not answering"}`
+      : "agent DOWN";
+    lines.push(`${node.name.padEnd(7)} ${node.netns.padEnd(14)} underlay ${node.underlayIps.join(" ")}  pods ${node.podCidrs.join(" ")}  ${agent}`);
+    for (const pod of node.pods) lines.push(`  ${pod.name.padEnd(14)} ${pod.ips.join(" ")}`);
+  }
+  return lines.join("\n") + "\n";
 }

@@ -1,0 +1,104 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { getFromAgent } from "./agent-client.ts";
+import { LabError } from "./errors.ts";
+import type { LabAgent, LabBackend, LabNode } from "./state.ts";
+import { flatnetCommand, startInNamespace } from "./supervisor.ts";
+
+// Everything the lab knows about `flatnet agent`'s command line and API lives in this file.
+
+export interface AgentPaths {
+  socket: string;
+  log: string;
+  store: string;
+  networkConfig: string;
+}
+
+export function agentPaths(stateDir: string, node: string): AgentPaths {
+  return {
+    socket: join(stateDir, "agents", `${node}.sock`),
+    log: join(stateDir, "logs", `${node}.log`),
+    store: join(stateDir, "store", "flatnet.db"),
+    networkConfig: join(stateDir, "network-config.json"),
+  };
+}
+
+export interface LabNetworkConfig {
+  clusterCidrs: string[];
+  backend: LabBackend;
+}
+
+/** Writes the network config every agent of the lab starts with (the first to open the store records it). */
+export async function initialiseStore(stateDir: string, config: LabNetworkConfig): Promise<void> {
+  const paths = agentPaths(stateDir, "x");
+  await mkdir(join(stateDir, "store"), { recursive: true });
+  await mkdir(join(stateDir, "agents"), { recursive: true });
+  await mkdir(join(stateDir, "logs"), { recursive: true });
+  await writeFile(paths.networkConfig, JSON.stringify({ clusterCidrs: config.clusterCidrs, backend: config.backend }, null, 2) + "\n");
+}
+
+export function agentArguments(stateDir: string, node: LabNode, resyncInterval?: string): string[] {
+  const paths = agentPaths(stateDir, node.name);
+  return [
+    ...flatnetCommand(),
+    "agent",
+    "--node",
+    node.name,
+    "--netns",
+    node.netns,
+    "--datastore",
+    "embedded",
+    "--store",
+    paths.store,
+    "--network-config",
+    paths.networkConfig,
+    "--underlay-device",
+    "eth0",
+    "--socket",
+    paths.socket,
+    ...(resyncInterval === undefined ? [] : ["--resync-interval", resyncInterval]),
+  ];
+}
+
+/** Starts `flatnet agent` inside the node's namespace, logging to a file in the state dir. */
+export async function startAgentProcess(stateDir: string, node: LabNode, resyncInterval?: string): Promise<LabAgent> {
+  const paths = agentPaths(stateDir, node.name);
+  await mkdir(join(stateDir, "agents"), { recursive: true });
+  await mkdir(join(stateDir, "logs"), { recursive: true });
+  const { pid, startTime } = await startInNamespace({
+    netns: node.netns,
+    args: agentArguments(stateDir, node, resyncInterval),
+    logPath: paths.log,
+  });
+  return { pid, startTime, socket: paths.socket, log: paths.log };
+}
+
+const agentNodeSchema = z.looseObject({
+  name: z.string(),
+  podCidrs: z.array(z.string()).min(1),
+  podMtu: z.number().int().positive(),
+});
+
+export type AgentNode = z.infer<typeof agentNodeSchema>;
+
+/** The agent's own view of its node (`GET /v1/node`): pod CIDRs and pod MTU. */
+export async function fetchAgentNode(stateDir: string, node: LabNode): Promise<AgentNode> {
+  const { socket } = agentPaths(stateDir, node.name);
+  const response = await getFromAgent(socket, "/v1/node");
+  const parsed = agentNodeSchema.safeParse(response.body);
+  if (response.status !== 200 || !parsed.success) {
+    throw new LabError(
+      "ERR_LAB_AGENT",
+      `agent ${node.name} answered GET /v1/node with ${response.status} ${JSON.stringify(response.body)}; expected name, podCidrs and podMtu`,
+    );
+  }
+  return parsed.data;
+}
+
+/** Removes a node from the lab's datastore, so its peers drop its routes. */
+export async function deregisterNode(stateDir: string, name: string): Promise<void> {
+  void stateDir;
+  void name;
+  throw new LabError("ERR_LAB_UNSUPPORTED", "removing a node needs the embedded datastore (not landed yet)");
+}

@@ -1,0 +1,458 @@
+import { mkdir, readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { MAX_NODES, clusterCidrs, planSegments, segmentOf, underlayIpsOf } from "./addressing.ts";
+import { tryGetFromAgent } from "./agent-client.ts";
+import { agentPaths, fetchAgentNode, startAgentProcess, initialiseStore, deregisterNode } from "./agent-process.ts";
+import type { CheckReport, Checker } from "./checker/checker.ts";
+import { PodChecker } from "./checker/pod-checker.ts";
+import { LabError } from "./errors.ts";
+import { nodeIndex, nodeName, nodeNs, podName, podNs, routerNs, underlayNs, validatePrefix } from "./names.ts";
+import { attachPods } from "./pods.ts";
+import { Progress } from "./progress.ts";
+import { missingRoutes } from "./routes-check.ts";
+import { DEFAULT_STATE_DIR, LAB_BACKENDS, loadState, lockLab, saveState, type LabBackend, type LabNode, type LabState } from "./state.ts";
+import { isRecordedProcessAlive, killPid, stopRecordedProcess } from "./supervisor.ts";
+import {
+  createNamespaces,
+  createNode,
+  createUnderlay,
+  deleteNamespaces,
+  listLabNamespaces,
+  listNamespaces,
+  namespacePids,
+} from "./topology.ts";
+import { waitFor } from "./wait.ts";
+
+export interface LabTarget {
+  stateDir?: string;
+  progress?: Progress;
+}
+
+export interface UpOptions extends LabTarget {
+  nodes?: number;
+  podsPerNode?: number;
+  backend?: LabBackend;
+  dualStack?: boolean;
+  prefix?: string;
+  /** Passed to every agent (`--resync-interval`); tests use a short one to see drift repaired quickly. */
+  resyncInterval?: string;
+  /** How long to wait for agents to be ready and routes to converge. */
+  timeoutMs?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+
+interface Context {
+  stateDir: string;
+  progress: Progress;
+}
+
+const contextOf = (target: LabTarget): Context => ({
+  stateDir: target.stateDir ?? DEFAULT_STATE_DIR,
+  progress: target.progress ?? new Progress(),
+});
+
+function validateUpOptions(options: UpOptions): Required<Pick<UpOptions, "nodes" | "podsPerNode" | "backend" | "dualStack" | "prefix">> {
+  const nodes = options.nodes ?? 3;
+  const podsPerNode = options.podsPerNode ?? 2;
+  const backend = options.backend ?? "host-gw";
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES) {
+    throw new LabError("ERR_LAB_INVALID_OPTION", `--nodes ${nodes} is out of range; it must be an integer from 1 to ${MAX_NODES}`);
+  }
+  if (!Number.isInteger(podsPerNode) || podsPerNode < 0 || podsPerNode > 100) {
+    throw new LabError("ERR_LAB_INVALID_OPTION", `--pods-per-node ${podsPerNode} is out of range; it must be an integer from 0 to 100`);
+  }
+  if (!LAB_BACKENDS.includes(backend)) {
+    throw new LabError("ERR_LAB_INVALID_OPTION", `--backend "${backend}" is unknown; use one of ${LAB_BACKENDS.join(", ")}`);
+  }
+  return { nodes, podsPerNode, backend, dualStack: options.dualStack ?? false, prefix: validatePrefix(options.prefix ?? "fn-") };
+}
+
+/**
+ * Brings a lab up and waits until every agent is ready and every node has routes to every other node's pod CIDRs.
+ * Run twice with the same flags on a healthy lab, it is a no-op; anything else (other flags, a crashed or half-built
+ * lab, leftover namespaces) is removed first and rebuilt from scratch.
+ */
+export async function labUp(options: UpOptions = {}): Promise<LabState> {
+  const shape = validateUpOptions(options);
+  const ctx = contextOf(options);
+  const release = await lockLab(ctx.stateDir);
+  try {
+    let existing: LabState | undefined;
+    try {
+      existing = await loadState(ctx.stateDir);
+    } catch (error) {
+      if (!(error instanceof LabError)) throw error;
+      ctx.progress.line(`ignoring unreadable state: ${error.message}`);
+    }
+    if (existing !== undefined && sameShape(existing, shape) && (await isHealthy(existing))) {
+      ctx.progress.line(`lab "${shape.prefix}" already up with ${existing.nodes.length} nodes (${existing.backend}); nothing to do`);
+      return existing;
+    }
+    const leftovers = await listLabNamespaces(shape.prefix);
+    if (existing !== undefined || leftovers.length > 0) {
+      await ctx.progress.step("removed the previous lab (stale, crashed or built with other flags)", () =>
+        removeLabObjects(ctx.stateDir, existing, shape.prefix),
+      );
+    }
+    return await build(ctx, shape, options);
+  } finally {
+    await release();
+  }
+}
+
+async function build(ctx: Context, shape: ReturnType<typeof validateUpOptions>, options: UpOptions): Promise<LabState> {
+  const { prefix, backend, dualStack } = shape;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const state: LabState = {
+    version: 1,
+    prefix,
+    backend,
+    dualStack,
+    podsPerNode: shape.podsPerNode,
+    createdAt: new Date().toISOString(),
+    clusterCidrs: clusterCidrs(dualStack),
+    namespaces: [],
+    nodes: [],
+    pods: [],
+  };
+  // The namespaces are recorded before they exist, so `down` after a crash at any point removes them.
+  state.namespaces.push(underlayNs(prefix), ...(backend === "auto" ? [routerNs(prefix)] : []));
+  await mkdir(ctx.stateDir, { recursive: true });
+  await saveState(ctx.stateDir, state);
+
+  const segments = await ctx.progress.step(
+    (made) => `underlay ${underlayNs(prefix)}: ${made.map((s) => `${s.bridge} ${s.subnets.join(" ")}`).join(", ")}${made.length > 1 ? `, joined by ${routerNs(prefix)}` : ""}`,
+    () => createUnderlay(prefix, backend, dualStack),
+  );
+  await ctx.progress.step(
+    `datastore ${join(ctx.stateDir, "store")}: cluster ${state.clusterCidrs.join(" ")}, backend ${backend}`,
+    () => initialiseStore(ctx.stateDir, { clusterCidrs: state.clusterCidrs, backend }),
+  );
+  for (let index = 1; index <= shape.nodes; index++) {
+    const node = labNodeFor(prefix, backend, dualStack, index);
+    state.namespaces.push(node.netns);
+    state.nodes.push(node);
+  }
+  await saveState(ctx.stateDir, state);
+  await ctx.progress.step(`node namespaces ${state.nodes.map((node) => node.netns).join(", ")}`, () =>
+    Promise.all(state.nodes.map((node) => wireNode(prefix, node, segments))),
+  );
+  for (const node of state.nodes) {
+    node.agent = await ctx.progress.step(
+      (agent) => `agent ${node.name} started in ${node.netns} (pid ${agent.pid}, log ${agent.log})`,
+      () => startAgentProcess(ctx.stateDir, node, options.resyncInterval),
+    );
+    await saveState(ctx.stateDir, state);
+  }
+  await ctx.progress.step(`agents ready (${state.nodes.length}/${state.nodes.length})`, () =>
+    Promise.all(state.nodes.map((node) => waitAgentReady(ctx.stateDir, node, timeoutMs))),
+  );
+  for (const node of state.nodes) node.podCidrs = (await fetchAgentNode(ctx.stateDir, node)).podCidrs;
+  await saveState(ctx.stateDir, state);
+  ctx.progress.line(`pod CIDRs: ${state.nodes.map((node) => `${node.name} ${node.podCidrs.join(" ")}`).join(", ")}`);
+  if (shape.podsPerNode > 0) {
+    await ctx.progress.step(`${shape.nodes * shape.podsPerNode} pods attached (${shape.podsPerNode} per node)`, async () => {
+      for (const node of state.nodes) await addPods(ctx.stateDir, state, node, shape.podsPerNode);
+    });
+  }
+  await ctx.progress.step(`routes converged on ${state.nodes.length} nodes`, () => waitConverged(state, timeoutMs));
+  ctx.progress.line(`lab "${prefix}" up: ${state.nodes.length} nodes, ${state.pods.length} pods, backend ${backend}${dualStack ? ", dual-stack" : ""}`);
+  return state;
+}
+
+function labNodeFor(prefix: string, backend: LabBackend, dualStack: boolean, index: number): LabNode {
+  const name = nodeName(index);
+  const segment = segmentOf(backend, index);
+  return { name, index, netns: nodeNs(prefix, name), segment, underlayIps: underlayIpsOf(segment, index, dualStack), podCidrs: [] };
+}
+
+async function wireNode(prefix: string, node: LabNode, segments = planSegments("auto", false)): Promise<void> {
+  const segment = segments[node.segment];
+  if (segment === undefined) throw new Error(`invariant: segment ${node.segment} of ${node.name} exists`);
+  await createNode(prefix, { netns: node.netns, port: `ul-${node.name}`, segment, underlayIps: node.underlayIps, segments });
+}
+
+async function addPods(stateDir: string, state: LabState, node: LabNode, count: number): Promise<void> {
+  const pods = Array.from({ length: count }, (_, i) => {
+    const index = i + 1;
+    return { name: podName(node.name, index), netns: podNs(state.prefix, node.name, index), node: node.name, index };
+  });
+  state.namespaces.push(...pods.map((pod) => pod.netns));
+  await saveState(stateDir, state);
+  await createNamespaces(pods.map((pod) => pod.netns));
+  const attached = await attachPods(stateDir, node, pods);
+  state.pods.push(...attached);
+  await saveState(stateDir, state);
+}
+
+function sameShape(state: LabState, shape: ReturnType<typeof validateUpOptions>): boolean {
+  return (
+    state.prefix === shape.prefix &&
+    state.backend === shape.backend &&
+    state.dualStack === shape.dualStack &&
+    state.nodes.length === shape.nodes &&
+    state.podsPerNode === shape.podsPerNode &&
+    state.pods.length === shape.nodes * shape.podsPerNode
+  );
+}
+
+async function isHealthy(state: LabState): Promise<boolean> {
+  const present = new Set(await listNamespaces());
+  if (!state.namespaces.every((name) => present.has(name))) return false;
+  for (const node of state.nodes) {
+    if (node.agent === undefined || !(await isRecordedProcessAlive(node.agent))) return false;
+  }
+  return true;
+}
+
+async function waitAgentReady(stateDir: string, node: LabNode, timeoutMs: number): Promise<void> {
+  const { socket, log } = agentPaths(stateDir, node.name);
+  const ready = await waitFor(
+    async () => {
+      if (node.agent !== undefined && !(await isRecordedProcessAlive(node.agent))) {
+        throw new LabError("ERR_LAB_AGENT", `agent ${node.name} (pid ${node.agent.pid}) exited; see ${log}`);
+      }
+      return (await tryGetFromAgent(socket, "/readyz", 1_000))?.status === 200;
+    },
+    { timeoutMs, maxIntervalMs: 100 },
+  );
+  if (!ready) throw new LabError("ERR_LAB_TIMEOUT", `agent ${node.name} not ready within ${timeoutMs} ms; see ${log}`);
+}
+
+/** Waits until every node has a flatnet route to every other node's pod CIDRs. */
+export async function waitConverged(state: LabState, timeoutMs: number = DEFAULT_TIMEOUT_MS): Promise<void> {
+  const pending = async (): Promise<string[]> => {
+    const gaps: string[] = [];
+    for (const node of state.nodes) {
+      const expected = state.nodes.filter((peer) => peer.name !== node.name).flatMap((peer) => peer.podCidrs);
+      const missing = await missingRoutes(node.netns, expected);
+      if (missing.length > 0) gaps.push(`${node.name} lacks ${missing.join(", ")}`);
+    }
+    return gaps;
+  };
+  if (await waitFor(async () => (await pending()).length === 0, { timeoutMs, maxIntervalMs: 100 })) return;
+  throw new LabError("ERR_LAB_TIMEOUT", `routes did not converge within ${timeoutMs} ms: ${(await pending()).join("; ")}`);
+}
+
+export interface DownReport {
+  namespaces: string[];
+  processes: number[];
+}
+
+/** Removes everything the lab made and only that: its processes, its namespaces (recorded and by shape), the state dir. */
+export async function labDown(target: LabTarget & { prefix?: string } = {}): Promise<DownReport> {
+  const ctx = contextOf(target);
+  const release = await lockLab(ctx.stateDir);
+  let report: DownReport;
+  try {
+    let state: LabState | undefined;
+    try {
+      state = await loadState(ctx.stateDir);
+    } catch (error) {
+      if (!(error instanceof LabError)) throw error;
+    }
+    const prefix = validatePrefix(target.prefix ?? state?.prefix ?? "fn-");
+    report = await removeLabObjects(ctx.stateDir, state, prefix);
+    ctx.progress.line(
+      `removed ${report.namespaces.length} namespaces and stopped ${report.processes.length} processes of lab "${prefix}"`,
+    );
+  } finally {
+    await release();
+  }
+  await rm(ctx.stateDir, { recursive: true, force: true });
+  return report;
+}
+
+async function removeLabObjects(stateDir: string, state: LabState | undefined, prefix: string): Promise<DownReport> {
+  const processes: number[] = [];
+  await Promise.all(
+    (state?.nodes ?? []).map(async (node) => {
+      if (node.agent !== undefined && (await stopRecordedProcess(node.agent, "SIGTERM", 3_000))) processes.push(node.agent.pid);
+    }),
+  );
+  const present = new Set(await listNamespaces());
+  const recorded = (state?.namespaces ?? []).filter((name) => present.has(name));
+  const namespaces = [...new Set([...recorded, ...(await listLabNamespaces(prefix))])];
+  // Whatever still runs inside the lab's namespaces is a leftover of the lab (a crashed run's agent, a responder).
+  for (const name of namespaces) {
+    for (const pid of await namespacePids(name)) {
+      killPid(pid);
+      processes.push(pid);
+    }
+  }
+  await deleteNamespaces(namespaces);
+  // Keep the lock (held by the caller); everything else in the state dir was made by the lab.
+  const entries = await readdir(stateDir).catch(() => [] as string[]);
+  await Promise.all(entries.filter((entry) => entry !== "lock").map((entry) => rm(join(stateDir, entry), { recursive: true, force: true })));
+  return { namespaces, processes };
+}
+
+async function requireState(stateDir: string): Promise<LabState> {
+  const state = await loadState(stateDir);
+  if (state === undefined) throw new LabError("ERR_LAB_NOT_FOUND", `no lab in "${stateDir}"; run "flatnet lab up" first`);
+  return state;
+}
+
+function requireNode(state: LabState, name: string): LabNode {
+  const node = state.nodes.find((candidate) => candidate.name === name);
+  if (node === undefined) {
+    throw new LabError("ERR_LAB_NOT_FOUND", `node "${name}" is not in the lab; nodes: ${state.nodes.map((n) => n.name).join(", ") || "none"}`);
+  }
+  return node;
+}
+
+export interface AgentStatus {
+  pid?: number;
+  running: boolean;
+  healthy: boolean;
+  ready: boolean;
+  node?: unknown;
+}
+
+export interface LabStatus {
+  prefix: string;
+  stateDir: string;
+  backend: LabBackend;
+  dualStack: boolean;
+  clusterCidrs: string[];
+  nodes: (Omit<LabNode, "agent"> & { agent: AgentStatus; pods: { name: string; netns: string; ips: string[] }[] })[];
+}
+
+/** Nodes, pod CIDRs, pods and IPs, and each agent's health as its own API reports it. */
+export async function labStatus(target: LabTarget = {}): Promise<LabStatus> {
+  const ctx = contextOf(target);
+  const state = await requireState(ctx.stateDir);
+  const nodes = await Promise.all(
+    state.nodes.map(async (node) => {
+      const { agent: recorded, ...rest } = node;
+      const { socket } = agentPaths(ctx.stateDir, node.name);
+      const running = recorded !== undefined && (await isRecordedProcessAlive(recorded));
+      const [health, ready, self] = running
+        ? await Promise.all([
+            tryGetFromAgent(socket, "/healthz", 1_000),
+            tryGetFromAgent(socket, "/readyz", 1_000),
+            tryGetFromAgent(socket, "/v1/node", 1_000),
+          ])
+        : [undefined, undefined, undefined];
+      const agent: AgentStatus = {
+        ...(recorded === undefined ? {} : { pid: recorded.pid }),
+        running,
+        healthy: health?.status === 200,
+        ready: ready?.status === 200,
+        ...(self?.status === 200 ? { node: self.body } : {}),
+      };
+      const pods = state.pods.filter((pod) => pod.node === node.name).map(({ name, netns, ips }) => ({ name, netns, ips }));
+      return { ...rest, agent, pods };
+    }),
+  );
+  return { prefix: state.prefix, stateDir: ctx.stateDir, backend: state.backend, dualStack: state.dualStack, clusterCidrs: state.clusterCidrs, nodes };
+}
+
+/** Sends real packets between every ordered pair of pods (ICMP and TCP) and checks each source address arrives unchanged. */
+export async function labCheck(target: LabTarget & { checker?: Checker } = {}): Promise<CheckReport> {
+  const ctx = contextOf(target);
+  const state = await requireState(ctx.stateDir);
+  const checker = target.checker ?? new PodChecker();
+  return checker.check(state.pods.map(({ name, netns, node, ips }) => ({ name, netns, node, ips })));
+}
+
+/** Joins a new node (the next free index) with the lab's pods per node, and waits until every node routes to it. */
+export async function addNode(target: LabTarget & { resyncInterval?: string; timeoutMs?: number } = {}): Promise<LabNode> {
+  const ctx = contextOf(target);
+  const release = await lockLab(ctx.stateDir);
+  try {
+    const state = await requireState(ctx.stateDir);
+    const index = Math.max(0, ...state.nodes.map((node) => node.index)) + 1;
+    if (index > MAX_NODES) throw new LabError("ERR_LAB_INVALID_OPTION", `cannot add node${index}: a lab has at most ${MAX_NODES} nodes`);
+    const node = labNodeFor(state.prefix, state.backend, state.dualStack, index);
+    state.nodes.push(node);
+    state.namespaces.push(node.netns);
+    await saveState(ctx.stateDir, state);
+    await ctx.progress.step(`node ${node.name} wired to the underlay (${node.underlayIps.join(" ")})`, () =>
+      wireNode(state.prefix, node, planSegments(state.backend, state.dualStack)),
+    );
+    node.agent = await ctx.progress.step(
+      (agent) => `agent ${node.name} started (pid ${agent.pid})`,
+      () => startAgentProcess(ctx.stateDir, node, target.resyncInterval),
+    );
+    await saveState(ctx.stateDir, state);
+    await waitAgentReady(ctx.stateDir, node, target.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    node.podCidrs = (await fetchAgentNode(ctx.stateDir, node)).podCidrs;
+    await saveState(ctx.stateDir, state);
+    if (state.podsPerNode > 0) await addPods(ctx.stateDir, state, node, state.podsPerNode);
+    await ctx.progress.step(`routes converged on ${state.nodes.length} nodes`, () => waitConverged(state, target.timeoutMs));
+    return node;
+  } finally {
+    await release();
+  }
+}
+
+/** A node leaves: its agent stops, it is removed from the datastore (peers drop its routes), its namespaces go. */
+export async function removeNode(name: string, target: LabTarget & { timeoutMs?: number } = {}): Promise<void> {
+  const ctx = contextOf(target);
+  const release = await lockLab(ctx.stateDir);
+  try {
+    const state = await requireState(ctx.stateDir);
+    const node = requireNode(state, name);
+    if (node.agent !== undefined) await stopRecordedProcess(node.agent);
+    await deregisterNode(ctx.stateDir, node.name);
+    const pods = state.pods.filter((pod) => pod.node === node.name);
+    const doomed = [node.netns, ...pods.map((pod) => pod.netns)];
+    await deleteNamespaces(doomed);
+    state.nodes = state.nodes.filter((candidate) => candidate !== node);
+    state.pods = state.pods.filter((pod) => pod.node !== node.name);
+    state.namespaces = state.namespaces.filter((ns) => !doomed.includes(ns));
+    await saveState(ctx.stateDir, state);
+    ctx.progress.line(`node ${name} removed (${doomed.length} namespaces)`);
+    const gone = async (): Promise<boolean> => {
+      for (const peer of state.nodes) {
+        if ((await missingRoutes(peer.netns, node.podCidrs)).length !== node.podCidrs.length) return false;
+      }
+      return true;
+    };
+    const timeoutMs = target.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (!(await waitFor(gone, { timeoutMs, maxIntervalMs: 100 }))) {
+      throw new LabError("ERR_LAB_TIMEOUT", `peers still route to ${name}'s pod CIDRs after ${timeoutMs} ms`);
+    }
+    ctx.progress.line(`every peer dropped ${name}'s routes`);
+  } finally {
+    await release();
+  }
+}
+
+/** Kills a node's agent with SIGKILL (a crash: nothing is cleaned up), keeping the node in the lab. */
+export async function killAgent(name: string, target: LabTarget = {}): Promise<number | undefined> {
+  const ctx = contextOf(target);
+  const state = await requireState(ctx.stateDir);
+  const node = requireNode(state, name);
+  if (node.agent === undefined || !(await stopRecordedProcess(node.agent, "SIGKILL"))) {
+    ctx.progress.line(`agent ${name} was not running`);
+    return undefined;
+  }
+  ctx.progress.line(`agent ${name} (pid ${node.agent.pid}) killed with SIGKILL`);
+  return node.agent.pid;
+}
+
+/** Starts a node's agent again (after kill-agent) and waits until it is ready. */
+export async function startAgent(name: string, target: LabTarget & { resyncInterval?: string; timeoutMs?: number } = {}): Promise<number> {
+  const ctx = contextOf(target);
+  const release = await lockLab(ctx.stateDir);
+  try {
+    const state = await requireState(ctx.stateDir);
+    const node = requireNode(state, name);
+    if (node.agent !== undefined && (await isRecordedProcessAlive(node.agent))) {
+      ctx.progress.line(`agent ${name} already running (pid ${node.agent.pid})`);
+      return node.agent.pid;
+    }
+    node.agent = await startAgentProcess(ctx.stateDir, node, target.resyncInterval);
+    await saveState(ctx.stateDir, state);
+    await waitAgentReady(ctx.stateDir, node, target.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    ctx.progress.line(`agent ${name} started (pid ${node.agent.pid}) and ready`);
+    return node.agent.pid;
+  } finally {
+    await release();
+  }
+}
+
+export { nodeIndex };

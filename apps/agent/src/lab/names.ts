@@ -1,0 +1,39 @@
+import { LabError } from "./errors.ts";
+
+// netns names become files in /run/netns; keep them short, lower-case and shell-safe.
+const PREFIX_RULE = /^[a-z][a-z0-9-]{0,11}-$/;
+
+/** Checks a lab prefix (`fn-`, `fn-e1-`): lower-case letters, digits and dashes, ending in a dash, at most 13 characters. */
+export function validatePrefix(prefix: string): string {
+  if (!PREFIX_RULE.test(prefix)) {
+    throw new LabError(
+      "ERR_LAB_INVALID_PREFIX",
+      `prefix "${prefix}" is invalid; it must start with a lower-case letter, use only a-z, 0-9 and "-", end with "-" and be at most 13 characters`,
+    );
+  }
+  return prefix;
+}
+
+export const nodeName = (index: number): string => `node${index}`;
+
+/** The node index of a lab node name (`node3` -> 3), or undefined when it is not one. */
+export function nodeIndex(name: string): number | undefined {
+  const match = /^node([1-9][0-9]{0,2})$/.exec(name);
+  return match ? Number(match[1]) : undefined;
+}
+
+export const underlayNs = (prefix: string): string => `${prefix}underlay`;
+export const routerNs = (prefix: string): string => `${prefix}router`;
+export const nodeNs = (prefix: string, node: string): string => `${prefix}${node}`;
+export const podName = (node: string, index: number): string => `pod-${node}-${index}`;
+export const podNs = (prefix: string, node: string, index: number): string => `${prefix}${podName(node, index)}`;
+
+/**
+ * Whether a namespace name is one the lab with this prefix creates. Exact shapes only, so the default prefix `fn-`
+ * never matches another lab's `fn-e1-node1` or a test's `fn-ta-x1`.
+ */
+export function isLabNamespace(prefix: string, name: string): boolean {
+  if (!name.startsWith(prefix)) return false;
+  const rest = name.slice(prefix.length);
+  return /^(underlay|router|node[1-9][0-9]{0,2}|pod-node[1-9][0-9]{0,2}-[1-9][0-9]{0,3})$/.test(rest);
+}

@@ -1,0 +1,127 @@
+import { planSegments, type SegmentPlan } from "./addressing.ts";
+import { ipBatch, run } from "./exec.ts";
+import { isLabNamespace, routerNs, underlayNs } from "./names.ts";
+import type { LabBackend } from "./state.ts";
+
+// Every command here runs inside a lab namespace (ip -n NS, or a veth created in one with its peer put in another):
+// nothing is ever created in the root namespace.
+
+const prefixLength = (cidr: string): string => cidr.slice(cidr.indexOf("/"));
+const isIpv6 = (address: string): boolean => address.includes(":");
+
+/** The namespaces present now (`ip netns list`), names only. */
+export async function listNamespaces(): Promise<string[]> {
+  const { stdout } = await run("ip", ["netns", "list"]);
+  return stdout
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/)[0] ?? "")
+    .filter((name) => name !== "");
+}
+
+/** Namespaces of this lab's shapes (`<prefix>node3`, ...) found now: the leftovers of a crashed run included. */
+export async function listLabNamespaces(prefix: string): Promise<string[]> {
+  return (await listNamespaces()).filter((name) => isLabNamespace(prefix, name));
+}
+
+/** Creates empty namespaces with loopback up, in one `ip -batch` plus one per namespace. */
+export async function createNamespaces(names: readonly string[]): Promise<void> {
+  if (names.length === 0) return;
+  await run("ip", ["-batch", "-"], { input: names.map((name) => `netns add ${name}`).join("\n") + "\n" });
+  await Promise.all(names.map((name) => ipBatch(name, ["link set lo up"])));
+}
+
+/** Deletes namespaces by exact name (their links, routes and the veth peers go with them); missing ones are fine. */
+export async function deleteNamespaces(names: readonly string[]): Promise<void> {
+  const present = new Set(await listNamespaces());
+  const doomed = names.filter((name) => present.has(name));
+  if (doomed.length === 0) return;
+  await run("ip", ["-batch", "-"], { input: doomed.map((name) => `netns del ${name}`).join("\n") + "\n" });
+}
+
+/** PIDs of processes living in a namespace (`ip netns pids`), e.g. agents left by a crashed lab. */
+export async function namespacePids(name: string): Promise<number[]> {
+  const { stdout } = await run("ip", ["netns", "pids", name], { allowFailure: true });
+  return stdout
+    .split("\n")
+    .map((line) => Number(line.trim()))
+    .filter((pid) => Number.isInteger(pid) && pid > 0);
+}
+
+export async function setSysctls(netns: string, settings: Record<string, string>): Promise<void> {
+  const args = Object.entries(settings).map(([key, value]) => `${key}=${value}`);
+  await run("ip", ["netns", "exec", netns, "sysctl", "-qw", ...args]);
+}
+
+/** Builds the underlay namespace: one bridge per L2 segment, and for two segments the router joining them. */
+export async function createUnderlay(prefix: string, backend: LabBackend, dualStack: boolean): Promise<SegmentPlan[]> {
+  const segments = planSegments(backend, dualStack);
+  const underlay = underlayNs(prefix);
+  const router = routerNs(prefix);
+  const withRouter = segments.length > 1;
+  await createNamespaces(withRouter ? [underlay, router] : [underlay]);
+  const lines: string[] = [];
+  for (const segment of segments) {
+    // No STP and no forwarding delay: ports forward as soon as they are up.
+    lines.push(`link add ${segment.bridge} type bridge stp_state 0 forward_delay 0`, `link set ${segment.bridge} up`);
+  }
+  if (withRouter) {
+    for (const segment of segments) {
+      lines.push(
+        `link add rt${segment.index} type veth peer name eth${segment.index} netns ${router}`,
+        `link set rt${segment.index} master ${segment.bridge} up`,
+      );
+    }
+  }
+  await ipBatch(underlay, lines);
+  if (withRouter) {
+    const routerLines: string[] = [];
+    for (const segment of segments) {
+      segment.gateways.forEach((gateway, family) => {
+        const subnet = segment.subnets[family] ?? "";
+        routerLines.push(`addr add ${gateway}${prefixLength(subnet)} dev eth${segment.index}${isIpv6(gateway) ? " nodad" : ""}`);
+      });
+      routerLines.push(`link set eth${segment.index} up`);
+    }
+    await ipBatch(router, routerLines);
+    await setSysctls(router, { "net.ipv4.ip_forward": "1", ...(dualStack ? { "net.ipv6.conf.all.forwarding": "1" } : {}) });
+  }
+  return segments;
+}
+
+export interface NodeWiring {
+  netns: string;
+  /** The underlay bridge port name in the underlay namespace. */
+  port: string;
+  segment: SegmentPlan;
+  underlayIps: string[];
+  /** Every segment, to route to the other segments through the router. */
+  segments: readonly SegmentPlan[];
+}
+
+/** Creates a node namespace wired to its segment's bridge: `eth0` with the underlay IPs and routes to other segments. */
+export async function createNode(prefix: string, node: NodeWiring): Promise<void> {
+  await createNamespaces([node.netns]);
+  await ipBatch(underlayNs(prefix), [
+    `link add ${node.port} type veth peer name eth0 netns ${node.netns}`,
+    `link set ${node.port} master ${node.segment.bridge} up`,
+  ]);
+  const lines = node.underlayIps.map((ip, family) => {
+    const subnet = node.segment.subnets[family] ?? "";
+    // nodad: the address is usable at once instead of after IPv6 duplicate address detection (about 1 s).
+    return `addr add ${ip}${prefixLength(subnet)} dev eth0${isIpv6(ip) ? " nodad" : ""}`;
+  });
+  lines.push("link set eth0 up");
+  for (const other of node.segments) {
+    if (other.index === node.segment.index) continue;
+    other.subnets.forEach((subnet, family) => {
+      const gateway = node.segment.gateways[family];
+      if (gateway !== undefined) lines.push(`route replace ${subnet} via ${gateway} dev eth0`);
+    });
+  }
+  await ipBatch(node.netns, lines);
+}
+
+/** Removes a node from the underlay: its namespace, and with it the veth (the bridge port goes with its peer). */
+export async function deleteNode(netns: string): Promise<void> {
+  await deleteNamespaces([netns]);
+}
