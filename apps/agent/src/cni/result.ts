@@ -1,0 +1,95 @@
+import * as z from "zod/mini";
+import { CniCode, CniError } from "./errors.ts";
+import { compareVersions, type CniVersion } from "./version.ts";
+
+/** A CNI result in spec 1.1.0 shape; `formatResult` writes it in the version a config asks for. */
+export interface CniResult {
+  cniVersion: string;
+  interfaces?: CniInterface[];
+  ips?: CniIpConfig[];
+  routes?: CniRoute[];
+  dns?: CniDns;
+}
+export interface CniInterface { name: string; mac?: string; mtu?: number; sandbox?: string; socketPath?: string; pciID?: string }
+export interface CniIpConfig { address: string; gateway?: string; interface?: number }
+export interface CniRoute { dst: string; gw?: string; mtu?: number; advmss?: number; priority?: number; table?: number; scope?: number }
+export interface CniDns { nameservers?: string[]; domain?: string; search?: string[]; options?: string[] }
+
+const interfaceSchema = z.looseObject({
+  name: z.string(),
+  mac: z.optional(z.string()),
+  mtu: z.optional(z.number()),
+  sandbox: z.optional(z.string()),
+  socketPath: z.optional(z.string()),
+  pciID: z.optional(z.string()),
+});
+const ipSchema = z.looseObject({
+  address: z.string(),
+  gateway: z.optional(z.string()),
+  interface: z.optional(z.number()),
+  version: z.optional(z.string()), // 0.3.x/0.4.0 only
+});
+const routeSchema = z.looseObject({
+  dst: z.string(),
+  gw: z.optional(z.string()),
+  mtu: z.optional(z.number()),
+  advmss: z.optional(z.number()),
+  priority: z.optional(z.number()),
+  table: z.optional(z.number()),
+  scope: z.optional(z.number()),
+});
+const resultSchema = z.looseObject({
+  cniVersion: z.optional(z.string()),
+  interfaces: z.optional(z.array(interfaceSchema)),
+  ips: z.optional(z.array(ipSchema)),
+  routes: z.optional(z.array(routeSchema)),
+  dns: z.optional(z.looseObject({
+    nameservers: z.optional(z.array(z.string())),
+    domain: z.optional(z.string()),
+    search: z.optional(z.array(z.string())),
+    options: z.optional(z.array(z.string())),
+  })),
+});
+
+/** Parses a prevResult of any supported version into the 1.1 shape (drops 0.4.0's ips[].version); error 7 when malformed. */
+export function parsePrevResult(value: unknown, cniVersion: string): CniResult {
+  const parsed = resultSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new CniError(CniCode.InvalidNetworkConfig, `prevResult is not a CNI result: ${issue ? `${issue.path.join(".") || "prevResult"}: ${issue.message}` : "invalid"}`);
+  }
+  const raw = parsed.data;
+  const result: CniResult = { cniVersion: raw.cniVersion ?? cniVersion };
+  if (raw.interfaces) result.interfaces = raw.interfaces.map((i) => pick(i, ["name", "mac", "mtu", "sandbox", "socketPath", "pciID"]) as CniInterface);
+  if (raw.ips) result.ips = raw.ips.map((ip) => pick(ip, ["address", "gateway", "interface"]) as CniIpConfig);
+  if (raw.routes) result.routes = raw.routes.map((r) => pick(r, ["dst", "gw", "mtu", "advmss", "priority", "table", "scope"]) as CniRoute);
+  if (raw.dns) result.dns = raw.dns;
+  return result;
+}
+
+function pick<T extends object>(value: T, keys: readonly string[]): Partial<T> {
+  const out: Record<string, unknown> = {};
+  for (const key of keys) {
+    const v = (value as Record<string, unknown>)[key];
+    if (v !== undefined) out[key] = v;
+  }
+  return out as Partial<T>;
+}
+
+/** Writes `result` in spec `version`: 1.0.0 drops the fields 1.1.0 added; 0.4.0 also adds ips[].version ("4"/"6"). */
+export function formatResult(result: CniResult, version: CniVersion): Record<string, unknown> {
+  const v11 = compareVersions(version, "1.1.0") >= 0;
+  const out: Record<string, unknown> = { cniVersion: version };
+  if (result.interfaces) {
+    out.interfaces = result.interfaces.map((i) => pick(i, v11 ? ["name", "mac", "mtu", "sandbox", "socketPath", "pciID"] : ["name", "mac", "sandbox"]));
+  }
+  if (result.ips) {
+    out.ips = result.ips.map((ip) => {
+      const base = pick(ip, ["address", "gateway", "interface"]) as Record<string, unknown>;
+      return version === "0.4.0" ? { version: ip.address.includes(":") ? "6" : "4", ...base } : base;
+    });
+  }
+  if (result.routes) out.routes = result.routes.map((r) => pick(r, v11 ? ["dst", "gw", "mtu", "advmss", "priority", "table", "scope"] : ["dst", "gw"]));
+  out.dns = result.dns ?? {};
+  return out;
+}

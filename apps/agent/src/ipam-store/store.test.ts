@@ -1,0 +1,155 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { parseCidr } from "@flatnet/core";
+import { IpamStore, poolRange } from "./store.ts";
+
+let dir: string;
+let clock: number;
+const open = () => IpamStore.open(join(dir, "ipam.db"), { now: () => clock });
+const v4 = parseCidr("10.244.1.0/24");
+const v6 = parseCidr("fd00:10:244:1::/64");
+const key = (containerId: string, ifName = "eth0") => ({ containerId, ifName });
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "fn-ipam-"));
+  clock = 1_000;
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("poolRange", () => {
+  it.each([
+    ["10.244.1.0/24", "10.244.1.2", "10.244.1.254", 253n],
+    ["10.0.0.0/30", "10.0.0.2", "10.0.0.2", 1n],
+    ["fd00::/126", "fd00::2", "fd00::3", 2n],
+    ["fd00::/64", "fd00::2", "fd00::ffff:ffff:ffff:ffff", (1n << 64n) - 2n],
+  ])("%s: pods from %s to %s (%i addresses)", (pool, first, last, capacity) => {
+    const range = poolRange(parseCidr(pool));
+    const store = open();
+    expect(store.usage([parseCidr(pool)])[0]?.capacity).toBe(capacity);
+    store.close();
+    expect(range.last - range.first + 1n).toBe(capacity);
+    expect(first.includes(":") || last.includes(":")).toBe(pool.includes(":"));
+  });
+});
+
+describe("IpamStore", () => {
+  it("allocates one address per pool, skipping the VTEP (.0) and gateway (.1) addresses", () => {
+    const store = open();
+    const got = store.allocate(key("a"), [v4, v6]);
+    expect(got).toEqual({
+      success: true,
+      data: [
+        { containerId: "a", ifName: "eth0", pool: "10.244.1.0/24", family: "IPv4", ip: "10.244.1.2", prefix: 24, gateway: "10.244.1.1", seq: 1, state: "pending", createdMs: 1000 },
+        { containerId: "a", ifName: "eth0", pool: "fd00:10:244:1::/64", family: "IPv6", ip: "fd00:10:244:1::2", prefix: 64, gateway: "fd00:10:244:1::1", seq: 1, state: "pending", createdMs: 1000 },
+      ],
+    });
+    store.close();
+  });
+
+  it("is idempotent per attachment: a retried ADD gets the same address back", () => {
+    const store = open();
+    const first = store.allocate(key("a"), [v4]);
+    const again = store.allocate(key("a"), [v4]);
+    expect(again).toEqual(first);
+    expect(store.allocate(key("a", "net1"), [v4]).data?.[0]?.ip).toBe("10.244.1.3");
+    store.close();
+  });
+
+  it("hands out addresses round-robin: a released address is reused last", () => {
+    const store = open();
+    const pool = parseCidr("10.0.0.0/29"); // pods .2 .. .6
+    const ips = ["a", "b", "c"].map((id) => store.allocate(key(id), [pool]).data?.[0]?.ip);
+    expect(ips).toEqual(["10.0.0.2", "10.0.0.3", "10.0.0.4"]);
+    store.release(key("a"));
+    expect(["d", "e", "f"].map((id) => store.allocate(key(id), [pool]).data?.[0]?.ip)).toEqual(["10.0.0.5", "10.0.0.6", "10.0.0.2"]);
+    store.close();
+  });
+
+  it.each([
+    ["10.0.0.0/30", 1],
+    ["10.0.0.0/29", 5],
+    ["fd00::/126", 2],
+  ])("exhausts %s after %i pods, with ERR_POOL_EXHAUSTED naming the pool and nothing half-allocated", (cidr, count) => {
+    const store = open();
+    const pool = parseCidr(cidr);
+    for (let i = 0; i < count; i++) expect(store.allocate(key(`c${i}`), [pool]).success).toBe(true);
+    const full = store.allocate(key("late"), [v4, pool]);
+    expect(full.success).toBe(false);
+    expect(full.error?.code).toBe("ERR_POOL_EXHAUSTED");
+    expect(full.error?.message).toContain(JSON.stringify(cidr));
+    expect(store.get(key("late"))).toEqual([]); // the v4 address picked first was rolled back
+    expect(store.usage([pool])[0]?.free).toBe(0n);
+    store.close();
+  });
+
+  it("DEL releases, and releasing an unknown attachment is success", () => {
+    const store = open();
+    store.allocate(key("a"), [v4, v6]);
+    expect(store.release(key("a")).map((a) => a.ip)).toEqual(["10.244.1.2", "fd00:10:244:1::2"]);
+    expect(store.release(key("a"))).toEqual([]);
+    expect(store.release(key("never"))).toEqual([]);
+    store.close();
+  });
+
+  it("refuses a release of an older generation (ABA): a stale seq cannot free a re-allocated attachment", () => {
+    const store = open();
+    const old = store.allocate(key("a"), [v4]).data?.[0]?.seq ?? 0;
+    store.release(key("a"));
+    const fresh = store.allocate(key("a"), [v4]).data?.[0];
+    expect(fresh?.seq).toBeGreaterThan(old);
+    expect(store.release(key("a"), old)).toEqual([]);
+    expect(store.markAttached(key("a"), old)).toBe(false);
+    expect(store.markAttached(key("a"), fresh?.seq ?? 0)).toBe(true);
+    expect(store.get(key("a"))[0]?.state).toBe("attached");
+    store.close();
+  });
+
+  it("GC releases exactly the attachments not in the valid list", () => {
+    const store = open();
+    for (const id of ["a", "b", "c"]) store.allocate(key(id), [v4]);
+    store.allocate(key("a", "net1"), [v4]);
+    const released = store.gc([key("a"), key("c")]);
+    expect(released.map((a) => `${a.containerId}/${a.ifName}`).sort()).toEqual(["a/net1", "b/eth0"]);
+    expect(store.list().map((a) => a.containerId).sort()).toEqual(["a", "c"]);
+    expect(store.gc([]).length).toBe(2);
+    store.close();
+  });
+
+  it("reaps only pending allocations past the grace period whose interface is gone", () => {
+    const store = open();
+    store.allocate(key("old-pending"), [v4]);
+    store.allocate(key("old-attached"), [v4]);
+    store.markAttached(key("old-attached"), store.get(key("old-attached"))[0]?.seq ?? 0);
+    store.allocate(key("old-live"), [v4]);
+    clock = 100_000;
+    store.allocate(key("young"), [v4]);
+    const reaped = store.reapPending(60_000, (a) => a.containerId !== "old-live");
+    expect(reaped.map((a) => a.containerId)).toEqual(["old-pending"]);
+    store.close();
+  });
+
+  it("keeps every allocation across a reopen (a restarted node keeps its pods' IPs)", () => {
+    const store = open();
+    store.allocate(key("a"), [v4, v6]);
+    store.allocate(key("b"), [v4]);
+    const before = store.list();
+    store.close();
+    const reopened = open();
+    expect(reopened.list()).toEqual(before);
+    expect(reopened.allocate(key("c"), [v4]).data?.[0]?.ip).toBe("10.244.1.4");
+    reopened.close();
+  });
+
+  it("never hands out the same address twice across concurrent store handles", () => {
+    const stores = [open(), open(), open()];
+    const ips = new Set<string>();
+    for (let i = 0; i < 60; i++) {
+      const got = stores[i % 3]!.allocate(key(`c${i}`), [v4]);
+      ips.add(got.data?.[0]?.ip ?? "");
+    }
+    expect(ips.size).toBe(60);
+    for (const s of stores) s.close();
+  });
+});
