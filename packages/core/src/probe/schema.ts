@@ -41,6 +41,7 @@ export const probePairSchema = z.object({
   dst: endpoint,
   family,
   path: z.enum(["same-node", "cross-node"]),
+  excluded: z.string().optional(),
 });
 
 const plan = z.object({

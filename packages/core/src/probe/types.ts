@@ -59,6 +59,8 @@ export interface ProbePair {
   dst: ProbeEndpoint;
   family: Family;
   path: PathKind;
+  /** Set when the pair is planned but not probed (a pod or node not Ready): the reason. */
+  excluded?: string;
 }
 
 /** A pod or node left out of the plan, and why (not Ready, cordoned, no responder). */

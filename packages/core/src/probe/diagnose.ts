@@ -1,0 +1,187 @@
+import { cidrIncludes, probeAddressFamily, unmapAddress } from "./address.ts";
+import { ruleMatches, type FirewallRule } from "./firewall.ts";
+import type { Diagnosis, PairResult } from "./types.ts";
+
+export interface StateRoute { dst: string; via?: string; dev?: string }
+export interface StateNeighbour { ip: string; mac: string; dev?: string }
+export interface StateFdb { mac: string; dst: string; dev?: string }
+export interface StateTables { routes: StateRoute[]; neighbours: StateNeighbour[]; fdb: StateFdb[] }
+
+/** What one node's agent says about itself (its `/v1/state` and firewall), reduced to what diagnosis reads. */
+export interface NodeProbeState {
+  node: string;
+  /** False when the agent did not answer: every other field is then unknown. */
+  reachable: boolean;
+  error?: string;
+  podCidrs: string[];
+  nodeIps: string[];
+  podMtu?: number;
+  /** MTU of the underlay device as the kernel has it now. */
+  underlayMtu?: number;
+  /** Encapsulation overhead on the path to peers: 0 host-gw, 50 vxlan over IPv4, 70 over IPv6. */
+  encapOverhead?: number;
+  desired?: StateTables;
+  actual?: StateTables;
+  /** Rules of the node's nftables ruleset that drop, reject or rewrite addresses. */
+  firewall?: FirewallRule[];
+}
+
+/**
+ * Explain one failed or inconclusive pair from the two nodes' own state: agent unreachable, pod IP outside
+ * its node's CIDR, a missing or wrong route (either direction), a missing or stale VTEP neighbour, a missing
+ * FDB entry, a path MTU below the pod MTU, a SNAT or drop rule. `unexplained` when nothing matches.
+ * @example diagnosePair(result, states) // [{ code: "missing-route", node: "node-1", message: "node-1 has no route to 10.244.3.0/24" }]
+ */
+export function diagnosePair(result: PairResult, states: ReadonlyMap<string, NodeProbeState>): Diagnosis[] {
+  if (result.verdict !== "failed" && result.verdict !== "inconclusive") return [];
+  const { pair } = result;
+  const src = states.get(pair.src.node);
+  const dst = states.get(pair.dst.node);
+  const out: Diagnosis[] = [];
+  const push = (d: Diagnosis): void => {
+    if (!out.some((o) => o.code === d.code && o.node === d.node && o.message === d.message)) out.push(d);
+  };
+
+  for (const [state, name] of [[src, pair.src.node], [dst, pair.dst.node]] as const) {
+    if (state === undefined || !state.reachable) {
+      push({
+        code: "agent-unreachable",
+        node: name,
+        message: `the agent of ${name} did not answer${state?.error ? ` (${state.error})` : ""}`,
+      });
+    }
+  }
+  if (result.verdict === "inconclusive") return out;
+
+  for (const [state, ip] of [[src, pair.src.ip], [dst, pair.dst.ip]] as const) {
+    if (state?.reachable && state.podCidrs.length > 0 && !state.podCidrs.some((c) => cidrIncludes(c, ip))) {
+      const own = state.podCidrs.filter((c) => sameFamily(c, ip));
+      push({
+        code: "pod-ip-outside-cidr",
+        node: state.node,
+        message: `${unmapAddress(ip)} is outside ${state.node}'s pod CIDR${own.length > 0 ? ` ${own.join(", ")}` : ""}`,
+        details: { ip: unmapAddress(ip), podCidrs: state.podCidrs },
+      });
+    }
+  }
+
+  const dataPath = result.problems.some((p) => p === "tcp-unreachable" || p === "udp-unreachable" || p === "udp-loss");
+  if (dataPath && pair.path === "cross-node" && src?.reachable && dst?.reachable) {
+    checkForwarding(src, dst, pair.dst.ip, push);
+    checkForwarding(dst, src, pair.src.ip, push); // the reply needs the way back
+  }
+
+  if (result.problems.some((p) => p === "mtu-tcp-blackhole" || p === "mtu-udp-blackhole")) {
+    for (const state of [src, dst]) {
+      if (state?.reachable !== true || state.underlayMtu === undefined || state.podMtu === undefined) continue;
+      const path = state.underlayMtu - (state.encapOverhead ?? 0);
+      if (path < state.podMtu) {
+        push({
+          code: "mtu-below-pod-mtu",
+          node: state.node,
+          message: `path MTU ${path} below pod MTU ${state.podMtu} on ${state.node} (underlay MTU ${state.underlayMtu}${state.encapOverhead ? `, encapsulation ${state.encapOverhead}` : ""})`,
+          details: { pathMtu: path, podMtu: state.podMtu, underlayMtu: state.underlayMtu },
+        });
+      }
+    }
+  }
+
+  const from = unmapAddress(pair.src.ip);
+  const to = unmapAddress(pair.dst.ip);
+  if (result.problems.includes("nat-violation")) {
+    for (const state of uniqueStates(src, dst)) {
+      for (const rule of state.firewall ?? []) {
+        if ((rule.action === "snat" || rule.action === "masquerade") && ruleMatches(rule, from, to)) {
+          push({
+            code: "snat-rule",
+            node: state.node,
+            message: `${state.node} rewrites the source of ${from} -> ${to}: ${rule.action}${rule.to ? ` to ${rule.to}` : ""} (nft ${rule.where})`,
+            details: { rule },
+          });
+        }
+      }
+    }
+  }
+  if (dataPath) {
+    for (const state of uniqueStates(src, dst)) {
+      for (const rule of state.firewall ?? []) {
+        if ((rule.action === "drop" || rule.action === "reject") && (ruleMatches(rule, from, to) || ruleMatches(rule, to, from))) {
+          push({
+            code: "drop-rule",
+            node: state.node,
+            message: `${state.node} ${rule.action === "drop" ? "drops" : "rejects"} ${from} <-> ${to} (nft ${rule.where})`,
+            details: { rule },
+          });
+        }
+      }
+    }
+  }
+  if (out.length === 0) {
+    push({ code: "unexplained", message: `no cause found in the state of ${pair.src.node} and ${pair.dst.node}` });
+  }
+  return out;
+}
+
+/** Forwarding on `from` towards an address of `to`: route, VTEP neighbour, FDB, against `from`'s desired state. */
+function checkForwarding(from: NodeProbeState, to: NodeProbeState, ip: string, push: (d: Diagnosis) => void): void {
+  // An address outside the peer's CIDRs is reported as such; no route is expected for it.
+  const cidr = to.podCidrs.find((c) => cidrIncludes(c, ip));
+  if (cidr === undefined || from.actual === undefined) return;
+  const actual = from.actual.routes.find((r) => sameCidr(r.dst, cidr));
+  const desired = from.desired?.routes.find((r) => sameCidr(r.dst, cidr));
+  if (actual === undefined) {
+    push({
+      code: "missing-route",
+      node: from.node,
+      message: `${from.node} has no route to ${cidr} (${to.node}'s pod CIDR)`,
+      details: { cidr, expected: desired },
+    });
+    return;
+  }
+  if (desired !== undefined && (norm(desired.via) !== norm(actual.via) || (desired.dev ?? actual.dev) !== actual.dev)) {
+    push({
+      code: "wrong-route",
+      node: from.node,
+      message: `${from.node} routes ${cidr} via ${actual.via ?? "-"} dev ${actual.dev ?? "-"}, expected via ${desired.via ?? "-"} dev ${desired.dev ?? "-"}`,
+      details: { cidr, actual, desired },
+    });
+  }
+  const via = desired?.via ?? actual.via;
+  if (via === undefined || from.desired === undefined) return;
+  const wantNeighbour = from.desired.neighbours.find((n) => norm(n.ip) === norm(via));
+  if (wantNeighbour === undefined) return; // host-gw: no neighbour of ours to check
+  const haveNeighbour = from.actual.neighbours.find((n) => norm(n.ip) === norm(via));
+  if (haveNeighbour === undefined) {
+    push({ code: "missing-vtep-neighbour", node: from.node, message: `${from.node} has no neighbour entry for ${to.node}'s VTEP ${via}` });
+  } else if (haveNeighbour.mac.toLowerCase() !== wantNeighbour.mac.toLowerCase()) {
+    push({
+      code: "stale-vtep-mac",
+      node: from.node,
+      message: `VTEP MAC of ${to.node} is stale on ${from.node}: ${via} -> ${haveNeighbour.mac}, ${to.node} publishes ${wantNeighbour.mac}`,
+      details: { vtep: via, actual: haveNeighbour.mac, expected: wantNeighbour.mac },
+    });
+  }
+  const wantFdb = from.desired.fdb.find((f) => f.mac.toLowerCase() === wantNeighbour.mac.toLowerCase());
+  if (wantFdb !== undefined && !from.actual.fdb.some((f) => f.mac.toLowerCase() === wantFdb.mac.toLowerCase() && norm(f.dst) === norm(wantFdb.dst))) {
+    push({ code: "missing-fdb", node: from.node, message: `${from.node} has no FDB entry ${wantFdb.mac} -> ${wantFdb.dst} for ${to.node}` });
+  }
+}
+
+function uniqueStates(...states: (NodeProbeState | undefined)[]): NodeProbeState[] {
+  const seen = new Set<string>();
+  return states.filter((s): s is NodeProbeState => s !== undefined && s.reachable && !seen.has(s.node) && (seen.add(s.node), true));
+}
+
+function sameFamily(cidr: string, ip: string): boolean {
+  return probeAddressFamily(cidr.split("/")[0] ?? "") === probeAddressFamily(unmapAddress(ip));
+}
+
+function sameCidr(a: string, b: string): boolean {
+  const [an, ap] = a.split("/");
+  const [bn, bp] = b.split("/");
+  return ap === bp && norm(an) === norm(bn);
+}
+
+function norm(ip: string | undefined): string | undefined {
+  return ip === undefined ? undefined : unmapAddress(ip);
+}
