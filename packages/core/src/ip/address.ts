@@ -175,11 +175,13 @@ export function ipFamilyOf(text: string): IpFamily | undefined {
   return "code" in parsed ? undefined : parsed.family;
 }
 
-function formatIpv4Value(value: number): string {
+/** Formats a 32-bit IPv4 value given as a number (fast path for allocators; not part of the public index). */
+export function formatIpv4Value(value: number): string {
   return `${(value >>> 24) & 255}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 
-function formatIpv6Value(value: bigint): string {
+/** Formats a 128-bit IPv6 value per RFC 5952 (not part of the public index). */
+export function formatIpv6Value(value: bigint): string {
   // RFC 5952 5: IPv4-mapped addresses keep the dotted quad.
   if (value >> 32n === 0xffffn) return `::ffff:${formatIpv4Value(Number(value & IPV4_MAX))}`;
   const groups: number[] = new Array(8);
