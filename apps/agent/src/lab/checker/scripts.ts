@@ -29,22 +29,23 @@ const net = require("node:net");
 const { execFile } = require("node:child_process");
 const { port, targets } = JSON.parse(process.argv[1]);
 const ping = (dst) => new Promise((resolve) => {
-  execFile("ping", ["-n", "-q", "-c", "1", "-W", "2", dst], (error) => resolve(error ? (error.code === "ENOENT" ? "ping not installed" : "no echo reply") : ""));
+  execFile("ping", ["-n", "-q", "-c", "1", "-W", "1", dst], (error) => resolve(error ? (error.code === "ENOENT" ? "ping not installed" : "no echo reply") : ""));
 });
 const tcp = (dst) => new Promise((resolve) => {
   let data = "";
-  const socket = net.connect({ host: dst, port, timeout: 3000 });
+  const socket = net.connect({ host: dst, port, timeout: 2000 });
   socket.setEncoding("utf8");
   socket.on("data", (chunk) => (data += chunk));
   socket.on("timeout", () => { socket.destroy(); resolve({ error: "TCP timeout" }); });
   socket.on("error", (error) => resolve({ error: "TCP " + error.code }));
   socket.on("end", () => resolve({ saw: data.trim() }));
 });
+// Each probe is tried twice (a first packet may wait for neighbour resolution); ICMP and TCP run side by side.
 async function probe(t) {
-  let icmpError = await ping(t.dst);
-  if (icmpError === "no echo reply") icmpError = await ping(t.dst);
-  let answer = await tcp(t.dst);
-  if (answer.error) answer = await tcp(t.dst);
+  const [icmpError, answer] = await Promise.all([
+    ping(t.dst).then((error) => (error === "no echo reply" ? ping(t.dst) : error)),
+    tcp(t.dst).then((answer) => (answer.error ? tcp(t.dst) : answer)),
+  ]);
   return { ...t, icmpError, tcpError: answer.error, saw: answer.saw };
 }
 (async () => {
