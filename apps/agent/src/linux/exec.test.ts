@@ -1,0 +1,86 @@
+import { describe, expect, it } from "vitest";
+import { assertNetnsName, parseBatchFailures, parseJsonStream } from "./exec.ts";
+import { withPrefix } from "./read.ts";
+import { renderMasqueradeRuleset } from "./masquerade.ts";
+import { hostVethName, stableMac } from "./pod.ts";
+
+describe("parseJsonStream", () => {
+  it.each([
+    ["", []],
+    ["[]", [[]]],
+    ['[{"a":1}]\n[]\n[{"b":"]["}]', [[{ a: 1 }], [], [{ b: "][" }]]],
+    ['[{"s":"quote \\" ] inside"}][1]', [[{ s: 'quote " ] inside' }], [1]]],
+    ['{"x":[1,2]}', [{ x: [1, 2] }]],
+  ])("%j", (text, expected) => {
+    expect(parseJsonStream(text)).toEqual(expected);
+  });
+});
+
+describe("parseBatchFailures", () => {
+  const lines = ["route replace a", "route replace b", "neigh del c"];
+  it.each([
+    ["", []],
+    ["RTNETLINK answers: File exists\nCommand failed -:2\n", [{ line: 2, command: "route replace b", message: "RTNETLINK answers: File exists" }]],
+    [
+      "Error: Nexthop has invalid gateway.\nCommand failed -:1\nRTNETLINK answers: No such process\nCommand failed -:3\n",
+      [
+        { line: 1, command: "route replace a", message: "Error: Nexthop has invalid gateway." },
+        { line: 3, command: "neigh del c", message: "RTNETLINK answers: No such process" },
+      ],
+    ],
+    ["Command failed -:9\n", [{ line: 9, command: "", message: "refused" }]],
+    // A batch that ended without "Command failed" (neigh exits the process) reports no line.
+    ["RTNETLINK answers: No such file or directory\n", []],
+  ])("%j", (stderr, expected) => {
+    expect(parseBatchFailures(stderr, lines)).toEqual(expected);
+  });
+});
+
+describe("assertNetnsName", () => {
+  it.each(["fn-ta-n1", "node_1", "a.b"])("accepts %s", (name) => expect(() => assertNetnsName(name)).not.toThrow());
+  it.each(["", "../x", "/run/netns/x", "-n", "a b"])("refuses %j, naming it", (name) => {
+    expect(() => assertNetnsName(name)).toThrow(`network namespace name "${name}"`);
+  });
+});
+
+describe("withPrefix", () => {
+  it.each([
+    ["10.0.0.5", "10.0.0.5/32"],
+    ["10.0.0.0/24", "10.0.0.0/24"],
+    ["fd00::5", "fd00::5/128"],
+    ["::/0", "::/0"],
+  ])("%s -> %s", (dst, expected) => expect(withPrefix(dst)).toBe(expected));
+});
+
+describe("hostVethName and stableMac", () => {
+  it("is fnv + 8 hex, stable, and differs by ifName and container", () => {
+    const a = hostVethName("abc", "eth0");
+    expect(a).toMatch(/^fnv[0-9a-f]{8}$/);
+    expect(hostVethName("abc", "eth0")).toBe(a);
+    expect(new Set([a, hostVethName("abc", "eth1"), hostVethName("abce", "th0"), hostVethName("abd", "eth0")]).size).toBe(4);
+  });
+  it("makes locally administered unicast MACs", () => {
+    for (const seed of ["a", "b", "fn-ta-n1/fn-br0"]) {
+      const first = Number.parseInt(stableMac(seed).slice(0, 2), 16);
+      expect(first & 0x02).toBe(0x02);
+      expect(first & 0x01).toBe(0);
+    }
+  });
+});
+
+describe("renderMasqueradeRuleset", () => {
+  it("masquerades only cluster -> outside, per family, replacing the table atomically", () => {
+    expect(renderMasqueradeRuleset(["10.244.0.0/16"]).split("\n")).toEqual([
+      "table inet flatnet {}",
+      "delete table inet flatnet",
+      "table inet flatnet {",
+      "  chain postrouting {",
+      "    type nat hook postrouting priority srcnat; policy accept;",
+      "    meta mark & 0x00004000 == 0x00004000 return",
+      "    ip saddr { 10.244.0.0/16 } ip daddr != { 10.244.0.0/16, 224.0.0.0/4 } masquerade fully-random",
+      "  }",
+      "}",
+      "",
+    ]);
+  });
+});

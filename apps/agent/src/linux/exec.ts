@@ -1,0 +1,181 @@
+import { spawn } from "node:child_process";
+
+/** What a finished tool process left behind. */
+export interface CommandResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** One line of an `ip -batch` / `bridge -batch` input that the tool refused, with the tool's own message. */
+export interface BatchFailure {
+  line: number; // 1-based, as the tool reports it ("Command failed -:N")
+  command: string;
+  message: string;
+}
+
+/** A kernel tool exited non-zero; `failures` names the refused batch lines when the tool reported them. */
+export class KernelCommandError extends Error {
+  readonly code = "ERR_KERNEL_COMMAND";
+  override readonly name = "KernelCommandError";
+  constructor(
+    readonly argv: readonly string[],
+    readonly exitCode: number,
+    readonly stderr: string,
+    readonly failures: readonly BatchFailure[] = [],
+  ) {
+    const detail = failures.length > 0
+      ? failures.slice(0, 3).map((f) => `line ${f.line} "${f.command}": ${f.message}`).join("; ") +
+        (failures.length > 3 ? `; and ${failures.length - 3} more` : "")
+      : stderr.trim().split("\n").slice(0, 3).join("; ") || "no message";
+    super(`"${argv.join(" ")}" exited with ${exitCode}: ${detail}`);
+  }
+}
+
+// Network namespace names are file names under /run/netns; refusing anything else keeps a name from becoming a path.
+const NETNS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
+
+/** Throws unless `netns` is a plain namespace name (never empty: no code path may fall through to the root namespace). */
+export function assertNetnsName(netns: string): void {
+  if (!NETNS_NAME.test(netns)) {
+    throw new KernelCommandError(["ip", "-n", netns], 2, `network namespace name "${netns}" must match ${NETNS_NAME.source}`);
+  }
+}
+
+/** Runs `file args`, feeding `input` on stdin; resolves with the output whatever the exit code (spawn failures reject). */
+export function runCommand(file: string, args: readonly string[], input?: string): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on("data", (chunk: Buffer) => out.push(chunk));
+    child.stderr?.on("data", (chunk: Buffer) => err.push(chunk));
+    child.on("error", (error) => reject(new KernelCommandError([file, ...args], 127, `cannot run ${file}: ${error.message}`)));
+    child.on("close", (code, signal) => {
+      resolve({
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+        exitCode: code ?? (signal ? 128 : 1),
+      });
+    });
+    if (input !== undefined && child.stdin) {
+      child.stdin.on("error", () => {}); // the tool may exit before reading everything; "close" reports the outcome
+      child.stdin.end(input);
+    }
+  });
+}
+
+/** Runs a tool and throws a KernelCommandError when it exits non-zero. */
+export async function runChecked(file: string, args: readonly string[], input?: string): Promise<CommandResult> {
+  const result = await runCommand(file, args, input);
+  if (result.exitCode !== 0) throw new KernelCommandError([file, ...args], result.exitCode, result.stderr);
+  return result;
+}
+
+export interface BatchOptions {
+  json?: boolean;
+  details?: boolean;
+  /** Keep going after a refused line (`-force`); every refusal is reported in the result. */
+  force?: boolean;
+}
+
+export interface BatchResult extends CommandResult {
+  failures: BatchFailure[];
+}
+
+/** Feeds `lines` to `<tool> -n <netns> -batch -` in one process. */
+export async function runBatch(
+  tool: "ip" | "bridge",
+  netns: string,
+  lines: readonly string[],
+  options: BatchOptions = {},
+): Promise<BatchResult> {
+  assertNetnsName(netns);
+  const args = ["-n", netns];
+  if (options.json) args.push("-json");
+  if (options.details) args.push("-details");
+  if (options.force) args.push("-force");
+  args.push("-batch", "-");
+  const result = await runCommand(tool, args, lines.join("\n") + "\n");
+  return { ...result, failures: parseBatchFailures(result.stderr, lines) };
+}
+
+/** Runs `cmd args` inside a namespace given by name (`ip netns exec`) or by path (`nsenter --net=PATH`). */
+export function execInNetns(target: NetnsTarget, file: string, args: readonly string[], input?: string): Promise<CommandResult> {
+  if ("name" in target) {
+    assertNetnsName(target.name);
+    return runCommand("ip", ["netns", "exec", target.name, file, ...args], input);
+  }
+  assertNetnsPath(target.path);
+  return runCommand("nsenter", [`--net=${target.path}`, "--", file, ...args], input);
+}
+
+/** A network namespace named in /run/netns, or a path to one (/proc/PID/ns/net, a bind mount). */
+export type NetnsTarget = { name: string } | { path: string };
+
+export function assertNetnsPath(path: string): void {
+  if (!path.startsWith("/") || path.includes("\n") || path.includes("\0")) {
+    throw new KernelCommandError(["nsenter", `--net=${path}`], 2, `network namespace path "${path}" must be absolute`);
+  }
+}
+
+/** The argument `ip link set X netns <it>` accepts: iproute2 opens names in /run/netns and anything with a slash as a path. */
+export function netnsArgument(target: NetnsTarget): string {
+  if ("name" in target) {
+    assertNetnsName(target.name);
+    return target.name;
+  }
+  assertNetnsPath(target.path);
+  return target.path;
+}
+
+export function describeNetns(target: NetnsTarget): string {
+  return "name" in target ? target.name : target.path;
+}
+
+// iproute2 prints the kernel's message, then "Command failed -:N" for each refused batch line.
+export function parseBatchFailures(stderr: string, lines: readonly string[]): BatchFailure[] {
+  const failures: BatchFailure[] = [];
+  let pending: string[] = [];
+  for (const raw of stderr.split("\n")) {
+    const text = raw.trim();
+    if (text === "") continue;
+    const match = /^Command failed (?:-|.*?):(\d+)$/.exec(text);
+    if (match) {
+      const line = Number(match[1]);
+      failures.push({ line, command: lines[line - 1] ?? "", message: pending.join("; ") || "refused" });
+      pending = [];
+    } else {
+      pending.push(text);
+    }
+  }
+  return failures;
+}
+
+/** Parses concatenated JSON documents (what `ip -json -batch` prints: one array per command). */
+export function parseJsonStream(text: string): unknown[] {
+  const values: unknown[] = [];
+  let depth = 0;
+  let start = -1;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === "\\") i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === '"') inString = true;
+    else if (c === "[" || c === "{") {
+      if (depth === 0) start = i;
+      depth++;
+    } else if (c === "]" || c === "}") {
+      depth--;
+      if (depth === 0 && start >= 0) {
+        values.push(JSON.parse(text.slice(start, i + 1)));
+        start = -1;
+      }
+    }
+  }
+  return values;
+}

@@ -1,0 +1,10 @@
+// The Linux adapter: the only code in flatnet that touches a kernel. Every function takes the namespace to act in.
+export * from "./exec.ts";
+export * from "./read.ts";
+export * from "./apply.ts";
+export * from "./sysctl.ts";
+export * from "./masquerade.ts";
+export * from "./underlay.ts";
+export * from "./cleanup.ts";
+export * from "./pod.ts";
+export * from "./kernel.ts";

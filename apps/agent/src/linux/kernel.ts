@@ -1,0 +1,46 @@
+import type { KernelState, Plan } from "@flatnet/core";
+import { type ApplyResult, applyKernelPlan } from "./apply.ts";
+import { ensureMasquerade } from "./masquerade.ts";
+import { POD_BRIDGE, ensureBridge } from "./pod.ts";
+import { readKernelState } from "./read.ts";
+import { enableForwarding } from "./sysctl.ts";
+
+/** Node-wide setup that is not per peer: forwarding, masquerade for off-cluster traffic, the pod bridge. */
+export interface HostSetup {
+  clusterCidrs: string[];
+  /** Gateway addresses for the pod bridge, with their pod CIDR's prefix ("10.244.1.1/24"). */
+  bridgeGateways: string[];
+  podMtu: number;
+  /** Off by default nowhere: flatnet masquerades off-cluster egress unless told not to. */
+  masquerade: boolean;
+}
+
+/** What the reconcile loop drives: read what flatnet owns, apply a plan, keep node-wide setup in place. */
+export interface Kernel {
+  read(): Promise<KernelState>;
+  apply(plan: Plan): Promise<ApplyResult | void>;
+  ensureHost?(setup: HostSetup): Promise<void>;
+}
+
+export interface LinuxKernelOptions {
+  vxlanDevice?: string;
+  bridge?: string;
+}
+
+/** The Kernel of one network namespace, through iproute2 and nft. */
+export function createLinuxKernel(netns: string, options: LinuxKernelOptions = {}): Kernel {
+  const vxlanDevice = options.vxlanDevice ?? "flatnet.1";
+  return {
+    read: () => readKernelState(netns, { vxlanDevice }),
+    apply: (plan) => applyKernelPlan(netns, plan),
+    async ensureHost(setup) {
+      await enableForwarding(netns);
+      await Promise.all([
+        setup.masquerade && setup.clusterCidrs.length > 0 ? ensureMasquerade(netns, setup.clusterCidrs) : Promise.resolve(),
+        setup.bridgeGateways.length > 0
+          ? ensureBridge(netns, { name: options.bridge ?? POD_BRIDGE, gateways: setup.bridgeGateways, mtu: setup.podMtu })
+          : Promise.resolve(),
+      ]);
+    },
+  };
+}

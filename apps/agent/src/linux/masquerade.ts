@@ -1,0 +1,58 @@
+import { KernelCommandError, execInNetns } from "./exec.ts";
+import { familyOf } from "./read.ts";
+
+/** flatnet's own nftables table; nothing else in the namespace's ruleset is read or changed. */
+export const NFT_TABLE = "flatnet";
+
+// kube-proxy marks packets it wants masqueraded with 0x4000; it masquerades those itself.
+const KUBE_MARK_MASQ = "0x00004000";
+
+/**
+ * The nftables script for masquerade: traffic from the cluster CIDRs to outside them (and not to multicast) leaves
+ * with the node's address; pod to pod is never rewritten, so receivers see real pod IPs. The script replaces the table
+ * in one transaction (declare, delete, define), so there is never a moment without rules.
+ */
+export function renderMasqueradeRuleset(clusterCidrs: readonly string[]): string {
+  const v4 = clusterCidrs.filter((c) => familyOf(c) === "IPv4");
+  const v6 = clusterCidrs.filter((c) => familyOf(c) === "IPv6");
+  const rules: string[] = [`meta mark & ${KUBE_MARK_MASQ} == ${KUBE_MARK_MASQ} return`];
+  if (v4.length > 0) rules.push(`ip saddr { ${v4.join(", ")} } ip daddr != { ${[...v4, "224.0.0.0/4"].join(", ")} } masquerade fully-random`);
+  if (v6.length > 0) rules.push(`ip6 saddr { ${v6.join(", ")} } ip6 daddr != { ${[...v6, "ff00::/8"].join(", ")} } masquerade fully-random`);
+  return [
+    `table inet ${NFT_TABLE} {}`,
+    `delete table inet ${NFT_TABLE}`,
+    `table inet ${NFT_TABLE} {`,
+    "  chain postrouting {",
+    "    type nat hook postrouting priority srcnat; policy accept;",
+    ...rules.map((r) => `    ${r}`),
+    "  }",
+    "}",
+    "",
+  ].join("\n");
+}
+
+/** Installs (or atomically replaces) the masquerade table in `netns`. */
+export async function ensureMasquerade(netns: string, clusterCidrs: readonly string[]): Promise<void> {
+  for (const cidr of clusterCidrs) {
+    if (!/^[0-9A-Fa-f.:]+\/\d{1,3}$/.test(cidr)) {
+      throw new KernelCommandError(["nft", "-f", "-"], 2, `cluster CIDR "${cidr}" is not an address/prefix`);
+    }
+  }
+  await runNft(netns, renderMasqueradeRuleset(clusterCidrs));
+}
+
+/** Removes flatnet's table; succeeds when it is not there. */
+export function removeMasquerade(netns: string): Promise<void> {
+  return runNft(netns, `table inet ${NFT_TABLE} {}\ndelete table inet ${NFT_TABLE}\n`);
+}
+
+/** Whether flatnet's table exists in `netns`. */
+export async function hasMasquerade(netns: string): Promise<boolean> {
+  const result = await execInNetns({ name: netns }, "nft", ["list", "table", "inet", NFT_TABLE]);
+  return result.exitCode === 0;
+}
+
+async function runNft(netns: string, script: string): Promise<void> {
+  const result = await execInNetns({ name: netns }, "nft", ["-f", "-"], script);
+  if (result.exitCode !== 0) throw new KernelCommandError(["ip", "netns", "exec", netns, "nft", "-f", "-"], result.exitCode, result.stderr);
+}

@@ -1,0 +1,299 @@
+import { createHash } from "node:crypto";
+import {
+  type BatchFailure,
+  KernelCommandError,
+  type NetnsTarget,
+  assertNetnsName,
+  execInNetns,
+  netnsArgument,
+  parseBatchFailures,
+  parseJsonStream,
+  runBatch,
+  runCommand,
+} from "./exec.ts";
+import { familyOf, withPrefix } from "./read.ts";
+
+/** The node's pod bridge: holds the gateway address of each pod CIDR; every pod's host veth is its port. */
+export const POD_BRIDGE = "fn-br0";
+/** Host-side veth names start with this; flatnet owns every link so named. */
+export const HOST_VETH_PREFIX = "fnv";
+
+/** `fnv` + 8 hex digits of SHA-256(containerId NUL ifName): stable across retries, 11 characters (IFNAMSIZ is 16). */
+export function hostVethName(containerId: string, ifName: string): string {
+  return HOST_VETH_PREFIX + createHash("sha256").update(`${containerId}\0${ifName}`).digest("hex").slice(0, 8);
+}
+
+/** A locally administered unicast MAC derived from `seed`, so a recreated bridge keeps the MAC its pods have cached. */
+export function stableMac(seed: string): string {
+  const bytes = createHash("sha256").update(seed).digest().subarray(0, 6);
+  bytes[0] = ((bytes[0] ?? 0) | 0x02) & 0xfe;
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
+export interface BridgeSpec {
+  /** Default "fn-br0". */
+  name?: string;
+  /** Gateway addresses with the pod CIDR's prefix: the first usable IP of each pod CIDR ("10.244.1.1/24"). */
+  gateways: string[];
+  /** The backend's pod MTU. */
+  mtu: number;
+}
+
+export interface BridgeState {
+  name: string;
+  mac: string;
+  mtu: number;
+  addresses: string[];
+  /** Whether anything had to change (one process when nothing did: the read). */
+  changed: boolean;
+}
+
+interface LinkJson {
+  ifname?: string;
+  address?: string;
+  mtu?: number;
+  flags?: string[];
+  addr_info?: { family?: string; local?: string; prefixlen?: number; scope?: string }[];
+}
+
+interface RouteJson { dst?: string; gateway?: string; dev?: string; table?: string; type?: string }
+
+/** Ensures the node bridge exists, is up, has the pod MTU and exactly the given gateway addresses (others are removed). */
+export async function ensureBridge(netns: string, spec: BridgeSpec): Promise<BridgeState> {
+  const name = spec.name ?? POD_BRIDGE;
+  for (const gateway of spec.gateways) assertCidr(gateway, "gateway");
+  assertMtu(spec.mtu);
+  const current = await readLink({ name: netns }, name);
+  const lines: string[] = [];
+  if (current === undefined) lines.push(`link add ${name} address ${stableMac(`${netns}/${name}`)} mtu ${spec.mtu} type bridge`);
+  if (current === undefined || current.mtu !== spec.mtu || !(current.flags ?? []).includes("UP")) lines.push(`link set ${name} mtu ${spec.mtu} up`);
+  const have = globalAddresses(current);
+  for (const address of have) if (!spec.gateways.includes(address)) lines.push(`addr del ${address} dev ${name}`);
+  for (const gateway of spec.gateways) if (!have.includes(gateway)) lines.push(addrAdd(gateway, name, "replace"));
+  if (lines.length > 0) {
+    const result = await runBatch("ip", netns, lines);
+    if (result.exitCode !== 0) throw new KernelCommandError(["ip", "-n", netns, "-batch", "-"], result.exitCode, result.stderr, result.failures);
+  }
+  const mac = current?.address ?? stableMac(`${netns}/${name}`);
+  return { name, mac, mtu: spec.mtu, addresses: [...spec.gateways], changed: lines.length > 0 };
+}
+
+/** Removes the bridge (pods keep their namespaces; their host veths go with the bridge ports' owner only on detach). */
+export async function removeBridge(netns: string, name = POD_BRIDGE): Promise<void> {
+  assertNetnsName(netns);
+  const result = await runCommand("ip", ["-n", netns, "link", "del", name]);
+  if (result.exitCode !== 0 && !/Cannot find device|does not exist/.test(result.stderr)) {
+    throw new KernelCommandError(["ip", "-n", netns, "link", "del", name], result.exitCode, result.stderr);
+  }
+}
+
+export interface PodAttachment {
+  /** The node namespace holding the bridge (a name in /run/netns). */
+  nodeNetns: string;
+  /** The pod's namespace, by name or by path (/proc/PID/ns/net, /var/run/netns/cni-...). */
+  podNetns: NetnsTarget;
+  containerId: string;
+  /** The interface name inside the pod, usually "eth0". */
+  ifName: string;
+  /** The pod's addresses with the pod CIDR's prefix, at most one per family ("10.244.1.5/24"). */
+  addresses: string[];
+  /** The default gateway per family, the bridge's address in that pod CIDR ("10.244.1.1"). */
+  gateways: string[];
+  mtu: number;
+  bridge?: string;
+}
+
+export interface AttachedPod {
+  hostIfName: string;
+  hostMac: string;
+  podIfName: string;
+  podMac: string;
+  mtu: number;
+  addresses: string[];
+  gateways: string[];
+}
+
+/**
+ * Attaches a pod: a veth pair created in the node namespace with its pod end placed straight into the pod namespace,
+ * the host end enslaved to the bridge, the pod end addressed with a default route per family. Two processes (one
+ * `ip -batch` per namespace); a host veth left from an earlier attempt of the same container is replaced.
+ */
+export async function attachPod(spec: PodAttachment): Promise<AttachedPod> {
+  validateAttachment(spec);
+  const hostIfName = hostVethName(spec.containerId, spec.ifName);
+  const bridge = spec.bridge ?? POD_BRIDGE;
+  const nodeLines = [
+    `link add ${hostIfName} mtu ${spec.mtu} type veth peer name ${spec.ifName} mtu ${spec.mtu} netns ${netnsArgument(spec.podNetns)}`,
+    `link set ${hostIfName} master ${bridge} up`,
+    `link show dev ${hostIfName}`,
+  ];
+  let node = await runBatch("ip", spec.nodeNetns, nodeLines, { json: true });
+  if (node.exitCode !== 0 && /File exists/.test(node.stderr) && node.failures[0]?.line === 1) {
+    // A retried ADD: drop our own leftover host veth (its peer goes with it) and try once more.
+    await deleteLink(spec.nodeNetns, hostIfName);
+    node = await runBatch("ip", spec.nodeNetns, nodeLines, { json: true });
+  }
+  if (node.exitCode !== 0) {
+    if (node.failures[0]?.line !== 1) await deleteLink(spec.nodeNetns, hostIfName);
+    throw new KernelCommandError(["ip", "-n", spec.nodeNetns, "-batch", "-"], node.exitCode, node.stderr, node.failures);
+  }
+  const hostLink = (parseJsonStream(node.stdout)[0] as LinkJson[] | undefined)?.[0];
+
+  const podLines = [
+    "link set lo up",
+    `link set ${spec.ifName} up`,
+    ...spec.addresses.map((a) => addrAdd(a, spec.ifName, "add")),
+    ...spec.gateways.map((g) => `route add ${familyOf(g) === "IPv4" ? "0.0.0.0/0" : "::/0"} via ${g} dev ${spec.ifName}`),
+    `link show dev ${spec.ifName}`,
+  ];
+  const pod = await podBatch(spec.podNetns, podLines);
+  if (pod.exitCode !== 0) {
+    await deleteLink(spec.nodeNetns, hostIfName);
+    throw new KernelCommandError(pod.argv, pod.exitCode, pod.stderr, pod.failures);
+  }
+  const podLink = (parseJsonStream(pod.stdout)[0] as LinkJson[] | undefined)?.[0];
+  return {
+    hostIfName,
+    hostMac: hostLink?.address ?? "",
+    podIfName: spec.ifName,
+    podMac: podLink?.address ?? "",
+    mtu: spec.mtu,
+    addresses: [...spec.addresses],
+    gateways: [...spec.gateways],
+  };
+}
+
+export interface PodRef {
+  nodeNetns: string;
+  containerId: string;
+  ifName: string;
+}
+
+/** Detaches a pod by deleting its host veth (the pod end goes with it). A veth or namespace already gone is success. */
+export async function detachPod(ref: PodRef): Promise<{ removed: boolean }> {
+  return { removed: await deleteLink(ref.nodeNetns, hostVethName(ref.containerId, ref.ifName)) };
+}
+
+export interface PodInterfaceState {
+  ifName: string;
+  mac: string;
+  mtu: number;
+  up: boolean;
+  /** Global addresses with their prefix. */
+  addresses: string[];
+  /** Main-table routes through the interface; `gateway` absent for connected routes. */
+  routes: { dst: string; gateway?: string }[];
+}
+
+/** What the pod's interface looks like now (for CNI CHECK); undefined when the interface or namespace is not there. */
+export async function inspectPod(podNetns: NetnsTarget, ifName: string): Promise<PodInterfaceState | undefined> {
+  assertIfName(ifName);
+  const result = await podBatch(podNetns, [`addr show dev ${ifName}`, "route show table all"]);
+  if (result.exitCode !== 0) {
+    if (/does not exist|Cannot find device|Cannot open network namespace|No such file or directory|reassociate/i.test(result.stderr)) return undefined;
+    throw new KernelCommandError(result.argv, result.exitCode, result.stderr, result.failures);
+  }
+  const [links = [], routes = []] = parseJsonStream(result.stdout) as [LinkJson[]?, RouteJson[]?];
+  const link = links[0];
+  if (link === undefined) return undefined;
+  return {
+    ifName,
+    mac: link.address ?? "",
+    mtu: link.mtu ?? 0,
+    up: (link.flags ?? []).includes("UP"),
+    addresses: globalAddresses(link),
+    routes: routes
+      .filter((r) => r.dev === ifName && (r.table === undefined || r.table === "main") && (r.type === undefined || r.type === "unicast"))
+      .flatMap((r) => {
+        if (r.dst === undefined) return [];
+        const dst = r.dst === "default" ? (r.gateway?.includes(":") ? "::/0" : "0.0.0.0/0") : withPrefix(r.dst);
+        if (dst.startsWith("fe80:")) return [];
+        return [r.gateway === undefined ? { dst } : { dst, gateway: r.gateway }];
+      }),
+  };
+}
+
+interface PodBatchResult { argv: string[]; exitCode: number; stdout: string; stderr: string; failures: BatchFailure[] }
+
+// By name: `ip -n NAME`; by path: `nsenter --net=PATH ip` (iproute2 only resolves names under /run/netns).
+async function podBatch(target: NetnsTarget, lines: string[]): Promise<PodBatchResult> {
+  if ("name" in target) {
+    const result = await runBatch("ip", target.name, lines, { json: true, details: true });
+    return { ...result, argv: ["ip", "-n", target.name, "-batch", "-"] };
+  }
+  const result = await execInNetns(target, "ip", ["-json", "-details", "-batch", "-"], lines.join("\n") + "\n");
+  return { ...result, argv: ["nsenter", `--net=${target.path}`, "ip", "-batch", "-"], failures: parseBatchFailures(result.stderr, lines) };
+}
+
+async function readLink(target: NetnsTarget, name: string): Promise<LinkJson | undefined> {
+  const result = await podBatch(target, [`addr show dev ${name}`]);
+  if (result.exitCode !== 0) {
+    if (/does not exist|Cannot find device/.test(result.stderr)) return undefined;
+    throw new KernelCommandError(result.argv, result.exitCode, result.stderr);
+  }
+  return (parseJsonStream(result.stdout)[0] as LinkJson[] | undefined)?.[0];
+}
+
+/** Deletes a link; false when it (or the namespace) was already gone. */
+async function deleteLink(netns: string, name: string): Promise<boolean> {
+  assertNetnsName(netns);
+  const argv = ["-n", netns, "link", "del", name];
+  const result = await runCommand("ip", argv);
+  if (result.exitCode === 0) return true;
+  if (/Cannot find device|does not exist|Cannot open network namespace/.test(result.stderr)) return false;
+  throw new KernelCommandError(["ip", ...argv], result.exitCode, result.stderr);
+}
+
+function globalAddresses(link: LinkJson | undefined): string[] {
+  return (link?.addr_info ?? [])
+    .filter((a) => a.scope === "global" && a.local !== undefined && a.prefixlen !== undefined)
+    .map((a) => `${a.local}/${a.prefixlen}`);
+}
+
+// IPv6 without DAD: the address is usable at once and a pod's first packet does not wait a second for it.
+function addrAdd(cidr: string, dev: string, verb: "add" | "replace"): string {
+  return `addr ${verb} ${cidr} dev ${dev}${familyOf(cidr) === "IPv6" ? " nodad" : ""}`;
+}
+
+function validateAttachment(spec: PodAttachment): void {
+  assertNetnsName(spec.nodeNetns);
+  netnsArgument(spec.podNetns);
+  assertIfName(spec.ifName);
+  if (spec.containerId.length === 0) fail(`container ID "" must not be empty`);
+  assertMtu(spec.mtu);
+  for (const a of spec.addresses) assertCidr(a, "pod address");
+  for (const g of spec.gateways) {
+    if (!/^[0-9A-Fa-f.:]+$/.test(g)) fail(`gateway "${g}" must be a bare IP address`);
+  }
+  const families = spec.addresses.map(familyOf);
+  if (new Set(families).size !== families.length) fail(`pod addresses ${JSON.stringify(spec.addresses)} must have at most one per family`);
+  for (const g of spec.gateways) {
+    if (!families.includes(familyOf(g))) fail(`gateway "${g}" has no pod address of its family in ${JSON.stringify(spec.addresses)}`);
+  }
+  if (spec.bridge !== undefined && !/^[A-Za-z0-9_.-]{1,15}$/.test(spec.bridge)) fail(`bridge name "${spec.bridge}" must be 1-15 characters [A-Za-z0-9_.-]`);
+}
+
+function assertIfName(ifName: string): void {
+  // Linux IFNAMSIZ is 16 including the NUL; "." and ".." and "/" are refused by the kernel.
+  if (!/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,14}$/.test(ifName) || ifName === "." || ifName === "..") {
+    fail(`interface name "${ifName}" must be 1-15 characters [A-Za-z0-9_.-]`);
+  }
+}
+
+function assertMtu(mtu: number): void {
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) fail(`MTU ${mtu} must be an integer in 68-65535`);
+}
+
+function assertCidr(cidr: string, what: string): void {
+  if (!/^[0-9A-Fa-f.:]+\/\d{1,3}$/.test(cidr)) fail(`${what} "${cidr}" must be address/prefix`);
+}
+
+function fail(message: string): never {
+  throw new PodSpecError(message);
+}
+
+/** An attach/inspect request that cannot be right (bad name, MTU, address); nothing was changed. */
+export class PodSpecError extends Error {
+  readonly code = "ERR_INVALID_POD_SPEC";
+  override readonly name = "PodSpecError";
+}

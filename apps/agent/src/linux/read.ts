@@ -1,0 +1,98 @@
+import { type FdbEntry, FLATNET_ROUTE_PROTOCOL, type IpFamily, type KernelState, type Neighbour, type Route, type VxlanDevice } from "@flatnet/core";
+import { KernelCommandError, parseJsonStream, runBatch } from "./exec.ts";
+
+export interface ReadOptions {
+  /** The VXLAN device flatnet owns in this namespace (default "flatnet.1"). */
+  vxlanDevice?: string;
+}
+
+interface IpRouteJson { dst?: string; gateway?: string; dev?: string; table?: string; flags?: string[] }
+interface IpNeighJson { dst?: string; dev?: string; lladdr?: string; state?: string[] }
+interface BridgeFdbJson { mac?: string; dst?: string; ifname?: string; state?: string }
+interface IpAddrInfoJson { family?: string; local?: string; prefixlen?: number; scope?: string }
+export interface IpLinkJson {
+  ifname?: string;
+  address?: string;
+  mtu?: number;
+  linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; local6?: string; link?: string; port?: number } };
+  addr_info?: IpAddrInfoJson[];
+}
+
+/**
+ * Reads what flatnet owns in `netns`: its VXLAN device, `proto 77` routes of the main table, permanent neighbours and
+ * FDB entries of its VXLAN device. Two processes run side by side: one `ip -batch`, one `bridge`.
+ */
+export async function readKernelState(netns: string, options: ReadOptions = {}): Promise<KernelState> {
+  const vxlanDevice = options.vxlanDevice ?? "flatnet.1";
+  // `table all` lists both families in one command (a family flag cannot appear inside a batch line).
+  const ipLines = ["addr show type vxlan", `route show table all proto ${FLATNET_ROUTE_PROTOCOL}`, "neigh show nud permanent"];
+  const [ip, fdb] = await Promise.all([
+    runBatch("ip", netns, ipLines, { json: true, details: true }),
+    runBatch("bridge", netns, [`fdb show dev ${vxlanDevice}`], { json: true }),
+  ]);
+  if (ip.exitCode !== 0) throw new KernelCommandError(["ip", "-n", netns, "-batch", "-"], ip.exitCode, ip.stderr, ip.failures);
+  const [links = [], routes = [], neighbours = []] = parseJsonStream(ip.stdout) as [IpLinkJson[]?, IpRouteJson[]?, IpNeighJson[]?];
+  const link = links.find((l) => l.ifname === vxlanDevice);
+  let fdbEntries: BridgeFdbJson[] = [];
+  if (fdb.exitCode === 0) fdbEntries = (parseJsonStream(fdb.stdout)[0] as BridgeFdbJson[] | undefined) ?? [];
+  else if (link !== undefined) {
+    // The device may vanish between the two reads; anything else is a real failure.
+    if (!/does not exist|Cannot find device/i.test(fdb.stderr)) {
+      throw new KernelCommandError(["bridge", "-n", netns, "fdb", "show", "dev", vxlanDevice], fdb.exitCode, fdb.stderr);
+    }
+  }
+  const state: KernelState = {
+    routes: routes.flatMap((r) => toRoute(r)),
+    neighbours: link === undefined ? [] : neighbours.flatMap((n) => toNeighbour(n, vxlanDevice)),
+    fdb: link === undefined ? [] : fdbEntries.flatMap((f) => toFdb(f, vxlanDevice)),
+  };
+  if (link !== undefined) state.vxlan = toVxlanDevice(link, vxlanDevice);
+  return state;
+}
+
+export function familyOf(address: string): IpFamily {
+  return address.includes(":") ? "IPv6" : "IPv4";
+}
+
+/** iproute2 prints host routes without a length ("10.0.0.5"); the model always carries one. */
+export function withPrefix(dst: string): string {
+  if (dst.includes("/")) return dst;
+  return `${dst}/${familyOf(dst) === "IPv4" ? 32 : 128}`;
+}
+
+function toRoute(r: IpRouteJson): Route[] {
+  if (r.dst === undefined || r.gateway === undefined || r.dev === undefined) return [];
+  if (r.table !== undefined && r.table !== "main") return [];
+  const dst = r.dst === "default" ? (r.gateway.includes(":") ? "::/0" : "0.0.0.0/0") : withPrefix(r.dst);
+  return [{ family: familyOf(dst), dst, via: r.gateway, dev: r.dev, onlink: (r.flags ?? []).includes("onlink") }];
+}
+
+function toNeighbour(n: IpNeighJson, dev: string): Neighbour[] {
+  if (n.dev !== dev || n.dst === undefined || n.lladdr === undefined) return [];
+  if (!(n.state ?? []).includes("PERMANENT")) return [];
+  return [{ family: familyOf(n.dst), ip: n.dst, mac: n.lladdr.toLowerCase(), dev }];
+}
+
+function toFdb(f: BridgeFdbJson, dev: string): FdbEntry[] {
+  if (f.mac === undefined || f.dst === undefined) return [];
+  if (f.ifname !== undefined && f.ifname !== dev) return [];
+  return [{ mac: f.mac.toLowerCase(), dst: f.dst, dev }];
+}
+
+export function toVxlanDevice(link: IpLinkJson, name: string): VxlanDevice {
+  const data = link.linkinfo?.info_data ?? {};
+  const local = data.local ?? data.local6 ?? "";
+  return {
+    name,
+    vni: data.id ?? 0,
+    port: data.port ?? 0,
+    local,
+    underlayFamily: familyOf(local),
+    underlayDevice: data.link ?? "",
+    mac: (link.address ?? "").toLowerCase(),
+    mtu: link.mtu ?? 0,
+    addresses: (link.addr_info ?? [])
+      .filter((a) => a.scope === "global" && a.local !== undefined && a.prefixlen !== undefined)
+      .map((a) => `${a.local}/${a.prefixlen}`),
+  };
+}
