@@ -1,3 +1,4 @@
+import { canonicalCidr, canonicalIp } from "@flatnet/core";
 import type { LabBackend } from "./state.ts";
 
 /** The cluster CIDRs of every lab: 10.244.0.0/16 with /24 per node, and for dual-stack fd00:10:244::/56 with /64 per node. */
@@ -25,8 +26,8 @@ export function planSegments(backend: LabBackend, dualStack: boolean): SegmentPl
   return Array.from({ length: count }, (_, index) => ({
     index,
     bridge: `br${index}`,
-    subnets: dualStack ? [`172.31.${index}.0/24`, `fd00:172:31:${index}::/64`] : [`172.31.${index}.0/24`],
-    gateways: count === 1 ? [] : dualStack ? [`172.31.${index}.254`, `fd00:172:31:${index}::254`] : [`172.31.${index}.254`],
+    subnets: dualStack ? [`172.31.${index}.0/24`, canonicalCidr(`fd00:172:31:${index}::/64`)] : [`172.31.${index}.0/24`],
+    gateways: count === 1 ? [] : dualStack ? [`172.31.${index}.254`, canonicalIp(`fd00:172:31:${index}::254`)] : [`172.31.${index}.254`],
   }));
 }
 
@@ -38,5 +39,5 @@ export function segmentOf(backend: LabBackend, nodeIndex: number): number {
 /** Node K's underlay addresses: 172.31.S.(10+K) and fd00:172:31:S::(10+K), written with the same digits. */
 export function underlayIpsOf(segment: number, nodeIndex: number, dualStack: boolean): string[] {
   const host = 10 + nodeIndex;
-  return dualStack ? [`172.31.${segment}.${host}`, `fd00:172:31:${segment}::${host}`] : [`172.31.${segment}.${host}`];
+  return dualStack ? [`172.31.${segment}.${host}`, canonicalIp(`fd00:172:31:${segment}::${host}`)] : [`172.31.${segment}.${host}`];
 }
