@@ -9,3 +9,15 @@ export {
   type ClusterPoolUsage,
   type NodePodCidrs,
 } from "./cluster-ipam.ts";
+export {
+  MAX_POOL_OFFSET,
+  NodeIpam,
+  type NodeIpamChange,
+  type NodeIpamConfig,
+  type NodeIpamEvent,
+  type NodeIpamState,
+  type NodePoolUsage,
+  type PodAllocation,
+  type PodIp,
+  type PodKey,
+} from "./node-ipam.ts";
