@@ -1,0 +1,169 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DatastoreError } from "./datastore.ts";
+import { EmbeddedDatastore, type EmbeddedDatastoreOptions } from "./embedded.ts";
+import { createDatastore } from "./factory.ts";
+
+const CONFIG = { clusterCidrs: ["10.244.0.0/16", "fd00:10:244::/56"], backend: "vxlan" as const };
+const reg = (name: string, ip = "172.31.0.11") => ({ name, underlayIps: [ip], vtepMac: "0e:00:00:00:00:01" });
+
+/** A bounded wait on a condition (never a fixed sleep). */
+async function until(condition: () => boolean, what: string, limitMs = 10_000): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > limitMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe("embedded datastore", () => {
+  let dir: string;
+  let path: string;
+  const open: EmbeddedDatastore[] = [];
+  const openStore = (options: Partial<EmbeddedDatastoreOptions> = {}) => {
+    const store = new EmbeddedDatastore({ path, networkConfig: CONFIG, ...options });
+    open.push(store);
+    return store;
+  };
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), "fn-ta-store-"));
+    path = join(dir, "flatnet.db");
+  });
+  afterEach(async () => {
+    for (const store of open.splice(0)) await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("stores the network config once: the creator's wins, later openers read it", async () => {
+    openStore();
+    const second = openStore({ networkConfig: { clusterCidrs: ["10.99.0.0/16"] } });
+    expect(await second.config()).toEqual({ clusterCidrs: CONFIG.clusterCidrs, backend: "vxlan", nodeMaskIPv4: 24, nodeMaskIPv6: 64, vni: 1, vxlanPort: 8472 });
+  });
+
+  it("fails clearly when nobody stored a config", async () => {
+    const store = new EmbeddedDatastore({ path });
+    open.push(store);
+    await expect(store.config()).rejects.toMatchObject({ code: "ERR_STORE_CONFIG", message: expect.stringContaining("has no network config") });
+  });
+
+  it.each([
+    [{ clusterCidrs: [] }, /clusterCidrs/],
+    [{ clusterCidrs: ["10.0.0.0/8"], vni: 0 }, /vni/],
+  ])("refuses a bad network config %j, naming the key", (networkConfig, message) => {
+    expect(() => new EmbeddedDatastore({ path, networkConfig })).toThrow(message);
+  });
+
+  it("allocates one pod CIDR per family; re-registration keeps it and updates the underlay", async () => {
+    const store = openStore();
+    const a = await store.register(reg("node-a"));
+    const b = await store.register(reg("node-b"));
+    expect(a.podCidrs).toEqual(["10.244.0.0/24", "fd00:10:244::/64"]);
+    expect(b.podCidrs).toEqual(["10.244.1.0/24", "fd00:10:244:1::/64"]);
+    const again = await store.register(reg("node-a", "172.31.0.99"));
+    expect(again).toEqual({ name: "node-a", underlayIps: ["172.31.0.99"], podCidrs: a.podCidrs, vtepMac: "0e:00:00:00:00:01" });
+    expect((await store.snapshot()).nodes.map((n) => [n.name, n.underlayIps[0]])).toEqual([["node-a", "172.31.0.99"], ["node-b", "172.31.0.11"]]);
+  });
+
+  it("reports an exhausted pool with its code", async () => {
+    const store = openStore({ networkConfig: { clusterCidrs: ["10.0.0.0/23"] } });
+    await store.register(reg("n1"));
+    await store.register(reg("n2"));
+    await expect(store.register(reg("n3"))).rejects.toMatchObject({ code: "ERR_POOL_EXHAUSTED" });
+  });
+
+  it("several processes registering at once get distinct CIDRs", async () => {
+    openStore(); // creates the store and its config
+    const tsx = fileURLToPath(new URL("../../../../node_modules/.bin/tsx", import.meta.url));
+    const worker = fileURLToPath(new URL("./fixtures/register-many.ts", import.meta.url));
+    const cwd = fileURLToPath(new URL("../../", import.meta.url));
+    const run = (prefix: string) =>
+      new Promise<{ name: string; podCidrs: string[] }[]>((resolve, reject) => {
+        const child = spawn(tsx, [worker, path, prefix, "5"], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        let err = "";
+        child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+        child.on("close", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`worker ${prefix} exited ${code}: ${err}`))));
+      });
+    const results = (await Promise.all(["p", "q", "r", "s"].map(run))).flat();
+    expect(results).toHaveLength(20);
+    const cidrs = results.flatMap((r) => r.podCidrs);
+    expect(new Set(cidrs).size).toBe(40);
+    const snapshot = await openStore().snapshot();
+    expect(snapshot.nodes).toHaveLength(20);
+  }, 60_000);
+
+  it("a lease that runs out removes the node from the snapshot; a heartbeat brings it back with its CIDR", async () => {
+    let now = 1_000_000;
+    const store = openStore({ leaseTtlMs: 30_000, now: () => now });
+    const a = await store.register(reg("node-a"));
+    await store.register(reg("node-b"));
+    now += 20_000;
+    await store.heartbeat("node-b");
+    now += 15_000; // node-a: 35 s without a heartbeat
+    expect((await store.snapshot()).nodes.map((n) => n.name)).toEqual(["node-b"]);
+    await store.heartbeat("node-a");
+    expect((await store.snapshot()).nodes.find((n) => n.name === "node-a")?.podCidrs).toEqual(a.podCidrs);
+  });
+
+  it("releases an expired node's CIDR only after the grace period", async () => {
+    let now = 1_000_000;
+    const store = openStore({ networkConfig: { clusterCidrs: ["10.0.0.0/23"] }, leaseTtlMs: 1_000, releaseGraceMs: 10_000, now: () => now });
+    const a = await store.register(reg("n1"));
+    await store.register(reg("n2"));
+    now += 5_000; // both expired, still within grace
+    await expect(store.register(reg("n3"))).rejects.toMatchObject({ code: "ERR_POOL_EXHAUSTED" });
+    now += 10_000;
+    expect((await store.register(reg("n3"))).podCidrs).toEqual(a.podCidrs);
+    await expect(store.heartbeat("n1")).rejects.toMatchObject({ code: "ERR_NOT_FOUND" });
+  });
+
+  it("heartbeat of an unknown node fails with ERR_NOT_FOUND; remove is idempotent", async () => {
+    const store = openStore();
+    await expect(store.heartbeat("ghost")).rejects.toBeInstanceOf(DatastoreError);
+    await store.register(reg("node-a"));
+    await store.remove("node-a");
+    await store.remove("node-a");
+    expect((await store.snapshot()).nodes).toEqual([]);
+  });
+
+  it("watch fires when another opener changes the store, not on a routine heartbeat, and stops on unsubscribe", async () => {
+    const watcher = openStore({ pollIntervalMs: 50 });
+    const writer = openStore();
+    let calls = 0;
+    const stop = watcher.watch(() => calls++);
+    await writer.register(reg("node-a"));
+    await until(() => calls === 1, "the watch to fire after a registration");
+    await writer.heartbeat("node-a");
+    await writer.register(reg("node-b"));
+    await until(() => calls === 2, "the watch to fire after the second registration");
+    await writer.remove("node-a");
+    await until(() => calls === 3, "the watch to fire after a removal");
+    stop();
+    await writer.register(reg("node-c"));
+    expect(calls).toBe(3);
+  });
+
+  it("watch fires when a lease runs out, without any write", async () => {
+    let now = 1_000_000;
+    const store = openStore({ leaseTtlMs: 30_000, pollIntervalMs: 20, now: () => now });
+    await store.register(reg("node-a"));
+    let calls = 0;
+    store.watch(() => calls++);
+    now += 31_000;
+    await until(() => calls === 1, "the watch to fire on lease expiry");
+    expect((await store.snapshot()).nodes).toEqual([]);
+  });
+
+  it("createDatastore opens the embedded store", async () => {
+    const store = await createDatastore({ kind: "embedded", path, networkConfig: CONFIG });
+    expect(store.kind).toBe("embedded");
+    expect((await store.register(reg("x"))).podCidrs).toHaveLength(2);
+    await store.close();
+  });
+});
