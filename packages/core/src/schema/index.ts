@@ -1,1 +1,5 @@
-export {};
+export { cidrString, interfaceName, ipString, nodeName, subnetString, vtepMacString } from "./fields.ts";
+export { safeParseSchema, schemaIssues, type SchemaIssue } from "./issues.ts";
+export { backendSchema, networkConfigSchema, type NetworkConfig, type NetworkConfigInput } from "./network-config.ts";
+export { clusterSnapshotSchema, nodeSnapshotSchema } from "./snapshot.ts";
+export { clusterDescriptionSchema, type ClusterDescription, type ClusterDescriptionInput } from "./cluster-description.ts";
