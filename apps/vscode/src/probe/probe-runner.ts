@@ -1,0 +1,115 @@
+/**
+ * Runs one verification: spawns `flatnet check --json`-style commands (NDJSON on stdout) or replays a
+ * recorded NDJSON file, and hands validated events to the caller as they arrive.
+ */
+import { spawn } from "node:child_process";
+import { createReadStream } from "node:fs";
+import type { ProbeEvent } from "@flatnet/core";
+import { NdjsonSplitter } from "./ndjson.ts";
+
+export interface ProbeRun {
+  /** Resolves when the run ended; always with a terminal event seen or synthesised. */
+  done: Promise<void>;
+  cancel(): void;
+}
+
+export interface RunCallbacks {
+  onEvents(events: ProbeEvent[]): void;
+  /** A line that is not a valid event; the run goes on. */
+  onWarning(message: string): void;
+}
+
+function failed(runId: string, code: string, message: string): ProbeEvent {
+  return { v: 1, type: "run-failed", runId, error: { code, message } };
+}
+
+/** Batches events per macrotask so a burst of lines becomes one webview message. */
+function batcher(onEvents: (events: ProbeEvent[]) => void) {
+  let batch: ProbeEvent[] = [];
+  let scheduled = false;
+  return {
+    push(event: ProbeEvent) {
+      batch.push(event);
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        const out = batch;
+        batch = [];
+        onEvents(out);
+      });
+    },
+    flush() {
+      if (batch.length === 0) return;
+      const out = batch;
+      batch = [];
+      onEvents(out);
+    },
+  };
+}
+
+export function spawnProbeRun(command: readonly string[], env: NodeJS.ProcessEnv, callbacks: RunCallbacks): ProbeRun {
+  const [file, ...args] = command;
+  if (!file) throw new Error("probe command must not be empty");
+  const out = batcher(callbacks.onEvents);
+  let terminal = false;
+  let runId = "unknown";
+  const splitter = new NdjsonSplitter((outcome) => {
+    if (!outcome.ok) return callbacks.onWarning(outcome.message);
+    if (outcome.event.type === "run-started") runId = outcome.event.runId;
+    if (outcome.event.type === "run-finished" || outcome.event.type === "run-failed") terminal = true;
+    out.push(outcome.event);
+  });
+  const child = spawn(file, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => splitter.push(chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
+  const done = new Promise<void>((resolve) => {
+    const finish = (code: number | null, error?: Error) => {
+      splitter.end();
+      out.flush();
+      if (!terminal) {
+        const detail = error ? error.message : stderr.trim().split("\n").at(-1) || `exited with code ${code}`;
+        callbacks.onEvents([failed(runId, error ? "ERR_PROBE_SPAWN" : "ERR_PROBE_EXIT", `${command.join(" ")}: ${detail}`)]);
+      }
+      resolve();
+    };
+    child.on("error", (error) => finish(null, error));
+    child.on("close", (code) => finish(code));
+  });
+  return { done, cancel: () => child.kill("SIGTERM") };
+}
+
+/** Replays a recorded run (NDJSON of ProbeEvents, or one ProbeReport JSON) as if it were streaming. */
+export function replayProbeRun(path: string, callbacks: RunCallbacks): ProbeRun {
+  const out = batcher(callbacks.onEvents);
+  let terminal = false;
+  let cancelled = false;
+  const splitter = new NdjsonSplitter((outcome) => {
+    if (!outcome.ok) return callbacks.onWarning(outcome.message);
+    if (outcome.event.type === "run-finished" || outcome.event.type === "run-failed") terminal = true;
+    out.push(outcome.event);
+  });
+  const stream = createReadStream(path, { encoding: "utf8", highWaterMark: 16 * 1024 });
+  const done = new Promise<void>((resolve) => {
+    stream.on("data", (chunk) => !cancelled && splitter.push(String(chunk)));
+    stream.on("error", (error) => {
+      out.flush();
+      callbacks.onEvents([failed("replay", "ERR_PROBE_REPLAY", `recorded run "${path}" cannot be read: ${error.message}`)]);
+      resolve();
+    });
+    stream.on("end", () => {
+      splitter.end();
+      out.flush();
+      if (!terminal && !cancelled) callbacks.onEvents([failed("replay", "ERR_PROBE_REPLAY", `recorded run "${path}" ends without run-finished`)]);
+      resolve();
+    });
+  });
+  return {
+    done,
+    cancel: () => {
+      cancelled = true;
+      stream.destroy();
+    },
+  };
+}

@@ -1,0 +1,41 @@
+import { describe, expect, it } from "vitest";
+import { parseSettings } from "./settings.ts";
+
+describe("parseSettings", () => {
+  it("uses defaults when nothing is set", () => {
+    const { settings, problems } = parseSettings(() => undefined);
+    expect(problems).toEqual([]);
+    expect(settings).toEqual({
+      kubeconfig: [],
+      contexts: [],
+      "kubernetes.enabled": true,
+      agentLabelSelector: "app.kubernetes.io/name=flatnet",
+      "lab.enabled": true,
+      "lab.stateDir": "/run/flatnet/lab",
+      fixture: "",
+      cli: ["flatnet"],
+      "probe.args": ["check", "--json"],
+      "probe.replay": "",
+      refreshDebounceMs: 250,
+    });
+  });
+
+  it.each([
+    ["refreshDebounceMs", -1, 'flatnet.refreshDebounceMs: -1 Too small: expected number to be >=0; using the default'],
+    ["refreshDebounceMs", 1.5, 'flatnet.refreshDebounceMs: 1.5 Invalid input: expected int, received number; using the default'],
+    ["cli", [], 'flatnet.cli: [] must name the flatnet command, e.g. ["flatnet"]; using the default'],
+    ["agentLabelSelector", "app in (a,b)", 'flatnet.agentLabelSelector: "app in (a,b)" must be key=value terms joined by commas; using the default'],
+    ["kubeconfig", "/home/me/.kube/config", 'flatnet.kubeconfig: "/home/me/.kube/config" Invalid input: expected array, received string; using the default'],
+  ])("rejects %s = %j by name and keeps the rest", (key, value, message) => {
+    const { settings, problems } = parseSettings((k) => (k === key ? value : k === "lab.stateDir" ? "/tmp/lab" : undefined));
+    expect(problems).toEqual([message]);
+    expect(settings["lab.stateDir"]).toBe("/tmp/lab");
+  });
+
+  it("accepts valid values", () => {
+    const { settings, problems } = parseSettings((k) => ({ cli: ["npx", "flatnet"], agentLabelSelector: "app=flatnet, tier=node", refreshDebounceMs: 0 })[k]);
+    expect(problems).toEqual([]);
+    expect(settings.cli).toEqual(["npx", "flatnet"]);
+    expect(settings.refreshDebounceMs).toBe(0);
+  });
+});

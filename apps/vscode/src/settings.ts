@@ -1,0 +1,43 @@
+/**
+ * `flatnet.*` settings, validated with zod. A bad value is reported once by name with the rule it broke, and
+ * that one setting falls back to its default: the rest of the configuration still applies.
+ */
+import { z } from "zod";
+
+export const settingsSchema = z.object({
+  kubeconfig: z.array(z.string().min(1)).default([]),
+  contexts: z.array(z.string().min(1)).default([]),
+  "kubernetes.enabled": z.boolean().default(true),
+  agentLabelSelector: z.string().regex(/^\s*([\w./-]+=[\w.-]*\s*)(,\s*[\w./-]+=[\w.-]*\s*)*$/, "must be key=value terms joined by commas").default("app.kubernetes.io/name=flatnet"),
+  "lab.enabled": z.boolean().default(true),
+  "lab.stateDir": z.string().min(1).default("/run/flatnet/lab"),
+  fixture: z.string().default(""),
+  cli: z.array(z.string().min(1)).min(1, "must name the flatnet command, e.g. [\"flatnet\"]").default(["flatnet"]),
+  "probe.args": z.array(z.string()).default(["check", "--json"]),
+  "probe.replay": z.string().default(""),
+  refreshDebounceMs: z.number().int().min(0).max(10_000).default(250),
+});
+
+export type Settings = z.infer<typeof settingsSchema>;
+export const SETTING_KEYS = Object.keys(settingsSchema.shape) as (keyof Settings)[];
+
+export interface SettingsResult {
+  settings: Settings;
+  /** One message per invalid setting: `flatnet.cli: must name the flatnet command...; using the default`. */
+  problems: string[];
+}
+
+/** Validates each setting on its own, so one bad value does not discard the others. */
+export function parseSettings(read: (key: string) => unknown): SettingsResult {
+  const problems: string[] = [];
+  const raw: Record<string, unknown> = {};
+  for (const key of SETTING_KEYS) {
+    const value = read(key);
+    if (value === undefined) continue;
+    const field = settingsSchema.shape[key];
+    const parsed = field.safeParse(value);
+    if (parsed.success) raw[key] = value;
+    else problems.push(`flatnet.${key}: ${JSON.stringify(value)} ${parsed.error.issues[0]?.message ?? "is invalid"}; using the default`);
+  }
+  return { settings: settingsSchema.parse(raw), problems };
+}

@@ -1,0 +1,97 @@
+/**
+ * A live Kubernetes cluster: informers on /api/v1/nodes and /api/v1/pods (list + watch, resumed from the
+ * last resourceVersion by client-node). client-node stops an informer on any error other than a timeout or
+ * 410, so we restart it with exponential backoff and show "reconnecting" meanwhile.
+ */
+import { CoreV1Api, type KubeConfig, type KubernetesObject, makeInformer } from "@kubernetes/client-node";
+import type { ClusterView } from "../model/cluster-view.ts";
+import { buildKubeView } from "./kube-mapping.ts";
+import type { ClusterSource } from "./source.ts";
+
+export interface KubeSourceOptions {
+  context: string;
+  agentSelector: Record<string, string>;
+  debounceMs: number;
+}
+
+type AnyInformer = ReturnType<typeof makeInformer<KubernetesObject>>;
+
+export class KubeSource implements ClusterSource {
+  readonly id: string;
+  #informers: AnyInformer[] = [];
+  #view: ClusterView | undefined;
+  #status: ClusterView["status"] = { state: "connecting", message: "connecting" };
+  #debounce: ReturnType<typeof setTimeout> | undefined;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #backoffMs = 1000;
+  #disposed = false;
+  #onChange: () => void = () => {};
+
+  constructor(
+    private readonly config: KubeConfig,
+    private readonly options: KubeSourceOptions,
+  ) {
+    this.id = `kubernetes:${options.context}`;
+  }
+
+  view(): ClusterView | undefined {
+    return this.#view ? { ...this.#view, status: this.#status } : { id: this.id, name: this.options.context, source: "kubernetes", clusterCidrs: [], nodes: [], pods: [], status: this.#status };
+  }
+
+  start(onChange: () => void): void {
+    this.#onChange = onChange;
+    const config = this.config;
+    config.setCurrentContext(this.options.context);
+    const core = config.makeApiClient(CoreV1Api);
+    const nodes = makeInformer(config, "/api/v1/nodes", () => core.listNode()) as unknown as AnyInformer;
+    const pods = makeInformer(config, "/api/v1/pods", () => core.listPodForAllNamespaces()) as unknown as AnyInformer;
+    this.#informers = [nodes, pods];
+    for (const informer of this.#informers) {
+      for (const verb of ["add", "update", "delete"] as const) informer.on(verb, () => this.#changed());
+      informer.on("connect", () => {
+        this.#backoffMs = 1000;
+        this.#setStatus({ state: "ready" });
+      });
+      informer.on("error", (error: unknown) => this.#failed(informer, error));
+    }
+    for (const informer of this.#informers) informer.start().catch((error: unknown) => this.#failed(informer, error));
+  }
+
+  #setStatus(status: ClusterView["status"]): void {
+    this.#status = status;
+    this.#changed();
+  }
+
+  #failed(informer: AnyInformer, error: unknown): void {
+    if (this.#disposed || this.#retry) return;
+    const seconds = Math.round(this.#backoffMs / 1000);
+    const reason = error instanceof Error ? error.message : String(error);
+    this.#setStatus({ state: "reconnecting", message: `watch disconnected (${reason}), retrying in ${seconds} s` });
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      if (this.#disposed) return;
+      informer.start().catch((next: unknown) => this.#failed(informer, next));
+    }, this.#backoffMs);
+    this.#backoffMs = Math.min(30_000, this.#backoffMs * 2);
+  }
+
+  /** Coalesces bursts of watch events (a rollout sends hundreds) into one rebuild. */
+  #changed(): void {
+    if (this.#debounce) return;
+    this.#debounce = setTimeout(() => {
+      this.#debounce = undefined;
+      if (this.#disposed) return;
+      const [nodes, pods] = this.#informers;
+      const { view } = buildKubeView(this.id, this.options.context, { nodes: nodes?.list() ?? [], pods: pods?.list() ?? [] }, this.options.agentSelector);
+      this.#view = view;
+      this.#onChange();
+    }, this.options.debounceMs);
+  }
+
+  dispose(): void {
+    this.#disposed = true;
+    clearTimeout(this.#debounce);
+    clearTimeout(this.#retry);
+    for (const informer of this.#informers) void informer.stop().catch(() => {});
+  }
+}

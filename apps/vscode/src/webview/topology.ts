@@ -1,0 +1,91 @@
+/**
+ * The topology, drawn like the classic flat-network figure: each node a box holding its pods and their IPs,
+ * every node wired to one flat pod network (the cluster CIDR) with no NAT in between.
+ */
+import type { ClusterView, PodView } from "../model/cluster-view.ts";
+import { podKey } from "../model/cluster-view.ts";
+import { findInventoryProblems } from "../model/problems.ts";
+import { h, icon } from "./dom.ts";
+
+export interface TopologyActions {
+  copy(text: string): void;
+}
+
+const PODS_SHOWN = 16;
+
+export function renderTopology(root: HTMLElement, cluster: ClusterView | null, actions: TopologyActions): void {
+  performance.mark("fn-topology-start");
+  root.replaceChildren();
+  if (!cluster) {
+    root.append(h("p", { class: "empty" }, icon("info"), " No cluster yet. Pick a Kubernetes context or start a flatnet lab."));
+    return;
+  }
+  const problems = findInventoryProblems(cluster);
+  const badPods = new Set(problems.flatMap((problem) => (problem.pod ? [problem.pod] : [])));
+  const badNodes = new Set(problems.flatMap((problem) => (problem.node && !problem.pod ? [problem.node] : [])));
+  const podsByNode = new Map<string, PodView[]>();
+  for (const pod of cluster.pods) {
+    const list = podsByNode.get(pod.node) ?? [];
+    list.push(pod);
+    podsByNode.set(pod.node, list);
+  }
+  const nodes = [...cluster.nodes].sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
+
+  const header = h(
+    "header",
+    { class: "toolbar" },
+    h("h1", {}, icon("type-hierarchy"), ` ${cluster.name}`),
+    h("span", { class: "muted" }, `${cluster.source} · ${nodes.length} nodes · ${cluster.pods.length} pods`),
+    cluster.status && cluster.status.state !== "ready" ? h("span", { class: "status warning" }, icon("sync"), ` ${cluster.status.message ?? cluster.status.state}`) : null,
+  );
+
+  const boxes = nodes.map((node) => {
+    const pods = (podsByNode.get(node.name) ?? []).sort((a, b) => podKey(a).localeCompare(podKey(b), "en", { numeric: true }));
+    const healthClass = badNodes.has(node.name) || node.agent === "down" ? "bad" : node.agent === "healthy" ? "good" : node.agent === "degraded" ? "warn" : "";
+    const podChips = pods.slice(0, PODS_SHOWN).map((pod) => {
+      const bad = badPods.has(podKey(pod));
+      const chip = h(
+        "button",
+        { class: `pod${bad ? " bad" : ""}`, type: "button", title: `${podKey(pod)}\n${pod.ips.join("\n")}\n${pod.phase}\nClick to copy the IP`, "data-pod": podKey(pod) },
+        icon(bad ? "warning" : "symbol-field"),
+        h("span", { class: "pod-name" }, pod.name),
+        h("span", { class: "ip" }, pod.ips.join(" ") || "no IP"),
+      );
+      chip.addEventListener("click", () => pod.ips[0] && actions.copy(pod.ips[0]));
+      return chip;
+    });
+    return h(
+      "section",
+      { class: `node ${healthClass}`, "data-node": node.name, "aria-label": `node ${node.name}` },
+      h("h2", {}, icon("server"), ` ${node.name}`, node.ready ? null : h("span", { class: "muted" }, " (NotReady)")),
+      h(
+        "dl",
+        {},
+        h("dt", {}, "InternalIP"),
+        h("dd", { class: "ip" }, node.internalIps.join(", ") || "none"),
+        h("dt", {}, "pod CIDR"),
+        h("dd", { class: "ip" }, node.podCidrs.join(", ") || "none"),
+        h("dt", {}, "backend"),
+        h("dd", {}, node.backend ?? "unknown"),
+        h("dt", {}, "agent"),
+        h("dd", { class: `agent ${healthClass}` }, node.agent),
+      ),
+      h("div", { class: "pods" }, ...podChips, pods.length > PODS_SHOWN ? h("span", { class: "muted more" }, `+${pods.length - PODS_SHOWN} more`) : null),
+      h("div", { class: "wire", "aria-hidden": "true" }),
+    );
+  });
+
+  const network = h(
+    "div",
+    { class: "flat-network", role: "note" },
+    icon("globe"),
+    h("strong", {}, " flat pod network "),
+    h("span", { class: "ip" }, cluster.clusterCidrs.join(", ") || ""),
+    h("span", { class: "muted" }, " · every pod reaches every pod at its own IP, no NAT"),
+  );
+  root.append(header, h("div", { class: "topology" }, h("div", { class: "nodes" }, ...boxes), network));
+  if (problems.length > 0) {
+    root.append(h("section", { class: "problems" }, h("h2", {}, icon("warning"), ` ${problems.length} problems`), h("ul", {}, ...problems.map((problem) => h("li", {}, problem.message)))));
+  }
+  performance.mark("fn-topology-end");
+}
