@@ -1,0 +1,108 @@
+import type { AttachedPod, PodAttachment } from "../linux/pod.ts";
+import type { Allocation } from "../ipam-store/store.ts";
+import { CniCode, CniError } from "./errors.ts";
+import { type Invocation, openStore, podTarget, requireNodeNetns, resolveSubnet } from "./plugin.ts";
+import { type CniInterface, type CniIpConfig, type CniResult, type CniRoute, formatResult, parsePrevResult } from "./result.ts";
+
+/** A pending allocation older than this whose interface is gone is a crashed ADD's leftover (reaped before failing). */
+export const PENDING_GRACE_MS = 5 * 60_000;
+
+/**
+ * ADD: allocate (durably, pending) -> attach the veth -> mark attached -> result. Any failure after the allocation
+ * rolls back both; a crash leaves a pending allocation that DEL, GC or the exhaustion reaper releases.
+ */
+export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> {
+  const { env, netconf, deps } = inv;
+  const nodeNetns = requireNodeNetns(inv);
+  const netns = env.netns ?? "";
+  if (!deps.exists(netns)) throw new CniError(CniCode.InvalidEnvironment, `CNI_NETNS ${JSON.stringify(netns)} does not exist`);
+  const prev = netconf.prevResult === undefined ? undefined : parsePrevResult(netconf.prevResult, netconf.cniVersion);
+  const subnet = resolveSubnet(inv);
+  const key = { containerId: env.containerId, ifName: env.ifName };
+  const store = openStore(inv);
+  try {
+    let allocated = store.allocate(key, subnet.pools);
+    if (!allocated.success && allocated.error.code === "ERR_POOL_EXHAUSTED") {
+      const reaped = await reapCrashedAdds(inv, nodeNetns, store.list().filter((a) => a.state === "pending"));
+      if (reaped.length > 0) store.reapPending(PENDING_GRACE_MS, (a) => reaped.some((r) => r.ip === a.ip && r.seq === a.seq));
+      allocated = store.allocate(key, subnet.pools);
+    }
+    if (!allocated.success) throw new CniError(CniCode.PoolExhausted, allocated.error.message);
+    const allocations = allocated.data;
+    const seq = allocations[0]?.seq ?? 0;
+    deps.crashPoint("after-alloc");
+
+    const spec: PodAttachment = {
+      nodeNetns,
+      podNetns: podTarget(netns),
+      containerId: env.containerId,
+      ifName: env.ifName,
+      addresses: allocations.map((a) => `${a.ip}/${a.prefix}`),
+      gateways: allocations.map((a) => a.gateway),
+      mtu: subnet.mtu,
+      bridge: netconf.bridge,
+    };
+    let attached: AttachedPod;
+    try {
+      attached = await attachWithBridge(inv, spec, allocations);
+    } catch (error) {
+      store.release(key, seq);
+      throw error instanceof CniError ? error : new CniError(CniCode.KernelFailure, `cannot attach ${env.ifName} of container ${env.containerId}: ${(error as Error).message}`);
+    }
+    deps.crashPoint("after-attach");
+
+    if (!store.markAttached(key, seq)) {
+      // GC released this allocation while the ADD ran: the address may already be another pod's, so undo the interface.
+      await deps.pods.detach({ nodeNetns, containerId: env.containerId, ifName: env.ifName }).catch(() => undefined);
+      throw new CniError(CniCode.TryAgainLater, `the addresses of container ${env.containerId} were released (GC) while ADD ran; retry the ADD`);
+    }
+    deps.crashPoint("after-commit");
+    return formatResult(buildResult(inv, netns, attached, allocations, prev), netconf.cniVersion);
+  } finally {
+    store.close();
+  }
+}
+
+// The node bridge is the agent's to create; if it is not there yet, create it from the same pod CIDRs and retry once.
+async function attachWithBridge(inv: Invocation, spec: PodAttachment, allocations: Allocation[]): Promise<AttachedPod> {
+  try {
+    return await inv.deps.pods.attach(spec);
+  } catch (error) {
+    const message = (error as Error).message;
+    const bridge = spec.bridge ?? "fn-br0";
+    if (!message.includes(bridge) && !/Cannot find device|does not exist/.test(message)) throw error;
+    await inv.deps.pods.ensureBridge(spec.nodeNetns, { name: bridge, gateways: allocations.map((a) => `${a.gateway}/${a.prefix}`), mtu: spec.mtu });
+    return await inv.deps.pods.attach(spec);
+  }
+}
+
+/** Pending allocations past the grace period whose host veth is gone: ADDs that were killed before they finished. */
+async function reapCrashedAdds(inv: Invocation, nodeNetns: string, pending: Allocation[]): Promise<Allocation[]> {
+  const cutoff = Date.now() - PENDING_GRACE_MS;
+  const gone: Allocation[] = [];
+  for (const a of pending) {
+    if (a.createdMs > cutoff) continue;
+    const host = await inv.deps.pods.inspect({ name: nodeNetns }, inv.deps.pods.hostVethName(a.containerId, a.ifName));
+    if (host === undefined) gone.push(a);
+  }
+  return gone;
+}
+
+function buildResult(inv: Invocation, netns: string, attached: AttachedPod, allocations: Allocation[], prev: CniResult | undefined): CniResult {
+  const base = prev?.interfaces?.length ?? 0;
+  const interfaces: CniInterface[] = [
+    { name: attached.hostIfName, mac: attached.hostMac, mtu: attached.mtu },
+    { name: attached.podIfName, mac: attached.podMac, mtu: attached.mtu, sandbox: netns },
+  ];
+  const ips: CniIpConfig[] = allocations.map((a) => ({ address: `${a.ip}/${a.prefix}`, gateway: a.gateway, interface: base + 1 }));
+  const routes: CniRoute[] = allocations.map((a) => ({ dst: a.family === "IPv4" ? "0.0.0.0/0" : "::/0", gw: a.gateway }));
+  const result: CniResult = {
+    cniVersion: inv.netconf.cniVersion,
+    interfaces: [...(prev?.interfaces ?? []), ...interfaces],
+    ips: [...(prev?.ips ?? []), ...ips],
+    routes: [...(prev?.routes ?? []), ...routes],
+  };
+  const dns = inv.netconf.dns ?? prev?.dns;
+  if (dns !== undefined) result.dns = dns;
+  return result;
+}

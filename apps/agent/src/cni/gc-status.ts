@@ -1,0 +1,66 @@
+import { CniCode, CniError } from "./errors.ts";
+import { requireVersionAtLeast } from "./netconf.ts";
+import { type Invocation, openStore, requireNodeNetns, resolveSubnet } from "./plugin.ts";
+
+/**
+ * GC (1.1): release every allocation whose attachment is not in `cni.dev/valid-attachments`, then remove the host
+ * veths of those attachments (best-effort: the namespace may be gone). A missing list is refused rather than read as
+ * "nothing is valid", which would release every pod's address.
+ */
+export async function cmdGc(inv: Invocation): Promise<void> {
+  const { netconf, deps } = inv;
+  requireVersionAtLeast(netconf, "1.1.0", "GC");
+  const nodeNetns = requireNodeNetns(inv);
+  if (netconf.validAttachments === undefined) {
+    throw new CniError(CniCode.InvalidNetworkConfig, "GC needs cni.dev/valid-attachments (the list of attachments to keep)");
+  }
+  const store = openStore(inv);
+  let released;
+  try {
+    released = store.gc(netconf.validAttachments);
+  } finally {
+    store.close();
+  }
+  deps.crashPoint("gc-after-release");
+  const seen = new Set<string>();
+  for (const a of released) {
+    const id = `${a.containerId}\0${a.ifName}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    await deps.pods.detach({ nodeNetns, containerId: a.containerId, ifName: a.ifName }).catch(() => undefined);
+  }
+}
+
+/**
+ * STATUS (1.1): success when an ADD can succeed now; error 50 when the node is not set up (no subnet file, no node
+ * namespace, no IPAM database) or a pod CIDR has no free address left, so the runtime learns before an ADD fails.
+ */
+export async function cmdStatus(inv: Invocation): Promise<void> {
+  const { netconf, deps } = inv;
+  requireVersionAtLeast(netconf, "1.1.0", "STATUS");
+  const notAvailable = (message: string) => new CniError(CniCode.NotAvailable, message);
+  const nodeNetns = requireNodeNetns(inv);
+  if (!deps.exists(`/run/netns/${nodeNetns}`)) throw notAvailable(`node network namespace ${JSON.stringify(nodeNetns)} does not exist`);
+  let subnet;
+  try {
+    subnet = resolveSubnet(inv);
+  } catch (error) {
+    if (error instanceof CniError && error.code === CniCode.TryAgainLater) throw notAvailable(error.message);
+    throw error;
+  }
+  let store;
+  try {
+    store = openStore(inv);
+  } catch (error) {
+    throw notAvailable((error as Error).message);
+  }
+  try {
+    for (const pool of store.usage(subnet.pools)) {
+      if (pool.free === 0n) {
+        throw notAvailable(`pod CIDR ${JSON.stringify(pool.pool)} is exhausted: all ${pool.capacity} pod addresses are allocated; ADD fails until pods are deleted`);
+      }
+    }
+  } finally {
+    store.close();
+  }
+}

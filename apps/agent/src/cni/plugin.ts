@@ -1,0 +1,119 @@
+import { join } from "node:path";
+import type { AttachedPod, BridgeSpec, BridgeState, PodAttachment, PodInterfaceState, PodRef } from "../linux/pod.ts";
+import type { NetnsTarget } from "../linux/exec.ts";
+import { IpamStore } from "../ipam-store/store.ts";
+import { cmdAdd } from "./add.ts";
+import { cmdCheck } from "./check.ts";
+import { cmdDel } from "./del.ts";
+import { cmdGc, cmdStatus } from "./gc-status.ts";
+import { type CniEnv, parseCniCommand, parseCniEnv } from "./env.ts";
+import { CniCode, CniError, toCniErrorJson } from "./errors.ts";
+import { type Netconf, type NodeSubnet, parseNetconf, parsePools, parseSubnetFile } from "./netconf.ts";
+import { isSupportedVersion, LATEST_CNI_VERSION, SUPPORTED_CNI_VERSIONS } from "./version.ts";
+
+/** The kernel operations the plugin needs: linux/pod.ts in production, a fake in unit tests. */
+export interface PodOps {
+  attach(spec: PodAttachment): Promise<AttachedPod>;
+  detach(ref: PodRef): Promise<{ removed: boolean }>;
+  inspect(target: NetnsTarget, ifName: string): Promise<PodInterfaceState | undefined>;
+  ensureBridge(netns: string, spec: BridgeSpec): Promise<BridgeState>;
+  hostVethName(containerId: string, ifName: string): string;
+}
+
+/** Everything the plugin touches outside itself, injected so every command is testable without a kernel. */
+export interface PluginDeps {
+  pods: PodOps;
+  /** File contents, or undefined when the file does not exist. */
+  readFile(path: string): string | undefined;
+  exists(path: string): boolean;
+  openStore(path: string): IpamStore;
+  /** Test-only crash injection (FLATNET_CNI_CRASH_AT): kills the process at the named point. */
+  crashPoint(point: CrashPoint): void;
+}
+
+export type CrashPoint = "after-alloc" | "after-attach" | "after-commit" | "del-after-detach" | "del-after-release" | "gc-after-release";
+
+/** One invocation after validation, shared by the command implementations. */
+export interface Invocation {
+  env: CniEnv;
+  netconf: Netconf;
+  deps: PluginDeps;
+}
+
+export interface CniResponse {
+  exitCode: number;
+  stdout: string;
+}
+
+/**
+ * Runs one CNI invocation: validates env and stdin, dispatches the command, and turns every failure into CNI error
+ * JSON on stdout with a non-zero exit (never a stack trace).
+ */
+export async function handleCni(env: Record<string, string | undefined>, stdin: string, deps: PluginDeps): Promise<CniResponse> {
+  let cniVersion: string = LATEST_CNI_VERSION;
+  try {
+    const command = parseCniCommand(env);
+    if (command === "VERSION") return { exitCode: 0, stdout: versionInfo(stdin) };
+    const netconf = parseNetconf(stdin);
+    cniVersion = netconf.cniVersion;
+    const invocation: Invocation = { env: parseCniEnv(env), netconf, deps };
+    let output: unknown;
+    switch (command) {
+      case "ADD": output = await cmdAdd(invocation); break;
+      case "DEL": await cmdDel(invocation); break;
+      case "CHECK": await cmdCheck(invocation); break;
+      case "GC": await cmdGc(invocation); break;
+      case "STATUS": await cmdStatus(invocation); break;
+    }
+    return { exitCode: 0, stdout: output === undefined ? "" : JSON.stringify(output) + "\n" };
+  } catch (error) {
+    return { exitCode: 1, stdout: JSON.stringify(toCniErrorJson(error, cniVersion)) + "\n" };
+  }
+}
+
+function versionInfo(stdin: string): string {
+  let requested: unknown;
+  try {
+    requested = (JSON.parse(stdin) as { cniVersion?: unknown }).cniVersion;
+  } catch {
+    requested = undefined;
+  }
+  const cniVersion = typeof requested === "string" && isSupportedVersion(requested) ? requested : LATEST_CNI_VERSION;
+  return JSON.stringify({ cniVersion, supportedVersions: [...SUPPORTED_CNI_VERSIONS] }) + "\n";
+}
+
+/** The node's pod CIDRs and MTU, inline in the netconf or from the agent's subnet file; netconf `mtu` wins. */
+export function resolveSubnet(inv: Invocation): NodeSubnet {
+  const { netconf, deps } = inv;
+  if (netconf.podCidrs !== undefined) return { pools: parsePools(netconf.podCidrs, "podCidrs"), mtu: netconf.mtu ?? 1500 };
+  if (netconf.subnetFile === undefined) {
+    throw new CniError(CniCode.InvalidNetworkConfig, "network configuration sets neither podCidrs nor subnetFile; set exactly one");
+  }
+  const file = parseSubnetFile(netconf.subnetFile, deps.readFile(netconf.subnetFile));
+  return { pools: parsePools(file.podCidrs, `subnet file ${netconf.subnetFile}: podCidrs`), mtu: netconf.mtu ?? file.mtu };
+}
+
+/** The node namespace the plugin acts in (the lab's node, or a name bound to the host's namespace on a real node). */
+export function requireNodeNetns(inv: Invocation): string {
+  const name = inv.netconf.nodeNetns;
+  if (name === undefined) {
+    throw new CniError(CniCode.InvalidNetworkConfig, 'network configuration has no nodeNetns; flatnet acts only in a named network namespace (e.g. "ip netns attach host 1" on a node)');
+  }
+  return name;
+}
+
+/** The IPAM database of this network: one file per network name under dataDir. */
+export function openStore(inv: Invocation): IpamStore {
+  const path = join(inv.netconf.dataDir, inv.netconf.name, "ipam.db");
+  try {
+    return inv.deps.openStore(path);
+  } catch (error) {
+    throw new CniError(CniCode.IoFailure, `cannot open the IPAM database ${JSON.stringify(path)}: ${(error as Error).message}`);
+  }
+}
+
+/** CNI_NETNS as pod.ts addresses it: a /run/netns name when it is one (no nsenter needed), else the path. */
+export function podTarget(netns: string): NetnsTarget {
+  const match = /^\/(?:var\/)?run\/netns\/([A-Za-z0-9][A-Za-z0-9_.-]*)$/.exec(netns);
+  return match?.[1] !== undefined ? { name: match[1] } : { path: netns };
+}

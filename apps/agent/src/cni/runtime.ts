@@ -1,0 +1,122 @@
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { addNetworkList, checkNetworkList, type Conflist, delNetworkList, type ExecutorOptions, type RuntimeConf } from "./executor.ts";
+
+/** A node's CNI installation as a runtime sees it: plugin binaries, conf dir, result cache, and the node's namespace. */
+export interface CniInstall {
+  binDir: string;
+  confDir: string;
+  cacheDir: string;
+  dataDir: string;
+  nodeNetns: string;
+}
+
+export interface InstallOptions {
+  /** Directory holding bin/, net.d/, cache/ and ipam/ (the lab's state dir for this node). */
+  root: string;
+  nodeNetns: string;
+  /** The node's pod CIDRs (one per family), or `subnetFile` where the agent writes them. */
+  podCidrs?: string[];
+  subnetFile?: string;
+  mtu?: number;
+  networkName?: string;
+  cniVersion?: string;
+  /** The plugin binary to install (default: the one `npm run build` produced, dist/cni/flatnet). */
+  pluginBinary?: string;
+  /** Plugins chained after flatnet (e.g. `{ type: "portmap", capabilities: { portMappings: true } }`). */
+  chain?: Conflist["plugins"];
+}
+
+/** The built plugin binary: dist/cni/flatnet next to the bundle (dist/main.js) or under the package from the sources. */
+export function defaultPluginBinary(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const candidates = [join(here, "cni", "flatnet"), join(here, "..", "..", "dist", "cni", "flatnet")];
+  const found = candidates.find((p) => existsSync(p));
+  if (found === undefined) throw new Error(`the flatnet CNI binary is not built (looked in ${candidates.join(", ")}); run "npm run build -w @flatnet/agent"`);
+  return found;
+}
+
+/** Installs the plugin as a node has it: <root>/bin/flatnet and <root>/net.d/10-flatnet.conflist; returns the layout. */
+export function installCni(options: InstallOptions): CniInstall {
+  const install: CniInstall = {
+    binDir: join(options.root, "bin"),
+    confDir: join(options.root, "net.d"),
+    cacheDir: join(options.root, "cache"),
+    dataDir: join(options.root, "ipam"),
+    nodeNetns: options.nodeNetns,
+  };
+  for (const dir of [install.binDir, install.confDir, install.cacheDir, install.dataDir]) mkdirSync(dir, { recursive: true });
+  const binary = join(install.binDir, "flatnet");
+  copyFileSync(options.pluginBinary ?? defaultPluginBinary(), `${binary}.tmp`);
+  renameSync(`${binary}.tmp`, binary); // a running plugin keeps its old inode
+  const flatnet: Record<string, unknown> = { type: "flatnet", nodeNetns: options.nodeNetns, dataDir: install.dataDir };
+  if (options.podCidrs !== undefined) flatnet.podCidrs = options.podCidrs;
+  if (options.subnetFile !== undefined) flatnet.subnetFile = options.subnetFile;
+  if (options.mtu !== undefined) flatnet.mtu = options.mtu;
+  const conflist = {
+    cniVersion: options.cniVersion ?? "1.1.0",
+    name: options.networkName ?? "flatnet",
+    plugins: [flatnet, ...(options.chain ?? [])],
+  };
+  const path = join(install.confDir, "10-flatnet.conflist");
+  writeFileSync(`${path}.tmp`, JSON.stringify(conflist, null, 2) + "\n");
+  renameSync(`${path}.tmp`, path); // a runtime never reads a half-written file
+  return install;
+}
+
+/** The first conflist of the conf dir in lexical order, as kubelet/containerd pick the default network. */
+export function loadConflist(install: CniInstall): Conflist {
+  const files = readdirSync(install.confDir).filter((f) => f.endsWith(".conflist")).sort();
+  const first = files[0];
+  if (first === undefined) throw new Error(`no .conflist in ${install.confDir}`);
+  return JSON.parse(readFileSync(join(install.confDir, first), "utf8")) as Conflist;
+}
+
+function executorOptions(install: CniInstall, env?: Record<string, string>): ExecutorOptions {
+  const options: ExecutorOptions = { binDirs: [install.binDir, "/usr/lib/cni", "/opt/cni/bin"], cacheDir: install.cacheDir, nodeNetns: install.nodeNetns };
+  if (env !== undefined) options.env = env;
+  return options;
+}
+
+export interface PodCniRef {
+  containerId: string;
+  /** The pod's namespace path (/run/netns/NAME). */
+  netns: string;
+  ifName?: string;
+}
+
+/** What cniAdd reports: the pod's addresses ("10.244.1.5/24") and the full CNI result. */
+export interface CniAddResult {
+  addresses: string[];
+  gateways: string[];
+  result: Record<string, unknown>;
+}
+
+function runtimeConf(pod: PodCniRef): RuntimeConf {
+  return { containerId: pod.containerId, netns: pod.netns, ifName: pod.ifName ?? "eth0" };
+}
+
+/** Attaches a pod as a runtime would: runs the installed conflist's ADD; on failure runs DEL (SPEC: clean up) and throws. */
+export async function cniAdd(install: CniInstall, pod: PodCniRef): Promise<CniAddResult> {
+  const list = loadConflist(install);
+  const rt = runtimeConf(pod);
+  try {
+    const result = await addNetworkList(list, rt, executorOptions(install));
+    const ips = (result.ips ?? []) as { address: string; gateway?: string }[];
+    return { addresses: ips.map((ip) => ip.address), gateways: ips.flatMap((ip) => (ip.gateway ? [ip.gateway] : [])), result };
+  } catch (error) {
+    await delNetworkList(list, rt, executorOptions(install)).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Detaches a pod as a runtime would (DEL through the list in reverse); idempotent. */
+export async function cniDel(install: CniInstall, pod: PodCniRef): Promise<void> {
+  await delNetworkList(loadConflist(install), runtimeConf(pod), executorOptions(install));
+}
+
+/** CHECK of a pod's attachment against its cached ADD result. */
+export async function cniCheck(install: CniInstall, pod: PodCniRef): Promise<void> {
+  await checkNetworkList(loadConflist(install), runtimeConf(pod), executorOptions(install));
+}
