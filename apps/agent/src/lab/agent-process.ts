@@ -1,6 +1,7 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
+import { createDatastore } from "../store/factory.ts";
 import { getFromAgent } from "./agent-client.ts";
 import { LabError } from "./errors.ts";
 import type { LabAgent, LabBackend, LabNode } from "./state.ts";
@@ -12,7 +13,6 @@ export interface AgentPaths {
   socket: string;
   log: string;
   store: string;
-  networkConfig: string;
 }
 
 export function agentPaths(stateDir: string, node: string): AgentPaths {
@@ -20,7 +20,6 @@ export function agentPaths(stateDir: string, node: string): AgentPaths {
     socket: join(stateDir, "agents", `${node}.sock`),
     log: join(stateDir, "logs", `${node}.log`),
     store: join(stateDir, "store", "flatnet.db"),
-    networkConfig: join(stateDir, "network-config.json"),
   };
 }
 
@@ -29,13 +28,12 @@ export interface LabNetworkConfig {
   backend: LabBackend;
 }
 
-/** Writes the network config every agent of the lab starts with (the first to open the store records it). */
+/** Creates the lab's embedded datastore holding the network config (stored once; agents open the same file). */
 export async function initialiseStore(stateDir: string, config: LabNetworkConfig): Promise<void> {
-  const paths = agentPaths(stateDir, "x");
-  await mkdir(join(stateDir, "store"), { recursive: true });
   await mkdir(join(stateDir, "agents"), { recursive: true });
   await mkdir(join(stateDir, "logs"), { recursive: true });
-  await writeFile(paths.networkConfig, JSON.stringify({ clusterCidrs: config.clusterCidrs, backend: config.backend }, null, 2) + "\n");
+  const store = await createDatastore({ kind: "embedded", path: agentPaths(stateDir, "-").store, networkConfig: config });
+  await store.close();
 }
 
 export function agentArguments(stateDir: string, node: LabNode, resyncInterval?: string): string[] {
@@ -51,8 +49,6 @@ export function agentArguments(stateDir: string, node: LabNode, resyncInterval?:
     "embedded",
     "--store",
     paths.store,
-    "--network-config",
-    paths.networkConfig,
     "--underlay-device",
     "eth0",
     "--socket",
@@ -98,7 +94,10 @@ export async function fetchAgentNode(stateDir: string, node: LabNode): Promise<A
 
 /** Removes a node from the lab's datastore, so its peers drop its routes. */
 export async function deregisterNode(stateDir: string, name: string): Promise<void> {
-  void stateDir;
-  void name;
-  throw new LabError("ERR_LAB_UNSUPPORTED", "removing a node needs the embedded datastore (not landed yet)");
+  const store = await createDatastore({ kind: "embedded", path: agentPaths(stateDir, name).store });
+  try {
+    await store.remove(name);
+  } finally {
+    await store.close();
+  }
 }

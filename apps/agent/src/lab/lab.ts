@@ -52,7 +52,9 @@ const contextOf = (target: LabTarget): Context => ({
   progress: target.progress ?? new Progress(),
 });
 
-function validateUpOptions(options: UpOptions): Required<Pick<UpOptions, "nodes" | "podsPerNode" | "backend" | "dualStack" | "prefix">> {
+type LabShape = Required<Pick<UpOptions, "nodes" | "podsPerNode" | "backend" | "dualStack" | "prefix">> & { resyncInterval: string | undefined };
+
+function validateUpOptions(options: UpOptions): LabShape {
   const nodes = options.nodes ?? 3;
   const podsPerNode = options.podsPerNode ?? 2;
   const backend = options.backend ?? "host-gw";
@@ -65,7 +67,8 @@ function validateUpOptions(options: UpOptions): Required<Pick<UpOptions, "nodes"
   if (!LAB_BACKENDS.includes(backend)) {
     throw new LabError("ERR_LAB_INVALID_OPTION", `--backend "${backend}" is unknown; use one of ${LAB_BACKENDS.join(", ")}`);
   }
-  return { nodes, podsPerNode, backend, dualStack: options.dualStack ?? false, prefix: validatePrefix(options.prefix ?? "fn-") };
+  const resyncInterval = options.resyncInterval;
+  return { nodes, podsPerNode, backend, dualStack: options.dualStack ?? false, prefix: validatePrefix(options.prefix ?? "fn-"), resyncInterval };
 }
 
 /**
@@ -101,7 +104,7 @@ export async function labUp(options: UpOptions = {}): Promise<LabState> {
   }
 }
 
-async function build(ctx: Context, shape: ReturnType<typeof validateUpOptions>, options: UpOptions): Promise<LabState> {
+async function build(ctx: Context, shape: LabShape, options: UpOptions): Promise<LabState> {
   const { prefix, backend, dualStack } = shape;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const state: LabState = {
@@ -110,6 +113,7 @@ async function build(ctx: Context, shape: ReturnType<typeof validateUpOptions>, 
     backend,
     dualStack,
     podsPerNode: shape.podsPerNode,
+    ...(options.resyncInterval === undefined ? {} : { resyncInterval: options.resyncInterval }),
     createdAt: new Date().toISOString(),
     clusterCidrs: clusterCidrs(dualStack),
     namespaces: [],
@@ -141,7 +145,7 @@ async function build(ctx: Context, shape: ReturnType<typeof validateUpOptions>, 
   for (const node of state.nodes) {
     node.agent = await ctx.progress.step(
       (agent) => `agent ${node.name} started in ${node.netns} (pid ${agent.pid}, log ${agent.log})`,
-      () => startAgentProcess(ctx.stateDir, node, options.resyncInterval),
+      () => startAgentProcess(ctx.stateDir, node, state.resyncInterval),
     );
     await saveState(ctx.stateDir, state);
   }
@@ -181,18 +185,20 @@ async function addPods(stateDir: string, state: LabState, node: LabNode, count: 
   state.namespaces.push(...pods.map((pod) => pod.netns));
   await saveState(stateDir, state);
   await createNamespaces(pods.map((pod) => pod.netns));
-  const attached = await attachPods(stateDir, node, pods);
+  const existing = state.pods.filter((pod) => pod.node === node.name);
+  const attached = await attachPods(stateDir, node, existing, pods);
   state.pods.push(...attached);
   await saveState(stateDir, state);
 }
 
-function sameShape(state: LabState, shape: ReturnType<typeof validateUpOptions>): boolean {
+function sameShape(state: LabState, shape: LabShape): boolean {
   return (
     state.prefix === shape.prefix &&
     state.backend === shape.backend &&
     state.dualStack === shape.dualStack &&
     state.nodes.length === shape.nodes &&
     state.podsPerNode === shape.podsPerNode &&
+    state.resyncInterval === shape.resyncInterval &&
     state.pods.length === shape.nodes * shape.podsPerNode
   );
 }
@@ -374,7 +380,7 @@ export async function addNode(target: LabTarget & { resyncInterval?: string; tim
     );
     node.agent = await ctx.progress.step(
       (agent) => `agent ${node.name} started (pid ${agent.pid})`,
-      () => startAgentProcess(ctx.stateDir, node, target.resyncInterval),
+      () => startAgentProcess(ctx.stateDir, node, target.resyncInterval ?? state.resyncInterval),
     );
     await saveState(ctx.stateDir, state);
     await waitAgentReady(ctx.stateDir, node, target.timeoutMs ?? DEFAULT_TIMEOUT_MS);
@@ -445,7 +451,7 @@ export async function startAgent(name: string, target: LabTarget & { resyncInter
       ctx.progress.line(`agent ${name} already running (pid ${node.agent.pid})`);
       return node.agent.pid;
     }
-    node.agent = await startAgentProcess(ctx.stateDir, node, target.resyncInterval);
+    node.agent = await startAgentProcess(ctx.stateDir, node, target.resyncInterval ?? state.resyncInterval);
     await saveState(ctx.stateDir, state);
     await waitAgentReady(ctx.stateDir, node, target.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     ctx.progress.line(`agent ${name} started (pid ${node.agent.pid}) and ready`);

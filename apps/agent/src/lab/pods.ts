@@ -1,6 +1,7 @@
-import { formatIp, nthAddress, parseCidr } from "@flatnet/core";
+import { NodeIpam } from "@flatnet/core";
 import { attachPod, ensureBridge } from "../linux/pod.ts";
 import { fetchAgentNode } from "./agent-process.ts";
+import { LabError } from "./errors.ts";
 import type { LabNode, LabPod } from "./state.ts";
 
 export interface PodSlot {
@@ -10,31 +11,53 @@ export interface PodSlot {
   index: number;
 }
 
-/** The pod's IP per family: the gateway is the pod CIDR's first usable address (.1), pod i gets the (i+1)-th. */
-export function podAddresses(podCidrs: readonly string[], index: number): { addresses: string[]; ips: string[]; gateways: string[] } {
-  const cidrs = podCidrs.map((text) => parseCidr(text));
-  return {
-    ips: cidrs.map((cidr) => formatIp(nthAddress(cidr, index + 1))),
-    addresses: cidrs.map((cidr) => `${formatIp(nthAddress(cidr, index + 1))}/${cidr.prefix}`),
-    gateways: cidrs.map((cidr) => formatIp(nthAddress(cidr, 1))),
-  };
+export const podContainerId = (netns: string): string => `lab-${netns}`;
+
+/**
+ * Allocates pod IPs from the node's pod CIDRs with the core node IPAM (host-local semantics); the lab state's pods
+ * are its journal, so the IPAM is rebuilt from them.
+ */
+export function allocatePodIps(node: LabNode, existing: readonly LabPod[], pods: readonly PodSlot[]): NodeIpam {
+  const created = NodeIpam.create({ podCidrs: node.podCidrs });
+  if (!created.success) throw new LabError(created.error.code, created.error.message);
+  const ipam = created.data;
+  for (const pod of existing) {
+    const reserved = ipam.reserve({ containerId: pod.containerId, ifName: pod.ifName, ips: pod.ips });
+    if (!reserved.success) throw new LabError(reserved.error.code, reserved.error.message);
+  }
+  for (const pod of pods) {
+    const allocated = ipam.allocate({ containerId: podContainerId(pod.netns), ifName: "eth0" });
+    if (!allocated.success) throw new LabError(allocated.error.code, allocated.error.message);
+  }
+  return ipam;
 }
 
 /**
  * Attaches pod namespaces (already created) to their node: the node bridge with the gateways and the agent's pod
  * MTU, then a veth per pod. Until the CNI plugin lands, the lab allocates the IPs itself and records them in its state.
  */
-export async function attachPods(stateDir: string, node: LabNode, pods: readonly PodSlot[]): Promise<LabPod[]> {
+export async function attachPods(stateDir: string, node: LabNode, existing: readonly LabPod[], pods: readonly PodSlot[]): Promise<LabPod[]> {
   const self = await fetchAgentNode(stateDir, node);
-  const gateways = podAddresses(node.podCidrs, 1).gateways;
-  const prefixes = node.podCidrs.map((cidr) => cidr.slice(cidr.indexOf("/")));
-  await ensureBridge(node.netns, { gateways: gateways.map((gateway, i) => `${gateway}${prefixes[i]}`), mtu: self.podMtu });
+  const ipam = allocatePodIps(node, existing, pods);
+  const first = ipam.get({ containerId: podContainerId(pods[0]?.netns ?? ""), ifName: "eth0" });
+  if (first !== undefined) {
+    await ensureBridge(node.netns, { gateways: first.ips.map((ip) => `${ip.gateway}/${ip.prefix}`), mtu: self.podMtu });
+  }
   return Promise.all(
     pods.map(async (pod) => {
-      const { addresses, ips } = podAddresses(node.podCidrs, pod.index);
-      const containerId = `lab-${pod.netns}`;
-      await attachPod({ nodeNetns: node.netns, podNetns: { name: pod.netns }, containerId, ifName: "eth0", addresses, gateways, mtu: self.podMtu });
-      return { ...pod, containerId, ifName: "eth0", ips };
+      const containerId = podContainerId(pod.netns);
+      const allocation = ipam.get({ containerId, ifName: "eth0" });
+      if (allocation === undefined) throw new Error(`invariant: ${containerId} was allocated`);
+      await attachPod({
+        nodeNetns: node.netns,
+        podNetns: { name: pod.netns },
+        containerId,
+        ifName: "eth0",
+        addresses: allocation.ips.map((ip) => `${ip.address}/${ip.prefix}`),
+        gateways: allocation.ips.map((ip) => ip.gateway),
+        mtu: self.podMtu,
+      });
+      return { ...pod, containerId, ifName: "eth0", ips: allocation.ips.map((ip) => ip.address) };
     }),
   );
 }

@@ -41,6 +41,8 @@ const stateSchema = z.object({
   backend: z.enum(["host-gw", "vxlan", "auto"]),
   dualStack: z.boolean(),
   podsPerNode: z.number().int().nonnegative(),
+  /** The agents' `--resync-interval`, reused when an agent is restarted or a node added. */
+  resyncInterval: z.string().optional(),
   createdAt: z.string(),
   clusterCidrs: z.array(z.string()),
   namespaces: z.array(z.string()),
