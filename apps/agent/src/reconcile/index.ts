@@ -1,0 +1,3 @@
+export * from "./backoff.ts";
+export * from "./host-setup.ts";
+export * from "./loop.ts";
