@@ -2,6 +2,7 @@
  * Webview entry: validates every host message (protocol.ts) and routes it to the topology or matrix view named
  * by `<body data-view>`. Talks to the host only through the typed protocol.
  */
+import "./zod-jitless.ts";
 import type { ClusterView } from "../model/cluster-view.ts";
 import { PROTOCOL_VERSION, type WebviewMessage, parseHostMessage } from "../protocol.ts";
 import { h, icon } from "./dom.ts";

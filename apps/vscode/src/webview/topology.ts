@@ -85,7 +85,7 @@ export function renderTopology(root: HTMLElement, cluster: ClusterView | null, a
   );
   root.append(header, h("div", { class: "topology" }, h("div", { class: "nodes" }, ...boxes), network));
   if (problems.length > 0) {
-    root.append(h("section", { class: "problems" }, h("h2", {}, icon("warning"), ` ${problems.length} problems`), h("ul", {}, ...problems.map((problem) => h("li", {}, problem.message)))));
+    root.append(h("section", { class: "problems" }, h("h2", {}, icon("warning"), ` ${problems.length} ${problems.length === 1 ? "problem" : "problems"}`), h("ul", {}, ...problems.map((problem) => h("li", {}, problem.message)))));
   }
   performance.mark("fn-topology-end");
 }
