@@ -56,7 +56,7 @@ export async function cmdStatus(inv: Invocation): Promise<void> {
   }
   try {
     for (const pool of store.usage(subnet.pools)) {
-      if (pool.free === 0n) {
+      if (pool.free === 0) {
         throw notAvailable(`pod CIDR ${JSON.stringify(pool.pool)} is exhausted: all ${pool.capacity} pod addresses are allocated; ADD fails until pods are deleted`);
       }
     }

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { parseCidr } from "@flatnet/core";
-import { IpamStore, poolRange } from "./store.ts";
+import { NodeIpam, parseCidr } from "@flatnet/core";
+import { IpamStore } from "./store.ts";
 
 let dir: string;
 let clock: number;
@@ -18,19 +18,16 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-describe("poolRange", () => {
+describe("IpamStore.usage", () => {
   it.each([
-    ["10.244.1.0/24", "10.244.1.2", "10.244.1.254", 253n],
-    ["10.0.0.0/30", "10.0.0.2", "10.0.0.2", 1n],
-    ["fd00::/126", "fd00::2", "fd00::3", 2n],
-    ["fd00::/64", "fd00::2", "fd00::ffff:ffff:ffff:ffff", (1n << 64n) - 2n],
-  ])("%s: pods from %s to %s (%i addresses)", (pool, first, last, capacity) => {
-    const range = poolRange(parseCidr(pool));
+    ["10.244.1.0/24", 253],
+    ["10.0.0.0/30", 1],
+    ["fd00::/126", 2],
+    ["fd00::/64", Number.MAX_SAFE_INTEGER - 2],
+  ])("%s holds %i pod addresses (network/VTEP, gateway and IPv4 broadcast reserved)", (pool, capacity) => {
     const store = open();
-    expect(store.usage([parseCidr(pool)])[0]?.capacity).toBe(capacity);
+    expect(store.usage([parseCidr(pool)])).toEqual([{ pool, family: pool.includes(":") ? "IPv6" : "IPv4", used: 0, capacity, free: capacity }]);
     store.close();
-    expect(range.last - range.first + 1n).toBe(capacity);
-    expect(first.includes(":") || last.includes(":")).toBe(pool.includes(":"));
   });
 });
 
@@ -74,13 +71,14 @@ describe("IpamStore", () => {
   ])("exhausts %s after %i pods, with ERR_POOL_EXHAUSTED naming the pool and nothing half-allocated", (cidr, count) => {
     const store = open();
     const pool = parseCidr(cidr);
-    for (let i = 0; i < count; i++) expect(store.allocate(key(`c${i}`), [pool]).success).toBe(true);
-    const full = store.allocate(key("late"), [v4, pool]);
+    const pools = pool.family === "IPv4" ? [pool, v6] : [v4, pool];
+    for (let i = 0; i < count; i++) expect(store.allocate(key(`c${i}`), pools).success).toBe(true);
+    const full = store.allocate(key("late"), pools);
     expect(full.success).toBe(false);
     expect(full.error?.code).toBe("ERR_POOL_EXHAUSTED");
-    expect(full.error?.message).toContain(JSON.stringify(cidr));
-    expect(store.get(key("late"))).toEqual([]); // the v4 address picked first was rolled back
-    expect(store.usage([pool])[0]?.free).toBe(0n);
+    expect(full.error?.message).toContain(cidr);
+    expect(store.get(key("late"))).toEqual([]); // all families or none: the other family's address was not taken
+    expect(store.usage(pools).map((u) => u.used)).toEqual([count, count]);
     store.close();
   });
 
@@ -151,5 +149,26 @@ describe("IpamStore", () => {
     }
     expect(ips.size).toBe(60);
     for (const s of stores) s.close();
+  });
+
+  it("journals every change so NodeIpam.replay rebuilds the same allocations", () => {
+    const store = open();
+    store.allocate(key("a"), [v4, v6]);
+    store.allocate(key("b"), [v4, v6]);
+    store.release(key("a"));
+    store.allocate(key("c"), [v4, v6]);
+    const replayed = NodeIpam.replay({ podCidrs: ["10.244.1.0/24", "fd00:10:244:1::/64"] }, store.journal());
+    expect(replayed.success).toBe(true);
+    expect(replayed.data?.allocations().flatMap((a) => a.ips.map((ip) => ip.address))).toEqual(store.list().map((a) => a.ip));
+    store.close();
+  });
+
+  it("keeps the allocations still inside the pools when the node's pod CIDRs change", () => {
+    const store = open();
+    store.allocate(key("a"), [v4, v6]);
+    const moved = store.allocate(key("b"), [v4]); // the IPv6 pool was dropped
+    expect(moved.data?.map((a) => a.ip)).toEqual(["10.244.1.3"]);
+    expect(store.list().map((a) => `${a.containerId} ${a.ip}`)).toEqual(["a 10.244.1.2", "b 10.244.1.3"]);
+    store.close();
   });
 });

@@ -1,16 +1,4 @@
-import {
-  type Cidr,
-  type CoreError,
-  coreError,
-  err,
-  formatCidr,
-  formatIp,
-  hostMask,
-  type IpFamily,
-  ok,
-  parseIp,
-  type Result,
-} from "@flatnet/core";
+import { type Cidr, cidrContains, formatCidr, parseCidr, parseIp, type IpFamily, NodeIpam, type NodeIpamEvent, type NodeIpamState, type PodAllocation, type Result, err, ok } from "@flatnet/core";
 import { openSqlite, type OpenOptions, type SqlDatabase, transaction } from "./sqlite.ts";
 
 /** One attachment of a pod to the network, as CNI names it. */
@@ -26,7 +14,7 @@ export interface Allocation extends AttachmentKey {
   ip: string;
   prefix: number;
   gateway: string;
-  /** Generation of the attachment's allocation: a release that names an older seq is refused (no ABA). */
+  /** Generation of the attachment's allocation (core NodeIpam seq): a release naming an older seq is refused (no ABA). */
   seq: number;
   state: "pending" | "attached";
   createdMs: number;
@@ -36,37 +24,34 @@ export interface PoolUsage {
   pool: string;
   family: IpFamily;
   used: number;
-  capacity: bigint;
-  free: bigint;
+  capacity: number;
+  free: number;
 }
 
+// snapshot: core NodeIpam.toJSON() of the node, rewritten in the transaction of every change.
+// journal: the NodeIpamEvents of every change, in order (audit trail; NodeIpam.replay rebuilds from it).
+// attachments: what the core does not model: whether the pod's interface was configured, and since when.
 const SCHEMA = `
-CREATE TABLE IF NOT EXISTS allocations (
-  ip TEXT PRIMARY KEY,
-  pool TEXT NOT NULL,
-  family TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, event TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS attachments (
   container_id TEXT NOT NULL,
   if_name TEXT NOT NULL,
   seq INTEGER NOT NULL,
   state TEXT NOT NULL CHECK (state IN ('pending', 'attached')),
   created_ms INTEGER NOT NULL,
-  UNIQUE (container_id, if_name, family)
+  PRIMARY KEY (container_id, if_name)
 );
-CREATE TABLE IF NOT EXISTS cursors (pool TEXT PRIMARY KEY, last TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', 1);
 `;
 
-/** The usable pod addresses of a pool: network+2 .. last (IPv4: before broadcast). network+0 is the VTEP, +1 the gateway. */
-export function poolRange(pool: Cidr): { first: bigint; last: bigint; gateway: bigint } {
-  const top = pool.network | hostMask(pool.family, pool.prefix);
-  return { first: pool.network + 2n, last: pool.family === "IPv4" ? top - 1n : top, gateway: pool.network + 1n };
-}
+/** Journal rows kept (oldest pruned): enough to audit recent changes without growing forever. */
+const JOURNAL_KEEP = 10_000;
 
 /**
- * Durable node IPAM: pod IPs by (containerId, ifName) in a SQLite database shared by every plugin process of the node.
- * Every change is one IMMEDIATE transaction, so 200 concurrent ADDs serialise on the database lock and the primary key
- * on `ip` makes a duplicate impossible even under a bug; a SIGKILL at any point leaves the last committed state.
+ * Durable node IPAM: core's NodeIpam (the allocation logic) made durable in a SQLite database shared by every plugin
+ * process of the node. Each change is one IMMEDIATE transaction: read the snapshot, apply the change in the core,
+ * write the new snapshot and its journal events. Concurrent ADDs serialise on the database lock, and a SIGKILL at any
+ * point leaves the last committed state (SQLite's atomic commit), so no duplicate and no half-made allocation.
  */
 export class IpamStore {
   private constructor(
@@ -76,8 +61,7 @@ export class IpamStore {
 
   static open(path: string, options: OpenOptions & { now?: () => number } = {}): IpamStore {
     const db = openSqlite(path, options);
-    // One-shot, idempotent schema creation; cheap when the tables exist.
-    if (db.get("SELECT 1 AS ok FROM sqlite_master WHERE name = 'meta'") === undefined) transaction(db, () => db.exec(SCHEMA));
+    if (db.get("SELECT 1 AS ok FROM sqlite_master WHERE name = 'attachments'") === undefined) transaction(db, () => db.exec(SCHEMA));
     return new IpamStore(db, options.now ?? Date.now);
   }
 
@@ -86,66 +70,64 @@ export class IpamStore {
   }
 
   /**
-   * Gives the attachment one address per pool. Idempotent: an attachment that already holds addresses (a retried ADD
-   * after a crash) gets the same ones back. Addresses are handed out round-robin from the pool's cursor, so a released
-   * IP is reused as late as possible. Fails with ERR_POOL_EXHAUSTED naming the full pool, allocating nothing.
+   * Gives the attachment one address per pool (core semantics: idempotent per attachment, all families or none,
+   * next-fit so a released IP is reused late, ERR_POOL_EXHAUSTED naming the full pool). A retried ADD gets its
+   * addresses back. When the node's pools changed, allocations still inside the new pools are kept.
    */
   allocate(key: AttachmentKey, pools: readonly Cidr[]): Result<Allocation[]> {
-    try {
-      return this.allocateInTransaction(key, pools);
-    } catch (error) {
-      if (error instanceof PoolExhausted) return err(error.error);
-      throw error;
-    }
-  }
-
-  private allocateInTransaction(key: AttachmentKey, pools: readonly Cidr[]): Result<Allocation[]> {
     return transaction(this.db, () => {
-      const existing = this.rowsOf(key);
-      const missing = pools.filter((pool) => !existing.some((a) => a.pool === formatCidr(pool)));
-      if (missing.length === 0) return ok(existing.filter((a) => pools.some((p) => formatCidr(p) === a.pool)));
-      const seq = existing[0]?.seq ?? this.takeSeq();
-      const created: Allocation[] = [];
-      for (const pool of missing) {
-        const picked = this.pick(pool);
-        if (!picked.success) throw new PoolExhausted(picked.error); // rolls back the pools already picked
-        const allocation: Allocation = { ...key, pool: formatCidr(pool), family: pool.family, ip: picked.data, prefix: pool.prefix,
-          gateway: formatIp({ family: pool.family, value: poolRange(pool).gateway }), seq, state: "pending", createdMs: this.now() };
+      const ipam = this.load(pools.map(formatCidr));
+      if (!ipam.success) return ipam;
+      const change = ipam.data.allocate(key);
+      if (!change.success) return change;
+      const allocation = change.data.allocation;
+      if (allocation === undefined) throw new Error("invariant: a successful allocate returns its allocation");
+      if (change.data.event !== undefined) {
+        this.save(ipam.data, [change.data.event]);
         this.db.run(
-          "INSERT INTO allocations (ip, pool, family, container_id, if_name, seq, state, created_ms) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
-          allocation.ip, allocation.pool, allocation.family, key.containerId, key.ifName, seq, allocation.createdMs,
+          "INSERT INTO attachments (container_id, if_name, seq, state, created_ms) VALUES (?, ?, ?, 'pending', ?) " +
+            "ON CONFLICT (container_id, if_name) DO UPDATE SET seq = excluded.seq, state = 'pending', created_ms = excluded.created_ms",
+          key.containerId, key.ifName, allocation.seq, this.now(),
         );
-        this.db.run("INSERT INTO cursors (pool, last) VALUES (?, ?) ON CONFLICT (pool) DO UPDATE SET last = excluded.last", allocation.pool, allocation.ip);
-        created.push(allocation);
       }
-      const all = [...existing, ...created];
-      return ok(all.filter((a) => pools.some((p) => formatCidr(p) === a.pool)));
+      return ok(this.flatten(allocation));
     });
   }
 
   /** Marks the attachment's allocation of generation `seq` attached; false when it was released meanwhile (the ADD must fail). */
   markAttached(key: AttachmentKey, seq: number): boolean {
-    return transaction(this.db, () =>
-      this.db.run("UPDATE allocations SET state = 'attached' WHERE container_id = ? AND if_name = ? AND seq = ?", key.containerId, key.ifName, seq) > 0,
-    );
+    return transaction(this.db, () => {
+      const current = this.load(undefined);
+      if (!current.success || current.data.get(key)?.seq !== seq) return false;
+      return this.db.run("UPDATE attachments SET state = 'attached' WHERE container_id = ? AND if_name = ? AND seq = ?", key.containerId, key.ifName, seq) > 0;
+    });
   }
 
   /** Releases every address of the attachment (DEL); releasing nothing is success. With `seq`, only that generation. */
   release(key: AttachmentKey, seq?: number): Allocation[] {
     return transaction(this.db, () => {
-      const rows = this.rowsOf(key).filter((a) => seq === undefined || a.seq === seq);
-      for (const a of rows) this.db.run("DELETE FROM allocations WHERE ip = ? AND seq = ?", a.ip, a.seq);
-      return rows;
+      const ipam = this.load(undefined);
+      if (!ipam.success) return [];
+      const change = ipam.data.release(seq === undefined ? key : { ...key, seq });
+      if (!change.success || change.data.event === undefined || change.data.allocation === undefined) return []; // unknown or stale (ERR_STALE_RELEASE)
+      const released = this.flatten(change.data.allocation);
+      this.save(ipam.data, [change.data.event]);
+      this.db.run("DELETE FROM attachments WHERE container_id = ? AND if_name = ? AND seq = ?", key.containerId, key.ifName, change.data.allocation.seq);
+      return released;
     });
   }
 
   /** CNI GC: releases every allocation whose attachment is not in `valid`, in one transaction (no race with a listed ADD). */
   gc(valid: readonly AttachmentKey[]): Allocation[] {
-    const keep = new Set(valid.map((k) => `${k.containerId}\0${k.ifName}`));
     return transaction(this.db, () => {
-      const stale = this.list().filter((a) => !keep.has(`${a.containerId}\0${a.ifName}`));
-      for (const a of stale) this.db.run("DELETE FROM allocations WHERE ip = ? AND seq = ?", a.ip, a.seq);
-      return stale;
+      const ipam = this.load(undefined);
+      if (!ipam.success) return [];
+      const before = new Map(this.attachmentRows().map((r) => [`${r.containerId}\0${r.ifName}`, r]));
+      const { released, events } = ipam.data.gc(valid);
+      if (events.length === 0) return [];
+      this.save(ipam.data, events);
+      for (const a of released) this.db.run("DELETE FROM attachments WHERE container_id = ? AND if_name = ? AND seq = ?", a.containerId, a.ifName, a.seq);
+      return released.flatMap((a) => this.flatten(a, before.get(`${a.containerId}\0${a.ifName}`)));
     });
   }
 
@@ -153,92 +135,101 @@ export class IpamStore {
   reapPending(olderThanMs: number, isGone: (a: Allocation) => boolean): Allocation[] {
     const cutoff = this.now() - olderThanMs;
     const candidates = this.list().filter((a) => a.state === "pending" && a.createdMs <= cutoff && isGone(a));
-    return transaction(this.db, () => {
-      const reaped: Allocation[] = [];
-      for (const a of candidates) {
-        if (this.db.run("DELETE FROM allocations WHERE ip = ? AND seq = ? AND state = 'pending'", a.ip, a.seq) > 0) reaped.push(a);
-      }
-      return reaped;
-    });
+    const reaped: Allocation[] = [];
+    const seen = new Set<string>();
+    for (const a of candidates) {
+      const id = `${a.containerId}\0${a.ifName}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      // seq-guarded: an attachment re-allocated since the scan keeps its new addresses.
+      reaped.push(...this.release(a, a.seq));
+    }
+    return reaped;
   }
 
   /** The attachment's current addresses (empty when it holds none). */
   get(key: AttachmentKey): Allocation[] {
-    return this.rowsOf(key);
+    const ipam = this.load(undefined);
+    const allocation = ipam.success ? ipam.data.get(key) : undefined;
+    return allocation === undefined ? [] : this.flatten(allocation);
   }
 
+  /** Every allocation, one entry per address, in seq order. */
   list(): Allocation[] {
-    return this.db.all("SELECT * FROM allocations ORDER BY family, container_id, if_name").map(toAllocation);
+    const ipam = this.load(undefined);
+    if (!ipam.success) return [];
+    const rows = new Map(this.attachmentRows().map((r) => [`${r.containerId}\0${r.ifName}`, r]));
+    return ipam.data.allocations().flatMap((a) => this.flatten(a, rows.get(`${a.containerId}\0${a.ifName}`)));
   }
 
   /** Used and free pod addresses per pool (what STATUS reports as exhaustion before an ADD fails). */
   usage(pools: readonly Cidr[]): PoolUsage[] {
-    return pools.map((pool) => {
-      const used = Number(this.db.get("SELECT COUNT(*) AS n FROM allocations WHERE pool = ?", formatCidr(pool))?.n ?? 0);
-      const { first, last } = poolRange(pool);
-      const capacity = last - first + 1n;
-      const free = capacity - BigInt(used);
-      return { pool: formatCidr(pool), family: pool.family, used, capacity, free: free < 0n ? 0n : free };
-    });
+    const ipam = this.load(pools.map(formatCidr));
+    if (!ipam.success) return [];
+    return ipam.data.usage().map((u) => ({ pool: u.podCidr, family: u.family, used: u.used, capacity: u.capacity, free: u.free }));
   }
 
-  private rowsOf(key: AttachmentKey): Allocation[] {
-    return this.db
-      .all("SELECT * FROM allocations WHERE container_id = ? AND if_name = ? ORDER BY family", key.containerId, key.ifName)
-      .map(toAllocation);
+  /** The journal, oldest first (NodeIpam.replay of it rebuilds the snapshot while nothing was pruned). */
+  journal(): NodeIpamEvent[] {
+    return this.db.all("SELECT event FROM journal ORDER BY id").map((r) => JSON.parse(String(r.event)) as NodeIpamEvent);
   }
 
-  private takeSeq(): number {
-    const seq = Number(this.db.get("SELECT value FROM meta WHERE key = 'next_seq'")?.value ?? 1);
-    this.db.run("UPDATE meta SET value = ? WHERE key = 'next_seq'", seq + 1);
-    return seq;
-  }
-
-  private pick(pool: Cidr): Result<string> {
-    const name = formatCidr(pool);
-    const { first, last } = poolRange(pool);
-    const capacity = last - first + 1n;
-    const taken = new Set(
-      this.db.all("SELECT ip FROM allocations WHERE pool = ?", name).map((r) => parseIp(String(r.ip), pool.family).value),
-    );
-    if (BigInt(taken.size) >= capacity) {
-      return err(coreError("ERR_POOL_EXHAUSTED", `pod CIDR ${JSON.stringify(name)} is exhausted: all ${capacity} pod addresses are allocated`, { pool: name }));
+  // The node IPAM as committed; with `podCidrs`, rebuilt onto those pools when they differ from the stored ones.
+  private load(podCidrs: string[] | undefined): Result<NodeIpam> {
+    const row = this.db.get("SELECT state FROM snapshot WHERE id = 1");
+    const state = row === undefined ? undefined : (JSON.parse(String(row.state)) as NodeIpamState);
+    if (state === undefined) {
+      if (podCidrs === undefined) return err({ code: "ERR_NOT_FOUND", message: "the node IPAM has no pod CIDRs yet" });
+      return NodeIpam.create({ podCidrs });
     }
-    const cursorText = this.db.get("SELECT last FROM cursors WHERE pool = ?", name)?.last;
-    const cursor = typeof cursorText === "string" ? parseIp(cursorText, pool.family).value : first - 1n;
-    let candidate = cursor + 1n;
-    // At most taken.size + 1 steps: the pool is not full, so a free address is among the next taken.size + 1.
-    for (let step = 0; step <= taken.size; step++) {
-      if (candidate < first || candidate > last) candidate = first;
-      if (!taken.has(candidate)) return ok(formatIp({ family: pool.family, value: candidate }));
-      candidate++;
+    if (podCidrs === undefined || sameCidrs(state.podCidrs, podCidrs)) return NodeIpam.fromJSON(state);
+    const moved = NodeIpam.create({ podCidrs });
+    if (!moved.success) return moved;
+    const pools = podCidrs.map((c) => parseCidr(c));
+    for (const a of state.allocations) {
+      const kept = a.ips.filter((ip) => pools.some((pool) => cidrContains(pool, parseIp(ip))));
+      if (kept.length > 0) moved.data.reserve({ containerId: a.containerId, ifName: a.ifName, ips: kept, seq: a.seq });
     }
-    throw new Error(`invariant: pool ${name} has ${taken.size} of ${capacity} taken but no free address was found`);
+    const fresh = moved.data.toJSON();
+    return NodeIpam.fromJSON({ ...fresh, nextSeq: Math.max(fresh.nextSeq, state.nextSeq) });
+  }
+
+  private save(ipam: NodeIpam, events: NodeIpamEvent[]): void {
+    this.db.run("INSERT INTO snapshot (id, state) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET state = excluded.state", JSON.stringify(ipam.toJSON()));
+    const at = this.now();
+    for (const event of events) this.db.run("INSERT INTO journal (at_ms, event) VALUES (?, ?)", at, JSON.stringify(event));
+    this.db.run("DELETE FROM journal WHERE id <= (SELECT MAX(id) FROM journal) - ?", JOURNAL_KEEP);
+  }
+
+  private attachmentRows(): { containerId: string; ifName: string; seq: number; state: "pending" | "attached"; createdMs: number }[] {
+    return this.db.all("SELECT * FROM attachments").map((r) => ({
+      containerId: String(r.container_id),
+      ifName: String(r.if_name),
+      seq: Number(r.seq),
+      state: r.state === "attached" ? "attached" : "pending",
+      createdMs: Number(r.created_ms),
+    }));
+  }
+
+  private flatten(allocation: PodAllocation, row?: { seq: number; state: "pending" | "attached"; createdMs: number }): Allocation[] {
+    const meta = row ?? this.attachmentRows().find((r) => r.containerId === allocation.containerId && r.ifName === allocation.ifName);
+    const current = meta !== undefined && meta.seq === allocation.seq ? meta : undefined;
+    return allocation.ips.map((ip) => ({
+      containerId: allocation.containerId,
+      ifName: allocation.ifName,
+      pool: ip.podCidr,
+      family: ip.family,
+      ip: ip.address,
+      prefix: ip.prefix,
+      gateway: ip.gateway,
+      seq: allocation.seq,
+      // An allocation without its row predates the row (a crash between statements is impossible: one transaction).
+      state: current?.state ?? "attached",
+      createdMs: current?.createdMs ?? 0,
+    }));
   }
 }
 
-class PoolExhausted extends Error {
-  constructor(readonly error: CoreError) {
-    super(error.message);
-  }
-}
-
-function toAllocation(row: Record<string, unknown>): Allocation {
-  const ip = String(row.ip);
-  const pool = String(row.pool);
-  const prefix = Number(pool.slice(pool.indexOf("/") + 1));
-  const family = row.family as IpFamily;
-  const network = parseIp(pool.slice(0, pool.indexOf("/")), family).value;
-  return {
-    containerId: String(row.container_id),
-    ifName: String(row.if_name),
-    pool,
-    family,
-    ip,
-    prefix,
-    gateway: formatIp({ family, value: network + 1n }),
-    seq: Number(row.seq),
-    state: row.state === "attached" ? "attached" : "pending",
-    createdMs: Number(row.created_ms),
-  };
+function sameCidrs(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((c, i) => c === b[i]);
 }
