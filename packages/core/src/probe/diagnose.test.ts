@@ -117,6 +117,13 @@ describe("diagnosePair", () => {
     ["missing neighbour and FDB", unreachable, (s) => { s.get("node-1")!.actual!.neighbours.shift(); s.get("node-1")!.actual!.fdb.shift(); },
       [["missing-vtep-neighbour", "node-1", "node-1 has no neighbour entry for node-2's VTEP 10.244.2.0"],
        ["missing-fdb", "node-1", "node-1 has no FDB entry 02:00:00:00:00:02 -> 172.31.0.12 for node-2"]]],
+    ["stale underlay neighbour (host-gw next hop)", unreachable, (s) => {
+        s.get("node-2")!.underlayMac = "9a:00:00:00:00:02";
+        s.get("node-1")!.actual!.routes[0] = { dst: "10.244.2.0/24", via: "172.31.0.12", dev: "eth0" };
+        s.get("node-1")!.desired!.routes[0] = { dst: "10.244.2.0/24", via: "172.31.0.12", dev: "eth0" };
+        s.get("node-1")!.underlayNeighbours = [{ ip: "172.31.0.12", mac: "02:00:00:00:00:99" }];
+      },
+      [["stale-neighbour", "node-1", "node-1's neighbour entry for node-2 (172.31.0.12) is stale: 02:00:00:00:00:99, node-2's underlay MAC is 9a:00:00:00:00:02"]]],
     ["drop rule", unreachable, (s) => { s.get("node-2")!.firewall = parseNftRuleset(ruleset); },
       [["drop-rule", "node-2", "node-2 drops 10.244.1.2 <-> 10.244.2.2 (nft ip fn-tp-fault forward #4)"]]],
     ["SNAT rule", ["nat-violation"], (s) => { s.get("node-1")!.firewall = parseNftRuleset(ruleset); },

@@ -22,6 +22,10 @@ export interface NodeProbeState {
   encapOverhead?: number;
   desired?: StateTables;
   actual?: StateTables;
+  /** MAC of the node's underlay device (what peers' neighbour entries for its underlay IP must hold). */
+  underlayMac?: string;
+  /** Neighbour entries on the underlay device (next hops of host-gw routes). */
+  underlayNeighbours?: StateNeighbour[];
   /** Rules of the node's nftables ruleset that drop, reject or rewrite addresses. */
   firewall?: FirewallRule[];
 }
@@ -147,7 +151,18 @@ function checkForwarding(from: NodeProbeState, to: NodeProbeState, ip: string, p
     });
   }
   const via = desired?.via ?? actual.via;
-  if (via === undefined || from.desired === undefined) return;
+  if (via === undefined) return;
+  // host-gw: the next hop is the peer's underlay IP; its ARP/ND entry must hold the peer's real MAC.
+  const hop = from.underlayNeighbours?.find((n) => norm(n.ip) === norm(via));
+  if (hop !== undefined && to.underlayMac !== undefined && to.nodeIps.some((ip) => norm(ip) === norm(via)) && hop.mac.toLowerCase() !== to.underlayMac.toLowerCase()) {
+    push({
+      code: "stale-neighbour",
+      node: from.node,
+      message: `${from.node}'s neighbour entry for ${to.node} (${norm(via)}) is stale: ${hop.mac}, ${to.node}'s underlay MAC is ${to.underlayMac}`,
+      details: { ip: norm(via), actual: hop.mac, expected: to.underlayMac },
+    });
+  }
+  if (from.desired === undefined) return;
   const wantNeighbour = from.desired.neighbours.find((n) => norm(n.ip) === norm(via));
   if (wantNeighbour === undefined) return; // host-gw: no neighbour of ours to check
   const haveNeighbour = from.actual.neighbours.find((n) => norm(n.ip) === norm(via));

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { DialResult, EchoReply, ProbeEvent, ProbeReport } from "./types.ts";
+import type { DialRequest, DialResult, EchoReply, ProbeEvent, ProbeReport } from "./types.ts";
 
 // Boundary schemas for the probe wire documents: NDJSON events, the report, responder replies.
 
@@ -73,6 +73,7 @@ const diagnosis = z.object({
     "stale-vtep-mac",
     "missing-vtep-neighbour",
     "missing-fdb",
+    "stale-neighbour",
     "mtu-below-pod-mtu",
     "snat-rule",
     "drop-rule",
@@ -218,3 +219,13 @@ export const dialResultSchema = z.object({
     })
     .optional(),
 }) satisfies z.ZodType<DialResult>;
+
+/** Schema of a dial request body (`POST /v1/dial`, `POST /v1/probe/dial`). */
+export const dialRequestSchema = z.object({
+  v: z.literal(1),
+  runId: z.string().max(200),
+  options: probeOptionsSchema,
+  targets: z
+    .array(z.object({ pairId: z.string(), ip: z.string(), port: z.number().int().min(1).max(65535) }))
+    .max(100_000),
+}) satisfies z.ZodType<DialRequest>;

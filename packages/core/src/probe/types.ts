@@ -35,7 +35,7 @@ export interface EchoReply {
   transport: "tcp" | "udp";
   /** Source address and port the responder saw (what the network delivered, after any NAT). */
   observedSrc: { ip: string; port: number };
-  /** Destination address the packet arrived at inside the responder (detects DNAT). */
+  /** Destination address the packet arrived at inside the responder (detects DNAT); "" when the transport cannot tell. */
   localDst: { ip: string; port: number };
   responder: ResponderIdentity;
   /** Payload bytes received (the large-transfer MTU check compares it with what was sent). */
@@ -158,6 +158,7 @@ export interface Diagnosis {
     | "stale-vtep-mac"
     | "missing-vtep-neighbour"
     | "missing-fdb"
+    | "stale-neighbour"
     | "mtu-below-pod-mtu"
     | "snat-rule"
     | "drop-rule"
@@ -246,3 +247,18 @@ export type ProbeEvent =
   | { v: 1; type: "retry-started"; runId: string; pairs: string[]; attempt: number }
   | { v: 1; type: "run-finished"; runId: string; report: ProbeReport }
   | { v: 1; type: "run-failed"; runId: string; error: { code: string; message: string } };
+
+/** One destination a source responder dials for one pair. */
+export interface DialTarget {
+  pairId: string;
+  ip: string;
+  port: number;
+}
+
+/** `POST /v1/dial` to a source pod's responder (directly or relayed by its node's agent); answered by NDJSON `DialResult`s. */
+export interface DialRequest {
+  v: typeof PROBE_PROTOCOL_VERSION;
+  runId: string;
+  options: ProbeOptions;
+  targets: DialTarget[];
+}

@@ -75,7 +75,8 @@ export function evaluateAttempt(pair: ProbePair, dial: DialResult, senderNodeIps
     errors.push(`nat: responder saw ${observed}, expected ${expectedSrc}`);
   }
   if (reply !== undefined) {
-    if (!sameAddress(reply.localDst.ip, pair.dst.ip)) {
+    // An empty localDst means the transport could not tell (a wildcard-bound UDP socket).
+    if (reply.localDst.ip !== "" && !sameAddress(reply.localDst.ip, pair.dst.ip)) {
       problems.push("dnat");
       errors.push(`dnat: probe to ${pair.dst.ip} arrived at ${unmapAddress(reply.localDst.ip)}`);
     }

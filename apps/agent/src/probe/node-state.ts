@@ -1,0 +1,196 @@
+import { request } from "node:http";
+import { parseNftRuleset, type FirewallRule, type NodeProbeState, type StateNeighbour, type StateTables } from "@flatnet/core";
+import { execInNetns, readKernelState, runCommand } from "../linux/index.ts";
+import type { NodeStateSource } from "./engine.ts";
+import type { HttpEndpoint } from "./transport.ts";
+
+/** The firewall rules of a namespace that drop, reject or rewrite addresses (`nft -j list ruleset`). */
+export async function readFirewall(netns: string): Promise<FirewallRule[]> {
+  const result = await execInNetns({ name: netns }, "nft", ["-j", "list", "ruleset"]);
+  if (result.exitCode !== 0) throw new Error(`nft -j list ruleset in ${netns} exited ${result.exitCode}: ${result.stderr.trim()}`);
+  return parseNftRuleset(result.stdout.trim() === "" ? {} : JSON.parse(result.stdout));
+}
+
+/** MTU and MAC of a device in a namespace, or undefined when it does not exist. */
+export async function readLink(netns: string, device: string): Promise<{ mtu?: number; mac?: string } | undefined> {
+  const result = await runCommand("ip", ["-n", netns, "-j", "link", "show", "dev", device]);
+  if (result.exitCode !== 0) return undefined;
+  const link = (JSON.parse(result.stdout) as { mtu?: number; address?: string }[])[0];
+  return link === undefined ? undefined : { ...(link.mtu === undefined ? {} : { mtu: link.mtu }), ...(link.address === undefined ? {} : { mac: link.address }) };
+}
+
+/** Neighbour entries (with a link-layer address) on a device. */
+export async function readNeighbours(netns: string, device: string): Promise<StateNeighbour[]> {
+  const result = await runCommand("ip", ["-n", netns, "-j", "neigh", "show", "dev", device]);
+  if (result.exitCode !== 0) return [];
+  return (JSON.parse(result.stdout) as { dst?: string; lladdr?: string }[]).flatMap((n) =>
+    n.dst !== undefined && n.lladdr !== undefined ? [{ ip: n.dst, mac: n.lladdr, dev: device }] : [],
+  );
+}
+
+/** What a node contributes to diagnosis beyond its `/v1/state`: firewall, underlay MTU, MAC and next-hop neighbours. */
+export interface ProbeNodeFacts {
+  firewall: FirewallRule[];
+  underlayMtu?: number;
+  underlayMac?: string;
+  underlayNeighbours: StateNeighbour[];
+  errors: string[];
+}
+
+/** Gather this node's probe facts from its namespace (served by the agent at `GET /v1/probe/node-facts`). */
+export async function readNodeFacts(netns: string, underlayDevice: string): Promise<ProbeNodeFacts> {
+  const errors: string[] = [];
+  const [firewall, link, underlayNeighbours] = await Promise.all([
+    readFirewall(netns).catch((error: Error) => (errors.push(error.message), [] as FirewallRule[])),
+    readLink(netns, underlayDevice).catch((error: Error) => (errors.push(error.message), undefined)),
+    readNeighbours(netns, underlayDevice).catch((error: Error) => (errors.push(error.message), [] as StateNeighbour[])),
+  ]);
+  const facts: ProbeNodeFacts = { firewall, underlayNeighbours, errors };
+  if (link?.mtu !== undefined) facts.underlayMtu = link.mtu;
+  if (link?.mac !== undefined) facts.underlayMac = link.mac;
+  return facts;
+}
+
+/** Copy node facts into a diagnosis state. */
+export function applyNodeFacts(state: NodeProbeState, facts: ProbeNodeFacts): NodeProbeState {
+  state.firewall = facts.firewall;
+  state.underlayNeighbours = facts.underlayNeighbours;
+  if (facts.underlayMtu !== undefined) state.underlayMtu = facts.underlayMtu;
+  if (facts.underlayMac !== undefined) state.underlayMac = facts.underlayMac;
+  return state;
+}
+
+export interface KernelNode {
+  netns: string;
+  podCidrs: string[];
+  nodeIps: string[];
+  podMtu?: number;
+  underlayDevice?: string;
+  encapOverhead?: number;
+  /** What the node should have; without it only missing routes (not wrong ones) can be named. */
+  desired?: StateTables;
+}
+
+/**
+ * Diagnosis state read straight from the nodes' namespaces (flatnet's `proto 77` routes, VTEP neighbours and
+ * FDB, underlay MTU, nftables): for tests and for a lab whose agents are down.
+ */
+export function kernelStateSource(nodes: ReadonlyMap<string, KernelNode>): NodeStateSource {
+  return {
+    async read(names) {
+      const out = new Map<string, NodeProbeState>();
+      await Promise.all(
+        names.map(async (name) => {
+          const node = nodes.get(name);
+          if (node === undefined) {
+            out.set(name, { node: name, reachable: false, error: "unknown node", podCidrs: [], nodeIps: [] });
+            return;
+          }
+          try {
+            const [actual, facts] = await Promise.all([readKernelState(node.netns), readNodeFacts(node.netns, node.underlayDevice ?? "eth0")]);
+            const state: NodeProbeState = {
+              node: name,
+              reachable: true,
+              podCidrs: node.podCidrs,
+              nodeIps: node.nodeIps,
+              actual: { routes: actual.routes, neighbours: actual.neighbours, fdb: actual.fdb },
+            };
+            applyNodeFacts(state, facts);
+            if (node.desired !== undefined) state.desired = node.desired;
+            if (node.podMtu !== undefined) state.podMtu = node.podMtu;
+            if (node.encapOverhead !== undefined) state.encapOverhead = node.encapOverhead;
+            out.set(name, state);
+          } catch (error) {
+            out.set(name, { node: name, reachable: false, error: (error as Error).message, podCidrs: node.podCidrs, nodeIps: node.nodeIps });
+          }
+        }),
+      );
+      return out;
+    },
+  };
+}
+
+/**
+ * Diagnosis state from the agents' APIs: `GET /v1/state` (desired and actual kernel state, node identity)
+ * and `GET /v1/probe/node-facts` (firewall, underlay MTU). An agent that does not answer is `reachable: false`.
+ */
+export function agentStateSource(locateAgent: (node: string) => HttpEndpoint | undefined, timeoutMs = 3_000): NodeStateSource {
+  return {
+    async read(names) {
+      const out = new Map<string, NodeProbeState>();
+      await Promise.all(
+        names.map(async (name) => {
+          const endpoint = locateAgent(name);
+          if (endpoint === undefined) {
+            out.set(name, { node: name, reachable: false, error: "no agent endpoint known", podCidrs: [], nodeIps: [] });
+            return;
+          }
+          try {
+            const [state, facts] = await Promise.all([
+              getJson(endpoint, "/v1/state", timeoutMs),
+              getJson(endpoint, "/v1/probe/node-facts", timeoutMs).catch(() => undefined),
+            ]);
+            out.set(name, fromAgentState(name, state, facts as ProbeNodeFacts | undefined));
+          } catch (error) {
+            out.set(name, { node: name, reachable: false, error: (error as Error).message, podCidrs: [], nodeIps: [] });
+          }
+        }),
+      );
+      return out;
+    },
+  };
+}
+
+/**
+ * Map an agent's `/v1/state` body to diagnosis state. Tolerant by design: it reads the fields it knows
+ * (`desired`, `actual`, `node`/`self` identity, `podMtu`) wherever the agent puts them and ignores the rest.
+ */
+export function fromAgentState(name: string, body: unknown, facts?: ProbeNodeFacts): NodeProbeState {
+  const b = (body ?? {}) as Record<string, unknown>;
+  const self = (b.node ?? b.self ?? {}) as Record<string, unknown>;
+  const desired = (b.desired ?? {}) as Record<string, unknown>;
+  const tables = (t: unknown): StateTables | undefined => {
+    const x = t as Partial<StateTables> | undefined;
+    if (x === undefined || x === null || typeof x !== "object") return undefined;
+    return { routes: Array.isArray(x.routes) ? x.routes : [], neighbours: Array.isArray(x.neighbours) ? x.neighbours : [], fdb: Array.isArray(x.fdb) ? x.fdb : [] };
+  };
+  const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === "string") : []);
+  const state: NodeProbeState = {
+    node: name,
+    reachable: true,
+    podCidrs: strings(self.podCidrs ?? b.podCidrs),
+    nodeIps: strings(self.underlayIps ?? b.underlayIps),
+  };
+  const d = tables(b.desired);
+  const a = tables(b.actual);
+  if (d !== undefined) state.desired = d;
+  if (a !== undefined) state.actual = a;
+  const podMtu = desired.podMtu ?? self.podMtu ?? b.podMtu;
+  if (typeof podMtu === "number") state.podMtu = podMtu;
+  const vxlan = (desired.vxlan ?? undefined) as { underlayFamily?: string } | undefined;
+  const peersOverVxlan = (d?.routes ?? []).some((r) => r.dev !== undefined && r.dev === (desired.vxlan as { name?: string } | undefined)?.name);
+  state.encapOverhead = peersOverVxlan ? (vxlan?.underlayFamily === "IPv6" ? 70 : 50) : 0;
+  if (facts !== undefined) applyNodeFacts(state, { ...facts, underlayNeighbours: facts.underlayNeighbours ?? [] });
+  return state;
+}
+
+function getJson(endpoint: HttpEndpoint, path: string, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = request({ ...endpoint, path, method: "GET", timeout: timeoutMs, headers: { accept: "application/json" } }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (text += chunk));
+      res.on("end", () => {
+        if ((res.statusCode ?? 0) !== 200) return reject(new Error(`${path} answered HTTP ${res.statusCode}`));
+        try {
+          resolve(JSON.parse(text));
+        } catch {
+          reject(new Error(`${path} did not answer JSON`));
+        }
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer from ${path} within ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end();
+  });
+}

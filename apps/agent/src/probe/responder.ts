@@ -1,0 +1,221 @@
+import { createSocket, type Socket as UdpSocket } from "node:dgram";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { unlink } from "node:fs/promises";
+import {
+  dialRequestSchema,
+  PROBE_PROTOCOL_VERSION,
+  probeAddressFamily,
+  type EchoReply,
+  type ResponderIdentity,
+} from "@flatnet/core";
+import { dialTargets } from "./dialer.ts";
+
+export interface ResponderOptions {
+  identity: ResponderIdentity;
+  /** TCP (HTTP) and UDP port on every address of the pod. */
+  port: number;
+  /** Also serve the HTTP API on this unix socket (the lab's control path from the root namespace). */
+  controlSocket?: string;
+}
+
+export interface Responder {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+// Large echo bodies are counted, never buffered: a 64 KiB MTU probe costs no memory.
+const MAX_JSON_BODY = 16 * 1024 * 1024;
+
+/**
+ * Start a probe responder in the current network namespace: HTTP on TCP `port` (`POST /v1/echo`,
+ * `POST /v1/dial`, `GET /v1/identity`, `GET /healthz`, agnhost-style `GET /clientip`) and a UDP echo on
+ * the same port. Every echo reply carries the source the responder saw and its identity.
+ */
+export async function startResponder(options: ResponderOptions): Promise<Responder> {
+  const handler = createHandler(options.identity);
+  const tcp = createServer({ keepAlive: true }, handler);
+  tcp.keepAliveTimeout = 5_000;
+  await listenDualStack(tcp, options.port);
+  let control: Server | undefined;
+  if (options.controlSocket !== undefined) {
+    await unlink(options.controlSocket).catch(() => undefined);
+    control = createServer(handler);
+    await new Promise<void>((resolve, reject) => {
+      control!.once("error", reject);
+      control!.listen(options.controlSocket, () => resolve());
+    });
+  }
+  const udp = await startUdpEcho(options.identity, options.port);
+  return {
+    port: options.port,
+    async close() {
+      for (const s of udp) s.close();
+      tcp.closeAllConnections();
+      await new Promise<void>((resolve) => tcp.close(() => resolve()));
+      if (control !== undefined) {
+        control.closeAllConnections();
+        await new Promise<void>((resolve) => control!.close(() => resolve()));
+      }
+    },
+  };
+}
+
+function createHandler(identity: ResponderIdentity): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const url = req.url ?? "/";
+    const path = url.split("?")[0];
+    if (req.method === "POST" && path === "/v1/echo") return void echo(req, res, identity);
+    if (req.method === "POST" && path === "/v1/dial") return void dial(req, res, identity);
+    if (req.method === "GET" && path === "/v1/identity") return sendJson(res, 200, identity);
+    if (req.method === "GET" && path === "/healthz") return sendJson(res, 200, { status: "ok" });
+    if (req.method === "GET" && path === "/clientip") {
+      res.writeHead(200, { "content-type": "text/plain" });
+      return void res.end(`${formatHostPort(req.socket.remoteAddress ?? "", req.socket.remotePort ?? 0)}\n`);
+    }
+    req.resume();
+    sendProblem(res, 404, "ERR_NOT_FOUND", `no route ${req.method} ${path}; the responder serves POST /v1/echo, POST /v1/dial, GET /v1/identity, GET /healthz, GET /clientip`);
+  };
+}
+
+function echo(req: IncomingMessage, res: ServerResponse, identity: ResponderIdentity): void {
+  let bytes = 0;
+  let head = "";
+  req.on("data", (chunk: Buffer) => {
+    // The probe id sits in the first bytes as JSON; the rest of a large body is padding.
+    if (head.length < 512) head += chunk.subarray(0, 512 - head.length).toString("latin1");
+    bytes += chunk.length;
+  });
+  req.on("end", () => {
+    const match = /"probeId":"([^"]{0,128})","seq":(\d{1,9})/.exec(head);
+    const reply: EchoReply = {
+      v: PROBE_PROTOCOL_VERSION,
+      probeId: match?.[1] ?? "",
+      seq: Number(match?.[2] ?? 0),
+      transport: "tcp",
+      observedSrc: { ip: req.socket.remoteAddress ?? "", port: req.socket.remotePort ?? 0 },
+      localDst: { ip: req.socket.localAddress ?? "", port: req.socket.localPort ?? 0 },
+      responder: identity,
+      bytesReceived: bytes,
+    };
+    sendJson(res, 200, reply);
+  });
+}
+
+function dial(req: IncomingMessage, res: ServerResponse, identity: ResponderIdentity): void {
+  readJson(req, MAX_JSON_BODY).then(
+    async (body) => {
+      const parsed = dialRequestSchema.safeParse(body);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        return sendProblem(res, 400, "ERR_INVALID_DIAL", `dial request is invalid at "${issue?.path.join(".") ?? ""}": ${issue?.message ?? "unknown"}`);
+      }
+      res.writeHead(200, { "content-type": "application/x-ndjson" });
+      const controller = new AbortController();
+      res.on("close", () => controller.abort());
+      for await (const result of dialTargets(parsed.data, identity, controller.signal)) {
+        if (controller.signal.aborted) break;
+        res.write(`${JSON.stringify(result)}\n`);
+      }
+      res.end();
+    },
+    (error: Error) => sendProblem(res, 400, "ERR_INVALID_DIAL", error.message),
+  );
+}
+
+async function startUdpEcho(identity: ResponderIdentity, port: number): Promise<UdpSocket[]> {
+  // Bound per pod IP, so the reply names the address the datagram reached (Node has no IP_PKTINFO).
+  const addresses = identity.podIps.length > 0 ? identity.podIps : ["::"];
+  const sockets: UdpSocket[] = [];
+  for (const address of addresses) {
+    const family = probeAddressFamily(address) === "IPv4" ? "udp4" : "udp6";
+    const socket = createSocket({ type: family, reuseAddr: true });
+    socket.on("message", (message, rinfo) => {
+      const match = /"probeId":"([^"]{0,128})","seq":(\d{1,9})/.exec(message.subarray(0, 256).toString("latin1"));
+      if (match === null) {
+        // Not ours: answer agnhost-style with the source we saw.
+        socket.send(`${formatHostPort(rinfo.address, rinfo.port)}\n`, rinfo.port, rinfo.address);
+        return;
+      }
+      const reply: EchoReply = {
+        v: PROBE_PROTOCOL_VERSION,
+        probeId: match[1] ?? "",
+        seq: Number(match[2]),
+        transport: "udp",
+        observedSrc: { ip: rinfo.address, port: rinfo.port },
+        localDst: { ip: address === "::" ? "" : address, port },
+        responder: identity,
+        bytesReceived: message.length,
+      };
+      socket.send(JSON.stringify(reply), rinfo.port, rinfo.address);
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.once("error", reject);
+      socket.bind({ port, address, exclusive: true }, () => {
+        socket.off("error", reject);
+        resolve();
+      });
+    });
+    sockets.push(socket);
+  }
+  return sockets;
+}
+
+function listenDualStack(server: Server, port: number): Promise<void> {
+  const attempt = (host: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ port, host, ipv6Only: false }, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  // A namespace with IPv6 disabled refuses "::": fall back to IPv4 only.
+  return attempt("::").catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "EAFNOSUPPORT" || error.code === "EADDRNOTAVAIL") return attempt("0.0.0.0");
+    throw error;
+  });
+}
+
+function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new Error(`request body exceeds ${limit} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+      } catch {
+        reject(new Error("request body is not JSON"));
+      }
+    });
+    req.on("error", reject);
+  });
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function sendProblem(res: ServerResponse, status: number, code: string, detail: string): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const text = JSON.stringify({ type: `urn:flatnet:error:${code}`, title: code, status, detail });
+  res.writeHead(status, { "content-type": "application/problem+json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function formatHostPort(ip: string, port: number): string {
+  return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
