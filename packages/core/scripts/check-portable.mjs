@@ -1,19 +1,26 @@
 #!/usr/bin/env node
 // Fails when packages/core/src uses a runtime-specific API: the core must run unchanged on Node, Deno and Bun.
-// tsconfig (lib ES2022, types []) catches most slips at typecheck; this catches the rest (imports, globals in JS-only paths).
+// tsconfig (lib ES2022, types [], noUncheckedSideEffectImports) catches most slips at typecheck; this catches the rest
+// (side-effect imports of builtins, runtime specifiers, globals reached through globalThis) and names file:line.
+// Usage: check-portable.mjs [dir ...]   (default: this package's src)
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const root = process.argv[2] ?? join(fileURLToPath(new URL(".", import.meta.url)), "..", "src");
+const roots = process.argv.length > 2 ? process.argv.slice(2) : [join(fileURLToPath(new URL(".", import.meta.url)), "..", "src")];
+const builtins =
+  "assert|async_hooks|buffer|child_process|cluster|console|constants|crypto|dgram|diagnostics_channel|dns|domain|events|fs|http|http2|https|inspector|module|net|os|path|perf_hooks|process|punycode|querystring|readline|repl|stream|string_decoder|sys|timers|tls|trace_events|tty|url|util|v8|vm|wasi|worker_threads|zlib";
 const rules = [
-  { name: "node: import", pattern: /\bfrom\s+["']node:|\bimport\s*\(\s*["']node:|\bimport\s+["']node:|\brequire\s*\(/ },
-  { name: "bare Node builtin import", pattern: /\bfrom\s+["'](fs|path|os|net|child_process|crypto|util|events|stream|buffer|url|http|https|dgram|dns|tls|zlib|worker_threads)(\/[^"']*)?["']/ },
+  { name: "node: import", pattern: /\bfrom\s+["']node:|\bimport\s*\(\s*["']node:|\bimport\s+["']node:/ },
+  { name: "runtime-specific import (bun:, deno:, jsr:, npm:)", pattern: /(\bfrom\s+|\bimport\s*\(?\s*)["'](bun|deno|jsr|npm):/ },
+  { name: "bare Node builtin import", pattern: new RegExp(`(\\bfrom\\s+|\\bimport\\s*\\(?\\s*)["'](${builtins})(/[^"']*)?["']`) },
+  { name: "require()", pattern: /\brequire\s*\(/ },
   { name: "Buffer", pattern: /\bBuffer\b/ },
-  { name: "process", pattern: /\bprocess\s*\./ },
-  { name: "Deno/Bun global", pattern: /\b(Deno|Bun)\s*\./ },
-  { name: "DOM global", pattern: /\b(window|document|navigator|localStorage|sessionStorage)\s*\./ },
+  { name: "process", pattern: /\bprocess\s*(\.|\[)/ },
+  { name: "Deno/Bun global", pattern: /\b(Deno|Bun)\s*(\.|\[)/ },
+  { name: "Node-only global", pattern: /\b(setImmediate|clearImmediate|__dirname|__filename|global)\b\s*[.(]/ },
   { name: "__dirname/__filename", pattern: /\b__(dirname|filename)\b/ },
+  { name: "DOM global", pattern: /\b(window|document|navigator|localStorage|sessionStorage)\s*\./ },
 ];
 
 function* files(dir) {
@@ -25,14 +32,30 @@ function* files(dir) {
 }
 
 const problems = [];
-for (const file of files(root)) {
-  const lines = readFileSync(file, "utf8").split("\n");
-  lines.forEach((line, index) => {
-    const code = line.replace(/\/\/.*$/, "");
-    for (const rule of rules) {
-      if (rule.pattern.test(code)) problems.push(`${relative(process.cwd(), file)}:${index + 1}: ${rule.name} is not portable: ${line.trim()}`);
-    }
-  });
+for (const root of roots) {
+  for (const file of files(root)) {
+    let inBlockComment = false;
+    readFileSync(file, "utf8").split("\n").forEach((line, index) => {
+      let code = line;
+      if (inBlockComment) {
+        const end = code.indexOf("*/");
+        if (end === -1) return;
+        code = code.slice(end + 2);
+        inBlockComment = false;
+      }
+      code = code.replace(/\/\*.*?\*\//g, "");
+      const open = code.indexOf("/*");
+      if (open !== -1) {
+        inBlockComment = true;
+        code = code.slice(0, open);
+      }
+      // a line comment starts at "//" not inside a URL-like "scheme://"
+      code = code.replace(/(^|[^:"'`])\/\/.*$/, "$1");
+      for (const rule of rules) {
+        if (rule.pattern.test(code)) problems.push(`${relative(process.cwd(), file)}:${index + 1}: ${rule.name} is not portable: ${line.trim()}`);
+      }
+    });
+  }
 }
 if (problems.length > 0) {
   process.stderr.write(`@flatnet/core must not use runtime-specific APIs (it runs on Node, Deno and Bun):\n${problems.join("\n")}\n`);
