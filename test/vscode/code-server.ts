@@ -1,0 +1,103 @@
+/**
+ * Runs a real VS Code (code-server, the npm package) with the built .vsix installed into a throwaway profile,
+ * on 127.0.0.1 only. Everything it starts is one process group, ended by that group's id.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const vsixPath = join(repoRoot, "apps", "vscode", "dist", "flatnet-vscode.vsix");
+const codeServerBin = join(repoRoot, "node_modules", "code-server", "out", "node", "entry.js");
+const nodeBin = join(repoRoot, "node_modules", ".bin", "node");
+
+export function codeServerMissingReason(): string | undefined {
+  if (!existsSync(codeServerBin)) return `code-server is not installed (${codeServerBin}); it is a devDependency of @flatnet/vscode`;
+  if (!existsSync(vsixPath)) return `${vsixPath} is not built; run npm run build -w @flatnet/vscode`;
+  return undefined;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+export interface CodeServer {
+  url: string;
+  workspace: string;
+  root: string;
+  log: () => string;
+  stop: () => Promise<void>;
+}
+
+export async function startCodeServer(settings: Record<string, unknown>): Promise<CodeServer> {
+  const root = mkdtempSync(join(tmpdir(), "fn-tv-code-"));
+  const extensions = join(root, "extensions");
+  const data = join(root, "data");
+  const workspace = join(root, "workspace");
+  for (const dir of [extensions, join(data, "User"), workspace]) mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(data, "User", "settings.json"),
+    JSON.stringify({
+      "workbench.startupEditor": "none",
+      "workbench.tips.enabled": false,
+      "security.workspace.trust.enabled": false,
+      "telemetry.telemetryLevel": "off",
+      "extensions.autoCheckUpdates": false,
+      "extensions.autoUpdate": false,
+      "workbench.enableExperiments": false,
+      "chat.disableAIFeatures": true,
+      ...settings,
+    }),
+  );
+  const base = [codeServerBin, "--extensions-dir", extensions, "--user-data-dir", data];
+  await promisify(execFile)(nodeBin, [...base, "--install-extension", vsixPath], { timeout: 120_000 });
+  const port = await freePort();
+  let output = "";
+  const child: ChildProcess = spawn(
+    nodeBin,
+    [...base, "--auth", "none", "--bind-addr", `127.0.0.1:${port}`, "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust", "--disable-getting-started-override", workspace],
+    { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KUBECONFIG: join(root, "no-kubeconfig") } },
+  );
+  child.stdout?.on("data", (chunk) => (output += chunk));
+  child.stderr?.on("data", (chunk) => (output += chunk));
+  const url = `http://127.0.0.1:${port}/`;
+  const stop = async () => {
+    if (child.exitCode === null && child.pid) {
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {}
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {}
+    }
+    rmSync(root, { recursive: true, force: true });
+  };
+  // Bounded poll on the real condition: the server answers /healthz.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      await stop();
+      throw new Error(`code-server exited with ${child.exitCode}: ${output.slice(-2000)}`);
+    }
+    const ok = await fetch(`${url}healthz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`code-server did not answer on ${url} within 60 s: ${output.slice(-2000)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return { url, workspace, root, log: () => output, stop };
+}
