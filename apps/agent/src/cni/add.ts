@@ -71,7 +71,14 @@ async function attachWithBridge(inv: Invocation, spec: PodAttachment, allocation
     const message = (error as Error).message;
     const bridge = spec.bridge ?? "fn-br0";
     if (!message.includes(bridge) && !/Cannot find device|does not exist/.test(message)) throw error;
-    await inv.deps.pods.ensureBridge(spec.nodeNetns, { name: bridge, gateways: allocations.map((a) => `${a.gateway}/${a.prefix}`), mtu: spec.mtu });
+    const gateways = allocations.map((a) => `${a.gateway}/${a.prefix}`);
+    try {
+      await inv.deps.pods.ensureBridge(spec.nodeNetns, { name: bridge, gateways, mtu: spec.mtu });
+    } catch (raced) {
+      // Concurrent first ADDs race to create it: the loser finds it made and only needs the addresses in place.
+      if (!/File exists/.test((raced as Error).message)) throw raced;
+      await inv.deps.pods.ensureBridge(spec.nodeNetns, { name: bridge, gateways, mtu: spec.mtu });
+    }
     return await inv.deps.pods.attach(spec);
   }
 }

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
-import { attachPod, detachPod, ensureBridge, hostVethName, inspectPod } from "../linux/pod.ts";
+import { KernelCommandError, parseJsonStream, runBatch, runCommand } from "../linux/exec.ts";
+import { attachPod, detachPod, ensureBridge, HOST_VETH_PREFIX, hostVethName, inspectPod } from "../linux/pod.ts";
 import { IpamStore } from "../ipam-store/store.ts";
 import type { CrashPoint, PluginDeps } from "./plugin.ts";
 
@@ -7,7 +8,7 @@ import type { CrashPoint, PluginDeps } from "./plugin.ts";
 export function realDeps(env: Record<string, string | undefined>): PluginDeps {
   const crashAt = env.FLATNET_CNI_CRASH_AT;
   return {
-    pods: { attach: attachPod, detach: detachPod, inspect: inspectPod, ensureBridge, hostVethName },
+    pods: { attach: attachPod, detach: detachPod, inspect: inspectPod, ensureBridge, hostVethName, listHostVeths, detachLink },
     readFile: (path) => {
       try {
         return readFileSync(path, "utf8");
@@ -23,4 +24,22 @@ export function realDeps(env: Record<string, string | undefined>): PluginDeps {
       if (crashAt === point) process.kill(process.pid, "SIGKILL");
     },
   };
+}
+
+async function listHostVeths(netns: string): Promise<string[]> {
+  const result = await runBatch("ip", netns, ["link show type veth"], { json: true });
+  if (result.exitCode !== 0) {
+    if (/Cannot open network namespace/.test(result.stderr)) return [];
+    throw new KernelCommandError(["ip", "-n", netns, "link", "show", "type", "veth"], result.exitCode, result.stderr, result.failures);
+  }
+  const links = (parseJsonStream(result.stdout)[0] as { ifname?: string }[] | undefined) ?? [];
+  return links.flatMap((l) => (l.ifname?.startsWith(HOST_VETH_PREFIX) ? [l.ifname] : []));
+}
+
+async function detachLink(netns: string, name: string): Promise<void> {
+  if (!name.startsWith(HOST_VETH_PREFIX)) throw new Error(`invariant: GC deletes only flatnet host veths, not ${JSON.stringify(name)}`);
+  const result = await runCommand("ip", ["-n", netns, "link", "del", name]);
+  if (result.exitCode !== 0 && !/Cannot find device|does not exist|Cannot open network namespace/.test(result.stderr)) {
+    throw new KernelCommandError(["ip", "-n", netns, "link", "del", name], result.exitCode, result.stderr);
+  }
 }

@@ -15,20 +15,18 @@ export async function cmdGc(inv: Invocation): Promise<void> {
     throw new CniError(CniCode.InvalidNetworkConfig, "GC needs cni.dev/valid-attachments (the list of attachments to keep)");
   }
   const store = openStore(inv);
-  let released;
+  let keep: Set<string>;
   try {
-    released = store.gc(netconf.validAttachments);
+    store.gc(netconf.validAttachments);
+    // Host veths to keep: the valid attachments' and those of allocations still held (an ADD in flight holds one).
+    keep = new Set([...netconf.validAttachments, ...store.list()].map((a) => deps.pods.hostVethName(a.containerId, a.ifName)));
   } finally {
     store.close();
   }
   deps.crashPoint("gc-after-release");
-  const seen = new Set<string>();
-  for (const a of released) {
-    const id = `${a.containerId}\0${a.ifName}`;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    await deps.pods.detach({ nodeNetns, containerId: a.containerId, ifName: a.ifName }).catch(() => undefined);
-  }
+  // Sweep every other flatnet host veth, including those a crashed ADD, DEL or GC left behind (the pod end goes too).
+  const stale = (await deps.pods.listHostVeths(nodeNetns).catch(() => [] as string[])).filter((name) => !keep.has(name));
+  for (const name of stale) await deps.pods.detachLink(nodeNetns, name).catch(() => undefined);
 }
 
 /**
