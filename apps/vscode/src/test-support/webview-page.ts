@@ -65,26 +65,26 @@ export async function openWebview(browser: Browser, bundleDir: string, view: Vie
   writeFileSync(htmlPath, html);
   const page = await browser.newPage({ viewport });
   const { bodyClass, vars } = THEMES[theme];
-  await page.addInitScript(
-    ({ bodyClass, vars }) => {
-      const w = window as unknown as Record<string, unknown>;
-      w.__posted = [];
-      w.__csp = [];
-      let state: unknown;
-      w.acquireVsCodeApi = () => ({
-        postMessage: (m: unknown) => (w.__posted as unknown[]).push(m),
-        getState: () => state,
-        setState: (s: unknown) => (state = s),
-      });
-      document.addEventListener("securitypolicyviolation", (e) => (w.__csp as string[]).push(`${e.violatedDirective} ${e.blockedURI}`));
-      // VS Code sets the theme on <body> before the page's scripts run; so do we.
-      document.addEventListener("DOMContentLoaded", () => {
-        document.body.classList.add(bodyClass);
-        for (const [name, value] of Object.entries(vars)) document.body.style.setProperty(name, value);
-      });
-    },
-    { bodyClass, vars },
-  );
+  // A string, not a function: loaders such as tsx wrap functions with helpers (__name) the page does not have.
+  await page.addInitScript(`
+    window.__posted = [];
+    window.__csp = [];
+    let state;
+    window.acquireVsCodeApi = function () {
+      return {
+        postMessage: function (m) { window.__posted.push(m); },
+        getState: function () { return state; },
+        setState: function (s) { state = s; },
+      };
+    };
+    document.addEventListener("securitypolicyviolation", function (e) { window.__csp.push(e.violatedDirective + " " + e.blockedURI); });
+    // VS Code sets the theme on <body> before the page's scripts run; so do we.
+    document.addEventListener("DOMContentLoaded", function () {
+      document.body.classList.add(${JSON.stringify(bodyClass)});
+      const vars = ${JSON.stringify(vars)};
+      for (const name of Object.keys(vars)) document.body.style.setProperty(name, vars[name]);
+    });
+  `);
   await page.goto(pathToFileURL(htmlPath).toString());
   const wp: WebviewPage = {
     page,
