@@ -86,7 +86,7 @@ describe.skipIf(!haveEtcd)("EtcdDatastore against a real etcd", { timeout: 30_00
     const x2 = await store.register(reg("x2"));
     await expect(store.register(reg("x3"))).rejects.toMatchObject({
       code: "ERR_POOL_EXHAUSTED",
-      message: expect.stringContaining('"10.9.0.0/23"'),
+      message: expect.stringContaining("cluster CIDR 10.9.0.0/23 (2 of 2 /24 in use) is full"),
     });
     await store.remove("x2");
     expect((await store.register(reg("x3"))).podCidrs).toEqual(x2.podCidrs);
@@ -107,13 +107,15 @@ describe.skipIf(!haveEtcd)("EtcdDatastore against a real etcd", { timeout: 30_00
     expect((await open({ prefix }).register(reg("dies"))).podCidrs).toEqual(before.podCidrs);
   });
 
-  it("heartbeat re-registers when the lease is gone, keeping the CIDR", async () => {
+  it("heartbeat reports ERR_NOT_FOUND when the lease is gone; registering again keeps the CIDR", async () => {
     const prefix = freshPrefix();
     const store = open({ prefix });
     const before = await store.register(reg("hb"));
     const lease = (await raw.get(`${prefix}/alive/hb`).exec()).kvs[0]!.lease;
     await raw.leaseClient.leaseRevoke({ ID: lease });
     expect((await store.snapshot()).nodes).toEqual([]);
+    await expect(store.heartbeat("hb")).rejects.toMatchObject({ code: "ERR_NOT_FOUND", message: expect.stringContaining("lease expired") });
+    expect(await store.register(reg("hb"))).toEqual(before);
     await store.heartbeat("hb");
     expect((await store.snapshot()).nodes).toEqual([before]);
     await expect(store.heartbeat("never-registered")).rejects.toMatchObject({ code: "ERR_NOT_FOUND" });

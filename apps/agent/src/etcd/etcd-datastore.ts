@@ -1,8 +1,8 @@
 import { Etcd3, EtcdLeaseInvalidError, type IKeyValue, type Watcher } from "etcd3";
 import { z } from "zod";
 import type { ClusterSnapshot, NodeSnapshot } from "@flatnet/core";
-import type { Datastore, NodeRegistration } from "../store/datastore.ts";
-import { ConfigError, formatZodIssues, parseNetworkConfig, type NetworkConfig, type NetworkConfigInput } from "../config/network-config.ts";
+import { DatastoreError, type Datastore, type NodeRegistration } from "../store/datastore.ts";
+import { ConfigError, parseNetworkConfig, type NetworkConfig, type NetworkConfigInput } from "../config/network-config.ts";
 import { chooseNodeCidrs } from "./node-cidrs.ts";
 
 // Key layout under the prefix (default /flatnet):
@@ -38,16 +38,6 @@ const nodeRecordSchema = z.object({
 });
 type NodeRecord = z.infer<typeof nodeRecordSchema>;
 
-export class EtcdDatastoreError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = "EtcdDatastoreError";
-  }
-}
 
 const MAX_ALLOCATION_ATTEMPTS = 16;
 
@@ -96,7 +86,7 @@ export class EtcdDatastore implements Datastore {
     }
     const raw = await this.client.get(key).string();
     if (raw === null) {
-      throw new EtcdDatastoreError("ERR_NOT_FOUND", `etcd key "${key}" holds no network config and none was given to create it`);
+      throw new DatastoreError("ERR_NOT_FOUND", `etcd key "${key}" holds no network config and none was given to create it`);
     }
     let data: unknown;
     try {
@@ -114,7 +104,7 @@ export class EtcdDatastore implements Datastore {
       const all = await this.readAll();
       const existing = all.nodes.get(node.name);
       const reused = existing !== undefined && existing.podCidrs.length === config.clusterCidrs.length;
-      const podCidrs = reused ? existing.podCidrs : chooseNodeCidrs(config, all.cidrs.keys());
+      const podCidrs = reused ? existing.podCidrs : chooseNodeCidrs(config, node.name, all.cidrs);
       const alive = await this.client.lease(this.nodeTtl, { autoKeepAlive: false }).grant();
       const reservation = await this.client.lease(this.reservationTtl, { autoKeepAlive: false }).grant();
       const record: NodeRecord = { ...pickRegistration(node), podCidrs, reservationLease: reservation };
@@ -144,7 +134,7 @@ export class EtcdDatastore implements Datastore {
       await this.revokeQuietly(alive);
       await this.revokeQuietly(reservation);
     }
-    throw new EtcdDatastoreError(
+    throw new DatastoreError(
       "ERR_CONFLICT",
       `node "${node.name}": pod CIDR allocation lost ${MAX_ALLOCATION_ATTEMPTS} compare-and-swap races in a row`,
     );
@@ -152,16 +142,16 @@ export class EtcdDatastore implements Datastore {
 
   async heartbeat(name: string): Promise<void> {
     const held = this.held.get(name);
-    if (!held) throw new EtcdDatastoreError("ERR_NOT_FOUND", `node "${name}" was not registered by this agent; call register first`);
+    if (!held) throw new DatastoreError("ERR_NOT_FOUND", `node "${name}" was not registered by this agent; register it first`);
     try {
       await this.keepalive(held.alive);
       await this.keepalive(held.reservation);
     } catch (error) {
-      // Lease gone (expired while etcd was unreachable, or revoked): register again; the CIDR comes back
-      // unchanged if its reservation is still there, a fresh one otherwise.
+      // Lease gone (expired while etcd was unreachable, or revoked): the caller registers again, and gets its
+      // CIDR back unchanged if the reservation is still there, a fresh one (and knows it) otherwise.
       if (error instanceof EtcdLeaseInvalidError) {
-        await this.register(held.registration);
-        return;
+        this.held.delete(name);
+        throw new DatastoreError("ERR_NOT_FOUND", `node "${name}": its etcd lease expired or was revoked; register again`, { cause: error });
       }
       throw error;
     }
@@ -302,8 +292,8 @@ export class EtcdDatastore implements Datastore {
     const stream = await this.client.leaseClient.leaseKeepAlive();
     try {
       const answer = new Promise<string>((resolve, reject) => {
-        stream.once("data", (res: { TTL: string }) => resolve(res.TTL));
-        stream.once("error", reject);
+        stream.on("data", (res: { TTL: string }) => resolve(res.TTL));
+        stream.on("error", reject);
       });
       stream.write({ ID: lease });
       return await answer;
@@ -333,9 +323,9 @@ function pickRegistration(node: NodeRegistration): Omit<NodeRecord, "podCidrs" |
 function parseNodeRecord(kv: IKeyValue, key: string): NodeRecord | undefined {
   try {
     const parsed = nodeRecordSchema.safeParse(JSON.parse(kv.value.toString()));
-    if (parsed.success) return parsed.data;
     // A malformed record is skipped (never a crash); the reconcile loop simply does not see that node.
-    void formatZodIssues(parsed.error, undefined, key);
+    if (parsed.success) return parsed.data;
+    void key;
   } catch {
     // not JSON: skipped the same way
   }

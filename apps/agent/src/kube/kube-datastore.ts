@@ -10,7 +10,7 @@ import {
   type V1Node,
 } from "@kubernetes/client-node";
 import type { ClusterSnapshot, NodeSnapshot } from "@flatnet/core";
-import type { Datastore, NodeRegistration } from "../store/datastore.ts";
+import { DatastoreError, type Datastore, type NodeRegistration } from "../store/datastore.ts";
 import { parseNetworkConfig, type NetworkConfig, type NetworkConfigInput } from "../config/network-config.ts";
 import { chooseNodeCidrs, insideClusterCidrs } from "../etcd/node-cidrs.ts";
 import { LeaseLeader } from "./lease-leader.ts";
@@ -38,16 +38,6 @@ export interface KubeDatastoreOptions {
   onEvent?: (event: { kind: "watch-error" | "watch-restart" | "relist" | "allocate" | "allocate-error"; message: string }) => void;
 }
 
-export class KubeDatastoreError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = "KubeDatastoreError";
-  }
-}
 
 /**
  * Loads a kubeconfig: the given file, else the in-cluster service account (KUBERNETES_SERVICE_HOST set; token and
@@ -154,7 +144,7 @@ export class KubeDatastore implements Datastore {
       );
     } catch (error) {
       if (error instanceof ApiException && error.code === 404) {
-        throw new KubeDatastoreError("ERR_NOT_FOUND", `Node "${node.name}" does not exist: --node must be the kubelet's node name (spec.nodeName)`, { cause: error });
+        throw new DatastoreError("ERR_NOT_FOUND", `Node "${node.name}" does not exist: --node must be the kubelet's node name (spec.nodeName)`, { cause: error });
       }
       throw error;
     }
@@ -179,7 +169,7 @@ export class KubeDatastore implements Datastore {
         const hint = this.options.podCidrAllocator === "flatnet"
           ? "no flatnet agent holds the IPAM lease or the cluster CIDR is exhausted"
           : "is kube-controller-manager running with --allocate-node-cidrs? Otherwise set podCidrAllocator: flatnet";
-        throw new KubeDatastoreError("ERR_NO_POD_CIDR", `Node "${name}" has no spec.podCIDRs after ${timeoutMs} ms: ${hint}`);
+        throw new DatastoreError("ERR_NO_POD_CIDR", `Node "${name}" has no spec.podCIDRs after ${timeoutMs} ms: ${hint}`);
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, Math.max(10, Math.min(1000, deadline - Date.now())));
@@ -197,8 +187,9 @@ export class KubeDatastore implements Datastore {
     // Node liveness is kubelet's job (its own Lease in kube-node-lease). Here: re-publish our annotations if
     // someone removed or changed them, and write nothing otherwise.
     const registration = this.registered.get(name);
-    if (!registration) throw new KubeDatastoreError("ERR_NOT_FOUND", `node "${name}" was not registered by this agent; call register first`);
+    if (!registration) throw new DatastoreError("ERR_NOT_FOUND", `node "${name}" was not registered by this agent; register it first`);
     const node = this.informer?.get(name);
+    if (this.informer && !node) throw new DatastoreError("ERR_NOT_FOUND", `Node "${name}" no longer exists in the apiserver`);
     const wanted = registrationAnnotations(registration, this.prefix);
     const current = node?.metadata?.annotations ?? {};
     if (Object.entries(wanted).every(([k, v]) => current[k] === v)) return;
@@ -294,13 +285,15 @@ export class KubeDatastore implements Datastore {
     this.allocating = true;
     try {
       const nodes = this.informer?.list() ?? [];
-      const taken = new Set(nodes.flatMap((n) => podCidrsOf(n)).filter((c) => insideClusterCidrs(this.network, c)));
-      for (const node of nodes.sort((a, b) => (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? ""))) {
+      const taken = new Map(
+        nodes.flatMap((n) => podCidrsOf(n).filter((c) => insideClusterCidrs(this.network, c)).map((c) => [c, n.metadata?.name ?? ""] as [string, string])),
+      );
+      for (const node of [...nodes].sort((a, b) => (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? ""))) {
         if (podCidrsOf(node).length > 0 || node.metadata?.deletionTimestamp || !this.leader?.isLeader) continue;
         const name = node.metadata?.name ?? "";
         let cidrs: string[];
         try {
-          cidrs = chooseNodeCidrs(this.network, taken);
+          cidrs = chooseNodeCidrs(this.network, name, taken);
         } catch (error) {
           this.options.onEvent?.({ kind: "allocate-error", message: `node "${name}": ${describe(error)}` });
           return;
@@ -311,7 +304,7 @@ export class KubeDatastore implements Datastore {
             { name, body: { metadata: { resourceVersion: node.metadata?.resourceVersion }, spec: { podCIDR: cidrs[0], podCIDRs: cidrs } } },
             setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
           );
-          for (const c of cidrs) taken.add(c);
+          for (const c of cidrs) taken.set(c, name);
           this.options.onEvent?.({ kind: "allocate", message: `node "${name}": ${cidrs.join(",")}` });
         } catch (error) {
           if (error instanceof ApiException && (error.code === 409 || error.code === 422 || error.code === 404)) continue;
