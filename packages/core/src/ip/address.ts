@@ -184,31 +184,33 @@ export function formatIpv4Value(value: number): string {
 export function formatIpv6Value(value: bigint): string {
   // RFC 5952 5: IPv4-mapped addresses keep the dotted quad.
   if (value >> 32n === 0xffffn) return `::ffff:${formatIpv4Value(Number(value & IPV4_MAX))}`;
-  const groups: number[] = new Array(8);
-  let rest = value;
-  for (let i = 7; i >= 0; i--) {
-    groups[i] = Number(rest & 0xffffn);
-    rest >>= 16n;
+  // One bigint-to-hex conversion, then plain string work: far cheaper than eight bigint shifts.
+  const digits = value.toString(16).padStart(32, "0");
+  const groups: string[] = new Array(8);
+  for (let i = 0; i < 8; i++) {
+    const group = digits.slice(i * 4, i * 4 + 4);
+    let start = 0;
+    while (start < 3 && group.charCodeAt(start) === 0x30) start++;
+    groups[i] = start === 0 ? group : group.slice(start);
   }
   // RFC 5952 4.2: compress the longest run (first on a tie) of at least two zero groups.
   let bestStart = -1;
   let bestLength = 1;
   for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
+    if (groups[i] !== "0") {
       i++;
       continue;
     }
     let j = i;
-    while (j < 8 && groups[j] === 0) j++;
+    while (j < 8 && groups[j] === "0") j++;
     if (j - i > bestLength) {
       bestStart = i;
       bestLength = j - i;
     }
     i = j;
   }
-  const hex = (from: number, to: number) => groups.slice(from, to).map((g) => g.toString(16)).join(":");
-  if (bestStart === -1) return hex(0, 8);
-  return `${hex(0, bestStart)}::${hex(bestStart + bestLength, 8)}`;
+  if (bestStart === -1) return groups.join(":");
+  return `${groups.slice(0, bestStart).join(":")}::${groups.slice(bestStart + bestLength).join(":")}`;
 }
 
 /**

@@ -239,9 +239,9 @@ export class ClusterIpam {
   allocate(node: string): Result<ClusterIpamChange> {
     const nameError = checkNodeName(node);
     if (nameError) return err(nameError);
-    const held = this.holdings.get(node) ?? [];
-    const missing = this.families.filter((family) => !held.some((holding) => holding.pool.cidr.family === family));
-    if (missing.length === 0) return ok({ node, podCidrs: held.map((holding) => holding.text), event: undefined });
+    const held = this.holdings.get(node);
+    const missing = held ? this.families.filter((family) => !held.some((holding) => holding.pool.cidr.family === family)) : this.families;
+    if (held && missing.length === 0) return ok({ node, podCidrs: held.map((holding) => holding.text), event: undefined });
     const picks: { pool: Pool; index: number }[] = [];
     for (const family of missing) {
       let pick: { pool: Pool; index: number } | undefined;
@@ -261,12 +261,14 @@ export class ClusterIpam {
       pool.cursor = index;
       return { pool, begin: index, end: index, text: this.blockText(pool, index) };
     });
-    const holdings = this.orderHoldings([...held, ...added]);
+    // a new node's picks are already in family order
+    const holdings = held ? this.orderHoldings([...held, ...added]) : added;
     this.holdings.set(node, holdings);
+    const podCidrs = added.map((holding) => holding.text);
     return ok({
       node,
-      podCidrs: holdings.map((holding) => holding.text),
-      event: { type: "allocate", node, podCidrs: added.map((holding) => holding.text) },
+      podCidrs: held ? holdings.map((holding) => holding.text) : podCidrs,
+      event: { type: "allocate", node, podCidrs: held ? podCidrs : podCidrs.slice() },
     });
   }
 

@@ -84,6 +84,7 @@ interface Pool {
 interface Attachment {
   readonly key: string;
   readonly offsets: number[];
+  readonly addresses: string[];
   readonly allocation: PodAllocation;
 }
 
@@ -385,7 +386,7 @@ export class NodeIpam {
   private commit(id: string, key: PodKey, offsets: number[], seq: number): NodeIpamChange {
     const ips: PodIp[] = [];
     const addresses: string[] = [];
-    const attachment: Attachment = { key: id, offsets, allocation: { containerId: key.containerId, ifName: key.ifName, seq, ips } };
+    const attachment: Attachment = { key: id, offsets, addresses, allocation: { containerId: key.containerId, ifName: key.ifName, seq, ips } };
     for (let i = 0; i < this.pools.length; i++) {
       const offset = offsets[i]!;
       if (offset === -1) continue;
@@ -397,7 +398,7 @@ export class NodeIpam {
       ips.push({ family: pool.family, address, prefix: pool.cidr.prefix, gateway: pool.gateway, podCidr: pool.text });
     }
     this.attachments.set(id, attachment);
-    return { allocation: attachment.allocation, event: { type: "allocate", seq, containerId: key.containerId, ifName: key.ifName, ips: addresses } };
+    return { allocation: attachment.allocation, event: { type: "allocate", seq, containerId: key.containerId, ifName: key.ifName, ips: addresses.slice() } };
   }
 
   private free(attachment: Attachment, seq: number | undefined): Result<NodeIpamChange> {
@@ -415,7 +416,7 @@ export class NodeIpam {
     this.attachments.delete(attachment.key);
     return ok({
       allocation,
-      event: { type: "release", seq: allocation.seq, containerId: allocation.containerId, ifName: allocation.ifName, ips: allocation.ips.map((ip) => ip.address) },
+      event: { type: "release", seq: allocation.seq, containerId: allocation.containerId, ifName: allocation.ifName, ips: attachment.addresses.slice() },
     });
   }
 
