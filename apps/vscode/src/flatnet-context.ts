@@ -3,6 +3,7 @@
  * disposes it all. Data flow: sources -> coalesced rebuild -> TreeModel -> tree view / badge / panels.
  */
 import { homedir } from "node:os";
+import { isAbsolute, join } from "node:path";
 import type { PairResult, ProbeEvent, ProbeReport } from "@flatnet/core";
 import * as vscode from "vscode";
 import type { ClusterView } from "./model/cluster-view.ts";
@@ -69,7 +70,10 @@ export class FlatnetContext implements vscode.Disposable {
       const inspected = config.inspect(key);
       return inspected?.workspaceFolderValue ?? inspected?.workspaceValue ?? inspected?.globalValue;
     });
-    this.#settings = settings;
+    // Recorded fixtures may be named relative to the workspace (the demo workspace does).
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    const resolve = (path: string) => (path && folder && !isAbsolute(path) ? join(folder, path) : path);
+    this.#settings = { ...settings, fixture: resolve(settings.fixture), "probe.replay": resolve(settings["probe.replay"]) };
     for (const problem of problems) {
       this.#output.appendLine(problem);
       void vscode.window.showWarningMessage(`Flat Network: ${problem}`);
@@ -222,12 +226,13 @@ export class FlatnetContext implements vscode.Disposable {
     if (s["probe.replay"]) run.process = replayProbeRun(s["probe.replay"], callbacks);
     else {
       const env = { ...process.env, FLATNET_CLUSTER_SOURCE: cluster.source };
-      const args = [...s.cli, ...s["probe.args"], ...extraArgs];
-      if (cluster.source === "lab") Object.assign(env, { FLATNET_LAB_STATE_DIR: cluster.id.slice("lab:".length) });
-      if (cluster.source === "kubernetes") args.push("--context", cluster.name);
+      const args =
+        cluster.source === "lab"
+          ? [...s.cli, ...s["probe.labArgs"], "--state-dir", cluster.id.slice("lab:".length)]
+          : [...s.cli, ...s["probe.args"], ...(cluster.source === "kubernetes" ? ["--context", cluster.name] : []), ...extraArgs];
       this.#output.appendLine(`running ${args.join(" ")}`);
       try {
-        run.process = spawnProbeRun(args, env, callbacks);
+        run.process = spawnProbeRun(args, env, { name: cluster.name, source: cluster.source }, callbacks);
       } catch (error) {
         callbacks.onEvents([{ v: 1, type: "run-failed", runId: "spawn", error: { code: "ERR_PROBE_SPAWN", message: String(error) } }]);
       }

@@ -15,6 +15,7 @@ describe("parseSettings", () => {
       fixture: "",
       cli: ["flatnet"],
       "probe.args": ["check", "--json"],
+      "probe.labArgs": ["lab", "check", "--json"],
       "probe.replay": "",
       refreshDebounceMs: 250,
     });

@@ -14,6 +14,7 @@ export const settingsSchema = z.object({
   fixture: z.string().default(""),
   cli: z.array(z.string().min(1)).min(1, "must name the flatnet command, e.g. [\"flatnet\"]").default(["flatnet"]),
   "probe.args": z.array(z.string()).default(["check", "--json"]),
+  "probe.labArgs": z.array(z.string()).default(["lab", "check", "--json"]),
   "probe.replay": z.string().default(""),
   refreshDebounceMs: z.number().int().min(0).max(10_000).default(250),
 });

@@ -6,6 +6,9 @@ import { spawn } from "node:child_process";
 import { createReadStream } from "node:fs";
 import type { ProbeEvent } from "@flatnet/core";
 import { NdjsonSplitter } from "./ndjson.ts";
+import { documentToEvents } from "./report-adapters.ts";
+
+const MAX_DOCUMENT_BYTES = 64 * 1024 * 1024;
 
 export interface ProbeRun {
   /** Resolves when the run ended; always with a terminal event seen or synthesised. */
@@ -48,28 +51,54 @@ function batcher(onEvents: (events: ProbeEvent[]) => void) {
   };
 }
 
-export function spawnProbeRun(command: readonly string[], env: NodeJS.ProcessEnv, callbacks: RunCallbacks): ProbeRun {
+/**
+ * Spawns the probe command. Its stdout is NDJSON probe events, or one JSON document (a ProbeReport or a lab
+ * check report) that is converted once the command exits. A run that ends without a terminal event gets a
+ * `run-failed` naming the command and its last stderr line.
+ */
+export function spawnProbeRun(command: readonly string[], env: NodeJS.ProcessEnv, cluster: { name: string; source: "lab" | "kubernetes" | "fixture" }, callbacks: RunCallbacks): ProbeRun {
   const [file, ...args] = command;
   if (!file) throw new Error("probe command must not be empty");
   const out = batcher(callbacks.onEvents);
   let terminal = false;
+  let events = 0;
   let runId = "unknown";
+  const warnings: string[] = [];
+  let document = "";
   const splitter = new NdjsonSplitter((outcome) => {
-    if (!outcome.ok) return callbacks.onWarning(outcome.message);
+    if (!outcome.ok) return void warnings.push(outcome.message);
+    events++;
     if (outcome.event.type === "run-started") runId = outcome.event.runId;
     if (outcome.event.type === "run-finished" || outcome.event.type === "run-failed") terminal = true;
     out.push(outcome.event);
   });
   const child = spawn(file, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => splitter.push(chunk));
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    if (document.length < MAX_DOCUMENT_BYTES) document += chunk;
+    splitter.push(chunk);
+  });
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
   const done = new Promise<void>((resolve) => {
     const finish = (code: number | null, error?: Error) => {
       splitter.end();
       out.flush();
+      if (!terminal && events === 0 && document.trim() !== "") {
+        let converted: ProbeEvent[] | undefined;
+        try {
+          converted = documentToEvents(JSON.parse(document), cluster, new Date().toISOString());
+        } catch {
+          converted = undefined;
+        }
+        if (converted) {
+          callbacks.onEvents(converted);
+          terminal = true;
+          warnings.length = 0;
+        }
+      }
+      for (const warning of warnings.slice(0, 5)) callbacks.onWarning(warning);
       if (!terminal) {
-        const detail = error ? error.message : stderr.trim().split("\n").at(-1) || `exited with code ${code}`;
+        const detail = error ? error.message : stderr.trim().split("\n").at(-1) || (warnings[0] ?? `exited with code ${code} without a probe report`);
         callbacks.onEvents([failed(runId, error ? "ERR_PROBE_SPAWN" : "ERR_PROBE_EXIT", `${command.join(" ")}: ${detail}`)]);
       }
       resolve();
