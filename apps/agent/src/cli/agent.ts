@@ -1,8 +1,257 @@
-import type { Command } from "commander";
+import { readFileSync } from "node:fs";
+import { type ClusterSnapshot, type NetworkOptions, vtepMacFor } from "@flatnet/core";
+import { type Command, Option } from "commander";
+import { Registry, collectDefaultMetrics } from "prom-client";
+import { type AgentSelf, createApiServer, routeModules } from "../api/index.ts";
+import { parseNetworkConfig } from "../config/network-config.ts";
+import { POD_BRIDGE, cleanupNode, createLinuxKernel, detectUnderlay } from "../linux/index.ts";
+import { LOG_LEVELS, type LogLevel, type Logger, createLogger } from "../log.ts";
+import { backoffDelay } from "../reconcile/backoff.ts";
+import { Reconciler } from "../reconcile/loop.ts";
+import { registerReconcileMetrics } from "../reconcile/metrics.ts";
+import type { Datastore } from "../store/datastore.ts";
+import { createDatastore } from "../store/factory.ts";
+
+export interface AgentOptions {
+  node?: string;
+  netns: string;
+  datastore: string;
+  store?: string;
+  networkConfig?: string;
+  underlayDevice: string;
+  underlayIp: string[];
+  socket?: string;
+  resyncInterval: string;
+  leaseTtl: string;
+  masquerade: boolean;
+  vxlanDevice: string;
+  logLevel: string;
+  cleanup?: boolean;
+}
+
+/** A command-line value that cannot be right; printed as one line on stderr with exit code 2. */
+export class UsageError extends Error {
+  readonly code = "ERR_USAGE";
+  override readonly name = "UsageError";
+}
 
 export function registerAgentCommand(program: Command): void {
-  program.command("agent").description("(not built yet)").action(() => {
-    process.stderr.write("flatnet agent: not built yet\n");
-    process.exitCode = 2;
+  program
+    .command("agent")
+    .description("Run the node agent: register, program routes for every peer, keep them in sync, serve the API")
+    .option("--node <name>", "this node's name (required unless --cleanup)")
+    .requiredOption("--netns <ns>", "the network namespace to program (a name in /run/netns)")
+    .addOption(new Option("--datastore <kind>", "where nodes meet").choices(["embedded"]).default("embedded"))
+    .option("--store <path>", "the embedded store's SQLite file (shared by the agents of one machine)")
+    .option("--network-config <path>", "JSON network config stored when the store has none (clusterCidrs, backend, ...)")
+    .option("--underlay-device <dev>", "the underlay interface in the namespace", "eth0")
+    .option("--underlay-ip <ip>", "use this underlay address (repeat per family); default: the device's first per family", collect, [])
+    .option("--socket <path>", "the API's unix socket (default /run/flatnet/<node>.sock)")
+    .option("--resync-interval <duration>", "periodic resync that repairs drift (e.g. 10s, 500ms)", "10s")
+    .option("--lease-ttl <duration>", "a node not heartbeating this long leaves the cluster", "30s")
+    .option("--no-masquerade", "do not masquerade traffic leaving the cluster CIDRs")
+    .option("--vxlan-device <name>", "the VXLAN device's name", "flatnet.1")
+    .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS as string[]).default("info"))
+    .option("--cleanup", "remove what the agent owns in the namespace (routes proto 77, VXLAN device, nft table), then exit")
+    .action(async (options: AgentOptions) => {
+      try {
+        process.exitCode = await runAgent(options);
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        process.stderr.write(`flatnet agent: ${(error as Error).message}\n`);
+        process.exitCode = code === "ERR_USAGE" || code === "ERR_INVALID_CONFIG" ? 2 : 1;
+      }
+    });
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
+
+/** "10s", "500ms", "1.5m", "2h", or bare seconds, in milliseconds. */
+export function parseDuration(text: string, flag: string): number {
+  const match = DURATION.exec(text.trim());
+  if (!match) throw new UsageError(`${flag} "${text}" is not a duration; use a number with ms, s, m or h (e.g. 10s)`);
+  const scale = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[(match[2] ?? "s") as "ms" | "s" | "m" | "h"];
+  const ms = Number(match[1]) * scale;
+  if (ms <= 0) throw new UsageError(`${flag} "${text}" must be longer than zero`);
+  return ms;
+}
+
+/** Runs the agent until SIGTERM/SIGINT; resolves with the exit code. Routes stay programmed when it exits. */
+export async function runAgent(options: AgentOptions): Promise<number> {
+  const logger = createLogger({ level: options.logLevel as LogLevel, base: { node: options.node, netns: options.netns } });
+  if (options.cleanup) {
+    await cleanupNode(options.netns, { vxlanDevice: options.vxlanDevice });
+    logger.info({}, "removed flatnet's routes, VXLAN device and nft table; pods left alone");
+    return 0;
+  }
+  if (options.node === undefined || options.node === "") throw new UsageError("--node <name> is required");
+  if (options.store === undefined) throw new UsageError("--store <path> is required with --datastore embedded");
+  const resyncIntervalMs = parseDuration(options.resyncInterval, "--resync-interval");
+  const leaseTtlMs = parseDuration(options.leaseTtl, "--lease-ttl");
+  const networkConfig = options.networkConfig === undefined ? undefined : readNetworkConfig(options.networkConfig);
+  const node = options.node;
+  const socketPath = options.socket ?? `/run/flatnet/${node}.sock`;
+
+  const underlay = await detectUnderlay(options.netns, options.underlayDevice, options.underlayIp);
+  logger.info({ underlay }, "underlay detected");
+  const datastore = await createDatastore({ kind: "embedded", path: options.store, leaseTtlMs, ...(networkConfig ? { networkConfig } : {}) });
+
+  const stopping = new AbortController();
+  const signals = ["SIGTERM", "SIGINT"] as const;
+  const onSignal = (signal: string) => {
+    logger.info({ signal }, "stopping; routes stay programmed");
+    stopping.abort();
+  };
+  for (const signal of signals) process.on(signal, onSignal);
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  let self: AgentSelf | undefined;
+  let networkOptions: NetworkOptions | undefined;
+  let reconciler: Reconciler | undefined;
+  const onSync = registerReconcileMetrics(registry, () => reconciler);
+  const kernel = createLinuxKernel(options.netns, { vxlanDevice: options.vxlanDevice, bridge: POD_BRIDGE });
+  const source = {
+    snapshot: (): Promise<ClusterSnapshot> => datastore.snapshot(),
+  };
+  reconciler = new Reconciler({
+    node,
+    source,
+    kernel,
+    networkOptions: () => {
+      if (networkOptions === undefined) throw new Error("network options are not known before registration");
+      return networkOptions;
+    },
+    resyncIntervalMs,
+    masquerade: options.masquerade,
+    logger,
+    onSync,
   });
+  const api = createApiServer({
+    socketPath,
+    routes: routeModules.flatMap((module) => module({ self: () => self, reconciler: reconciler!, datastore, registry, logger })),
+    logger,
+  });
+  await api.listen();
+  logger.info({ socket: socketPath }, "API listening");
+
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+  let unwatch: (() => void) | undefined;
+  try {
+    const registration = { name: node, underlayIps: underlay.ips, vtepMac: vtepMacFor(node), underlayMtu: underlay.mtu };
+    const registered = await retryUntil(stopping.signal, logger, "register", () => datastore.register(registration));
+    if (registered !== undefined) {
+      const config = await datastore.config();
+      networkOptions = {
+        backend: config.backend,
+        vni: config.vni,
+        vxlanPort: config.vxlanPort,
+        underlayDevice: underlay.device,
+        underlayMtu: underlay.mtu,
+        underlaySubnets: underlay.subnets,
+        vxlanDevice: options.vxlanDevice,
+      };
+      self = {
+        name: node,
+        netns: options.netns,
+        podCidrs: registered.podCidrs,
+        underlayIps: underlay.ips,
+        underlayDevice: underlay.device,
+        underlayMtu: underlay.mtu,
+        vtepMac: registration.vtepMac,
+        backend: config.backend,
+        vxlanDevice: options.vxlanDevice,
+        bridge: POD_BRIDGE,
+      };
+      logger.info({ podCidrs: registered.podCidrs, backend: config.backend }, "registered");
+      heartbeat = startHeartbeat(datastore, registration, leaseTtlMs, logger, reconciler, (again) => {
+        if (self !== undefined) self = { ...self, podCidrs: again.podCidrs };
+      });
+      unwatch = datastore.watch(() => reconciler!.trigger("datastore"));
+      reconciler.start();
+    }
+    await new Promise<void>((resolve) => {
+      if (stopping.signal.aborted) resolve();
+      else stopping.signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+  } finally {
+    if (heartbeat !== undefined) clearInterval(heartbeat);
+    unwatch?.();
+    await reconciler.stop();
+    await api.close();
+    await datastore.close();
+    for (const signal of signals) process.off(signal, onSignal);
+  }
+  logger.info({}, "stopped");
+  return 0;
+}
+
+function readNetworkConfig(path: string) {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new UsageError(`--network-config "${path}" cannot be read: ${(error as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`--network-config "${path}" is not JSON: ${(error as Error).message}`);
+  }
+  return parseNetworkConfig(data, path);
+}
+
+/** Retries `body` with capped backoff until it succeeds or `signal` aborts (then undefined). */
+async function retryUntil<T>(signal: AbortSignal, logger: Logger, what: string, body: () => Promise<T>): Promise<T | undefined> {
+  for (let attempt = 1; !signal.aborted; attempt++) {
+    try {
+      return await body();
+    } catch (error) {
+      const retryInMs = backoffDelay(attempt, { initialMs: 500, maxMs: 30_000 });
+      logger.warn({ err: (error as Error).message, code: (error as { code?: string }).code, retryInMs }, `${what} failed`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, retryInMs);
+        signal.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
+      });
+    }
+  }
+  return undefined;
+}
+
+/** Heartbeats at a third of the lease; a store that forgot the node (removed, expired past grace) gets it re-registered. */
+function startHeartbeat(
+  datastore: Datastore,
+  registration: Parameters<Datastore["register"]>[0],
+  leaseTtlMs: number,
+  logger: Logger,
+  reconciler: Reconciler,
+  onRegistered: (node: { podCidrs: string[] }) => void,
+): ReturnType<typeof setInterval> {
+  let busy = false;
+  return setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      await datastore.heartbeat(registration.name);
+    } catch (error) {
+      if ((error as { code?: string }).code === "ERR_NOT_FOUND") {
+        logger.warn({}, "the datastore no longer knows this node; registering again");
+        try {
+          onRegistered(await datastore.register(registration));
+          reconciler.trigger("re-registered");
+        } catch (again) {
+          logger.warn({ err: (again as Error).message }, "re-registration failed; retrying at the next heartbeat");
+        }
+      } else {
+        logger.warn({ err: (error as Error).message }, "heartbeat failed");
+      }
+    } finally {
+      busy = false;
+    }
+  }, Math.max(100, Math.floor(leaseTtlMs / 3)));
 }

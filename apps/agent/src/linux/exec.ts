@@ -44,6 +44,9 @@ export function assertNetnsName(netns: string): void {
 
 /** Runs `file args`, feeding `input` on stdin; resolves with the output whatever the exit code (spawn failures reject). */
 export function runCommand(file: string, args: readonly string[], input?: string): Promise<CommandResult> {
+  // Under Bun (the compiled CNI plugin) Bun.spawn starts a process in ~0.7 ms where node:child_process takes ~4 ms.
+  const bun = (globalThis as { Bun?: BunSpawner }).Bun;
+  if (bun !== undefined) return runWithBun(bun, file, args, input);
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
@@ -63,6 +66,31 @@ export function runCommand(file: string, args: readonly string[], input?: string
       child.stdin.end(input);
     }
   });
+}
+
+interface BunSpawner {
+  spawn(argv: string[], options: { stdin: "pipe" | "ignore"; stdout: "pipe"; stderr: "pipe" }): {
+    stdin?: { write(data: string): unknown; end(): unknown };
+    stdout: ReadableStream<Uint8Array>;
+    stderr: ReadableStream<Uint8Array>;
+    exited: Promise<number>;
+    signalCode: string | null;
+  };
+}
+
+async function runWithBun(bun: BunSpawner, file: string, args: readonly string[], input?: string): Promise<CommandResult> {
+  let child: ReturnType<BunSpawner["spawn"]>;
+  try {
+    child = bun.spawn([file, ...args], { stdin: input === undefined ? "ignore" : "pipe", stdout: "pipe", stderr: "pipe" });
+  } catch (error) {
+    throw new KernelCommandError([file, ...args], 127, `cannot run ${file}: ${(error as Error).message}`);
+  }
+  if (input !== undefined) {
+    child.stdin?.write(input);
+    child.stdin?.end();
+  }
+  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  return { stdout, stderr, exitCode: child.signalCode !== null ? 128 : code };
 }
 
 /** Runs a tool and throws a KernelCommandError when it exits non-zero. */

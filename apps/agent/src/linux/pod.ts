@@ -12,6 +12,7 @@ import {
   runCommand,
 } from "./exec.ts";
 import { familyOf, withPrefix } from "./read.ts";
+import { setSysctls } from "./sysctl.ts";
 
 /** The node's pod bridge: holds the gateway address of each pod CIDR; every pod's host veth is its port. */
 export const POD_BRIDGE = "fn-br0";
@@ -65,7 +66,15 @@ export async function ensureBridge(netns: string, spec: BridgeSpec): Promise<Bri
   assertMtu(spec.mtu);
   const current = await readLink({ name: netns }, name);
   const lines: string[] = [];
-  if (current === undefined) lines.push(`link add ${name} address ${stableMac(`${netns}/${name}`)} mtu ${spec.mtu} type bridge`);
+  if (current === undefined) {
+    const created = await runBatch("ip", netns, [`link add ${name} address ${stableMac(`${netns}/${name}`)} mtu ${spec.mtu} type bridge`]);
+    if (created.exitCode !== 0 && !/File exists/.test(created.stderr)) {
+      throw new KernelCommandError(["ip", "-n", netns, "link", "add", name, "type", "bridge"], created.exitCode, created.stderr, created.failures);
+    }
+    // Linux sends neighbour solicitations from the link-local address and holds them while it is tentative: without
+    // this, a new bridge cannot resolve its first pods over IPv6 for the 1-2 s of DAD.
+    await setSysctls(netns, { [`net/ipv6/conf/${name}/accept_dad`]: "0" }, { ignoreMissing: true });
+  }
   if (current === undefined || current.mtu !== spec.mtu || !(current.flags ?? []).includes("UP")) lines.push(`link set ${name} mtu ${spec.mtu} up`);
   const have = globalAddresses(current);
   for (const address of have) if (!spec.gateways.includes(address)) lines.push(`addr del ${address} dev ${name}`);

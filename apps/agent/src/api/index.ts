@@ -1,0 +1,3 @@
+export * from "./server.ts";
+export * from "./context.ts";
+export { routeModules } from "./modules.ts";

@@ -1,0 +1,6 @@
+import type { RouteModule } from "./context.ts";
+import { agentRoutes } from "./routes/agent.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
+
+// Every route module the agent serves. Add yours with one line: import it, append it here.
+export const routeModules: RouteModule[] = [agentRoutes, metricsRoutes];

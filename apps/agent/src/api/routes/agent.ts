@@ -1,0 +1,45 @@
+import { type AgentContext, type RouteModule } from "../context.ts";
+import { ApiProblem, type ApiRoute } from "../server.ts";
+
+/** Health, readiness, this node, and the reconcile state. */
+export const agentRoutes: RouteModule = (context: AgentContext): ApiRoute[] => [
+  { method: "GET", path: "/healthz", handler: () => ({ body: { status: "ok" } }) },
+  {
+    method: "GET",
+    path: "/readyz",
+    handler: () => {
+      if (!context.reconciler.synced) {
+        const { stats } = context.reconciler.snapshotState();
+        throw new ApiProblem(503, "Not Ready", "the first sync has not completed yet", stats.lastError === undefined ? {} : { lastError: stats.lastError });
+      }
+      return { body: { status: "ready" } };
+    },
+  },
+  {
+    method: "GET",
+    path: "/v1/node",
+    handler: () => {
+      const self = context.self();
+      if (self === undefined) throw new ApiProblem(503, "Not Ready", "the node is not registered yet");
+      const desired = context.reconciler.snapshotState().desired;
+      return { body: { ...self, podMtu: desired?.podMtu ?? null } };
+    },
+  },
+  {
+    method: "GET",
+    path: "/v1/state",
+    handler: () => {
+      const state = context.reconciler.snapshotState();
+      return {
+        body: {
+          node: context.self()?.name ?? null,
+          desired: state.desired ?? null,
+          actual: state.actual ?? null,
+          lastPlan: state.lastPlan ?? null,
+          skipped: state.skipped,
+          stats: state.stats,
+        },
+      };
+    },
+  },
+];
