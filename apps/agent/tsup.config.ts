@@ -7,8 +7,6 @@ export default defineConfig({
   clean: true,
   target: "node24",
   platform: "node",
-  // Keep "node:" in imports: node:sqlite exists only under its prefixed name.
-  removeNodeProtocol: false,
   // The core is bundled in; npm dependencies stay external and resolve from node_modules.
   noExternal: ["@flatnet/core"],
   // Keep "node:" on imports: node:sqlite exists only with the prefix (tsup strips it by default).
