@@ -29,6 +29,7 @@ export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> 
     }
     if (!allocated.success) throw new CniError(CniCode.PoolExhausted, allocated.error.message);
     const allocations = allocated.data;
+    deps.trace("allocated");
     const seq = allocations[0]?.seq ?? 0;
     deps.crashPoint("after-alloc");
 
@@ -49,6 +50,7 @@ export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> 
       store.release(key, seq);
       throw error instanceof CniError ? error : new CniError(CniCode.KernelFailure, `cannot attach ${env.ifName} of container ${env.containerId}: ${(error as Error).message}`);
     }
+    deps.trace("attached");
     deps.crashPoint("after-attach");
 
     if (!store.markAttached(key, seq)) {

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeSync } from "node:fs";
 import { realDeps } from "./deps.ts";
 import { handleCni } from "./plugin.ts";
 
@@ -13,6 +13,8 @@ export async function runCniProcess(): Promise<number> {
     }
   }
   const response = await handleCni(process.env, stdin, realDeps(process.env));
-  process.stdout.write(response.stdout);
+  let written = 0;
+  const bytes = Buffer.from(response.stdout, "utf8");
+  while (written < bytes.length) written += writeSync(1, bytes, written); // synchronous: nothing is lost at exit
   return response.exitCode;
 }

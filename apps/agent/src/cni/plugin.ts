@@ -31,6 +31,8 @@ export interface PluginDeps {
   readFile(path: string): string | undefined;
   exists(path: string): boolean;
   openStore(path: string): IpamStore;
+  /** Phase timings on stderr when FLATNET_CNI_TRACE is set (stderr is the runtime's log, never the result). */
+  trace(label: string): void;
   /** Test-only crash injection (FLATNET_CNI_CRASH_AT): kills the process at the named point. */
   crashPoint(point: CrashPoint): void;
 }
@@ -58,6 +60,7 @@ export async function handleCni(env: Record<string, string | undefined>, stdin: 
   try {
     const command = parseCniCommand(env);
     if (command === "VERSION") return { exitCode: 0, stdout: versionInfo(stdin) };
+    deps.trace("start");
     const netconf = parseNetconf(stdin);
     cniVersion = netconf.cniVersion;
     const invocation: Invocation = { env: parseCniEnv(env), netconf, deps };
@@ -69,6 +72,7 @@ export async function handleCni(env: Record<string, string | undefined>, stdin: 
       case "GC": await cmdGc(invocation); break;
       case "STATUS": await cmdStatus(invocation); break;
     }
+    deps.trace("done");
     return { exitCode: 0, stdout: output === undefined ? "" : JSON.stringify(output) + "\n" };
   } catch (error) {
     return { exitCode: 1, stdout: JSON.stringify(toCniErrorJson(error, cniVersion)) + "\n" };

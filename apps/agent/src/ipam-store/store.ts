@@ -57,16 +57,22 @@ export class IpamStore {
   private constructor(
     private readonly db: SqlDatabase,
     private readonly now: () => number,
+    private readonly leaveOpenAtClose: boolean,
   ) {}
 
-  static open(path: string, options: OpenOptions & { now?: () => number } = {}): IpamStore {
+  /**
+   * Opens (creating) the store. `leaveOpenAtClose`: close() leaves the connection to process exit, for a process per
+   * call (the CNI plugin): SQLite's last close checkpoints and deletes the WAL, costing fsyncs on every call, while an
+   * exit without close is as safe as the SIGKILL the store is built to survive.
+   */
+  static open(path: string, options: OpenOptions & { now?: () => number; leaveOpenAtClose?: boolean } = {}): IpamStore {
     const db = openSqlite(path, options);
     if (db.get("SELECT 1 AS ok FROM sqlite_master WHERE name = 'attachments'") === undefined) transaction(db, () => db.exec(SCHEMA));
-    return new IpamStore(db, options.now ?? Date.now);
+    return new IpamStore(db, options.now ?? Date.now, options.leaveOpenAtClose ?? false);
   }
 
   close(): void {
-    this.db.close();
+    if (!this.leaveOpenAtClose) this.db.close();
   }
 
   /**

@@ -1,0 +1,108 @@
+// CNI ADD and DEL latency: flatnet (the built plugin binary) against the Go reference (bridge + host-local from Debian's
+// containernetworking-plugins), side by side in one run, interleaved per iteration, on the same node and pod namespaces,
+// both launched the same way a runtime on that node would (nsenter into the node namespace, then exec the plugin).
+// Prints a markdown table and writes bench/results/cni.json.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..");
+const PLUGIN = join(root, "apps", "agent", "dist", "cni", "flatnet");
+const NODE_MAIN = join(root, "apps", "agent", "dist", "main.js");
+const REF = "/usr/lib/cni";
+const ITERATIONS = Number(process.env.CNI_BENCH_ITERATIONS ?? 60);
+const WARMUP = 5;
+const NODE_NS = "fn-tc-b-node";
+const PODS = Array.from({ length: 4 }, (_, i) => `fn-tc-b-pod${i}`);
+
+function fail(message) {
+  process.stderr.write(`cni bench: ${message}\n`);
+  process.exit(1);
+}
+if (process.getuid?.() !== 0) fail("needs root (network namespaces)");
+if (!existsSync(PLUGIN)) fail(`${PLUGIN} is not built; run npm run build`);
+if (!existsSync(join(REF, "bridge"))) fail(`${REF}/bridge not found; install containernetworking-plugins`);
+
+const ip = (args, input) => spawnSync("ip", args, { input, encoding: "utf8" });
+const data = mkdtempSync(join(tmpdir(), "fn-tc-bench-"));
+function cleanup() {
+  ip(["-batch", "-"], [NODE_NS, ...PODS].map((n) => `netns del ${n}`).join("\n") + "\n");
+  rmSync(data, { recursive: true, force: true });
+}
+process.on("exit", cleanup);
+cleanup();
+mkdirSync(data, { recursive: true });
+if (ip(["-batch", "-"], [NODE_NS, ...PODS].map((n) => `netns add ${n}`).join("\n") + "\n").status !== 0) fail("cannot create namespaces");
+
+const flatnetConf = JSON.stringify({
+  cniVersion: "1.0.0", name: "fn-tc-bench", type: "flatnet", podCidrs: ["10.82.0.0/24"], mtu: 1450, nodeNetns: NODE_NS, dataDir: join(data, "flatnet"),
+});
+const referenceConf = JSON.stringify({
+  cniVersion: "1.0.0", name: "fn-tc-bench-ref", type: "bridge", bridge: "fn-rbr0", isGateway: true, mtu: 1450,
+  ipam: { type: "host-local", dataDir: join(data, "host-local"), ranges: [[{ subnet: "10.81.0.0/24" }]], routes: [{ dst: "0.0.0.0/0" }] },
+});
+
+// One plugin call, timed from spawn to exit (the same launcher for both plugins).
+function call(binary, command, conf, pod, containerId, extraEnv = {}) {
+  const env = { PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: `/run/netns/${pod}`, CNI_IFNAME: "eth0", CNI_PATH: REF, ...extraEnv };
+  const start = performance.now();
+  const run = spawnSync("nsenter", [`--net=/run/netns/${NODE_NS}`, "--", ...binary], { env, input: conf, encoding: "utf8" });
+  const ms = performance.now() - start;
+  if (run.status !== 0) fail(`${binary.join(" ")} ${command} failed: ${run.stdout}${run.stderr}`);
+  return ms;
+}
+
+const percentile = (values, p) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+};
+
+const samples = { flatnet: { ADD: [], DEL: [] }, reference: { ADD: [], DEL: [] } };
+for (let i = 0; i < WARMUP + ITERATIONS; i++) {
+  const pod = PODS[i % PODS.length];
+  const order = i % 2 === 0 ? ["reference", "flatnet"] : ["flatnet", "reference"]; // alternate who goes first
+  for (const who of order) {
+    const [binary, conf] = who === "flatnet" ? [[PLUGIN], flatnetConf] : [[join(REF, "bridge")], referenceConf];
+    const id = `bench-${who}-${i}`;
+    const add = call(binary, "ADD", conf, pod, id);
+    const del = call(binary, "DEL", conf, pod, id);
+    if (i >= WARMUP) {
+      samples[who].ADD.push(add);
+      samples[who].DEL.push(del);
+    }
+  }
+}
+
+// Why a compiled binary: the same plugin started by Node (the tsup bundle) versus the bun-compiled one (VERSION: start-up only).
+const startup = { bun: [], node: [] };
+for (let i = 0; i < 12; i++) {
+  const env = { PATH: process.env.PATH, CNI_COMMAND: "VERSION" };
+  for (const [who, argv] of [["bun", [PLUGIN]], ["node", [process.execPath, NODE_MAIN]]]) {
+    if (who === "node" && !existsSync(NODE_MAIN)) continue;
+    const start = performance.now();
+    const run = spawnSync(argv[0], argv.slice(1), { env, input: '{"cniVersion":"1.0.0"}', encoding: "utf8" });
+    if (run.status === 0 && i >= 2) startup[who].push(performance.now() - start);
+  }
+}
+
+const rows = [];
+const row = (metric, value, baseline, target, limit) => {
+  const ratio = value / baseline;
+  rows.push({ bench: "cni", metric, value: Number(value.toFixed(2)), unit: "ms", baseline: Number(baseline.toFixed(2)), ratio: Number(ratio.toFixed(3)), target, pass: limit === undefined ? undefined : ratio <= limit });
+};
+for (const command of ["ADD", "DEL"]) {
+  row(`${command} p50 (flatnet vs bridge+host-local)`, percentile(samples.flatnet[command], 50), percentile(samples.reference[command], 50), command === "ADD" ? "<= 0.8x" : "<= 1.0x", command === "ADD" ? 0.8 : 1.0);
+  row(`${command} p99 (flatnet vs bridge+host-local)`, percentile(samples.flatnet[command], 99), percentile(samples.reference[command], 99), "<= 1.0x", 1.0);
+}
+if (startup.node.length > 0) row("process start p50 (bun binary vs node bundle, VERSION)", percentile(startup.bun, 50), percentile(startup.node, 50), "info");
+
+process.stdout.write(`${ITERATIONS} interleaved iterations (after ${WARMUP} warm-up), launcher: nsenter --net=/run/netns/${NODE_NS}\n\n`);
+process.stdout.write("| metric | flatnet | baseline | ratio | target | pass |\n|---|---|---|---|---|---|\n");
+for (const r of rows) {
+  process.stdout.write(`| ${r.metric} | ${r.value} ms | ${r.baseline} ms | ${r.ratio}x | ${r.target} | ${r.pass === undefined ? "" : r.pass ? "yes" : "NO"} |\n`);
+}
+mkdirSync(join(here, "results"), { recursive: true });
+writeFileSync(join(here, "results", "cni.json"), JSON.stringify(rows, null, 2) + "\n");
