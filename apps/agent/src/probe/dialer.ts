@@ -120,6 +120,7 @@ async function udpChecks(
     for (let tryNo = 0; tryNo < 2 && !("reply" in last); tryNo++) {
       last = await udp.echo(target, nextProbeId(), 0, bytes, options.timeoutMs);
     }
+    if ("reply" in last && last.reply.bytesReceived !== bytes) last = { error: `responder received ${last.reply.bytesReceived} of ${bytes} bytes` };
     out.mtu = "reply" in last ? { ok: true, bytes } : { ok: false, bytes, error: last.error };
   }
   return out;
@@ -217,7 +218,8 @@ class UdpProber {
         new Promise((resolve) => {
           const key = `${probeId}/${seq}`;
           const head = `{"probeId":"${probeId}","seq":${seq}`;
-          const payload = size > head.length + 10 ? `${head},"pad":"${"x".repeat(size - head.length - 9)}"}` : `${head}}`;
+          // head + `,"pad":"` (8) + padding + `"}` (2) = size bytes exactly: one byte more and the pod fragments it itself.
+          const payload = size > head.length + 10 ? `${head},"pad":"${"x".repeat(size - head.length - 10)}"}` : `${head}}`;
           const started = performance.now();
           const timer = setTimeout(() => {
             this.pending.delete(key);

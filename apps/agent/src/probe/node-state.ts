@@ -28,24 +28,40 @@ export async function readNeighbours(netns: string, device: string): Promise<Sta
   );
 }
 
+/** The MTUs set on flatnet's routes (`ip route ... proto 77 mtu N`), both families. */
+export async function readRouteMtus(netns: string): Promise<{ dst: string; mtu: number }[]> {
+  const out: { dst: string; mtu: number }[] = [];
+  for (const family of ["-4", "-6"]) {
+    const result = await runCommand("ip", [family, "-n", netns, "-j", "route", "show", "table", "all", "proto", "77"]);
+    if (result.exitCode !== 0) continue;
+    for (const r of JSON.parse(result.stdout || "[]") as { dst?: string; metrics?: { mtu?: number }[] }[]) {
+      const mtu = r.metrics?.find((m) => m.mtu !== undefined)?.mtu;
+      if (r.dst !== undefined && mtu !== undefined) out.push({ dst: r.dst, mtu });
+    }
+  }
+  return out;
+}
+
 /** What a node contributes to diagnosis beyond its `/v1/state`: firewall, underlay MTU, MAC and next-hop neighbours. */
 export interface ProbeNodeFacts {
   firewall: FirewallRule[];
   underlayMtu?: number;
   underlayMac?: string;
   underlayNeighbours: StateNeighbour[];
+  routeMtus: { dst: string; mtu: number }[];
   errors: string[];
 }
 
 /** Gather this node's probe facts from its namespace (served by the agent at `GET /v1/probe/node-facts`). */
 export async function readNodeFacts(netns: string, underlayDevice: string): Promise<ProbeNodeFacts> {
   const errors: string[] = [];
-  const [firewall, link, underlayNeighbours] = await Promise.all([
+  const [firewall, link, underlayNeighbours, routeMtus] = await Promise.all([
     readFirewall(netns).catch((error: Error) => (errors.push(error.message), [] as FirewallRule[])),
     readLink(netns, underlayDevice).catch((error: Error) => (errors.push(error.message), undefined)),
     readNeighbours(netns, underlayDevice).catch((error: Error) => (errors.push(error.message), [] as StateNeighbour[])),
+    readRouteMtus(netns).catch((error: Error) => (errors.push(error.message), [])),
   ]);
-  const facts: ProbeNodeFacts = { firewall, underlayNeighbours, errors };
+  const facts: ProbeNodeFacts = { firewall, underlayNeighbours, routeMtus, errors };
   if (link?.mtu !== undefined) facts.underlayMtu = link.mtu;
   if (link?.mac !== undefined) facts.underlayMac = link.mac;
   return facts;
@@ -57,6 +73,10 @@ export function applyNodeFacts(state: NodeProbeState, facts: ProbeNodeFacts): No
   state.underlayNeighbours = facts.underlayNeighbours;
   if (facts.underlayMtu !== undefined) state.underlayMtu = facts.underlayMtu;
   if (facts.underlayMac !== undefined) state.underlayMac = facts.underlayMac;
+  for (const route of state.actual?.routes ?? []) {
+    const mtu = facts.routeMtus.find((m) => m.dst === route.dst)?.mtu;
+    if (mtu !== undefined) route.mtu = mtu;
+  }
   return state;
 }
 
@@ -170,7 +190,7 @@ export function fromAgentState(name: string, body: unknown, facts?: ProbeNodeFac
   const vxlan = (desired.vxlan ?? undefined) as { underlayFamily?: string } | undefined;
   const peersOverVxlan = (d?.routes ?? []).some((r) => r.dev !== undefined && r.dev === (desired.vxlan as { name?: string } | undefined)?.name);
   state.encapOverhead = peersOverVxlan ? (vxlan?.underlayFamily === "IPv6" ? 70 : 50) : 0;
-  if (facts !== undefined) applyNodeFacts(state, { ...facts, underlayNeighbours: facts.underlayNeighbours ?? [] });
+  if (facts !== undefined) applyNodeFacts(state, { ...facts, underlayNeighbours: facts.underlayNeighbours ?? [], routeMtus: facts.routeMtus ?? [] });
   return state;
 }
 

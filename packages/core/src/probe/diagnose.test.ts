@@ -130,6 +130,22 @@ describe("diagnosePair", () => {
       [["snat-rule", "node-1", "node-1 rewrites the source of 10.244.1.2 -> 10.244.2.2: snat to 172.31.0.11 (nft ip fn-tp-fault post #2)"]]],
     ["lowered MTU", ["mtu-tcp-blackhole"], (s) => { s.get("node-2")!.underlayMtu = 1450; },
       [["mtu-below-pod-mtu", "node-2", "path MTU 1400 below pod MTU 1450 on node-2 (underlay MTU 1450, encapsulation 50)"]]],
+    ["route MTU below pod MTU with ICMP dropped (PMTUD black hole)", ["mtu-tcp-blackhole", "mtu-udp-blackhole"], (s) => {
+        s.get("node-1")!.actual!.routes[0]!.mtu = 1400;
+        s.get("node-1")!.firewall = parseNftRuleset({ nftables: [
+          { rule: { family: "ip", table: "t", chain: "out", handle: 3, expr: [{ match: { op: "==", left: { payload: { protocol: "icmp", field: "type" } }, right: "destination-unreachable" } }, { drop: null }] } },
+          { rule: { family: "ip", table: "t", chain: "o2", handle: 4, expr: [{ match: { op: "==", left: { meta: { key: "l4proto" } }, right: "icmp" } }, { drop: null }] } },
+        ] });
+      },
+      [["mtu-below-pod-mtu", "node-1", "path MTU 1400 below pod MTU 1450 on node-1 (route to 10.244.2.0/24)"],
+       ["drop-rule", "node-1", "node-1 drops ICMP (nft ip t out #3): path MTU discovery cannot work"],
+       ["drop-rule", "node-1", "node-1 drops ICMP (nft ip t o2 #4): path MTU discovery cannot work"]]],
+    ["an ICMP-only drop rule does not explain lost TCP", unreachable, (s) => {
+        s.get("node-1")!.firewall = parseNftRuleset({ nftables: [
+          { rule: { family: "ip", table: "t", chain: "out", handle: 3, expr: [{ match: { op: "==", left: { payload: { protocol: "icmp", field: "type" } }, right: "destination-unreachable" } }, { drop: null }] } },
+        ] });
+      },
+      [["unexplained", undefined, "no cause found in the state of node-1 and node-2"]]],
     ["pod IP outside its node's CIDR", unreachable, (s) => { s.get("node-2")!.podCidrs = ["10.244.9.0/24"]; },
       [["pod-ip-outside-cidr", "node-2", "10.244.2.2 is outside node-2's pod CIDR 10.244.9.0/24"]]],
     ["agent down", unreachable, (s) => { s.set("node-2", { node: "node-2", reachable: false, error: "ECONNREFUSED", podCidrs: [], nodeIps: [] }); },

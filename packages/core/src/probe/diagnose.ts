@@ -2,7 +2,7 @@ import { cidrIncludes, probeAddressFamily, unmapAddress } from "./address.ts";
 import { ruleMatches, type FirewallRule } from "./firewall.ts";
 import type { Diagnosis, PairResult } from "./types.ts";
 
-export interface StateRoute { dst: string; via?: string; dev?: string }
+export interface StateRoute { dst: string; via?: string; dev?: string; /** Route MTU (`ip route ... mtu N`), when set. */ mtu?: number }
 export interface StateNeighbour { ip: string; mac: string; dev?: string }
 export interface StateFdb { mac: string; dst: string; dev?: string }
 export interface StateTables { routes: StateRoute[]; neighbours: StateNeighbour[]; fdb: StateFdb[] }
@@ -75,7 +75,21 @@ export function diagnosePair(result: PairResult, states: ReadonlyMap<string, Nod
     checkForwarding(dst, src, pair.src.ip, push); // the reply needs the way back
   }
 
-  if (result.problems.some((p) => p === "mtu-tcp-blackhole" || p === "mtu-udp-blackhole")) {
+  const mtuProblem = result.problems.some((p) => p === "mtu-tcp-blackhole" || p === "mtu-udp-blackhole");
+  if (mtuProblem) {
+    for (const [from, to, ip] of [[src, dst, pair.dst.ip], [dst, src, pair.src.ip]] as const) {
+      const cidr = to?.podCidrs.find((c) => cidrIncludes(c, ip));
+      const route = cidr === undefined ? undefined : from?.actual?.routes.find((r) => sameCidr(r.dst, cidr));
+      const podMtu = from?.podMtu ?? to?.podMtu;
+      if (from !== undefined && route?.mtu !== undefined && podMtu !== undefined && route.mtu < podMtu) {
+        push({
+          code: "mtu-below-pod-mtu",
+          node: from.node,
+          message: `path MTU ${route.mtu} below pod MTU ${podMtu} on ${from.node} (route to ${cidr})`,
+          details: { pathMtu: route.mtu, podMtu, route },
+        });
+      }
+    }
     for (const state of [src, dst]) {
       if (state?.reachable !== true || state.underlayMtu === undefined || state.podMtu === undefined) continue;
       const path = state.underlayMtu - (state.encapOverhead ?? 0);
@@ -106,10 +120,24 @@ export function diagnosePair(result: PairResult, states: ReadonlyMap<string, Nod
       }
     }
   }
+  if (mtuProblem) {
+    for (const state of uniqueStates(src, dst)) {
+      for (const rule of state.firewall ?? []) {
+        if ((rule.action === "drop" || rule.action === "reject") && rule.icmpOnly === true) {
+          push({
+            code: "drop-rule",
+            node: state.node,
+            message: `${state.node} ${rule.action === "drop" ? "drops" : "rejects"} ICMP (nft ${rule.where}): path MTU discovery cannot work`,
+            details: { rule },
+          });
+        }
+      }
+    }
+  }
   if (dataPath) {
     for (const state of uniqueStates(src, dst)) {
       for (const rule of state.firewall ?? []) {
-        if ((rule.action === "drop" || rule.action === "reject") && (ruleMatches(rule, from, to) || ruleMatches(rule, to, from))) {
+        if ((rule.action === "drop" || rule.action === "reject") && rule.icmpOnly !== true && (ruleMatches(rule, from, to) || ruleMatches(rule, to, from))) {
           push({
             code: "drop-rule",
             node: state.node,

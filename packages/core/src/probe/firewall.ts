@@ -16,6 +16,8 @@ export interface FirewallRule {
   action: "drop" | "reject" | "snat" | "masquerade" | "dnat" | "accept" | "other";
   saddr?: AddressMatch;
   daddr?: AddressMatch;
+  /** The rule only matches ICMP/ICMPv6 (`icmp type ...`, `meta l4proto icmp`, `ip protocol icmp`). */
+  icmpOnly?: boolean;
   /** snat/dnat target address, when given. */
   to?: string;
   /** `nft` location for a human: `ip fn-x postrouting #3`. */
@@ -46,12 +48,17 @@ export function parseNftRuleset(document: unknown): FirewallRule[] {
     let saddr: AddressMatch | undefined;
     let daddr: AddressMatch | undefined;
     let to: string | undefined;
+    let icmpOnly = false;
     for (const expr of rule.expr as Record<string, unknown>[]) {
       if (expr === null || typeof expr !== "object") continue;
       if ("match" in expr) {
         const m = expr.match as { op?: string; left?: { payload?: { protocol?: string; field?: string } }; right?: unknown };
         const field = m.left?.payload?.field;
         const proto = m.left?.payload?.protocol;
+        const meta = (m.left as { meta?: { key?: string } } | undefined)?.meta?.key;
+        const isIcmp = (v: unknown): boolean => v === "icmp" || v === "icmpv6" || v === "ipv6-icmp";
+        if (proto === "icmp" || proto === "icmpv6") icmpOnly = true;
+        else if ((meta === "l4proto" || (proto === "ip" && field === "protocol") || (proto === "ip6" && field === "nexthdr")) && m.op !== "!=" && isIcmp(m.right)) icmpOnly = true;
         if ((proto === "ip" || proto === "ip6") && (field === "saddr" || field === "daddr")) {
           const match: AddressMatch = { negated: m.op === "!=", cidrs: toCidrs(m.right) };
           if (field === "saddr") saddr = match;
@@ -74,6 +81,7 @@ export function parseNftRuleset(document: unknown): FirewallRule[] {
     if (saddr !== undefined) r.saddr = saddr;
     if (daddr !== undefined) r.daddr = daddr;
     if (to !== undefined) r.to = to;
+    if (icmpOnly) r.icmpOnly = true;
     rules.push(r);
   }
   return rules;
