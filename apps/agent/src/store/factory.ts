@@ -1,8 +1,14 @@
 import type { Datastore } from "./datastore.ts";
 import { EmbeddedDatastore, type EmbeddedDatastoreOptions } from "./embedded.ts";
+// clusters: the etcd and Kubernetes datastores (apps/agent/src/etcd, apps/agent/src/kube).
+import { EtcdDatastore, type EtcdDatastoreOptions } from "../etcd/etcd-datastore.ts";
+import { KubeDatastore, type KubeDatastoreOptions } from "../kube/kube-datastore.ts";
 
-/** Which datastore to open and with what; one variant per kind (etcd and kubernetes are added here). */
-export type DatastoreOptions = { kind: "embedded" } & EmbeddedDatastoreOptions;
+/** Which datastore to open and with what; one variant per kind. */
+export type DatastoreOptions =
+  | ({ kind: "embedded" } & EmbeddedDatastoreOptions)
+  | ({ kind: "etcd" } & EtcdDatastoreOptions)
+  | ({ kind: "kubernetes" } & KubeDatastoreOptions);
 
 /** Opens the datastore `options.kind` names. */
 export async function createDatastore(options: DatastoreOptions): Promise<Datastore> {
@@ -10,6 +16,16 @@ export async function createDatastore(options: DatastoreOptions): Promise<Datast
     case "embedded": {
       const { kind: _kind, ...rest } = options;
       return new EmbeddedDatastore(rest);
+    }
+    case "etcd": {
+      const { kind: _kind, ...rest } = options;
+      return new EtcdDatastore(rest);
+    }
+    case "kubernetes": {
+      const { kind: _kind, ...rest } = options;
+      const store = new KubeDatastore(rest);
+      await store.start();
+      return store;
     }
   }
 }

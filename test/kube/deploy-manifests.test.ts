@@ -1,0 +1,124 @@
+import { readFileSync, readdirSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DaemonSet } from "kubernetes-models/apps/v1";
+import { ConfigMap, Namespace, ServiceAccount } from "kubernetes-models/v1";
+import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
+import { parseAllDocuments } from "yaml";
+import { describe, expect, it } from "vitest";
+import { parseNetworkConfig } from "../../apps/agent/src/config/network-config.ts";
+import { resolveAgentSettings } from "../../apps/agent/src/config/agent-config.ts";
+import { parseNetconf } from "../../apps/agent/src/cni/netconf.ts";
+
+// The manifests are validated against the Kubernetes OpenAPI schemas that the kubernetes-models package compiles
+// (types, enums, required fields), plus flatnet's own rules: least privilege, and configs the agent accepts.
+
+const deployDir = fileURLToPath(new URL("../../deploy/", import.meta.url));
+type Obj = Record<string, any>;
+
+const MODELS: Record<string, new (data: any) => { validate(): void }> = {
+  "v1/Namespace": Namespace,
+  "v1/ServiceAccount": ServiceAccount,
+  "v1/ConfigMap": ConfigMap,
+  "apps/v1/DaemonSet": DaemonSet,
+  "rbac.authorization.k8s.io/v1/ClusterRole": ClusterRole,
+  "rbac.authorization.k8s.io/v1/ClusterRoleBinding": ClusterRoleBinding,
+  "rbac.authorization.k8s.io/v1/Role": Role,
+  "rbac.authorization.k8s.io/v1/RoleBinding": RoleBinding,
+};
+
+function loadManifests(): { file: string; object: Obj }[] {
+  return readdirSync(deployDir)
+    .filter((f) => f.endsWith(".yaml") && f !== "kustomization.yaml")
+    .sort()
+    .flatMap((file) =>
+      parseAllDocuments(readFileSync(join(deployDir, file), "utf8")).map((doc) => {
+        if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0]!.message}`);
+        return { file, object: doc.toJS() as Obj };
+      }),
+    );
+}
+
+function validate(object: Obj): void {
+  const Model = MODELS[`${object.apiVersion}/${object.kind}`];
+  if (!Model) throw new Error(`no schema for ${object.apiVersion}/${object.kind}`);
+  new Model(object).validate();
+}
+
+const manifests = loadManifests();
+const find = (kind: string, name?: string) => {
+  const found = manifests.find((m) => m.object.kind === kind && (name === undefined || m.object.metadata.name === name));
+  if (!found) throw new Error(`no ${kind} ${name ?? ""} in deploy/`);
+  return found.object;
+};
+
+describe("deploy/ manifests", () => {
+  it.each(manifests.map((m) => [`${m.file}: ${m.object.kind} ${m.object.metadata?.name}`, m.object]))(
+    "%s validates against the Kubernetes schema",
+    (_label, object) => {
+      expect(() => validate(object as Obj)).not.toThrow();
+    },
+  );
+
+  it("the kustomization lists every manifest file", () => {
+    const kustomization = parseAllDocuments(readFileSync(join(deployDir, "kustomization.yaml"), "utf8"))[0]!.toJS() as Obj;
+    expect([...kustomization.resources].sort()).toEqual([...new Set(manifests.map((m) => m.file))].sort());
+  });
+
+  it.each([
+    ["a string where an integer belongs", (ds: Obj) => (ds.spec.updateStrategy.rollingUpdate.maxUnavailable = { n: 1 })],
+    ["a missing selector", (ds: Obj) => delete ds.spec.selector],
+    ["a container without a name", (ds: Obj) => delete ds.spec.template.spec.containers[0].name],
+    ["hostNetwork as a string", (ds: Obj) => (ds.spec.template.spec.hostNetwork = "yes")],
+    ["an unknown updateStrategy type", (ds: Obj) => (ds.spec.updateStrategy.type = "Sometimes")],
+  ])("the validator catches %s (so a pass means something)", (_label, mutate) => {
+    const broken = structuredClone(find("DaemonSet"));
+    mutate(broken);
+    expect(() => validate(broken)).toThrow();
+  });
+
+  it("runs the agent with host networking and only NET_ADMIN, NET_RAW, SYS_ADMIN", () => {
+    const pod = find("DaemonSet").spec.template.spec;
+    expect(pod.hostNetwork).toBe(true);
+    expect(pod.serviceAccountName).toBe(find("ServiceAccount").metadata.name);
+    for (const container of [...pod.initContainers, ...pod.containers]) {
+      expect(container.securityContext.privileged ?? false).toBe(false);
+      expect(container.securityContext.allowPrivilegeEscalation).toBe(false);
+      expect(container.securityContext.capabilities.drop).toEqual(["ALL"]);
+    }
+    expect(pod.containers.map((c: Obj) => [c.name, c.securityContext.capabilities.add])).toEqual([["agent", ["NET_ADMIN", "NET_RAW", "SYS_ADMIN"]]]);
+    expect(pod.initContainers.map((c: Obj) => [c.name, c.securityContext.capabilities.add])).toEqual([["install-cni", undefined]]);
+    const env = pod.containers[0].env.find((e: Obj) => e.name === "FLATNET_NODE");
+    expect(env.valueFrom.fieldRef.fieldPath).toBe("spec.nodeName");
+    expect(pod.tolerations).toEqual([{ operator: "Exists" }]);
+  });
+
+  it("grants exactly what the agent calls: nodes get/list/watch/patch, leases in its own namespace", () => {
+    expect(find("ClusterRole").rules).toEqual([{ apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "watch", "patch"] }]);
+    const role = find("Role");
+    expect(role.metadata.namespace).toBe(find("Namespace").metadata.name);
+    expect(role.rules).toEqual([{ apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] }]);
+    for (const binding of [find("ClusterRoleBinding"), find("RoleBinding")]) {
+      expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "flatnet", namespace: "flatnet-system" }]);
+    }
+  });
+
+  it("ships configs the agent and the CNI plugin accept", () => {
+    const data = find("ConfigMap").data;
+    expect(parseNetworkConfig(JSON.parse(data["net-conf.json"]), "net-conf.json").clusterCidrs).toEqual(["10.244.0.0/16"]);
+    const conflist = JSON.parse(data["cni-conf.json"]);
+    // As the runtime hands the first plugin its config: name and cniVersion copied in.
+    const netconf = parseNetconf(JSON.stringify({ cniVersion: conflist.cniVersion, name: conflist.name, ...conflist.plugins[0] }));
+    expect(netconf).toMatchObject({ name: "flatnet", subnetFile: "/run/flatnet/subnet.json" });
+    const dir = mkdtempSync(join(tmpdir(), "fnk-deploy-"));
+    try {
+      const path = join(dir, "agent.yaml");
+      writeFileSync(path, data["agent.yaml"]);
+      const settings = resolveAgentSettings({ flags: {}, flagSource: () => undefined, env: { FLATNET_NODE: "node-a" }, configPath: path });
+      expect(settings).toMatchObject({ node: "node-a", datastore: "kubernetes", netns: "host", leaseNamespace: "flatnet-system" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
