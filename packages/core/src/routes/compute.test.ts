@@ -295,3 +295,16 @@ describe("computeNodeNetwork: failures about this node or the options", () => {
     expect(compute(cluster(node1, node2), { backend: "auto", underlaySubnets: ["172.31.0.11/24"] }).peers[0]?.mode).toBe("host-gw");
   });
 });
+
+describe("computeNodeNetwork: parse memo", () => {
+  it("gives the same result with a cold and a warm memo, and for reordered input", async () => {
+    const { clearParseCache } = await import("./parse-cache.ts");
+    const snapshot = cluster(node3, node1, node2);
+    clearParseCache();
+    const cold = compute(snapshot, { backend: "auto" });
+    const warm = compute(snapshot, { backend: "auto" });
+    const reordered = compute(cluster(node2, node3, node1), { backend: "auto" });
+    expect(warm).toEqual(cold);
+    expect(reordered).toEqual(cold);
+  });
+});

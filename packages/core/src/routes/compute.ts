@@ -1,6 +1,7 @@
 import { type CoreError, coreError, err, ok, type Result } from "../errors.ts";
-import { type Cidr, cidrContains, formatCidr, safeParseCidr } from "../cidr/index.ts";
+import { type Cidr, cidrContains, formatCidr, hostMask, safeParseCidr } from "../cidr/index.ts";
 import { formatIp, type IpAddress, type IpFamily, safeParseIp } from "../ip/index.ts";
+import { type ParsedIp, parsePodCidr, parseUnderlayIp } from "./parse-cache.ts";
 import {
   type ClusterSnapshot,
   type DesiredNetwork,
@@ -39,13 +40,16 @@ interface PeerFamily {
   node: string;
   family: IpFamily;
   cidr: Cidr;
+  /** Canonical CIDR (route dst) and first address (VTEP IP). */
+  text: string;
+  vtep: string;
   /** Set by the overlap scan: the node whose pod CIDR this one overlaps. */
   overlapsWith?: string;
 }
 
 interface Peer {
   name: string;
-  underlay: Partial<Record<IpFamily, IpAddress>>;
+  underlay: Partial<Record<IpFamily, ParsedIp>>;
   families: PeerFamily[];
   mac: string | CoreError;
 }
@@ -116,9 +120,9 @@ export function computeNodeNetwork(cluster: ClusterSnapshot, selfName: string, o
         skip(peer.name, SKIP_CODES.podCidrOverlap, `pod CIDR ${formatCidr(family.cidr)} of node ${JSON.stringify(peer.name)} overlaps the pod CIDR of node ${JSON.stringify(family.overlapsWith)}`, family.family);
         continue;
       }
-      const mode = chooseMode(options, underlaySubnets, peer.underlay[family.family]);
+      const mode = chooseMode(options, underlaySubnets, peer.underlay[family.family]?.ip);
       if (mode === "host-gw") {
-        const rip = peer.underlay[family.family];
+        const rip = peer.underlay[family.family]?.ip;
         if (rip === undefined) {
           skip(peer.name, SKIP_CODES.noUnderlayForFamily, `node ${JSON.stringify(peer.name)} has an ${family.family} pod CIDR but no ${family.family} underlay IP for a host-gw route`, family.family);
           continue;
@@ -143,12 +147,13 @@ export function computeNodeNetwork(cluster: ClusterSnapshot, selfName: string, o
   }
 
   // 4. Two VTEPs with one MAC cannot both be reached: the FDB maps a MAC to one underlay IP.
-  const macOwners = new Map<string, string[]>([[selfMac, [selfName]]]);
+  const macOwner = new Map<string, string>([[selfMac, selfName]]);
+  const sharedMacs = new Map<string, string[]>();
   for (const { peer, paths } of chosen) {
     if (typeof peer.mac === "string" && paths.some((path) => path.mode === "vxlan")) {
-      const owners = macOwners.get(peer.mac);
-      if (owners === undefined) macOwners.set(peer.mac, [peer.name]);
-      else owners.push(peer.name);
+      const owner = macOwner.get(peer.mac);
+      if (owner === undefined) macOwner.set(peer.mac, peer.name);
+      else sharedMacs.set(peer.mac, [...(sharedMacs.get(peer.mac) ?? [owner]), peer.name]);
     }
   }
 
@@ -157,25 +162,24 @@ export function computeNodeNetwork(cluster: ClusterSnapshot, selfName: string, o
   const neighbours: Neighbour[] = [];
   const fdb: FdbEntry[] = [];
   const programmed: PeerPath[] = [];
-  chosen.sort((a, b) => compareText(a.peer.name, b.peer.name));
+  if (!isSorted(chosen, (a, b) => compareText(a.peer.name, b.peer.name))) chosen.sort((a, b) => compareText(a.peer.name, b.peer.name));
   for (const { peer, paths } of chosen) {
     let fdbAdded = false;
     for (const { family, mode } of paths) {
-      const dst = formatCidr(family.cidr);
+      const { vtep, text: dst } = family;
       if (mode === "host-gw") {
-        routes.push({ family: family.family, dst, via: formatIp(peer.underlay[family.family]!), dev: options.underlayDevice, onlink: false });
+        routes.push({ family: family.family, dst, via: peer.underlay[family.family]!.text, dev: options.underlayDevice, onlink: false });
       } else {
         const mac = peer.mac as string;
-        const owners = macOwners.get(mac)!;
-        if (owners.length > 1) {
+        const owners = sharedMacs.get(mac);
+        if (owners !== undefined) {
           const others = owners.filter((owner) => owner !== peer.name).map((owner) => JSON.stringify(owner));
           skip(peer.name, SKIP_CODES.duplicateMac, `node ${JSON.stringify(peer.name)} VTEP MAC ${mac} is also the VTEP MAC of ${others.join(", ")}`, family.family);
           continue;
         }
-        const vtep = formatIp({ family: family.family, value: family.cidr.network });
         neighbours.push({ family: family.family, ip: vtep, mac, dev: vxlanDevice });
         if (!fdbAdded) {
-          fdb.push({ mac, dst: formatIp(peer.underlay[deviceFamily]!), dev: vxlanDevice });
+          fdb.push({ mac, dst: peer.underlay[deviceFamily]!.text, dev: vxlanDevice });
           fdbAdded = true;
         }
         // onlink: the VTEP IP is on no connected subnet of the device (its own address is a /32 or /128).
@@ -292,23 +296,23 @@ function parsePeer(
   }
   seen.add(name);
 
-  const underlay: Partial<Record<IpFamily, IpAddress>> = {};
+  const underlay: Partial<Record<IpFamily, ParsedIp>> = {};
   for (const text of list(node.underlayIps)) {
-    const parsed = safeParseIp(text);
+    const parsed = parseUnderlayIp(text);
     if (!parsed.success) {
       skip(name, SKIP_CODES.invalidUnderlayIp, `node ${JSON.stringify(name)} underlay IP ${JSON.stringify(text)} is invalid: ${parsed.error.message}`);
       return undefined;
     }
-    const ip = parsed.data;
+    const ip = parsed.data.ip;
     if (underlay[ip.family] !== undefined) {
-      skip(name, SKIP_CODES.invalidUnderlayIp, `node ${JSON.stringify(name)} has two ${ip.family} underlay IPs (${formatIp(underlay[ip.family]!)}, ${formatIp(ip)}); at most one per family`);
+      skip(name, SKIP_CODES.invalidUnderlayIp, `node ${JSON.stringify(name)} has two ${ip.family} underlay IPs (${underlay[ip.family]!.text}, ${parsed.data.text}); at most one per family`);
       return undefined;
     }
     if (selfUnderlay.some((own) => own.family === ip.family && own.value === ip.value)) {
-      skip(name, SKIP_CODES.invalidUnderlayIp, `node ${JSON.stringify(name)} underlay IP ${formatIp(ip)} is this node's own underlay IP`);
+      skip(name, SKIP_CODES.invalidUnderlayIp, `node ${JSON.stringify(name)} underlay IP ${parsed.data.text} is this node's own underlay IP`);
       return undefined;
     }
-    underlay[ip.family] = ip;
+    underlay[ip.family] = parsed.data;
   }
 
   const podCidrTexts = list(node.podCidrs);
@@ -319,12 +323,12 @@ function parsePeer(
   const families: PeerFamily[] = [];
   const outside: Cidr[] = [];
   for (const text of podCidrTexts) {
-    const parsed = safeParseCidr(text);
+    const parsed = parsePodCidr(text);
     if (!parsed.success) {
       skip(name, SKIP_CODES.invalidPodCidr, `node ${JSON.stringify(name)} pod CIDR ${JSON.stringify(text)} is invalid: ${parsed.error.message}`);
       return undefined;
     }
-    const cidr = parsed.data;
+    const cidr = parsed.data.cidr;
     if (families.some((family) => family.family === cidr.family) || outside.some((other) => other.family === cidr.family)) {
       skip(name, SKIP_CODES.invalidPodCidr, `node ${JSON.stringify(name)} has two ${cidr.family} pod CIDRs; at most one per family`);
       return undefined;
@@ -335,9 +339,9 @@ function parsePeer(
       outside.push(cidr);
       continue;
     }
-    families.push({ node: name, family: cidr.family, cidr });
+    families.push({ node: name, family: cidr.family, cidr, text: parsed.data.text, vtep: parsed.data.vtep });
   }
-  families.sort((a, b) => (a.family === b.family ? 0 : a.family === "IPv4" ? -1 : 1));
+  if (families.length === 2 && families[0]!.family === "IPv6") families.reverse(); // IPv4 first
 
   let mac: string | CoreError;
   if (node.vtepMac === undefined) {
@@ -350,16 +354,16 @@ function parsePeer(
 }
 
 function markOverlaps(peers: readonly Peer[], selfCidrs: readonly Cidr[], selfName: string): void {
-  const entries: PeerFamily[] = selfCidrs.map((cidr) => ({ node: selfName, family: cidr.family, cidr }));
+  const entries: PeerFamily[] = selfCidrs.map((cidr) => ({ node: selfName, family: cidr.family, cidr, text: "", vtep: "" }));
   for (const peer of peers) entries.push(...peer.families);
   for (const family of FAMILIES) {
-    const sorted = entries
-      .filter((entry) => entry.family === family)
-      .sort((a, b) => (a.cidr.network < b.cidr.network ? -1 : a.cidr.network > b.cidr.network ? 1 : a.cidr.prefix - b.cidr.prefix));
+    const sorted = entries.filter((entry) => entry.family === family);
+    const order = (a: PeerFamily, b: PeerFamily) => (a.cidr.network < b.cidr.network ? -1 : a.cidr.network > b.cidr.network ? 1 : a.cidr.prefix - b.cidr.prefix);
+    if (!isSorted(sorted, order)) sorted.sort(order);
     let widest: PeerFamily | undefined;
     let widestEnd = -1n;
     for (const entry of sorted) {
-      const end = entry.cidr.network + (1n << BigInt((family === "IPv4" ? 32 : 128) - entry.cidr.prefix)) - 1n;
+      const end = entry.cidr.network | hostMask(family, entry.cidr.prefix);
       if (widest !== undefined && entry.cidr.network <= widestEnd) {
         entry.overlapsWith ??= widest.node;
         widest.overlapsWith ??= entry.node;
@@ -379,6 +383,11 @@ function chooseMode(options: NetworkOptions, subnets: readonly Cidr[], peerIp: I
 
 function list<T>(value: readonly T[] | undefined): readonly T[] {
   return Array.isArray(value) ? value : [];
+}
+
+function isSorted<T>(items: readonly T[], order: (a: T, b: T) => number): boolean {
+  for (let index = 1; index < items.length; index++) if (order(items[index - 1]!, items[index]!) > 0) return false;
+  return true;
 }
 
 function compareText(a: string, b: string): number {

@@ -44,43 +44,47 @@ export function diffNetwork(desired: KernelState, actual: KernelState): Plan {
   // FDB: a unicast MAC has one row per device, so a row for the same MAC with another dst is replaced in place.
   const fdbAdds: PlanStep[] = [];
   const fdbDeletes: PlanStep[] = [];
-  const haveFdb = new Map<string, FdbEntry[]>();
+  const haveFdb = new DeviceIndex<FdbEntry | FdbEntry[]>();
   for (const row of actual.fdb) {
     if (!owned.has(row.dev) || !present(row.dev)) continue;
-    const key = fdbMacKey(row);
-    const rows = haveFdb.get(key);
-    if (rows === undefined) haveFdb.set(key, [row]);
-    else rows.push(row);
+    const rows = haveFdb.get(row.dev, row.mac);
+    haveFdb.set(row.dev, row.mac, rows === undefined ? row : Array.isArray(rows) ? [...rows, row] : [rows, row]);
   }
-  const keptFdb = new Set<FdbEntry>();
   for (const row of desired.fdb) {
-    const rows = haveFdb.get(fdbMacKey(row));
-    const same = rows?.find((candidate) => candidate.dst === row.dst);
-    if (same !== undefined) {
-      keptFdb.add(same);
-    } else if (rows !== undefined && isUnicastMac(row.mac)) {
+    const found = haveFdb.get(row.dev, row.mac);
+    if (found === undefined) {
+      fdbAdds.push({ op: "add", kind: "fdb", fdb: row });
+    } else if (!Array.isArray(found) && found.dst === row.dst) {
+      haveFdb.take(row.dev, row.mac); // in place: kept
+    } else if (Array.isArray(found) && found.some((candidate) => candidate.dst === row.dst)) {
+      haveFdb.set(row.dev, row.mac, found.filter((candidate) => candidate.dst !== row.dst));
+    } else if (isUnicastMac(row.mac)) {
       fdbAdds.push({ op: "replace", kind: "fdb", fdb: row });
-      for (const old of rows) keptFdb.add(old); // overwritten by the replace
+      haveFdb.take(row.dev, row.mac); // overwritten by the replace
     } else {
       fdbAdds.push({ op: "add", kind: "fdb", fdb: row });
     }
   }
-  for (const rows of haveFdb.values()) {
-    for (const row of rows) {
-      if (!keptFdb.has(row) && removable(row.dev)) fdbDeletes.push({ op: "delete", kind: "fdb", fdb: row });
+  for (const found of haveFdb.values()) {
+    for (const row of Array.isArray(found) ? found : [found]) {
+      if (removable(row.dev)) fdbDeletes.push({ op: "delete", kind: "fdb", fdb: row });
     }
   }
 
   const neighbourChanges = diffKeyed(
     desired.neighbours,
-    actual.neighbours.filter((entry) => owned.has(entry.dev) && present(entry.dev)),
-    neighbourKey,
+    actual.neighbours,
+    (entry) => owned.has(entry.dev) && present(entry.dev),
+    (entry) => entry.dev,
+    (entry) => entry.ip,
     (a, b) => a.mac === b.mac && a.family === b.family,
   );
   const routeChanges = diffKeyed(
     desired.routes,
-    actual.routes.filter((route) => present(route.dev)),
-    routeKey,
+    actual.routes,
+    (route) => present(route.dev),
+    (route) => route.family,
+    (route) => route.dst,
     (a, b) => a.via === b.via && a.dev === b.dev && a.onlink === b.onlink,
   );
 
@@ -172,20 +176,47 @@ export function isUnicastMac(mac: string): boolean {
 function diffKeyed<T>(
   desired: readonly T[],
   actual: readonly T[],
+  include: (item: T) => boolean,
+  scope: (item: T) => string,
   key: (item: T) => string,
   same: (a: T, b: T) => boolean,
 ): { upserts: ["add" | "replace", T][]; deletes: T[] } {
-  const have = new Map<string, T>();
-  for (const item of actual) have.set(key(item), item);
+  const have = new DeviceIndex<T>();
+  for (const item of actual) if (include(item)) have.set(scope(item), key(item), item);
   const upserts: ["add" | "replace", T][] = [];
   for (const item of desired) {
-    const k = key(item);
-    const current = have.get(k);
+    const current = have.take(scope(item), key(item));
     if (current === undefined) upserts.push(["add", item]);
     else if (!same(item, current)) upserts.push(["replace", item]);
-    have.delete(k);
   }
   return { upserts, deletes: [...have.values()] };
+}
+
+/** A two-level map (device or family, then address): no key strings built per object. */
+class DeviceIndex<T> {
+  private readonly scopes = new Map<string, Map<string, T>>();
+
+  get(scope: string, key: string): T | undefined {
+    return this.scopes.get(scope)?.get(key);
+  }
+
+  set(scope: string, key: string, value: T): void {
+    let inner = this.scopes.get(scope);
+    if (inner === undefined) this.scopes.set(scope, (inner = new Map()));
+    inner.set(key, value);
+  }
+
+  /** Returns and removes the entry. */
+  take(scope: string, key: string): T | undefined {
+    const inner = this.scopes.get(scope);
+    const value = inner?.get(key);
+    if (value !== undefined) inner!.delete(key);
+    return value;
+  }
+
+  *values(): IterableIterator<T> {
+    for (const inner of this.scopes.values()) yield* inner.values();
+  }
 }
 
 function sameImmutableDevice(a: VxlanDevice, b: VxlanDevice): boolean {

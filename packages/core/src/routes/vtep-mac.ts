@@ -9,16 +9,12 @@ const MAC_PATTERN = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/i;
  */
 export function vtepMacFor(nodeName: string): string {
   const [high, low] = hash64(nodeName);
-  const bytes = [
-    ((high >>> 24) & 0xfc) | 0x02, // IEEE 802: bit 1 set = locally administered, bit 0 clear = unicast.
-    (high >>> 16) & 0xff,
-    (low >>> 24) & 0xff,
-    (low >>> 16) & 0xff,
-    (low >>> 8) & 0xff,
-    low & 0xff,
-  ];
-  return bytes.map((byte) => byte.toString(16).padStart(2, "0")).join(":");
+  // IEEE 802: first octet bit 1 set = locally administered, bit 0 clear = unicast.
+  const first = ((high >>> 24) & 0xfc) | 0x02;
+  return `${HEX[first]}:${HEX[(high >>> 16) & 0xff]}:${HEX[low >>> 24]}:${HEX[(low >>> 16) & 0xff]}:${HEX[(low >>> 8) & 0xff]}:${HEX[low & 0xff]}`;
 }
+
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
 
 /**
  * Parses a colon-separated MAC (`aa:bb:cc:dd:ee:ff`, any case) into its lowercase canonical form.
