@@ -45,6 +45,20 @@ describe("portability guard and typecheck", () => {
 
   beforeAll(() => {
     clean = copyCore();
+    // look-alikes the guard must not flag: comments, JSDoc, strings with URLs, identifiers that merely contain the words
+    writeFileSync(
+      join(clean, "src", "look-alikes.ts"),
+      [
+        "// process.env.HOME and Buffer.from() in a line comment",
+        "/* require(\"fs\") in a block comment */",
+        "/**",
+        " * import { readFileSync } from \"node:fs\"; Deno.args in JSDoc",
+        " */",
+        'export const url = "http://example.invalid/process.exit"; // and a trailing comment: Bun.serve',
+        "export const processed = { processing: 1 };",
+        "export const globalish = globalThis.Math.max(1, 2);",
+      ].join("\n"),
+    );
     planted = copyCore();
     dirs.push(clean, planted);
     for (const plant of plants) {
@@ -57,7 +71,7 @@ describe("portability guard and typecheck", () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("an unmodified copy passes both", () => {
+  it("an unmodified copy (plus look-alikes in comments and strings) passes both", () => {
     expect(guard(clean)).toEqual({ status: 0, output: "" });
     const result = typecheck(clean);
     expect(result.status, result.output).toBe(0);

@@ -11,9 +11,9 @@ const roots = process.argv.length > 2 ? process.argv.slice(2) : [join(fileURLToP
 const builtins =
   "assert|async_hooks|buffer|child_process|cluster|console|constants|crypto|dgram|diagnostics_channel|dns|domain|events|fs|http|http2|https|inspector|module|net|os|path|perf_hooks|process|punycode|querystring|readline|repl|stream|string_decoder|sys|timers|tls|trace_events|tty|url|util|v8|vm|wasi|worker_threads|zlib";
 const rules = [
-  { name: "node: import", pattern: /\bfrom\s+["']node:|\bimport\s*\(\s*["']node:|\bimport\s+["']node:/ },
-  { name: "runtime-specific import (bun:, deno:, jsr:, npm:)", pattern: /(\bfrom\s+|\bimport\s*\(?\s*)["'](bun|deno|jsr|npm):/ },
-  { name: "bare Node builtin import", pattern: new RegExp(`(\\bfrom\\s+|\\bimport\\s*\\(?\\s*)["'](${builtins})(/[^"']*)?["']`) },
+  { name: "node: import", inStrings: true, pattern: /\bfrom\s+["']node:|\bimport\s*\(\s*["']node:|\bimport\s+["']node:/ },
+  { name: "runtime-specific import (bun:, deno:, jsr:, npm:)", inStrings: true, pattern: /(\bfrom\s+|\bimport\s*\(?\s*)["'](bun|deno|jsr|npm):/ },
+  { name: "bare Node builtin import", inStrings: true, pattern: new RegExp(`(\\bfrom\\s+|\\bimport\\s*\\(?\\s*)["'](${builtins})(/[^"']*)?["']`) },
   { name: "require()", pattern: /\brequire\s*\(/ },
   { name: "Buffer", pattern: /\bBuffer\b/ },
   { name: "process", pattern: /\bprocess\s*(\.|\[)/ },
@@ -49,10 +49,11 @@ for (const root of roots) {
         inBlockComment = true;
         code = code.slice(0, open);
       }
-      // a line comment starts at "//" not inside a URL-like "scheme://"
-      code = code.replace(/(^|[^:"'`])\/\/.*$/, "$1");
+      // one pass over strings and line comments: comments go; strings stay for import rules, blank for the rest
+      code = code.replace(/("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`)|\/\/.*$/g, (match, string) => (string === undefined ? "" : match));
+      const bare = code.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`/g, '""');
       for (const rule of rules) {
-        if (rule.pattern.test(code)) problems.push(`${relative(process.cwd(), file)}:${index + 1}: ${rule.name} is not portable: ${line.trim()}`);
+        if (rule.pattern.test(rule.inStrings ? code : bare)) problems.push(`${relative(process.cwd(), file)}:${index + 1}: ${rule.name} is not portable: ${line.trim()}`);
       }
     });
   }

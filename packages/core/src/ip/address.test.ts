@@ -107,7 +107,12 @@ describe("ipFamilyOf", () => {
     ["", undefined],
     ["010.0.0.1", undefined],
     ["eth0", undefined],
-    ["1.2.3.4/", "IPv4"],
+    ["10.0.0.5/24", "IPv4"],
+    ["::/128", "IPv6"],
+    ["1.2.3.4/", undefined],
+    ["1.2.3.4/33", undefined],
+    ["::/129", undefined],
+    ["1.2.3.4/08", undefined],
   ])("%s -> %s", (text, family) => {
     expect(ipFamilyOf(text)).toBe(family);
   });

@@ -166,13 +166,17 @@ export function isIp(text: string, family?: IpFamily): boolean {
   return safeParseIp(text, family).success;
 }
 
-/** The family of an IP address or CIDR string, or `undefined` when it is neither. */
+/** The family of an IP address, CIDR or interface address string (`10.0.0.5/24`), or `undefined` when it is none of them. */
 export function ipFamilyOf(text: string): IpFamily | undefined {
   if (typeof text !== "string") return undefined;
   const slash = text.indexOf("/");
-  const address = slash === -1 ? text : text.slice(0, slash);
-  const parsed = parseIpResult(address);
-  return "code" in parsed ? undefined : parsed.family;
+  const parsed = parseIpResult(slash === -1 ? text : text.slice(0, slash));
+  if ("code" in parsed) return undefined;
+  if (slash !== -1) {
+    const prefix = text.slice(slash + 1);
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(prefix) || Number(prefix) > ipBits(parsed.family)) return undefined;
+  }
+  return parsed.family;
 }
 
 /** Formats a 32-bit IPv4 value given as a number (fast path for allocators; not part of the public index). */
