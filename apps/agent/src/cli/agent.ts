@@ -11,8 +11,10 @@ import { Reconciler } from "../reconcile/loop.ts";
 import { registerReconcileMetrics } from "../reconcile/metrics.ts";
 import type { Datastore } from "../store/datastore.ts";
 import { createDatastore } from "../store/factory.ts";
+// clusters: etcd/kubernetes datastores and settings from flags > FLATNET_* env > --config file > defaults.
+import { addClusterOptions, applyAgentSettings, datastoreOptionsFor, type ClusterFlags } from "../config/datastore-options.ts";
 
-export interface AgentOptions {
+export interface AgentOptions extends ClusterFlags {
   node?: string;
   netns: string;
   datastore: string;
@@ -36,12 +38,12 @@ export class UsageError extends Error {
 }
 
 export function registerAgentCommand(program: Command): void {
-  program
+  const command = program
     .command("agent")
     .description("Run the node agent: register, program routes for every peer, keep them in sync, serve the API")
     .option("--node <name>", "this node's name (required unless --cleanup)")
-    .requiredOption("--netns <ns>", "the network namespace to program (a name in /run/netns)")
-    .addOption(new Option("--datastore <kind>", "where nodes meet").choices(["embedded"]).default("embedded"))
+    .option("--netns <ns>", "the network namespace to program (a name in /run/netns; required)")
+    .addOption(new Option("--datastore <kind>", "where nodes meet").choices(["embedded", "etcd", "kubernetes"]).default("embedded"))
     .option("--store <path>", "the embedded store's SQLite file (shared by the agents of one machine)")
     .option("--network-config <path>", "JSON network config stored when the store has none (clusterCidrs, backend, ...)")
     .option("--underlay-device <dev>", "the underlay interface in the namespace", "eth0")
@@ -52,9 +54,11 @@ export function registerAgentCommand(program: Command): void {
     .option("--no-masquerade", "do not masquerade traffic leaving the cluster CIDRs")
     .option("--vxlan-device <name>", "the VXLAN device's name", "flatnet.1")
     .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS as string[]).default("info"))
-    .option("--cleanup", "remove what the agent owns in the namespace (routes proto 77, VXLAN device, nft table), then exit")
-    .action(async (options: AgentOptions) => {
+    .option("--cleanup", "remove what the agent owns in the namespace (routes proto 77, VXLAN device, nft table), then exit");
+  addClusterOptions(command)
+    .action(async (flags: AgentOptions, self: Command) => {
       try {
+        const options = applyAgentSettings(flags, self);
         process.exitCode = await runAgent(options);
       } catch (error) {
         const code = (error as { code?: string }).code;
@@ -82,6 +86,7 @@ export function parseDuration(text: string, flag: string): number {
 
 /** Runs the agent until SIGTERM/SIGINT; resolves with the exit code. Routes stay programmed when it exits. */
 export async function runAgent(options: AgentOptions): Promise<number> {
+  if (!options.netns) throw new UsageError("--netns <ns> is required (or FLATNET_NETNS, or netns in --config)");
   const logger = createLogger({ level: options.logLevel as LogLevel, base: { node: options.node, netns: options.netns } });
   if (options.cleanup) {
     await cleanupNode(options.netns, { vxlanDevice: options.vxlanDevice });
@@ -89,7 +94,6 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     return 0;
   }
   if (options.node === undefined || options.node === "") throw new UsageError("--node <name> is required");
-  if (options.store === undefined) throw new UsageError("--store <path> is required with --datastore embedded");
   const resyncIntervalMs = parseDuration(options.resyncInterval, "--resync-interval");
   const leaseTtlMs = parseDuration(options.leaseTtl, "--lease-ttl");
   const networkConfig = options.networkConfig === undefined ? undefined : readNetworkConfig(options.networkConfig);
@@ -98,7 +102,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
 
   const underlay = await detectUnderlay(options.netns, options.underlayDevice, options.underlayIp);
   logger.info({ underlay }, "underlay detected");
-  const datastore = await createDatastore({ kind: "embedded", path: options.store, leaseTtlMs, ...(networkConfig ? { networkConfig } : {}) });
+  const datastore = await createDatastore(datastoreOptionsFor(options, { leaseTtlMs, networkConfig }));
 
   const stopping = new AbortController();
   const signals = ["SIGTERM", "SIGINT"] as const;
