@@ -120,9 +120,41 @@ describe("diffNetwork", () => {
     expect(diffNetwork(twoPeers, actual)).toEqual({ steps: [] });
   });
 
+  it("this node's VTEP MAC changes: update in place, then every neighbour re-added (the kernel flushes them)", () => {
+    const desired = { ...twoPeers, vxlan: { ...device, mac: "0a:00:00:00:00:aa" } };
+    const plan = diffNetwork(desired, twoPeers);
+    expect(plan).toEqual({
+      steps: [
+        { op: "update", kind: "vxlan-device", device: desired.vxlan, previous: device },
+        { op: "add", kind: "neighbour", neighbour: neigh("10.244.2.0", MAC2) },
+        { op: "add", kind: "neighbour", neighbour: neigh("10.244.3.0", MAC3) },
+      ],
+    });
+    expect(applyPlan(twoPeers, { steps: [plan.steps[0]!] }).neighbours).toEqual([]);
+    expect(sortKernelState(applyPlan(twoPeers, plan))).toEqual(sortKernelState(desired));
+  });
+
+  it("an IPv6 peer moving from host-gw to vxlan: old route deleted, then the onlink route added (Linux refuses a replace)", () => {
+    const v6 = (dst: string, via: string, dev: string): Route => ({ family: "IPv6", dst, via, dev, onlink: dev === VX });
+    const actual: KernelState = { vxlan: device, routes: [v6("fd00:10:244:2::/64", "fd00::12", "eth0")], neighbours: [], fdb: [] };
+    const desired: KernelState = {
+      vxlan: device,
+      routes: [v6("fd00:10:244:2::/64", "fd00:10:244:2::", VX)],
+      neighbours: [neigh("fd00:10:244:2::", MAC2)],
+      fdb: [fdb(MAC2, "172.31.0.12")],
+    };
+    expect(diffNetwork(desired, actual)).toEqual({
+      steps: [
+        { op: "add", kind: "fdb", fdb: fdb(MAC2, "172.31.0.12") },
+        { op: "add", kind: "neighbour", neighbour: neigh("fd00:10:244:2::", MAC2) },
+        { op: "delete", kind: "route", route: v6("fd00:10:244:2::/64", "fd00::12", "eth0") },
+        { op: "add", kind: "route", route: v6("fd00:10:244:2::/64", "fd00:10:244:2::", VX) },
+      ],
+    });
+  });
+
   it.each<[string, Partial<VxlanDevice>, Plan["steps"][number]["op"]]>([
     ["MTU", { mtu: 1400 }, "update"],
-    ["MAC", { mac: "0a:00:00:00:00:aa" }, "update"],
     ["addresses", { addresses: ["10.244.1.0/32", "fd00:10:244:1::/128"] }, "update"],
     ["VNI", { vni: 2 }, "replace"],
     ["port", { port: 4789 }, "replace"],

@@ -3,7 +3,8 @@ import type { FdbEntry, KernelState, Neighbour, Plan, PlanStep, Route, VxlanDevi
 /**
  * The ordered plan that turns `actual` into `desired`, touching only objects flatnet owns (every listed route, and
  * neighbours and FDB rows on a flatnet VXLAN device). Order: device create/replace/update; FDB adds; neighbour adds;
- * route adds; route deletes; neighbour deletes; FDB deletes; device delete. So a route never points at a VTEP
+ * route adds (an IPv6 onlink route moving from another device is deleted then added); route deletes; neighbour
+ * deletes; FDB deletes; device delete. So a route never points at a VTEP
  * without neighbour and FDB entries, and a device's removal takes its own objects with it.
  * Both states must hold canonical strings (adapters normalise what they read), each object listed once.
  * @example
@@ -18,6 +19,7 @@ export function diffNetwork(desired: KernelState, actual: KernelState): Plan {
   // Devices whose current objects are gone (recreated) or going (deleted at the end) by the device step.
   const resetDevices = new Set<string>();
   const droppedDevices = new Set<string>();
+  const flushedNeighbours = new Set<string>();
 
   if (want !== undefined) {
     if (have === undefined || have.name !== want.name) {
@@ -28,6 +30,8 @@ export function diffNetwork(desired: KernelState, actual: KernelState): Plan {
       resetDevices.add(want.name);
     } else if (want.mtu !== have.mtu || want.mac !== have.mac || !sameList(want.addresses, have.addresses)) {
       first.push({ op: "update", kind: "vxlan-device", device: want, previous: have });
+      // A new device MAC makes the kernel flush the device's neighbours, permanent ones included.
+      if (want.mac !== have.mac) flushedNeighbours.add(want.name);
     }
   }
   if (have !== undefined && have.name !== want?.name) {
@@ -74,7 +78,7 @@ export function diffNetwork(desired: KernelState, actual: KernelState): Plan {
   const neighbourChanges = diffKeyed(
     desired.neighbours,
     actual.neighbours,
-    (entry) => owned.has(entry.dev) && present(entry.dev),
+    (entry) => owned.has(entry.dev) && present(entry.dev) && !flushedNeighbours.has(entry.dev),
     (entry) => entry.dev,
     (entry) => entry.ip,
     (a, b) => a.mac === b.mac && a.family === b.family,
@@ -90,7 +94,15 @@ export function diffNetwork(desired: KernelState, actual: KernelState): Plan {
 
   const steps: PlanStep[] = [...first, ...fdbAdds];
   for (const [op, neighbour] of neighbourChanges.upserts) steps.push({ op, kind: "neighbour", neighbour });
-  for (const [op, route] of routeChanges.upserts) steps.push({ op, kind: "route", route });
+  for (const [op, route, previous] of routeChanges.upserts) {
+    if (op === "replace" && route.family === "IPv6" && route.onlink && previous !== undefined && previous.dev !== route.dev) {
+      // Linux refuses an IPv6 onlink gateway that the route being replaced reaches through another device
+      // ("Nexthop has invalid gateway or device mismatch"): delete the old route, then add.
+      steps.push({ op: "delete", kind: "route", route: previous }, { op: "add", kind: "route", route });
+    } else {
+      steps.push({ op, kind: "route", route });
+    }
+  }
   for (const route of routeChanges.deletes) {
     if (removable(route.dev)) steps.push({ op: "delete", kind: "route", route });
   }
@@ -121,6 +133,9 @@ export function applyPlan(actual: KernelState, plan: Plan): KernelState {
     switch (step.kind) {
       case "vxlan-device":
         if (step.op === "update") {
+          if (step.device.mac !== step.previous.mac) {
+            for (const [key, entry] of neighbours) if (entry.dev === step.device.name) neighbours.delete(key);
+          }
           vxlan = step.device;
         } else if (step.op === "delete") {
           if (vxlan?.name === step.device.name) vxlan = undefined;
@@ -180,14 +195,14 @@ function diffKeyed<T>(
   scope: (item: T) => string,
   key: (item: T) => string,
   same: (a: T, b: T) => boolean,
-): { upserts: ["add" | "replace", T][]; deletes: T[] } {
+): { upserts: ["add" | "replace", T, T | undefined][]; deletes: T[] } {
   const have = new DeviceIndex<T>();
   for (const item of actual) if (include(item)) have.set(scope(item), key(item), item);
-  const upserts: ["add" | "replace", T][] = [];
+  const upserts: ["add" | "replace", T, T | undefined][] = [];
   for (const item of desired) {
     const current = have.take(scope(item), key(item));
-    if (current === undefined) upserts.push(["add", item]);
-    else if (!same(item, current)) upserts.push(["replace", item]);
+    if (current === undefined) upserts.push(["add", item, undefined]);
+    else if (!same(item, current)) upserts.push(["replace", item, current]);
   }
   return { upserts, deletes: [...have.values()] };
 }

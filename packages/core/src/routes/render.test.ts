@@ -28,7 +28,12 @@ describe("renderStep", () => {
     [
       "device update",
       { op: "update", kind: "vxlan-device", device: { ...device, mtu: 1400, addresses: ["10.244.1.0/32", "fd00:10:244:9::/128"] }, previous: device },
-      ["link set dev flatnet.1 address 0a:00:00:00:00:01 mtu 1400 up", "address replace fd00:10:244:9::/128 dev flatnet.1 nodad", "address del fd00:10:244:1::/128 dev flatnet.1"],
+      ["link set dev flatnet.1 mtu 1400 up", "address replace fd00:10:244:9::/128 dev flatnet.1 nodad", "address del fd00:10:244:1::/128 dev flatnet.1"],
+    ],
+    [
+      "device update with a new MAC",
+      { op: "update", kind: "vxlan-device", device: { ...device, mac: "0a:00:00:00:00:aa" }, previous: device },
+      ["link set dev flatnet.1 address 0a:00:00:00:00:aa mtu 1450 up"],
     ],
     ["neighbour add", { op: "add", kind: "neighbour", neighbour: { family: "IPv4", ip: "10.244.2.0", mac: "0a:00:00:00:00:02", dev: "flatnet.1" } }, ["neigh replace 10.244.2.0 lladdr 0a:00:00:00:00:02 dev flatnet.1 nud permanent"]],
     ["neighbour replace", { op: "replace", kind: "neighbour", neighbour: { family: "IPv6", ip: "fd00:10:244:2::", mac: "0a:00:00:00:00:02", dev: "flatnet.1" } }, ["neigh replace fd00:10:244:2:: lladdr 0a:00:00:00:00:02 dev flatnet.1 nud permanent"]],

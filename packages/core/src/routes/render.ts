@@ -39,7 +39,8 @@ export function renderStep(step: PlanStep): string[] {
           const kept = new Set(step.previous.addresses);
           const wanted = new Set(device.addresses);
           return [
-            `link set dev ${device.name} address ${device.mac} mtu ${device.mtu} up`,
+            // Writing the MAC, even an unchanged one, flushes the device's neighbours (permanent too): only when it changes.
+            `link set dev ${device.name}${device.mac === step.previous.mac ? "" : ` address ${device.mac}`} mtu ${device.mtu} up`,
             ...device.addresses.filter((address) => !kept.has(address)).map((address) => addAddress(device.name, address)),
             ...step.previous.addresses.filter((address) => !wanted.has(address)).map((address) => `address del ${address} dev ${device.name}`),
           ];
