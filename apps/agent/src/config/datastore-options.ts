@@ -4,6 +4,7 @@ import { ConfigError } from "./network-config.ts";
 import { resolveAgentSettings } from "./agent-config.ts";
 import { loadKubeConfig } from "../kube/kube-datastore.ts";
 import type { DatastoreOptions } from "../store/factory.ts";
+import { datastoreStats } from "../metrics/datastore-stats.ts";
 
 /** The agent flags for the etcd and Kubernetes datastores and the config file (added to `flatnet agent`). */
 export interface ClusterFlags {
@@ -59,6 +60,7 @@ export function datastoreOptionsFor(
         ...(options.etcdPrefix ? { prefix: options.etcdPrefix } : {}),
         // etcd grants leases in whole seconds and refuses TTLs below its minimum (about 2 s on defaults).
         nodeTtlSeconds: Math.max(2, Math.ceil(leaseTtlMs / 1000)),
+        onWatchRestart: () => datastoreStats.recordEvent("watch-restart"),
         ...(networkConfig ? { networkConfig } : {}),
       };
     case "kubernetes": {
@@ -72,6 +74,7 @@ export function datastoreOptionsFor(
         podCidrAllocator: options.podCidrAllocator === "flatnet" ? "flatnet" : "kubernetes",
         ...(options.leaseNamespace ? { leaseNamespace: options.leaseNamespace } : {}),
         ...(options.node ? { identity: options.node } : {}),
+        onEvent: (event) => datastoreStats.recordEvent(event.kind),
       };
     }
     default:

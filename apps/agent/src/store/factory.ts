@@ -3,6 +3,7 @@ import { EmbeddedDatastore, type EmbeddedDatastoreOptions } from "./embedded.ts"
 // clusters: the etcd and Kubernetes datastores (apps/agent/src/etcd, apps/agent/src/kube).
 import { EtcdDatastore, type EtcdDatastoreOptions } from "../etcd/etcd-datastore.ts";
 import { KubeDatastore, type KubeDatastoreOptions } from "../kube/kube-datastore.ts";
+import { instrumentDatastore } from "../metrics/datastore-stats.ts";
 
 /** Which datastore to open and with what; one variant per kind. */
 export type DatastoreOptions =
@@ -10,8 +11,12 @@ export type DatastoreOptions =
   | ({ kind: "etcd" } & EtcdDatastoreOptions)
   | ({ kind: "kubernetes" } & KubeDatastoreOptions);
 
-/** Opens the datastore `options.kind` names. */
+/** Opens the datastore `options.kind` names, with its calls counted for the metrics. */
 export async function createDatastore(options: DatastoreOptions): Promise<Datastore> {
+  return instrumentDatastore(await openDatastore(options));
+}
+
+async function openDatastore(options: DatastoreOptions): Promise<Datastore> {
   switch (options.kind) {
     case "embedded": {
       const { kind: _kind, ...rest } = options;

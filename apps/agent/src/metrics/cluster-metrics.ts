@@ -1,0 +1,130 @@
+import { existsSync } from "node:fs";
+import { ClusterIpam, type Cidr, safeParseCidr } from "@flatnet/core";
+import { Counter, Gauge, type Registry } from "prom-client";
+import type { AgentContext } from "../api/context.ts";
+import type { ApiRoute } from "../api/server.ts";
+import { IpamStore } from "../ipam-store/store.ts";
+import type { Datastore } from "../store/datastore.ts";
+import { datastoreStats, type DatastoreStats } from "./datastore-stats.ts";
+
+// Cluster-level metrics next to the reconcile loop's: which datastore and how healthy, node CIDRs used/free per
+// cluster CIDR, and pod IPs used/free in this node's pod CIDRs (read from the CNI plugin's IPAM database).
+
+/** Where the CNI plugin keeps this node's pod IPAM (its dataDir + network name); FLATNET_POD_IPAM_DB overrides. */
+export const DEFAULT_POD_IPAM_DB = "/var/lib/cni/flatnet/flatnet/ipam.db";
+
+export interface ClusterMetricsOptions {
+  registry: Registry;
+  datastore: Datastore;
+  /** This node's pod CIDRs once registered. */
+  podCidrs: () => string[] | undefined;
+  podIpamDb?: string;
+  stats?: DatastoreStats;
+}
+
+export function registerClusterMetrics(options: ClusterMetricsOptions): void {
+  const { registry, datastore } = options;
+  const stats = options.stats ?? datastoreStats;
+  const registers = [registry];
+  new Gauge({
+    name: "flatnet_datastore_info",
+    help: "The datastore this agent uses (value 1).",
+    labelNames: ["kind"],
+    registers,
+    collect() {
+      this.set({ kind: datastore.kind }, 1);
+    },
+  });
+  // Counters mirrored from the stats at scrape time (reset, then the totals): they only ever grow.
+  new Counter({
+    name: "flatnet_datastore_errors_total",
+    help: "Failed datastore calls by operation and error code.",
+    labelNames: ["op", "code"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [key, count] of stats.errors) {
+        const [op = "", code = ""] = key.split("|");
+        this.inc({ op, code }, count);
+      }
+    },
+  });
+  new Counter({
+    name: "flatnet_datastore_events_total",
+    help: "Datastore watch and allocator events by kind: watch-error, watch-restart, relist, allocate, allocate-error.",
+    labelNames: ["kind"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [kind, count] of stats.events) this.inc({ kind }, count);
+    },
+  });
+  new Counter({
+    name: "flatnet_datastore_calls_total",
+    help: "Datastore calls by operation, successful or not.",
+    labelNames: ["op"],
+    registers,
+    collect() {
+      this.reset();
+      for (const [op, entry] of stats.calls) this.inc({ op }, entry.count);
+    },
+  });
+  new Gauge({
+    name: "flatnet_datastore_last_success_timestamp_seconds",
+    help: "Unix time of the last successful datastore call (0 before the first).",
+    registers,
+    collect() {
+      this.set(stats.lastSuccessMs / 1000);
+    },
+  });
+  new Gauge({
+    name: "flatnet_cluster_node_cidrs",
+    help: "Node pod CIDRs per cluster CIDR: used by live nodes, and free.",
+    labelNames: ["pool", "state"],
+    registers,
+    async collect() {
+      try {
+        const [config, snapshot] = await Promise.all([datastore.config(), datastore.snapshot()]);
+        const created = ClusterIpam.create(config);
+        if (!created.success) return;
+        for (const node of snapshot.nodes) created.data.occupy(node.name, node.podCidrs);
+        for (const usage of created.data.usage()) {
+          this.set({ pool: usage.pool, state: "used" }, usage.used);
+          this.set({ pool: usage.pool, state: "free" }, usage.free);
+        }
+      } catch {
+        // Datastore unreachable: leave the last values; the error counters tell.
+      }
+    },
+  });
+  new Gauge({
+    name: "flatnet_node_pod_ips",
+    help: "Pod IPs in this node's pod CIDRs: used (allocated by the CNI plugin) and free.",
+    labelNames: ["pod_cidr", "state"],
+    registers,
+    collect() {
+      const path = options.podIpamDb ?? process.env.FLATNET_POD_IPAM_DB ?? DEFAULT_POD_IPAM_DB;
+      const cidrs = (options.podCidrs() ?? []).map((c) => safeParseCidr(c)).filter((r) => r.success).map((r) => r.data as Cidr);
+      // The plugin creates its database on the first ADD: none yet means nothing used.
+      if (cidrs.length === 0 || !existsSync(path)) {
+        for (const cidr of options.podCidrs() ?? []) this.set({ pod_cidr: cidr, state: "used" }, 0);
+        return;
+      }
+      const store = IpamStore.open(path);
+      try {
+        for (const usage of store.usage(cidrs)) {
+          this.set({ pod_cidr: usage.pool, state: "used" }, usage.used);
+          this.set({ pod_cidr: usage.pool, state: "free" }, usage.free);
+        }
+      } finally {
+        store.close();
+      }
+    },
+  });
+}
+
+/** The route module that registers these metrics on the agent's registry (it serves no routes of its own). */
+export function clusterMetricsRoutes(context: AgentContext): ApiRoute[] {
+  registerClusterMetrics({ registry: context.registry, datastore: context.datastore, podCidrs: () => context.self()?.podCidrs });
+  return [];
+}
