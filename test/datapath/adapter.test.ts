@@ -114,13 +114,12 @@ describe.skipIf(skipReason !== undefined)("linux adapter: read/apply round trip 
     expect(sortKernelState(actual)).toEqual(sortKernelState(smaller));
   });
 
-  it("vxlan: a MAC change makes the kernel drop the device's neighbours; the next pass restores them", async () => {
+  it("vxlan: a MAC change (the kernel flushes the device's neighbours) converges in one pass", async () => {
     const desired = desiredFor(cluster("vxlan"), "vxlan");
     await converge(desired);
     const renamed = { ...desired, vxlan: { ...desired.vxlan!, mac: "0e:aa:bb:cc:dd:ee" } };
-    const first = await applyOnce(renamed);
-    expect(first.vxlan?.mac).toBe("0e:aa:bb:cc:dd:ee");
-    expect(first.neighbours).toEqual([]);
+    const plan = diffNetwork(renamed, await readKernelState(NS));
+    expect(plan.steps.filter((s) => s.kind === "neighbour")).toHaveLength(4); // re-added after the flush
     expect(sortKernelState(await applyOnce(renamed))).toEqual(sortKernelState(renamed));
   });
 
@@ -170,5 +169,27 @@ describe.skipIf(skipReason !== undefined)("linux adapter: read/apply round trip 
     const foreign = ipJson<{ dst: string }[]>(NS, ["route", "show", "192.168.50.0/24"]);
     expect(foreign.map((r) => r.dst)).toEqual(["192.168.50.0/24"]);
     expect(ipJson<{ dst: string }[]>(NS, ["-6", "route", "show", "fd99::/64"]).map((r) => r.dst)).toEqual(["fd99::/64"]);
+  });
+});
+
+describe.skipIf(skipReason !== undefined)("linux adapter: VXLAN over an IPv6 underlay", () => {
+  const V6 = "fn-ta-adapter6";
+  beforeAll(() => createNode(V6, ["fd00::11/64"]));
+  afterAll(() => deleteNetns(V6));
+
+  it("creates the device on the IPv6 underlay (MTU - 70) and reads it back equal", async () => {
+    const snapshot: ClusterSnapshot = {
+      clusterCidrs: ["10.244.0.0/16", "fd00:10:244::/56"],
+      nodes: [1, 2].map((i) => ({ name: `node-${i}`, underlayIps: [`fd00::1${i}`], podCidrs: [`10.244.${i}.0/24`, `fd00:10:244:${i}::/64`] })),
+    };
+    const result = computeNodeNetwork(snapshot, "node-1", { ...options("vxlan"), underlaySubnets: ["fd00::/64"] });
+    if (!result.success) throw new Error(result.error.message);
+    const { vxlan, routes, neighbours, fdb } = result.data;
+    const desired: KernelState = { vxlan: vxlan!, routes, neighbours, fdb };
+    await applyKernelPlan(V6, diffNetwork(desired, await readKernelState(V6)));
+    const actual = await readKernelState(V6);
+    expect(sortKernelState(actual)).toEqual(sortKernelState(desired));
+    expect(actual.vxlan).toMatchObject({ local: "fd00::11", underlayFamily: "IPv6", mtu: 1430 });
+    expect(actual.fdb).toEqual([{ mac: vtepMacFor("node-2"), dst: "fd00::12", dev: "flatnet.1" }]);
   });
 });

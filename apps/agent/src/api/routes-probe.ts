@@ -1,32 +1,29 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import {
   buildProbePlan,
   DEFAULT_PROBE_OPTIONS,
   dialRequestSchema,
   probeOptionsSchema,
+  type DialRequest,
+  type DialResult,
   type ProbeEndpoint,
+  type ProbeEvent,
   type ProbeInventory,
 } from "@flatnet/core";
 import { runProbe, type DialTransport } from "../probe/engine.ts";
-import { readNodeFacts } from "../probe/node-state.ts";
-import { agentStateSource } from "../probe/node-state.ts";
-import { agentTransport, streamDial, type HttpEndpoint, type RelayDialBody } from "../probe/transport.ts";
+import { agentStateSource, readNodeFacts } from "../probe/node-state.ts";
+import { agentTransport, streamDial, type HttpEndpoint } from "../probe/transport.ts";
+import type { AgentContext, RouteModule } from "./context.ts";
+import { ApiProblem, type ApiRequest, type ApiRoute } from "./server.ts";
 
-// The probe endpoints of the agent API: relay a dial to a local pod, run a whole check, report node facts.
+// The probe endpoints of the agent API: relay a dial to one of this node's pods, run a whole check with
+// fan-out to the other agents, and report the node facts diagnosis needs (firewall, underlay MTU and MAC).
 
-export interface ProbeRouteContext {
-  /** This agent's node name. */
-  node: string;
-  /** The namespace the agent acts in (its node's), for `nft` and link reads. */
+/** What the probe routes need to know about the agent they run in. */
+export interface ProbeRouteSelf {
+  name: string;
   netns: string;
   underlayDevice: string;
-}
-
-export interface ProbeRoute {
-  method: "GET" | "POST";
-  path: string;
-  handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 
 const endpointSchema = z.union([
@@ -62,29 +59,50 @@ const runSchema = z.object({
   options: probeOptionsSchema.partial().default({}),
 });
 
-/** Probe routes for the agent's API server (`POST /v1/probe/dial`, `POST /v1/probe/run`, `GET /v1/probe/node-facts`). */
-export function probeRoutes(context: ProbeRouteContext): ProbeRoute[] {
-  const relayLocal = (src: ProbeEndpoint, body: RelayDialBody["request"]) =>
-    streamDial({ host: src.ip, port: src.port }, "/v1/dial", body, Math.max(30_000, body.options.timeoutMs * 20));
+/** The probe route module for `src/api/modules.ts`. */
+export const probeRouteModule: RouteModule = (context: AgentContext) =>
+  probeRoutes(() => {
+    const self = context.self();
+    return self === undefined ? undefined : { name: self.name, netns: self.netns, underlayDevice: self.underlayDevice };
+  });
+
+/** `POST /v1/probe/dial`, `POST /v1/probe/run` (NDJSON streams) and `GET /v1/probe/node-facts`. */
+export function probeRoutes(self: () => ProbeRouteSelf | undefined): ApiRoute[] {
+  const requireSelf = (): ProbeRouteSelf => {
+    const s = self();
+    if (s === undefined) throw new ApiProblem(503, "Service Unavailable", "the agent has not registered its node yet");
+    return s;
+  };
+  const relayLocal = (src: ProbeEndpoint, request: DialRequest): AsyncGenerator<DialResult> =>
+    streamDial({ host: src.ip, port: src.port }, "/v1/dial", request, Math.max(30_000, request.options.timeoutMs * 20));
+
   return [
     {
       method: "POST",
       path: "/v1/probe/dial",
-      async handle(req, res) {
-        const body = await readBody(req, res, relaySchema);
-        if (body === undefined) return;
-        if (body.src.node !== context.node) {
-          return problem(res, 400, "ERR_WRONG_NODE", `pod ${body.src.pod} is on node ${body.src.node}; this agent serves node ${context.node}`);
+      async handler(request) {
+        const me = requireSelf();
+        const body = await parseBody(request, relaySchema);
+        if (body.src.node !== me.name) {
+          throw new ApiProblem(400, "Bad Request", `pod ${body.src.pod} is on node ${body.src.node}; this agent serves node ${me.name}`);
         }
-        await streamNdjson(res, relayLocal(body.src, body.request), 502, `the responder of ${body.src.pod} at ${body.src.ip}:${body.src.port}`);
+        const results = relayLocal(body.src, body.request);
+        // The first result (or the failure to reach the responder) decides the status before streaming starts.
+        let first: IteratorResult<DialResult>;
+        try {
+          first = await results.next();
+        } catch (error) {
+          throw new ApiProblem(502, "Bad Gateway", `the responder of ${body.src.pod} at ${body.src.ip}:${body.src.port} did not answer: ${(error as Error).message}`);
+        }
+        return { stream: ndjson(first, results) };
       },
     },
     {
       method: "POST",
       path: "/v1/probe/run",
-      async handle(req, res) {
-        const body = await readBody(req, res, runSchema);
-        if (body === undefined) return;
+      async handler(request) {
+        const me = requireSelf();
+        const body = await parseBody(request, runSchema);
         const inventory = body.inventory as ProbeInventory;
         const planRequest: Parameters<typeof buildProbePlan>[1] = { mode: body.mode };
         if (body.families !== undefined) planRequest.families = body.families;
@@ -92,109 +110,88 @@ export function probeRoutes(context: ProbeRouteContext): ProbeRoute[] {
         const plan = buildProbePlan(inventory, planRequest);
         const agents = new Map(Object.entries(body.agents) as [string, HttpEndpoint][]);
         const remote = agentTransport((node) => agents.get(node));
-        // Our own pods are dialled directly; other nodes' pods through their agents.
+        // This node's pods are dialled directly; other nodes' pods through their agents.
         const transport: DialTransport = {
-          dial: (src, request) => (src.node === context.node ? relayLocal(src, request) : remote.dial(src, request)),
+          dial: (src, dial) => (src.node === me.name ? relayLocal(src, dial) : remote.dial(src, dial)),
         };
-        res.writeHead(200, { "content-type": "application/x-ndjson" });
         const controller = new AbortController();
-        res.on("close", () => controller.abort());
-        await runProbe({
+        request.raw.socket.once("close", () => controller.abort());
+        const queue = new EventQueue();
+        runProbe({
           cluster: inventory.cluster,
           plan,
           options: { ...DEFAULT_PROBE_OPTIONS, ...body.options },
           transport,
           nodeIps: new Map(inventory.nodes.map((n) => [n.name, n.nodeIps])),
           states: agentStateSource((node) => agents.get(node)),
-          onEvent: (event) => {
-            if (!res.writableEnded) res.write(`${JSON.stringify(event)}\n`);
-          },
+          onEvent: (event) => queue.push(event),
           signal: controller.signal,
-        }).catch((error: Error) => {
-          if (!res.writableEnded) res.write(`${JSON.stringify({ v: 1, type: "run-failed", runId: "", error: { code: "ERR_PROBE_RUN", message: error.message } })}\n`);
-        });
-        res.end();
+        }).then(
+          () => queue.end(),
+          (error: Error) => {
+            queue.push({ v: 1, type: "run-failed", runId: "", error: { code: "ERR_PROBE_RUN", message: error.message } });
+            queue.end();
+          },
+        );
+        return { stream: queue.lines() };
       },
     },
     {
       method: "GET",
       path: "/v1/probe/node-facts",
-      async handle(_req, res) {
-        const facts = await readNodeFacts(context.netns, context.underlayDevice);
-        const text = JSON.stringify(facts);
-        res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-        res.end(text);
+      async handler() {
+        const me = requireSelf();
+        return { body: await readNodeFacts(me.netns, me.underlayDevice) };
       },
     },
   ];
 }
 
-/** Dispatch a request to a probe route; false when no route matches (the caller answers 404). */
-export async function handleProbeRequest(routes: readonly ProbeRoute[], req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-  const path = (req.url ?? "/").split("?")[0];
-  const route = routes.find((r) => r.method === req.method && r.path === path);
-  if (route === undefined) return false;
-  try {
-    await route.handle(req, res);
-  } catch (error) {
-    problem(res, 500, "ERR_PROBE", (error as Error).message);
-  }
-  return true;
-}
-
-async function streamNdjson(res: ServerResponse, lines: AsyncIterable<unknown>, failStatus: number, what: string): Promise<void> {
-  const iterator = lines[Symbol.asyncIterator]();
-  let first: IteratorResult<unknown>;
-  try {
-    first = await iterator.next();
-  } catch (error) {
-    return problem(res, failStatus, "ERR_RESPONDER_UNREACHABLE", `${what} did not answer: ${(error as Error).message}`);
-  }
-  res.writeHead(200, { "content-type": "application/x-ndjson" });
-  let current = first;
-  try {
-    while (!current.done) {
-      res.write(`${JSON.stringify(current.value)}\n`);
-      current = await iterator.next();
-    }
-  } catch {
-    // The caller sees a stream that ends early and marks the missing targets as control-path failures.
-  }
-  res.end();
-}
-
-async function readBody<T>(req: IncomingMessage, res: ServerResponse, schema: z.ZodType<T>): Promise<T | undefined> {
-  let text = "";
-  req.setEncoding("utf8");
-  for await (const chunk of req as AsyncIterable<string>) {
-    text += chunk;
-    if (text.length > 32 * 1024 * 1024) {
-      problem(res, 413, "ERR_BODY_TOO_LARGE", "request body exceeds 32 MiB");
-      return undefined;
-    }
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    problem(res, 400, "ERR_INVALID_JSON", "request body is not JSON");
-    return undefined;
-  }
-  const parsed = schema.safeParse(json);
+async function parseBody<T>(request: ApiRequest, schema: z.ZodType<T>): Promise<T> {
+  const parsed = schema.safeParse(await request.json());
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    problem(res, 400, "ERR_INVALID_REQUEST", `request body is invalid at "${issue?.path.join(".") ?? ""}": ${issue?.message ?? "unknown"}`);
-    return undefined;
+    throw new ApiProblem(400, "Bad Request", `request body is invalid at "${issue?.path.join(".") ?? ""}": ${issue?.message ?? "unknown"}`);
   }
   return parsed.data;
 }
 
-function problem(res: ServerResponse, status: number, code: string, detail: string): void {
-  if (res.headersSent) {
-    res.end();
-    return;
+async function* ndjson(first: IteratorResult<DialResult>, rest: AsyncGenerator<DialResult>): AsyncGenerator<string> {
+  if (first.done) return;
+  yield `${JSON.stringify(first.value)}\n`;
+  try {
+    for await (const result of rest) yield `${JSON.stringify(result)}\n`;
+  } catch {
+    // The stream ends early; the caller marks the targets without a result as control-path failures.
   }
-  const text = JSON.stringify({ type: `urn:flatnet:error:${code}`, title: code, status, detail });
-  res.writeHead(status, { "content-type": "application/problem+json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
+}
+
+/** Events pushed by the engine, read as NDJSON lines by the response. */
+class EventQueue {
+  private readonly items: string[] = [];
+  private done = false;
+  private wake: (() => void) | undefined;
+
+  push(event: ProbeEvent): void {
+    this.items.push(`${JSON.stringify(event)}\n`);
+    this.wake?.();
+  }
+
+  end(): void {
+    this.done = true;
+    this.wake?.();
+  }
+
+  async *lines(): AsyncGenerator<string> {
+    for (;;) {
+      if (this.items.length > 0) {
+        // Batch what is queued into one write: thousands of pair results arrive within milliseconds.
+        yield this.items.splice(0).join("");
+        continue;
+      }
+      if (this.done) return;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+      this.wake = undefined;
+    }
+  }
 }

@@ -1,6 +1,7 @@
 import { existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import { dirname } from "node:path";
+import { Readable, pipeline } from "node:stream";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE" | "PATCH";
 
@@ -22,6 +23,8 @@ export interface ApiResponse {
   body?: unknown;
   /** Sent as is, with `contentType` (default text/plain). */
   text?: string;
+  /** Streamed chunk by chunk (NDJSON), with `contentType` (default application/x-ndjson); ends with the iterable. */
+  stream?: AsyncIterable<string>;
   contentType?: string;
   headers?: Record<string, string>;
 }
@@ -193,6 +196,12 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
 function send(res: ServerResponse, response: ApiResponse): void {
   for (const [name, value] of Object.entries(response.headers ?? {})) res.setHeader(name, value);
   res.statusCode = response.status ?? 200;
+  if (response.stream !== undefined) {
+    res.setHeader("content-type", response.contentType ?? "application/x-ndjson");
+    // pipeline destroys the response if the stream fails, so the client sees a cut stream, not a hang.
+    pipeline(Readable.from(response.stream), res, () => undefined);
+    return;
+  }
   if (response.text !== undefined) {
     res.setHeader("content-type", response.contentType ?? "text/plain; charset=utf-8");
     res.end(response.text);

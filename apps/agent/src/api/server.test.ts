@@ -1,0 +1,84 @@
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ApiProblem, type ApiServer, createApiServer } from "./server.ts";
+
+function call(socketPath: string, method: string, path: string, body?: string) {
+  return new Promise<{ status: number; type: string; body: string; allow?: string }>((resolve, reject) => {
+    const req = request({ socketPath, method, path }, (res) => {
+      let text = "";
+      res.on("data", (d: Buffer) => (text += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"]), body: text, allow: res.headers.allow as string | undefined }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+describe("createApiServer on a unix socket", () => {
+  let dir: string;
+  let socketPath: string;
+  let server: ApiServer;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "fn-ta-api-"));
+    socketPath = join(dir, "agent.sock");
+    server = createApiServer({
+      socketPath,
+      routes: [
+        { method: "GET", path: "/v1/items/:id", handler: (req) => ({ body: { id: req.params.id, verbose: req.query.get("verbose") } }) },
+        { method: "POST", path: "/v1/items", handler: async (req) => ({ status: 201, body: { got: await req.json() } }) },
+        { method: "GET", path: "/text", handler: () => ({ text: "plain\n", contentType: "text/plain; version=0.0.4" }) },
+        { method: "GET", path: "/gone", handler: () => { throw new ApiProblem(410, "Gone", "item 7 was removed", { item: 7 }); } },
+        { method: "GET", path: "/bug", handler: () => { throw new Error("secret internal detail"); } },
+      ],
+    });
+    await server.listen();
+  });
+  afterAll(async () => {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it.each([
+    ["GET", "/v1/items/a%20b?verbose=1", undefined, 200, "application/json", { id: "a b", verbose: "1" }],
+    ["POST", "/v1/items", '{"x":1}', 201, "application/json", { got: { x: 1 } }],
+    ["POST", "/v1/items", "{not json", 400, "application/problem+json", { type: "about:blank", title: "Bad Request", status: 400, detail: expect.stringContaining("request body is not JSON") }],
+    ["GET", "/gone", undefined, 410, "application/problem+json", { type: "about:blank", title: "Gone", status: 410, detail: "item 7 was removed", item: 7 }],
+    ["GET", "/bug", undefined, 500, "application/problem+json", { type: "about:blank", title: "Internal Server Error", status: 500, detail: "the agent could not answer this request; see its log" }],
+    ["GET", "/nope", undefined, 404, "application/problem+json", { type: "about:blank", title: "Not Found", status: 404, detail: "no route for GET /nope" }],
+    ["DELETE", "/v1/items", undefined, 405, "application/problem+json", { type: "about:blank", title: "Method Not Allowed", status: 405, detail: "DELETE is not allowed on /v1/items; allowed: POST" }],
+  ])("%s %s -> %i", async (method, path, body, status, type, expected) => {
+    const res = await call(socketPath, method, path, body);
+    expect(res.status).toBe(status);
+    expect(res.type).toBe(type);
+    expect(JSON.parse(res.body)).toEqual(expected);
+    expect(res.body).not.toContain("secret internal detail");
+  });
+
+  it("sends text as is with its content type", async () => {
+    expect(await call(socketPath, "GET", "/text")).toMatchObject({ status: 200, type: "text/plain; version=0.0.4", body: "plain\n" });
+  });
+
+  it("refuses to listen on a path that is not a socket, naming it", async () => {
+    writeFileSync(join(dir, "file"), "keep me");
+    const other = createApiServer({ socketPath: join(dir, "file"), routes: [] });
+    await expect(other.listen()).rejects.toThrow(`API socket path "${join(dir, "file")}" exists and is not a socket`);
+  });
+
+  it("replaces the socket a crashed agent left behind", async () => {
+    const stale = join(dir, "stale.sock");
+    const child = spawn(process.execPath, ["-e", `require("node:net").createServer().listen(${JSON.stringify(stale)})`], { stdio: "ignore" });
+    for (let i = 0; i < 2_000 && !existsSync(stale); i++) await new Promise((r) => setTimeout(r, 5));
+    process.kill(child.pid!, "SIGKILL"); // no chance to unlink its socket
+    await new Promise((r) => child.once("exit", r));
+    expect(existsSync(stale)).toBe(true);
+    const restarted = createApiServer({ socketPath: stale, routes: [{ method: "GET", path: "/healthz", handler: () => ({ body: { status: "ok" } }) }] });
+    await restarted.listen();
+    expect((await call(stale, "GET", "/healthz")).status).toBe(200);
+    await restarted.close();
+  });
+});
