@@ -224,6 +224,16 @@ describe.skipIf(!root)("probe engine on a netns network with injected faults", (
       expect(JSON.parse(text).detail).toMatch(/^request body is invalid at "inventory\.cluster"/);
     });
 
+    it("a dial relayed to a pod of another node is refused with a problem naming both nodes", async () => {
+      const src = { pod: "pod-2-0", node: "node-2", ip: "10.244.2.2", port: PORT };
+      const request = { v: 1, runId: "r", options: OPTIONS, targets: [] };
+      const response = await postJson({ socketPath: socket("node-1") }, "/v1/probe/dial", { src, request }, 5_000);
+      expect(response.statusCode).toBe(400);
+      let text = "";
+      for await (const chunk of response) text += chunk;
+      expect(JSON.parse(text).detail).toBe("pod pod-2-0 is on node node-2; this agent serves node node-1");
+    });
+
     it("a stopped agent: the pairs it would send are inconclusive (control path), never failed", async () => {
       await topo.stopProcess("agent-node-3");
       const { report } = await check(viaAgents);

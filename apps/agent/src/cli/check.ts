@@ -1,8 +1,217 @@
-import type { Command } from "commander";
+import { createServer, type Server } from "node:http";
+import { writeFile, unlink } from "node:fs/promises";
+import { InvalidArgumentError, Option, type Command } from "commander";
+import {
+  buildProbePlan,
+  DEFAULT_PROBE_OPTIONS,
+  renderJunit,
+  reportPassed,
+  type ProbeEvent,
+  type ProbeOptions,
+  type ProbeReport,
+} from "@flatnet/core";
+import { DEFAULT_STATE_DIR } from "../lab/state.ts";
+import { runProbe, type DialTransport } from "../probe/engine.ts";
+import {
+  labAgentSocket,
+  labInventory,
+  labPodMtu,
+  labStateSource,
+  requireLabState,
+  responderSocket,
+  startLabResponders,
+  stopLabResponders,
+} from "../probe/lab-source.ts";
+import { ProbeMetrics } from "../probe/metrics.ts";
+import { renderProgress, renderReport } from "../probe/render.ts";
+import { runResponder, RESPONDER_USAGE } from "../probe/responder-cli.ts";
+import { agentTransport, responderTransport } from "../probe/transport.ts";
+
+export interface CheckCommandOptions {
+  stateDir: string;
+  kubeconfig?: string;
+  mode: "all-pods" | "node-pairs";
+  peers?: number;
+  family: "IPv4" | "IPv6" | "all";
+  json: boolean;
+  ndjson: boolean;
+  junit?: string;
+  by?: "node" | "pod";
+  via: "direct" | "agents";
+  udp: number;
+  timeout: number;
+  retries: number;
+  mtu: boolean;
+  podMtu?: number;
+  concurrency: number;
+  watch: boolean;
+  interval: number;
+  metricsSocket?: string;
+  metricsPort?: number;
+  keepResponders: boolean;
+  color?: boolean;
+}
+
+const integer = (name: string, min: number, max: number) => (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} "${value}" must be an integer from ${min} to ${max}`);
+  return n;
+};
+
+const duration = (value: string): number => {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value);
+  if (match === null) throw new InvalidArgumentError(`interval "${value}" is not a duration like 500ms, 30s or 5m`);
+  const n = Number(match[1]) * ({ ms: 1, s: 1000, m: 60_000 }[match[2] ?? "s"] as number);
+  if (n < 100) throw new InvalidArgumentError(`interval "${value}" is below the minimum of 100ms`);
+  return n;
+};
 
 export function registerCheckCommand(program: Command): void {
-  program.command("check").description("(not built yet)").action(() => {
-    process.stderr.write("flatnet check: not built yet\n");
-    process.exitCode = 2;
+  program
+    .command("check")
+    .description("Verify the flat network: probe every pod pair (TCP, UDP, MTU, no NAT) and explain failures from the agents' state")
+    .option("--state-dir <dir>", "the lab to check (its state directory)", DEFAULT_STATE_DIR)
+    .option("--kubeconfig <path>", "check a Kubernetes cluster instead of the lab (not available yet)")
+    .addOption(new Option("--mode <mode>", "all-pods: every ordered pod pair; node-pairs: one responder per node, capped peers").choices(["all-pods", "node-pairs"]).default("all-pods"))
+    .option("--peers <n>", "node-pairs mode: peers that probe each node", integer("--peers", 1, 1000))
+    .addOption(new Option("--family <family>", "IP family to probe").choices(["IPv4", "IPv6", "all"]).default("all"))
+    .option("--json", "print the report document as JSON", false)
+    .option("--ndjson", "stream the run's events as NDJSON (run-started, pair-result..., run-finished)", false)
+    .option("--junit <file>", "also write a JUnit XML report to this file")
+    .addOption(new Option("--by <axis>", "matrix rows and columns").choices(["node", "pod"]))
+    .addOption(new Option("--via <path>", "control path: each pod's responder socket, or each node's agent").choices(["direct", "agents"]).default("direct"))
+    .option("--udp <n>", "UDP echoes per pair", integer("--udp", 0, 100), DEFAULT_PROBE_OPTIONS.udpCount)
+    .option("--timeout <ms>", "per-probe timeout in milliseconds", integer("--timeout", 10, 60_000), DEFAULT_PROBE_OPTIONS.timeoutMs)
+    .option("--retries <n>", "retries of failed pairs after the first pass", integer("--retries", 0, 5), DEFAULT_PROBE_OPTIONS.retries)
+    .option("--no-mtu", "skip the MTU black-hole checks (large TCP transfer, pod-MTU UDP datagram)")
+    .option("--pod-mtu <n>", "pod MTU for the UDP MTU check (default: read from the pods)", integer("--pod-mtu", 68, 65535))
+    .option("--concurrency <n>", "pairs dialled at once per source pod", integer("--concurrency", 1, 1024), DEFAULT_PROBE_OPTIONS.concurrency)
+    .option("--watch", "run continuously and serve Prometheus metrics", false)
+    .option("--interval <duration>", "pause between runs in --watch mode", duration, 30_000)
+    .option("--metrics-socket <path>", "--watch: serve /metrics on this unix socket")
+    .option("--metrics-port <port>", "--watch: serve /metrics on 127.0.0.1:<port>", integer("--metrics-port", 1, 65535))
+    .option("--keep-responders", "leave the probe responders this run started running", false)
+    .option("--no-color", "no ANSI colour")
+    .action(async (options: CheckCommandOptions) => {
+      try {
+        process.exitCode = await runCheck(options);
+      } catch (error) {
+        process.stderr.write(`flatnet check: ${(error as Error).message}\n`);
+        process.exitCode = 2;
+      }
+    });
+
+  program
+    .command("probe-responder")
+    .description("Run a probe responder in this network namespace (started in each pod by the lab or a DaemonSet)")
+    .allowUnknownOption(true)
+    .helpOption(false)
+    .argument("[args...]", RESPONDER_USAGE)
+    .action(async (args: string[]) => {
+      await runResponder(args);
+    });
+}
+
+/** Run `flatnet check` on a lab; returns the exit code (0 pass, 1 failures found, 2 could not check). */
+export async function runCheck(options: CheckCommandOptions): Promise<number> {
+  if (options.kubeconfig !== undefined) {
+    throw new Error(`--kubeconfig: checking a Kubernetes cluster is not available in this build; deploy deploy/probe-daemonset.yaml and check the lab with --state-dir`);
+  }
+  if (options.json && options.ndjson) throw new Error("--json and --ndjson are exclusive: pick one output document format");
+  const state = await requireLabState(options.stateDir);
+  const started = await startLabResponders(options.stateDir, state);
+  const metrics = options.watch ? new ProbeMetrics() : undefined;
+  let server: Server | undefined;
+  try {
+    if (metrics !== undefined) server = await serveMetrics(metrics, options);
+    const podMtu = options.mtu ? (options.podMtu ?? (await labPodMtu(state))) : 0;
+    const probeOptions: ProbeOptions = {
+      ...DEFAULT_PROBE_OPTIONS,
+      udpCount: options.udp,
+      timeoutMs: options.timeout,
+      retries: options.retries,
+      concurrency: options.concurrency,
+      mtuTcpBytes: options.mtu ? DEFAULT_PROBE_OPTIONS.mtuTcpBytes : 0,
+      podMtu,
+    };
+    const transport: DialTransport =
+      options.via === "agents"
+        ? agentTransport((node) => ({ socketPath: labAgentSocket(options.stateDir, node) }))
+        : responderTransport((src) => ({ socketPath: responderSocket(options.stateDir, src.pod) }));
+    for (;;) {
+      const lab = await requireLabState(options.stateDir);
+      if (options.watch) await startLabResponders(options.stateDir, lab);
+      const report = await checkOnce(lab, options, probeOptions, transport);
+      metrics?.record(report);
+      if (!options.watch) return reportPassed(report) ? 0 : 1;
+      await new Promise((resolve) => setTimeout(resolve, options.interval));
+    }
+  } finally {
+    if (server !== undefined) await new Promise((resolve) => server!.close(resolve));
+    if (!options.keepResponders && !options.watch && started.length > 0) await stopLabResponders(options.stateDir, started);
+    else if (options.watch && !options.keepResponders) await stopLabResponders(options.stateDir, started);
+  }
+}
+
+async function checkOnce(state: Awaited<ReturnType<typeof requireLabState>>, options: CheckCommandOptions, probeOptions: ProbeOptions, transport: DialTransport): Promise<ProbeReport> {
+  const inventory = labInventory(state);
+  const plan = buildProbePlan(inventory, {
+    mode: options.mode,
+    ...(options.family === "all" ? {} : { families: [options.family] }),
+    ...(options.peers === undefined ? {} : { peersPerNode: options.peers }),
   });
+  const tty = process.stderr.isTTY === true && !options.ndjson;
+  let failing = 0;
+  const onEvent = (event: ProbeEvent): void => {
+    if (options.ndjson) process.stdout.write(`${JSON.stringify(event)}\n`);
+    if (tty && event.type === "pair-result") {
+      if (event.final && (event.result.verdict === "failed" || event.result.verdict === "inconclusive")) failing++;
+      if (event.progress.done % 50 === 0 || event.progress.done === event.progress.total) {
+        process.stderr.write(renderProgress(event.progress.done, event.progress.total, failing));
+      }
+    }
+  };
+  const report = await runProbe({
+    cluster: inventory.cluster,
+    plan,
+    options: probeOptions,
+    transport,
+    nodeIps: new Map(inventory.nodes.map((n) => [n.name, n.nodeIps])),
+    states: labStateSource(options.stateDir, state, probeOptions.podMtu),
+    onEvent,
+  });
+  if (tty) process.stderr.write("\r\u001b[K");
+  if (options.junit !== undefined) await writeFile(options.junit, renderJunit(report));
+  if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else if (!options.ndjson) {
+    const color = options.color !== false && process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
+    process.stdout.write(renderReport(report, { color, ...(options.by === undefined ? {} : { by: options.by }) }));
+  }
+  return report;
+}
+
+async function serveMetrics(metrics: ProbeMetrics, options: CheckCommandOptions): Promise<Server | undefined> {
+  if (options.metricsSocket === undefined && options.metricsPort === undefined) return undefined;
+  const server = createServer((req, res) => {
+    if (req.method === "GET" && (req.url ?? "").split("?")[0] === "/metrics") {
+      metrics.registry.metrics().then((text) => {
+        res.writeHead(200, { "content-type": metrics.registry.contentType });
+        res.end(text);
+      }, (error: Error) => {
+        res.writeHead(500, { "content-type": "text/plain" });
+        res.end(error.message);
+      });
+      return;
+    }
+    res.writeHead(404, { "content-type": "text/plain" });
+    res.end("flatnet check serves GET /metrics only\n");
+  });
+  if (options.metricsSocket !== undefined) await unlink(options.metricsSocket).catch(() => undefined);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    // Loopback only: the metrics of a lab check never reach a shared network.
+    if (options.metricsSocket !== undefined) server.listen(options.metricsSocket, () => resolve());
+    else server.listen(options.metricsPort, "127.0.0.1", () => resolve());
+  });
+  return server;
 }

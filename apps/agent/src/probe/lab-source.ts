@@ -1,0 +1,201 @@
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { request } from "node:http";
+import { join } from "node:path";
+import { DEFAULT_PROBE_PORT, type NodeProbeState, type ProbeInventory, type StateTables } from "@flatnet/core";
+import { agentPaths } from "../lab/agent-process.ts";
+import { loadState, type LabState } from "../lab/state.ts";
+import { flatnetCommand, isRecordedProcessAlive, startInNamespace, stopRecordedProcess } from "../lab/supervisor.ts";
+import type { NodeStateSource } from "./engine.ts";
+import { fromAgentState, kernelStateSource, readLink } from "./node-state.ts";
+
+// The probe engine's view of a `flatnet lab`: its state file, a responder per pod (started here), the agents' sockets.
+
+export interface LabResponderRecord {
+  pod: string;
+  pid: number;
+  startTime: string;
+  socket: string;
+}
+
+export const responderSocket = (stateDir: string, pod: string): string => join(stateDir, "probe", `${pod}.sock`);
+const recordsPath = (stateDir: string): string => join(stateDir, "probe", "responders.json");
+
+/** The lab's state, or an error naming the directory when there is no lab. */
+export async function requireLabState(stateDir: string): Promise<LabState> {
+  const state = await loadState(stateDir);
+  if (state === undefined) throw new Error(`no lab in "${stateDir}" (no state.json); run "flatnet lab up" first or pass --state-dir`);
+  return state;
+}
+
+/** Nodes and pods of the lab as the planner sees them; every pod's responder listens on DEFAULT_PROBE_PORT. */
+export function labInventory(state: LabState): ProbeInventory {
+  return {
+    cluster: { name: `lab ${state.prefix}`, source: "lab" },
+    nodes: state.nodes.map((n) => ({ name: n.name, podCidrs: n.podCidrs, nodeIps: n.underlayIps })),
+    pods: state.pods.map((p) => ({ name: p.name, node: p.node, ips: p.ips, port: DEFAULT_PROBE_PORT })),
+  };
+}
+
+/**
+ * Make sure a responder runs in every pod of the lab (`ip netns exec <pod> flatnet probe-responder ...`),
+ * starting only the missing ones; PIDs are recorded in `<state-dir>/probe/responders.json`.
+ * Returns the pods whose responder this call started.
+ */
+export async function startLabResponders(stateDir: string, state?: LabState): Promise<string[]> {
+  const lab = state ?? (await requireLabState(stateDir));
+  await mkdir(join(stateDir, "probe"), { recursive: true });
+  await mkdir(join(stateDir, "logs"), { recursive: true });
+  const records = await readRecords(stateDir);
+  const started: string[] = [];
+  const kept: LabResponderRecord[] = [];
+  await Promise.all(
+    lab.pods.map(async (pod) => {
+      const existing = records.find((r) => r.pod === pod.name);
+      if (existing !== undefined && (await isRecordedProcessAlive(existing)) && (await healthy(existing.socket))) {
+        kept.push(existing);
+        return;
+      }
+      if (existing !== undefined) await stopRecordedProcess(existing, "SIGKILL").catch(() => false);
+      const node = lab.nodes.find((n) => n.name === pod.node);
+      const socket = responderSocket(stateDir, pod.name);
+      const args = [
+        ...flatnetCommand(),
+        "probe-responder",
+        "--pod", pod.name,
+        "--node", pod.node,
+        "--port", String(DEFAULT_PROBE_PORT),
+        "--control-socket", socket,
+        ...pod.ips.flatMap((ip) => ["--pod-ip", ip]),
+        ...(node?.podCidrs ?? []).flatMap((c) => ["--node-pod-cidr", c]),
+        ...(node?.underlayIps ?? []).flatMap((ip) => ["--node-ip", ip]),
+      ];
+      const process = await startInNamespace({ netns: pod.netns, args, logPath: join(stateDir, "logs", `probe-${pod.name}.log`) });
+      kept.push({ pod: pod.name, pid: process.pid, startTime: process.startTime, socket });
+      started.push(pod.name);
+    }),
+  );
+  await writeRecords(stateDir, kept);
+  // Bounded wait on the real condition: each new responder answers on its control socket.
+  const deadline = Date.now() + 20_000;
+  for (const pod of started) {
+    const record = kept.find((r) => r.pod === pod) as LabResponderRecord;
+    while (!(await healthy(record.socket))) {
+      if (Date.now() > deadline) throw new Error(`the probe responder of ${pod} did not answer on ${record.socket} within 20 s; see ${join(stateDir, "logs", `probe-${pod}.log`)}`);
+      if (!(await isRecordedProcessAlive(record))) throw new Error(`the probe responder of ${pod} exited; see ${join(stateDir, "logs", `probe-${pod}.log`)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return started;
+}
+
+/** Stop the lab's responders (all, or only `pods`), by recorded PID after checking they are ours. */
+export async function stopLabResponders(stateDir: string, pods?: readonly string[]): Promise<number> {
+  const records = await readRecords(stateDir);
+  let stopped = 0;
+  const remaining: LabResponderRecord[] = [];
+  await Promise.all(
+    records.map(async (record) => {
+      if (pods !== undefined && !pods.includes(record.pod)) {
+        remaining.push(record);
+        return;
+      }
+      if (await stopRecordedProcess(record, "SIGTERM", 2_000).catch(() => false)) stopped++;
+      await rm(record.socket, { force: true });
+    }),
+  );
+  await writeRecords(stateDir, remaining);
+  return stopped;
+}
+
+/** The pod MTU as the lab's pods have it (eth0 of the first pod), or 0 when unknown. */
+export async function labPodMtu(state: LabState): Promise<number> {
+  const pod = state.pods[0];
+  if (pod === undefined) return 0;
+  const link = await readLink(pod.netns, "eth0").catch(() => undefined);
+  return link?.mtu ?? 0;
+}
+
+/** Agent socket of a lab node. */
+export const labAgentSocket = (stateDir: string, node: string): string => agentPaths(stateDir, node).socket;
+
+/**
+ * Diagnosis state for the lab: the desired state and pod MTU from each agent's `/v1/state`, the actual state
+ * and firewall read from the node's namespace (the lab runs here, as root). A node whose agent does not
+ * answer keeps its kernel facts, and the agent outage is reported alongside.
+ */
+export function labStateSource(stateDir: string, state: LabState, podMtu: number): NodeStateSource {
+  const kernel = kernelStateSource(
+    new Map(
+      state.nodes.map((n) => [n.name, { netns: n.netns, podCidrs: n.podCidrs, nodeIps: n.underlayIps, underlayDevice: "eth0", podMtu }]),
+    ),
+  );
+  return {
+    async read(names) {
+      const [fromKernel, fromAgents] = await Promise.all([
+        kernel.read(names),
+        Promise.all(names.map(async (name) => [name, await getAgentState(labAgentSocket(stateDir, name))] as const)),
+      ]);
+      const out = new Map<string, NodeProbeState>();
+      for (const [name, body] of fromAgents) {
+        const k = fromKernel.get(name) as NodeProbeState;
+        if (body instanceof Error) {
+          out.set(name, { ...k, error: `agent: ${body.message}` });
+          continue;
+        }
+        const agent = fromAgentState(name, body);
+        const merged: NodeProbeState = { ...k };
+        if (agent.desired !== undefined) merged.desired = agent.desired as StateTables;
+        if (agent.podMtu !== undefined) merged.podMtu = agent.podMtu;
+        if (agent.encapOverhead !== undefined) merged.encapOverhead = agent.encapOverhead;
+        out.set(name, merged);
+      }
+      return out;
+    },
+  };
+}
+
+function getAgentState(socketPath: string): Promise<unknown> {
+  return new Promise((resolve) => {
+    const req = request({ socketPath, path: "/v1/state", method: "GET", timeout: 3_000 }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (text += c));
+      res.on("end", () => {
+        if (res.statusCode !== 200) return resolve(new Error(`/v1/state answered HTTP ${res.statusCode}`));
+        try {
+          resolve(JSON.parse(text));
+        } catch {
+          resolve(new Error("/v1/state did not answer JSON"));
+        }
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error("no answer within 3 s")));
+    req.on("error", (error) => resolve(error));
+    req.end();
+  });
+}
+
+function healthy(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ socketPath, path: "/healthz", method: "GET", timeout: 1_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+    req.end();
+  });
+}
+
+async function readRecords(stateDir: string): Promise<LabResponderRecord[]> {
+  try {
+    return JSON.parse(await readFile(recordsPath(stateDir), "utf8")) as LabResponderRecord[];
+  } catch {
+    return [];
+  }
+}
+
+async function writeRecords(stateDir: string, records: LabResponderRecord[]): Promise<void> {
+  await mkdir(join(stateDir, "probe"), { recursive: true });
+  await writeFile(recordsPath(stateDir), `${JSON.stringify(records, null, 2)}\n`);
+}
