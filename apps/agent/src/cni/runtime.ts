@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { addNetworkList, checkNetworkList, type Conflist, delNetworkList, type ExecutorOptions, type RuntimeConf } from "./executor.ts";
@@ -48,8 +48,12 @@ export function installCni(options: InstallOptions): CniInstall {
   };
   for (const dir of [install.binDir, install.confDir, install.cacheDir, install.dataDir]) mkdirSync(dir, { recursive: true });
   const binary = join(install.binDir, "flatnet");
-  copyFileSync(options.pluginBinary ?? defaultPluginBinary(), `${binary}.tmp`);
-  renameSync(`${binary}.tmp`, binary); // a running plugin keeps its old inode
+  const source = options.pluginBinary ?? defaultPluginBinary();
+  const [from, to] = [statSync(source), existsSync(binary) ? statSync(binary) : undefined];
+  if (to === undefined || to.size !== from.size || to.mtimeMs < from.mtimeMs) {
+    copyFileSync(source, `${binary}.tmp`);
+    renameSync(`${binary}.tmp`, binary); // a running plugin keeps its old inode
+  }
   const flatnet: Record<string, unknown> = { type: "flatnet", nodeNetns: options.nodeNetns, dataDir: install.dataDir };
   if (options.podCidrs !== undefined) flatnet.podCidrs = options.podCidrs;
   if (options.subnetFile !== undefined) flatnet.subnetFile = options.subnetFile;

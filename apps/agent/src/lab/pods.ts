@@ -1,5 +1,6 @@
 import { NodeIpam } from "@flatnet/core";
-import { attachPod, ensureBridge } from "../linux/pod.ts";
+import { join } from "node:path";
+import { cniAdd, installCni } from "../cni/runtime.ts";
 import { fetchAgentNode } from "./agent-process.ts";
 import { LabError } from "./errors.ts";
 import type { LabNode, LabPod } from "./state.ts";
@@ -33,31 +34,18 @@ export function allocatePodIps(node: LabNode, existing: readonly LabPod[], pods:
 }
 
 /**
- * Attaches pod namespaces (already created) to their node: the node bridge with the gateways and the agent's pod
- * MTU, then a veth per pod. Until the CNI plugin lands, the lab allocates the IPs itself and records them in its state.
+ * Attaches pod namespaces (already created) to their node as a container runtime would: the flatnet CNI plugin is
+ * installed for the node under <stateDir>/cni/<node> (bin/, net.d/ conflist with the agent's pod CIDRs and MTU) and
+ * each pod is attached with a CNI ADD (env plus stdin). The plugin's durable IPAM allocates the IPs.
  */
-export async function attachPods(stateDir: string, node: LabNode, existing: readonly LabPod[], pods: readonly PodSlot[]): Promise<LabPod[]> {
+export async function attachPods(stateDir: string, node: LabNode, _existing: readonly LabPod[], pods: readonly PodSlot[]): Promise<LabPod[]> {
   const self = await fetchAgentNode(stateDir, node);
-  const ipam = allocatePodIps(node, existing, pods);
-  const first = ipam.get({ containerId: podContainerId(pods[0]?.netns ?? ""), ifName: "eth0" });
-  if (first !== undefined) {
-    await ensureBridge(node.netns, { gateways: first.ips.map((ip) => `${ip.gateway}/${ip.prefix}`), mtu: self.podMtu });
-  }
+  const install = installCni({ root: join(stateDir, "cni", node.name), nodeNetns: node.netns, podCidrs: self.podCidrs, mtu: self.podMtu });
   return Promise.all(
     pods.map(async (pod) => {
       const containerId = podContainerId(pod.netns);
-      const allocation = ipam.get({ containerId, ifName: "eth0" });
-      if (allocation === undefined) throw new Error(`invariant: ${containerId} was allocated`);
-      await attachPod({
-        nodeNetns: node.netns,
-        podNetns: { name: pod.netns },
-        containerId,
-        ifName: "eth0",
-        addresses: allocation.ips.map((ip) => `${ip.address}/${ip.prefix}`),
-        gateways: allocation.ips.map((ip) => ip.gateway),
-        mtu: self.podMtu,
-      });
-      return { ...pod, containerId, ifName: "eth0", ips: allocation.ips.map((ip) => ip.address) };
+      const { addresses } = await cniAdd(install, { containerId, netns: `/run/netns/${pod.netns}`, ifName: "eth0" });
+      return { ...pod, containerId, ifName: "eth0", ips: addresses.map((address) => address.slice(0, address.indexOf("/"))) };
     }),
   );
 }
