@@ -1,16 +1,19 @@
 /**
  * End to end in a real VS Code: code-server with the packaged .vsix, driven by headless Chromium. The sidebar
  * must show the lab's nodes and pod IPs, and "Verify flat connectivity" must fill the matrix. The lab is a
- * recorded one (a lab state directory and a recorded probe run) unless FLATNET_E2E_LIVE_LAB names a live lab's
- * state directory, in which case the tree and the probe run come from the live lab and `flatnet check`.
+ * recorded one (a lab state directory and a recorded probe run), then a live one that this test brings up with
+ * its own prefix (fn-tv-) and state directory and takes down afterwards; the live one skips with the reason
+ * when `flatnet lab up` cannot build a lab here.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { type Browser, type Frame, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeSyntheticCluster, makeSyntheticRun } from "../../apps/vscode/src/model/synthetic.ts";
-import { type CodeServer, codeServerMissingReason, repoRoot, startCodeServer } from "./code-server.ts";
+import { type CodeServer, codeServerMissingReason, ensureVsix, repoRoot, startCodeServer } from "./code-server.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
@@ -53,56 +56,119 @@ async function findFrame(page: Page, selector: string, timeoutMs: number): Promi
   }
 }
 
-describe.skipIf(missing !== undefined)("the extension in code-server", () => {
-  let server: CodeServer;
+const tsxCli = join(repoRoot, "node_modules", "tsx", "dist", "cli.mjs");
+const agentMain = join(repoRoot, "apps", "agent", "src", "main.ts");
+const nodeBin = join(repoRoot, "node_modules", ".bin", "node");
+const flatnet = [nodeBin, tsxCli, agentMain];
+
+interface Scenario {
+  name: string;
+  /** Prepares the lab; returns the extension settings, or a reason to skip. */
+  setup(dir: string): Promise<{ settings: Record<string, unknown>; nodes: string[]; podIp: string; firstNode: string } | { skip: string }>;
+  teardown(dir: string): Promise<void>;
+  progress: RegExp;
+  summary: RegExp;
+  problem?: { group: string; text: RegExp };
+}
+
+const recorded: Scenario = {
+  name: "a recorded lab",
+  async setup(dir) {
+    const { stateDir, replay } = recordLab(dir);
+    return { settings: { "flatnet.lab.stateDir": stateDir, "flatnet.probe.replay": replay }, nodes: ["node-1", "node-2", "node-3"], podIp: "10.244.0.10", firstNode: "node-1" };
+  },
+  async teardown() {},
+  progress: /^run run-1: 6\/6 pairs$/,
+  summary: /^1\/6 pairs failed \(1 NAT violations\), 0 flaky, 0 inconclusive$/,
+  problem: { group: "NAT violations", text: /the receiver saw 172\.31\.0\.2, not 10\.244\.0\.10/ },
+};
+
+// The live lab: `flatnet lab up` with this test's own prefix and state dir, verified by `flatnet lab check`.
+const live: Scenario = {
+  name: "a live flatnet lab",
+  async setup(dir) {
+    if (process.getuid?.() !== 0) return { skip: "the live lab needs root (network namespaces)" };
+    const stateDir = join(dir, "live-lab");
+    const up = await promisify(execFile)(flatnet[0]!, [...flatnet.slice(1), "lab", "up", "--nodes", "2", "--pods-per-node", "2", "--prefix", "fn-tv-", "--state-dir", stateDir], { timeout: 180_000 }).then(
+      () => undefined,
+      (error: { stderr?: string; message: string }) => (error.stderr || error.message).trim().split("\n").at(-1),
+    );
+    if (up !== undefined) return { skip: `flatnet lab up failed: ${up}` };
+    const state = JSON.parse(readFileSync(join(stateDir, "state.json"), "utf8")) as { nodes: { name: string }[]; pods: { node: string; ips: string[] }[] };
+    const firstNode = state.nodes[0]!.name;
+    return {
+      settings: { "flatnet.lab.stateDir": stateDir, "flatnet.cli": flatnet },
+      nodes: state.nodes.map((n) => n.name),
+      podIp: state.pods.find((p) => p.node === firstNode)!.ips[0]!,
+      firstNode,
+    };
+  },
+  async teardown(dir) {
+    await promisify(execFile)(flatnet[0]!, [...flatnet.slice(1), "lab", "down", "--prefix", "fn-tv-", "--state-dir", join(dir, "live-lab")], { timeout: 120_000 }).catch(() => {});
+  },
+  progress: /^run lab-check-\S+: (\d+)\/\1 pairs$/,
+  summary: /^0\/\d+ pairs failed \(0 NAT violations\), 0 flaky, 0 inconclusive$/,
+};
+
+describe.skipIf(missing !== undefined).each([recorded, live])("the extension in code-server, on $name", (scenario) => {
+  let server: CodeServer | undefined;
   let browser: Browser;
   let page: Page;
   let dir: string;
+  let expected: { nodes: string[]; podIp: string; firstNode: string };
+  let skip: string | undefined;
+  const tag = scenario === live ? "live" : "recorded";
 
   beforeAll(async () => {
+    await ensureVsix();
     dir = mkdtempSync(join(tmpdir(), "fn-tv-e2e-"));
-    const { stateDir, replay } = recordLab(dir);
-    server = await startCodeServer({
-      "flatnet.kubernetes.enabled": false,
-      "flatnet.lab.stateDir": stateDir,
-      "flatnet.probe.replay": replay,
-    });
+    const prepared = await scenario.setup(dir);
+    if ("skip" in prepared) {
+      skip = prepared.skip;
+      console.warn(`skipping code-server e2e on ${scenario.name}: ${skip}`);
+      return;
+    }
+    expected = prepared;
+    server = await startCodeServer({ "flatnet.kubernetes.enabled": false, ...prepared.settings });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     mkdirSync(artifacts, { recursive: true });
     await page.goto(`${server.url}?folder=${encodeURIComponent(server.workspace)}`);
-  }, 180_000);
+  }, 300_000);
 
   afterAll(async () => {
-    await page?.screenshot({ path: join(artifacts, "code-server-last.png") }).catch(() => {});
+    await page?.screenshot({ path: join(artifacts, `code-server-${tag}-last.png`) }).catch(() => {});
     await browser?.close();
     await server?.stop();
+    await scenario.teardown(dir);
     if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  }, 180_000);
 
-  it("shows the lab's nodes and pod IPs in the Flat Network sidebar", async () => {
+  it("shows the lab's nodes and pod IPs in the Flat Network sidebar", async (context) => {
+    if (skip) return context.skip();
     await page.locator('.activitybar [aria-label^="Flat Network"]').first().click({ timeout: 60_000 });
-    const rows = page.locator(".monaco-list-row");
-    await page.getByText("flatnet lab (fn-tv)").first().waitFor({ timeout: 30_000 });
-    await page.getByText("node-1", { exact: true }).first().click();
-    await page.getByText("10.244.0.10 · Running").first().waitFor({ timeout: 10_000 });
-    const labels = await rows.evaluateAll((els) => els.map((el) => el.getAttribute("aria-label") ?? el.textContent ?? ""));
-    await page.screenshot({ path: join(artifacts, "code-server-sidebar.png") });
+    await page.getByText(/^flatnet lab \(fn-tv\)$/).first().waitFor({ timeout: 30_000 });
+    await page.getByText(expected.firstNode, { exact: true }).first().click();
+    await page.getByText(`${expected.podIp} · Running`).first().waitFor({ timeout: 10_000 });
+    const labels = await page.locator(".monaco-list-row").evaluateAll((els) => els.map((el) => el.getAttribute("aria-label") ?? el.textContent ?? ""));
+    await page.screenshot({ path: join(artifacts, `code-server-${tag}-sidebar.png`) });
     const text = labels.join("\n");
-    for (const expected of ["node-1", "node-2", "node-3", "172.31.0.2", "10.244.0.0/24", "pod-1-1", "10.244.0.10"]) expect(text).toContain(expected);
+    for (const item of [...expected.nodes, expected.podIp]) expect(text).toContain(item);
   }, 120_000);
 
-  it("fills the matrix when Verify runs", async () => {
-    await page.locator('.pane-header [aria-label="Verify flat connectivity"], .title-actions [aria-label="Verify flat connectivity"]').first().click();
+  it("fills the matrix when Verify runs", async (context) => {
+    if (skip) return context.skip();
+    await page.locator('.title-actions [aria-label="Verify flat connectivity"]').first().click();
     const frame = await findFrame(page, "canvas.heatmap", 60_000);
-    await frame.waitForFunction(() => /^run run-1: 6\/6 pairs$/.test(document.querySelector(".progress")?.textContent ?? ""), undefined, { timeout: 30_000 });
-    expect(await frame.textContent(".summary")).toBe("1/6 pairs failed (1 NAT violations), 0 flaky, 0 inconclusive");
-    await page.screenshot({ path: join(artifacts, "code-server-matrix.png") });
-    // The NAT violation also reaches the sidebar's Problems group.
-    await page.getByText("Problems", { exact: true }).first().click();
-    await page.getByText("NAT violations").first().waitFor({ timeout: 10_000 });
-    await page.getByText("NAT violations").first().click();
-    await page.getByText(/the receiver saw 172\.31\.0\.2, not 10\.244\.0\.10/).first().waitFor({ timeout: 10_000 });
-    await page.screenshot({ path: join(artifacts, "code-server-problems.png") });
-  }, 120_000);
+    await frame.waitForFunction((source) => new RegExp(source).test(document.querySelector(".progress")?.textContent ?? ""), scenario.progress.source, { timeout: 120_000 });
+    expect(await frame.textContent(".summary")).toMatch(scenario.summary);
+    await page.screenshot({ path: join(artifacts, `code-server-${tag}-matrix.png`) });
+    if (scenario.problem) {
+      // The violation also reaches the sidebar's Problems group.
+      await page.getByText("Problems", { exact: true }).first().click();
+      await page.getByText(scenario.problem.group).first().click({ timeout: 10_000 });
+      await page.getByText(scenario.problem.text).first().waitFor({ timeout: 10_000 });
+      await page.screenshot({ path: join(artifacts, `code-server-${tag}-problems.png`) });
+    }
+  }, 180_000);
 });

@@ -3,7 +3,7 @@
  * on 127.0.0.1 only. Everything it starts is one process group, ended by that group's id.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -17,8 +17,24 @@ const nodeBin = join(repoRoot, "node_modules", ".bin", "node");
 
 export function codeServerMissingReason(): string | undefined {
   if (!existsSync(codeServerBin)) return `code-server is not installed (${codeServerBin}); it is a devDependency of @flatnet/vscode`;
-  if (!existsSync(vsixPath)) return `${vsixPath} is not built; run npm run build -w @flatnet/vscode`;
   return undefined;
+}
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds the .vsix when it is missing or older than the extension's sources, so the test never runs a stale one. */
+export async function ensureVsix(): Promise<void> {
+  const app = join(repoRoot, "apps", "vscode");
+  const sources = Math.max(newestMtime(join(app, "src")), statSync(join(app, "package.json")).mtimeMs);
+  if (existsSync(vsixPath) && statSync(vsixPath).mtimeMs >= sources) return;
+  await promisify(execFile)("npm", ["run", "build"], { cwd: app, timeout: 300_000, env: { ...process.env, PATH: `${join(repoRoot, "node_modules", ".bin")}:${process.env.PATH}` } });
 }
 
 async function freePort(): Promise<number> {
