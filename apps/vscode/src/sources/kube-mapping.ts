@@ -97,7 +97,9 @@ export function buildKubeView(id: string, name: string, objects: KubeObjects, ag
     if (parsed.success) pods.push(parsed.data);
     else skipped++;
   }
-  const health = agentHealthByNode(pods.filter((pod) => matchesLabels(pod, agentSelector)));
+  // An empty selector means "no agent selector", not "every pod is an agent".
+  const hasSelector = Object.keys(agentSelector).length > 0;
+  const health = agentHealthByNode(hasSelector ? pods.filter((pod) => matchesLabels(pod, agentSelector)) : []);
   return {
     view: {
       id,
