@@ -42,10 +42,12 @@ export function registerLabCommand(program: Command): void {
     .option("--dual-stack", "IPv4 and IPv6 pods and underlay", false)
     .option("--prefix <prefix>", "prefix of every namespace the lab creates", "fn-")
     .option("--resync-interval <duration>", "agents' periodic resync (e.g. 10s)")
+    .addOption(new Option("--datastore <kind>", "where nodes meet: embedded SQLite or etcd in the underlay namespace").choices(["embedded", "etcd"]).default("embedded"))
     .addOption(stateDirOption())
     .action((options) =>
       guarded("up", async () => {
         await labUp({
+          datastore: options.datastore,
           nodes: options.nodes,
           podsPerNode: options.podsPerNode,
           backend: options.backend,

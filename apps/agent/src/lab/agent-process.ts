@@ -2,6 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { createDatastore } from "../store/factory.ts";
+import { LAB_ETCD_ENDPOINT } from "../etcd/lab-etcd.ts";
 import { getFromAgent } from "./agent-client.ts";
 import { LabError } from "./errors.ts";
 import type { LabAgent, LabBackend, LabNode } from "./state.ts";
@@ -36,19 +37,21 @@ export async function initialiseStore(stateDir: string, config: LabNetworkConfig
   await store.close();
 }
 
-export function agentArguments(stateDir: string, node: LabNode, resyncInterval?: string): string[] {
+export function agentArguments(stateDir: string, node: LabNode, resyncInterval?: string, datastore: "embedded" | "etcd" = "embedded"): string[] {
   const paths = agentPaths(stateDir, node.name);
   return [
+    // clusters: the agent's pod IP metrics read the node's CNI IPAM database (installCni's <root>/ipam/<network>).
+    "env",
+    `FLATNET_POD_IPAM_DB=${join(stateDir, "cni", node.name, "ipam", "flatnet", "ipam.db")}`,
     ...flatnetCommand(),
     "agent",
     "--node",
     node.name,
     "--netns",
     node.netns,
-    "--datastore",
-    "embedded",
-    "--store",
-    paths.store,
+    ...(datastore === "etcd"
+      ? ["--datastore", "etcd", "--etcd-endpoints", LAB_ETCD_ENDPOINT, "--network-config", join(stateDir, "net-conf.json")]
+      : ["--datastore", "embedded", "--store", paths.store]),
     "--underlay-device",
     "eth0",
     "--socket",
@@ -58,13 +61,13 @@ export function agentArguments(stateDir: string, node: LabNode, resyncInterval?:
 }
 
 /** Starts `flatnet agent` inside the node's namespace, logging to a file in the state dir. */
-export async function startAgentProcess(stateDir: string, node: LabNode, resyncInterval?: string): Promise<LabAgent> {
+export async function startAgentProcess(stateDir: string, node: LabNode, resyncInterval?: string, datastore: "embedded" | "etcd" = "embedded"): Promise<LabAgent> {
   const paths = agentPaths(stateDir, node.name);
   await mkdir(join(stateDir, "agents"), { recursive: true });
   await mkdir(join(stateDir, "logs"), { recursive: true });
   const { pid, startTime } = await startInNamespace({
     netns: node.netns,
-    args: agentArguments(stateDir, node, resyncInterval),
+    args: agentArguments(stateDir, node, resyncInterval, datastore),
     logPath: paths.log,
   });
   return { pid, startTime, socket: paths.socket, log: paths.log };

@@ -22,6 +22,10 @@ import {
   namespacePids,
 } from "./topology.ts";
 import { waitFor } from "./wait.ts";
+// clusters: `lab up --datastore etcd` runs etcd inside the underlay namespace.
+import { writeFile } from "node:fs/promises";
+import { LAB_ETCD_ENDPOINT, labEtcdArgs, prepareLabEtcdNetwork, removeNodeFromLabEtcd, waitLabEtcdHealthy } from "../etcd/lab-etcd.ts";
+import { startInNamespace } from "./supervisor.ts";
 
 export interface LabTarget {
   stateDir?: string;
@@ -38,6 +42,8 @@ export interface UpOptions extends LabTarget {
   resyncInterval?: string;
   /** How long to wait for agents to be ready and routes to converge. */
   timeoutMs?: number;
+  /** Where nodes meet: the embedded SQLite file (default) or etcd in the underlay namespace. */
+  datastore?: "embedded" | "etcd";
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -52,7 +58,7 @@ const contextOf = (target: LabTarget): Context => ({
   progress: target.progress ?? new Progress(),
 });
 
-type LabShape = Required<Pick<UpOptions, "nodes" | "podsPerNode" | "backend" | "dualStack" | "prefix">> & { resyncInterval: string | undefined };
+type LabShape = Required<Pick<UpOptions, "nodes" | "podsPerNode" | "backend" | "dualStack" | "prefix" | "datastore">> & { resyncInterval: string | undefined };
 
 function validateUpOptions(options: UpOptions): LabShape {
   const nodes = options.nodes ?? 3;
@@ -68,7 +74,11 @@ function validateUpOptions(options: UpOptions): LabShape {
     throw new LabError("ERR_LAB_INVALID_OPTION", `--backend "${backend}" is unknown; use one of ${LAB_BACKENDS.join(", ")}`);
   }
   const resyncInterval = options.resyncInterval;
-  return { nodes, podsPerNode, backend, dualStack: options.dualStack ?? false, prefix: validatePrefix(options.prefix ?? "fn-"), resyncInterval };
+  const datastore = options.datastore ?? "embedded";
+  if (datastore !== "embedded" && datastore !== "etcd") {
+    throw new LabError("ERR_LAB_INVALID_OPTION", `--datastore "${datastore}" is unknown; use embedded or etcd`);
+  }
+  return { nodes, podsPerNode, backend, dualStack: options.dualStack ?? false, prefix: validatePrefix(options.prefix ?? "fn-"), resyncInterval, datastore };
 }
 
 /**
@@ -109,6 +119,7 @@ async function build(ctx: Context, shape: LabShape, options: UpOptions): Promise
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const state: LabState = {
     version: 1,
+    datastore: shape.datastore,
     prefix,
     backend,
     dualStack,
@@ -129,10 +140,18 @@ async function build(ctx: Context, shape: LabShape, options: UpOptions): Promise
     (made) => `underlay ${underlayNs(prefix)}: ${made.map((s) => `${s.bridge} ${s.subnets.join(" ")}`).join(", ")}${made.length > 1 ? `, joined by ${routerNs(prefix)}` : ""}`,
     () => createUnderlay(prefix, backend, dualStack),
   );
-  await ctx.progress.step(
-    `datastore ${join(ctx.stateDir, "store")}: cluster ${state.clusterCidrs.join(" ")}, backend ${backend}`,
-    () => initialiseStore(ctx.stateDir, { clusterCidrs: state.clusterCidrs, backend }),
-  );
+  if (shape.datastore === "etcd") {
+    state.etcd = await ctx.progress.step(
+      (etcd) => `datastore etcd ${LAB_ETCD_ENDPOINT} in ${underlayNs(prefix)} (pid ${etcd.pid}, log ${etcd.log}): cluster ${state.clusterCidrs.join(" ")}, backend ${backend}`,
+      () => startLabEtcd(ctx.stateDir, prefix, segments, { clusterCidrs: state.clusterCidrs, backend }),
+    );
+    await saveState(ctx.stateDir, state);
+  } else {
+    await ctx.progress.step(
+      `datastore ${join(ctx.stateDir, "store")}: cluster ${state.clusterCidrs.join(" ")}, backend ${backend}`,
+      () => initialiseStore(ctx.stateDir, { clusterCidrs: state.clusterCidrs, backend }),
+    );
+  }
   for (let index = 1; index <= shape.nodes; index++) {
     const node = labNodeFor(prefix, backend, dualStack, index);
     state.namespaces.push(node.netns);
@@ -145,7 +164,7 @@ async function build(ctx: Context, shape: LabShape, options: UpOptions): Promise
   for (const node of state.nodes) {
     node.agent = await ctx.progress.step(
       (agent) => `agent ${node.name} started in ${node.netns} (pid ${agent.pid}, log ${agent.log})`,
-      () => startAgentProcess(ctx.stateDir, node, state.resyncInterval),
+      () => startAgentProcess(ctx.stateDir, node, state.resyncInterval, state.datastore),
     );
     await saveState(ctx.stateDir, state);
   }
@@ -199,6 +218,7 @@ function sameShape(state: LabState, shape: LabShape): boolean {
     state.nodes.length === shape.nodes &&
     state.podsPerNode === shape.podsPerNode &&
     state.resyncInterval === shape.resyncInterval &&
+    (state.datastore ?? "embedded") === shape.datastore &&
     state.pods.length === shape.nodes * shape.podsPerNode
   );
 }
@@ -206,6 +226,7 @@ function sameShape(state: LabState, shape: LabShape): boolean {
 async function isHealthy(state: LabState): Promise<boolean> {
   const present = new Set(await listNamespaces());
   if (!state.namespaces.every((name) => present.has(name))) return false;
+  if (state.etcd !== undefined && !(await isRecordedProcessAlive(state.etcd))) return false;
   for (const node of state.nodes) {
     if (node.agent === undefined || !(await isRecordedProcessAlive(node.agent))) return false;
   }
@@ -277,6 +298,7 @@ async function removeLabObjects(stateDir: string, state: LabState | undefined, p
       if (node.agent !== undefined && (await stopRecordedProcess(node.agent, "SIGTERM", 3_000))) processes.push(node.agent.pid);
     }),
   );
+  if (state?.etcd !== undefined && (await stopRecordedProcess(state.etcd, "SIGTERM", 3_000))) processes.push(state.etcd.pid);
   const present = new Set(await listNamespaces());
   const recorded = (state?.namespaces ?? []).filter((name) => present.has(name));
   const namespaces = [...new Set([...recorded, ...(await listLabNamespaces(prefix))])];
@@ -380,7 +402,7 @@ export async function addNode(target: LabTarget & { resyncInterval?: string; tim
     );
     node.agent = await ctx.progress.step(
       (agent) => `agent ${node.name} started (pid ${agent.pid})`,
-      () => startAgentProcess(ctx.stateDir, node, target.resyncInterval ?? state.resyncInterval),
+      () => startAgentProcess(ctx.stateDir, node, target.resyncInterval ?? state.resyncInterval, state.datastore),
     );
     await saveState(ctx.stateDir, state);
     await waitAgentReady(ctx.stateDir, node, target.timeoutMs ?? DEFAULT_TIMEOUT_MS);
@@ -402,7 +424,8 @@ export async function removeNode(name: string, target: LabTarget & { timeoutMs?:
     const state = await requireState(ctx.stateDir);
     const node = requireNode(state, name);
     if (node.agent !== undefined) await stopRecordedProcess(node.agent);
-    await deregisterNode(ctx.stateDir, node.name);
+    if (state.datastore === "etcd") await removeNodeFromLabEtcd(underlayNs(state.prefix), node.name);
+    else await deregisterNode(ctx.stateDir, node.name);
     const pods = state.pods.filter((pod) => pod.node === node.name);
     const doomed = [node.netns, ...pods.map((pod) => pod.netns)];
     await deleteNamespaces(doomed);
@@ -462,3 +485,23 @@ export async function startAgent(name: string, target: LabTarget & { resyncInter
 }
 
 export { nodeIndex };
+
+/** Starts etcd in the underlay namespace on br0's 172.31.0.1 and writes the network config the agents store in it. */
+async function startLabEtcd(
+  stateDir: string,
+  prefix: string,
+  segments: readonly { index: number; subnets: string[]; gateways: string[] }[],
+  config: { clusterCidrs: string[]; backend: LabBackend },
+): Promise<{ pid: number; startTime: string; log: string; endpoint: string }> {
+  const underlay = underlayNs(prefix);
+  const gateway = segments[0]?.gateways[0];
+  const others = segments.slice(1).flatMap((segment) => (gateway === undefined ? [] : [{ subnet: segment.subnets[0] ?? "", via: gateway }]));
+  await prepareLabEtcdNetwork(underlay, others);
+  await mkdir(join(stateDir, "logs"), { recursive: true });
+  // The first agent stores it in etcd (create-once); the others find it there.
+  await writeFile(join(stateDir, "net-conf.json"), JSON.stringify(config) + "\n");
+  const log = join(stateDir, "logs", "etcd.log");
+  const { pid, startTime } = await startInNamespace({ netns: underlay, args: labEtcdArgs(join(stateDir, "etcd")), logPath: log });
+  if (!(await waitLabEtcdHealthy(underlay))) throw new LabError("ERR_LAB_TIMEOUT", `etcd in ${underlay} not healthy within 20 s; see ${log}`);
+  return { pid, startTime, log, endpoint: LAB_ETCD_ENDPOINT };
+}

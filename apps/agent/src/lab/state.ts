@@ -35,8 +35,13 @@ const podSchema = z.object({
   ips: z.array(z.string()),
 });
 
+// clusters: the lab's datastore, and the etcd process when it is etcd (run in the underlay namespace).
+const etcdSchema = z.object({ pid: z.number().int().positive(), startTime: z.string(), log: z.string(), endpoint: z.string() });
+
 const stateSchema = z.object({
   version: z.literal(1),
+  datastore: z.enum(["embedded", "etcd"]).optional(),
+  etcd: etcdSchema.optional(),
   prefix: z.string(),
   backend: z.enum(["host-gw", "vxlan", "auto"]),
   dualStack: z.boolean(),
