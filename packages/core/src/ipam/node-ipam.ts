@@ -38,7 +38,10 @@ export type NodeIpamEvent =
   | { type: "allocate"; seq: number; containerId: string; ifName: string; ips: string[] }
   | { type: "release"; seq: number; containerId: string; ifName: string; ips: string[] };
 
-/** The outcome of a mutating call: the attachment concerned and the change made (`event` is `undefined` when nothing changed). */
+/**
+ * The outcome of a mutating call: the attachment concerned and the change made (`event` is `undefined` when nothing changed).
+ * Returned objects are shared with the IPAM's state: treat them as read-only (serialise or copy before changing them).
+ */
 export interface NodeIpamChange {
   allocation: PodAllocation | undefined;
   event: NodeIpamEvent | undefined;
@@ -82,10 +85,50 @@ interface Pool {
 }
 
 interface Attachment {
-  readonly key: string;
   readonly offsets: number[];
   readonly addresses: string[];
   readonly allocation: PodAllocation;
+  /** The next attachment of the same container (another interface). */
+  next: Attachment | undefined;
+}
+
+/** Attachments by container id, then interface name: no key concatenation (and re-hashing) per call. */
+class AttachmentTable {
+  private readonly byContainer = new Map<string, Attachment>();
+  size = 0;
+
+  get(containerId: string, ifName: string): Attachment | undefined {
+    for (let a = this.byContainer.get(containerId); a; a = a.next) if (a.allocation.ifName === ifName) return a;
+    return undefined;
+  }
+
+  add(attachment: Attachment): void {
+    attachment.next = this.byContainer.get(attachment.allocation.containerId);
+    this.byContainer.set(attachment.allocation.containerId, attachment);
+    this.size++;
+  }
+
+  remove(attachment: Attachment): void {
+    const containerId = attachment.allocation.containerId;
+    const head = this.byContainer.get(containerId);
+    if (head === attachment) {
+      if (attachment.next) this.byContainer.set(containerId, attachment.next);
+      else this.byContainer.delete(containerId);
+    } else {
+      let a = head;
+      while (a && a.next !== attachment) a = a.next;
+      if (!a) return;
+      a.next = attachment.next;
+    }
+    attachment.next = undefined;
+    this.size--;
+  }
+
+  values(): Attachment[] {
+    const all: Attachment[] = [];
+    for (let a of this.byContainer.values()) for (; a; a = a.next!) all.push(a);
+    return all;
+  }
 }
 
 function addressAt(pool: Pool, offset: number): string {
@@ -123,7 +166,7 @@ function describeKey(key: PodKey): string {
  */
 export class NodeIpam {
   private readonly pools: Pool[];
-  private readonly attachments = new Map<string, Attachment>();
+  private readonly attachments = new AttachmentTable();
   private nextSeq = 1;
 
   private constructor(pools: Pool[]) {
@@ -219,7 +262,7 @@ export class NodeIpam {
 
   /** The allocation of an attachment, or `undefined`. */
   get(key: PodKey): PodAllocation | undefined {
-    return this.attachments.get(keyOf(key.containerId, key.ifName))?.allocation;
+    return this.attachments.get(key.containerId, key.ifName)?.allocation;
   }
 
   /** The allocation holding the address `ip` (any spelling), or `undefined`. */
@@ -252,8 +295,7 @@ export class NodeIpam {
   allocate(key: PodKey): Result<NodeIpamChange> {
     const invalid = checkKey(key);
     if (invalid) return err(invalid);
-    const id = keyOf(key.containerId, key.ifName);
-    const existing = this.attachments.get(id);
+    const existing = this.attachments.get(key.containerId, key.ifName);
     if (existing) return ok({ allocation: existing.allocation, event: undefined });
     const pools = this.pools;
     const offsets: number[] = new Array(pools.length);
@@ -263,7 +305,7 @@ export class NodeIpam {
       if (offset === -1) return err(this.exhausted(pool, key));
       offsets[i] = offset;
     }
-    return ok(this.commit(id, key, offsets, this.nextSeq++));
+    return ok(this.commit(key, offsets, this.nextSeq++));
   }
 
   /**
@@ -304,8 +346,7 @@ export class NodeIpam {
       }
       offsets[index] = offset;
     }
-    const id = keyOf(request.containerId, request.ifName);
-    const existing = this.attachments.get(id);
+    const existing = this.attachments.get(request.containerId, request.ifName);
     if (existing) {
       if (existing.offsets.every((offset, i) => offset === offsets[i])) return ok({ allocation: existing.allocation, event: undefined });
       return err(
@@ -330,7 +371,7 @@ export class NodeIpam {
     }
     const assigned = seq ?? this.nextSeq;
     if (assigned >= this.nextSeq) this.nextSeq = assigned + 1;
-    return ok(this.commit(id, request, offsets, assigned));
+    return ok(this.commit(request, offsets, assigned));
   }
 
   /**
@@ -340,7 +381,7 @@ export class NodeIpam {
   release(request: PodKey & { seq?: number }): Result<NodeIpamChange> {
     const invalid = checkKey(request);
     if (invalid) return err(invalid);
-    const attachment = this.attachments.get(keyOf(request.containerId, request.ifName));
+    const attachment = this.attachments.get(request.containerId, request.ifName);
     if (!attachment) return ok({ allocation: undefined, event: undefined });
     return this.free(attachment, request.seq);
   }
@@ -351,7 +392,7 @@ export class NodeIpam {
     if (!parsed.success) return err(parsed.error);
     const allocation = this.holderOf(ip);
     if (!allocation) return ok({ allocation: undefined, event: undefined });
-    return this.free(this.attachments.get(keyOf(allocation.containerId, allocation.ifName))!, seq);
+    return this.free(this.attachments.get(allocation.containerId, allocation.ifName)!, seq);
   }
 
   /** Frees every attachment not in `live` (CNI GC's valid attachments); returns what it freed and the events. */
@@ -361,7 +402,7 @@ export class NodeIpam {
     const released: PodAllocation[] = [];
     const events: NodeIpamEvent[] = [];
     for (const attachment of [...this.attachments.values()].sort((a, b) => a.allocation.seq - b.allocation.seq)) {
-      if (keep.has(attachment.key)) continue;
+      if (keep.has(keyOf(attachment.allocation.containerId, attachment.allocation.ifName))) continue;
       const change = this.free(attachment, undefined);
       if (change.success && change.data.event) {
         released.push(attachment.allocation);
@@ -383,10 +424,10 @@ export class NodeIpam {
     }
   }
 
-  private commit(id: string, key: PodKey, offsets: number[], seq: number): NodeIpamChange {
+  private commit(key: PodKey, offsets: number[], seq: number): NodeIpamChange {
     const ips: PodIp[] = [];
     const addresses: string[] = [];
-    const attachment: Attachment = { key: id, offsets, addresses, allocation: { containerId: key.containerId, ifName: key.ifName, seq, ips } };
+    const attachment: Attachment = { offsets, addresses, allocation: { containerId: key.containerId, ifName: key.ifName, seq, ips }, next: undefined };
     for (let i = 0; i < this.pools.length; i++) {
       const offset = offsets[i]!;
       if (offset === -1) continue;
@@ -397,8 +438,8 @@ export class NodeIpam {
       addresses.push(address);
       ips.push({ family: pool.family, address, prefix: pool.cidr.prefix, gateway: pool.gateway, podCidr: pool.text });
     }
-    this.attachments.set(id, attachment);
-    return { allocation: attachment.allocation, event: { type: "allocate", seq, containerId: key.containerId, ifName: key.ifName, ips: addresses.slice() } };
+    this.attachments.add(attachment);
+    return { allocation: attachment.allocation, event: { type: "allocate", seq, containerId: key.containerId, ifName: key.ifName, ips: addresses } };
   }
 
   private free(attachment: Attachment, seq: number | undefined): Result<NodeIpamChange> {
@@ -413,10 +454,10 @@ export class NodeIpam {
       );
     }
     for (let i = 0; i < this.pools.length; i++) if (attachment.offsets[i] !== -1) this.pools[i]!.owners.delete(attachment.offsets[i]!);
-    this.attachments.delete(attachment.key);
+    this.attachments.remove(attachment);
     return ok({
       allocation,
-      event: { type: "release", seq: allocation.seq, containerId: allocation.containerId, ifName: allocation.ifName, ips: attachment.addresses.slice() },
+      event: { type: "release", seq: allocation.seq, containerId: allocation.containerId, ifName: allocation.ifName, ips: attachment.addresses },
     });
   }
 

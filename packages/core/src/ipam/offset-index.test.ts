@@ -14,6 +14,8 @@ describe("OffsetIndex", () => {
     { size: 33, used: Array.from({ length: 32 }, (_, i) => i), cursor: 0, lo: 0, hi: 32, expected: 32 },
     { size: 1, used: [], cursor: 0, lo: 0, hi: 0, expected: 0 },
     { size: 1, used: [0], cursor: 0, lo: 0, hi: 0, expected: -1 },
+    { size: 2 ** 21, used: [100, 101, 2 ** 21 - 1], cursor: 99, lo: 0, hi: 2 ** 21 - 1, expected: 102 },
+    { size: 2 ** 21, used: [2 ** 21 - 1, 0, 1], cursor: 2 ** 21 - 2, lo: 0, hi: 2 ** 21 - 1, expected: 2 },
     { size: 2 ** 25, used: [100, 101], cursor: 99, lo: 0, hi: 2 ** 25 - 1, expected: 102 },
     { size: 2 ** 25, used: [2 ** 25 - 1], cursor: 2 ** 25 - 2, lo: 0, hi: 2 ** 25 - 1, expected: 0 },
   ])("size $size cursor $cursor in $lo..$hi -> $expected", ({ size, used, cursor, lo, hi, expected }) => {
@@ -21,6 +23,12 @@ describe("OffsetIndex", () => {
     for (const offset of used) index.set(offset, "x");
     expect(index.nextFree(cursor, lo, hi)).toBe(expected);
     expect(index.used).toBe(used.length);
+    index.set(used[0] ?? 0, "again"); // replacing an owner does not count twice
+    expect(index.used).toBe(Math.max(used.length, 1));
+    expect(index.get(used[0] ?? 0)).toBe("again");
+    expect(index.delete(used[0] ?? 0)).toBe(true);
+    expect(index.delete(used[0] ?? 0)).toBe(false);
+    expect(index.used).toBe(Math.max(used.length, 1) - 1);
   });
 
   it("agrees with a naive model (property, bitmap and sparse)", () => {

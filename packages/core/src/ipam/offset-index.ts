@@ -1,5 +1,7 @@
 /** Pools up to this many offsets keep a bitmap for next-free search; larger ones scan the owner map. */
 export const BITMAP_LIMIT = 1 << 24;
+/** Pools up to this many offsets keep owners in a dense array (8 bytes a slot) instead of a map. */
+export const DENSE_LIMIT = 1 << 20;
 
 const FULL = 0xffff_ffff;
 
@@ -14,47 +16,60 @@ function lowestSetBit(word: number): number {
  */
 export class OffsetIndex<T> {
   readonly size: number;
-  private readonly owners = new Map<number, T>();
+  private readonly owners: Map<number, T> | undefined;
+  private readonly slots: (T | undefined)[] | undefined;
   private readonly words: Uint32Array | undefined;
+  private count = 0;
 
   constructor(size: number) {
     if (!Number.isSafeInteger(size) || size < 0) throw new Error(`invariant: offset index size ${size} is not a safe non-negative integer`);
     this.size = size;
     this.words = size <= BITMAP_LIMIT ? new Uint32Array(Math.ceil(size / 32)) : undefined;
+    this.slots = size <= DENSE_LIMIT ? new Array<T | undefined>(size).fill(undefined) : undefined;
+    this.owners = this.slots ? undefined : new Map<number, T>();
   }
 
   get used(): number {
-    return this.owners.size;
+    return this.count;
   }
 
   get(offset: number): T | undefined {
-    return this.owners.get(offset);
+    return this.slots ? this.slots[offset] : this.owners!.get(offset);
   }
 
   has(offset: number): boolean {
-    return this.owners.has(offset);
+    return this.get(offset) !== undefined;
   }
 
+  /** Sets the owner of `offset` (`owner` must not be undefined). */
   set(offset: number, owner: T): void {
-    this.owners.set(offset, owner);
+    if (this.slots) {
+      if (this.slots[offset] === undefined) this.count++;
+      this.slots[offset] = owner;
+    } else {
+      if (!this.owners!.has(offset)) this.count++;
+      this.owners!.set(offset, owner);
+    }
     if (this.words) this.words[offset >>> 5]! |= 1 << (offset & 31);
   }
 
   delete(offset: number): boolean {
-    if (!this.owners.delete(offset)) return false;
+    if (this.slots) {
+      if (this.slots[offset] === undefined) return false;
+      this.slots[offset] = undefined;
+    } else if (!this.owners!.delete(offset)) {
+      return false;
+    }
+    this.count--;
     if (this.words) this.words[offset >>> 5]! &= ~(1 << (offset & 31));
     return true;
-  }
-
-  entries(): IterableIterator<[number, T]> {
-    return this.owners.entries();
   }
 
   /** The first free offset in from..to (inclusive), or -1. */
   firstFree(from: number, to: number): number {
     const words = this.words;
     if (!words) {
-      for (let offset = from; offset <= to; offset++) if (!this.owners.has(offset)) return offset;
+      for (let offset = from; offset <= to; offset++) if (!this.owners!.has(offset)) return offset;
       return -1;
     }
     let offset = from;
