@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 
 const agent = join(dirname(fileURLToPath(import.meta.url)), "..");
 const root = join(agent, "..", "..");
-const out = join(agent, "dist", "cni", "flatnet");
+const out = process.argv[2] ?? join(agent, "dist", "cni", "flatnet");
 const bun = [join(root, "node_modules", ".bin", "bun"), join(agent, "node_modules", ".bin", "bun")].find((p) => existsSync(p)) ?? "bun";
 mkdirSync(dirname(out), { recursive: true });
 const args = ["build", "--compile", "--minify", "--bytecode", "--target=bun-linux-x64", join(agent, "src", "cni", "bin.ts"), "--outfile", out];
