@@ -23,11 +23,12 @@ async function startMonitor(netns) {
   let text = "";
   child.stdout.setEncoding("utf8").on("data", (chunk) => (text += chunk));
   const exited = new Promise((resolve) => child.once("exit", resolve));
+  // Add and delete the marker until the monitor reports it: both are events, whatever state the kernel is in.
   await waitUntil(() => {
-    run("ip", ["-n", netns, "route", "replace", MARKER, "dev", "lo"]);
+    run("ip", ["-n", netns, "route", "add", MARKER, "dev", "lo"]);
+    run("ip", ["-n", netns, "route", "del", MARKER, "dev", "lo"]);
     return text.includes("192.0.2.77");
   });
-  run("ip", ["-n", netns, "route", "del", MARKER, "dev", "lo"]);
   return {
     /** ms since the epoch of the first route event whose line starts with dst. */
     firstSeen: (dst) => {
