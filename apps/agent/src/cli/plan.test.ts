@@ -114,5 +114,5 @@ ip route replace fd00:10:244:2::/64 via fd00:10:244:2:: dev flatnet.1 onlink pro
     expect(bad.stderr).toContain('<stdin>: key "clusterCidrs.0" = "nope": CIDR "nope" has no prefix length');
     const missing = cli(`${root}examples/missing.yaml`);
     expect(missing.status).toBe(66);
-  });
+  }, 120_000); // a bound for three process starts on a loaded machine, not a speed check
 });
