@@ -14,6 +14,24 @@ export interface KubeSourceOptions {
   debounceMs: number;
 }
 
+/** One line for a human: `HTTP 404: the server could not find the requested resource`, not a dump of headers. */
+export function describeKubeError(error: unknown): string {
+  const e = error as { code?: unknown; body?: unknown; message?: unknown } | undefined;
+  if (e && typeof e.code === "number") {
+    let message: string | undefined;
+    try {
+      const body = typeof e.body === "string" ? JSON.parse(e.body) : e.body;
+      if (body && typeof body.message === "string") message = body.message;
+    } catch {
+      message = undefined;
+    }
+    return `HTTP ${e.code}${message ? `: ${message}` : ""}`;
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  const line = text.split("\n")[0] ?? text;
+  return line.length > 160 ? `${line.slice(0, 157)}...` : line;
+}
+
 type AnyInformer = ReturnType<typeof makeInformer<KubernetesObject>>;
 
 export class KubeSource implements ClusterSource {
@@ -65,7 +83,7 @@ export class KubeSource implements ClusterSource {
   #failed(informer: AnyInformer, error: unknown): void {
     if (this.#disposed || this.#retry) return;
     const seconds = Math.round(this.#backoffMs / 1000);
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = describeKubeError(error);
     this.#setStatus({ state: "reconnecting", message: `watch disconnected (${reason}), retrying in ${seconds} s` });
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
