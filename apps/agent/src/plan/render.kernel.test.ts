@@ -76,7 +76,8 @@ function ping(from: string, source: string, target: string): boolean {
   return run(["ip", "netns", "exec", from, "ping", "-c", "1", "-W", "2", "-I", source, target]).status === 0;
 }
 
-describe.skipIf(!isRoot)("rendered plans in the kernel", () => {
+// Timeouts bound process starts on a loaded shared machine; no timing decides a result.
+describe.skipIf(!isRoot)("rendered plans in the kernel", { timeout: 60_000 }, () => {
   beforeAll(() => {
     for (const netns of [A, B]) {
       must(["ip", "netns", "add", netns]);
@@ -91,7 +92,7 @@ describe.skipIf(!isRoot)("rendered plans in the kernel", () => {
       must(["ip", "-n", netns, "addr", "add", `10.244.${index}.1/32`, "dev", "lo"]);
       must(["ip", "-n", netns, "addr", "add", `fd00:10:244:${index}::1/128`, "dev", "lo", "nodad"]);
     }
-  });
+  }, 60_000);
 
   afterAll(() => {
     for (const netns of [A, B]) run(["ip", "netns", "del", netns]);
