@@ -114,6 +114,18 @@ describe.skipIf(skipReason !== undefined)("flatnet agent in two node namespaces 
     await until(async () => (await readKernelState(NODES[0]!)).routes.some((r) => r.dst === route!.dst), "the route to come back");
   });
 
+  it("a node whose underlay IP changes republishes it: its peer re-points the FDB entry, pods still reach each other", async () => {
+    // Promote the new address when the old primary goes, so the device is never without an IPv4 address.
+    sh("ip", ["netns", "exec", NODES[0]!, "sysctl", "-qw", "net.ipv4.conf.eth0.promote_secondaries=1"]);
+    sh("ip", ["-n", NODES[0]!, "-batch", "-"], "addr add 172.31.0.21/24 dev eth0\naddr del 172.31.0.11/24 dev eth0\n");
+    await until(async () => (await readKernelState(NODES[1]!)).fdb.some((f) => f.dst === "172.31.0.21"), "n2's FDB entry for n1 to move");
+    expect((await readKernelState(NODES[1]!)).fdb.map((f) => f.dst)).toEqual(["172.31.0.21"]);
+    await until(async () => (await readKernelState(NODES[0]!)).vxlan?.local === "172.31.0.21", "n1's VTEP to move");
+    await until(async () => (await readKernelState(NODES[0]!)).routes.length === 2, "n1's routes after the device was recreated");
+    const target = ((await get(socket(2), "/v1/node")).body as { podCidrs: string[] }).podCidrs[0]!.replace(/0\/24$/, "5");
+    expect(sh("ip", ["netns", "exec", "fn-ta-e-p1", "ping", "-c", "1", "-W", "2", target])).toContain("1 received");
+  });
+
   it("a node that leaves the store has its routes, neighbours and FDB entries removed on its peer", async () => {
     await stopAgent("n2");
     // Routes of a stopped agent stay programmed.

@@ -4,7 +4,7 @@ import { type Command, Option } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { type AgentSelf, createApiServer, routeModules } from "../api/index.ts";
 import { parseNetworkConfig } from "../config/network-config.ts";
-import { POD_BRIDGE, cleanupNode, createLinuxKernel, detectUnderlay } from "../linux/index.ts";
+import { POD_BRIDGE, type UnderlayInfo, cleanupNode, createLinuxKernel, detectUnderlay } from "../linux/index.ts";
 import { LOG_LEVELS, type LogLevel, type Logger, createLogger } from "../log.ts";
 import { backoffDelay } from "../reconcile/backoff.ts";
 import { Reconciler } from "../reconcile/loop.ts";
@@ -144,6 +144,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   logger.info({ socket: socketPath }, "API listening");
 
   let heartbeat: ReturnType<typeof setInterval> | undefined;
+  let underlayWatch: ReturnType<typeof setInterval> | undefined;
   let unwatch: (() => void) | undefined;
   try {
     const registration = { name: node, underlayIps: underlay.ips, vtepMac: vtepMacFor(node), underlayMtu: underlay.mtu };
@@ -176,6 +177,14 @@ export async function runAgent(options: AgentOptions): Promise<number> {
         if (self !== undefined) self = { ...self, podCidrs: again.podCidrs };
       });
       unwatch = datastore.watch(() => reconciler!.trigger("datastore"));
+      underlayWatch = watchUnderlay(options, underlay, resyncIntervalMs, logger, async (next) => {
+        // A new underlay address (DHCP, a moved VM): publish it, so peers re-point their routes and FDB entries.
+        Object.assign(registration, { underlayIps: next.ips, underlayMtu: next.mtu });
+        await datastore.register(registration);
+        networkOptions = { ...networkOptions!, underlayMtu: next.mtu, underlaySubnets: next.subnets };
+        if (self !== undefined) self = { ...self, underlayIps: next.ips, underlayMtu: next.mtu };
+        reconciler!.trigger("underlay-changed");
+      });
       reconciler.start();
     }
     await new Promise<void>((resolve) => {
@@ -184,6 +193,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     });
   } finally {
     if (heartbeat !== undefined) clearInterval(heartbeat);
+    if (underlayWatch !== undefined) clearInterval(underlayWatch);
     unwatch?.();
     await reconciler.stop();
     await api.close();
@@ -225,6 +235,36 @@ async function retryUntil<T>(signal: AbortSignal, logger: Logger, what: string, 
     }
   }
   return undefined;
+}
+
+/** Re-reads the underlay device every resync interval; calls `onChange` when its addresses, MTU or subnets change. */
+function watchUnderlay(
+  options: AgentOptions,
+  initial: UnderlayInfo,
+  intervalMs: number,
+  logger: Logger,
+  onChange: (next: UnderlayInfo) => Promise<void>,
+): ReturnType<typeof setInterval> {
+  let known = JSON.stringify(initial);
+  let busy = false;
+  const timer = setInterval(async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const next = await detectUnderlay(options.netns, options.underlayDevice, options.underlayIp);
+      if (JSON.stringify(next) !== known) {
+        logger.warn({ before: JSON.parse(known), after: next }, "underlay changed");
+        await onChange(next);
+        known = JSON.stringify(next);
+      }
+    } catch (error) {
+      logger.warn({ err: (error as Error).message }, "underlay check failed; routes stay as they are");
+    } finally {
+      busy = false;
+    }
+  }, intervalMs);
+  timer.unref();
+  return timer;
 }
 
 /** Heartbeats at a third of the lease; a store that forgot the node (removed, expired past grace) gets it re-registered. */
