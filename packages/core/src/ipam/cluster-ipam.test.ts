@@ -103,6 +103,17 @@ describe("ClusterIpam.allocate", () => {
     });
   });
 
+  it.each([
+    { clusterCidrs: ["fd00::/32"], expected: ["fd00::/64", "fd00:0:0:1::/64", "fd00:0:0:2::/64", "fd00:0:0:3::/64"] },
+    { clusterCidrs: ["0.0.0.0/0"], nodeMaskIPv4: 30, expected: ["0.0.0.0/30", "0.0.0.4/30", "0.0.0.8/30", "0.0.0.12/30"] },
+  ])("works on pools too large for a bitmap ($clusterCidrs)", ({ expected, ...config }) => {
+    const ipam = make(config);
+    expect(["a", "b", "c"].map((node) => unwrap(ipam.allocate(node)).podCidrs[0])).toEqual(expected.slice(0, 3));
+    unwrap(ipam.release("b"));
+    expect(unwrap(ipam.allocate("d")).podCidrs).toEqual([expected[3]]);
+    expect(ipam.usage()[0]).toMatchObject({ used: 3, free: ipam.usage()[0]!.capacity - 3 });
+  });
+
   it.each(["", undefined as unknown as string])("rejects node name %j", (node) => {
     expect(make(DUAL).allocate(node).error?.code).toBe("ERR_INVALID_CONFIG");
   });
