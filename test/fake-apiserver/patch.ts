@@ -128,8 +128,11 @@ function removeAt(doc: Json, path: string): Json {
   const tokens = pointer(path);
   const parent = getAt(doc, tokens.length > 1 ? "/" + tokens.slice(0, -1).map((t) => t.replace(/~/g, "~0").replace(/\//g, "~1")).join("/") : "");
   const last = tokens[tokens.length - 1]!;
-  if (Array.isArray(parent)) parent.splice(Number(last), 1);
-  else if (parent !== null && typeof parent === "object" && last in parent) delete parent[last];
+  if (Array.isArray(parent)) {
+    const index = Number(last);
+    if (!Number.isInteger(index) || index < 0 || index >= parent.length) throw new PatchError(`json pointer "${path}": index out of range`);
+    parent.splice(index, 1);
+  } else if (parent !== null && typeof parent === "object" && last in parent) delete parent[last];
   else throw new PatchError(`json pointer "${path}" does not exist`);
   return doc;
 }
