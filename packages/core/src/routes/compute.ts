@@ -1,7 +1,7 @@
 import { type CoreError, coreError, err, ok, type Result } from "../errors.ts";
 import { type Cidr, cidrContains, formatCidr, hostMask, safeParseCidr } from "../cidr/index.ts";
 import { formatIp, type IpAddress, type IpFamily, safeParseIp } from "../ip/index.ts";
-import { type ParsedIp, parsePodCidr, parseUnderlayIp } from "./parse-cache.ts";
+import { defaultVtepMac, type ParsedIp, parsePodCidr, parseUnderlayIp } from "./parse-cache.ts";
 import {
   type ClusterSnapshot,
   type DesiredNetwork,
@@ -345,7 +345,7 @@ function parsePeer(
 
   let mac: string | CoreError;
   if (node.vtepMac === undefined) {
-    mac = vtepMacFor(name);
+    mac = defaultVtepMac(name);
   } else {
     const parsed = safeParseVtepMac(node.vtepMac);
     mac = parsed.success ? parsed.data : parsed.error;

@@ -196,15 +196,27 @@ function diffKeyed<T>(
   key: (item: T) => string,
   same: (a: T, b: T) => boolean,
 ): { upserts: ["add" | "replace", T, T | undefined][]; deletes: T[] } {
-  const have = new DeviceIndex<T>();
-  for (const item of actual) if (include(item)) have.set(scope(item), key(item), item);
+  // Index positions, mark matches in a byte array: no Map deletes on the hot path.
+  const have = new DeviceIndex<number>();
+  for (let index = 0; index < actual.length; index++) {
+    const item = actual[index]!;
+    if (include(item)) have.set(scope(item), key(item), index);
+  }
+  const matched = new Uint8Array(actual.length);
   const upserts: ["add" | "replace", T, T | undefined][] = [];
   for (const item of desired) {
-    const current = have.take(scope(item), key(item));
-    if (current === undefined) upserts.push(["add", item, undefined]);
-    else if (!same(item, current)) upserts.push(["replace", item, current]);
+    const index = have.get(scope(item), key(item));
+    if (index === undefined || matched[index] === 1) {
+      upserts.push(["add", item, undefined]);
+      continue;
+    }
+    matched[index] = 1;
+    const current = actual[index]!;
+    if (!same(item, current)) upserts.push(["replace", item, current]);
   }
-  return { upserts, deletes: [...have.values()] };
+  const deletes: T[] = [];
+  for (const index of have.values()) if (matched[index] === 0) deletes.push(actual[index]!);
+  return { upserts, deletes };
 }
 
 /** A two-level map (device or family, then address): no key strings built per object. */

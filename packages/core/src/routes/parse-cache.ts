@@ -1,6 +1,7 @@
 import type { Result } from "../errors.ts";
 import { type Cidr, safeParseCidr } from "../cidr/index.ts";
 import { formatIp, type IpAddress, safeParseIp } from "../ip/index.ts";
+import { vtepMacFor } from "./vtep-mac.ts";
 
 /** A parsed pod CIDR with the canonical strings the kernel objects use. */
 export interface ParsedPodCidr {
@@ -22,6 +23,7 @@ export interface ParsedIp {
 const LIMIT = 100_000;
 const cidrs = new Map<string, Result<ParsedPodCidr>>();
 const ips = new Map<string, Result<ParsedIp>>();
+const macs = new Map<string, string>();
 
 /** Parses a pod CIDR string (memoised). */
 export function parsePodCidr(text: string): Result<ParsedPodCidr> {
@@ -45,10 +47,21 @@ export function parseUnderlayIp(text: string): Result<ParsedIp> {
   return hit;
 }
 
+/** `vtepMacFor(name)`, memoised (the same string each time, so maps keyed by it hash it once). */
+export function defaultVtepMac(name: string): string {
+  let mac = macs.get(name);
+  if (mac === undefined) {
+    mac = vtepMacFor(name);
+    remember(macs, name, mac);
+  }
+  return mac;
+}
+
 /** Empties the parse memo (for benchmarks that measure a first computation). */
 export function clearParseCache(): void {
   cidrs.clear();
   ips.clear();
+  macs.clear();
 }
 
 function withVtep(cidr: Cidr): ParsedPodCidr {
