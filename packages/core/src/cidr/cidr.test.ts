@@ -190,6 +190,10 @@ describe("nthAddress / addressIndex / cidrOf / iterateAddresses", () => {
     expect(() => nthAddress(parseCidr(cidr), n)).toThrow("is outside CIDR");
   });
 
+  it.each([1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 60])("offset %s is not an integer", (n) => {
+    expect(() => nthAddress(parseCidr("::/0"), n)).toThrow(`offset ${n} is not an integer`);
+  });
+
   it("addressIndex is undefined outside the CIDR", () => {
     expect(addressIndex(parseCidr("10.0.0.0/24"), parseIp("10.0.1.0"))).toBeUndefined();
     expect(addressIndex(parseCidr("10.0.0.0/24"), parseIp("::ffff:10.0.0.1"))).toBeUndefined();

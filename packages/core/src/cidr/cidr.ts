@@ -1,5 +1,5 @@
 import { type CoreError, coreError, err, FlatnetError, ok, type Result } from "../errors.ts";
-import { formatIp, type IpAddress, ipBits, type IpFamily, safeParseIp } from "../ip/address.ts";
+import { formatIp, type IpAddress, ipBits, type IpFamily, safeParseIp, toInteger } from "../ip/address.ts";
 
 /** An IP network: `network` has every host bit zero. */
 export interface Cidr {
@@ -159,7 +159,7 @@ export function lastAddress(cidr: Cidr): IpAddress {
  */
 export function nthAddress(cidr: Cidr, n: bigint | number): IpAddress {
   const size = cidrSize(cidr);
-  let offset = typeof n === "bigint" ? n : BigInt(n);
+  let offset = toInteger(n, "offset");
   if (offset < 0n) offset += size;
   if (offset < 0n || offset >= size) {
     throw new FlatnetError("ERR_OUT_OF_RANGE", `offset ${n} is outside CIDR ${formatCidr(cidr)}, which has ${size} addresses`, {

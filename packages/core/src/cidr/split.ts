@@ -1,5 +1,5 @@
 import { FlatnetError } from "../errors.ts";
-import { ipBits } from "../ip/address.ts";
+import { ipBits, toInteger } from "../ip/address.ts";
 import { type Cidr, formatCidr } from "./cidr.ts";
 
 /** The most subnets `splitCidr` returns as an array; use `iterateSubnets` beyond it. */
@@ -29,7 +29,7 @@ export function subnetCount(cidr: Cidr, prefix: number): bigint {
  */
 export function nthSubnet(cidr: Cidr, prefix: number, index: bigint | number): Cidr {
   const count = subnetCount(cidr, prefix);
-  const i = typeof index === "bigint" ? index : BigInt(index);
+  const i = toInteger(index, "index");
   if (i < 0n || i >= count) {
     throw new FlatnetError("ERR_OUT_OF_RANGE", `${formatCidr(cidr)} has ${count} /${prefix} subnets; index ${i} is outside 0-${count - 1n}`, {
       details: { cidr: formatCidr(cidr), prefix, index: i.toString() },

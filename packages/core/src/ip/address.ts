@@ -229,9 +229,18 @@ export function formatIp(ip: IpAddress): string {
   return ip.family === "IPv4" ? formatIpv4Value(Number(ip.value)) : formatIpv6Value(ip.value);
 }
 
+/** Converts an integer argument to bigint, throwing `ERR_OUT_OF_RANGE` for a fractional, unsafe or non-finite number. */
+export function toInteger(value: bigint | number, what: string): bigint {
+  if (typeof value === "bigint") return value;
+  if (!Number.isSafeInteger(value)) {
+    throw new FlatnetError("ERR_OUT_OF_RANGE", `${what} ${value} is not an integer (use a bigint beyond 2^53)`, { details: { [what]: String(value) } });
+  }
+  return BigInt(value);
+}
+
 /** Builds an address from its family and numeric value, throwing `ERR_OUT_OF_RANGE` when the value does not fit. */
 export function ipFromValue(family: IpFamily, value: bigint | number): IpAddress {
-  const big = typeof value === "bigint" ? value : BigInt(value);
+  const big = toInteger(value, "value");
   if (big < 0n || big > maxIpValue(family)) {
     throw new FlatnetError("ERR_OUT_OF_RANGE", `value ${big} is outside the ${family} address space 0..${maxIpValue(family)}`, {
       details: { family, value: big.toString() },

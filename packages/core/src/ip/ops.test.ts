@@ -42,6 +42,10 @@ describe("addToIp", () => {
   ] as const)("%s + %s leaves the address space", (start, offset) => {
     expect(() => addToIp(parseIp(start), offset)).toThrow("leaves the address space");
   });
+
+  it("rejects a fractional offset", () => {
+    expect(() => addToIp(parseIp("10.0.0.1"), 0.5)).toThrow("offset 0.5 is not an integer");
+  });
 });
 
 describe("IPv4-mapped IPv6", () => {

@@ -1,5 +1,5 @@
 import { FlatnetError } from "../errors.ts";
-import { type IpAddress, maxIpValue, parseIp, safeParseIp } from "./address.ts";
+import { type IpAddress, maxIpValue, parseIp, safeParseIp, toInteger } from "./address.ts";
 
 const MAPPED_PREFIX = 0xffffn << 32n;
 
@@ -20,7 +20,7 @@ export function ipEquals(a: IpAddress, b: IpAddress): boolean {
  * formatIp(addToIp(parseIp("10.0.0.255"), 1)) // "10.0.1.0"
  */
 export function addToIp(ip: IpAddress, offset: bigint | number): IpAddress {
-  const delta = typeof offset === "bigint" ? offset : BigInt(offset);
+  const delta = toInteger(offset, "offset");
   const value = ip.value + delta;
   if (value < 0n || value > maxIpValue(ip.family)) {
     throw new FlatnetError(
