@@ -1,5 +1,5 @@
-import type { AttachedPod, PodAttachment } from "../linux/pod.ts";
-import type { Allocation } from "../ipam-store/store.ts";
+import type { AttachedPod, PodAttachment, PodLink, PodLinkSpec } from "../linux/pod.ts";
+import type { Allocation, IpamStore } from "../ipam-store/store.ts";
 import { CniCode, CniError } from "./errors.ts";
 import { type Invocation, openStore, podTarget, requireNodeNetns, resolveSubnet } from "./plugin.ts";
 import { type CniInterface, type CniIpConfig, type CniResult, type CniRoute, formatResult, parsePrevResult } from "./result.ts";
@@ -8,8 +8,9 @@ import { type CniInterface, type CniIpConfig, type CniResult, type CniRoute, for
 export const PENDING_GRACE_MS = 5 * 60_000;
 
 /**
- * ADD: allocate (durably, pending) -> attach the veth -> mark attached -> result. Any failure after the allocation
- * rolls back both; a crash leaves a pending allocation that DEL, GC or the exhaustion reaper releases.
+ * ADD: start the veth pair (node half) -> allocate (durably, pending) while it is created -> configure the pod half
+ * -> mark attached -> result. Any failure rolls back both the interface and the allocation; a crash leaves a pending
+ * allocation (and perhaps a veth) that DEL, GC or the exhaustion reaper removes.
  */
 export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> {
   const { env, netconf, deps } = inv;
@@ -19,7 +20,17 @@ export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> 
   const prev = netconf.prevResult === undefined ? undefined : parsePrevResult(netconf.prevResult, netconf.cniVersion);
   const subnet = resolveSubnet(inv);
   const key = { containerId: env.containerId, ifName: env.ifName };
-  const store = openStore(inv);
+  const linkSpec: PodLinkSpec = { nodeNetns, podNetns: podTarget(netns), containerId: env.containerId, ifName: env.ifName, mtu: subnet.mtu, bridge: netconf.bridge };
+  // The node half needs no address: it runs while the IPAM allocates (the database work is off the critical path).
+  const pendingLink = settle(deps.pods.createLink(linkSpec));
+  const removeLink = () => deps.pods.detach({ nodeNetns, containerId: env.containerId, ifName: env.ifName }).catch(() => undefined);
+  let store: IpamStore;
+  try {
+    store = openStore(inv);
+  } catch (error) {
+    if ((await pendingLink).ok) await removeLink();
+    throw error;
+  }
   try {
     let allocated = store.allocate(key, subnet.pools);
     if (!allocated.success && allocated.error.code === "ERR_POOL_EXHAUSTED") {
@@ -27,25 +38,20 @@ export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> 
       if (reaped.length > 0) store.reapPending(PENDING_GRACE_MS, (a) => reaped.some((r) => r.ip === a.ip && r.seq === a.seq));
       allocated = store.allocate(key, subnet.pools);
     }
-    if (!allocated.success) throw new CniError(CniCode.PoolExhausted, allocated.error.message);
+    if (!allocated.success) {
+      if ((await pendingLink).ok) await removeLink();
+      throw new CniError(allocated.error.code === "ERR_POOL_EXHAUSTED" ? CniCode.PoolExhausted : CniCode.InvalidNetworkConfig, allocated.error.message);
+    }
     const allocations = allocated.data;
-    deps.trace("allocated");
     const seq = allocations[0]?.seq ?? 0;
+    deps.trace("allocated");
     deps.crashPoint("after-alloc");
 
-    const spec: PodAttachment = {
-      nodeNetns,
-      podNetns: podTarget(netns),
-      containerId: env.containerId,
-      ifName: env.ifName,
-      addresses: allocations.map((a) => `${a.ip}/${a.prefix}`),
-      gateways: allocations.map((a) => a.gateway),
-      mtu: subnet.mtu,
-      bridge: netconf.bridge,
-    };
+    const spec: PodAttachment = { ...linkSpec, addresses: allocations.map((a) => `${a.ip}/${a.prefix}`), gateways: allocations.map((a) => a.gateway) };
     let attached: AttachedPod;
     try {
-      attached = await attachWithBridge(inv, spec, allocations);
+      const link = await linkWithBridge(inv, linkSpec, await pendingLink, allocations);
+      attached = await deps.pods.configureLink(spec, link);
     } catch (error) {
       store.release(key, seq);
       throw error instanceof CniError ? error : new CniError(CniCode.KernelFailure, `cannot attach ${env.ifName} of container ${env.containerId}: ${(error as Error).message}`);
@@ -55,7 +61,7 @@ export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> 
 
     if (!store.markAttached(key, seq)) {
       // GC released this allocation while the ADD ran: the address may already be another pod's, so undo the interface.
-      await deps.pods.detach({ nodeNetns, containerId: env.containerId, ifName: env.ifName }).catch(() => undefined);
+      await removeLink();
       throw new CniError(CniCode.TryAgainLater, `the addresses of container ${env.containerId} were released (GC) while ADD ran; retry the ADD`);
     }
     deps.crashPoint("after-commit");
@@ -65,24 +71,26 @@ export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> 
   }
 }
 
-// The node bridge is the agent's to create; if it is not there yet, create it from the same pod CIDRs and retry once.
-async function attachWithBridge(inv: Invocation, spec: PodAttachment, allocations: Allocation[]): Promise<AttachedPod> {
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
+  return promise.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+}
+
+// The node bridge is the agent's to create; if it is not there yet, create it from the allocated gateways and retry once.
+async function linkWithBridge(inv: Invocation, spec: PodLinkSpec, first: Settled<PodLink>, allocations: Allocation[]): Promise<PodLink> {
+  if (first.ok) return first.value;
+  const message = (first.error as Error).message;
+  const bridge = spec.bridge ?? "fn-br0";
+  if (!message.includes(bridge) && !/Cannot find device|does not exist/.test(message)) throw first.error;
+  const gateways = allocations.map((a) => `${a.gateway}/${a.prefix}`);
   try {
-    return await inv.deps.pods.attach(spec);
-  } catch (error) {
-    const message = (error as Error).message;
-    const bridge = spec.bridge ?? "fn-br0";
-    if (!message.includes(bridge) && !/Cannot find device|does not exist/.test(message)) throw error;
-    const gateways = allocations.map((a) => `${a.gateway}/${a.prefix}`);
-    try {
-      await inv.deps.pods.ensureBridge(spec.nodeNetns, { name: bridge, gateways, mtu: spec.mtu });
-    } catch (raced) {
-      // Concurrent first ADDs race to create it: the loser finds it made and only needs the addresses in place.
-      if (!/File exists/.test((raced as Error).message)) throw raced;
-      await inv.deps.pods.ensureBridge(spec.nodeNetns, { name: bridge, gateways, mtu: spec.mtu });
-    }
-    return await inv.deps.pods.attach(spec);
+    await inv.deps.pods.ensureBridge(spec.nodeNetns, { name: bridge, gateways, mtu: spec.mtu });
+  } catch (raced) {
+    // Concurrent first ADDs race to create it: the loser finds it made and only needs the addresses in place.
+    if (!/File exists/.test((raced as Error).message)) throw raced;
+    await inv.deps.pods.ensureBridge(spec.nodeNetns, { name: bridge, gateways, mtu: spec.mtu });
   }
+  return await inv.deps.pods.createLink(spec);
 }
 
 /** Pending allocations past the grace period whose host veth is gone: ADDs that were killed before they finished. */

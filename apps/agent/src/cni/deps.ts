@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { KernelCommandError, parseJsonStream, runBatch, runCommand } from "../linux/exec.ts";
-import { attachPod, detachPod, ensureBridge, HOST_VETH_PREFIX, hostVethName, inspectPod } from "../linux/pod.ts";
+import { configurePodLink, createPodLink, detachPod, ensureBridge, HOST_VETH_PREFIX, hostVethName, inspectPod } from "../linux/pod.ts";
 import { IpamStore } from "../ipam-store/store.ts";
 import type { CrashPoint, PluginDeps } from "./plugin.ts";
 
@@ -8,7 +8,7 @@ import type { CrashPoint, PluginDeps } from "./plugin.ts";
 export function realDeps(env: Record<string, string | undefined>): PluginDeps {
   const crashAt = env.FLATNET_CNI_CRASH_AT;
   return {
-    pods: { attach: attachPod, detach: detachPod, inspect: inspectPod, ensureBridge, hostVethName, listHostVeths, detachLink },
+    pods: { createLink: createPodLink, configureLink: configurePodLink, detach: detachPod, inspect: inspectPod, ensureBridge, hostVethName, listHostVeths, detachLink },
     readFile: (path) => {
       try {
         return readFileSync(path, "utf8");

@@ -16,11 +16,18 @@ let onAttach: (() => void) | undefined;
 function deps(): PluginDeps {
   return {
     pods: {
-      attach: async (spec) => {
+      createLink: async (spec) => {
+        attached.set(`${spec.containerId}/${spec.ifName}`, { ...spec, addresses: [], gateways: [] });
+        return { hostIfName: `fnv-${spec.containerId}`, hostMac: "02:00:00:00:00:01" };
+      },
+      configureLink: async (spec, link) => {
         onAttach?.();
-        if (failAttach) throw failAttach;
+        if (failAttach) {
+          attached.delete(`${spec.containerId}/${spec.ifName}`); // configurePodLink removes the pair when it fails
+          throw failAttach;
+        }
         attached.set(`${spec.containerId}/${spec.ifName}`, spec);
-        return { hostIfName: `fnv-${spec.containerId}`, hostMac: "02:00:00:00:00:01", podIfName: spec.ifName, podMac: "02:00:00:00:00:02", mtu: spec.mtu, addresses: spec.addresses, gateways: spec.gateways };
+        return { hostIfName: link.hostIfName, hostMac: link.hostMac, podIfName: spec.ifName, podMac: "02:00:00:00:00:02", mtu: spec.mtu, addresses: spec.addresses, gateways: spec.gateways };
       },
       detach: async (ref) => {
         if (failDetach) throw failDetach;
@@ -77,6 +84,15 @@ describe("handleCni with a fake kernel", () => {
     expect(JSON.parse(out.stdout)).toMatchObject({ code: 101 });
     expect(JSON.parse(out.stdout).msg).toContain("Operation not permitted");
     expect(held()).toEqual([]);
+    expect(attached.size).toBe(0);
+  });
+
+  it("an exhausted pool fails the ADD with 100 and removes the veth made meanwhile", async () => {
+    const small = conf({ podCidrs: ["10.9.9.0/30"] });
+    expect((await handleCni(env("ADD", "c1"), small, deps())).exitCode).toBe(0);
+    const out = await handleCni(env("ADD", "c2"), small, deps());
+    expect(JSON.parse(out.stdout)).toMatchObject({ code: 100 });
+    expect([...attached.keys()]).toEqual(["c1/eth0"]);
   });
 
   it("an allocation released by GC while ADD ran fails the ADD with 11 and removes the interface it made", async () => {

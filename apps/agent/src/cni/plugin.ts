@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { AttachedPod, BridgeSpec, BridgeState, PodAttachment, PodInterfaceState, PodRef } from "../linux/pod.ts";
+import type { AttachedPod, BridgeSpec, BridgeState, PodAttachment, PodInterfaceState, PodLink, PodLinkSpec, PodRef } from "../linux/pod.ts";
 import type { NetnsTarget } from "../linux/exec.ts";
 import { IpamStore } from "../ipam-store/store.ts";
 import { cmdAdd } from "./add.ts";
@@ -13,7 +13,10 @@ import { isSupportedVersion, LATEST_CNI_VERSION, SUPPORTED_CNI_VERSIONS } from "
 
 /** The kernel operations the plugin needs: linux/pod.ts in production, a fake in unit tests. */
 export interface PodOps {
-  attach(spec: PodAttachment): Promise<AttachedPod>;
+  /** Attach, node half (needs no addresses: it runs while the IPAM allocates). */
+  createLink(spec: PodLinkSpec): Promise<PodLink>;
+  /** Attach, pod half: addresses, routes, up. */
+  configureLink(spec: PodAttachment, link: PodLink): Promise<AttachedPod>;
   detach(ref: PodRef): Promise<{ removed: boolean }>;
   inspect(target: NetnsTarget, ifName: string): Promise<PodInterfaceState | undefined>;
   ensureBridge(netns: string, spec: BridgeSpec): Promise<BridgeState>;

@@ -122,6 +122,15 @@ export interface AttachedPod {
   gateways: string[];
 }
 
+/** What the node half of an attachment needs: no addresses, so a caller (the CNI plugin) can allocate them meanwhile. */
+export type PodLinkSpec = Omit<PodAttachment, "addresses" | "gateways">;
+
+/** The host end of a pod's veth pair, as `createPodLink` made it. */
+export interface PodLink {
+  hostIfName: string;
+  hostMac: string;
+}
+
 /**
  * Attaches a pod: a veth pair created in the node namespace with its pod end placed straight into the pod namespace,
  * the host end enslaved to the bridge, the pod end addressed with a default route per family. Two processes (one
@@ -129,6 +138,12 @@ export interface AttachedPod {
  */
 export async function attachPod(spec: PodAttachment): Promise<AttachedPod> {
   validateAttachment(spec);
+  return configurePodLink(spec, await createPodLink(spec));
+}
+
+/** Attach, node half: the veth pair (pod end into the pod namespace) with the host end on the bridge and up. */
+export async function createPodLink(spec: PodLinkSpec): Promise<PodLink> {
+  validateLink(spec);
   const hostIfName = hostVethName(spec.containerId, spec.ifName);
   const bridge = spec.bridge ?? POD_BRIDGE;
   const nodeLines = [
@@ -147,7 +162,12 @@ export async function attachPod(spec: PodAttachment): Promise<AttachedPod> {
     throw new KernelCommandError(["ip", "-n", spec.nodeNetns, "-batch", "-"], node.exitCode, node.stderr, node.failures);
   }
   const hostLink = (parseJsonStream(node.stdout)[0] as LinkJson[] | undefined)?.[0];
+  return { hostIfName, hostMac: hostLink?.address ?? "" };
+}
 
+/** Attach, pod half: addresses, default routes and up on the pod end; removes the veth pair when it fails. */
+export async function configurePodLink(spec: PodAttachment, link: PodLink): Promise<AttachedPod> {
+  validateAttachment(spec);
   const podLines = [
     "link set lo up",
     `link set ${spec.ifName} up`,
@@ -157,13 +177,13 @@ export async function attachPod(spec: PodAttachment): Promise<AttachedPod> {
   ];
   const pod = await podBatch(spec.podNetns, podLines);
   if (pod.exitCode !== 0) {
-    await deleteLink(spec.nodeNetns, hostIfName);
+    await deleteLink(spec.nodeNetns, link.hostIfName);
     throw new KernelCommandError(pod.argv, pod.exitCode, pod.stderr, pod.failures);
   }
   const podLink = (parseJsonStream(pod.stdout)[0] as LinkJson[] | undefined)?.[0];
   return {
-    hostIfName,
-    hostMac: hostLink?.address ?? "",
+    hostIfName: link.hostIfName,
+    hostMac: link.hostMac,
     podIfName: spec.ifName,
     podMac: podLink?.address ?? "",
     mtu: spec.mtu,
@@ -264,12 +284,17 @@ function addrAdd(cidr: string, dev: string, verb: "add" | "replace"): string {
   return `addr ${verb} ${cidr} dev ${dev}${familyOf(cidr) === "IPv6" ? " nodad" : ""}`;
 }
 
-function validateAttachment(spec: PodAttachment): void {
+function validateLink(spec: PodLinkSpec): void {
   assertNetnsName(spec.nodeNetns);
   netnsArgument(spec.podNetns);
   assertIfName(spec.ifName);
   if (spec.containerId.length === 0) fail(`container ID "" must not be empty`);
   assertMtu(spec.mtu);
+  if (spec.bridge !== undefined && !/^[A-Za-z0-9_.-]{1,15}$/.test(spec.bridge)) fail(`bridge name "${spec.bridge}" must be 1-15 characters [A-Za-z0-9_.-]`);
+}
+
+function validateAttachment(spec: PodAttachment): void {
+  validateLink(spec);
   for (const a of spec.addresses) assertCidr(a, "pod address");
   for (const g of spec.gateways) {
     if (!/^[0-9A-Fa-f.:]+$/.test(g)) fail(`gateway "${g}" must be a bare IP address`);
@@ -279,7 +304,6 @@ function validateAttachment(spec: PodAttachment): void {
   for (const g of spec.gateways) {
     if (!families.includes(familyOf(g))) fail(`gateway "${g}" has no pod address of its family in ${JSON.stringify(spec.addresses)}`);
   }
-  if (spec.bridge !== undefined && !/^[A-Za-z0-9_.-]{1,15}$/.test(spec.bridge)) fail(`bridge name "${spec.bridge}" must be 1-15 characters [A-Za-z0-9_.-]`);
 }
 
 function assertIfName(ifName: string): void {
