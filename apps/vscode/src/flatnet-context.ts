@@ -182,7 +182,7 @@ export class FlatnetContext implements vscode.Disposable {
         void this.verify();
         break;
       case "probe-pair":
-        void this.verify(undefined, ["--from-node", message.src.node, "--to-node", message.dst.node]);
+        void this.verify(undefined, { src: message.src.node, dst: message.dst.node });
         break;
       case "copy":
         void vscode.env.clipboard.writeText(message.text).then(() => vscode.window.setStatusBarMessage(`Copied ${message.text}`, 3000));
@@ -199,7 +199,7 @@ export class FlatnetContext implements vscode.Disposable {
   }
 
   /** Runs the probe engine for a cluster and streams its results into the matrix. */
-  async verify(clusterId?: string, extraArgs: string[] = []): Promise<void> {
+  async verify(clusterId?: string, focus?: { src: string; dst: string }): Promise<void> {
     const cluster = this.#activeCluster(clusterId);
     if (!cluster) {
       void vscode.window.showErrorMessage("Flat Network: no cluster to verify. Start a flatnet lab or pick a Kubernetes context (flatnet.contexts).");
@@ -225,11 +225,9 @@ export class FlatnetContext implements vscode.Disposable {
     const s = this.#settings;
     if (s["probe.replay"]) run.process = replayProbeRun(s["probe.replay"], callbacks);
     else {
-      const env = { ...process.env, FLATNET_CLUSTER_SOURCE: cluster.source };
-      const args =
-        cluster.source === "lab"
-          ? [...s.cli, ...s["probe.labArgs"], "--state-dir", cluster.id.slice("lab:".length)]
-          : [...s.cli, ...s["probe.args"], ...(cluster.source === "kubernetes" ? ["--context", cluster.name] : []), ...extraArgs];
+      const env: NodeJS.ProcessEnv = { ...process.env, FLATNET_CLUSTER_SOURCE: cluster.source };
+      if (cluster.source === "kubernetes") env.FLATNET_KUBE_CONTEXT = cluster.name;
+      const args = cluster.source === "lab" ? [...s.cli, ...s["probe.labArgs"], "--state-dir", cluster.id.slice("lab:".length)] : [...s.cli, ...s["probe.args"]];
       this.#output.appendLine(`running ${args.join(" ")}`);
       try {
         run.process = spawnProbeRun(args, env, { name: cluster.name, source: cluster.source }, callbacks);
@@ -237,6 +235,7 @@ export class FlatnetContext implements vscode.Disposable {
         callbacks.onEvents([{ v: 1, type: "run-failed", runId: "spawn", error: { code: "ERR_PROBE_SPAWN", message: String(error) } }]);
       }
     }
+    if (focus) panel.post({ v: PROTOCOL_VERSION, type: "select", src: focus.src, dst: focus.dst });
     await vscode.window.withProgress({ location: { viewId: "flatnet.clusters" }, title: "Verifying flat connectivity" }, () => run.process?.done ?? Promise.resolve());
     run.process = undefined;
     const failed = run.events.find((e) => e.type === "run-failed");
@@ -256,7 +255,10 @@ export class FlatnetContext implements vscode.Disposable {
       { title: `Probe from ${node.pod} to…`, matchOnDescription: true, matchOnDetail: true },
     );
     if (!choice) return;
-    await this.verify(cluster.id, ["--from", node.pod, "--to", choice.label]);
+    // The engine probes the whole plan (pairs share responders); the matrix then opens on this pod's node pair.
+    const target = targets.find((p) => `${p.namespace}/${p.name}` === choice.label);
+    const source = cluster.pods.find((p) => `${p.namespace}/${p.name}` === node.pod);
+    await this.verify(cluster.id, source && target ? { src: source.node, dst: target.node } : undefined);
   }
 
   async #copyIp(node?: TreeNode): Promise<void> {

@@ -10,6 +10,7 @@ describe("message protocol", () => {
     [{ v: 1, type: "cluster", cluster: null }],
     [{ v: 1, type: "probe-events", events: makeSyntheticRun(cluster) }],
     [{ v: 1, type: "status", level: "warning", message: "reconnecting" }],
+    [{ v: 1, type: "select", src: "node-1", dst: "node-2" }],
   ])("accepts host message %#", (message) => {
     expect(parseHostMessage(message)).toEqual({ success: true, data: message });
   });

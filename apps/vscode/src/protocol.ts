@@ -20,6 +20,7 @@ export const hostMessageSchema = z.discriminatedUnion("type", [
   z.object({ v, type: z.literal("cluster"), cluster: clusterViewSchema.nullable() }),
   z.object({ v, type: z.literal("probe-events"), events: z.array(probeEventSchema) }),
   z.object({ v, type: z.literal("status"), level: z.enum(["info", "warning", "error"]), message: z.string() }),
+  z.object({ v, type: z.literal("select"), src: z.string().min(1), dst: z.string().min(1) }),
 ]);
 export type HostMessage = z.infer<typeof hostMessageSchema>;
 

@@ -14,8 +14,8 @@ describe("parseSettings", () => {
       "lab.stateDir": "/run/flatnet/lab",
       fixture: "",
       cli: ["flatnet"],
-      "probe.args": ["check", "--json"],
-      "probe.labArgs": ["lab", "check", "--json"],
+      "probe.args": ["check", "--ndjson"],
+      "probe.labArgs": ["check", "--ndjson"],
       "probe.replay": "",
       refreshDebounceMs: 250,
     });

@@ -13,8 +13,8 @@ export const settingsSchema = z.object({
   "lab.stateDir": z.string().min(1).default("/run/flatnet/lab"),
   fixture: z.string().default(""),
   cli: z.array(z.string().min(1)).min(1, "must name the flatnet command, e.g. [\"flatnet\"]").default(["flatnet"]),
-  "probe.args": z.array(z.string()).default(["check", "--json"]),
-  "probe.labArgs": z.array(z.string()).default(["lab", "check", "--json"]),
+  "probe.args": z.array(z.string()).default(["check", "--ndjson"]),
+  "probe.labArgs": z.array(z.string()).default(["check", "--ndjson"]),
   "probe.replay": z.string().default(""),
   refreshDebounceMs: z.number().int().min(0).max(10_000).default(250),
 });

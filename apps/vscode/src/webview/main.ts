@@ -63,6 +63,9 @@ window.addEventListener("message", (event: MessageEvent) => {
     case "probe-events":
       matrix?.apply(message.events);
       break;
+    case "select":
+      matrix?.select(message.src, message.dst);
+      break;
     case "status":
       statusBar.replaceChildren(icon(message.level === "info" ? "info" : message.level), ` ${message.message}`);
       statusBar.className = `status-line ${message.level}`;

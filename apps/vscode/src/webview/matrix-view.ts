@@ -132,6 +132,13 @@ export class MatrixView {
     });
   }
 
+  /** Opens the drill-down of one node pair (the host asks after "probe from this pod to..."). */
+  select(src: string, dst: string): void {
+    this.#selected = [src, dst];
+    this.actions.saveState({ selected: this.#selected });
+    this.#renderDetail(this.#matrix.detail(src, dst));
+  }
+
   /** Paints the whole grid now and returns the milliseconds it took (benchmarks and tests call it). */
   repaintAll(): number {
     this.#full = true;
