@@ -117,6 +117,10 @@ describe("deploy/ manifests", () => {
       writeFileSync(path, data["agent.yaml"]);
       const settings = resolveAgentSettings({ flags: {}, flagSource: () => undefined, env: { FLATNET_NODE: "node-a" }, configPath: path });
       expect(settings).toMatchObject({ node: "node-a", datastore: "kubernetes", netns: "host", leaseNamespace: "flatnet-system" });
+      // The agent writes the subnet file where the plugin reads it, on the hostPath both see.
+      expect(settings.subnetFile).toBe(netconf.subnetFile);
+      const mounts = find("DaemonSet").spec.template.spec.containers[0].volumeMounts.map((m: Obj) => m.mountPath);
+      expect(mounts).toContain("/run/flatnet");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

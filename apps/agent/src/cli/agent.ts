@@ -13,6 +13,7 @@ import type { Datastore } from "../store/datastore.ts";
 import { createDatastore } from "../store/factory.ts";
 // clusters: etcd/kubernetes datastores and settings from flags > FLATNET_* env > --config file > defaults.
 import { addClusterOptions, applyAgentSettings, datastoreOptionsFor, type ClusterFlags } from "../config/datastore-options.ts";
+import { SubnetFileWriter } from "../config/subnet-file.ts";
 
 export interface AgentOptions extends ClusterFlags {
   node?: string;
@@ -118,6 +119,13 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   let networkOptions: NetworkOptions | undefined;
   let reconciler: Reconciler | undefined;
   const onSync = registerReconcileMetrics(registry, () => reconciler);
+  // clusters: the subnet file the CNI plugin reads (pod CIDRs, pod MTU), checked after successful syncs, at most once a second.
+  const subnetFile = options.subnetFile === undefined ? undefined : new SubnetFileWriter(options.subnetFile, 1_000);
+  const writeSubnetFile = () =>
+    subnetFile?.update(() => {
+      const podMtu = reconciler?.snapshotState().desired?.podMtu;
+      return self === undefined || podMtu === undefined ? undefined : { podCidrs: self.podCidrs, mtu: podMtu };
+    });
   const kernel = createLinuxKernel(options.netns, { vxlanDevice: options.vxlanDevice, bridge: POD_BRIDGE });
   const source = {
     snapshot: (): Promise<ClusterSnapshot> => datastore.snapshot(),
@@ -133,7 +141,10 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     resyncIntervalMs,
     masquerade: options.masquerade,
     logger,
-    onSync,
+    onSync: (outcome) => {
+      onSync(outcome);
+      if (outcome.ok) writeSubnetFile();
+    },
   });
   const api = createApiServer({
     socketPath,

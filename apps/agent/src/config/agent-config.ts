@@ -38,6 +38,7 @@ export const agentSettingsSchema = z
     etcdPrefix: z.string().startsWith("/", "must start with /").optional(),
     kubeconfig: z.string().min(1).optional(),
     podCidrAllocator: z.enum(["kubernetes", "flatnet"], { error: 'must be "kubernetes" (kube-controller-manager) or "flatnet"' }).optional(),
+    subnetFile: z.string().startsWith("/", "must be an absolute path").optional(),
     leaseNamespace: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a Kubernetes namespace name").optional(),
   })
   .strict();

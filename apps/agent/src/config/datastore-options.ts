@@ -16,6 +16,7 @@ export interface ClusterFlags {
   kubeconfig?: string;
   podCidrAllocator?: string;
   leaseNamespace?: string;
+  subnetFile?: string;
 }
 
 export function addClusterOptions(command: Command): Command {
@@ -27,7 +28,8 @@ export function addClusterOptions(command: Command): Command {
     .addOption(
       new Option("--pod-cidr-allocator <who>", "who fills Node spec.podCIDRs (--datastore kubernetes)").choices(["kubernetes", "flatnet"]).default("kubernetes"),
     )
-    .option("--lease-namespace <ns>", "namespace of the IPAM leader Lease (--pod-cidr-allocator flatnet)", "kube-system");
+    .option("--lease-namespace <ns>", "namespace of the IPAM leader Lease (--pod-cidr-allocator flatnet)", "kube-system")
+    .option("--subnet-file <path>", "write this node's pod CIDRs and pod MTU here for the CNI plugin (netconf subnetFile)");
 }
 
 /** Flags > FLATNET_* env > config file > defaults, validated; commander's parsed options with the layers applied. */
