@@ -2,7 +2,8 @@ import { spawnSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { type PlanArguments, runPlan } from "./plan.ts";
+import { Command } from "commander";
+import { type PlanArguments, registerPlanCommand, runPlan } from "./plan.ts";
 
 const root = fileURLToPath(new URL("../../../../", import.meta.url));
 const example = `${root}examples/cluster.yaml`;
@@ -101,6 +102,13 @@ ip route replace fd00:10:244:2::/64 via fd00:10:244:2:: dev flatnet.1 onlink pro
   it("a missing file: exit 66 and one line", async () => {
     const { code, stderr } = await run({ file: "/nonexistent/cluster.yaml" });
     expect({ code, stderr }).toEqual({ code: 66, stderr: "flatnet plan: cannot read /nonexistent/cluster.yaml: no such file\n" });
+  });
+
+  it.each([[["plan"]], [["plan", "x.yaml", "--frobnicate"]]])("usage error %j: exit code 2", async (argv) => {
+    const program = new Command().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+    registerPlanCommand(program);
+    const failure = await program.parseAsync(argv, { from: "user" }).then(() => undefined, (error: { exitCode?: number }) => error);
+    expect(failure?.exitCode).toBe(2);
   });
 
   it("runs as the real CLI (tsx main.ts plan ...): output on stdout, exit codes 0 / 2 / 66", () => {

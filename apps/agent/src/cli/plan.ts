@@ -1,5 +1,5 @@
 import { readFile } from "node:fs/promises";
-import type { Command } from "commander";
+import { type Command, CommanderError } from "commander";
 import { parseDocument } from "yaml";
 import { clusterDescriptionSchema, safeParseSchema } from "@flatnet/core";
 import { formatPlanJson, formatPlanText, planCluster } from "../plan/cluster-plan.ts";
@@ -32,7 +32,11 @@ export function registerPlanCommand(program: Command): void {
     .argument("<file>", 'cluster description (YAML or JSON; "-" reads stdin), e.g. examples/cluster.yaml')
     .option("--node <name>", "only this node")
     .option("--json", "machine-readable output")
-    .addHelpText("after", "\nExit codes: 0 ok, 2 invalid description (the message names the key and value), 66 file missing or unreadable.")
+    .addHelpText("after", "\nExit codes: 0 ok, 2 invalid description or usage (the message names the key and value), 66 file missing or unreadable.")
+    // A usage error (missing file argument, unknown option) is bad input too: exit 2, not commander's 1.
+    .exitOverride((error) => {
+      throw error.exitCode === 0 ? error : new CommanderError(PLAN_EXIT.badInput, error.code, error.message);
+    })
     .action(async (file: string, options: { node?: string; json?: boolean }) => {
       process.exitCode = await runPlan({ file, ...options });
     });
