@@ -1,4 +1,11 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "tsup";
+
+// Bundle the core from its sources, as the tests do, so the bundle never picks up a stale packages/core/dist.
+const core = fileURLToPath(new URL("../../packages/core/src/index.ts", import.meta.url));
+const esbuildOptions = (options: { alias?: Record<string, string> }) => {
+  options.alias = { ...options.alias, "@flatnet/core": core };
+};
 
 // Two bundles: the extension host (CJS, Node; bundles the ESM-only client-node) and the webview (IIFE, browser).
 export default defineConfig([
@@ -9,11 +16,11 @@ export default defineConfig([
     platform: "node",
     target: "node20",
     sourcemap: true,
-    clean: true,
     // Everything but the vscode module is bundled (client-node is ESM-only; the host loads CJS).
     noExternal: [/^(?!vscode$)/],
     external: ["vscode"],
     minify: true,
+    esbuildOptions,
   },
   {
     entry: { "webview/main": "src/webview/main.ts" },
@@ -24,5 +31,6 @@ export default defineConfig([
     sourcemap: true,
     noExternal: [/.*/],
     minify: true,
+    esbuildOptions,
   },
 ]);
