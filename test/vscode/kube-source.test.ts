@@ -75,4 +75,20 @@ describe("KubeSource against the fake kube-apiserver", () => {
     expect(view.status?.message).toMatch(/^watch disconnected \(HTTP 404: the server could not find the requested resource \(GET \/api\/v1\/pods\)\), retrying in \d+ s$/);
     expect(view.nodes.length).toBeGreaterThan(0);
   });
+
+  it("restarts every failed informer on its own: nodes come back after the server does, while pods still fail", async () => {
+    server.setUnavailable(true);
+    const path = join(dir, "config");
+    const { config } = loadKubeConfig([path]);
+    const second = new KubeSource(config, { context: "fake", agentSelector: {}, debounceMs: 20 });
+    second.start(() => {});
+    try {
+      await until(second, "reconnecting while the server is down", (v) => v.status?.state === "reconnecting" && v.nodes.length === 0);
+      server.setUnavailable(false);
+      const view = await until(second, "nodes after recovery", (v) => v.nodes.length === 2);
+      expect(view.nodes.map((n) => n.name).sort()).toEqual(["n2", "n3"]);
+    } finally {
+      second.dispose();
+    }
+  }, 30_000);
 });

@@ -40,8 +40,8 @@ export class KubeSource implements ClusterSource {
   #view: ClusterView | undefined;
   #status: ClusterView["status"] = { state: "connecting", message: "connecting" };
   #debounce: ReturnType<typeof setTimeout> | undefined;
-  #retry: ReturnType<typeof setTimeout> | undefined;
-  #backoffMs = 1000;
+  /** Per informer: a pending restart and its current backoff (nodes and pods fail independently). */
+  readonly #retries = new Map<AnyInformer, { timer: ReturnType<typeof setTimeout> | undefined; backoffMs: number }>();
   #disposed = false;
   #onChange: () => void = () => {};
 
@@ -67,8 +67,8 @@ export class KubeSource implements ClusterSource {
     for (const informer of this.#informers) {
       for (const verb of ["add", "update", "delete"] as const) informer.on(verb, () => this.#changed());
       informer.on("connect", () => {
-        this.#backoffMs = 1000;
-        this.#setStatus({ state: "ready" });
+        this.#retries.delete(informer);
+        if ([...this.#retries.values()].every((retry) => retry.timer === undefined)) this.#setStatus({ state: "ready" });
       });
       informer.on("error", (error: unknown) => this.#failed(informer, error));
     }
@@ -81,16 +81,17 @@ export class KubeSource implements ClusterSource {
   }
 
   #failed(informer: AnyInformer, error: unknown): void {
-    if (this.#disposed || this.#retry) return;
-    const seconds = Math.round(this.#backoffMs / 1000);
-    const reason = describeKubeError(error);
-    this.#setStatus({ state: "reconnecting", message: `watch disconnected (${reason}), retrying in ${seconds} s` });
-    this.#retry = setTimeout(() => {
-      this.#retry = undefined;
+    const retry = this.#retries.get(informer) ?? { timer: undefined, backoffMs: 1000 };
+    if (this.#disposed || retry.timer) return;
+    const seconds = Math.round(retry.backoffMs / 1000);
+    this.#setStatus({ state: "reconnecting", message: `watch disconnected (${describeKubeError(error)}), retrying in ${seconds} s` });
+    retry.timer = setTimeout(() => {
+      retry.timer = undefined;
       if (this.#disposed) return;
       informer.start().catch((next: unknown) => this.#failed(informer, next));
-    }, this.#backoffMs);
-    this.#backoffMs = Math.min(30_000, this.#backoffMs * 2);
+    }, retry.backoffMs);
+    retry.backoffMs = Math.min(30_000, retry.backoffMs * 2);
+    this.#retries.set(informer, retry);
   }
 
   /** Coalesces bursts of watch events (a rollout sends hundreds) into one rebuild. */
@@ -109,7 +110,7 @@ export class KubeSource implements ClusterSource {
   dispose(): void {
     this.#disposed = true;
     clearTimeout(this.#debounce);
-    clearTimeout(this.#retry);
+    for (const retry of this.#retries.values()) clearTimeout(retry.timer);
     for (const informer of this.#informers) void informer.stop().catch(() => {});
   }
 }
