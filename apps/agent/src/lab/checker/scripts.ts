@@ -29,22 +29,28 @@ const net = require("node:net");
 const { execFile } = require("node:child_process");
 const { port, targets } = JSON.parse(process.argv[1]);
 const ping = (dst) => new Promise((resolve) => {
-  execFile("ping", ["-n", "-q", "-c", "1", "-W", "1", dst], (error) => resolve(error ? (error.code === "ENOENT" ? "ping not installed" : "no echo reply") : ""));
+  execFile("ping", ["-n", "-q", "-c", "1", "-W", "2", dst], (error) => resolve(error ? (error.code === "ENOENT" ? "ping not installed" : "no echo reply") : ""));
 });
 const tcp = (dst) => new Promise((resolve) => {
   let data = "";
-  const socket = net.connect({ host: dst, port, timeout: 2000 });
+  const socket = net.connect({ host: dst, port, timeout: 4000 });
   socket.setEncoding("utf8");
   socket.on("data", (chunk) => (data += chunk));
   socket.on("timeout", () => { socket.destroy(); resolve({ error: "TCP timeout" }); });
   socket.on("error", (error) => resolve({ error: "TCP " + error.code }));
   socket.on("end", () => resolve({ saw: data.trim() }));
 });
-// Each probe is tried twice (a first packet may wait for neighbour resolution); ICMP and TCP run side by side.
+// A lost first packet or a starved process on a loaded machine is not a broken network: ICMP gets three tries,
+// TCP two, and they run side by side, so a healthy pair costs one round trip and a broken one about 8 s.
+const retry = async (attempt, failed, tries) => {
+  let result = await attempt();
+  for (let i = 1; i < tries && failed(result); i++) result = await attempt();
+  return result;
+};
 async function probe(t) {
   const [icmpError, answer] = await Promise.all([
-    ping(t.dst).then((error) => (error === "no echo reply" ? ping(t.dst) : error)),
-    tcp(t.dst).then((answer) => (answer.error ? tcp(t.dst) : answer)),
+    retry(() => ping(t.dst), (error) => error === "no echo reply", 3),
+    retry(() => tcp(t.dst), (answer) => answer.error !== undefined, 2),
   ]);
   return { ...t, icmpError, tcpError: answer.error, saw: answer.saw };
 }
