@@ -219,6 +219,7 @@ export class FlatnetContext implements vscode.Disposable {
           if (event.type === "run-finished") run.report = event.report;
         }
         if (this.#runs.get(cluster.id) === run) this.#panels.get("matrix")?.post({ v: PROTOCOL_VERSION, type: "probe-events", events });
+        this.#scheduleRebuild(); // problems found so far reach the tree while the run streams
       },
       onWarning: (message: string) => this.#output.appendLine(message),
     };

@@ -1,6 +1,6 @@
 /**
  * The topology, drawn like the classic flat-network figure: each node a box holding its pods and their IPs,
- * every node wired to one flat pod network (the cluster CIDR) with no NAT in between.
+ * nodes on both sides of one flat pod network (the cluster CIDR), every node wired to it, no NAT in between.
  */
 import type { ClusterView, PodView } from "../model/cluster-view.ts";
 import { podKey } from "../model/cluster-view.ts";
@@ -74,6 +74,8 @@ export function renderTopology(root: HTMLElement, cluster: ClusterView | null, a
       h("div", { class: "wire", "aria-hidden": "true" }),
     );
   });
+  // Nodes on both sides of the flat network, as in the classic figure: the first half above, the rest below.
+  const half = Math.ceil(boxes.length / 2);
 
   const network = h(
     "div",
@@ -83,7 +85,16 @@ export function renderTopology(root: HTMLElement, cluster: ClusterView | null, a
     h("span", { class: "ip" }, cluster.clusterCidrs.join(", ") || ""),
     h("span", { class: "muted" }, " · every pod reaches every pod at its own IP, no NAT"),
   );
-  root.append(header, h("div", { class: "topology" }, h("div", { class: "nodes" }, ...boxes), network));
+  root.append(
+    header,
+    h(
+      "div",
+      { class: "topology" },
+      h("div", { class: "nodes above" }, ...boxes.slice(0, half)),
+      network,
+      boxes.length > half ? h("div", { class: "nodes below" }, ...boxes.slice(half)) : null,
+    ),
+  );
   if (problems.length > 0) {
     root.append(h("section", { class: "problems" }, h("h2", {}, icon("warning"), ` ${problems.length} ${problems.length === 1 ? "problem" : "problems"}`), h("ul", {}, ...problems.map((problem) => h("li", {}, problem.message)))));
   }
