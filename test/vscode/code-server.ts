@@ -17,6 +17,7 @@ const nodeBin = join(repoRoot, "node_modules", ".bin", "node");
 
 export function codeServerMissingReason(): string | undefined {
   if (!existsSync(codeServerBin)) return `code-server is not installed (${codeServerBin}); it is a devDependency of @flatnet/vscode`;
+  if (!existsSync("/usr/bin/chromium")) return "/usr/bin/chromium is not installed (apt-get install chromium)";
   return undefined;
 }
 
