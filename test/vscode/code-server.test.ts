@@ -13,7 +13,7 @@ import { promisify } from "node:util";
 import { type Browser, type Frame, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeSyntheticCluster, makeSyntheticRun } from "../../apps/vscode/src/model/synthetic.ts";
-import { type CodeServer, codeServerMissingReason, ensureVsix, repoRoot, startCodeServer } from "./code-server.ts";
+import { type CodeServer, codeServerMissingReason, ensureCodeServer, ensureVsix, repoRoot, startCodeServer } from "./code-server.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
@@ -121,6 +121,7 @@ describe.skipIf(missing !== undefined).each([recorded, live])("the extension in 
   const tag = scenario === live ? "live" : "recorded";
 
   beforeAll(async () => {
+    await ensureCodeServer();
     await ensureVsix();
     dir = mkdtempSync(join(tmpdir(), "fn-tv-e2e-"));
     const prepared = await scenario.setup(dir);
@@ -135,7 +136,7 @@ describe.skipIf(missing !== undefined).each([recorded, live])("the extension in 
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     mkdirSync(artifacts, { recursive: true });
     await page.goto(`${server.url}?folder=${encodeURIComponent(server.workspace)}`);
-  }, 300_000);
+  }, 1_200_000); // the first run on a fresh machine builds code-server's native modules
 
   afterAll(async () => {
     await page?.screenshot({ path: join(artifacts, `code-server-${tag}-last.png`) }).catch(() => {});

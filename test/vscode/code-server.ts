@@ -30,6 +30,11 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
+/** Runs code-server's postinstall on Node 24 once (apps/vscode/scripts/setup-code-server.sh; a no-op when done). */
+export async function ensureCodeServer(): Promise<void> {
+  await promisify(execFile)("sh", [join(repoRoot, "apps", "vscode", "scripts", "setup-code-server.sh")], { timeout: 900_000, maxBuffer: 64 * 1024 * 1024 });
+}
+
 /** Builds the .vsix when it is missing or older than the extension's sources, so the test never runs a stale one. */
 export async function ensureVsix(): Promise<void> {
   const app = join(repoRoot, "apps", "vscode");
