@@ -1,7 +1,8 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  entry: { main: "src/main.ts" },
+  // probe-responder: the light entry every lab pod / DaemonSet pod runs (probes engineer).
+  entry: { main: "src/main.ts", "probe-responder": "src/probe/responder-main.ts" },
   format: ["esm"],
   sourcemap: true,
   clean: true,

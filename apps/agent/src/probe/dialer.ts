@@ -168,7 +168,7 @@ class EchoClient {
     const head = `{"probeId":"${probeId}","seq":${seq}}`;
     const length = Math.max(head.length, padding);
     this.socket.write(`POST /v1/echo HTTP/1.1\r\nHost: ${this.host}\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n${head}`);
-    if (length > head.length) this.socket.write(Buffer.alloc(length - head.length, 32));
+    if (length > head.length) this.socket.write(spaces(length - head.length));
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const parsed = this.takeResponse();
@@ -204,6 +204,13 @@ class EchoClient {
   destroy(): void {
     this.socket.destroy();
   }
+}
+
+// One shared block of spaces: thousands of 64 KiB MTU transfers must not allocate 64 KiB each.
+let paddingBlock = Buffer.alloc(0);
+function spaces(bytes: number): Buffer {
+  if (paddingBlock.length < bytes) paddingBlock = Buffer.alloc(bytes, 32);
+  return paddingBlock.subarray(0, bytes);
 }
 
 /** UDP echo over one socket per family; replies are matched to requests by probe id and sequence. */

@@ -1,6 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { DEFAULT_PROBE_PORT, type NodeProbeState, type ProbeInventory, type StateTables } from "@flatnet/core";
 import { agentPaths } from "../lab/agent-process.ts";
 import { loadState, type LabState } from "../lab/state.ts";
@@ -59,8 +60,7 @@ export async function startLabResponders(stateDir: string, state?: LabState): Pr
       const node = lab.nodes.find((n) => n.name === pod.node);
       const socket = responderSocket(stateDir, pod.name);
       const args = [
-        ...flatnetCommand(),
-        "probe-responder",
+        ...responderCommand(),
         "--pod", pod.name,
         "--node", pod.node,
         "--port", String(DEFAULT_PROBE_PORT),
@@ -76,16 +76,23 @@ export async function startLabResponders(stateDir: string, state?: LabState): Pr
   );
   await writeRecords(stateDir, kept);
   // Bounded wait on the real condition: each new responder answers on its control socket.
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 20_000 + 500 * started.length;
   for (const pod of started) {
     const record = kept.find((r) => r.pod === pod) as LabResponderRecord;
     while (!(await healthy(record.socket))) {
-      if (Date.now() > deadline) throw new Error(`the probe responder of ${pod} did not answer on ${record.socket} within 20 s; see ${join(stateDir, "logs", `probe-${pod}.log`)}`);
+      if (Date.now() > deadline) throw new Error(`the probe responder of ${pod} did not answer on ${record.socket} in time; see ${join(stateDir, "logs", `probe-${pod}.log`)}`);
       if (!(await isRecordedProcessAlive(record))) throw new Error(`the probe responder of ${pod} exited; see ${join(stateDir, "logs", `probe-${pod}.log`)}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
   return started;
+}
+
+/** The light responder bundle next to the CLI when built (dist/probe-responder.js), else `flatnet probe-responder`. */
+export function responderCommand(): string[] {
+  const [node, main] = flatnetCommand() as [string, string];
+  const light = join(dirname(main), "probe-responder.js");
+  return existsSync(light) ? [node, light] : [node, main, "probe-responder"];
 }
 
 /** Stop the lab's responders (all, or only `pods`), by recorded PID after checking they are ours. */
