@@ -3,7 +3,7 @@
 // both launched the same way a runtime on that node would (nsenter into the node namespace, then exec the plugin).
 // Prints a markdown table and writes bench/results/cni.json.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,13 +28,16 @@ if (!existsSync(join(REF, "bridge"))) fail(`${REF}/bridge not found; install con
 
 const ip = (args, input) => spawnSync("ip", args, { input, encoding: "utf8" });
 const data = mkdtempSync(join(tmpdir(), "fn-tc-bench-"));
+// Run an installed copy of the build's binary (as a node's /opt/cni/bin has it): a rebuild meanwhile cannot remove it.
+const INSTALLED = join(data, "bin", "flatnet");
+mkdirSync(join(data, "bin"), { recursive: true });
+copyFileSync(PLUGIN, INSTALLED);
 function cleanup() {
   ip(["-batch", "-"], [NODE_NS, ...PODS].map((n) => `netns del ${n}`).join("\n") + "\n");
   rmSync(data, { recursive: true, force: true });
 }
 process.on("exit", cleanup);
-cleanup();
-mkdirSync(data, { recursive: true });
+ip(["-batch", "-"], [NODE_NS, ...PODS].map((n) => `netns del ${n}`).join("\n") + "\n");
 if (ip(["-batch", "-"], [NODE_NS, ...PODS].map((n) => `netns add ${n}`).join("\n") + "\n").status !== 0) fail("cannot create namespaces");
 
 const flatnetConf = JSON.stringify({
@@ -65,7 +68,7 @@ for (let i = 0; i < WARMUP + ITERATIONS; i++) {
   const pod = PODS[i % PODS.length];
   const order = i % 2 === 0 ? ["reference", "flatnet"] : ["flatnet", "reference"]; // alternate who goes first
   for (const who of order) {
-    const [binary, conf] = who === "flatnet" ? [[PLUGIN], flatnetConf] : [[join(REF, "bridge")], referenceConf];
+    const [binary, conf] = who === "flatnet" ? [[INSTALLED], flatnetConf] : [[join(REF, "bridge")], referenceConf];
     const id = `bench-${who}-${i}`;
     const add = call(binary, "ADD", conf, pod, id);
     const del = call(binary, "DEL", conf, pod, id);
@@ -80,7 +83,7 @@ for (let i = 0; i < WARMUP + ITERATIONS; i++) {
 const startup = { bun: [], node: [] };
 for (let i = 0; i < 12; i++) {
   const env = { PATH: process.env.PATH, CNI_COMMAND: "VERSION" };
-  for (const [who, argv] of [["bun", [PLUGIN]], ["node", [process.execPath, NODE_MAIN]]]) {
+  for (const [who, argv] of [["bun", [INSTALLED]], ["node", [process.execPath, NODE_MAIN]]]) {
     if (who === "node" && !existsSync(NODE_MAIN)) continue;
     const start = performance.now();
     const run = spawnSync(argv[0], argv.slice(1), { env, input: '{"cniVersion":"1.0.0"}', encoding: "utf8" });

@@ -11,7 +11,7 @@ import {
   type ExecutorOptions,
   readCachedResult,
 } from "../../apps/agent/src/cni/executor.ts";
-import { createNamespaces, ensurePluginBuilt, haveReference, isRoot, linksOf, PLUGIN, REFERENCE_PLUGINS, sh, tempDir } from "./helpers.ts";
+import { createNamespaces, haveReference, installPlugin, isRoot, linksOf, REFERENCE_PLUGINS, sh, tempDir } from "./helpers.ts";
 
 const NODE = "fn-tc-c-node";
 const POD = "fn-tc-c-pod";
@@ -21,7 +21,7 @@ if (!isRoot || !haveReference) console.log("skipping CNI chaining tests: they ne
 describe.skipIf(!isRoot || !haveReference)("flatnet chained with portmap, bandwidth and tuning", () => {
   const dir = tempDir("fn-tc-chain-");
   let cleanup = () => {};
-  const options = (): ExecutorOptions => ({ binDirs: [join(PLUGIN, ".."), REFERENCE_PLUGINS], cacheDir: join(dir.path, "cache"), nodeNetns: NODE });
+  const options = (): ExecutorOptions => ({ binDirs: [join(dir.path, "bin"), REFERENCE_PLUGINS], cacheDir: join(dir.path, "cache"), nodeNetns: NODE });
   const list = (cniVersion: string, podCidrs = ["10.80.0.0/24"]): Conflist => ({
     cniVersion,
     name: "fn-tc-chain",
@@ -55,7 +55,7 @@ describe.skipIf(!isRoot || !haveReference)("flatnet chained with portmap, bandwi
   const nat = () => sh("ip", ["netns", "exec", NODE, "iptables-save", "-t", "nat"]).stdout;
 
   beforeAll(() => {
-    ensurePluginBuilt();
+    installPlugin(dir.path);
     cleanup = createNamespaces([NODE, POD]);
   });
   afterAll(() => {

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,6 +17,18 @@ export function ensurePluginBuilt(): void {
   if (existsSync(PLUGIN)) return;
   const run = spawnSync(process.execPath, [join(root, "apps", "agent", "scripts", "build-cni.mjs")], { stdio: "inherit" });
   if (run.status !== 0) throw new Error("building the CNI plugin failed");
+}
+
+/**
+ * Installs the built plugin into `<dir>/bin/flatnet` as a node has it in /opt/cni/bin, and returns its path: the tests
+ * run the build's binary, and a rebuild running meanwhile (tsup empties dist/) cannot pull it from under them.
+ */
+export function installPlugin(dir: string): string {
+  ensurePluginBuilt();
+  mkdirSync(join(dir, "bin"), { recursive: true });
+  const target = join(dir, "bin", "flatnet");
+  copyFileSync(PLUGIN, target);
+  return target;
 }
 
 export function sh(file: string, args: string[]): { status: number; stdout: string; stderr: string } {
@@ -52,7 +64,7 @@ export interface PluginRun {
 }
 
 /** Execs a plugin binary as a runtime would: the given CNI_* env (and nothing implicit), config on stdin. */
-export function runPlugin(env: Record<string, string | undefined>, stdin: string, binary = PLUGIN): Promise<PluginRun> {
+export function runPlugin(env: Record<string, string | undefined>, stdin: string, binary: string): Promise<PluginRun> {
   return new Promise((resolve, reject) => {
     const clean: Record<string, string> = { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" };
     for (const [k, v] of Object.entries(env)) if (v !== undefined) clean[k] = v;
