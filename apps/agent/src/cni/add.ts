@@ -24,9 +24,11 @@ export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> 
   // The node half needs no address: it runs while the IPAM allocates (the database work is off the critical path).
   const pendingLink = settle(deps.pods.createLink(linkSpec));
   const removeLink = () => deps.pods.detach({ nodeNetns, containerId: env.containerId, ifName: env.ifName }).catch(() => undefined);
+  deps.trace("link started");
   let store: IpamStore;
   try {
     store = openStore(inv);
+    deps.trace("store open");
   } catch (error) {
     if ((await pendingLink).ok) await removeLink();
     throw error;
@@ -51,6 +53,7 @@ export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> 
     let attached: AttachedPod;
     try {
       const link = await linkWithBridge(inv, linkSpec, await pendingLink, allocations);
+      deps.trace("link created");
       attached = await deps.pods.configureLink(spec, link);
     } catch (error) {
       store.release(key, seq);

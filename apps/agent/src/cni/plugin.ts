@@ -8,7 +8,7 @@ import { cmdDel } from "./del.ts";
 import { cmdGc, cmdStatus } from "./gc-status.ts";
 import { type CniEnv, parseCniCommand, parseCniEnv } from "./env.ts";
 import { CniCode, CniError, toCniErrorJson } from "./errors.ts";
-import { type Netconf, type NodeSubnet, parseNetconf, parsePools, parseSubnetFile } from "./netconf.ts";
+import { DEFAULT_MTU, type Netconf, type NodeSubnet, parseNetconf, parsePools, parseSubnetFile } from "./netconf.ts";
 import { isSupportedVersion, LATEST_CNI_VERSION, SUPPORTED_CNI_VERSIONS } from "./version.ts";
 
 /** The kernel operations the plugin needs: linux/pod.ts in production, a fake in unit tests. */
@@ -96,7 +96,7 @@ function versionInfo(stdin: string): string {
 /** The node's pod CIDRs and MTU, inline in the netconf or from the agent's subnet file; netconf `mtu` wins. */
 export function resolveSubnet(inv: Invocation): NodeSubnet {
   const { netconf, deps } = inv;
-  if (netconf.podCidrs !== undefined) return { pools: parsePools(netconf.podCidrs, "podCidrs"), mtu: netconf.mtu ?? 1500 };
+  if (netconf.podCidrs !== undefined) return { pools: parsePools(netconf.podCidrs, "podCidrs"), mtu: netconf.mtu ?? DEFAULT_MTU };
   if (netconf.subnetFile === undefined) {
     throw new CniError(CniCode.InvalidNetworkConfig, "network configuration sets neither podCidrs nor subnetFile; set exactly one");
   }
