@@ -112,6 +112,27 @@ export function registerCheckCommand(program: Command): void {
     });
 }
 
+/** The options `flatnet check` runs with when given no flags (for `flatnet lab check`). */
+export function defaultCheckOptions(overrides: Partial<CheckCommandOptions> = {}): CheckCommandOptions {
+  return {
+    stateDir: DEFAULT_STATE_DIR,
+    mode: "all-pods",
+    family: "all",
+    json: false,
+    ndjson: false,
+    via: "direct",
+    udp: DEFAULT_PROBE_OPTIONS.udpCount,
+    timeout: DEFAULT_PROBE_OPTIONS.timeoutMs,
+    retries: DEFAULT_PROBE_OPTIONS.retries,
+    mtu: true,
+    concurrency: DEFAULT_PROBE_OPTIONS.concurrency,
+    watch: false,
+    interval: 30_000,
+    keepResponders: false,
+    ...overrides,
+  };
+}
+
 /** Run `flatnet check` on a lab; returns the exit code (0 pass, 1 failures found, 2 could not check). */
 export async function runCheck(options: CheckCommandOptions): Promise<number> {
   if (options.kubeconfig !== undefined) {
@@ -119,6 +140,9 @@ export async function runCheck(options: CheckCommandOptions): Promise<number> {
   }
   if (options.json && options.ndjson) throw new Error("--json and --ndjson are exclusive: pick one output document format");
   const state = await requireLabState(options.stateDir);
+  if (state.pods.length < 2) {
+    throw new Error(`the lab in "${options.stateDir}" has ${state.pods.length} pod(s); a check needs at least 2 (is "flatnet lab up" complete?)`);
+  }
   const started = await startLabResponders(options.stateDir, state);
   const metrics = options.watch ? new ProbeMetrics() : undefined;
   let server: Server | undefined;

@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { renderMatrix } from "../lab/checker/render.ts";
+import { defaultCheckOptions, runCheck } from "./check.ts";
 import { LabError } from "../lab/errors.ts";
-import { addNode, killAgent, labCheck, labDown, labStatus, labUp, removeNode, startAgent, type LabStatus } from "../lab/lab.ts";
+import { addNode, killAgent, labDown, labStatus, labUp, removeNode, startAgent, type LabStatus } from "../lab/lab.ts";
 import { Progress } from "../lab/progress.ts";
 import { DEFAULT_STATE_DIR, LAB_BACKENDS } from "../lab/state.ts";
 
@@ -86,16 +86,11 @@ export function registerLabCommand(program: Command): void {
 
   lab
     .command("check")
-    .description("real packets (ICMP, TCP) between every pair of pods; every responder must see the sender's pod IP")
+    .description("probe every ordered pod pair (TCP, UDP, MTU, no NAT); every responder must see the sender's pod IP")
     .option("--json", "machine-readable output", false)
     .addOption(stateDirOption())
-    .action((options) =>
-      guarded("check", async () => {
-        const report = await labCheck({ stateDir: options.stateDir });
-        process.stdout.write(options.json ? JSON.stringify(report, null, 2) + "\n" : renderMatrix(report));
-        return report.ok ? 0 : 1;
-      }),
-    );
+    // The probe engine (probes engineer's minimal edit): the same run and report as `flatnet check --state-dir`.
+    .action((options) => guarded("check", () => runCheck(defaultCheckOptions({ stateDir: options.stateDir, json: options.json }))));
 
   lab
     .command("add-node")

@@ -113,7 +113,11 @@ export async function runProbe(input: RunProbeInput): Promise<ProbeReport> {
   // The control failure itself is evidence: name it even when the node's state could not say more.
   for (const r of broken) {
     if (r.verdict === "inconclusive" && !r.diagnosis.some((d) => d.code === "agent-unreachable" && d.node === r.pair.src.node)) {
-      r.diagnosis.unshift({ code: "agent-unreachable", node: r.pair.src.node, message: r.error ?? `the control path to ${r.pair.src.node} failed` });
+      r.diagnosis.unshift({
+        code: "agent-unreachable",
+        node: r.pair.src.node,
+        message: `neither ${r.pair.src.node}'s agent nor ${r.pair.src.pod}'s responder could be asked to probe: the data path was not tested`,
+      });
     }
   }
   const ledger = input.ledger ? await input.ledger() : [];

@@ -72,7 +72,7 @@ export function evaluateAttempt(pair: ProbePair, dial: DialResult, senderNodeIps
   const natVerdict = classifyNat(observed, pair.src.ip, senderNodeIps);
   if (natVerdict === "snat-to-node-ip" || natVerdict === "snat-other") {
     problems.push("nat-violation");
-    errors.push(`nat: responder saw ${observed}, expected ${expectedSrc}`);
+    errors.push(`nat: responder saw ${observed} (${natVerdict}), expected ${expectedSrc}`);
   }
   if (reply !== undefined) {
     // An empty localDst means the transport could not tell (a wildcard-bound UDP socket).
