@@ -22,6 +22,9 @@ declare -A NEED=(
   [/usr/include/krb5.h]=libkrb5-dev
   [nsenter]=util-linux
   [ps]=procps
+  [ping]=iputils-ping
+  [tcpdump]=tcpdump
+  [jq]=jq
 )
 missing=()
 for what in "${!NEED[@]}"; do
