@@ -81,4 +81,10 @@ describe("createApiServer on a unix socket", () => {
     expect((await call(stale, "GET", "/healthz")).status).toBe(200);
     await restarted.close();
   });
+
+  it("refuses a socket another process is serving", async () => {
+    const second = createApiServer({ socketPath, routes: [] });
+    await expect(second.listen()).rejects.toThrow(`API socket "${socketPath}" is served by a running process`);
+    expect((await call(socketPath, "GET", "/text")).status).toBe(200); // the first server keeps its socket
+  });
 });

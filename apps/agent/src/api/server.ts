@@ -1,5 +1,6 @@
 import { existsSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
+import { connect } from "node:net";
 import { dirname } from "node:path";
 import { Readable, pipeline } from "node:stream";
 
@@ -142,6 +143,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         if (!lstatSync(options.socketPath).isSocket()) {
           throw new Error(`API socket path "${options.socketPath}" exists and is not a socket`);
         }
+        if (await answers(options.socketPath)) {
+          throw new Error(`API socket "${options.socketPath}" is served by a running process (another agent for this node?)`);
+        }
         unlinkSync(options.socketPath);
       }
       await new Promise<void>((resolve, reject) => {
@@ -160,6 +164,18 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       });
     },
   };
+}
+
+/** Whether something accepts connections on the unix socket at `path`. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
 }
 
 function match(segments: string[], parts: string[]): Record<string, string> | undefined {
