@@ -104,8 +104,8 @@ describe.skipIf(skipReason !== undefined)("flatnet agent in two node namespaces 
     }
     const target4 = pods[1]!.addresses[0]!.split("/")[0]!;
     const target6 = pods[1]!.addresses[1]!.split("/")[0]!;
-    expect(sh("ip", ["netns", "exec", "fn-ta-e-p1", "ping", "-c", "1", "-W", "2", target4])).toContain("1 received");
-    expect(sh("ip", ["netns", "exec", "fn-ta-e-p1", "ping", "-6", "-c", "1", "-W", "2", target6])).toContain("1 received");
+    expect(sh("ip", ["netns", "exec", "fn-ta-e-p1", "ping", "-c", "1", "-w", "10", target4])).toContain("1 received");
+    expect(sh("ip", ["netns", "exec", "fn-ta-e-p1", "ping", "-6", "-c", "1", "-w", "10", target6])).toContain("1 received");
   });
 
   it("repairs a route deleted by hand within the resync interval", async () => {
@@ -123,7 +123,7 @@ describe.skipIf(skipReason !== undefined)("flatnet agent in two node namespaces 
     await until(async () => (await readKernelState(NODES[0]!)).vxlan?.local === "172.31.0.21", "n1's VTEP to move");
     await until(async () => (await readKernelState(NODES[0]!)).routes.length === 2, "n1's routes after the device was recreated");
     const target = ((await get(socket(2), "/v1/node")).body as { podCidrs: string[] }).podCidrs[0]!.replace(/0\/24$/, "5");
-    expect(sh("ip", ["netns", "exec", "fn-ta-e-p1", "ping", "-c", "1", "-W", "2", target])).toContain("1 received");
+    expect(sh("ip", ["netns", "exec", "fn-ta-e-p1", "ping", "-c", "1", "-w", "10", target])).toContain("1 received");
   });
 
   it("a node that leaves the store has its routes, neighbours and FDB entries removed on its peer", async () => {

@@ -93,13 +93,6 @@ async function runWithBun(bun: BunSpawner, file: string, args: readonly string[]
   return { stdout, stderr, exitCode: child.signalCode !== null ? 128 : code };
 }
 
-/** Runs a tool and throws a KernelCommandError when it exits non-zero. */
-export async function runChecked(file: string, args: readonly string[], input?: string): Promise<CommandResult> {
-  const result = await runCommand(file, args, input);
-  if (result.exitCode !== 0) throw new KernelCommandError([file, ...args], result.exitCode, result.stderr);
-  return result;
-}
-
 export interface BatchOptions {
   json?: boolean;
   details?: boolean;
@@ -155,10 +148,6 @@ export function netnsArgument(target: NetnsTarget): string {
   }
   assertNetnsPath(target.path);
   return target.path;
-}
-
-export function describeNetns(target: NetnsTarget): string {
-  return "name" in target ? target.name : target.path;
 }
 
 // iproute2 prints the kernel's message, then "Command failed -:N" for each refused batch line.

@@ -1,3 +1,4 @@
+import { isCidr } from "@flatnet/core";
 import { KernelCommandError, execInNetns } from "./exec.ts";
 import { familyOf } from "./read.ts";
 
@@ -34,9 +35,7 @@ export function renderMasqueradeRuleset(clusterCidrs: readonly string[]): string
 /** Installs (or atomically replaces) the masquerade table in `netns`. */
 export async function ensureMasquerade(netns: string, clusterCidrs: readonly string[]): Promise<void> {
   for (const cidr of clusterCidrs) {
-    if (!/^[0-9A-Fa-f.:]+\/\d{1,3}$/.test(cidr)) {
-      throw new KernelCommandError(["nft", "-f", "-"], 2, `cluster CIDR "${cidr}" is not an address/prefix`);
-    }
+    if (!isCidr(cidr)) throw new KernelCommandError(["nft", "-f", "-"], 2, `cluster CIDR "${cidr}" is not a CIDR (network/prefix, host bits zero)`);
   }
   await runNft(netns, renderMasqueradeRuleset(clusterCidrs));
 }

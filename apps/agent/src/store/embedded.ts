@@ -280,8 +280,3 @@ function allocatePodCidrs(config: NetworkConfig, rows: readonly NodeRow[], name:
   if (!allocated.success) throw new DatastoreError(allocated.error.code, allocated.error.message);
   return allocated.data.podCidrs;
 }
-
-/** Opens (creating if needed) the embedded store at `options.path`. */
-export function openEmbeddedDatastore(options: EmbeddedDatastoreOptions): EmbeddedDatastore {
-  return new EmbeddedDatastore(options);
-}
