@@ -15,44 +15,49 @@ export interface CniIpConfig { address: string; gateway?: string; interface?: nu
 export interface CniRoute { dst: string; gw?: string; mtu?: number; advmss?: number; priority?: number; table?: number; scope?: number }
 export interface CniDns { nameservers?: string[]; domain?: string; search?: string[]; options?: string[] }
 
-const interfaceSchema = z.looseObject({
-  name: z.string(),
-  mac: z.optional(z.string()),
-  mtu: z.optional(z.number()),
-  sandbox: z.optional(z.string()),
-  socketPath: z.optional(z.string()),
-  pciID: z.optional(z.string()),
-});
-const ipSchema = z.looseObject({
-  address: z.string(),
-  gateway: z.optional(z.string()),
-  interface: z.optional(z.number()),
-  version: z.optional(z.string()), // 0.3.x/0.4.0 only
-});
-const routeSchema = z.looseObject({
-  dst: z.string(),
-  gw: z.optional(z.string()),
-  mtu: z.optional(z.number()),
-  advmss: z.optional(z.number()),
-  priority: z.optional(z.number()),
-  table: z.optional(z.number()),
-  scope: z.optional(z.number()),
-});
-const resultSchema = z.looseObject({
-  cniVersion: z.optional(z.string()),
-  interfaces: z.optional(z.array(interfaceSchema)),
-  ips: z.optional(z.array(ipSchema)),
-  routes: z.optional(z.array(routeSchema)),
-  dns: z.optional(z.looseObject({
-    nameservers: z.optional(z.array(z.string())),
-    domain: z.optional(z.string()),
-    search: z.optional(z.array(z.string())),
-    options: z.optional(z.array(z.string())),
-  })),
-});
+// Built on first use: only CHECK and a chained ADD read a prevResult, and schema construction costs start-up time.
+let resultSchema: ReturnType<typeof buildResultSchema> | undefined;
+function buildResultSchema() {
+  const interfaceSchema = z.looseObject({
+    name: z.string(),
+    mac: z.optional(z.string()),
+    mtu: z.optional(z.number()),
+    sandbox: z.optional(z.string()),
+    socketPath: z.optional(z.string()),
+    pciID: z.optional(z.string()),
+  });
+  const ipSchema = z.looseObject({
+    address: z.string(),
+    gateway: z.optional(z.string()),
+    interface: z.optional(z.number()),
+    version: z.optional(z.string()), // 0.3.x/0.4.0 only
+  });
+  const routeSchema = z.looseObject({
+    dst: z.string(),
+    gw: z.optional(z.string()),
+    mtu: z.optional(z.number()),
+    advmss: z.optional(z.number()),
+    priority: z.optional(z.number()),
+    table: z.optional(z.number()),
+    scope: z.optional(z.number()),
+  });
+  return z.looseObject({
+    cniVersion: z.optional(z.string()),
+    interfaces: z.optional(z.array(interfaceSchema)),
+    ips: z.optional(z.array(ipSchema)),
+    routes: z.optional(z.array(routeSchema)),
+    dns: z.optional(z.looseObject({
+      nameservers: z.optional(z.array(z.string())),
+      domain: z.optional(z.string()),
+      search: z.optional(z.array(z.string())),
+      options: z.optional(z.array(z.string())),
+    })),
+  });
+}
 
 /** Parses a prevResult of any supported version into the 1.1 shape (drops 0.4.0's ips[].version); error 7 when malformed. */
 export function parsePrevResult(value: unknown, cniVersion: string): CniResult {
+  resultSchema ??= buildResultSchema();
   const parsed = resultSchema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
