@@ -11,7 +11,7 @@ import {
   runBatch,
   runCommand,
 } from "./exec.ts";
-import { familyOf, withPrefix } from "./read.ts";
+import { familyOf, routeDestination } from "./read.ts";
 import { setSysctls } from "./sysctl.ts";
 
 /** The node's pod bridge: holds the gateway address of each pod CIDR; every pod's host veth is its port. */
@@ -241,7 +241,7 @@ export async function inspectPod(podNetns: NetnsTarget, ifName: string): Promise
       .filter((r) => r.dev === ifName && (r.table === undefined || r.table === "main") && (r.type === undefined || r.type === "unicast"))
       .flatMap((r) => {
         if (r.dst === undefined) return [];
-        const dst = r.dst === "default" ? (r.gateway?.includes(":") ? "::/0" : "0.0.0.0/0") : withPrefix(r.dst);
+        const dst = routeDestination(r.dst, r.gateway);
         if (dst.startsWith("fe80:")) return [];
         return [r.gateway === undefined ? { dst } : { dst, gateway: r.gateway }];
       }),

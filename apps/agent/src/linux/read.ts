@@ -60,10 +60,16 @@ export function withPrefix(dst: string): string {
   return `${dst}/${familyOf(dst) === "IPv4" ? 32 : 128}`;
 }
 
+/** A route's destination as iproute2 prints it ("default", "10.0.0.5", "10.0.0.0/24") as a CIDR. */
+export function routeDestination(dst: string, gateway: string | undefined): string {
+  if (dst === "default") return gateway?.includes(":") ? "::/0" : "0.0.0.0/0";
+  return withPrefix(dst);
+}
+
 function toRoute(r: IpRouteJson): Route[] {
   if (r.dst === undefined || r.gateway === undefined || r.dev === undefined) return [];
   if (r.table !== undefined && r.table !== "main") return [];
-  const dst = r.dst === "default" ? (r.gateway.includes(":") ? "::/0" : "0.0.0.0/0") : withPrefix(r.dst);
+  const dst = routeDestination(r.dst, r.gateway);
   return [{ family: familyOf(dst), dst, via: r.gateway, dev: r.dev, onlink: (r.flags ?? []).includes("onlink") }];
 }
 
