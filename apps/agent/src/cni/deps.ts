@@ -27,10 +27,10 @@ export function realDeps(env: Record<string, string | undefined>): PluginDeps {
   };
 }
 
-async function listHostVeths(netns: string): Promise<string[]> {
-  const result = await runBatch("ip", netns, ["link show type veth"], { json: true });
+async function listHostVeths(netns: string, bridge: string): Promise<string[]> {
+  const result = await runBatch("ip", netns, [`link show master ${bridge} type veth`], { json: true });
   if (result.exitCode !== 0) {
-    if (/Cannot open network namespace/.test(result.stderr)) return [];
+    if (/Cannot open network namespace|does not exist|Cannot find device/.test(result.stderr)) return [];
     throw new KernelCommandError(["ip", "-n", netns, "link", "show", "type", "veth"], result.exitCode, result.stderr, result.failures);
   }
   const links = (parseJsonStream(result.stdout)[0] as { ifname?: string }[] | undefined) ?? [];

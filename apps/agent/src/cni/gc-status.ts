@@ -24,8 +24,8 @@ export async function cmdGc(inv: Invocation): Promise<void> {
     store.close();
   }
   deps.crashPoint("gc-after-release");
-  // Sweep every other flatnet host veth, including those a crashed ADD, DEL or GC left behind (the pod end goes too).
-  const stale = (await deps.pods.listHostVeths(nodeNetns).catch(() => [] as string[])).filter((name) => !keep.has(name));
+  // Sweep every other flatnet host veth on this network's bridge, including those a crashed ADD, DEL or GC left behind.
+  const stale = (await deps.pods.listHostVeths(nodeNetns, netconf.bridge).catch(() => [] as string[])).filter((name) => !keep.has(name));
   for (const name of stale) await deps.pods.detachLink(nodeNetns, name).catch(() => undefined);
 }
 

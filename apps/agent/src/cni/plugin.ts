@@ -21,8 +21,8 @@ export interface PodOps {
   inspect(target: NetnsTarget, ifName: string): Promise<PodInterfaceState | undefined>;
   ensureBridge(netns: string, spec: BridgeSpec): Promise<BridgeState>;
   hostVethName(containerId: string, ifName: string): string;
-  /** Names of flatnet's host veths (fnv*) in the node namespace. */
-  listHostVeths(netns: string): Promise<string[]>;
+  /** Names of flatnet's host veths (fnv*) on `bridge` in the node namespace. */
+  listHostVeths(netns: string, bridge: string): Promise<string[]>;
   /** Deletes a host veth by name (GC's sweep of veths no attachment owns). */
   detachLink(netns: string, name: string): Promise<void>;
 }
