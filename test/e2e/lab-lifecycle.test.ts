@@ -82,6 +82,9 @@ describe.skipIf(!isRoot)("flatnet lab lifecycle", () => {
     [["lab", "up", "--nodes", "two"], /--nodes "two" must be a non-negative integer/],
     [["lab", "status", "--state-dir", "/tmp/flatnet-no-such-lab"], /^flatnet lab status: no lab in "\/tmp\/flatnet-no-such-lab"; run "flatnet lab up" first\n$/],
     [["lab", "kill-agent", "node9", "--state-dir", "/tmp/flatnet-no-such-lab"], /^flatnet lab kill-agent: no lab in/],
+    [["lab", "add-node", "--state-dir", "/tmp/flatnet-no-such-lab"], /^flatnet lab add-node: no lab in "\/tmp\/flatnet-no-such-lab"; run "flatnet lab up" first\n$/],
+    [["lab", "remove-node", "node2", "--state-dir", "/tmp/flatnet-no-such-lab"], /^flatnet lab remove-node: no lab in/],
+    [["lab", "check", "--state-dir", "/tmp/flatnet-no-such-lab"], /^flatnet lab check: no lab in/],
   ])("flatnet %j fails with a one-line message and no stack trace", (args, message) => {
     const result = flatnet(args);
     expect(result.status).not.toBe(0);

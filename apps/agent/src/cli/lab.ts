@@ -21,6 +21,11 @@ async function guarded(command: string, task: () => Promise<number | void>): Pro
     const known = error instanceof LabError || (error instanceof Error && "code" in error && typeof error.code === "string");
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`flatnet lab ${command}: ${message}\n`);
+    const code = (error as { code?: unknown }).code;
+    const builtSomething = !["ERR_LAB_INVALID_OPTION", "ERR_LAB_INVALID_PREFIX", "ERR_LAB_BUSY", "ERR_LAB_NOT_FOUND"].includes(String(code));
+    if ((command === "up" || command === "add-node") && builtSomething) {
+      process.stderr.write(`(what was built stays for inspection: "flatnet lab down" removes it, "flatnet lab up" rebuilds)\n`);
+    }
     if (!known && process.env.FLATNET_DEBUG === "1" && error instanceof Error) process.stderr.write(`${error.stack}\n`);
     process.exitCode = 1;
   }

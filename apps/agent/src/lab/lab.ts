@@ -388,6 +388,7 @@ export async function labCheck(target: LabTarget & { checker?: Checker } = {}): 
 /** Joins a new node (the next free index) with the lab's pods per node, and waits until every node routes to it. */
 export async function addNode(target: LabTarget & { resyncInterval?: string; timeoutMs?: number } = {}): Promise<LabNode> {
   const ctx = contextOf(target);
+  await requireState(ctx.stateDir); // before the lock, which would create the directory
   const release = await lockLab(ctx.stateDir);
   try {
     const state = await requireState(ctx.stateDir);
@@ -419,6 +420,7 @@ export async function addNode(target: LabTarget & { resyncInterval?: string; tim
 /** A node leaves: its agent stops, it is removed from the datastore (peers drop its routes), its namespaces go. */
 export async function removeNode(name: string, target: LabTarget & { timeoutMs?: number } = {}): Promise<void> {
   const ctx = contextOf(target);
+  await requireState(ctx.stateDir); // before the lock, which would create the directory
   const release = await lockLab(ctx.stateDir);
   try {
     const state = await requireState(ctx.stateDir);
@@ -466,6 +468,7 @@ export async function killAgent(name: string, target: LabTarget = {}): Promise<n
 /** Starts a node's agent again (after kill-agent) and waits until it is ready. */
 export async function startAgent(name: string, target: LabTarget & { resyncInterval?: string; timeoutMs?: number } = {}): Promise<number> {
   const ctx = contextOf(target);
+  await requireState(ctx.stateDir); // before the lock, which would create the directory
   const release = await lockLab(ctx.stateDir);
   try {
     const state = await requireState(ctx.stateDir);
