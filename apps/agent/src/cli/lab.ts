@@ -62,6 +62,8 @@ export function registerLabCommand(program: Command): void {
           resyncInterval: options.resyncInterval,
           progress: progressToStdout(),
         });
+        const where = options.stateDir === DEFAULT_STATE_DIR ? "" : ` --state-dir ${options.stateDir}`;
+        process.stdout.write(`next: flatnet lab check${where}   (also: status, add-node, kill-agent NODE, down)\n`);
       }),
     );
 
