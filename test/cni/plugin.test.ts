@@ -1,4 +1,5 @@
 // The flatnet CNI plugin binary against real network namespaces: every command in every supported version, bad inputs.
+import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IpamStore } from "../../apps/agent/src/ipam-store/store.ts";
@@ -101,6 +102,27 @@ describe.skipIf(!isRoot)("flatnet CNI plugin", () => {
     expect(check.json).toMatchObject({ code: 102 });
     expect(String(check.json?.msg)).toContain("0.0.0.0/0 via 10.77.1.1");
     expect((await runPlugin(env("DEL", pod, "ctr-check"), conf("1.1.0"), plugin)).code).toBe(0);
+  });
+
+  it("ADD, CHECK and DEL with CNI_NETNS given as /proc/PID/ns/net (as some runtimes pass it)", async () => {
+    const holder = spawn("ip", ["netns", "exec", PODS[5]!, "sleep", "600"], { stdio: "ignore" });
+    try {
+      const path = `/proc/${holder.pid}/ns/net`;
+      const target = sh("stat", ["-L", "-c", "%i", `/run/netns/${PODS[5]}`]).stdout.trim();
+      // `ip netns exec` execs sleep in place: wait (bounded) until the process is inside the pod namespace.
+      for (let i = 0; i < 5000 && sh("stat", ["-L", "-c", "%i", path]).stdout.trim() !== target; i++) await new Promise((r) => setImmediate(r));
+      const procEnv = (command: string) => env(command, PODS[5]!, "ctr-proc", { CNI_NETNS: path });
+      const add = await runPlugin(procEnv("ADD"), conf("1.1.0"), plugin);
+      expect(add.code, add.stdout).toBe(0);
+      expect((add.json?.interfaces as { sandbox?: string }[])[1]?.sandbox).toBe(path);
+      expect(addressesOf(PODS[5]!, "eth0").length).toBe(2);
+      const check = await runPlugin(procEnv("CHECK"), conf("1.1.0", { prevResult: add.json }), plugin);
+      expect(check.code, check.stdout).toBe(0);
+      expect((await runPlugin(procEnv("DEL"), conf("1.1.0"), plugin)).code).toBe(0);
+      expect(linksOf(PODS[5]!)).toEqual(["lo"]);
+    } finally {
+      holder.kill("SIGKILL");
+    }
   });
 
   it("DEL succeeds for an unknown container and for a namespace that is already gone", async () => {
