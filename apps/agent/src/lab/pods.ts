@@ -1,8 +1,6 @@
-import { NodeIpam } from "@flatnet/core";
 import { join } from "node:path";
 import { cniAdd, installCni } from "../cni/runtime.ts";
 import { fetchAgentNode } from "./agent-process.ts";
-import { LabError } from "./errors.ts";
 import type { LabNode, LabPod } from "./state.ts";
 
 export interface PodSlot {
@@ -13,25 +11,6 @@ export interface PodSlot {
 }
 
 export const podContainerId = (netns: string): string => `lab-${netns}`;
-
-/**
- * Allocates pod IPs from the node's pod CIDRs with the core node IPAM (host-local semantics); the lab state's pods
- * are its journal, so the IPAM is rebuilt from them.
- */
-export function allocatePodIps(node: LabNode, existing: readonly LabPod[], pods: readonly PodSlot[]): NodeIpam {
-  const created = NodeIpam.create({ podCidrs: node.podCidrs });
-  if (!created.success) throw new LabError(created.error.code, created.error.message);
-  const ipam = created.data;
-  for (const pod of existing) {
-    const reserved = ipam.reserve({ containerId: pod.containerId, ifName: pod.ifName, ips: pod.ips });
-    if (!reserved.success) throw new LabError(reserved.error.code, reserved.error.message);
-  }
-  for (const pod of pods) {
-    const allocated = ipam.allocate({ containerId: podContainerId(pod.netns), ifName: "eth0" });
-    if (!allocated.success) throw new LabError(allocated.error.code, allocated.error.message);
-  }
-  return ipam;
-}
 
 /**
  * Attaches pod namespaces (already created) to their node as a container runtime would: the flatnet CNI plugin is
