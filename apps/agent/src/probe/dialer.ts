@@ -148,17 +148,17 @@ class EchoClient {
   static connect(ip: string, port: number, timeoutMs: number): Promise<EchoClient> {
     return new Promise((resolve, reject) => {
       const socket = connect({ host: ip, port, noDelay: true });
-      const timer = setTimeout(() => {
+      const cancel = expireAfter(timeoutMs, () => {
         socket.destroy();
         reject(new Error(`connect to ${ip}:${port} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
+      });
       socket.once("connect", () => {
-        clearTimeout(timer);
+        cancel();
         socket.removeAllListeners("error");
         resolve(new EchoClient(socket, ip.includes(":") ? `[${ip}]` : ip));
       });
       socket.once("error", (error) => {
-        clearTimeout(timer);
+        cancel();
         reject(error);
       });
     });
@@ -175,7 +175,13 @@ class EchoClient {
       if (parsed !== undefined) return parsed;
       if (this.failure !== undefined) throw this.failure;
       const remaining = deadline - performance.now();
-      if (remaining <= 0) throw new Error(`no echo reply within ${timeoutMs} ms`);
+      if (remaining <= 0) {
+        // Let pending socket reads run first: a starved process must not call a reply that already arrived lost.
+        await new Promise((resolve) => setImmediate(resolve));
+        const late = this.takeResponse();
+        if (late !== undefined) return late;
+        throw new Error(`no echo reply within ${timeoutMs} ms`);
+      }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, remaining);
         this.waiter = () => {
@@ -206,6 +212,19 @@ class EchoClient {
   }
 }
 
+/**
+ * A timeout that fires only after the event loop has polled for I/O once more: libuv runs timers before the
+ * poll phase, so in a process starved of CPU the timer would otherwise win against a reply already received.
+ */
+function expireAfter(ms: number, onExpire: () => void): () => void {
+  let cancelled = false;
+  const timer = setTimeout(() => setImmediate(() => cancelled || onExpire()), ms);
+  return () => {
+    cancelled = true;
+    clearTimeout(timer);
+  };
+}
+
 // One shared block of spaces: thousands of 64 KiB MTU transfers must not allocate 64 KiB each.
 let paddingBlock = Buffer.alloc(0);
 function spaces(bytes: number): Buffer {
@@ -228,18 +247,19 @@ class UdpProber {
           // head + `,"pad":"` (8) + padding + `"}` (2) = size bytes exactly: one byte more and the pod fragments it itself.
           const payload = size > head.length + 10 ? `${head},"pad":"${"x".repeat(size - head.length - 10)}"}` : `${head}}`;
           const started = performance.now();
-          const timer = setTimeout(() => {
+          const cancel = expireAfter(timeoutMs, () => {
+            if (!this.pending.has(key)) return;
             this.pending.delete(key);
             resolve({ error: `no UDP reply from ${target.ip}:${target.port} within ${timeoutMs} ms` });
-          }, timeoutMs);
+          });
           this.pending.set(key, (reply) => {
-            clearTimeout(timer);
+            cancel();
             this.pending.delete(key);
             resolve({ reply, rttMs: performance.now() - started });
           });
           socket.send(payload, target.port, target.ip, (error) => {
             if (error) {
-              clearTimeout(timer);
+              cancel();
               this.pending.delete(key);
               resolve({ error: describe(error) });
             }

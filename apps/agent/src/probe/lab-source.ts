@@ -131,6 +131,8 @@ export const labAgentSocket = (stateDir: string, node: string): string => agentP
  * answer keeps its kernel facts, and the agent outage is reported alongside.
  */
 export function labStateSource(stateDir: string, state: LabState, podMtu: number): NodeStateSource {
+  // The neighbour table is one per host, shared by every namespace: count its overflows from now on.
+  const before = readNeighbourTables();
   const kernel = kernelStateSource(
     new Map(
       state.nodes.map((n) => [n.name, { netns: n.netns, podCidrs: n.podCidrs, nodeIps: n.underlayIps, underlayDevice: "eth0", podMtu }]),
@@ -143,6 +145,9 @@ export function labStateSource(stateDir: string, state: LabState, podMtu: number
         Promise.all(names.map(async (name) => [name, await getAgentState(labAgentSocket(stateDir, name))] as const)),
       ]);
       const out = new Map<string, NodeProbeState>();
+      const [start, now] = await Promise.all([before, readNeighbourTables()]);
+      const neighbourTable = now.map((t) => ({ ...t, overflows: t.overflows - (start.find((b) => b.family === t.family)?.overflows ?? t.overflows) }));
+      for (const state of fromKernel.values()) state.neighbourTable = neighbourTable;
       for (const [name, body] of fromAgents) {
         const k = fromKernel.get(name) as NodeProbeState;
         if (body instanceof Error) {
@@ -159,6 +164,30 @@ export function labStateSource(stateDir: string, state: LabState, podMtu: number
       return out;
     },
   };
+}
+
+/**
+ * The host's ARP and ND tables from the root namespace's /proc (read only; non-root namespaces have no
+ * /proc/net/stat/*_cache): overflow count (table_fulls summed over CPUs), entries, gc_thresh3.
+ */
+export async function readNeighbourTables(): Promise<{ family: "IPv4" | "IPv6"; overflows: number; entries: number; limit: number }[]> {
+  const out: { family: "IPv4" | "IPv6"; overflows: number; entries: number; limit: number }[] = [];
+  for (const [family, file, sysctl] of [
+    ["IPv4", "/proc/net/stat/arp_cache", "/proc/sys/net/ipv4/neigh/default/gc_thresh3"],
+    ["IPv6", "/proc/net/stat/ndisc_cache", "/proc/sys/net/ipv6/neigh/default/gc_thresh3"],
+  ] as const) {
+    try {
+      const [header, ...rows] = (await readFile(file, "utf8")).trim().split("\n").map((l) => l.trim().split(/\s+/));
+      const col = (name: string): number => (header ?? []).indexOf(name);
+      const fulls = rows.reduce((sum, row) => sum + parseInt(row[col("table_fulls")] ?? "0", 16), 0);
+      const entries = parseInt(rows[0]?.[col("entries")] ?? "0", 16);
+      const limit = Number((await readFile(sysctl, "utf8")).trim());
+      out.push({ family, overflows: fulls, entries, limit });
+    } catch {
+      // not readable here: no evidence either way
+    }
+  }
+  return out;
 }
 
 function getAgentState(socketPath: string): Promise<unknown> {

@@ -146,6 +146,15 @@ describe("diagnosePair", () => {
         ] });
       },
       [["unexplained", undefined, "no cause found in the state of node-1 and node-2"]]],
+    ["nothing in the nodes, but the shared neighbour table overflowed", unreachable, (s) => {
+        s.get("node-2")!.neighbourTable = [{ family: "IPv6", overflows: 9 }, { family: "IPv4", overflows: 12, entries: 1024, limit: 1024 }];
+      },
+      [["neighbour-table-full", undefined, "the kernel's IPv4 neighbour table overflowed 12 times during the run (1024 entries, gc_thresh3 1024): new neighbours cannot be resolved"]]],
+    ["a specific cause wins over the shared neighbour table", unreachable, (s) => {
+        s.get("node-1")!.actual!.routes.shift();
+        s.get("node-1")!.neighbourTable = [{ family: "IPv4", overflows: 3 }];
+      },
+      [["missing-route", "node-1", "node-1 has no route to 10.244.2.0/24 (node-2's pod CIDR)"]]],
     ["pod IP outside its node's CIDR", unreachable, (s) => { s.get("node-2")!.podCidrs = ["10.244.9.0/24"]; },
       [["pod-ip-outside-cidr", "node-2", "10.244.2.2 is outside node-2's pod CIDR 10.244.9.0/24"]]],
     ["agent down", unreachable, (s) => { s.set("node-2", { node: "node-2", reachable: false, error: "ECONNREFUSED", podCidrs: [], nodeIps: [] }); },

@@ -26,6 +26,11 @@ export interface NodeProbeState {
   underlayMac?: string;
   /** Neighbour entries on the underlay device (next hops of host-gw routes). */
   underlayNeighbours?: StateNeighbour[];
+  /**
+   * The kernel's neighbour (ARP / ND) table, shared by every namespace of a host: overflows seen during the
+   * run (table_fulls), current entries and the gc_thresh3 limit. A full table refuses new neighbours.
+   */
+  neighbourTable?: { family: "IPv4" | "IPv6"; overflows: number; entries?: number; limit?: number }[];
   /** Rules of the node's nftables ruleset that drop, reject or rewrite addresses. */
   firewall?: FirewallRule[];
 }
@@ -146,6 +151,19 @@ export function diagnosePair(result: PairResult, states: ReadonlyMap<string, Nod
           });
         }
       }
+    }
+  }
+  if (out.length === 0 && dataPath) {
+    for (const state of uniqueStates(src, dst)) {
+      const table = state.neighbourTable?.find((t) => t.family === pair.family && t.overflows > 0);
+      if (table === undefined) continue;
+      const size = table.entries !== undefined && table.limit !== undefined ? ` (${table.entries} entries, gc_thresh3 ${table.limit})` : "";
+      push({
+        code: "neighbour-table-full",
+        message: `the kernel's ${table.family} neighbour table overflowed ${table.overflows} times during the run${size}: new neighbours cannot be resolved`,
+        details: { ...table },
+      });
+      break; // one shared table: once is enough
     }
   }
   if (out.length === 0) {

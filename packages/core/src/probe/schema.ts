@@ -74,6 +74,7 @@ const diagnosis = z.object({
     "missing-vtep-neighbour",
     "missing-fdb",
     "stale-neighbour",
+    "neighbour-table-full",
     "mtu-below-pod-mtu",
     "snat-rule",
     "drop-rule",

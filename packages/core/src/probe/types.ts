@@ -95,7 +95,10 @@ export interface ProbeOptions {
   timeoutMs: number;
   /** Retries of failed pairs after the first pass. */
   retries: number;
-  /** Pairs dialled at once by one source responder. */
+  /**
+   * Pairs dialled at once by one source responder. Small on purpose: with every source at once, 4 keeps a few
+   * hundred pairs in flight, so a timeout measures the exchange and not a queue (60 pods: 4 gives the fewest retries).
+   */
   concurrency: number;
 }
 
@@ -106,7 +109,7 @@ export const DEFAULT_PROBE_OPTIONS: ProbeOptions = {
   podMtu: 0,
   timeoutMs: 1000,
   retries: 2,
-  concurrency: 64,
+  concurrency: 4,
 };
 
 /** How the source address the responder saw compares with the sender's pod IP. */
@@ -159,6 +162,7 @@ export interface Diagnosis {
     | "missing-vtep-neighbour"
     | "missing-fdb"
     | "stale-neighbour"
+    | "neighbour-table-full"
     | "mtu-below-pod-mtu"
     | "snat-rule"
     | "drop-rule"
