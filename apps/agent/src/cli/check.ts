@@ -15,6 +15,7 @@ import { runProbe, type DialTransport } from "../probe/engine.ts";
 import {
   labAgentSocket,
   labInventory,
+  labLedgerFindings,
   labPodMtu,
   labStateSource,
   requireLabState,
@@ -202,6 +203,7 @@ async function checkOnce(state: Awaited<ReturnType<typeof requireLabState>>, opt
     transport,
     nodeIps: new Map(inventory.nodes.map((n) => [n.name, n.nodeIps])),
     states: labStateSource(options.stateDir, state, probeOptions.podMtu),
+    ledger: () => labLedgerFindings(options.stateDir, state),
     onEvent,
   });
   if (tty) process.stderr.write("\r\u001b[K");

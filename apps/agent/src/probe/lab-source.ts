@@ -2,7 +2,16 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { DEFAULT_PROBE_PORT, type NodeProbeState, type ProbeInventory, type StateTables } from "@flatnet/core";
+import {
+  checkIpamLedger,
+  DEFAULT_PROBE_PORT,
+  type LedgerFinding,
+  type LedgerInput,
+  type NodeProbeState,
+  type ProbeInventory,
+  type StateTables,
+} from "@flatnet/core";
+import { IpamStore } from "../ipam-store/store.ts";
 import { agentPaths } from "../lab/agent-process.ts";
 import { loadState, type LabState } from "../lab/state.ts";
 import { flatnetCommand, isRecordedProcessAlive, startInNamespace, stopRecordedProcess } from "../lab/supervisor.ts";
@@ -120,6 +129,36 @@ export async function labPodMtu(state: LabState): Promise<number> {
   if (pod === undefined) return 0;
   const link = await readLink(pod.netns, "eth0").catch(() => undefined);
   return link?.mtu ?? 0;
+}
+
+/**
+ * The IPAM ledger check of the lab: each node's CNI IPAM database (allocations) against the pods the lab
+ * knows and their nodes' pod CIDRs. A node without a database is skipped (nothing recorded, nothing to compare).
+ */
+export async function labLedgerFindings(stateDir: string, state: LabState): Promise<LedgerFinding[]> {
+  const podByContainer = new Map(state.pods.map((p) => [p.containerId, p.name]));
+  const allocations: LedgerInput["allocations"] = [];
+  const nodesWithLedger = new Set<string>();
+  for (const node of state.nodes) {
+    const path = join(stateDir, "cni", node.name, "ipam", "flatnet", "ipam.db");
+    if (!existsSync(path)) continue;
+    const store = IpamStore.open(path, { busyTimeoutMs: 2_000 });
+    try {
+      for (const a of store.list()) {
+        const pod = podByContainer.get(a.containerId);
+        allocations.push(pod === undefined ? { node: node.name, ip: a.ip } : { node: node.name, ip: a.ip, pod });
+      }
+      nodesWithLedger.add(node.name);
+    } finally {
+      store.close();
+    }
+  }
+  if (nodesWithLedger.size === 0) return [];
+  return checkIpamLedger({
+    nodes: state.nodes.map((n) => ({ name: n.name, podCidrs: n.podCidrs })),
+    allocations,
+    pods: state.pods.filter((p) => nodesWithLedger.has(p.node)).map((p) => ({ name: p.name, node: p.node, ips: p.ips })),
+  });
 }
 
 /** Agent socket of a lab node. */
