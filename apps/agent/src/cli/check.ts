@@ -6,12 +6,15 @@ import {
   DEFAULT_PROBE_OPTIONS,
   renderJunit,
   reportPassed,
+  type LedgerFinding,
   type ProbeEvent,
+  type ProbeInventory,
   type ProbeOptions,
   type ProbeReport,
 } from "@flatnet/core";
 import { DEFAULT_STATE_DIR } from "../lab/state.ts";
-import { runProbe, type DialTransport } from "../probe/engine.ts";
+import { runProbe, type DialTransport, type NodeStateSource } from "../probe/engine.ts";
+import { DEFAULT_KUBE_TARGET, KubeClient, kubeInventory, kubeProxyTransport, kubeStateSource, type KubeTarget } from "../probe/kube-source.ts";
 import {
   labAgentSocket,
   labInventory,
@@ -31,6 +34,9 @@ import { agentTransport, responderTransport } from "../probe/transport.ts";
 export interface CheckCommandOptions {
   stateDir: string;
   kubeconfig?: string;
+  context?: string;
+  namespace?: string;
+  selector?: string;
   mode: "all-pods" | "node-pairs";
   peers?: number;
   family: "IPv4" | "IPv6" | "all";
@@ -72,7 +78,10 @@ export function registerCheckCommand(program: Command): void {
     .command("check")
     .description("Verify the flat network: probe every pod pair (TCP, UDP, MTU, no NAT) and explain failures from the agents' state")
     .option("--state-dir <dir>", "the lab to check (its state directory)", DEFAULT_STATE_DIR)
-    .option("--kubeconfig <path>", "check a Kubernetes cluster instead of the lab (not available yet)")
+    .option("--kubeconfig <path>", "check a Kubernetes cluster (responders of deploy/probe-daemonset.yaml, via the API server's pods/proxy)")
+    .option("--context <name>", "kubeconfig context (implies a cluster check)")
+    .option("--namespace <ns>", "cluster check: namespace of the responder DaemonSet", DEFAULT_KUBE_TARGET.namespace)
+    .option("--selector <labels>", "cluster check: label selector of the responder pods", DEFAULT_KUBE_TARGET.labelSelector)
     .addOption(new Option("--mode <mode>", "all-pods: every ordered pod pair; node-pairs: one responder per node, capped peers").choices(["all-pods", "node-pairs"]).default("all-pods"))
     .option("--peers <n>", "node-pairs mode: peers that probe each node", integer("--peers", 1, 1000))
     .addOption(new Option("--family <family>", "IP family to probe").choices(["IPv4", "IPv6", "all"]).default("all"))
@@ -134,22 +143,83 @@ export function defaultCheckOptions(overrides: Partial<CheckCommandOptions> = {}
   };
 }
 
-/** Run `flatnet check` on a lab; returns the exit code (0 pass, 1 failures found, 2 could not check). */
+/** Where a check gets its pods, how it reaches them, and what it knows about the nodes. */
+interface CheckSource {
+  inventory(): Promise<ProbeInventory>;
+  transport: DialTransport;
+  states(inventory: ProbeInventory, podMtu: number): NodeStateSource;
+  ledger?(): Promise<LedgerFinding[]>;
+  podMtu(): Promise<number>;
+  /** Before each run: make sure the responders run. */
+  prepare?(): Promise<void>;
+  /** At the end: stop what this command started. */
+  finish?(): Promise<void>;
+}
+
+async function labSource(options: CheckCommandOptions): Promise<CheckSource> {
+  const initial = await requireLabState(options.stateDir);
+  if (initial.pods.length < 2) {
+    throw new Error(`the lab in "${options.stateDir}" has ${initial.pods.length} pod(s); a check needs at least 2 (is "flatnet lab up" complete?)`);
+  }
+  let state = initial;
+  const started = new Set<string>();
+  return {
+    async inventory() {
+      state = await requireLabState(options.stateDir);
+      return labInventory(state);
+    },
+    transport:
+      options.via === "agents"
+        ? agentTransport((node) => ({ socketPath: labAgentSocket(options.stateDir, node) }))
+        : responderTransport((src) => ({ socketPath: responderSocket(options.stateDir, src.pod) })),
+    states: (_inventory, podMtu) => labStateSource(options.stateDir, state, podMtu),
+    ledger: () => labLedgerFindings(options.stateDir, state),
+    podMtu: () => labPodMtu(state),
+    async prepare() {
+      for (const pod of await startLabResponders(options.stateDir, await requireLabState(options.stateDir))) started.add(pod);
+    },
+    async finish() {
+      if (!options.keepResponders && started.size > 0) await stopLabResponders(options.stateDir, [...started]);
+    },
+  };
+}
+
+function kubeSource(options: CheckCommandOptions): CheckSource {
+  if (options.via === "agents") throw new Error("--via agents works on the lab only; on a cluster probes go through the API server's pods/proxy");
+  const target: KubeTarget = {
+    ...DEFAULT_KUBE_TARGET,
+    ...(options.kubeconfig === undefined ? {} : { kubeconfig: options.kubeconfig }),
+    ...(options.context === undefined ? {} : { context: options.context }),
+    ...(options.namespace === undefined ? {} : { namespace: options.namespace }),
+    ...(options.selector === undefined ? {} : { labelSelector: options.selector }),
+  };
+  const client = KubeClient.load(target);
+  return {
+    async inventory() {
+      const inventory = await kubeInventory(client, target);
+      if (inventory.pods.length === 0) {
+        throw new Error(`no probe responders in namespace "${target.namespace}" with labels "${target.labelSelector}"; apply deploy/probe-daemonset.yaml`);
+      }
+      return inventory;
+    },
+    transport: kubeProxyTransport(client, target.namespace),
+    states: (inventory) => kubeStateSource(inventory),
+    // The pods' MTU is not visible through the API: the UDP MTU check needs --pod-mtu.
+    podMtu: async () => 0,
+  };
+}
+
+/** Run `flatnet check` on a lab or a cluster; returns the exit code (0 pass, 1 failures found, 2 could not check). */
 export async function runCheck(options: CheckCommandOptions): Promise<number> {
-  if (options.kubeconfig !== undefined) {
-    throw new Error(`--kubeconfig: checking a Kubernetes cluster is not available in this build; deploy deploy/probe-daemonset.yaml and check the lab with --state-dir`);
-  }
   if (options.json && options.ndjson) throw new Error("--json and --ndjson are exclusive: pick one output document format");
-  const state = await requireLabState(options.stateDir);
-  if (state.pods.length < 2) {
-    throw new Error(`the lab in "${options.stateDir}" has ${state.pods.length} pod(s); a check needs at least 2 (is "flatnet lab up" complete?)`);
-  }
-  const started = await startLabResponders(options.stateDir, state);
+  const onCluster = options.kubeconfig !== undefined || options.context !== undefined;
+  const source = onCluster ? kubeSource(options) : await labSource(options);
   const metrics = options.watch ? new ProbeMetrics() : undefined;
   let server: Server | undefined;
   try {
+    await source.prepare?.();
     if (metrics !== undefined) server = await serveMetrics(metrics, options);
-    const podMtu = options.mtu ? (options.podMtu ?? (await labPodMtu(state))) : 0;
+    const podMtu = options.mtu ? (options.podMtu ?? (await source.podMtu())) : 0;
     const probeOptions: ProbeOptions = {
       ...DEFAULT_PROBE_OPTIONS,
       udpCount: options.udp,
@@ -159,27 +229,21 @@ export async function runCheck(options: CheckCommandOptions): Promise<number> {
       mtuTcpBytes: options.mtu ? DEFAULT_PROBE_OPTIONS.mtuTcpBytes : 0,
       podMtu,
     };
-    const transport: DialTransport =
-      options.via === "agents"
-        ? agentTransport((node) => ({ socketPath: labAgentSocket(options.stateDir, node) }))
-        : responderTransport((src) => ({ socketPath: responderSocket(options.stateDir, src.pod) }));
     for (;;) {
-      const lab = await requireLabState(options.stateDir);
-      if (options.watch) await startLabResponders(options.stateDir, lab);
-      const report = await checkOnce(lab, options, probeOptions, transport);
+      const report = await checkOnce(source, options, probeOptions);
       metrics?.record(report);
       if (!options.watch) return reportPassed(report) ? 0 : 1;
       await new Promise((resolve) => setTimeout(resolve, options.interval));
+      await source.prepare?.();
     }
   } finally {
     if (server !== undefined) await new Promise((resolve) => server!.close(resolve));
-    if (!options.keepResponders && !options.watch && started.length > 0) await stopLabResponders(options.stateDir, started);
-    else if (options.watch && !options.keepResponders) await stopLabResponders(options.stateDir, started);
+    await source.finish?.();
   }
 }
 
-async function checkOnce(state: Awaited<ReturnType<typeof requireLabState>>, options: CheckCommandOptions, probeOptions: ProbeOptions, transport: DialTransport): Promise<ProbeReport> {
-  const inventory = labInventory(state);
+async function checkOnce(source: CheckSource, options: CheckCommandOptions, probeOptions: ProbeOptions): Promise<ProbeReport> {
+  const inventory = await source.inventory();
   const plan = buildProbePlan(inventory, {
     mode: options.mode,
     ...(options.family === "all" ? {} : { families: [options.family] }),
@@ -200,10 +264,10 @@ async function checkOnce(state: Awaited<ReturnType<typeof requireLabState>>, opt
     cluster: inventory.cluster,
     plan,
     options: probeOptions,
-    transport,
+    transport: source.transport,
     nodeIps: new Map(inventory.nodes.map((n) => [n.name, n.nodeIps])),
-    states: labStateSource(options.stateDir, state, probeOptions.podMtu),
-    ledger: () => labLedgerFindings(options.stateDir, state),
+    states: source.states(inventory, probeOptions.podMtu),
+    ...(source.ledger === undefined ? {} : { ledger: source.ledger }),
     onEvent,
   });
   if (tty) process.stderr.write("\r\u001b[K");

@@ -1,0 +1,192 @@
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { request as httpsRequest, type RequestOptions as HttpsRequestOptions } from "node:https";
+import { KubeConfig } from "@kubernetes/client-node";
+import { z } from "zod";
+import { DEFAULT_PROBE_PORT, dialResultSchema, type DialResult, type NodeProbeState, type ProbeInventory } from "@flatnet/core";
+import type { DialTransport, NodeStateSource } from "./engine.ts";
+import { ndjsonLines } from "./transport.ts";
+
+// A Kubernetes cluster as a probe source: responders of deploy/probe-daemonset.yaml found through the API server,
+// and reached through its pods/proxy subresource (exec-less: `POST .../pods/NAME:7471/proxy/v1/dial`).
+
+export interface KubeTarget {
+  kubeconfig?: string;
+  context?: string;
+  /** Namespace of the responder DaemonSet. */
+  namespace: string;
+  labelSelector: string;
+}
+
+export const DEFAULT_KUBE_TARGET: KubeTarget = {
+  namespace: "flatnet-system",
+  labelSelector: "app.kubernetes.io/component=probe-responder",
+};
+
+// Only the fields the inventory reads, validated at the boundary.
+const nodeList = z.object({
+  items: z.array(
+    z.object({
+      metadata: z.object({ name: z.string() }),
+      spec: z.object({ podCIDR: z.string().optional(), podCIDRs: z.array(z.string()).optional(), unschedulable: z.boolean().optional() }).optional(),
+      status: z
+        .object({
+          conditions: z.array(z.object({ type: z.string(), status: z.string() })).optional(),
+          addresses: z.array(z.object({ type: z.string(), address: z.string() })).optional(),
+        })
+        .optional(),
+    }),
+  ),
+});
+
+const podList = z.object({
+  items: z.array(
+    z.object({
+      metadata: z.object({ name: z.string(), namespace: z.string().optional(), deletionTimestamp: z.string().optional() }),
+      spec: z.object({ nodeName: z.string().optional() }).optional(),
+      status: z
+        .object({
+          phase: z.string().optional(),
+          podIP: z.string().optional(),
+          podIPs: z.array(z.object({ ip: z.string() })).optional(),
+          conditions: z.array(z.object({ type: z.string(), status: z.string() })).optional(),
+        })
+        .optional(),
+    }),
+  ),
+});
+
+/** An authenticated client of one API server, from a kubeconfig (its current or given context). */
+export class KubeClient {
+  private constructor(private readonly config: KubeConfig, private readonly server: URL) {}
+
+  static load(target: Pick<KubeTarget, "kubeconfig" | "context">): KubeClient {
+    const config = new KubeConfig();
+    if (target.kubeconfig !== undefined) config.loadFromFile(target.kubeconfig);
+    else config.loadFromDefault();
+    if (target.context !== undefined) {
+      if (config.getContextObject(target.context) === null) {
+        throw new Error(`context "${target.context}" is not in the kubeconfig; contexts: ${config.getContexts().map((c) => c.name).join(", ") || "none"}`);
+      }
+      config.setCurrentContext(target.context);
+    }
+    const cluster = config.getCurrentCluster();
+    if (cluster === null) throw new Error("the kubeconfig has no current cluster; pass --context or --kubeconfig");
+    return new KubeClient(config, new URL(cluster.server));
+  }
+
+  get serverName(): string {
+    return this.config.getCurrentContext() || this.server.host;
+  }
+
+  /** A request to the API server with the kubeconfig's credentials; resolves with the response head. */
+  async send(method: "GET" | "POST", path: string, body?: unknown, timeoutMs = 30_000): Promise<IncomingMessage> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    // https.RequestOptions: applyToHTTPSOptions adds the CA, client certificate and bearer token.
+    const options: HttpsRequestOptions = {
+      protocol: this.server.protocol,
+      hostname: this.server.hostname.replace(/^\[|\]$/g, ""),
+      port: this.server.port || (this.server.protocol === "https:" ? 443 : 80),
+      path: `${this.server.pathname.replace(/\/$/, "")}${path}`,
+      method,
+      timeout: timeoutMs,
+      headers: {
+        accept: "application/json",
+        ...(payload === undefined ? {} : { "content-type": "application/json", "content-length": String(Buffer.byteLength(payload)) }),
+      },
+    };
+    await this.config.applyToHTTPSOptions(options);
+    const request = this.server.protocol === "https:" ? httpsRequest : httpRequest;
+    return new Promise((resolve, reject) => {
+      const req = request(options, resolve);
+      req.on("timeout", () => req.destroy(new Error(`no data from the API server for ${timeoutMs} ms (${method} ${path})`)));
+      req.on("error", reject);
+      req.end(payload);
+    });
+  }
+
+  async getJson<T>(path: string, schema: z.ZodType<T>): Promise<T> {
+    const response = await this.send("GET", path);
+    let text = "";
+    response.setEncoding("utf8");
+    for await (const chunk of response as AsyncIterable<string>) text += chunk;
+    if (response.statusCode !== 200) throw new Error(`GET ${path} answered HTTP ${response.statusCode}: ${statusMessage(text)}`);
+    const parsed = schema.safeParse(JSON.parse(text));
+    if (!parsed.success) throw new Error(`GET ${path}: unexpected answer at "${parsed.error.issues[0]?.path.join(".")}"`);
+    return parsed.data;
+  }
+}
+
+/** Nodes (Ready and schedulable, pod CIDRs, addresses) and responder pods (Running and Ready, pod IPs) of a cluster. */
+export async function kubeInventory(client: KubeClient, target: KubeTarget): Promise<ProbeInventory> {
+  const selector = encodeURIComponent(target.labelSelector);
+  const [nodes, pods] = await Promise.all([
+    client.getJson("/api/v1/nodes", nodeList),
+    client.getJson(`/api/v1/namespaces/${encodeURIComponent(target.namespace)}/pods?labelSelector=${selector}`, podList),
+  ]);
+  const ready = (conditions: { type: string; status: string }[] | undefined): boolean =>
+    conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+  return {
+    cluster: { name: client.serverName, source: "kubernetes" },
+    nodes: nodes.items.map((n) => ({
+      name: n.metadata.name,
+      ready: ready(n.status?.conditions) && n.spec?.unschedulable !== true,
+      podCidrs: n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : []),
+      nodeIps: (n.status?.addresses ?? []).filter((a) => a.type === "InternalIP" || a.type === "ExternalIP").map((a) => a.address),
+    })),
+    pods: pods.items
+      .filter((p) => p.spec?.nodeName !== undefined)
+      .map((p) => ({
+        name: p.metadata.name,
+        namespace: p.metadata.namespace ?? target.namespace,
+        node: p.spec?.nodeName as string,
+        ips: p.status?.podIPs?.map((i) => i.ip) ?? (p.status?.podIP ? [p.status.podIP] : []),
+        ready: p.status?.phase === "Running" && ready(p.status?.conditions) && p.metadata.deletionTimestamp === undefined,
+        port: DEFAULT_PROBE_PORT,
+      })),
+  };
+}
+
+/** Dial through the API server's pods/proxy to the source pod's responder: no exec, no port-forward. */
+export function kubeProxyTransport(client: KubeClient, namespace: string): DialTransport {
+  return {
+    async *dial(src, dialRequest): AsyncGenerator<DialResult> {
+      const path = `/api/v1/namespaces/${encodeURIComponent(src.namespace ?? namespace)}/pods/${encodeURIComponent(src.pod)}:${src.port}/proxy/v1/dial`;
+      const response = await client.send("POST", path, dialRequest, Math.max(30_000, dialRequest.options.timeoutMs * 20));
+      if (response.statusCode !== 200) {
+        let text = "";
+        response.setEncoding("utf8");
+        for await (const chunk of response as AsyncIterable<string>) text += chunk;
+        throw new Error(`pods/proxy to ${src.pod} answered HTTP ${response.statusCode}: ${statusMessage(text)}`);
+      }
+      yield* ndjsonLines(response, (value) => dialResultSchema.parse(value));
+    },
+  };
+}
+
+/**
+ * What a client outside the cluster can know about nodes for diagnosis: pod CIDRs and addresses (the agents'
+ * unix sockets are on the nodes). Enough for "pod IP outside its node's pod CIDR" and the NAT classification.
+ */
+export function kubeStateSource(inventory: ProbeInventory): NodeStateSource {
+  return {
+    async read(names) {
+      const out = new Map<string, NodeProbeState>();
+      for (const name of names) {
+        const node = inventory.nodes.find((n) => n.name === name);
+        out.set(name, node === undefined
+          ? { node: name, reachable: false, error: "not in the node list", podCidrs: [], nodeIps: [] }
+          : { node: name, reachable: true, podCidrs: node.podCidrs, nodeIps: node.nodeIps });
+      }
+      return out;
+    },
+  };
+}
+
+function statusMessage(text: string): string {
+  try {
+    const body = JSON.parse(text) as { message?: string; detail?: string };
+    return body.message ?? body.detail ?? text.slice(0, 300);
+  } catch {
+    return text.slice(0, 300);
+  }
+}
