@@ -229,12 +229,28 @@ export async function runCheck(options: CheckCommandOptions): Promise<number> {
       mtuTcpBytes: options.mtu ? DEFAULT_PROBE_OPTIONS.mtuTcpBytes : 0,
       podMtu,
     };
-    for (;;) {
-      const report = await checkOnce(source, options, probeOptions);
-      metrics?.record(report);
-      if (!options.watch) return reportPassed(report) ? 0 : 1;
-      await new Promise((resolve) => setTimeout(resolve, options.interval));
-      await source.prepare?.();
+    // --watch ends on SIGTERM/SIGINT after the current run, so the responders it started are stopped.
+    const stop = new AbortController();
+    const onSignal = (): void => stop.abort();
+    if (options.watch) {
+      process.once("SIGTERM", onSignal);
+      process.once("SIGINT", onSignal);
+    }
+    try {
+      for (;;) {
+        const report = await checkOnce(source, options, probeOptions, stop.signal);
+        metrics?.record(report);
+        if (!options.watch || stop.signal.aborted) return reportPassed(report) ? 0 : 1;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, options.interval);
+          stop.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+        });
+        if (stop.signal.aborted) return reportPassed(report) ? 0 : 1;
+        await source.prepare?.();
+      }
+    } finally {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
     }
   } finally {
     if (server !== undefined) await new Promise((resolve) => server!.close(resolve));
@@ -242,7 +258,7 @@ export async function runCheck(options: CheckCommandOptions): Promise<number> {
   }
 }
 
-async function checkOnce(source: CheckSource, options: CheckCommandOptions, probeOptions: ProbeOptions): Promise<ProbeReport> {
+async function checkOnce(source: CheckSource, options: CheckCommandOptions, probeOptions: ProbeOptions, signal?: AbortSignal): Promise<ProbeReport> {
   const inventory = await source.inventory();
   const plan = buildProbePlan(inventory, {
     mode: options.mode,
@@ -268,6 +284,7 @@ async function checkOnce(source: CheckSource, options: CheckCommandOptions, prob
     nodeIps: new Map(inventory.nodes.map((n) => [n.name, n.nodeIps])),
     states: source.states(inventory, probeOptions.podMtu),
     ...(source.ledger === undefined ? {} : { ledger: source.ledger }),
+    ...(signal === undefined ? {} : { signal }),
     onEvent,
   });
   if (tty) process.stderr.write("\r\u001b[K");
