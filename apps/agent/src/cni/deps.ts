@@ -18,7 +18,8 @@ export function realDeps(env: Record<string, string | undefined>): PluginDeps {
       }
     },
     exists: (path) => existsSync(path),
-    openStore: (path) => IpamStore.open(path, { leaveOpenAtClose: true }),
+    // No fsync: every commit still survives a SIGKILL; see OpenOptions.synchronous and docs/cni.md.
+    openStore: (path) => IpamStore.open(path, { synchronous: "OFF" }),
     trace: env.FLATNET_CNI_TRACE ? (label) => process.stderr.write(`flatnet-cni: ${label} at ${performance.now().toFixed(2)} ms\n`) : () => {},
     // Test-only: SIGKILL ourselves at a named point to prove crash safety (no handler, no cleanup, like a real kill).
     crashPoint: (point: CrashPoint) => {

@@ -44,7 +44,8 @@ export const subnetFileSchema = z.looseObject({
 export type SubnetFile = z.infer<typeof subnetFileSchema>;
 
 export const DEFAULT_BRIDGE = "fn-br0";
-export const DEFAULT_DATA_DIR = "/var/lib/cni/flatnet";
+// /run (a tmpfs): pod IP reservations describe pods, and no pod survives a reboot (kind keeps host-local there too).
+export const DEFAULT_DATA_DIR = "/run/flatnet/ipam";
 export const DEFAULT_MTU = 1500;
 
 /** A validated flatnet netconf; the node's pod CIDRs are resolved later (they may live in the subnet file). */

@@ -51,7 +51,7 @@ describe("parseCniEnv", () => {
 describe("parseNetconf", () => {
   it("fills defaults", () => {
     expect(parseNetconf(conf())).toEqual({
-      cniVersion: "1.1.0", name: "net", bridge: "fn-br0", dataDir: "/var/lib/cni/flatnet", nodeNetns: "node", podCidrs: ["10.244.1.0/24"],
+      cniVersion: "1.1.0", name: "net", bridge: "fn-br0", dataDir: "/run/flatnet/ipam", nodeNetns: "node", podCidrs: ["10.244.1.0/24"],
     });
   });
 

@@ -18,18 +18,21 @@ export interface SqlDatabase {
 export interface OpenOptions {
   /** How long a writer waits for another process's transaction (SQLite busy timeout). */
   busyTimeoutMs?: number;
+  /**
+   * SQLite `synchronous`. Any level survives SIGKILL of any process at any point: a commit is atomic and complete in
+   * the OS page cache. OFF (no fsync) gives up only what a power loss could take, which ends every pod the database
+   * describes anyway (its place is /run, a tmpfs). NORMAL fsyncs at checkpoints, i.e. at every process exit.
+   */
+  synchronous?: "OFF" | "NORMAL" | "FULL";
 }
 
-/**
- * Opens (creating) a SQLite database in WAL mode. synchronous=NORMAL: a commit survives SIGKILL of any process (the
- * WAL is in the page cache); only a power loss can drop the newest commits, and it also ends every pod they describe.
- */
+/** Opens (creating) a SQLite database in WAL mode with the given durability (default NORMAL). */
 export function openSqlite(path: string, options: OpenOptions = {}): SqlDatabase {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const db = new DatabaseSync(path);
   db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 60_000}`);
   db.exec("PRAGMA journal_mode = WAL");
-  db.exec("PRAGMA synchronous = NORMAL");
+  db.exec(`PRAGMA synchronous = ${options.synchronous ?? "NORMAL"}`);
   const statements = new Map<string, ReturnType<DatabaseSync["prepare"]>>();
   const prepare = (sql: string) => {
     let statement = statements.get(sql);

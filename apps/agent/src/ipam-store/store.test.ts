@@ -172,3 +172,15 @@ describe("IpamStore", () => {
     store.close();
   });
 });
+
+describe("IpamStore.open on a damaged file", () => {
+  it("moves a file that is not a database aside and starts afresh", async () => {
+    const { writeFileSync, readdirSync } = await import("node:fs");
+    const path = join(dir, "ipam.db");
+    writeFileSync(path, "this is not a SQLite database, it is what a power loss left".repeat(100));
+    const store = IpamStore.open(path, { synchronous: "OFF" });
+    expect(store.allocate(key("a"), [v4]).data?.[0]?.ip).toBe("10.244.1.2");
+    store.close();
+    expect(readdirSync(dir).some((f) => f.startsWith("ipam.db.corrupt-"))).toBe(true);
+  });
+});

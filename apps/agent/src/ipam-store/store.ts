@@ -1,4 +1,5 @@
 import { type Cidr, cidrContains, formatCidr, parseCidr, parseIp, type IpFamily, NodeIpam, type NodeIpamEvent, type NodeIpamState, type PodAllocation, type Result, err, ok } from "@flatnet/core";
+import { renameSync, rmSync } from "node:fs";
 import { openSqlite, type OpenOptions, type SqlDatabase, transaction } from "./sqlite.ts";
 
 /** One attachment of a pod to the network, as CNI names it. */
@@ -57,22 +58,40 @@ export class IpamStore {
   private constructor(
     private readonly db: SqlDatabase,
     private readonly now: () => number,
-    private readonly leaveOpenAtClose: boolean,
   ) {}
 
   /**
-   * Opens (creating) the store. `leaveOpenAtClose`: close() leaves the connection to process exit, for a process per
-   * call (the CNI plugin): SQLite's last close checkpoints and deletes the WAL, costing fsyncs on every call, while an
-   * exit without close is as safe as the SIGKILL the store is built to survive.
+   * Opens (creating) the store. A database that is not one (a power loss with `synchronous: "OFF"` on a disk that
+   * survives it) is moved aside as `<path>.corrupt-<time>` and started afresh: after a power loss no pod it described
+   * is alive.
    */
-  static open(path: string, options: OpenOptions & { now?: () => number; leaveOpenAtClose?: boolean } = {}): IpamStore {
-    const db = openSqlite(path, options);
-    if (db.get("SELECT 1 AS ok FROM sqlite_master WHERE name = 'attachments'") === undefined) transaction(db, () => db.exec(SCHEMA));
-    return new IpamStore(db, options.now ?? Date.now, options.leaveOpenAtClose ?? false);
+  static open(path: string, options: OpenOptions & { now?: () => number } = {}): IpamStore {
+    let db: SqlDatabase | undefined;
+    let exists: boolean;
+    try {
+      db = openSqlite(path, options);
+      exists = db.get("SELECT 1 AS ok FROM sqlite_master WHERE name = 'attachments'") !== undefined;
+    } catch (error) {
+      if (!/malformed|not a database|corrupt/i.test((error as Error).message)) throw error;
+      try {
+        db?.close();
+      } catch {
+        // a handle on a damaged file may refuse to close cleanly; it is being replaced anyway
+      }
+      const aside = `${path}.corrupt-${Date.now()}`;
+      renameSync(path, aside);
+      for (const suffix of ["-wal", "-shm"]) rmSync(path + suffix, { force: true });
+      process.stderr.write(`flatnet ipam: ${path} was not a valid database (${(error as Error).message}); moved to ${aside} and started afresh\n`);
+      db = openSqlite(path, options);
+      exists = false;
+    }
+    const opened = db;
+    if (!exists) transaction(opened, () => opened.exec(SCHEMA));
+    return new IpamStore(opened, options.now ?? Date.now);
   }
 
   close(): void {
-    if (!this.leaveOpenAtClose) this.db.close();
+    this.db.close();
   }
 
   /**
