@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
@@ -65,9 +66,14 @@ export async function startAgentProcess(stateDir: string, node: LabNode, resyncI
   const paths = agentPaths(stateDir, node.name);
   await mkdir(join(stateDir, "agents"), { recursive: true });
   await mkdir(join(stateDir, "logs"), { recursive: true });
+  const args = agentArguments(stateDir, node, resyncInterval, datastore);
+  const main = flatnetCommand()[1] ?? "";
+  if (!existsSync(main)) {
+    throw new LabError("ERR_LAB_NOT_BUILT", `flatnet is not built: "${main}" does not exist; run "npm run build -w @flatnet/agent"`);
+  }
   const { pid, startTime } = await startInNamespace({
     netns: node.netns,
-    args: agentArguments(stateDir, node, resyncInterval, datastore),
+    args,
     logPath: paths.log,
   });
   return { pid, startTime, socket: paths.socket, log: paths.log };
