@@ -1,5 +1,5 @@
 // probe-sweep: `flatnet check` over every ordered pair of 60 pods (6 nodes x 10 pods, 3,540 pairs) on a real lab,
-// each pair with a TCP echo (no-NAT and identity check), 3 UDP echoes, a 64 KiB TCP transfer and a pod-MTU UDP
+// each pair with a TCP echo (no-NAT and identity check), 3 UDP echoes, a 16 KiB TCP transfer and a pod-MTU UDP
 // datagram. Target: <= 5 s. Baselines measured in the same run on the same pairs: one bare TCP connect per pair
 // from 60 warm prober processes (one per source pod, all targets at once), and `ping -c1` per pair (a spawned
 // `ip netns exec ... ping` per pair, as a shell loop would; every 10th pair, scaled x10 to spare the shared cores).
@@ -148,7 +148,7 @@ try {
   report("probe-sweep", [
     {
       bench: "probe-sweep",
-      metric: `full sweep ${pairs} pairs (TCP echo, 3 UDP, 64 KiB TCP, pod-MTU UDP, NAT check) vs one TCP connect per pair; ${unhealthy} failed/inconclusive pairs over ${ROUNDS} rounds; load average ${load} on ${availableParallelism()} CPUs`,
+      metric: `full sweep ${pairs} pairs (TCP echo, 3 UDP, 16 KiB TCP, pod-MTU UDP, NAT check) vs one TCP connect per pair; ${unhealthy} failed/inconclusive pairs over ${ROUNDS} rounds; load average ${load} on ${availableParallelism()} CPUs`,
       value: sweep,
       unit: "ms",
       baseline: tcp,

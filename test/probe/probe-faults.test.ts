@@ -12,7 +12,7 @@ import { inNetns, ipBatch, isRoot, ProbeTopology } from "./topology.ts";
 
 const PORT = 7471;
 const POD_MTU = 1500;
-const OPTIONS: ProbeOptions = { udpCount: 2, tcpCount: 2, mtuTcpBytes: 65536, podMtu: POD_MTU, timeoutMs: 1000, retries: 1, concurrency: 32 };
+const OPTIONS: ProbeOptions = { udpCount: 2, tcpCount: 2, mtuTcpBytes: 16384, podMtu: POD_MTU, timeoutMs: 1000, retries: 1, concurrency: 32 };
 const relayServer = fileURLToPath(new URL("./agent-relay-server.ts", import.meta.url));
 
 const root = isRoot();
@@ -60,7 +60,7 @@ describe.skipIf(!root)("probe engine on a netns network with injected faults", (
       expect(r.verdict).toBe("ok");
       expect(r.nat).toEqual({ verdict: "nat-free", observedSrc: r.pair.src.ip, expectedSrc: r.pair.src.ip });
       expect(r.rtt?.samples).toBe(4);
-      expect(r.mtu).toEqual({ tcpBytes: 65536, tcpOk: true, udpBytes: 1472, udpOk: true });
+      expect(r.mtu).toEqual({ tcpBytes: 16384, tcpOk: true, udpBytes: 1472, udpOk: true });
     }
     expect(report.results.filter((r) => r.pair.path === "same-node")).toHaveLength(6);
     // Streamed: run-started, one pair-result per pair, run-finished; all valid against the wire schema.

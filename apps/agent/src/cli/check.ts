@@ -49,6 +49,7 @@ export interface CheckCommandOptions {
   timeout: number;
   retries: number;
   mtu: boolean;
+  mtuBytes: number;
   podMtu?: number;
   concurrency: number;
   watch: boolean;
@@ -94,6 +95,7 @@ export function registerCheckCommand(program: Command): void {
     .option("--timeout <ms>", "per-probe timeout in milliseconds", integer("--timeout", 10, 60_000), DEFAULT_PROBE_OPTIONS.timeoutMs)
     .option("--retries <n>", "retries of failed pairs after the first pass", integer("--retries", 0, 5), DEFAULT_PROBE_OPTIONS.retries)
     .option("--no-mtu", "skip the MTU black-hole checks (large TCP transfer, pod-MTU UDP datagram)")
+    .option("--mtu-bytes <n>", "bytes of the TCP transfer of the MTU check", integer("--mtu-bytes", 2048, 16 * 1024 * 1024), DEFAULT_PROBE_OPTIONS.mtuTcpBytes)
     .option("--pod-mtu <n>", "pod MTU for the UDP MTU check (default: read from the pods)", integer("--pod-mtu", 68, 65535))
     .option("--concurrency <n>", "pairs dialled at once per source pod", integer("--concurrency", 1, 1024), DEFAULT_PROBE_OPTIONS.concurrency)
     .option("--watch", "run continuously and serve Prometheus metrics", false)
@@ -135,6 +137,7 @@ export function defaultCheckOptions(overrides: Partial<CheckCommandOptions> = {}
     timeout: DEFAULT_PROBE_OPTIONS.timeoutMs,
     retries: DEFAULT_PROBE_OPTIONS.retries,
     mtu: true,
+    mtuBytes: DEFAULT_PROBE_OPTIONS.mtuTcpBytes,
     concurrency: DEFAULT_PROBE_OPTIONS.concurrency,
     watch: false,
     interval: 30_000,
@@ -226,7 +229,7 @@ export async function runCheck(options: CheckCommandOptions): Promise<number> {
       timeoutMs: options.timeout,
       retries: options.retries,
       concurrency: options.concurrency,
-      mtuTcpBytes: options.mtu ? DEFAULT_PROBE_OPTIONS.mtuTcpBytes : 0,
+      mtuTcpBytes: options.mtu ? options.mtuBytes : 0,
       podMtu,
     };
     // --watch ends on SIGTERM/SIGINT after the current run, so the responders it started are stopped.

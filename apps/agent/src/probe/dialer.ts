@@ -225,7 +225,7 @@ function expireAfter(ms: number, onExpire: () => void): () => void {
   };
 }
 
-// One shared block of spaces: thousands of 64 KiB MTU transfers must not allocate 64 KiB each.
+// One shared block of spaces: thousands of MTU transfers must not allocate their padding each.
 let paddingBlock = Buffer.alloc(0);
 function spaces(bytes: number): Buffer {
   if (paddingBlock.length < bytes) paddingBlock = Buffer.alloc(bytes, 32);

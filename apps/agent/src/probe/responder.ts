@@ -23,7 +23,7 @@ export interface Responder {
   close(): Promise<void>;
 }
 
-// Large echo bodies are counted, never buffered: a 64 KiB MTU probe costs no memory.
+// Large echo bodies are counted, never buffered: an MTU probe body costs no memory.
 const MAX_JSON_BODY = 16 * 1024 * 1024;
 
 /**
