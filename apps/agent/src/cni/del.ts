@@ -14,10 +14,12 @@ export async function cmdDel(inv: Invocation): Promise<void> {
   } catch (error) {
     throw new CniError(CniCode.TryAgainLater, `cannot remove the interface of container ${env.containerId}: ${(error as Error).message}`);
   }
+  deps.trace("detached");
   deps.crashPoint("del-after-detach");
   const store = openStore(inv);
   try {
     store.release({ containerId: env.containerId, ifName: env.ifName });
+    deps.trace("released");
   } finally {
     store.close();
   }
