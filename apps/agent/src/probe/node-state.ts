@@ -116,6 +116,7 @@ export function kernelStateSource(nodes: ReadonlyMap<string, KernelNode>): NodeS
               actual: { routes: actual.routes, neighbours: actual.neighbours, fdb: actual.fdb },
             };
             applyNodeFacts(state, facts);
+            if (actual.vxlan !== undefined) state.vtepMac = actual.vxlan.mac;
             if (node.desired !== undefined) state.desired = node.desired;
             if (node.podMtu !== undefined) state.podMtu = node.podMtu;
             if (node.encapOverhead !== undefined) state.encapOverhead = node.encapOverhead;

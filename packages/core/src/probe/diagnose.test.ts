@@ -114,6 +114,12 @@ describe("diagnosePair", () => {
       [["wrong-route", "node-1", "node-1 routes 10.244.2.0/24 via 10.244.3.0 dev flatnet.1, expected via 10.244.2.0 dev flatnet.1"]]],
     ["stale VTEP MAC", unreachable, (s) => { s.get("node-1")!.actual!.neighbours[0]!.mac = "02:aa:aa:aa:aa:aa"; },
       [["stale-vtep-mac", "node-1", "VTEP MAC of node-2 is stale on node-1: 10.244.2.0 -> 02:aa:aa:aa:aa:aa, node-2 publishes 02:00:00:00:00:02"]]],
+    ["stale VTEP MAC seen without desired state (agent down)", unreachable, (s) => {
+        delete s.get("node-1")!.desired;
+        s.get("node-2")!.vtepMac = "02:00:00:00:00:02";
+        s.get("node-1")!.actual!.neighbours[0]!.mac = "02:aa:aa:aa:aa:aa";
+      },
+      [["stale-vtep-mac", "node-1", "VTEP MAC of node-2 is stale on node-1: 10.244.2.0 -> 02:aa:aa:aa:aa:aa, node-2's VXLAN device is 02:00:00:00:00:02"]]],
     ["missing neighbour and FDB", unreachable, (s) => { s.get("node-1")!.actual!.neighbours.shift(); s.get("node-1")!.actual!.fdb.shift(); },
       [["missing-vtep-neighbour", "node-1", "node-1 has no neighbour entry for node-2's VTEP 10.244.2.0"],
        ["missing-fdb", "node-1", "node-1 has no FDB entry 02:00:00:00:00:02 -> 172.31.0.12 for node-2"]]],

@@ -22,6 +22,8 @@ export interface NodeProbeState {
   encapOverhead?: number;
   desired?: StateTables;
   actual?: StateTables;
+  /** MAC of the node's own VXLAN device: what peers' neighbour entries for its VTEP must hold. */
+  vtepMac?: string;
   /** MAC of the node's underlay device (what peers' neighbour entries for its underlay IP must hold). */
   underlayMac?: string;
   /** Neighbour entries on the underlay device (next hops of host-gw routes). */
@@ -207,6 +209,19 @@ function checkForwarding(from: NodeProbeState, to: NodeProbeState, ip: string, p
       message: `${from.node}'s neighbour entry for ${to.node} (${norm(via)}) is stale: ${hop.mac}, ${to.node}'s underlay MAC is ${to.underlayMac}`,
       details: { ip: norm(via), actual: hop.mac, expected: to.underlayMac },
     });
+  }
+  const wantFromDesired = from.desired?.neighbours.find((n) => norm(n.ip) === norm(via));
+  if (wantFromDesired === undefined && to.vtepMac !== undefined) {
+    // No desired state (agent down): the peer's own VXLAN device MAC is what the entry must hold.
+    const have = from.actual.neighbours.find((n) => norm(n.ip) === norm(via));
+    if (have !== undefined && have.mac.toLowerCase() !== to.vtepMac.toLowerCase()) {
+      push({
+        code: "stale-vtep-mac",
+        node: from.node,
+        message: `VTEP MAC of ${to.node} is stale on ${from.node}: ${norm(via)} -> ${have.mac}, ${to.node}'s VXLAN device is ${to.vtepMac}`,
+        details: { vtep: norm(via), actual: have.mac, expected: to.vtepMac },
+      });
+    }
   }
   if (from.desired === undefined) return;
   const wantNeighbour = from.desired.neighbours.find((n) => norm(n.ip) === norm(via));
