@@ -18,7 +18,7 @@ const POD = "fn-tc-c-pod";
 
 if (!isRoot || !haveReference) console.log("skipping CNI chaining tests: they need root and containernetworking-plugins in /usr/lib/cni");
 
-describe.skipIf(!isRoot || !haveReference)("flatnet chained with portmap, bandwidth and tuning", () => {
+describe.skipIf(!isRoot || !haveReference)("flatnet chained with portmap, bandwidth and tuning", { timeout: 120_000 }, () => {
   const dir = tempDir("fn-tc-chain-");
   let cleanup = () => {};
   const options = (): ExecutorOptions => ({ binDirs: [join(dir.path, "bin"), REFERENCE_PLUGINS], cacheDir: join(dir.path, "cache"), nodeNetns: NODE });
@@ -57,7 +57,7 @@ describe.skipIf(!isRoot || !haveReference)("flatnet chained with portmap, bandwi
   beforeAll(() => {
     installPlugin(dir.path);
     cleanup = createNamespaces([NODE, POD]);
-  });
+  }, 300_000);
   afterAll(() => {
     cleanup();
     dir.remove();

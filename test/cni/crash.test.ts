@@ -10,7 +10,7 @@ const CONCURRENT = 200;
 
 if (!isRoot) console.log("skipping CNI crash/concurrency tests: they need root (network namespaces)");
 
-describe.skipIf(!isRoot)("flatnet CNI: concurrency and crash safety", () => {
+describe.skipIf(!isRoot)("flatnet CNI: concurrency and crash safety", { timeout: 120_000 }, () => {
   const data = tempDir("fn-tc-crash-");
   const conf = (extra: Record<string, unknown> = {}) =>
     JSON.stringify({ cniVersion: "1.1.0", name: "fn-tc-crash", type: "flatnet", podCidrs: ["10.78.0.0/24", "fd00:78::/64"], mtu: 1450, nodeNetns: NODE, dataDir: data.path, ...extra });
@@ -33,7 +33,7 @@ describe.skipIf(!isRoot)("flatnet CNI: concurrency and crash safety", () => {
   beforeAll(() => {
     plugin = installPlugin(data.path);
     cleanup = createNamespaces([NODE, "fn-tc-k-a", "fn-tc-k-b", "fn-tc-k-c"]);
-  });
+  }, 300_000);
   afterAll(() => {
     cleanup();
     data.remove();

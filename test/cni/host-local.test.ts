@@ -14,7 +14,7 @@ const V6 = "fd00:79::/126"; // pods ::2-::3
 
 if (!haveReference) console.log("skipping host-local comparison: containernetworking-plugins is not installed (/usr/lib/cni)");
 
-describe.skipIf(!haveReference)("host-local vs flatnet IPAM on the same inputs", () => {
+describe.skipIf(!haveReference)("host-local vs flatnet IPAM on the same inputs", { timeout: 120_000 }, () => {
   const dir = tempDir("fn-tc-hl-");
   afterAll(() => dir.remove());
 

@@ -11,7 +11,7 @@ const VERSIONS = ["0.4.0", "1.0.0", "1.1.0"] as const;
 
 if (!isRoot) console.log("skipping CNI plugin kernel tests: they need root (network namespaces)");
 
-describe.skipIf(!isRoot)("flatnet CNI plugin", () => {
+describe.skipIf(!isRoot)("flatnet CNI plugin", { timeout: 120_000 }, () => {
   let cleanup = () => {};
   let plugin = "";
   const data = tempDir("fn-tc-cni-");
@@ -46,7 +46,7 @@ describe.skipIf(!isRoot)("flatnet CNI plugin", () => {
   beforeAll(() => {
     plugin = installPlugin(data.path);
     cleanup = createNamespaces([NODE, ...PODS]);
-  });
+  }, 300_000);
   afterAll(() => {
     cleanup();
     data.remove();
