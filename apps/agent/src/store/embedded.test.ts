@@ -10,6 +10,9 @@ import { createDatastore } from "./factory.ts";
 
 const CONFIG = { clusterCidrs: ["10.244.0.0/16", "fd00:10:244::/56"], backend: "vxlan" as const };
 const reg = (name: string, ip = "172.31.0.11") => ({ name, underlayIps: [ip], vtepMac: "0e:00:00:00:00:01" });
+const tsx = fileURLToPath(new URL("../../../../node_modules/.bin/tsx", import.meta.url));
+const agentDir = fileURLToPath(new URL("../../", import.meta.url));
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
 /** A bounded wait on a condition (never a fixed sleep). */
 async function until(condition: () => boolean, what: string, limitMs = 10_000): Promise<void> {
@@ -148,6 +151,66 @@ describe("embedded datastore", () => {
     await writer.register(reg("node-c"));
     expect(calls).toBe(3);
   });
+
+  // A writer in another process: inotify sees its WAL write before its commit is visible to readers, so a watcher
+  // that only reacted to that could read the old counter and sleep until the poll. The poll is an hour here: every
+  // registration must reach the watcher through file events alone.
+  it("every registration by another process wakes a watcher through file events alone (poll disabled)", async () => {
+    const ROUNDS = 150;
+    const watcher = openStore({ pollIntervalMs: 3_600_000 });
+    const names: string[] = [];
+    let calls = 0;
+    watcher.watch(() => {
+      calls++;
+      // Level-triggered: what the listener can read right now must already hold the change that woke it.
+      void watcher.snapshot().then((s) => names.splice(0, names.length, ...s.nodes.map((n) => n.name)));
+    });
+    const child = spawn(tsx, [fixture("register-on-command.ts"), path], { cwd: agentDir, stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const exited = new Promise((resolve) => child.once("close", resolve));
+    try {
+      const missed: string[] = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        const name = `w-${i}`;
+        const before = calls;
+        child.stdin.write(`${name}\n`);
+        await until(() => out.includes(`ok ${name}\n`) || out.includes("error ") || child.exitCode !== null, `the writer to register ${name} (${err})`);
+        expect(out).not.toContain("error ");
+        try {
+          await until(() => calls > before && names.includes(name), `the watcher to see ${name}`, 5_000);
+        } catch {
+          missed.push(name);
+          break; // with the poll disabled a missed change is never seen: no need to wait out the rest
+        }
+      }
+      expect(missed, "registrations the watcher never saw through file events").toEqual([]);
+      expect(names).toHaveLength(ROUNDS);
+    } finally {
+      child.stdin.end();
+      child.kill("SIGTERM");
+      await exited;
+    }
+  }, 120_000);
+
+  it("several processes writing at once: the watcher converges on the final state through file events alone", async () => {
+    const watcher = openStore({ pollIntervalMs: 3_600_000 });
+    let count = 0;
+    watcher.watch(() => void watcher.snapshot().then((s) => (count = s.nodes.length)));
+    const runs = ["p", "q", "r", "s"].map(
+      (prefix) =>
+        new Promise<void>((resolve, reject) => {
+          const child = spawn(tsx, [fixture("register-many.ts"), path, prefix, "10"], { cwd: agentDir, stdio: ["ignore", "ignore", "pipe"] });
+          let err = "";
+          child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+          child.on("close", (code) => (code === 0 ? resolve() : reject(new Error(`writer ${prefix} exited ${code}: ${err}`))));
+        }),
+    );
+    await Promise.all(runs);
+    await until(() => count === 40, "the watcher to see all 40 registrations", 5_000);
+  }, 60_000);
 
   it("watch fires when a lease runs out, without any write", async () => {
     let now = 1_000_000;

@@ -1,4 +1,4 @@
-import { type FSWatcher, mkdirSync, watch } from "node:fs";
+import { type FSWatcher, mkdirSync, watch, writeFileSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { type ClusterSnapshot, ClusterIpam, type NodeSnapshot } from "@flatnet/core";
@@ -51,6 +51,11 @@ INSERT OR IGNORE INTO generation (id, value) VALUES (1, 0);
  * Registration allocates pod CIDRs inside `BEGIN IMMEDIATE` (one writer at a time across processes) from the
  * core's cluster IPAM rebuilt from the table. Watchers learn of changes from file events on the database's
  * directory, a change counter, and a slow poll; leases expire by the clock, so watchers also wake at the next expiry.
+ *
+ * Why a notify file: a commit writes the -wal file (an inotify event) and only then publishes itself in the
+ * memory-mapped -shm index (no event). A watcher woken by the -wal write can read before the commit is visible, see
+ * the old counter, and sleep until the poll. So a writer whose transaction changed the counter rewrites
+ * `<db>.notify` AFTER COMMIT returns: the event it raises is ordered after the commit, and the read it triggers sees it.
  */
 export class EmbeddedDatastore implements Datastore {
   readonly kind = "embedded" as const;
@@ -68,6 +73,9 @@ export class EmbeddedDatastore implements Datastore {
   private checkScheduled = false;
   private lastSeen = "";
   private closed = false;
+  /** Set inside a transaction that bumped the counter; the notify file is written once it has committed. */
+  private changed: number | undefined;
+  private readonly notifyPath: string;
 
   constructor(options: EmbeddedDatastoreOptions) {
     this.path = resolve(options.path);
@@ -75,6 +83,7 @@ export class EmbeddedDatastore implements Datastore {
     this.releaseGraceMs = options.releaseGraceMs ?? 3_600_000;
     this.pollIntervalMs = options.pollIntervalMs ?? 5_000;
     this.now = options.now ?? Date.now;
+    this.notifyPath = `${this.path}.notify`;
     for (const [key, value] of [["leaseTtlMs", this.leaseTtlMs], ["releaseGraceMs", this.releaseGraceMs], ["pollIntervalMs", this.pollIntervalMs]] as const) {
       if (!Number.isFinite(value) || value <= 0) throw new DatastoreError("ERR_INVALID_CONFIG", `embedded store option ${key} = ${value} must be a positive number of milliseconds`);
     }
@@ -184,7 +193,8 @@ export class EmbeddedDatastore implements Datastore {
   private startWatching(): void {
     this.lastSeen = this.observe();
     try {
-      // Writers touch the -wal file next to the database; inotify sees writes from every process on the machine.
+      // inotify sees writes from every process on the machine. The notify file is the reliable signal (written after
+      // the commit); the -wal/-shm/db events stay as an early hint and for writers that do not notify (sqlite3 CLI).
       const name = basename(this.path);
       this.watcher = watch(dirname(this.path), { persistent: false }, (_event, file) => {
         if (file === null || file.startsWith(name)) this.scheduleCheck();
@@ -250,20 +260,36 @@ export class EmbeddedDatastore implements Datastore {
   }
 
   private bumpGeneration(): void {
-    this.db.prepare("UPDATE generation SET value = value + 1 WHERE id = 1").run();
+    const row = this.db.prepare("UPDATE generation SET value = value + 1 WHERE id = 1 RETURNING value").get() as { value: number };
+    this.changed = row.value;
+  }
+
+  /** Rewrites the notify file so watchers in every process wake after the commit is visible to them. */
+  private notify(generation: number): void {
+    try {
+      writeFileSync(this.notifyPath, `${generation}\n`);
+    } catch {
+      // A directory we cannot write to (read-only mount): watchers still have the -wal events and the poll.
+    }
   }
 
   // BEGIN IMMEDIATE takes the write lock up front, so two registrations never read the same free CIDR.
   private transaction<T>(body: () => T): T {
     this.db.exec("BEGIN IMMEDIATE");
+    this.changed = undefined;
+    let result: T;
     try {
-      const result = body();
+      result = body();
       this.db.exec("COMMIT");
-      return result;
     } catch (error) {
-      this.db.exec("ROLLBACK");
+      this.changed = undefined;
+      if (this.db.isTransaction) this.db.exec("ROLLBACK");
       throw error;
     }
+    const changed = this.changed;
+    this.changed = undefined;
+    if (changed !== undefined) this.notify(changed);
+    return result;
   }
 }
 
