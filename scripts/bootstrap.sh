@@ -25,6 +25,7 @@ declare -A NEED=(
   [ping]=iputils-ping
   [tcpdump]=tcpdump
   [jq]=jq
+  [iptables]=iptables
 )
 missing=()
 for what in "${!NEED[@]}"; do
