@@ -212,6 +212,31 @@ describe("embedded datastore", () => {
     await until(() => count === 40, "the watcher to see all 40 registrations", 5_000);
   }, 60_000);
 
+  it("a watcher whose read fails (store busy) retries by itself instead of waiting for the poll", async () => {
+    const watcher = openStore({ pollIntervalMs: 3_600_000 });
+    const writer = openStore();
+    // Stand-in for SQLITE_BUSY: the watcher's reads fail until `busy` is cleared.
+    const internals = watcher as unknown as { observe: () => string; watcher?: { close(): void } };
+    const observe = internals.observe.bind(watcher);
+    let busy = false;
+    let failures = 0;
+    internals.observe = () => {
+      if (busy) {
+        failures++;
+        throw new Error("database is locked");
+      }
+      return observe();
+    };
+    let calls = 0;
+    watcher.watch(() => calls++);
+    busy = true;
+    await writer.register(reg("node-a"));
+    await until(() => failures > 0, "the watcher's read to fail");
+    internals.watcher?.close(); // no more file events: only the retry can deliver the change now
+    busy = false;
+    await until(() => calls === 1, "the watcher to retry and see node-a", 4_000);
+  });
+
   it("watch fires when a lease runs out, without any write", async () => {
     let now = 1_000_000;
     const store = openStore({ leaseTtlMs: 30_000, pollIntervalMs: 20, now: () => now });

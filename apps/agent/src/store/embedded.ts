@@ -22,6 +22,9 @@ export interface EmbeddedDatastoreOptions {
   now?: () => number;
 }
 
+/** A watcher whose read failed (store busy) tries again after this long, not at the next poll. */
+const RETRY_MS = 50;
+
 interface NodeRow {
   name: string;
   underlay_ips: string;
@@ -70,6 +73,8 @@ export class EmbeddedDatastore implements Datastore {
   private watcher: FSWatcher | undefined;
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryDelayMs = RETRY_MS;
   private checkScheduled = false;
   private lastSeen = "";
   private closed = false;
@@ -213,8 +218,10 @@ export class EmbeddedDatastore implements Datastore {
     this.watcher = undefined;
     if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
     if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.pollTimer = undefined;
     this.expiryTimer = undefined;
+    this.retryTimer = undefined;
   }
 
   // File events come in bursts (WAL, SHM): one check per turn of the event loop.
@@ -232,10 +239,21 @@ export class EmbeddedDatastore implements Datastore {
     let seen: string;
     try {
       seen = this.observe();
+      this.armExpiryTimer();
+      this.retryDelayMs = RETRY_MS;
     } catch {
-      return; // busy or briefly unreadable: the next event or poll tries again
+      // Busy or briefly unreadable. The event that woke us will not come again, so retry soon (backing off up to the
+      // poll interval while it stays unreadable) rather than wait for the poll.
+      if (this.retryTimer === undefined) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          this.scheduleCheck();
+        }, this.retryDelayMs);
+        this.retryTimer.unref();
+        this.retryDelayMs = Math.min(this.retryDelayMs * 2, this.pollIntervalMs);
+      }
+      return;
     }
-    this.armExpiryTimer();
     if (seen === this.lastSeen) return;
     this.lastSeen = seen;
     for (const listener of [...this.listeners]) listener();
