@@ -115,3 +115,25 @@ function formatV6(value: bigint): string {
   if (bestStart < 0) return hex.join(":");
   return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
 }
+
+/**
+ * The first host address of a CIDR (network + 1): the pod bridge's gateway convention of flatnet (and of most
+ * bridge plugins). Undefined for unparsable input or a prefix that leaves no host address.
+ * @example cidrFirstHost("10.244.1.0/24") === "10.244.1.1"
+ */
+export function cidrFirstHost(cidr: string): string | undefined {
+  const slash = cidr.indexOf("/");
+  if (slash < 0) return undefined;
+  const prefix = Number(cidr.slice(slash + 1));
+  const netText = cidr.slice(0, slash);
+  const net4 = parseV4(netText);
+  if (net4 !== undefined) {
+    if (!Number.isInteger(prefix) || prefix < 0 || prefix > 30) return undefined;
+    const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+    return formatV4(((net4 & mask) >>> 0) + 1);
+  }
+  const net6 = parseV6(netText);
+  if (net6 === undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > 127) return undefined;
+  const shift = BigInt(128 - prefix);
+  return formatV6(((net6 >> shift) << shift) + 1n);
+}

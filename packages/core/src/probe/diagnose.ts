@@ -64,8 +64,9 @@ export function diagnosePair(result: PairResult, states: ReadonlyMap<string, Nod
   }
   if (result.verdict === "inconclusive") return out;
 
-  for (const [state, ip] of [[src, pair.src.ip], [dst, pair.dst.ip]] as const) {
-    if (state?.reachable && state.podCidrs.length > 0 && !state.podCidrs.some((c) => cidrIncludes(c, ip))) {
+  // A node endpoint's address is its node IP, outside the pod CIDRs by design.
+  for (const [state, ip, kind] of [[src, pair.src.ip, pair.src.kind], [dst, pair.dst.ip, pair.dst.kind]] as const) {
+    if (kind !== "node" && state?.reachable && state.podCidrs.length > 0 && !state.podCidrs.some((c) => cidrIncludes(c, ip))) {
       const own = state.podCidrs.filter((c) => sameFamily(c, ip));
       push({
         code: "pod-ip-outside-cidr",

@@ -1,5 +1,5 @@
-import { probeAddressFamily } from "./address.ts";
-import { DEFAULT_PROBE_PORT, type ExcludedTarget, type ProbeEndpoint, type ProbePair, type ProbePlan } from "./types.ts";
+import { cidrFirstHost, probeAddressFamily, unmapAddress } from "./address.ts";
+import { DEFAULT_PROBE_PORT, nodeEndpointName, type ExcludedTarget, type ProbeEndpoint, type ProbePair, type ProbePlan } from "./types.ts";
 
 type Family = "IPv4" | "IPv6";
 
@@ -17,6 +17,13 @@ export interface InventoryNode {
   podCidrs: string[];
   /** The node's own addresses (underlay / InternalIP). */
   nodeIps: string[];
+  /**
+   * The node's other own addresses its packets may leave from (pod bridge gateway, VTEP address). Default: the
+   * first host address of each pod CIDR (flatnet's bridge gateway).
+   */
+  hostIps?: string[];
+  /** Port of the node's own responder (in its agent, on the node IPs); default DEFAULT_PROBE_PORT. */
+  probePort?: number;
 }
 
 export interface InventoryPod {
@@ -36,6 +43,12 @@ export interface PlanRequest {
   families?: Family[];
   /** node-pairs mode: how many peers probe each node (and each node probes); default 10. */
   peersPerNode?: number;
+  /**
+   * Also probe the nodes themselves (their agent's responder on the node IPs): each node to every pod on other
+   * nodes (`node-pod`), and every pod to every other node (`pod-node`). In node-pairs mode, each node's endpoint
+   * pairs with the same peers as its representative pod. Default false.
+   */
+  includeNodes?: boolean;
 }
 
 /** Stable pair id: `srcPod>dstPod/IPv4` (namespaces included when set). */
@@ -95,9 +108,29 @@ export function buildProbePlan(inventory: ProbeInventory, request: PlanRequest):
     pairs.push(pair);
   };
 
+  // Node endpoints: a node's own traffic to remote pods, and pods to remote nodes; never the node's own pods.
+  const nodeExclusion = (node: InventoryNode): string | undefined => (node.ready === false ? `node ${node.name} is not Ready` : undefined);
+  const addNodePair = (node: InventoryNode, pod: InventoryPod, family: Family, direction: "node-pod" | "pod-node"): void => {
+    const nodeEnd = nodeEndpoint(node, family);
+    const podIp = pod.ips.find((ip) => probeAddressFamily(ip) === family);
+    if (nodeEnd === undefined || podIp === undefined || pod.node === node.name) return;
+    const podEnd = endpoint(pod, podIp);
+    const [src, dst] = direction === "node-pod" ? [nodeEnd, podEnd] : [podEnd, nodeEnd];
+    const pair: ProbePair = { id: pairId(src, dst, family), src, dst, family, path: "cross-node", kind: direction };
+    const reason = nodeExclusion(node) ?? exclusionOf.get(pod);
+    if (reason !== undefined) pair.excluded = reason;
+    pairs.push(pair);
+  };
+
   if (request.mode === "all-pods") {
     for (const family of families) {
       for (const src of pods) for (const dst of pods) if (src !== dst) add(src, dst, family);
+    }
+    if (request.includeNodes === true) {
+      for (const family of families) {
+        for (const node of nodes) for (const pod of pods) addNodePair(node, pod, family, "node-pod");
+        for (const pod of pods) for (const node of nodes) addNodePair(node, pod, family, "pod-node");
+      }
     }
     return { mode: "all-pods", families: [...families], pairs, excluded };
   }
@@ -129,8 +162,31 @@ export function buildProbePlan(inventory: ProbeInventory, request: PlanRequest):
       const second = pick(node.name, 1);
       if (second !== undefined) add(src, second, family);
     });
+    if (request.includeNodes === true) {
+      withPods.forEach((node, i) => {
+        for (let step = 1; step <= peers; step++) {
+          const peer = withPods[(i + step) % withPods.length] as InventoryNode;
+          const peerPod = pick(peer.name, 0);
+          const ownPod = pick(node.name, 0);
+          if (peerPod !== undefined) addNodePair(node, peerPod, family, "node-pod");
+          if (ownPod !== undefined) addNodePair(peer, ownPod, family, "pod-node");
+        }
+      });
+    }
   }
   return { mode: "node-pairs", families: [...families], pairs, excluded, peersPerNode: peers };
+}
+
+/**
+ * A node's own endpoint in one family: probed at its first node IP of that family; as a sender, accepted from
+ * any of its `sourceIps` (node IPs, then `hostIps` or its pod CIDRs' first host addresses, in that family).
+ */
+export function nodeEndpoint(node: InventoryNode, family: Family): ProbeEndpoint | undefined {
+  const ip = node.nodeIps.find((a) => probeAddressFamily(a) === family);
+  if (ip === undefined) return undefined;
+  const host = node.hostIps ?? node.podCidrs.map((c) => cidrFirstHost(c)).filter((a): a is string => a !== undefined);
+  const sourceIps = [...new Set([...node.nodeIps, ...host].filter((a) => probeAddressFamily(a) === family).map(unmapAddress))];
+  return { pod: nodeEndpointName(node.name), node: node.name, ip, port: node.probePort ?? DEFAULT_PROBE_PORT, kind: "node", sourceIps };
 }
 
 function endpointName(pod: InventoryPod): { pod: string; namespace?: string } {

@@ -5,8 +5,11 @@ import type { DialRequest, DialResult, EchoReply, ProbeEvent, ProbeReport } from
 
 const family = z.enum(["IPv4", "IPv6"]);
 
+const endpointKind = z.enum(["pod", "node"]);
+
 const responderIdentity = z.object({
   pod: z.string(),
+  kind: endpointKind.optional(),
   namespace: z.string().optional(),
   node: z.string(),
   podIps: z.array(z.string()),
@@ -32,6 +35,8 @@ const endpoint = z.object({
   node: z.string(),
   ip: z.string(),
   port: z.number().int().min(1).max(65535),
+  kind: endpointKind.optional(),
+  sourceIps: z.array(z.string()).optional(),
 });
 
 /** Schema of one ordered pair. */
@@ -42,6 +47,7 @@ export const probePairSchema = z.object({
   family,
   path: z.enum(["same-node", "cross-node"]),
   excluded: z.string().optional(),
+  kind: z.enum(["pod-pod", "node-pod", "pod-node"]).optional(),
 });
 
 const plan = z.object({
@@ -109,6 +115,7 @@ const pairResult = z.object({
     verdict: z.enum(["nat-free", "snat-to-node-ip", "snat-other", "unknown"]),
     observedSrc: z.string().optional(),
     expectedSrc: z.string(),
+    expectedSrcs: z.array(z.string()).optional(),
   }),
   rtt: z.object({ samples: z.number(), p50Ms: z.number(), p99Ms: z.number() }).optional(),
   udpLossRatio: z.number().optional(),

@@ -15,9 +15,21 @@ export const DEFAULT_PROBE_PORT = 7471;
 /** Whether a pair's two pods share a node. */
 export type PathKind = "same-node" | "cross-node";
 
+/**
+ * What a probe endpoint is: a pod (in the pod network), or a node itself (its host network: the agent's
+ * responder on the node's underlay IPs). Absent means `pod` (reports from before node endpoints existed).
+ */
+export type EndpointKind = "pod" | "node";
+
+/** Name of a node's own endpoint in pair ids and `pod` fields: `node:<name>` (a node name cannot contain ':'). */
+export const nodeEndpointName = (node: string): string => `node:${node}`;
+
 /** What a responder says about itself in every reply. */
 export interface ResponderIdentity {
+  /** The pod's name, or `node:<name>` for a node's own responder (in the agent). */
   pod: string;
+  /** `node` for a node's own responder; absent for a pod. */
+  kind?: EndpointKind;
   namespace?: string;
   node: string;
   podIps: string[];
@@ -42,14 +54,23 @@ export interface EchoReply {
   bytesReceived: number;
 }
 
-/** One pod that can send or answer probes. */
+/** One pod (or node) that can send or answer probes. */
 export interface ProbeEndpoint {
+  /** The pod's name, or `node:<name>` for a node endpoint. */
   pod: string;
   namespace?: string;
   node: string;
   /** The address probed (dst) or expected as source (src), in the pair's family. */
   ip: string;
   port: number;
+  /** `node`: the node's own responder (host network); absent: a pod. */
+  kind?: EndpointKind;
+  /**
+   * Node endpoints only: every source address the node's own packets may legitimately show at a remote pod, in
+   * the pair's family: the node's underlay IPs (host-gw: the route's device is the underlay) and its own addresses
+   * inside its pod CIDRs (the pod bridge's gateway, a VTEP address), whichever the kernel's source selection picks.
+   */
+  sourceIps?: string[];
 }
 
 /** One ordered pair and family to probe. `id` is stable across runs: `src>dst/family`. */
@@ -61,6 +82,8 @@ export interface ProbePair {
   path: PathKind;
   /** Set when the pair is planned but not probed (a pod or node not Ready): the reason. */
   excluded?: string;
+  /** `node-pod` (a node's own traffic to a remote pod) or `pod-node` (a pod to a remote node); absent: pod to pod. */
+  kind?: "pod-pod" | "node-pod" | "pod-node";
 }
 
 /** A pod or node left out of the plan, and why (not Ready, cordoned, no responder). */
@@ -194,7 +217,11 @@ export interface PairResult {
   /** Attempts made (1 = first pass only). A `flaky` pair has passed on attempt `attempts`. */
   attempts: number;
   problems: PairProblem[];
-  nat: { verdict: NatVerdict; observedSrc?: string; expectedSrc: string };
+  /**
+   * `expectedSrc`: the sender's address in the pair's family. For a node sender, `expectedSrcs` lists every
+   * accepted source (its `sourceIps`); `expectedSrc` is the first of them.
+   */
+  nat: { verdict: NatVerdict; observedSrc?: string; expectedSrc: string; expectedSrcs?: string[] };
   rtt?: RttSummary;
   udpLossRatio?: number;
   mtu?: { tcpBytes: number; tcpOk?: boolean; udpBytes: number; udpOk?: boolean };

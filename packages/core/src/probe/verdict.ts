@@ -17,11 +17,18 @@ export interface AttemptOutcome {
 /**
  * Classify the source address a responder saw: the sender's pod IP (after unmapping `::ffff:a.b.c.d`) is
  * `nat-free`, one of the sender node's own addresses is `snat-to-node-ip`, anything else `snat-other`.
+ * `acceptedSrcs` are further addresses that count as `nat-free`: a node sender's own source addresses (its node
+ * IPs, bridge gateway, VTEP), whichever the kernel's source selection picked for the route.
  * @example classifyNat("::ffff:10.244.1.2", "10.244.1.2", []) === "nat-free"
  */
-export function classifyNat(observedSrc: string | undefined, senderPodIp: string, senderNodeIps: readonly string[]): NatVerdict {
+export function classifyNat(
+  observedSrc: string | undefined,
+  senderPodIp: string,
+  senderNodeIps: readonly string[],
+  acceptedSrcs: readonly string[] = [],
+): NatVerdict {
   if (observedSrc === undefined || observedSrc === "") return "unknown";
-  if (sameAddress(observedSrc, senderPodIp)) return "nat-free";
+  if (sameAddress(observedSrc, senderPodIp) || acceptedSrcs.some((ip) => sameAddress(ip, observedSrc))) return "nat-free";
   if (senderNodeIps.some((ip) => sameAddress(ip, observedSrc))) return "snat-to-node-ip";
   return "snat-other";
 }
@@ -32,13 +39,14 @@ export function classifyNat(observedSrc: string | undefined, senderPodIp: string
  * the small probe of the same transport passed, so an unreachable pair is not also an MTU failure).
  */
 export function evaluateAttempt(pair: ProbePair, dial: DialResult, senderNodeIps: readonly string[]): AttemptOutcome {
-  const expectedSrc = unmapAddress(pair.src.ip);
+  const expected = expectedNat(pair);
+  const expectedSrc = expected.expectedSrc;
   if (!dial.controlOk) {
     return {
       pass: false,
       inconclusive: true,
       problems: ["control-path"],
-      nat: { verdict: "unknown", expectedSrc },
+      nat: { verdict: "unknown", ...expected },
       rttSamples: [],
       error: dial.controlError ?? "control path failed",
     };
@@ -69,10 +77,11 @@ export function evaluateAttempt(pair: ProbePair, dial: DialResult, senderNodeIps
   }
   const reply: EchoReply | undefined = tcp?.reply ?? udp?.reply;
   const observed = reply ? unmapAddress(reply.observedSrc.ip) : undefined;
-  const natVerdict = classifyNat(observed, pair.src.ip, senderNodeIps);
+  const natVerdict = classifyNat(observed, pair.src.ip, pair.src.kind === "node" ? [] : senderNodeIps, pair.src.sourceIps ?? []);
   if (natVerdict === "snat-to-node-ip" || natVerdict === "snat-other") {
     problems.push("nat-violation");
-    errors.push(`nat: responder saw ${observed} (${natVerdict}), expected ${expectedSrc}`);
+    const want = expected.expectedSrcs === undefined ? expectedSrc : `one of ${pair.src.node}'s own addresses (${expected.expectedSrcs.join(", ")})`;
+    errors.push(`nat: responder saw ${observed} (${natVerdict}), expected ${want}`);
   }
   if (reply !== undefined) {
     // An empty localDst means the transport could not tell (a wildcard-bound UDP socket).
@@ -109,7 +118,7 @@ export function evaluateAttempt(pair: ProbePair, dial: DialResult, senderNodeIps
     pass: problems.length === 0,
     inconclusive: false,
     problems,
-    nat: observed === undefined ? { verdict: natVerdict, expectedSrc } : { verdict: natVerdict, observedSrc: observed, expectedSrc },
+    nat: observed === undefined ? { verdict: natVerdict, ...expected } : { verdict: natVerdict, observedSrc: observed, ...expected },
     rttSamples,
   };
   if (udpLossRatio !== undefined) outcome.udpLossRatio = udpLossRatio;
@@ -130,7 +139,7 @@ export function combineAttempts(pair: ProbePair, attempts: readonly AttemptOutco
       verdict: "excluded",
       attempts: 0,
       problems: [],
-      nat: { verdict: "unknown", expectedSrc: unmapAddress(pair.src.ip) },
+      nat: { verdict: "unknown", ...expectedNat(pair) },
       error: pair.excluded,
       diagnosis: [],
     };
@@ -161,6 +170,18 @@ export function combineAttempts(pair: ProbePair, attempts: readonly AttemptOutco
   if (chosen.mtu !== undefined) result.mtu = chosen.mtu;
   if (chosen.error !== undefined) result.error = chosen.error;
   return result;
+}
+
+/**
+ * The source a pair's receiver should see. A pod sender: its pod IP. A node sender: any of its own source
+ * addresses (`src.sourceIps`: node IPs, bridge gateway, VTEP), listed in `expectedSrcs`; `expectedSrc` is the
+ * address probed as the node (its first node IP) so older readers still show one address.
+ */
+export function expectedNat(pair: ProbePair): { expectedSrc: string; expectedSrcs?: string[] } {
+  const expectedSrc = unmapAddress(pair.src.ip);
+  if (pair.src.kind !== "node") return { expectedSrc };
+  const all = [...new Set([expectedSrc, ...(pair.src.sourceIps ?? []).map(unmapAddress)])];
+  return { expectedSrc, expectedSrcs: all };
 }
 
 /** Nearest-rank percentile (p in 0..100) of unsorted samples; undefined when empty. */
