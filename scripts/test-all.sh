@@ -20,7 +20,7 @@ step() {
 
 step "typecheck" npx turbo run typecheck --output-logs=errors-only
 step "unit tests on Node (turbo: core, agent, vscode)" \
-  env FLATNET_COUNTS_DIR="$PWD/$out" npx turbo run test --concurrency=1 --output-logs=full
+  env FLATNET_COUNTS_DIR="$PWD/$out" npx turbo run test --concurrency=1 --continue --output-logs=full
 step "core tests on Bun" npm run -s -w @flatnet/core test:bun
 step "core tests on Deno" npm run -s -w @flatnet/core test:deno
 step "cross-package tests (test/)" \

@@ -10,7 +10,7 @@ const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn("skipping lab topology tests: they create network namespaces and need root");
 
 const ping = async (netns: string, ip: string): Promise<boolean> =>
-  (await run("ip", ["netns", "exec", netns, "ping", "-n", "-q", "-c", "1", "-W", "2", ip], { allowFailure: true })).code === 0;
+  (await run("ip", ["netns", "exec", netns, "ping", "-n", "-q", "-c", "1", "-w", "5", ip], { allowFailure: true })).code === 0;
 
 describe.skipIf(!isRoot)("lab topology (auto shape, dual-stack)", () => {
   const segments = planSegments("auto", true);

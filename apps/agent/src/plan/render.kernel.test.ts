@@ -72,8 +72,9 @@ async function converge(netns: string, desired: DesiredNetwork): Promise<{ lines
   return { lines, after: await readKernelState(netns) };
 }
 
+// -w: keep sending until one reply or the deadline, so a first packet lost to neighbour discovery is not a failure.
 function ping(from: string, source: string, target: string): boolean {
-  return run(["ip", "netns", "exec", from, "ping", "-c", "1", "-W", "2", "-I", source, target]).status === 0;
+  return run(["ip", "netns", "exec", from, "ping", "-c", "1", "-w", "5", "-I", source, target]).status === 0;
 }
 
 // Timeouts bound process starts on a loaded shared machine; no timing decides a result.

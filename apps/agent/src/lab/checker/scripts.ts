@@ -29,7 +29,7 @@ const net = require("node:net");
 const { execFile } = require("node:child_process");
 const { port, targets } = JSON.parse(process.argv[1]);
 const ping = (dst) => new Promise((resolve) => {
-  execFile("ping", ["-n", "-q", "-c", "1", "-W", "2", dst], (error) => resolve(error ? (error.code === "ENOENT" ? "ping not installed" : "no echo reply") : ""));
+  execFile("ping", ["-n", "-q", "-c", "1", "-w", "3", dst], (error) => resolve(error ? (error.code === "ENOENT" ? "ping not installed" : "no echo reply") : ""));
 });
 const tcp = (dst) => new Promise((resolve) => {
   let data = "";
