@@ -11,6 +11,9 @@ import type { KernelNode } from "../../apps/agent/src/probe/node-state.ts";
 // routes to the other nodes' pod CIDRs), fn-tp-p<N>-<i> (pods 10.244.N.(i+2)). Nothing touches the root namespace.
 
 export const PREFIX = "fn-tp-";
+// Namespace prefixes these helpers may create or act in: the probes tests' and the node-endpoint tests' (fn-tn-).
+const ALLOWED_PREFIXES = [PREFIX, "fn-tn-"];
+const allowed = (name: string): boolean => ALLOWED_PREFIXES.some((p) => name.startsWith(p));
 const repo = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const responderCli = join(repo, "apps/agent/src/probe/responder-cli.ts");
 
@@ -32,20 +35,22 @@ export interface TestNode {
 export class ProbeTopology {
   readonly nodes: TestNode[] = [];
   readonly pods: TestPod[] = [];
-  readonly dir = mkdtempSync(join(tmpdir(), "fn-tp-"));
+  readonly dir: string;
   private readonly processes = new Map<string, ChildProcess>();
 
-  constructor(readonly tag: string, nodeCount: number, podsPerNode: number) {
+  constructor(readonly tag: string, nodeCount: number, podsPerNode: number, readonly prefix: string = PREFIX) {
+    if (!ALLOWED_PREFIXES.includes(prefix)) throw new Error(`namespace prefix ${prefix} is not one of ${ALLOWED_PREFIXES.join(", ")}`);
+    this.dir = mkdtempSync(join(tmpdir(), prefix));
     for (let n = 1; n <= nodeCount; n++) {
-      this.nodes.push({ name: `node-${n}`, index: n, netns: `${PREFIX}${tag}n${n}`, ip: `172.31.0.${10 + n}`, podCidr: `10.244.${n}.0/24` });
+      this.nodes.push({ name: `node-${n}`, index: n, netns: `${prefix}${tag}n${n}`, ip: `172.31.0.${10 + n}`, podCidr: `10.244.${n}.0/24` });
       for (let i = 0; i < podsPerNode; i++) {
-        this.pods.push({ name: `pod-${n}-${i}`, node: `node-${n}`, netns: `${PREFIX}${tag}p${n}-${i}`, ip: `10.244.${n}.${i + 2}` });
+        this.pods.push({ name: `pod-${n}-${i}`, node: `node-${n}`, netns: `${prefix}${tag}p${n}-${i}`, ip: `10.244.${n}.${i + 2}` });
       }
     }
   }
 
   get underlay(): string {
-    return `${PREFIX}${this.tag}ul`;
+    return `${this.prefix}${this.tag}ul`;
   }
 
   node(name: string): TestNode {
@@ -93,7 +98,7 @@ export class ProbeTopology {
     const existing = execFileSync("ip", ["netns", "list"], { encoding: "utf8" })
       .split("\n")
       .map((l) => l.split(" ")[0] ?? "")
-      .filter((n) => n.startsWith(`${PREFIX}${this.tag}`));
+      .filter((n) => n.startsWith(`${this.prefix}${this.tag}`));
     for (const name of new Set([...names.filter((n) => existing.includes(n)), ...existing])) {
       try {
         execFileSync("ip", ["netns", "del", name], { stdio: "ignore" });
@@ -188,17 +193,17 @@ export class ProbeTopology {
 }
 
 export function netnsAdd(name: string): void {
-  if (!name.startsWith(PREFIX)) throw new Error(`refusing to create namespace ${name} outside the ${PREFIX} prefix`);
+  if (!allowed(name)) throw new Error(`refusing to create namespace ${name} outside the ${ALLOWED_PREFIXES.join("/")} prefixes`);
   execFileSync("ip", ["netns", "add", name]);
 }
 
 export function ipBatch(netns: string, lines: string[]): void {
-  if (!netns.startsWith(PREFIX)) throw new Error(`refusing to act in namespace ${netns} outside the ${PREFIX} prefix`);
+  if (!allowed(netns)) throw new Error(`refusing to act in namespace ${netns} outside the ${ALLOWED_PREFIXES.join("/")} prefixes`);
   execFileSync("ip", ["-n", netns, "-batch", "-"], { input: `${lines.join("\n")}\n` });
 }
 
 export function inNetns(netns: string, cmd: string, args: string[], input?: string, ignoreFailure = false): string {
-  if (!netns.startsWith(PREFIX)) throw new Error(`refusing to act in namespace ${netns} outside the ${PREFIX} prefix`);
+  if (!allowed(netns)) throw new Error(`refusing to act in namespace ${netns} outside the ${ALLOWED_PREFIXES.join("/")} prefixes`);
   try {
     return execFileSync("ip", ["netns", "exec", netns, cmd, ...args], { encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], ...(input === undefined ? {} : { input }) });
   } catch (error) {

@@ -11,6 +11,8 @@ import { Reconciler } from "../reconcile/loop.ts";
 import { registerReconcileMetrics } from "../reconcile/metrics.ts";
 import type { Datastore } from "../store/datastore.ts";
 import { createDatastore } from "../store/factory.ts";
+import { nodeProbeSocket, startNodeResponder } from "../probe/node-responder.ts";
+import type { Responder } from "../probe/responder.ts";
 // clusters: etcd/kubernetes datastores and settings from flags > FLATNET_* env > --config file > defaults.
 import { addClusterOptions, applyAgentSettings, datastoreOptionsFor, type ClusterFlags } from "../config/datastore-options.ts";
 import { SubnetFileWriter } from "../config/subnet-file.ts";
@@ -30,6 +32,8 @@ export interface AgentOptions extends ClusterFlags {
   vxlanDevice: string;
   logLevel: string;
   cleanup?: boolean;
+  /** Port of the node's probe responder on its underlay IPs (`flatnet check` node endpoints); "0" disables it. */
+  probePort?: string;
 }
 
 /** A command-line value that cannot be right; printed as one line on stderr with exit code 2. */
@@ -54,6 +58,7 @@ export function registerAgentCommand(program: Command): void {
     .option("--lease-ttl <duration>", "a node not heartbeating this long leaves the cluster", "30s")
     .option("--no-masquerade", "do not masquerade traffic leaving the cluster CIDRs")
     .option("--vxlan-device <name>", "the VXLAN device's name", "flatnet.1")
+    .option("--probe-port <port>", "TCP+UDP port of the node's probe responder on its underlay IPs (flatnet check); 0 disables it", "7471")
     .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS as string[]).default("info"))
     .option("--cleanup", "remove what the agent owns in the namespace (routes proto 77, VXLAN device, nft table), then exit");
   addClusterOptions(command)
@@ -100,6 +105,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   const networkConfig = options.networkConfig === undefined ? undefined : readNetworkConfig(options.networkConfig);
   const node = options.node;
   const socketPath = options.socket ?? `/run/flatnet/${node}.sock`;
+  const probePort = parseProbePort(options.probePort ?? "7471");
 
   const underlay = await detectUnderlay(options.netns, options.underlayDevice, options.underlayIp);
   logger.info({ underlay }, "underlay detected");
@@ -157,6 +163,31 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   let heartbeat: ReturnType<typeof setInterval> | undefined;
   let underlayWatch: ReturnType<typeof setInterval> | undefined;
   let unwatch: (() => void) | undefined;
+  // The node's own probe responder (node endpoints of flatnet check), restarted when its addresses change.
+  let probe: { responder: Responder; key: string } | undefined;
+  let probeChain: Promise<void> = Promise.resolve();
+  const ensureProbeResponder = (): Promise<void> =>
+    (probeChain = probeChain.then(async () => {
+      if (probePort === 0 || self === undefined || stopping.signal.aborted) return;
+      const key = JSON.stringify([self.underlayIps, self.podCidrs]);
+      if (probe?.key === key) return;
+      await probe?.responder.close();
+      probe = undefined;
+      const started = await startNodeResponder({
+        netns: options.netns,
+        node,
+        underlayIps: self.underlayIps,
+        podCidrs: self.podCidrs,
+        port: probePort,
+        controlSocket: nodeProbeSocket(socketPath),
+      });
+      if (started.responder === undefined) {
+        logger.warn({ reason: started.reason, port: probePort }, "node probe responder not started");
+        return;
+      }
+      probe = { responder: started.responder, key };
+      logger.info({ port: probePort, addresses: self.underlayIps, socket: nodeProbeSocket(socketPath) }, "node probe responder listening");
+    }).catch((error: Error) => logger.warn({ err: error.message }, "node probe responder failed")));
   try {
     const registration = { name: node, underlayIps: underlay.ips, vtepMac: vtepMacFor(node), underlayMtu: underlay.mtu };
     const registered = await retryUntil(stopping.signal, logger, "register", () => datastore.register(registration));
@@ -184,8 +215,10 @@ export async function runAgent(options: AgentOptions): Promise<number> {
         bridge: POD_BRIDGE,
       };
       logger.info({ podCidrs: registered.podCidrs, backend: config.backend }, "registered");
+      await ensureProbeResponder();
       heartbeat = startHeartbeat(datastore, registration, leaseTtlMs, logger, reconciler, (again) => {
         if (self !== undefined) self = { ...self, podCidrs: again.podCidrs };
+        void ensureProbeResponder();
       });
       unwatch = datastore.watch(() => reconciler!.trigger("datastore"));
       underlayWatch = watchUnderlay(options, underlay, resyncIntervalMs, logger, async (next) => {
@@ -195,6 +228,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
         networkOptions = { ...networkOptions!, underlayMtu: next.mtu, underlaySubnets: next.subnets };
         if (self !== undefined) self = { ...self, underlayIps: next.ips, underlayMtu: next.mtu };
         reconciler!.trigger("underlay-changed");
+        await ensureProbeResponder();
       });
       reconciler.start();
     }
@@ -206,6 +240,8 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     if (heartbeat !== undefined) clearInterval(heartbeat);
     if (underlayWatch !== undefined) clearInterval(underlayWatch);
     unwatch?.();
+    await probeChain;
+    await probe?.responder.close();
     await reconciler.stop();
     await api.close();
     await datastore.close();
@@ -213,6 +249,15 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   }
   logger.info({}, "stopped");
   return 0;
+}
+
+/** `--probe-port`: 0 (off) or a TCP/UDP port. */
+export function parseProbePort(text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`--probe-port "${text}" must be an integer from 0 (off) to 65535`);
+  }
+  return port;
 }
 
 function readNetworkConfig(path: string) {

@@ -29,6 +29,7 @@ import {
 import { ProbeMetrics } from "../probe/metrics.ts";
 import { renderProgress, renderReport } from "../probe/render.ts";
 import { runResponder, RESPONDER_USAGE } from "../probe/responder-cli.ts";
+import { nodeProbeSocket } from "../probe/node-responder.ts";
 import { agentTransport, responderTransport } from "../probe/transport.ts";
 
 export interface CheckCommandOptions {
@@ -58,6 +59,8 @@ export interface CheckCommandOptions {
   metricsPort?: number;
   keepResponders: boolean;
   color?: boolean;
+  /** Probe the nodes themselves too (their agent's responder): default on for the lab, off on a cluster. */
+  includeNodes?: boolean;
 }
 
 const integer = (name: string, min: number, max: number) => (value: string): number => {
@@ -103,6 +106,8 @@ export function registerCheckCommand(program: Command): void {
     .option("--metrics-socket <path>", "--watch: serve /metrics on this unix socket")
     .option("--metrics-port <port>", "--watch: serve /metrics on 127.0.0.1:<port>", integer("--metrics-port", 1, 65535))
     .option("--keep-responders", "leave the probe responders this run started running", false)
+    .option("--include-nodes", "also probe the nodes (each agent's responder on its node IPs): node -> remote pods, pods -> remote nodes (default on the lab)")
+    .option("--no-include-nodes", "probe pods only")
     .option("--no-color", "no ANSI colour")
     .action(async (options: CheckCommandOptions) => {
       try {
@@ -174,7 +179,12 @@ async function labSource(options: CheckCommandOptions): Promise<CheckSource> {
     transport:
       options.via === "agents"
         ? agentTransport((node) => ({ socketPath: labAgentSocket(options.stateDir, node) }))
-        : responderTransport((src) => ({ socketPath: responderSocket(options.stateDir, src.pod) })),
+        : responderTransport((src) =>
+            // A node endpoint's responder runs in its agent, with a control socket next to the agent's.
+            src.kind === "node"
+              ? { socketPath: nodeProbeSocket(labAgentSocket(options.stateDir, src.node)) }
+              : { socketPath: responderSocket(options.stateDir, src.pod) },
+          ),
     states: (_inventory, podMtu) => labStateSource(options.stateDir, state, podMtu),
     ledger: () => labLedgerFindings(options.stateDir, state),
     podMtu: () => labPodMtu(state),
@@ -216,6 +226,9 @@ function kubeSource(options: CheckCommandOptions): CheckSource {
 export async function runCheck(options: CheckCommandOptions): Promise<number> {
   if (options.json && options.ndjson) throw new Error("--json and --ndjson are exclusive: pick one output document format");
   const onCluster = options.kubeconfig !== undefined || options.context !== undefined;
+  if (onCluster && options.includeNodes === true) {
+    throw new Error("--include-nodes works on the lab only: on a cluster the agents' node responders are not reachable through the API server yet");
+  }
   const source = onCluster ? kubeSource(options) : await labSource(options);
   const metrics = options.watch ? new ProbeMetrics() : undefined;
   let server: Server | undefined;
@@ -267,6 +280,7 @@ async function checkOnce(source: CheckSource, options: CheckCommandOptions, prob
     mode: options.mode,
     ...(options.family === "all" ? {} : { families: [options.family] }),
     ...(options.peers === undefined ? {} : { peersPerNode: options.peers }),
+    includeNodes: options.includeNodes ?? inventory.cluster.source === "lab",
   });
   const tty = process.stderr.isTTY === true && !options.ndjson;
   let failing = 0;

@@ -16,6 +16,11 @@ export interface ResponderOptions {
   port: number;
   /** Also serve the HTTP API on this unix socket (the lab's control path from the root namespace). */
   controlSocket?: string;
+  /**
+   * TCP listens on these addresses only (a node's responder: its underlay IPs, not every address of the host);
+   * default every address (`::`, falling back to `0.0.0.0`). UDP always binds per `identity.podIps`.
+   */
+  listenAddresses?: string[];
 }
 
 export interface Responder {
@@ -33,9 +38,36 @@ const MAX_JSON_BODY = 16 * 1024 * 1024;
  */
 export async function startResponder(options: ResponderOptions): Promise<Responder> {
   const handler = createHandler(options.identity);
-  const tcp = createServer({ keepAlive: true }, handler);
-  tcp.keepAliveTimeout = 5_000;
-  await listenDualStack(tcp, options.port);
+  const newTcp = (): Server => {
+    const server = createServer({ keepAlive: true }, handler);
+    server.keepAliveTimeout = 5_000;
+    return server;
+  };
+  const tcpServers: Server[] = [];
+  const closeTcp = async (): Promise<void> => {
+    await Promise.all(
+      tcpServers.map((server) => {
+        server.closeAllConnections();
+        return new Promise<void>((resolve) => server.close(() => resolve()));
+      }),
+    );
+  };
+  try {
+    if (options.listenAddresses !== undefined && options.listenAddresses.length > 0) {
+      for (const host of options.listenAddresses) {
+        const server = newTcp();
+        await listenOn(server, options.port, host);
+        tcpServers.push(server);
+      }
+    } else {
+      const server = newTcp();
+      await listenDualStack(server, options.port);
+      tcpServers.push(server);
+    }
+  } catch (error) {
+    await closeTcp();
+    throw error;
+  }
   let control: Server | undefined;
   if (options.controlSocket !== undefined) {
     await unlink(options.controlSocket).catch(() => undefined);
@@ -45,13 +77,19 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
       control!.listen(options.controlSocket, () => resolve());
     });
   }
-  const udp = await startUdpEcho(options.identity, options.port);
+  let udp: UdpSocket[];
+  try {
+    udp = await startUdpEcho(options.identity, options.port);
+  } catch (error) {
+    await closeTcp();
+    if (control !== undefined) await new Promise<void>((resolve) => control!.close(() => resolve()));
+    throw error;
+  }
   return {
     port: options.port,
     async close() {
       for (const s of udp) s.close();
-      tcp.closeAllConnections();
-      await new Promise<void>((resolve) => tcp.close(() => resolve()));
+      await closeTcp();
       if (control !== undefined) {
         control.closeAllConnections();
         await new Promise<void>((resolve) => control!.close(() => resolve()));
@@ -148,16 +186,37 @@ async function startUdpEcho(identity: ResponderIdentity, port: number): Promise<
       };
       socket.send(JSON.stringify(reply), rinfo.port, rinfo.address);
     });
-    await new Promise<void>((resolve, reject) => {
-      socket.once("error", reject);
-      socket.bind({ port, address, exclusive: true }, () => {
-        socket.off("error", reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once("error", reject);
+        socket.bind({ port, address, exclusive: true }, () => {
+          socket.off("error", reject);
+          resolve();
+        });
       });
-    });
+    } catch (error) {
+      for (const s of [...sockets, socket]) {
+        try {
+          s.close();
+        } catch {
+          // never bound: nothing to close
+        }
+      }
+      throw error;
+    }
     sockets.push(socket);
   }
   return sockets;
+}
+
+function listenOn(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ port, host }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
 }
 
 function listenDualStack(server: Server, port: number): Promise<void> {

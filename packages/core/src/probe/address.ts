@@ -122,18 +122,30 @@ function formatV6(value: bigint): string {
  * @example cidrFirstHost("10.244.1.0/24") === "10.244.1.1"
  */
 export function cidrFirstHost(cidr: string): string | undefined {
+  return cidrAddress(cidr, 1);
+}
+
+/**
+ * The network address of a CIDR: flatnet's VTEP address (`10.244.1.0/32` on the VXLAN device, as flannel does).
+ * @example cidrNetworkAddress("10.244.1.77/24") === "10.244.1.0"
+ */
+export function cidrNetworkAddress(cidr: string): string | undefined {
+  return cidrAddress(cidr, 0);
+}
+
+function cidrAddress(cidr: string, offset: 0 | 1): string | undefined {
   const slash = cidr.indexOf("/");
   if (slash < 0) return undefined;
   const prefix = Number(cidr.slice(slash + 1));
   const netText = cidr.slice(0, slash);
   const net4 = parseV4(netText);
   if (net4 !== undefined) {
-    if (!Number.isInteger(prefix) || prefix < 0 || prefix > 30) return undefined;
+    if (!Number.isInteger(prefix) || prefix < 0 || prefix > (offset === 0 ? 32 : 30)) return undefined;
     const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-    return formatV4(((net4 & mask) >>> 0) + 1);
+    return formatV4(((net4 & mask) >>> 0) + offset);
   }
   const net6 = parseV6(netText);
-  if (net6 === undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > 127) return undefined;
+  if (net6 === undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > (offset === 0 ? 128 : 127)) return undefined;
   const shift = BigInt(128 - prefix);
-  return formatV6(((net6 >> shift) << shift) + 1n);
+  return formatV6(((net6 >> shift) << shift) + BigInt(offset));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { cidrFirstHost } from "./address.ts";
+import { cidrFirstHost, cidrNetworkAddress } from "./address.ts";
 import { diagnosePair } from "./diagnose.ts";
 import { goodDial, reply } from "./fixtures.test-util.ts";
 import { buildProbePlan, nodeEndpoint, type ProbeInventory } from "./plan.ts";
@@ -42,6 +42,16 @@ describe("cidrFirstHost", () => {
   ] as const)("%s -> %s", (cidr, first) => {
     expect(cidrFirstHost(cidr)).toBe(first);
   });
+
+  it.each([
+    ["10.244.1.77/24", "10.244.1.0"],
+    ["10.0.0.5/32", "10.0.0.5"],
+    ["fd00:10:244:1::9/64", "fd00:10:244:1::"],
+    ["10.0.0.0/33", undefined],
+    ["x/8", undefined],
+  ] as const)("network address of %s -> %s", (cidr, network) => {
+    expect(cidrNetworkAddress(cidr)).toBe(network);
+  });
 });
 
 describe("buildProbePlan with includeNodes", () => {
@@ -71,11 +81,11 @@ describe("buildProbePlan with includeNodes", () => {
     const plan = buildProbePlan(inventory(2, 1, true), { mode: "all-pods", includeNodes: true });
     const v4 = plan.pairs.find((p) => p.id === "node:node-1>pod-2-0/IPv4") as ProbePair;
     expect(v4.kind).toBe("node-pod");
-    expect(v4.src).toEqual({ pod: "node:node-1", node: "node-1", ip: "172.31.0.11", port: 7471, kind: "node", sourceIps: ["172.31.0.11", "10.244.1.1"] });
+    expect(v4.src).toEqual({ pod: "node:node-1", node: "node-1", ip: "172.31.0.11", port: 7471, kind: "node", sourceIps: ["172.31.0.11", "10.244.1.1", "10.244.1.0"] });
     expect(v4.dst.ip).toBe("10.244.2.2");
     const v6 = plan.pairs.find((p) => p.id === "pod-2-0>node:node-1/IPv6") as ProbePair;
     expect(v6.kind).toBe("pod-node");
-    expect(v6.dst).toMatchObject({ pod: "node:node-1", ip: "fd00:31::11", kind: "node", sourceIps: ["fd00:31::11", "fd00:10:244:1::1"] });
+    expect(v6.dst).toMatchObject({ pod: "node:node-1", ip: "fd00:31::11", kind: "node", sourceIps: ["fd00:31::11", "fd00:10:244:1::1", "fd00:10:244:1::"] });
     expect(v6.src.ip).toBe("fd00:10:244:2::2");
   });
 
@@ -122,6 +132,8 @@ describe("verdicts of node pairs", () => {
     // pair, observed source, NAT verdict, passes
     ["node->pod from its node IP", "n2p", "172.31.0.11", "nat-free", true],
     ["node->pod from its bridge gateway", "n2p", "10.244.1.1", "nat-free", true],
+    ["node->pod from its VTEP address (vxlan)", "n2p", "10.244.1.0", "nat-free", true],
+    ["node->pod from a pod of its own", "n2p", "10.244.1.2", "snat-other", false],
     ["node->pod mapped node IP", "n2p", "::ffff:172.31.0.11", "nat-free", true],
     ["node->pod SNAT to another address", "n2p", "172.31.0.99", "snat-other", false],
     ["node->pod SNAT to the peer's IP", "n2p", "172.31.0.12", "snat-other", false],
@@ -135,13 +147,13 @@ describe("verdicts of node pairs", () => {
     expect(outcome.nat.verdict).toBe(verdict);
     expect(outcome.pass).toBe(pass);
     expect(outcome.problems.includes("nat-violation")).toBe(!pass);
-    if (which === "n2p") expect(outcome.nat.expectedSrcs).toEqual(["172.31.0.11", "10.244.1.1"]);
+    if (which === "n2p") expect(outcome.nat.expectedSrcs).toEqual(["172.31.0.11", "10.244.1.1", "10.244.1.0"]);
     else expect(outcome.nat.expectedSrcs).toBeUndefined();
   });
 
   it("a node sender's NAT error names every accepted source", () => {
     const outcome = evaluateAttempt(nodeToPod, dialSeen(nodeToPod, "172.31.0.99"), ["172.31.0.11"]);
-    expect(outcome.error).toContain("responder saw 172.31.0.99 (snat-other), expected one of node-1's own addresses (172.31.0.11, 10.244.1.1)");
+    expect(outcome.error).toContain("responder saw 172.31.0.99 (snat-other), expected one of node-1's own addresses (172.31.0.11, 10.244.1.1, 10.244.1.0)");
   });
 
   it("the node responder's identity must be the node's: a pod answering at the node IP is wrong-responder", () => {
@@ -153,12 +165,12 @@ describe("verdicts of node pairs", () => {
 
   it("reports with node pairs still parse with the report schema; excluded node pairs keep expectedSrcs", () => {
     const excluded = combineAttempts({ ...nodeToPod, excluded: "node node-1 is not Ready" }, []);
-    expect(excluded.nat).toEqual({ verdict: "unknown", expectedSrc: "172.31.0.11", expectedSrcs: ["172.31.0.11", "10.244.1.1"] });
+    expect(excluded.nat).toEqual({ verdict: "unknown", expectedSrc: "172.31.0.11", expectedSrcs: ["172.31.0.11", "10.244.1.1", "10.244.1.0"] });
     const ok = combineAttempts(nodeToPod, [evaluateAttempt(nodeToPod, goodDial(nodeToPod), [])]);
     const parsed = probeReportSchema.shape.results.element.parse(ok);
     expect(parsed.pair.src.kind).toBe("node");
     expect(parsed.pair.kind).toBe("node-pod");
-    expect(parsed.nat.expectedSrcs).toEqual(["172.31.0.11", "10.244.1.1"]);
+    expect(parsed.nat.expectedSrcs).toEqual(["172.31.0.11", "10.244.1.1", "10.244.1.0"]);
   });
 });
 

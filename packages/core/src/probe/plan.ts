@@ -1,4 +1,4 @@
-import { cidrFirstHost, probeAddressFamily, unmapAddress } from "./address.ts";
+import { cidrFirstHost, cidrNetworkAddress, probeAddressFamily, unmapAddress } from "./address.ts";
 import { DEFAULT_PROBE_PORT, nodeEndpointName, type ExcludedTarget, type ProbeEndpoint, type ProbePair, type ProbePlan } from "./types.ts";
 
 type Family = "IPv4" | "IPv6";
@@ -18,8 +18,8 @@ export interface InventoryNode {
   /** The node's own addresses (underlay / InternalIP). */
   nodeIps: string[];
   /**
-   * The node's other own addresses its packets may leave from (pod bridge gateway, VTEP address). Default: the
-   * first host address of each pod CIDR (flatnet's bridge gateway).
+   * The node's other own addresses its packets may leave from (pod bridge gateway, VTEP address). Default, per
+   * pod CIDR: its first host address (flatnet's bridge gateway) and its network address (flatnet's VTEP).
    */
   hostIps?: string[];
   /** Port of the node's own responder (in its agent, on the node IPs); default DEFAULT_PROBE_PORT. */
@@ -179,12 +179,12 @@ export function buildProbePlan(inventory: ProbeInventory, request: PlanRequest):
 
 /**
  * A node's own endpoint in one family: probed at its first node IP of that family; as a sender, accepted from
- * any of its `sourceIps` (node IPs, then `hostIps` or its pod CIDRs' first host addresses, in that family).
+ * any of its `sourceIps` (node IPs, then `hostIps` or its pod CIDRs' gateway and VTEP addresses, in that family).
  */
 export function nodeEndpoint(node: InventoryNode, family: Family): ProbeEndpoint | undefined {
   const ip = node.nodeIps.find((a) => probeAddressFamily(a) === family);
   if (ip === undefined) return undefined;
-  const host = node.hostIps ?? node.podCidrs.map((c) => cidrFirstHost(c)).filter((a): a is string => a !== undefined);
+  const host = node.hostIps ?? node.podCidrs.flatMap((c) => [cidrFirstHost(c), cidrNetworkAddress(c)]).filter((a): a is string => a !== undefined);
   const sourceIps = [...new Set([...node.nodeIps, ...host].filter((a) => probeAddressFamily(a) === family).map(unmapAddress))];
   return { pod: nodeEndpointName(node.name), node: node.name, ip, port: node.probePort ?? DEFAULT_PROBE_PORT, kind: "node", sourceIps };
 }
