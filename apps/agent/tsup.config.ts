@@ -5,7 +5,9 @@ export default defineConfig({
   entry: { main: "src/main.ts", "probe-responder": "src/probe/responder-main.ts" },
   format: ["esm"],
   sourcemap: true,
-  clean: true,
+  // Empty dist/ before a build, except the CNI plugin binary (scripts/build-cni.mjs): a rebuild of the bundle must not
+  // take the plugin away from the lab and tests meanwhile (it is rebuilt after tsup by `npm run build`).
+  clean: ["!cni", "!cni/**"],
   target: "node24",
   platform: "node",
   // The core is bundled in; npm dependencies stay external and resolve from node_modules.

@@ -16,6 +16,7 @@ import type { Responder } from "../probe/responder.ts";
 // clusters: etcd/kubernetes datastores and settings from flags > FLATNET_* env > --config file > defaults.
 import { addClusterOptions, applyAgentSettings, datastoreOptionsFor, type ClusterFlags } from "../config/datastore-options.ts";
 import { SubnetFileWriter } from "../config/subnet-file.ts";
+import { startCniWorker } from "../cni/worker.ts";
 
 export interface AgentOptions extends ClusterFlags {
   node?: string;
@@ -159,6 +160,8 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   });
   await api.listen();
   logger.info({ socket: socketPath }, "API listening");
+  // cni-fast: the CNI plugin's fast path, served warm next to the API socket (<socket>-cni.sock; cni/worker.ts).
+  const cniWorker = startCniWorker({ apiSocket: socketPath, logger });
 
   let heartbeat: ReturnType<typeof setInterval> | undefined;
   let underlayWatch: ReturnType<typeof setInterval> | undefined;
@@ -243,6 +246,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     await probeChain;
     await probe?.responder.close();
     await reconciler.stop();
+    await cniWorker?.stop();
     await api.close();
     await datastore.close();
     for (const signal of signals) process.off(signal, onSignal);

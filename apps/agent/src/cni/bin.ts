@@ -1,6 +1,69 @@
 // The entry of the compiled CNI plugin binary (`bun build --compile`, scripts/build-cni.mjs): no CLI, no commander.
 // No top-level await: --bytecode compiles to CommonJS. The result is written synchronously, then the process exits at
 // once instead of waiting for the event loop to wind down (a plugin is a process per call: every millisecond counts).
-import { runCniProcess } from "./main.ts";
+//
+// Fast path: a netconf naming the agent's socket (`agentSocket`) sends the call to the agent (delegate.ts) and prints
+// its answer; only node:fs and node:net are loaded. The plugin proper (zod, IPAM store, iproute2) is imported lazily,
+// when the agent is not there (DEL must work while it is down) or the netconf names no agent.
+import { readFileSync, writeSync } from "node:fs";
+import { agentSocketOf, cniEnvOf, delegate } from "./delegate.ts";
 
-void runCniProcess().then((code) => process.exit(code));
+function readStdin(): string {
+  try {
+    return readFileSync(0, "utf8"); // read for every command, VERSION included, as skel does
+  } catch {
+    return "";
+  }
+}
+
+function print(text: string): void {
+  const bytes = Buffer.from(text, "utf8");
+  let written = 0;
+  while (written < bytes.length) written += writeSync(1, bytes, written); // synchronous: nothing is lost at exit
+}
+
+async function inProcess(stdin: string): Promise<number> {
+  const { runCniProcess } = await import("./main.ts");
+  return runCniProcess(stdin);
+}
+
+async function run(): Promise<number> {
+  const stdin = readStdin();
+  const socket = agentSocketOf(stdin);
+  const command = process.env.CNI_COMMAND;
+  if (socket === undefined || command === "VERSION") return inProcess(stdin);
+  const outcome = await delegate(socket, cniEnvOf(process.env), stdin);
+  if (outcome.kind === "answered") {
+    print(outcome.response.stdout);
+    return outcome.response.exitCode;
+  }
+  if (process.env.FLATNET_CNI_TRACE) process.stderr.write(`flatnet-cni: in-process (${outcome.reason})\n`);
+  if (outcome.kind === "lost" && command === "ADD") {
+    // The agent went away mid-ADD: it may have allocated or attached. Answer "try again"; the runtime's DEL (which
+    // falls back to in-process work while the agent is down) and the retried ADD converge, as after a plugin crash.
+    let cniVersion = "1.1.0";
+    try {
+      const v = (JSON.parse(stdin) as { cniVersion?: unknown }).cniVersion;
+      if (typeof v === "string") cniVersion = v;
+    } catch {
+      // agentSocketOf parsed it already
+    }
+    print(JSON.stringify({ cniVersion, code: 11, msg: `the flatnet agent went away during ADD (${outcome.reason}); try again` }) + "\n");
+    return 1;
+  }
+  // Unavailable (nothing done), or a lost idempotent command (DEL, CHECK, GC, STATUS): do it here.
+  return inProcess(stdin);
+}
+
+async function main(): Promise<number> {
+  const serve = process.env.FLATNET_CNI_SERVE;
+  if (serve !== undefined && serve !== "") {
+    // Serve mode: the agent's CNI worker (cni/worker.ts).
+    const { serveCni } = await import("./serve.ts");
+    const parent = Number(process.env.FLATNET_CNI_PARENT);
+    return serveCni(serve, Number.isInteger(parent) && parent > 0 ? parent : undefined);
+  }
+  return run();
+}
+
+void main().then((code) => process.exit(code));

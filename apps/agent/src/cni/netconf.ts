@@ -30,6 +30,8 @@ export const netconfSchema = z.looseObject({
   dataDir: z.optional(z.string().check(z.startsWith("/", "must be an absolute path"))),
   /** The node's network namespace by name (/run/netns); absent: the namespace the plugin runs in (a real node). */
   nodeNetns: z.optional(z.string().check(z.regex(NETNS_NAME, "must be a network namespace name in /run/netns"))),
+  /** The agent's API socket: the plugin binary forwards the call there and works in-process when nobody listens. */
+  agentSocket: z.optional(z.string().check(z.startsWith("/", "must be an absolute path"))),
   dns: z.optional(dnsSchema),
   prevResult: z.optional(z.unknown()),
   "cni.dev/valid-attachments": z.optional(z.array(attachmentSchema)),

@@ -24,6 +24,11 @@ export interface InstallOptions {
   cniVersion?: string;
   /** The plugin binary to install (default: the one `npm run build` produced, dist/cni/flatnet). */
   pluginBinary?: string;
+  /**
+   * The node agent's API socket: the plugin forwards each call there (the fast path, docs/cni.md) and does the work
+   * itself when the agent is not listening.
+   */
+  agentSocket?: string;
   /** Plugins chained after flatnet (e.g. `{ type: "portmap", capabilities: { portMappings: true } }`). */
   chain?: Conflist["plugins"];
 }
@@ -58,6 +63,7 @@ export function installCni(options: InstallOptions): CniInstall {
   if (options.podCidrs !== undefined) flatnet.podCidrs = options.podCidrs;
   if (options.subnetFile !== undefined) flatnet.subnetFile = options.subnetFile;
   if (options.mtu !== undefined) flatnet.mtu = options.mtu;
+  if (options.agentSocket !== undefined) flatnet.agentSocket = options.agentSocket;
   const conflist = {
     cniVersion: options.cniVersion ?? "1.1.0",
     name: options.networkName ?? "flatnet",

@@ -1,6 +1,7 @@
 import { join } from "node:path";
+import { cniWorkerSocket } from "../cni/delegate.ts";
 import { cniAdd, installCni } from "../cni/runtime.ts";
-import { fetchAgentNode } from "./agent-process.ts";
+import { agentPaths, fetchAgentNode } from "./agent-process.ts";
 import type { LabNode, LabPod } from "./state.ts";
 
 export interface PodSlot {
@@ -19,7 +20,7 @@ export const podContainerId = (netns: string): string => `lab-${netns}`;
  */
 export async function attachPods(stateDir: string, node: LabNode, _existing: readonly LabPod[], pods: readonly PodSlot[]): Promise<LabPod[]> {
   const self = await fetchAgentNode(stateDir, node);
-  const install = installCni({ root: join(stateDir, "cni", node.name), nodeNetns: node.netns, podCidrs: self.podCidrs, mtu: self.podMtu });
+  const install = installCni({ root: join(stateDir, "cni", node.name), nodeNetns: node.netns, podCidrs: self.podCidrs, mtu: self.podMtu, agentSocket: cniWorkerSocket(agentPaths(stateDir, node.name).socket) });
   return Promise.all(
     pods.map(async (pod) => {
       const containerId = podContainerId(pod.netns);

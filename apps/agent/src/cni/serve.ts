@@ -1,0 +1,75 @@
+import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
+import { createServer } from "node:http";
+import { dirname } from "node:path";
+import { CNI_ROUTE } from "./delegate.ts";
+import { createCniService, parseCniCall } from "./service.ts";
+
+// The CNI worker: the plugin binary run by the agent with FLATNET_CNI_SERVE=<socket> (cni/worker.ts). It serves the
+// fast path's POST /v1/cni (cni/delegate.ts) with the plugin logic kept warm: modules loaded once, each IPAM database
+// opened once, `ip` started with Bun.spawn. It stops on SIGTERM/SIGINT and when the agent that started it is gone.
+
+/** Serves until stopped; resolves with the exit code. */
+export function serveCni(socketPath: string, parentPid: number | undefined): Promise<number> {
+  const service = createCniService(process.env);
+  mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
+  try {
+    unlinkSync(socketPath); // a previous worker's socket (it was killed): nobody listens on it
+  } catch {
+    // none
+  }
+  const server = createServer((req, res) => {
+    const answer = (status: number, body: unknown, type = "application/json") => {
+      const text = JSON.stringify(body) + "\n";
+      res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(text) });
+      res.end(text);
+    };
+    if (req.method !== "POST" || req.url !== CNI_ROUTE) {
+      answer(404, { type: "about:blank", title: "Not Found", status: 404, detail: `the CNI worker serves only POST ${CNI_ROUTE}` }, "application/problem+json");
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      let call: { env: Record<string, string>; stdin: string };
+      try {
+        call = parseCniCall(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+      } catch (error) {
+        answer(400, { type: "about:blank", title: "Bad Request", status: 400, detail: (error as Error).message }, "application/problem+json");
+        return;
+      }
+      service.handle(call.env, call.stdin).then(
+        (response) => answer(200, response),
+        (error: unknown) => answer(500, { type: "about:blank", title: "Internal Server Error", status: 500, detail: String((error as Error)?.message ?? error) }, "application/problem+json"),
+      );
+    });
+  });
+  return new Promise((resolve) => {
+    let watch: ReturnType<typeof setInterval> | undefined;
+    let stopped = false;
+    const stop = (code: number) => {
+      if (stopped) return;
+      stopped = true;
+      if (watch !== undefined) clearInterval(watch);
+      server.close();
+      service.close();
+      try {
+        unlinkSync(socketPath);
+      } catch {
+        // already gone
+      }
+      resolve(code);
+    };
+    server.on("error", (error) => {
+      process.stderr.write(`flatnet-cni worker: cannot listen on ${socketPath}: ${error.message}\n`);
+      stop(1);
+    });
+    server.listen(socketPath, () => {
+      chmodSync(socketPath, 0o600); // root's: whoever can reach it can attach pods
+      process.stderr.write(`flatnet-cni worker: serving ${socketPath}\n`);
+    });
+    process.on("SIGTERM", () => stop(0));
+    process.on("SIGINT", () => stop(0));
+    // The agent died without stopping us (SIGKILL): we are reparented; go, so a restarted agent starts a fresh worker.
+    if (parentPid !== undefined) watch = setInterval(() => process.ppid !== parentPid && stop(0), 1_000);
+  });
+}

@@ -1,0 +1,83 @@
+import { statSync } from "node:fs";
+import { IpamStore } from "../ipam-store/store.ts";
+import { realDeps } from "./deps.ts";
+import { type CniResponse, handleCni, type PluginDeps } from "./plugin.ts";
+
+// The agent's side of the plugin's fast path (delegate.ts): the same handleCni the plugin process runs, kept warm in
+// the agent. Modules are loaded once and each IPAM database is opened once and kept open; the database stays the one
+// source of truth, shared with plugin processes that run the call themselves while the agent is away (SQLite's write
+// lock serialises both, exactly as between two plugin processes).
+
+/** Runs one CNI call ({CNI_* env, stdin}) as the plugin binary would; the answer is what it would print and exit with. */
+export type CniCallHandler = (env: Record<string, string>, stdin: string) => Promise<CniResponse>;
+
+export interface CniService {
+  handle: CniCallHandler;
+  /** Closes the IPAM databases the service holds open. */
+  close(): void;
+}
+
+/**
+ * The agent's CNI service. `processEnv` is the agent's own environment: FLATNET_CNI_TRACE and the test-only
+ * FLATNET_CNI_CRASH_AT are honoured from there, never from a request (a caller cannot make the agent kill itself).
+ */
+export function createCniService(processEnv: Record<string, string | undefined> = process.env): CniService {
+  const open = new Map<string, { store: IpamStore; ino: number }>();
+  const base = realDeps({ FLATNET_CNI_TRACE: processEnv.FLATNET_CNI_TRACE, FLATNET_CNI_CRASH_AT: processEnv.FLATNET_CNI_CRASH_AT });
+  const openShared = (path: string): IpamStore => {
+    const held = open.get(path);
+    // A database removed or replaced since (moved aside as damaged, a test's directory deleted) is opened again.
+    const ino = inode(path);
+    if (held !== undefined && held.ino === ino) return keepOpen(held.store);
+    if (held !== undefined) closeQuietly(held.store);
+    const store = IpamStore.open(path, { synchronous: "OFF" });
+    open.set(path, { store, ino: inode(path) });
+    return keepOpen(store);
+  };
+  const deps: PluginDeps = { ...base, openStore: openShared };
+  return {
+    handle: (env, stdin) => handleCni(env, stdin, deps),
+    close: () => {
+      for (const { store } of open.values()) closeQuietly(store);
+      open.clear();
+    },
+  };
+}
+
+/** A CNI call as the fast path sends it ({env: CNI_* only, stdin}); throws a message naming what is wrong. */
+export function parseCniCall(body: unknown): { env: Record<string, string>; stdin: string } {
+  const call = body as { env?: unknown; stdin?: unknown } | null | undefined;
+  const env = call?.env;
+  if (typeof env !== "object" || env === null || Array.isArray(env) || typeof call?.stdin !== "string") {
+    throw new Error('the body must be {"env": {"CNI_COMMAND": ..., ...}, "stdin": "<network configuration>"}');
+  }
+  const cniEnv: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env as Record<string, unknown>)) {
+    if (!key.startsWith("CNI_") || typeof value !== "string") {
+      throw new Error(`env.${key} is not accepted: only CNI_* variables with string values travel to the agent`);
+    }
+    cniEnv[key] = value;
+  }
+  return { env: cniEnv, stdin: call.stdin };
+}
+
+function inode(path: string): number {
+  try {
+    return statSync(path).ino;
+  } catch {
+    return -1;
+  }
+}
+
+/** The shared store with close() a no-op: the commands close what they open; the service keeps it open. */
+function keepOpen(store: IpamStore): IpamStore {
+  return Object.assign(Object.create(store) as IpamStore, { close: () => {} });
+}
+
+function closeQuietly(store: IpamStore): void {
+  try {
+    store.close();
+  } catch {
+    // already closed or its file gone: nothing to release
+  }
+}
