@@ -83,4 +83,11 @@ describe("renderMasqueradeRuleset", () => {
       "",
     ]);
   });
+  it("leaves pod -> node traffic alone: every node IP of the family joins the exclusion set", () => {
+    const lines = renderMasqueradeRuleset(["10.244.0.0/16", "fd00:10:244::/56"], ["172.31.0.11", "fd00::11", "172.31.0.12", "172.31.0.11", "10.244.9.9"]).split("\n");
+    expect(lines.filter((l) => l.includes("masquerade"))).toEqual([
+      "    ip saddr { 10.244.0.0/16 } ip daddr != { 10.244.0.0/16, 172.31.0.11, 172.31.0.12, 224.0.0.0/4 } masquerade fully-random",
+      "    ip6 saddr { fd00:10:244::/56 } ip6 daddr != { fd00:10:244::/56, fd00::11, ff00::/8 } masquerade fully-random",
+    ]);
+  });
 });

@@ -13,6 +13,8 @@ export interface HostSetup {
   podMtu: number;
   /** Off by default nowhere: flatnet masquerades off-cluster egress unless told not to. */
   masquerade: boolean;
+  /** Every cluster node's underlay IPs: pod -> node traffic is not masqueraded (a node sees the pod's IP). */
+  nodeIps?: string[];
 }
 
 /** What the reconcile loop drives: read what flatnet owns, apply a plan, keep node-wide setup in place. */
@@ -36,7 +38,7 @@ export function createLinuxKernel(netns: string, options: LinuxKernelOptions = {
     async ensureHost(setup) {
       await enableForwarding(netns);
       await Promise.all([
-        setup.masquerade && setup.clusterCidrs.length > 0 ? ensureMasquerade(netns, setup.clusterCidrs) : Promise.resolve(),
+        setup.masquerade && setup.clusterCidrs.length > 0 ? ensureMasquerade(netns, setup.clusterCidrs, setup.nodeIps ?? []) : Promise.resolve(),
         setup.bridgeGateways.length > 0
           ? ensureBridge(netns, { name: options.bridge ?? POD_BRIDGE, gateways: setup.bridgeGateways, mtu: setup.podMtu })
           : Promise.resolve(),

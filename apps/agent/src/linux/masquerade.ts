@@ -1,4 +1,4 @@
-import { isCidr } from "@flatnet/core";
+import { cidrIncludes, isCidr, isIp } from "@flatnet/core";
 import { KernelCommandError, execInNetns } from "./exec.ts";
 import { familyOf } from "./read.ts";
 
@@ -10,15 +10,20 @@ const KUBE_MARK_MASQ = "0x00004000";
 
 /**
  * The nftables script for masquerade: traffic from the cluster CIDRs to outside them (and not to multicast) leaves
- * with the node's address; pod to pod is never rewritten, so receivers see real pod IPs. The script replaces the table
+ * with the node's address; pod to pod is never rewritten, so receivers see real pod IPs. Nor is pod to node:
+ * `nodeIps` (every cluster node's underlay IPs) are excluded too, so a node sees a pod's real IP. The script replaces the table
  * in one transaction (declare, delete, define), so there is never a moment without rules.
  */
-export function renderMasqueradeRuleset(clusterCidrs: readonly string[]): string {
+export function renderMasqueradeRuleset(clusterCidrs: readonly string[], nodeIps: readonly string[] = []): string {
   const v4 = clusterCidrs.filter((c) => familyOf(c) === "IPv4");
   const v6 = clusterCidrs.filter((c) => familyOf(c) === "IPv6");
+  // An address inside a cluster CIDR is excluded already (and would be an overlapping interval to nft).
+  const outside = nodeIps.filter((ip) => !clusterCidrs.some((cidr) => cidrIncludes(cidr, ip)));
+  const nodes4 = [...new Set(outside.filter((ip) => familyOf(ip) === "IPv4"))];
+  const nodes6 = [...new Set(outside.filter((ip) => familyOf(ip) === "IPv6"))];
   const rules: string[] = [`meta mark & ${KUBE_MARK_MASQ} == ${KUBE_MARK_MASQ} return`];
-  if (v4.length > 0) rules.push(`ip saddr { ${v4.join(", ")} } ip daddr != { ${[...v4, "224.0.0.0/4"].join(", ")} } masquerade fully-random`);
-  if (v6.length > 0) rules.push(`ip6 saddr { ${v6.join(", ")} } ip6 daddr != { ${[...v6, "ff00::/8"].join(", ")} } masquerade fully-random`);
+  if (v4.length > 0) rules.push(`ip saddr { ${v4.join(", ")} } ip daddr != { ${[...v4, ...nodes4, "224.0.0.0/4"].join(", ")} } masquerade fully-random`);
+  if (v6.length > 0) rules.push(`ip6 saddr { ${v6.join(", ")} } ip6 daddr != { ${[...v6, ...nodes6, "ff00::/8"].join(", ")} } masquerade fully-random`);
   return [
     `table inet ${NFT_TABLE} {}`,
     `delete table inet ${NFT_TABLE}`,
@@ -33,11 +38,14 @@ export function renderMasqueradeRuleset(clusterCidrs: readonly string[]): string
 }
 
 /** Installs (or atomically replaces) the masquerade table in `netns`. */
-export async function ensureMasquerade(netns: string, clusterCidrs: readonly string[]): Promise<void> {
+export async function ensureMasquerade(netns: string, clusterCidrs: readonly string[], nodeIps: readonly string[] = []): Promise<void> {
   for (const cidr of clusterCidrs) {
     if (!isCidr(cidr)) throw new KernelCommandError(["nft", "-f", "-"], 2, `cluster CIDR "${cidr}" is not a CIDR (network/prefix, host bits zero)`);
   }
-  await runNft(netns, renderMasqueradeRuleset(clusterCidrs));
+  for (const ip of nodeIps) {
+    if (!isIp(ip)) throw new KernelCommandError(["nft", "-f", "-"], 2, `node IP "${ip}" is not an IP address`);
+  }
+  await runNft(netns, renderMasqueradeRuleset(clusterCidrs, nodeIps));
 }
 
 /** Removes flatnet's table; succeeds when it is not there. */

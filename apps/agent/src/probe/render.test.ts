@@ -26,6 +26,23 @@ const report = buildProbeReport({
 });
 
 describe("renderReport", () => {
+  it("counts node endpoints apart from pods in the header", () => {
+    const nodePair: ProbePair = {
+      id: "node:n1>bb/IPv4",
+      src: { pod: "node:n1", node: "n1", ip: "172.31.0.11", port: 7471, kind: "node", sourceIps: ["172.31.0.11"] },
+      dst: { pod: "bb", node: "n2", ip: "10.0.1.2", port: 7471 },
+      family: "IPv4",
+      path: "cross-node",
+      kind: "node-pod",
+    };
+    const withNode = buildProbeReport({
+      runId: "r", cluster: { name: "lab fn-", source: "lab" }, startedAt: new Date(0), finishedAt: new Date(1500),
+      options: DEFAULT_PROBE_OPTIONS, plan: { mode: "all-pods", families: ["IPv4"], pairs: [...results.map((r) => r.pair), nodePair], excluded: [] },
+      results: [...results, { pair: nodePair, verdict: "ok", attempts: 1, problems: [], nat: { verdict: "nat-free", expectedSrc: "172.31.0.11", expectedSrcs: ["172.31.0.11"] }, diagnosis: [] }],
+    });
+    expect(renderReport(withNode, { color: false }).split("\n")[0]).toBe("flatnet check: lab fn- (2 nodes, 2 pods, 1 node endpoints, IPv4), all-pods: 3 pairs in 1.50 s");
+  });
+
   it("prints the matrix, the broken pairs with their diagnosis and the summary line, without colour", () => {
     expect(renderReport(report, { color: false })).toBe(
       [

@@ -14,12 +14,14 @@ export interface RenderOptions {
 /** The whole human report: header, matrix, legend, broken pairs with diagnosis, IPAM findings, summary line. */
 export function renderReport(report: ProbeReport, options: RenderOptions): string {
   const paint = (code: number, text: string): string => (options.color ? `\u001b[${code}m${text}\u001b[0m` : text);
-  const pods = new Set(report.plan.pairs.flatMap((p) => [p.src.pod, p.dst.pod])).size;
-  const nodes = new Set(report.plan.pairs.flatMap((p) => [p.src.node, p.dst.node])).size;
-  const by = options.by ?? (pods <= 12 ? "pod" : "node");
+  const endpoints = report.plan.pairs.flatMap((p) => [p.src, p.dst]);
+  const pods = new Set(endpoints.filter((e) => e.kind !== "node").map((e) => `${e.namespace ?? ""}/${e.pod}`)).size;
+  const nodeEndpoints = new Set(endpoints.filter((e) => e.kind === "node").map((e) => e.node)).size;
+  const nodes = new Set(endpoints.map((e) => e.node)).size;
+  const by = options.by ?? (pods + nodeEndpoints <= 12 ? "pod" : "node");
   const lines: string[] = [];
   lines.push(
-    `flatnet check: ${report.cluster.name} (${nodes} nodes, ${pods} pods, ${report.plan.families.join("+") || "no family"}), ${report.plan.mode}: ${report.plan.pairs.length} pairs in ${(report.summary.durationMs / 1000).toFixed(2)} s`,
+    `flatnet check: ${report.cluster.name} (${nodes} nodes, ${pods} pods${nodeEndpoints > 0 ? `, ${nodeEndpoints} node endpoints` : ""}, ${report.plan.families.join("+") || "no family"}), ${report.plan.mode}: ${report.plan.pairs.length} pairs in ${(report.summary.durationMs / 1000).toFixed(2)} s`,
   );
   lines.push("");
   lines.push(...renderMatrix(report.results, by, paint));

@@ -1,4 +1,4 @@
-import { type ClusterSnapshot, type DesiredNetwork, formatIp, nthAddress, parseCidr } from "@flatnet/core";
+import { type ClusterSnapshot, type DesiredNetwork, formatIp, isIp, nthAddress, parseCidr } from "@flatnet/core";
 import type { HostSetup } from "../linux/kernel.ts";
 
 /** The pod bridge's gateway per own pod CIDR: its first usable address with the CIDR's prefix ("10.244.1.1/24"). */
@@ -17,5 +17,7 @@ export function hostSetupFor(cluster: ClusterSnapshot, desired: DesiredNetwork, 
     bridgeGateways: bridgeGateways(self?.podCidrs ?? []),
     podMtu: desired.podMtu,
     masquerade,
+    // Wire values: only valid addresses reach the nft script.
+    nodeIps: [...new Set(cluster.nodes.flatMap((node) => node.underlayIps).filter((ip) => isIp(ip)))].sort(),
   };
 }

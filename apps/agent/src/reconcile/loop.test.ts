@@ -65,7 +65,13 @@ describe("Reconciler against a fake kernel", () => {
       { mac: vtepMacFor("node-2"), dst: "172.31.0.12", dev: "flatnet.1" },
       { mac: vtepMacFor("node-3"), dst: "172.31.0.13", dev: "flatnet.1" },
     ]);
-    expect(kernel.hostSetups[0]).toEqual({ clusterCidrs: ["10.244.0.0/16"], bridgeGateways: ["10.244.1.1/24"], podMtu: 1450, masquerade: true });
+    expect(kernel.hostSetups[0]).toEqual({
+      clusterCidrs: ["10.244.0.0/16"],
+      bridgeGateways: ["10.244.1.1/24"],
+      podMtu: 1450,
+      masquerade: true,
+      nodeIps: ["172.31.0.11", "172.31.0.12", "172.31.0.13"],
+    });
     const state = loop.snapshotState();
     expect(state.stats).toMatchObject({ successes: state.stats.syncs, consecutiveFailures: 0 });
     expect(state.skipped).toEqual([]);

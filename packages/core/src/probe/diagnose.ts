@@ -117,6 +117,8 @@ export function diagnosePair(result: PairResult, states: ReadonlyMap<string, Nod
   if (result.problems.includes("nat-violation")) {
     for (const state of uniqueStates(src, dst)) {
       for (const rule of state.firewall ?? []) {
+        // A packet to a node's own address is delivered locally there: that node's postrouting never sees it.
+        if (pair.dst.kind === "node" && state.node === pair.dst.node && state.node !== pair.src.node && rule.hook === "postrouting") continue;
         if ((rule.action === "snat" || rule.action === "masquerade") && ruleMatches(rule, from, to)) {
           push({
             code: "snat-rule",

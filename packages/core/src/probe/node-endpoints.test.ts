@@ -197,4 +197,20 @@ describe("diagnosis of node pairs", () => {
     const codes = diagnosePair(result, states).map((d) => `${d.code}:${d.node}`);
     expect(codes).toEqual(["missing-route:node-1"]);
   });
+
+  it("pod -> node masquerade: only the sending node's postrouting rule is named, not the receiving node's identical one", () => {
+    const podToNode = plan.pairs.find((p) => p.id === "pod-2-0>node:node-1/IPv4") as ProbePair;
+    const d = goodDial(podToNode);
+    const seen = reply(podToNode, "172.31.0.12");
+    const result = combineAttempts(podToNode, [evaluateAttempt(podToNode, { ...d, tcp: { ...d.tcp!, reply: seen }, udp: { ...d.udp!, reply: seen } }, ["172.31.0.12"])]);
+    const masquerade = {
+      family: "inet", table: "flatnet", chain: "postrouting", hook: "postrouting", action: "masquerade" as const,
+      saddr: { negated: false, cidrs: ["10.244.0.0/16"] }, daddr: { negated: true, cidrs: ["10.244.0.0/16"] }, where: "inet flatnet postrouting #4",
+    };
+    const states = new Map([
+      ["node-1", { ...state("node-1", 1, []), firewall: [masquerade] }],
+      ["node-2", { ...state("node-2", 2, []), firewall: [masquerade] }],
+    ]);
+    expect(diagnosePair(result, states).map((x) => `${x.code}:${x.node}`)).toEqual(["snat-rule:node-2"]);
+  });
 });
