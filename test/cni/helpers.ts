@@ -1,5 +1,6 @@
-import { spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { connect } from "node:net";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,7 +40,7 @@ export function sh(file: string, args: string[]): { status: number; stdout: stri
 /** Creates network namespaces (names must carry the test prefix fn-tc-) and returns a cleanup that removes them by name. */
 export function createNamespaces(names: string[]): () => void {
   for (const name of names) {
-    if (!name.startsWith("fn-tc-")) throw new Error(`test namespace ${name} must start with fn-tc-`);
+    if (!name.startsWith("fn-tc-") && !name.startsWith("fn-tf-")) throw new Error(`test namespace ${name} must start with fn-tc- or fn-tf-`);
     sh("ip", ["netns", "del", name]);
     const r = sh("ip", ["netns", "add", name]);
     if (r.status !== 0) throw new Error(`ip netns add ${name}: ${r.stderr}`);
@@ -101,4 +102,76 @@ export function linksOf(netns: string, prefix = ""): string[] {
   const r = sh("ip", ["-n", netns, "-json", "link", "show"]);
   if (r.status !== 0) return [];
   return (JSON.parse(r.stdout) as { ifname: string }[]).map((l) => l.ifname).filter((n) => n.startsWith(prefix));
+}
+
+/** The agent bundle `npm run build` produces (dist/main.js); the delegated-mode tests run the real agent. */
+export const AGENT_MAIN = join(root, "apps", "agent", "dist", "main.js");
+
+export interface RunningAgent {
+  proc: ChildProcess;
+  /** The agent's CNI worker socket (the conflist's agentSocket). */
+  cniSocket: string;
+  apiSocket: string;
+  /** Resolves when the agent process has exited. */
+  exited: Promise<void>;
+}
+
+/** True when something accepts a connection on the unix socket. */
+export function socketAnswers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ path }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on("error", () => resolve(false));
+  });
+}
+
+/** Polls `condition` (real state, not time) every 25 ms until it holds; throws naming `what` after `limitMs`. */
+export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, limitMs = 30_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * Gives a node namespace an underlay (a veth `eth0` with `address`, its peer up beside it) so `flatnet agent` can
+ * start there. Everything is inside the namespace, which the caller created and removes.
+ */
+export function addUnderlay(netns: string, address: string): void {
+  const lines = ["link add eth0 type veth peer name fnu-peer", `addr add ${address} dev eth0`, "link set eth0 up", "link set fnu-peer up", "link set lo up"];
+  const r = spawnSync("ip", ["-n", netns, "-batch", "-"], { input: lines.join("\n") + "\n", encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`underlay in ${netns}: ${r.stderr}`);
+}
+
+/**
+ * Starts the real `flatnet agent` (dist/main.js) inside `netns` with an embedded store under `dir`, its CNI worker
+ * running `pluginBinary`; resolves once the worker socket answers. `env` reaches the agent and its worker.
+ */
+export async function startAgent(netns: string, dir: string, pluginBinary: string, env: Record<string, string> = {}): Promise<RunningAgent> {
+  if (!existsSync(AGENT_MAIN)) throw new Error(`${AGENT_MAIN} is not built; run "npm run build -w @flatnet/agent"`);
+  mkdirSync(dir, { recursive: true });
+  const netConf = join(dir, "net.json");
+  writeFileSync(netConf, JSON.stringify({ clusterCidrs: ["10.87.0.0/16"], backend: "host-gw" }));
+  const apiSocket = join(dir, "agent.sock");
+  const cniSocket = join(dir, "agent-cni.sock");
+  const args = ["netns", "exec", netns, process.execPath, AGENT_MAIN, "agent", "--node", "n1", "--netns", netns, "--datastore", "embedded",
+    "--store", join(dir, "store.db"), "--network-config", netConf, "--underlay-device", "eth0", "--socket", apiSocket, "--log-level", "warn"];
+  const proc = spawn("ip", args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, FLATNET_CNI_BINARY: pluginBinary, ...env } });
+  let log = "";
+  proc.stderr?.on("data", (c: Buffer) => (log += c.toString()));
+  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  await waitFor(`the agent's CNI worker at ${cniSocket}`, async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`the agent exited: ${log}`);
+    return socketAnswers(cniSocket);
+  });
+  return { proc, cniSocket, apiSocket, exited };
+}
+
+/** Stops an agent by its pid (SIGTERM: it stops its worker; SIGKILL: the worker notices and goes) and waits for it. */
+export async function stopAgent(agent: RunningAgent, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  if (agent.proc.exitCode === null && agent.proc.signalCode === null) agent.proc.kill(signal);
+  await agent.exited;
 }

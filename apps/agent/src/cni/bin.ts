@@ -34,6 +34,7 @@ async function run(): Promise<number> {
   if (socket === undefined || command === "VERSION") return inProcess(stdin);
   const outcome = await delegate(socket, cniEnvOf(process.env), stdin);
   if (outcome.kind === "answered") {
+    if (process.env.FLATNET_CNI_TRACE) process.stderr.write(`flatnet-cni: delegated to ${socket}\n`);
     print(outcome.response.stdout);
     return outcome.response.exitCode;
   }
