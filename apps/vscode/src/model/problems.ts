@@ -2,9 +2,8 @@
  * Flat-network problems found in a cluster view (IPs outside their node's CIDR, duplicate IPs, overlapping
  * node CIDRs, agents down) and in probe results (NAT violations, unreachable pairs, MTU black holes).
  */
-import type { PairResult } from "@flatnet/core";
+import { type Cidr, type PairResult, cidrContains, cidrsOverlap, formatIp, safeParseCidr, safeParseIp, unmapIp } from "@flatnet/core";
 import { type ClusterView, podKey } from "./cluster-view.ts";
-import { type Prefix, addressKey, parseAddress, parsePrefix, prefixContains, prefixesOverlap } from "./ip-math.ts";
 
 export type ProblemKind =
   | "nat-violation"
@@ -43,13 +42,14 @@ export const PROBLEM_KINDS: readonly { kind: ProblemKind; title: string }[] = [
 /** Problems visible in the inventory alone, without probing. */
 export function findInventoryProblems(cluster: ClusterView): Problem[] {
   const problems: Problem[] = [];
-  const cidrsByNode = new Map<string, Prefix[]>();
-  const nodeCidrs: { node: string; text: string; prefix: Prefix }[] = [];
+  const cidrsByNode = new Map<string, Cidr[]>();
+  const nodeCidrs: { node: string; text: string; cidr: Cidr }[] = [];
   for (const node of cluster.nodes) {
-    const prefixes: Prefix[] = [];
+    const cidrs: Cidr[] = [];
     for (const text of node.podCidrs) {
-      const prefix = parsePrefix(text);
-      if (!prefix) {
+      // Lenient when reading: a podCIDR written with host bits still names its network.
+      const parsed = safeParseCidr(text, { maskHostBits: true });
+      if (!parsed.success) {
         problems.push({
           id: `invalid-cidr:${node.name}:${text}`,
           kind: "invalid-address",
@@ -59,10 +59,10 @@ export function findInventoryProblems(cluster: ClusterView): Problem[] {
         });
         continue;
       }
-      prefixes.push(prefix);
-      nodeCidrs.push({ node: node.name, text, prefix });
+      cidrs.push(parsed.data);
+      nodeCidrs.push({ node: node.name, text, cidr: parsed.data });
     }
-    cidrsByNode.set(node.name, prefixes);
+    cidrsByNode.set(node.name, cidrs);
     if (node.agent === "down") {
       problems.push({
         id: `agent-down:${node.name}`,
@@ -77,7 +77,7 @@ export function findInventoryProblems(cluster: ClusterView): Problem[] {
     for (let j = i + 1; j < nodeCidrs.length; j++) {
       const a = nodeCidrs[i]!;
       const b = nodeCidrs[j]!;
-      if (a.node !== b.node && prefixesOverlap(a.prefix, b.prefix)) {
+      if (a.node !== b.node && cidrsOverlap(a.cidr, b.cidr)) {
         problems.push({
           id: `cidr-overlap:${a.node}:${a.text}:${b.node}:${b.text}`,
           kind: "cidr-overlap",
@@ -93,8 +93,8 @@ export function findInventoryProblems(cluster: ClusterView): Problem[] {
     if (pod.hostNetwork) continue;
     const key = podKey(pod);
     for (const ip of pod.ips) {
-      const address = parseAddress(ip);
-      if (!address) {
+      const parsed = safeParseIp(ip);
+      if (!parsed.success) {
         problems.push({
           id: `invalid-ip:${key}:${ip}`,
           kind: "invalid-address",
@@ -105,9 +105,9 @@ export function findInventoryProblems(cluster: ClusterView): Problem[] {
         });
         continue;
       }
-      const prefixes = cidrsByNode.get(pod.node) ?? [];
-      const sameFamily = prefixes.filter((prefix) => prefix.family === address.family);
-      if (!sameFamily.some((prefix) => prefixContains(prefix, address))) {
+      // A dual-stack socket may report an IPv4 pod IP mapped (::ffff:a.b.c.d): it is the IPv4 address.
+      const address = unmapIp(parsed.data);
+      if (!(cidrsByNode.get(pod.node) ?? []).some((cidr) => cidrContains(cidr, address))) {
         const cidrs = cluster.nodes.find((node) => node.name === pod.node)?.podCidrs ?? [];
         problems.push({
           id: `outside:${key}:${ip}`,
@@ -122,10 +122,11 @@ export function findInventoryProblems(cluster: ClusterView): Problem[] {
           ip,
         });
       }
-      const owner = owners.get(addressKey(address)) ?? { text: ip, pods: [], nodes: new Set<string>() };
+      const canonical = formatIp(address);
+      const owner = owners.get(canonical) ?? { text: ip, pods: [], nodes: new Set<string>() };
       owner.pods.push(key);
       owner.nodes.add(pod.node);
-      owners.set(addressKey(address), owner);
+      owners.set(canonical, owner);
     }
   }
   for (const owner of owners.values()) {
