@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { type Cidr, formatCidr, safeParseCidr } from "../cidr/index.ts";
-import { formatIp, type IpFamily, safeParseIp } from "../ip/index.ts";
+import { formatIp, type IpFamily, ipFamilyOf, safeParseIp } from "../ip/index.ts";
 import { safeParseVtepMac } from "../routes/vtep-mac.ts";
 
 // Field schemas shared by the boundary schemas: strings in, canonical strings out, rules in the message.
@@ -50,7 +50,7 @@ export const interfaceName = z.string().regex(/^[^\s/:]{1,15}$/, "an interface n
 export function onePerFamily(values: readonly string[], ctx: z.RefinementCtx, what: string): void {
   const seen = new Map<IpFamily, number>();
   values.forEach((value, index) => {
-    const family = familyOfText(value);
+    const family = ipFamilyOf(value);
     if (family === undefined) return;
     const first = seen.get(family);
     if (first !== undefined) {
@@ -59,12 +59,6 @@ export function onePerFamily(values: readonly string[], ctx: z.RefinementCtx, wh
       seen.set(family, index);
     }
   });
-}
-
-function familyOfText(value: string): IpFamily | undefined {
-  const slash = value.indexOf("/");
-  const ip = safeParseIp(slash === -1 ? value : value.slice(0, slash));
-  return ip.success ? ip.data.family : undefined;
 }
 
 /** Parses a CIDR string that a schema already validated. */
