@@ -1,5 +1,6 @@
-/** As Kubernetes spells it (core exports the same type). */
-export type IpFamily = "IPv4" | "IPv6";
+import type { IpFamily } from "@flatnet/core";
+
+export type { IpFamily };
 
 /** A pod to probe from and to. */
 export interface CheckPod {
