@@ -114,16 +114,19 @@ export function diagnosePair(result: PairResult, states: ReadonlyMap<string, Nod
 
   const from = unmapAddress(pair.src.ip);
   const to = unmapAddress(pair.dst.ip);
+  // A node sends from whichever of its own addresses the route selects (node IP, gateway, VTEP): rules may name any.
+  const froms = [...new Set([from, ...(pair.src.kind === "node" ? (pair.src.sourceIps ?? []).map(unmapAddress) : [])])];
   if (result.problems.includes("nat-violation")) {
     for (const state of uniqueStates(src, dst)) {
       for (const rule of state.firewall ?? []) {
         // A packet to a node's own address is delivered locally there: that node's postrouting never sees it.
         if (pair.dst.kind === "node" && state.node === pair.dst.node && state.node !== pair.src.node && rule.hook === "postrouting") continue;
-        if ((rule.action === "snat" || rule.action === "masquerade") && ruleMatches(rule, from, to)) {
+        const source = froms.find((f) => ruleMatches(rule, f, to));
+        if ((rule.action === "snat" || rule.action === "masquerade") && source !== undefined) {
           push({
             code: "snat-rule",
             node: state.node,
-            message: `${state.node} rewrites the source of ${from} -> ${to}: ${rule.action}${rule.to ? ` to ${rule.to}` : ""} (nft ${rule.where})`,
+            message: `${state.node} rewrites the source of ${source} -> ${to}: ${rule.action}${rule.to ? ` to ${rule.to}` : ""} (nft ${rule.where})`,
             details: { rule },
           });
         }
@@ -147,11 +150,12 @@ export function diagnosePair(result: PairResult, states: ReadonlyMap<string, Nod
   if (dataPath) {
     for (const state of uniqueStates(src, dst)) {
       for (const rule of state.firewall ?? []) {
-        if ((rule.action === "drop" || rule.action === "reject") && rule.icmpOnly !== true && (ruleMatches(rule, from, to) || ruleMatches(rule, to, from))) {
+        const source = froms.find((f) => ruleMatches(rule, f, to) || ruleMatches(rule, to, f));
+        if ((rule.action === "drop" || rule.action === "reject") && rule.icmpOnly !== true && source !== undefined) {
           push({
             code: "drop-rule",
             node: state.node,
-            message: `${state.node} ${rule.action === "drop" ? "drops" : "rejects"} ${from} <-> ${to} (nft ${rule.where})`,
+            message: `${state.node} ${rule.action === "drop" ? "drops" : "rejects"} ${source} <-> ${to} (nft ${rule.where})`,
             details: { rule },
           });
         }

@@ -213,4 +213,21 @@ describe("diagnosis of node pairs", () => {
     ]);
     expect(diagnosePair(result, states).map((x) => `${x.code}:${x.node}`)).toEqual(["snat-rule:node-2"]);
   });
+
+  it("a rule naming the node's VTEP or gateway source (not its node IP) is still found", () => {
+    const d = goodDial(nodeToPod);
+    const seen = reply(nodeToPod, "172.31.0.111");
+    const result = combineAttempts(nodeToPod, [evaluateAttempt(nodeToPod, { ...d, tcp: { ...d.tcp!, reply: seen }, udp: { ...d.udp!, reply: seen } }, [])]);
+    const snat = {
+      family: "ip", table: "f", chain: "post", hook: "postrouting", action: "snat" as const, to: "172.31.0.111",
+      saddr: { negated: false, cidrs: ["10.244.1.0/32"] }, daddr: { negated: false, cidrs: ["10.244.0.0/16"] }, where: "ip f post #2",
+    };
+    const states = new Map([
+      ["node-1", { ...state("node-1", 1, []), firewall: [snat] }],
+      ["node-2", state("node-2", 2, [])],
+    ]);
+    expect(diagnosePair(result, states).map((x) => [x.code, x.node, x.message])).toEqual([
+      ["snat-rule", "node-1", "node-1 rewrites the source of 10.244.1.0 -> 10.244.2.2: snat to 172.31.0.111 (nft ip f post #2)"],
+    ]);
+  });
 });
