@@ -13,6 +13,8 @@ export interface SqlDatabase {
   all(sql: string, ...params: SqlValue[]): Row[];
   run(sql: string, ...params: SqlValue[]): number;
   close(): void;
+  /** The busy budget this database was opened with (also bounds the retries of retryBusy). */
+  readonly busyTimeoutMs: number;
 }
 
 export interface OpenOptions {
@@ -29,10 +31,13 @@ export interface OpenOptions {
 /** Opens (creating) a SQLite database in WAL mode with the given durability (default NORMAL). */
 export function openSqlite(path: string, options: OpenOptions = {}): SqlDatabase {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const busyTimeoutMs = options.busyTimeoutMs ?? 60_000;
   const db = new DatabaseSync(path);
-  db.exec(`PRAGMA busy_timeout = ${options.busyTimeoutMs ?? 60_000}`);
-  db.exec("PRAGMA journal_mode = WAL");
-  db.exec(`PRAGMA synchronous = ${options.synchronous ?? "NORMAL"}`);
+  db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+  // Switching a new database to WAL (and reading a WAL another process is recovering) can answer SQLITE_BUSY at once,
+  // without SQLite's busy handler: seen as "database is locked" when 60 plugin processes open a fresh database at once.
+  retryBusy(() => db.exec("PRAGMA journal_mode = WAL"), busyTimeoutMs);
+  retryBusy(() => db.exec(`PRAGMA synchronous = ${options.synchronous ?? "NORMAL"}`), busyTimeoutMs);
   const statements = new Map<string, ReturnType<DatabaseSync["prepare"]>>();
   const prepare = (sql: string) => {
     let statement = statements.get(sql);
@@ -48,12 +53,13 @@ export function openSqlite(path: string, options: OpenOptions = {}): SqlDatabase
     all: (sql, ...params) => prepare(sql).all(...params) as Row[],
     run: (sql, ...params) => Number(prepare(sql).run(...params).changes),
     close: () => db.close(),
+    busyTimeoutMs,
   };
 }
 
 /** Runs `fn` in a write transaction taken up front (BEGIN IMMEDIATE), so concurrent plugin processes serialise here. */
 export function transaction<T>(db: SqlDatabase, fn: () => T): T {
-  db.exec("BEGIN IMMEDIATE");
+  retryBusy(() => db.exec("BEGIN IMMEDIATE"), db.busyTimeoutMs);
   try {
     const result = fn();
     db.exec("COMMIT");
@@ -62,4 +68,27 @@ export function transaction<T>(db: SqlDatabase, fn: () => T): T {
     db.exec("ROLLBACK");
     throw error;
   }
+}
+
+const BUSY = /database is locked|database table is locked|SQLITE_BUSY/i;
+
+/**
+ * Runs `fn`, retrying while SQLite answers "database is locked" (SQLITE_BUSY) in the cases its busy handler does not
+ * cover (journal-mode switch, WAL recovery by another process), with a short growing pause, for at most `budgetMs`;
+ * then the last error. Any other error is thrown at once.
+ */
+export function retryBusy<T>(fn: () => T, budgetMs: number, pause: (ms: number) => void = sleepSync): T {
+  const deadline = Date.now() + budgetMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return fn();
+    } catch (error) {
+      if (!BUSY.test(error instanceof Error ? error.message : String(error)) || Date.now() >= deadline) throw error;
+      pause(Math.min(50, 1 << Math.min(attempt, 6)) + Math.random() * 5);
+    }
+  }
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); // a synchronous pause: the store's API is synchronous
 }
