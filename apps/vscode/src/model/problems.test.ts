@@ -34,6 +34,8 @@ describe("findInventoryProblems", () => {
     ["duplicate IP across nodes", [pod("a", "n1", ["10.244.1.10"]), pod("b", "n2", ["10.244.1.10"])], ["ip-outside-cidr", "duplicate-ip"]],
     ["duplicate IP written two ways", [pod("a", "n1", ["fd00:1::a"]), pod("b", "n1", ["fd00:1:0:0::A"])], ["duplicate-ip"]],
     ["garbage IP", [pod("a", "n1", ["10.244.1.300"])], ["invalid-address"]],
+    ["IPv4 with a leading zero (octal to some parsers)", [pod("a", "n1", ["010.244.1.10"])], ["invalid-address"]],
+    ["IPv4-mapped duplicate of an IPv4 pod IP", [pod("a", "n1", ["10.244.1.10"]), pod("b", "n1", ["::ffff:10.244.1.10"])], ["duplicate-ip"]],
   ])("%s", (_name, pods, kinds) => {
     expect(findInventoryProblems(cluster({ pods })).map((problem) => problem.kind)).toEqual(kinds);
   });

@@ -60,6 +60,17 @@ describe("TreeModel", () => {
   });
 
   it.each([
+    ["nat-violation", "testing.iconPassed"],
+    ["unreachable-pair", "testing.iconPassed"],
+    ["mtu-blackhole", "list.errorForeground"],
+    ["duplicate-ip", "list.errorForeground"],
+  ] as const)("a %s problem on a node colours its icon %s", (kind, color) => {
+    const one = makeSyntheticCluster({ nodes: 1, podsPerNode: 0 });
+    const tree = new TreeModel([{ cluster: one, problems: [{ id: "p", kind, severity: "error", message: "m", node: "node-1" }] }]);
+    expect(tree.children(tree.roots()[0]!)[1]).toMatchObject({ label: "node-1", icon: { id: "server", color } });
+  });
+
+  it.each([
     ["plain", "plain"],
     ["[x](http://evil)", "\\[x\\]\\(http://evil\\)"],
     ["<img src=x>", "\\<img src=x\\>"],

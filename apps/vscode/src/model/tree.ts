@@ -65,6 +65,7 @@ export class TreeModel {
   readonly #entries = new Map<string, ClusterEntry>();
   readonly #index = new Map<string, TreeNode>();
   #podsByNode = new Map<string, Map<string, PodView[]>>();
+  #flagged = new Map<string, { nodes: Set<string>; pods: Set<string> }>();
 
   constructor(entries: readonly ClusterEntry[]) {
     for (const entry of entries) this.#entries.set(entry.cluster.id, entry);
@@ -133,6 +134,20 @@ export class TreeModel {
     return byNode;
   }
 
+  /** Nodes and pods with a problem, found in one pass over the problems (not one per tree item). */
+  #flaggedOf(entry: ClusterEntry): { nodes: Set<string>; pods: Set<string> } {
+    let flagged = this.#flagged.get(entry.cluster.id);
+    if (!flagged) {
+      flagged = { nodes: new Set(), pods: new Set() };
+      for (const problem of entry.problems) {
+        if (problem.node !== undefined && problem.kind !== "nat-violation" && problem.kind !== "unreachable-pair") flagged.nodes.add(problem.node);
+        if (problem.pod !== undefined) flagged.pods.add(problem.pod);
+      }
+      this.#flagged.set(entry.cluster.id, flagged);
+    }
+    return flagged;
+  }
+
   #clusterNode(entry: ClusterEntry): TreeNode {
     const { cluster } = entry;
     const state = cluster.status?.state;
@@ -197,7 +212,7 @@ export class TreeModel {
 
   #nodeNode(entry: ClusterEntry, node: NodeView): TreeNode {
     const pods = this.#pods(entry).get(node.name) ?? [];
-    const hasProblem = entry.problems.some((problem) => problem.node === node.name && problem.kind !== "nat-violation" && problem.kind !== "unreachable-pair");
+    const hasProblem = this.#flaggedOf(entry).nodes.has(node.name);
     const parts = [node.internalIps.join(", "), node.podCidrs.join(", ") || "no pod CIDR", node.backend].filter(Boolean);
     const lines = [
       `**${escapeMarkdown(node.name)}**${node.ready ? "" : " (NotReady)"}`,
@@ -224,7 +239,7 @@ export class TreeModel {
 
   #podNode(entry: ClusterEntry, pod: PodView): TreeNode {
     const key = podKey(pod);
-    const hasProblem = entry.problems.some((problem) => problem.pod === key);
+    const hasProblem = this.#flaggedOf(entry).pods.has(key);
     return {
       id: `${entry.cluster.id}/pod/${key}`,
       kind: "pod",
