@@ -4,6 +4,7 @@
  * The grid is typed arrays (500 nodes = 250,000 cells) so folding and painting stay linear and allocation-free.
  */
 import type { PairResult, PairVerdict, ProbeEvent } from "@flatnet/core";
+import { hasMtuBlackhole, hasNatViolation } from "./pair-faults.ts";
 
 /** Cell states, worst last: a cell shows the worst verdict among its pod pairs. */
 export const CellState = { none: 0, pending: 1, excluded: 2, ok: 3, flaky: 4, inconclusive: 5, failed: 6 } as const;
@@ -47,9 +48,9 @@ export function createGrid(nodes: readonly string[]): MatrixGrid {
 
 function marksOf(result: PairResult): number {
   let marks = 0;
-  if (result.problems.includes("nat-violation") || result.nat.verdict === "snat-to-node-ip" || result.nat.verdict === "snat-other") marks |= CellMark.nat;
+  if (hasNatViolation(result)) marks |= CellMark.nat;
   if (result.problems.includes("udp-loss") || (result.udpLossRatio ?? 0) > 0) marks |= CellMark.loss;
-  if (result.problems.includes("mtu-tcp-blackhole") || result.problems.includes("mtu-udp-blackhole")) marks |= CellMark.mtu;
+  if (hasMtuBlackhole(result)) marks |= CellMark.mtu;
   return marks;
 }
 

@@ -4,6 +4,7 @@
  */
 import { type Cidr, type PairResult, cidrContains, cidrsOverlap, formatIp, safeParseCidr, safeParseIp, unmapIp } from "@flatnet/core";
 import { type ClusterView, podKey } from "./cluster-view.ts";
+import { hasMtuBlackhole, hasNatViolation } from "./pair-faults.ts";
 
 export type ProblemKind =
   | "nat-violation"
@@ -158,7 +159,7 @@ export function findProbeProblems(results: Iterable<PairResult>): Problem[] {
   const problems: Problem[] = [];
   for (const result of results) {
     const base = { pairId: result.pair.id, node: result.pair.src.node, severity: "error" as const };
-    if (result.problems.includes("nat-violation") || result.nat.verdict === "snat-to-node-ip" || result.nat.verdict === "snat-other") {
+    if (hasNatViolation(result)) {
       problems.push({
         ...base,
         id: `nat:${result.pair.id}`,
@@ -170,7 +171,7 @@ export function findProbeProblems(results: Iterable<PairResult>): Problem[] {
     if (result.verdict === "failed" && (result.problems.includes("tcp-unreachable") || result.problems.includes("udp-unreachable"))) {
       problems.push({ ...base, id: `unreachable:${result.pair.id}`, kind: "unreachable-pair", message: `${describePair(result)} is unreachable${because(result)}` });
     }
-    if (result.problems.includes("mtu-tcp-blackhole") || result.problems.includes("mtu-udp-blackhole")) {
+    if (hasMtuBlackhole(result)) {
       problems.push({ ...base, id: `mtu:${result.pair.id}`, kind: "mtu-blackhole", message: `${describePair(result)} drops full-size packets${because(result)}` });
     }
   }
