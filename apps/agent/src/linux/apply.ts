@@ -1,4 +1,5 @@
 import { FLATNET_ROUTE_PROTOCOL, type Plan, type PlanStep, type VxlanDevice, renderStep } from "@flatnet/core";
+import type { BatchRunner } from "./batch-session.ts";
 import { type BatchFailure, KernelCommandError, runBatch } from "./exec.ts";
 import { setSysctls } from "./sysctl.ts";
 
@@ -10,7 +11,7 @@ export interface KernelBatch {
 }
 
 export interface ApplyResult {
-  /** Processes started for the plan. */
+  /** Tool batches the plan needed (a process each on the one-shot path). */
   batches: number;
   /** Deletions of objects that were already gone: success, counted for the record. */
   alreadyGone: number;
@@ -59,19 +60,23 @@ export function renderDeviceUpdate(device: VxlanDevice, previous: VxlanDevice): 
 // The kernel's answers when a deletion finds nothing to delete.
 const ALREADY_GONE = /No such process|No such file or directory|Cannot find device|does not exist/i;
 
+// The fallback runner: one `-force -batch -` process per group.
+const oneShot = (netns: string): BatchRunner => (tool, lines) => runBatch(tool, netns, lines, { force: true });
+
 /**
- * Applies a plan to `netns` with one process per consecutive tool batch (`ip -force -batch -`, `bridge -force -batch -`).
+ * Applies a plan to `netns`, each consecutive tool batch through `runner` (default: one process per batch,
+ * `ip -force -batch -` / `bridge -force -batch -`; the agent passes long-lived `NetnsBatchSessions`).
  * Deleting what is already gone succeeds; any other refusal throws a KernelCommandError naming the lines, after the
  * remaining batches ran (the next resync retries from a fresh read).
  */
-export async function applyKernelPlan(netns: string, plan: Plan): Promise<ApplyResult> {
+export async function applyKernelPlan(netns: string, plan: Plan, runner: BatchRunner = oneShot(netns)): Promise<ApplyResult> {
   if (plan.steps.length === 0) return { batches: 0, alreadyGone: 0 };
   const batches = renderKernelBatches(plan);
   const refused: BatchFailure[] = [];
   let alreadyGone = 0;
   let lastError: { argv: string[]; exitCode: number; stderr: string } | undefined;
   for (const batch of batches) {
-    const result = await runBatch(batch.tool, netns, batch.lines, { force: true });
+    const result = await runner(batch.tool, batch.lines);
     if (result.exitCode === 0) continue;
     lastError = { argv: [batch.tool, "-n", netns, "-force", "-batch", "-"], exitCode: result.exitCode, stderr: result.stderr };
     for (const failure of result.failures) {

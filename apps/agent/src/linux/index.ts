@@ -2,6 +2,7 @@
 export * from "./exec.ts";
 export * from "./read.ts";
 export * from "./apply.ts";
+export * from "./batch-session.ts";
 export * from "./sysctl.ts";
 export * from "./masquerade.ts";
 export * from "./underlay.ts";

@@ -1,5 +1,6 @@
 import type { KernelState, Plan } from "@flatnet/core";
 import { type ApplyResult, applyKernelPlan } from "./apply.ts";
+import { NetnsBatchSessions } from "./batch-session.ts";
 import { ensureMasquerade } from "./masquerade.ts";
 import { POD_BRIDGE, ensureBridge } from "./pod.ts";
 import { readKernelState } from "./read.ts";
@@ -22,19 +23,27 @@ export interface Kernel {
   read(): Promise<KernelState>;
   apply(plan: Plan): Promise<ApplyResult | void>;
   ensureHost?(setup: HostSetup): Promise<void>;
+  /** Ends what the kernel adapter keeps running (its batch sessions); a later call starts them again. */
+  close?(): Promise<void>;
 }
 
 export interface LinuxKernelOptions {
   vxlanDevice?: string;
   bridge?: string;
+  /**
+   * Apply through long-lived `ip`/`bridge -batch` children (default true): one peer's change costs a pipe write, not
+   * a process start. false: one process per batch.
+   */
+  batchSessions?: boolean;
 }
 
 /** The Kernel of one network namespace, through iproute2 and nft. */
 export function createLinuxKernel(netns: string, options: LinuxKernelOptions = {}): Kernel {
   const vxlanDevice = options.vxlanDevice ?? "flatnet.1";
+  const sessions = options.batchSessions === false ? undefined : new NetnsBatchSessions(netns);
   return {
     read: () => readKernelState(netns, { vxlanDevice }),
-    apply: (plan) => applyKernelPlan(netns, plan),
+    apply: (plan) => applyKernelPlan(netns, plan, sessions?.run),
     async ensureHost(setup) {
       await enableForwarding(netns);
       await Promise.all([
@@ -44,5 +53,6 @@ export function createLinuxKernel(netns: string, options: LinuxKernelOptions = {
           : Promise.resolve(),
       ]);
     },
+    close: async () => sessions?.close(),
   };
 }

@@ -128,11 +128,12 @@ export class Reconciler {
     this.trigger("start");
   }
 
-  /** Stops timers and waits for a running sync to end; the kernel keeps everything programmed. */
+  /** Stops timers, waits for a running sync to end and closes the kernel adapter; the kernel keeps everything programmed. */
   async stop(): Promise<void> {
     this.stopped = true;
     this.clearTimer();
     await this.idle;
+    await this.options.kernel.close?.();
   }
 
   /** Asks for a sync; triggers while one runs coalesce into one more. */
