@@ -1,7 +1,7 @@
 // Builds the CNI plugin binary dist/cni/flatnet with `bun build --compile`: a self-contained executable that starts in
 // ~5 ms (Node takes ~65 ms), which is what a process-per-call plugin needs. --bytecode skips parsing at start-up.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -10,10 +10,15 @@ const root = join(agent, "..", "..");
 const out = process.argv[2] ?? join(agent, "dist", "cni", "flatnet");
 const bun = [join(root, "node_modules", ".bin", "bun"), join(agent, "node_modules", ".bin", "bun")].find((p) => existsSync(p)) ?? "bun";
 mkdirSync(dirname(out), { recursive: true });
-const args = ["build", "--compile", "--minify", "--bytecode", "--target=bun-linux-x64", join(agent, "src", "cni", "bin.ts"), "--outfile", out];
+// Built beside the target, then renamed over it: a plugin or an agent's CNI worker running the old binary keeps its
+// inode, and nobody ever sees a half-written file.
+const tmp = `${out}.build-${process.pid}`;
+const args = ["build", "--compile", "--minify", "--bytecode", "--target=bun-linux-x64", join(agent, "src", "cni", "bin.ts"), "--outfile", tmp];
 const run = spawnSync(bun, args, { cwd: agent, stdio: ["ignore", "pipe", "inherit"] });
 if (run.status !== 0) {
+  rmSync(tmp, { force: true });
   process.stderr.write(`build-cni: ${bun} ${args.join(" ")} exited with ${run.status}\n`);
   process.exit(1);
 }
+renameSync(tmp, out);
 process.stdout.write(`build-cni: ${out}\n`);
