@@ -14,6 +14,7 @@ interface Pending {
   sentinelLine: number;
   token: string;
   lines: readonly string[];
+  fresh: boolean; // the group creates or deletes links
   stderr: string[];
   sawToken: boolean;
   resolve: (result: BatchResult) => void;
@@ -23,6 +24,11 @@ interface Pending {
 
 let tokens = 0;
 
+/** True when a group creates or deletes links: iproute2's name -> ifindex cache of every session in the netns is stale after it. */
+export function changesLinks(lines: readonly string[]): boolean {
+  return lines.some((line) => /^\s*link\s+(add|del|delete)\s/.test(line));
+}
+
 /**
  * One long-lived `<tool> -n NETNS -force -batch -` child fed line groups on stdin. iproute2 reads stdin line by line and
  * writes errors to unbuffered stderr, so after each group a sentinel line that always fails (`link show dev fnsentN`:
@@ -30,6 +36,11 @@ let tokens = 0;
  * "Command failed -:N" lines in between name the refused ones (numbered from the child's start, mapped back to the
  * group). The child is spawned on first use and again after it exits; a group that outlasts `timeoutMs` kills it.
  * Groups run one at a time, in call order.
+ *
+ * iproute2 caches name -> ifindex for the life of the process, so a device deleted and recreated by anyone else makes
+ * later lines naming it fail ("No such device"). Hence a group that adds or deletes links runs in a fresh child, and
+ * the child is retired after such a group and after any group with a refused line: a stale cache costs one failed
+ * sync at most, which the loop retries from a fresh read.
  */
 export class BatchSession {
   readonly argv: readonly string[];
@@ -37,6 +48,7 @@ export class BatchSession {
   private written = 0;
   private stderrTail = "";
   private pending: Pending | undefined;
+  private retire = false;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly timeoutMs: number;
 
@@ -71,7 +83,17 @@ export class BatchSession {
   /** Ends the child (EOF, then SIGKILL by PID after `graceMs`); a later `run` starts a new one. */
   async close(graceMs = 1_000): Promise<void> {
     await this.queue;
+    await this.endChild(graceMs);
+  }
+
+  /** The next group runs in a new child (another session of the namespace changed its links). */
+  retireChild(): void {
+    if (this.child !== undefined) this.retire = true;
+  }
+
+  private async endChild(graceMs = 1_000): Promise<void> {
     const child = this.child;
+    this.retire = false;
     if (child === undefined) return;
     this.child = undefined;
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -100,7 +122,9 @@ export class BatchSession {
     return child;
   }
 
-  private runNow(lines: readonly string[], timeoutMs: number): Promise<BatchResult> {
+  private async runNow(lines: readonly string[], timeoutMs: number): Promise<BatchResult> {
+    const fresh = changesLinks(lines);
+    if (this.retire || fresh) await this.endChild();
     const child = this.child ?? this.spawnChild();
     const token = `fnsent${++tokens % 1_000_000_000}`;
     const base = this.written;
@@ -112,7 +136,7 @@ export class BatchSession {
         child.kill("SIGKILL");
         reject(new KernelCommandError(this.argv, 124, `no answer to the batch within ${timeoutMs} ms; the session was killed`));
       }, timeoutMs);
-      this.pending = { base, sentinelLine: this.written, token, lines, stderr: [], sawToken: false, resolve, reject, timer };
+      this.pending = { base, sentinelLine: this.written, token, lines, fresh, stderr: [], sawToken: false, resolve, reject, timer };
       child.stdin.write(lines.length === 0 ? `link show dev ${token}\n` : `${lines.join("\n")}\nlink show dev ${token}\n`);
     });
   }
@@ -157,6 +181,7 @@ export class BatchSession {
     });
     const stderr = renumbered.length > 0 ? renumbered.join("\n") + "\n" : "";
     const failures = parseBatchFailures(stderr, pending.lines);
+    if (failures.length > 0 || pending.fresh) this.retire = true;
     pending.resolve({ stdout: "", stderr, exitCode: exitCode !== 0 ? exitCode : failures.length > 0 ? 1 : 0, failures });
   }
 }
@@ -169,8 +194,12 @@ export class NetnsBatchSessions {
     this.sessions = { ip: new BatchSession("ip", netns, options), bridge: new BatchSession("bridge", netns, options) };
   }
 
-  /** A `BatchRunner` for `applyKernelPlan`. */
-  readonly run: BatchRunner = (tool, lines) => this.sessions[tool].run(lines);
+  /** A `BatchRunner` for `applyKernelPlan`. A group that adds or deletes links retires the other tool's child too. */
+  readonly run: BatchRunner = async (tool, lines) => {
+    const result = await this.sessions[tool].run(lines);
+    if (changesLinks(lines)) this.sessions[tool === "ip" ? "bridge" : "ip"].retireChild();
+    return result;
+  };
 
   session(tool: "ip" | "bridge"): BatchSession {
     return this.sessions[tool];
