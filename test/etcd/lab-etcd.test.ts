@@ -3,7 +3,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { labCheck, labDown, labUp, removeNode } from "../../apps/agent/src/lab/lab.ts";
+import { killAgent, labCheck, labDown, labUp, removeNode, startAgent } from "../../apps/agent/src/lab/lab.ts";
 import { isRecordedProcessAlive } from "../../apps/agent/src/lab/supervisor.ts";
 import { listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
 import { existsSync } from "node:fs";
@@ -64,6 +64,12 @@ describe.skipIf(!isRoot || !haveEtcd)("flatnet lab on etcd", { timeout: 180_000 
     for (const name of ["flatnet_sync_duration_seconds_count", "flatnet_peer_convergence_seconds_count", 'flatnet_sync_errors_total{kind="datastore"}']) {
       expect(line(name)).toHaveLength(1);
     }
+
+    // A crashed agent restarts on etcd again (not on an empty embedded store) and keeps its node's pod CIDRs.
+    expect(await killAgent("node2", { stateDir })).toBeGreaterThan(0);
+    await startAgent("node2", { stateDir, timeoutMs: 60_000 });
+    const self = JSON.parse((await get(node2.agent!.socket, "/v1/node")).body) as { podCidrs: string[] };
+    expect(self.podCidrs).toEqual(node2.podCidrs);
 
     await removeNode("node3", { stateDir });
     const etcd = state.etcd!;

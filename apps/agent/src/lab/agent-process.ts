@@ -6,7 +6,7 @@ import { createDatastore } from "../store/factory.ts";
 import { LAB_ETCD_ENDPOINT } from "../etcd/lab-etcd.ts";
 import { getFromAgent } from "./agent-client.ts";
 import { LabError } from "./errors.ts";
-import type { LabAgent, LabBackend, LabNode } from "./state.ts";
+import type { LabAgent, LabBackend, LabNode, LabState } from "./state.ts";
 import { flatnetCommand, startInNamespace } from "./supervisor.ts";
 
 // Everything the lab knows about `flatnet agent`'s command line and API lives in this file.
@@ -38,7 +38,11 @@ export async function initialiseStore(stateDir: string, config: LabNetworkConfig
   await store.close();
 }
 
-export function agentArguments(stateDir: string, node: LabNode, resyncInterval?: string, datastore: "embedded" | "etcd" = "embedded"): string[] {
+type LabDatastore = NonNullable<LabState["datastore"]>;
+
+// The datastore is required (undefined: a state file from before etcd labs, embedded): a restart that forgot it
+// would start the agent on an empty embedded store.
+export function agentArguments(stateDir: string, node: LabNode, resyncInterval: string | undefined, datastore: LabDatastore | undefined): string[] {
   const paths = agentPaths(stateDir, node.name);
   return [
     // clusters: the agent's pod IP metrics read the node's CNI IPAM database (installCni's <root>/ipam/<network>).
@@ -50,7 +54,7 @@ export function agentArguments(stateDir: string, node: LabNode, resyncInterval?:
     node.name,
     "--netns",
     node.netns,
-    ...(datastore === "etcd"
+    ...((datastore ?? "embedded") === "etcd"
       ? ["--datastore", "etcd", "--etcd-endpoints", LAB_ETCD_ENDPOINT, "--network-config", join(stateDir, "net-conf.json")]
       : ["--datastore", "embedded", "--store", paths.store]),
     "--underlay-device",
@@ -62,7 +66,7 @@ export function agentArguments(stateDir: string, node: LabNode, resyncInterval?:
 }
 
 /** Starts `flatnet agent` inside the node's namespace, logging to a file in the state dir. */
-export async function startAgentProcess(stateDir: string, node: LabNode, resyncInterval?: string, datastore: "embedded" | "etcd" = "embedded"): Promise<LabAgent> {
+export async function startAgentProcess(stateDir: string, node: LabNode, resyncInterval: string | undefined, datastore: LabDatastore | undefined): Promise<LabAgent> {
   const paths = agentPaths(stateDir, node.name);
   await mkdir(join(stateDir, "agents"), { recursive: true });
   await mkdir(join(stateDir, "logs"), { recursive: true });

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MAX_NODES, clusterCidrs, planSegments, segmentOf, underlayIpsOf } from "./addressing.ts";
 import { tryGetFromAgent } from "./agent-client.ts";
@@ -11,7 +11,7 @@ import { attachPods } from "./pods.ts";
 import { Progress } from "./progress.ts";
 import { missingRoutes } from "./routes-check.ts";
 import { DEFAULT_STATE_DIR, LAB_BACKENDS, loadState, lockLab, saveState, type LabBackend, type LabNode, type LabState } from "./state.ts";
-import { isRecordedProcessAlive, killPid, stopRecordedProcess } from "./supervisor.ts";
+import { isRecordedProcessAlive, killPid, startInNamespace, stopRecordedProcess } from "./supervisor.ts";
 import {
   createNamespaces,
   createNode,
@@ -22,10 +22,8 @@ import {
   namespacePids,
 } from "./topology.ts";
 import { waitFor } from "./wait.ts";
-// clusters: `lab up --datastore etcd` runs etcd inside the underlay namespace.
-import { writeFile } from "node:fs/promises";
+// `lab up --datastore etcd` runs etcd inside the underlay namespace.
 import { LAB_ETCD_ENDPOINT, labEtcdArgs, prepareLabEtcdNetwork, removeNodeFromLabEtcd, waitLabEtcdHealthy } from "../etcd/lab-etcd.ts";
-import { startInNamespace } from "./supervisor.ts";
 
 export interface LabTarget {
   stateDir?: string;
@@ -477,7 +475,7 @@ export async function startAgent(name: string, target: LabTarget & { resyncInter
       ctx.progress.line(`agent ${name} already running (pid ${node.agent.pid})`);
       return node.agent.pid;
     }
-    node.agent = await startAgentProcess(ctx.stateDir, node, target.resyncInterval ?? state.resyncInterval);
+    node.agent = await startAgentProcess(ctx.stateDir, node, target.resyncInterval ?? state.resyncInterval, state.datastore);
     await saveState(ctx.stateDir, state);
     await waitAgentReady(ctx.stateDir, node, target.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     ctx.progress.line(`agent ${name} started (pid ${node.agent.pid}) and ready`);
