@@ -89,13 +89,7 @@ export async function labUp(options: UpOptions = {}): Promise<LabState> {
   const ctx = contextOf(options);
   const release = await lockLab(ctx.stateDir);
   try {
-    let existing: LabState | undefined;
-    try {
-      existing = await loadState(ctx.stateDir);
-    } catch (error) {
-      if (!(error instanceof LabError)) throw error;
-      ctx.progress.line(`ignoring unreadable state: ${error.message}`);
-    }
+    const existing = await loadStateIfReadable(ctx.stateDir, (message) => ctx.progress.line(`ignoring unreadable state: ${message}`));
     if (existing !== undefined && sameShape(existing, shape) && (await isHealthy(existing))) {
       ctx.progress.line(`lab "${shape.prefix}" already up with ${existing.nodes.length} nodes (${existing.backend}); nothing to do`);
       return existing;
@@ -271,12 +265,7 @@ export async function labDown(target: LabTarget & { prefix?: string } = {}): Pro
   const release = await lockLab(ctx.stateDir);
   let report: DownReport;
   try {
-    let state: LabState | undefined;
-    try {
-      state = await loadState(ctx.stateDir);
-    } catch (error) {
-      if (!(error instanceof LabError)) throw error;
-    }
+    const state = await loadStateIfReadable(ctx.stateDir);
     const prefix = validatePrefix(target.prefix ?? state?.prefix ?? "fn-");
     report = await removeLabObjects(ctx.stateDir, state, prefix);
     ctx.progress.line(
@@ -312,6 +301,17 @@ async function removeLabObjects(stateDir: string, state: LabState | undefined, p
   const entries = await readdir(stateDir).catch(() => [] as string[]);
   await Promise.all(entries.filter((entry) => entry !== "lock").map((entry) => rm(join(stateDir, entry), { recursive: true, force: true })));
   return { namespaces, processes };
+}
+
+/** The recorded state; undefined when there is none or it is unreadable (a crashed write), which `up`/`down` rebuild over. */
+async function loadStateIfReadable(stateDir: string, onUnreadable?: (message: string) => void): Promise<LabState | undefined> {
+  try {
+    return await loadState(stateDir);
+  } catch (error) {
+    if (!(error instanceof LabError)) throw error;
+    onUnreadable?.(error.message);
+    return undefined;
+  }
 }
 
 async function requireState(stateDir: string): Promise<LabState> {
