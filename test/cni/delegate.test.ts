@@ -14,6 +14,11 @@ const NODE = "fn-tf-d-node";
 const PODS = ["fn-tf-d-a", "fn-tf-d-b"];
 const NET = "fn-tf-deleg";
 
+function linkMac(netns: string, name: string): string {
+  const r = spawnSync("ip", ["-n", netns, "-json", "link", "show", "dev", name], { encoding: "utf8" });
+  return (JSON.parse(r.stdout) as { address: string }[])[0]?.address ?? "";
+}
+
 if (!isRoot) console.log("skipping CNI delegated-mode tests: they need root (network namespaces)");
 
 describe.skipIf(!isRoot)("flatnet CNI: delegated to the agent's CNI worker", { timeout: 180_000 }, () => {
@@ -52,6 +57,7 @@ describe.skipIf(!isRoot)("flatnet CNI: delegated to the agent's CNI worker", { t
   });
 
   it("runs ADD, CHECK, STATUS, GC and DEL through the worker (1.1.0, 1.0.0, 0.4.0), with the in-process answers", async () => {
+    expect(agent!.log()).toMatch(/flatnet-cni worker: serving .* \(ADD via rtnetlink\)/);
     for (const version of ["1.1.0", "1.0.0", "0.4.0"]) {
       const id = `all-${version}`;
       const add = await runPlugin(env("ADD", PODS[0]!, id), delegated({}, version), plugin);
@@ -61,6 +67,14 @@ describe.skipIf(!isRoot)("flatnet CNI: delegated to the agent's CNI worker", { t
       expect(add.json?.cniVersion).toBe(version);
       const ips = (add.json?.ips as { address: string }[]).map((i) => i.address);
       expect(addressesOf(PODS[0]!, "eth0")).toEqual(ips);
+      const macs = (add.json?.interfaces as { name: string; mac: string; sandbox?: string }[]).map((i) => i.mac);
+      for (const mac of macs) expect(mac).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
+      expect(macs).toEqual([linkMac(NODE, (add.json?.interfaces as { name: string }[])[0]!.name), linkMac(PODS[0]!, "eth0")]);
+      // A retried ADD (the runtime did not see the answer): same addresses, one interface pair.
+      const again = await runPlugin(env("ADD", PODS[0]!, id), delegated({}, version), plugin);
+      expect([again.code, wasDelegated(again.stderr)]).toEqual([0, true]);
+      expect((again.json?.ips as { address: string }[]).map((i) => i.address)).toEqual(ips);
+      expect(linksOf(NODE, "fnv").length).toBe(1);
 
       const check = await runPlugin(env("CHECK", PODS[0]!, id), delegated({ prevResult: add.json }, version), plugin);
       expect([check.code, check.stdout, wasDelegated(check.stderr)]).toEqual([0, "", true]);

@@ -114,6 +114,8 @@ export interface RunningAgent {
   apiSocket: string;
   /** Resolves when the agent process has exited. */
   exited: Promise<void>;
+  /** What the agent and its worker wrote to stderr so far. */
+  log(): string;
 }
 
 /** True when something accepts a connection on the unix socket. */
@@ -165,9 +167,9 @@ export async function startAgent(netns: string, dir: string, pluginBinary: strin
   const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
   await waitFor(`the agent's CNI worker at ${cniSocket}`, async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`the agent exited: ${log}`);
-    return socketAnswers(cniSocket);
+    return (await socketAnswers(cniSocket)) && log.includes("flatnet-cni worker: serving");
   });
-  return { proc, cniSocket, apiSocket, exited };
+  return { proc, cniSocket, apiSocket, exited, log: () => log };
 }
 
 /** Stops an agent by its pid (SIGTERM: it stops its worker; SIGKILL: the worker notices and goes) and waits for it. */

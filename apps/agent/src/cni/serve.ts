@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
 import { createServer } from "node:http";
 import { dirname } from "node:path";
 import { CNI_ROUTE } from "./delegate.ts";
+import { createNetlinkPodOps } from "./netlink.ts";
 import { createCniService, parseCniCall } from "./service.ts";
 
 // The CNI worker: the plugin binary run by the agent with FLATNET_CNI_SERVE=<socket> (cni/worker.ts). It serves the
@@ -9,8 +10,10 @@ import { createCniService, parseCniCall } from "./service.ts";
 // opened once, `ip` started with Bun.spawn. It stops on SIGTERM/SIGINT and when the agent that started it is gone.
 
 /** Serves until stopped; resolves with the exit code. */
-export function serveCni(socketPath: string, parentPid: number | undefined): Promise<number> {
-  const service = createCniService(process.env);
+export async function serveCni(socketPath: string, parentPid: number | undefined): Promise<number> {
+  // ADD's kernel work over rtnetlink from this process (two `ip` processes less); FLATNET_CNI_NETLINK=0 keeps iproute2.
+  const netlink = process.env.FLATNET_CNI_NETLINK === "0" ? undefined : await createNetlinkPodOps();
+  const service = createCniService(process.env, netlink ?? {});
   mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
   try {
     unlinkSync(socketPath); // a previous worker's socket (it was killed): nobody listens on it
@@ -65,7 +68,7 @@ export function serveCni(socketPath: string, parentPid: number | undefined): Pro
     });
     server.listen(socketPath, () => {
       chmodSync(socketPath, 0o600); // root's: whoever can reach it can attach pods
-      process.stderr.write(`flatnet-cni worker: serving ${socketPath}\n`);
+      process.stderr.write(`flatnet-cni worker: serving ${socketPath} (ADD via ${netlink === undefined ? "iproute2" : "rtnetlink"})\n`);
     });
     process.on("SIGTERM", () => stop(0));
     process.on("SIGINT", () => stop(0));

@@ -1,7 +1,7 @@
 import { statSync } from "node:fs";
 import { IpamStore } from "../ipam-store/store.ts";
 import { realDeps } from "./deps.ts";
-import { type CniResponse, handleCni, type PluginDeps } from "./plugin.ts";
+import { type CniResponse, handleCni, type PluginDeps, type PodOps } from "./plugin.ts";
 
 // The agent's side of the plugin's fast path (delegate.ts): the same handleCni the plugin process runs, kept warm in
 // the agent. Modules are loaded once and each IPAM database is opened once and kept open; the database stays the one
@@ -18,10 +18,11 @@ export interface CniService {
 }
 
 /**
- * The agent's CNI service. `processEnv` is the agent's own environment: FLATNET_CNI_TRACE and the test-only
+ * The agent's CNI service; `pods` replaces kernel operations (the worker's rtnetlink ADD, cni/netlink.ts).
+ * `processEnv` is the agent's own environment: FLATNET_CNI_TRACE and the test-only
  * FLATNET_CNI_CRASH_AT are honoured from there, never from a request (a caller cannot make the agent kill itself).
  */
-export function createCniService(processEnv: Record<string, string | undefined> = process.env): CniService {
+export function createCniService(processEnv: Record<string, string | undefined> = process.env, pods: Partial<PodOps> = {}): CniService {
   const open = new Map<string, { store: IpamStore; ino: number }>();
   const base = realDeps({ FLATNET_CNI_TRACE: processEnv.FLATNET_CNI_TRACE, FLATNET_CNI_CRASH_AT: processEnv.FLATNET_CNI_CRASH_AT });
   const openShared = (path: string): IpamStore => {
@@ -34,7 +35,7 @@ export function createCniService(processEnv: Record<string, string | undefined> 
     open.set(path, { store, ino: inode(path) });
     return keepOpen(store);
   };
-  const deps: PluginDeps = { ...base, openStore: openShared };
+  const deps: PluginDeps = { ...base, pods: { ...base.pods, ...pods }, openStore: openShared };
   return {
     handle: (env, stdin) => handleCni(env, stdin, deps),
     close: () => {
