@@ -171,6 +171,26 @@ describe.skipIf(skipReason !== undefined)("batch session: long-lived ip/bridge -
     }
   });
 
+  it.each([
+    { name: "a refused line", lines: ["addr replace 10.9.21.2/32 dev vxtd", "route replace 10.9.22.0/24 dev vxtd proto 77"] },
+    // A neighbour line naming a stale ifindex ends ip altogether: the lines after it never ran.
+    { name: "a line that ended the child", lines: ["neigh replace 10.9.21.9 lladdr 0a:58:0a:f4:02:09 dev vxtd nud permanent", "addr replace 10.9.21.2/32 dev vxtd"] },
+  ])("NetnsBatchSessions: a device recreated outside is applied to at once ($name)", async ({ lines }) => {
+    const vxlan = "type vxlan id 9 dstport 4792 local 172.31.0.11 dev eth0 nolearning";
+    sh("ip", ["-n", NS, "link", "add", "vxtd", ...vxlan.split(" ")]);
+    const both = new NetnsBatchSessions(NS);
+    try {
+      expect((await both.run("ip", ["addr replace 10.9.21.1/32 dev vxtd", "link set dev vxtd up"])).failures).toEqual([]);
+      sh("ip", ["-n", NS, "-batch", "-"], `link del vxtd\nlink add vxtd ${vxlan}\nlink set dev vxtd up\n`);
+      expect(await both.run("ip", lines)).toEqual({ stdout: "", stderr: "", exitCode: 0, failures: [] });
+      const addresses = JSON.parse(sh("ip", ["-n", NS, "-json", "-4", "addr", "show", "dev", "vxtd"])) as { addr_info: { local: string }[] }[];
+      expect(addresses[0]!.addr_info.map((a) => a.local)).toEqual(["10.9.21.2"]);
+    } finally {
+      await both.close();
+      spawnSync("ip", ["-n", NS, "link", "del", "vxtd"], { stdio: "ignore" });
+    }
+  });
+
   it.each(["ip", "bridge"] as const)("%s: respawns after its child is killed", async (tool) => {
     const session = open(tool);
     await session.run([]);

@@ -186,6 +186,9 @@ export class BatchSession {
   }
 }
 
+// What a line naming a device gets from a child whose name -> ifindex cache went stale (or when the device is gone).
+const DEVICE_LOOKUP_FAILED = /No such device|Device not found|unknown ifindex|Cannot find device/;
+
 /** Long-lived batch sessions of one namespace, one per tool; `close` ends both. */
 export class NetnsBatchSessions {
   private readonly sessions: Record<"ip" | "bridge", BatchSession>;
@@ -194,11 +197,21 @@ export class NetnsBatchSessions {
     this.sessions = { ip: new BatchSession("ip", netns, options), bridge: new BatchSession("bridge", netns, options) };
   }
 
-  /** A `BatchRunner` for `applyKernelPlan`. A group that adds or deletes links retires the other tool's child too. */
+  /**
+   * A `BatchRunner` for `applyKernelPlan`. A group that adds or deletes links retires the other tool's child too. A
+   * group refused for a device it names runs once more in a fresh child (the device may have been recreated outside,
+   * leaving the old child's cache stale): plan lines are `replace`/`del`, so running them again is idempotent.
+   */
   readonly run: BatchRunner = async (tool, lines) => {
-    const result = await this.sessions[tool].run(lines);
-    if (changesLinks(lines)) this.sessions[tool === "ip" ? "bridge" : "ip"].retireChild();
-    return result;
+    const session = this.sessions[tool];
+    if (changesLinks(lines)) {
+      const result = await session.run(lines);
+      this.sessions[tool === "ip" ? "bridge" : "ip"].retireChild();
+      return result;
+    }
+    const result = await session.run(lines);
+    if (result.exitCode === 0 || !DEVICE_LOOKUP_FAILED.test(result.stderr)) return result;
+    return session.run(lines); // the refusal retired the child: this runs in a new one
   };
 
   session(tool: "ip" | "bridge"): BatchSession {
