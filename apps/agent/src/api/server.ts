@@ -78,18 +78,59 @@ interface CompiledRoute {
 
 /** An HTTP server on a unix socket that answers JSON, and problem+json for every error. */
 export function createApiServer(options: ApiServerOptions): ApiServer {
+  const server: Server = createServer(createRequestListener(options));
+
+  return {
+    socketPath: options.socketPath,
+    async listen() {
+      mkdirSync(dirname(options.socketPath), { recursive: true });
+      // A socket left by a previous agent that crashed; anything that is not a socket is never removed.
+      if (existsSync(options.socketPath)) {
+        if (!lstatSync(options.socketPath).isSocket()) {
+          throw new Error(`API socket path "${options.socketPath}" exists and is not a socket`);
+        }
+        if (await answers(options.socketPath)) {
+          throw new Error(`API socket "${options.socketPath}" is served by a running process (another agent for this node?)`);
+        }
+        unlinkSync(options.socketPath);
+      }
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(options.socketPath, () => {
+          server.off("error", reject);
+          resolve();
+        });
+      });
+    },
+    async close() {
+      if (!server.listening) return;
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
+
+/**
+ * The request handler of an API server: routes matched by path, then method (405 with Allow), 404 otherwise,
+ * JSON/text/NDJSON answers, problem+json for every error. Shared by the unix socket API and the TCP metrics listener.
+ */
+export function createRequestListener(
+  options: Pick<ApiServerOptions, "routes" | "logger" | "bodyLimitBytes">,
+): (req: IncomingMessage, res: ServerResponse) => void {
   const compiled: CompiledRoute[] = options.routes.map((route) => {
     if (!route.path.startsWith("/")) throw new Error(`API route path "${route.path}" must start with "/"`);
     return { route, segments: route.path.split("/").slice(1) };
   });
   const limit = options.bodyLimitBytes ?? 1 << 20;
-  const server: Server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((error: unknown) => {
       options.logger?.warn({ err: (error as Error).message, path: req.url }, "API handler failed");
       if (!res.headersSent) sendProblem(res, 500, "Internal Server Error", "the agent could not answer this request; see its log");
       else res.destroy();
     });
-  });
+  };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://agent");
@@ -134,36 +175,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     sendProblem(res, 404, "Not Found", `no route for ${method} ${url.pathname}`);
   }
 
-  return {
-    socketPath: options.socketPath,
-    async listen() {
-      mkdirSync(dirname(options.socketPath), { recursive: true });
-      // A socket left by a previous agent that crashed; anything that is not a socket is never removed.
-      if (existsSync(options.socketPath)) {
-        if (!lstatSync(options.socketPath).isSocket()) {
-          throw new Error(`API socket path "${options.socketPath}" exists and is not a socket`);
-        }
-        if (await answers(options.socketPath)) {
-          throw new Error(`API socket "${options.socketPath}" is served by a running process (another agent for this node?)`);
-        }
-        unlinkSync(options.socketPath);
-      }
-      await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(options.socketPath, () => {
-          server.off("error", reject);
-          resolve();
-        });
-      });
-    },
-    async close() {
-      if (!server.listening) return;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-    },
-  };
+  return listener;
 }
 
 /** Whether something accepts connections on the unix socket at `path`. */

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { type ClusterSnapshot, type NetworkOptions, vtepMacFor } from "@flatnet/core";
 import { type Command, Option } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
-import { type AgentSelf, createApiServer, routeModules } from "../api/index.ts";
+import { type AgentSelf, type MetricsListener, createApiServer, resolveMetricsAddress, routeModules, startMetricsListener } from "../api/index.ts";
 import { parseNetworkConfig } from "../config/network-config.ts";
 import { POD_BRIDGE, type UnderlayInfo, cleanupNode, createLinuxKernel, detectUnderlay } from "../linux/index.ts";
 import { LOG_LEVELS, type LogLevel, type Logger, createLogger } from "../log.ts";
@@ -107,6 +107,8 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   const node = options.node;
   const socketPath = options.socket ?? `/run/flatnet/${node}.sock`;
   const probePort = parseProbePort(options.probePort ?? "7471");
+  // metrics-tcp: the read-only TCP listener (GET /metrics, /healthz, /readyz), only in the agent's own netns.
+  const metricsAddress = options.metricsAddress === undefined ? undefined : await resolveMetricsAddress(options.metricsAddress, options.netns);
 
   const underlay = await detectUnderlay(options.netns, options.underlayDevice, options.underlayIp);
   logger.info({ underlay }, "underlay detected");
@@ -153,11 +155,8 @@ export async function runAgent(options: AgentOptions): Promise<number> {
       if (outcome.ok) writeSubnetFile();
     },
   });
-  const api = createApiServer({
-    socketPath,
-    routes: routeModules.flatMap((module) => module({ self: () => self, reconciler: reconciler!, datastore, registry, logger })),
-    logger,
-  });
+  const routes = routeModules.flatMap((module) => module({ self: () => self, reconciler: reconciler!, datastore, registry, logger }));
+  const api = createApiServer({ socketPath, routes, logger });
   await api.listen();
   logger.info({ socket: socketPath }, "API listening");
   // cni-fast: the CNI plugin's fast path, served warm next to the API socket (<socket>-cni.sock; cni/worker.ts).
@@ -169,6 +168,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   // The node's own probe responder (node endpoints of flatnet check), restarted when its addresses change.
   let probe: { responder: Responder; key: string } | undefined;
   let probeChain: Promise<void> = Promise.resolve();
+  let metrics: MetricsListener | undefined;
   const ensureProbeResponder = (): Promise<void> =>
     (probeChain = probeChain.then(async () => {
       if (probePort === 0 || self === undefined || stopping.signal.aborted) return;
@@ -192,6 +192,10 @@ export async function runAgent(options: AgentOptions): Promise<number> {
       logger.info({ port: probePort, addresses: self.underlayIps, socket: nodeProbeSocket(socketPath) }, "node probe responder listening");
     }).catch((error: Error) => logger.warn({ err: error.message }, "node probe responder failed")));
   try {
+    if (metricsAddress !== undefined) {
+      metrics = await startMetricsListener({ ...metricsAddress, routes, logger });
+      logger.info({ address: metrics.address }, "metrics listener (GET /metrics, /healthz, /readyz) listening");
+    }
     const registration = { name: node, underlayIps: underlay.ips, vtepMac: vtepMacFor(node), underlayMtu: underlay.mtu };
     const registered = await retryUntil(stopping.signal, logger, "register", () => datastore.register(registration));
     if (registered !== undefined) {
@@ -247,6 +251,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     await probe?.responder.close();
     await reconciler.stop();
     await cniWorker?.stop();
+    await metrics?.close();
     await api.close();
     await datastore.close();
     for (const signal of signals) process.off(signal, onSignal);

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { parseHostPort } from "./metrics-address.ts";
 import { ConfigError } from "./network-config.ts";
 
 // The agent's settings come from four layers, highest first: command-line flags > FLATNET_* environment >
@@ -40,6 +41,14 @@ export const agentSettingsSchema = z
     podCidrAllocator: z.enum(["kubernetes", "flatnet"], { error: 'must be "kubernetes" (kube-controller-manager) or "flatnet"' }).optional(),
     subnetFile: z.string().startsWith("/", "must be an absolute path").optional(),
     leaseNamespace: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, "must be a Kubernetes namespace name").optional(),
+    // The read-only TCP listener for /metrics, /healthz, /readyz (off when unset).
+    metricsAddress: z
+      .string()
+      .superRefine((value, ctx) => {
+        const parsed = parseHostPort(value);
+        if ("error" in parsed) ctx.addIssue({ code: "custom", message: parsed.error });
+      })
+      .optional(),
   })
   .strict();
 

@@ -17,6 +17,8 @@ export interface ClusterFlags {
   podCidrAllocator?: string;
   leaseNamespace?: string;
   subnetFile?: string;
+  /** HOST:PORT of the read-only TCP listener for /metrics, /healthz, /readyz; off when unset. */
+  metricsAddress?: string;
 }
 
 export function addClusterOptions(command: Command): Command {
@@ -29,7 +31,11 @@ export function addClusterOptions(command: Command): Command {
       new Option("--pod-cidr-allocator <who>", "who fills Node spec.podCIDRs (--datastore kubernetes)").choices(["kubernetes", "flatnet"]).default("kubernetes"),
     )
     .option("--lease-namespace <ns>", "namespace of the IPAM leader Lease (--pod-cidr-allocator flatnet)", "kube-system")
-    .option("--subnet-file <path>", "write this node's pod CIDRs and pod MTU here for the CNI plugin (netconf subnetFile)");
+    .option("--subnet-file <path>", "write this node's pod CIDRs and pod MTU here for the CNI plugin (netconf subnetFile)")
+    .option(
+      "--metrics-address <host:port>",
+      "also serve GET /metrics, /healthz, /readyz (read-only) over TCP here, in the agent's netns, e.g. 10.0.0.5:9471; default off",
+    );
 }
 
 /** Flags > FLATNET_* env > config file > defaults, validated; commander's parsed options with the layers applied. */
