@@ -114,7 +114,8 @@ export class BatchSession {
     child.stderr.setEncoding("utf8");
     child.stderr.on("data", (chunk: string) => this.onStderr(child, chunk));
     child.on("error", (error) => this.onExit(child, `cannot run ${file}: ${error.message}`, 127));
-    child.on("exit", (code, signal) => this.onExit(child, `${file} exited with ${signal ?? code} before the batch finished`, code ?? 128));
+    // "close", not "exit": it comes after stderr is drained, so the message of a line that ended the tool is kept.
+    child.on("close", (code, signal) => this.onExit(child, `${file} exited with ${signal ?? code} before the batch finished`, code ?? 128));
     // An idle session must not keep the agent alive; at the agent's exit the child reads EOF and ends.
     child.unref();
     for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { unref?: () => void }).unref?.();
