@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { ClusterSnapshot, NodeSnapshot } from "@flatnet/core";
 import { DatastoreError, type Datastore, type NodeRegistration } from "../store/datastore.ts";
 import { ConfigError, parseNetworkConfig, type NetworkConfig, type NetworkConfigInput } from "../config/network-config.ts";
-import { chooseNodeCidrs } from "./node-cidrs.ts";
+import { chooseNodeCidrs } from "../store/node-cidrs.ts";
 
 // Key layout under the prefix (default /flatnet):
 //   <p>/config            network config JSON, written once by whoever creates the store
@@ -273,7 +273,7 @@ export class EtcdDatastore implements Datastore {
       const [section, ...rest] = key.split("/");
       const name = rest.join("/");
       if (section === "nodes") {
-        const record = parseNodeRecord(kv, key);
+        const record = parseNodeRecord(kv);
         if (record) {
           nodes.set(name, record);
           nodeModRevisions.set(name, kv.mod_revision);
@@ -320,12 +320,11 @@ function pickRegistration(node: NodeRegistration): Omit<NodeRecord, "podCidrs" |
   };
 }
 
-function parseNodeRecord(kv: IKeyValue, key: string): NodeRecord | undefined {
+function parseNodeRecord(kv: IKeyValue): NodeRecord | undefined {
   try {
     const parsed = nodeRecordSchema.safeParse(JSON.parse(kv.value.toString()));
     // A malformed record is skipped (never a crash); the reconcile loop simply does not see that node.
     if (parsed.success) return parsed.data;
-    void key;
   } catch {
     // not JSON: skipped the same way
   }
