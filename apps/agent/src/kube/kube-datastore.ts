@@ -12,7 +12,7 @@ import {
 import type { ClusterSnapshot, NodeSnapshot } from "@flatnet/core";
 import { DatastoreError, type Datastore, type NodeRegistration } from "../store/datastore.ts";
 import { parseNetworkConfig, type NetworkConfig, type NetworkConfigInput } from "../config/network-config.ts";
-import { chooseNodeCidrs, insideClusterCidrs } from "../etcd/node-cidrs.ts";
+import { chooseNodeCidrs, insideClusterCidrs } from "../store/node-cidrs.ts";
 import { LeaseLeader } from "./lease-leader.ts";
 import { DEFAULT_ANNOTATION_PREFIX, nodeView, podCidrsOf, registrationAnnotations, relevantFingerprint } from "./node-object.ts";
 

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DatastoreError } from "./datastore.ts";
@@ -70,6 +71,17 @@ describe("embedded datastore", () => {
     const again = await store.register(reg("node-a", "172.31.0.99"));
     expect(again).toEqual({ name: "node-a", underlayIps: ["172.31.0.99"], podCidrs: a.podCidrs, vtepMac: "0e:00:00:00:00:01" });
     expect((await store.snapshot()).nodes.map((n) => [n.name, n.underlayIps[0]])).toEqual([["node-a", "172.31.0.99"], ["node-b", "172.31.0.11"]]);
+  });
+
+  it("a row the config cannot hold as a whole still blocks the CIDRs of it that fit", async () => {
+    const store = openStore();
+    await store.register(reg("node-a"));
+    // A row written by hand or under an older config: its IPv6 CIDR lies outside the cluster CIDRs.
+    const db = new DatabaseSync(path);
+    db.prepare("INSERT INTO nodes (name, underlay_ips, vtep_mac, underlay_mtu, pod_cidrs, lease_expires, registered_at) VALUES (?, ?, ?, NULL, ?, ?, 0)")
+      .run("odd", JSON.stringify(["172.31.0.12"]), "0e:00:00:00:00:02", JSON.stringify(["10.244.1.0/24", "fd99::/64"]), Date.now() + 60_000);
+    db.close();
+    expect((await store.register(reg("node-b"))).podCidrs).toEqual(["10.244.2.0/24", "fd00:10:244:1::/64"]);
   });
 
   it("reports an exhausted pool with its code", async () => {

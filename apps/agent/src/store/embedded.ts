@@ -1,9 +1,10 @@
 import { type FSWatcher, mkdirSync, watch, writeFileSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { type ClusterSnapshot, ClusterIpam, type NodeSnapshot } from "@flatnet/core";
+import type { ClusterSnapshot, NodeSnapshot } from "@flatnet/core";
 import { type NetworkConfig, type NetworkConfigInput, parseNetworkConfig } from "../config/network-config.ts";
 import { type Datastore, DatastoreError, type NodeRegistration } from "./datastore.ts";
+import { chooseNodeCidrs } from "./node-cidrs.ts";
 
 export interface EmbeddedDatastoreOptions {
   /** The SQLite file every agent of the machine opens (they share the filesystem, not the network). */
@@ -138,7 +139,8 @@ export class EmbeddedDatastore implements Datastore {
           .prepare("UPDATE nodes SET underlay_ips = ?, vtep_mac = ?, underlay_mtu = ?, lease_expires = ? WHERE name = ?")
           .run(JSON.stringify(node.underlayIps), node.vtepMac, node.underlayMtu ?? null, now + this.leaseTtlMs, node.name);
       } else {
-        podCidrs = allocatePodCidrs(config, kept, node.name, this.path);
+        const taken = kept.flatMap((row) => (JSON.parse(row.pod_cidrs) as string[]).map((cidr): [string, string] => [cidr, row.name]));
+        podCidrs = chooseNodeCidrs(config, node.name, taken);
         this.db
           .prepare("INSERT INTO nodes (name, underlay_ips, vtep_mac, underlay_mtu, pod_cidrs, lease_expires, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
           .run(node.name, JSON.stringify(node.underlayIps), node.vtepMac, node.underlayMtu ?? null, JSON.stringify(podCidrs), now + this.leaseTtlMs, now);
@@ -309,18 +311,4 @@ export class EmbeddedDatastore implements Datastore {
     if (changed !== undefined) this.notify(changed);
     return result;
   }
-}
-
-/** Rebuilds the cluster IPAM from the rows, occupies every kept node's CIDRs, then allocates for `name`. */
-function allocatePodCidrs(config: NetworkConfig, rows: readonly NodeRow[], name: string, path: string): string[] {
-  const created = ClusterIpam.create({ clusterCidrs: config.clusterCidrs, nodeMaskIPv4: config.nodeMaskIPv4, nodeMaskIPv6: config.nodeMaskIPv6 });
-  if (!created.success) throw new DatastoreError(created.error.code, `network config in "${path}": ${created.error.message}`);
-  const ipam = created.data;
-  for (const row of rows) {
-    // A row the current config cannot hold (config changed by hand) keeps its CIDRs but cannot block allocation.
-    ipam.occupy(row.name, JSON.parse(row.pod_cidrs) as string[]);
-  }
-  const allocated = ipam.allocate(name);
-  if (!allocated.success) throw new DatastoreError(allocated.error.code, allocated.error.message);
-  return allocated.data.podCidrs;
 }

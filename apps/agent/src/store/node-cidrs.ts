@@ -1,5 +1,5 @@
 import { ClusterIpam, cidrContains, safeParseCidr } from "@flatnet/core";
-import { DatastoreError, type NetworkConfig } from "../store/datastore.ts";
+import { DatastoreError, type NetworkConfig } from "./datastore.ts";
 
 /**
  * The pod CIDRs the core's cluster IPAM gives `node` when every CIDR in `taken` (CIDR -> owner) is occupied:
@@ -27,6 +27,6 @@ export function insideClusterCidrs(config: NetworkConfig, cidr: string): boolean
   if (!inner.success) return false;
   return config.clusterCidrs.some((text) => {
     const pool = safeParseCidr(text);
-    return pool.success && pool.data.family === inner.data.family && cidrContains(pool.data, inner.data);
+    return pool.success && cidrContains(pool.data, inner.data);
   });
 }
