@@ -5,21 +5,36 @@
 // Fast path: a netconf naming the agent's socket (`agentSocket`) sends the call to the agent (delegate.ts) and prints
 // its answer; only node:fs and node:net are loaded. The plugin proper (zod, IPAM store, iproute2) is imported lazily,
 // when the agent is not there (DEL must work while it is down) or the netconf names no agent.
-import { readFileSync, writeSync } from "node:fs";
 import { agentSocketOf, cniEnvOf, delegate } from "./delegate.ts";
 
-function readStdin(): string {
+// Bun's own stdin/stdout: importing node:fs costs the fast path ~2.5 ms of start-up (measured: a compiled binary that
+// reads stdin with node:fs 8.7 ms, with Bun.stdin 7.1 ms, one that only exits 5.9 ms).
+interface BunIo {
+  stdin: { text(): Promise<string> };
+  stdout: unknown;
+  write(destination: unknown, data: string): Promise<number>;
+}
+const bun = (globalThis as { Bun?: BunIo }).Bun;
+
+async function readStdin(): Promise<string> {
   try {
-    return readFileSync(0, "utf8"); // read for every command, VERSION included, as skel does
+    if (bun !== undefined) return await bun.stdin.text(); // read for every command, VERSION included, as skel does
+    const { readFileSync } = await import("node:fs");
+    return readFileSync(0, "utf8");
   } catch {
     return "";
   }
 }
 
-function print(text: string): void {
+async function print(text: string): Promise<void> {
+  if (bun !== undefined) {
+    await bun.write(bun.stdout, text); // resolves once all of it is written: nothing is lost at exit
+    return;
+  }
+  const { writeSync } = await import("node:fs");
   const bytes = Buffer.from(text, "utf8");
   let written = 0;
-  while (written < bytes.length) written += writeSync(1, bytes, written); // synchronous: nothing is lost at exit
+  while (written < bytes.length) written += writeSync(1, bytes, written);
 }
 
 async function inProcess(stdin: string): Promise<number> {
@@ -28,14 +43,14 @@ async function inProcess(stdin: string): Promise<number> {
 }
 
 async function run(): Promise<number> {
-  const stdin = readStdin();
+  const stdin = await readStdin();
   const socket = agentSocketOf(stdin);
   const command = process.env.CNI_COMMAND;
   if (socket === undefined || command === "VERSION") return inProcess(stdin);
   const outcome = await delegate(socket, cniEnvOf(process.env), stdin);
   if (outcome.kind === "answered") {
     if (process.env.FLATNET_CNI_TRACE) process.stderr.write(`flatnet-cni: delegated to ${socket}\n`);
-    print(outcome.response.stdout);
+    await print(outcome.response.stdout);
     return outcome.response.exitCode;
   }
   if (process.env.FLATNET_CNI_TRACE) process.stderr.write(`flatnet-cni: in-process (${outcome.reason})\n`);
@@ -49,7 +64,7 @@ async function run(): Promise<number> {
     } catch {
       // agentSocketOf parsed it already
     }
-    print(JSON.stringify({ cniVersion, code: 11, msg: `the flatnet agent went away during ADD (${outcome.reason}); try again` }) + "\n");
+    await print(JSON.stringify({ cniVersion, code: 11, msg: `the flatnet agent went away during ADD (${outcome.reason}); try again` }) + "\n");
     return 1;
   }
   // Unavailable (nothing done), or a lost idempotent command (DEL, CHECK, GC, STATUS): do it here.
