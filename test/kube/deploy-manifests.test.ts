@@ -9,6 +9,7 @@ import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
 import { parseNetworkConfig } from "../../apps/agent/src/config/network-config.ts";
 import { resolveAgentSettings } from "../../apps/agent/src/config/agent-config.ts";
+import { parseHostPort } from "../../apps/agent/src/config/metrics-address.ts";
 import { parseNetconf } from "../../apps/agent/src/cni/netconf.ts";
 
 // The manifests are validated against the Kubernetes OpenAPI schemas that the kubernetes-models package compiles
@@ -75,6 +76,8 @@ describe("deploy/ manifests", () => {
     ["a container without a name", (ds: Obj) => delete ds.spec.template.spec.containers[0].name],
     ["hostNetwork as a string", (ds: Obj) => (ds.spec.template.spec.hostNetwork = "yes")],
     ["an unknown updateStrategy type", (ds: Obj) => (ds.spec.updateStrategy.type = "Sometimes")],
+    ["a container port as a string", (ds: Obj) => (ds.spec.template.spec.containers[0].ports[0].containerPort = "metrics")],
+    ["an httpGet probe without a port", (ds: Obj) => delete ds.spec.template.spec.containers[0].readinessProbe.httpGet.port],
   ])("the validator catches %s (so a pass means something)", (_label, mutate) => {
     const broken = structuredClone(find("DaemonSet", "flatnet"));
     mutate(broken);
@@ -95,6 +98,53 @@ describe("deploy/ manifests", () => {
     const env = pod.containers[0].env.find((e: Obj) => e.name === "FLATNET_NODE");
     expect(env.valueFrom.fieldRef.fieldPath).toBe("spec.nodeName");
     expect(pod.tolerations).toEqual([{ operator: "Exists" }]);
+  });
+
+  describe("metrics and health over TCP", () => {
+    const pod = () => find("DaemonSet", "flatnet");
+    const agent = () => pod().spec.template.spec.containers[0] as Obj;
+    /** The --metrics-address the agent's shell command passes, e.g. "${HOST_IP}:9471". */
+    const flagValue = () => {
+      const command = agent().args.join(" ");
+      const match = /--metrics-address "([^"]+)"/.exec(command);
+      if (!match) throw new Error(`no --metrics-address "..." in the agent's command: ${command}`);
+      return match[1]!;
+    };
+
+    it("passes --metrics-address on the node IP (downward API status.hostIP) and the named container port", () => {
+      expect(flagValue()).toBe("${HOST_IP}:9471");
+      const hostIp = agent().env.find((e: Obj) => e.name === "HOST_IP");
+      expect(hostIp.valueFrom.fieldRef.fieldPath).toBe("status.hostIP");
+      expect(agent().ports).toEqual([{ name: "metrics", containerPort: 9471, hostPort: 9471, protocol: "TCP" }]);
+    });
+
+    it.each([["10.0.0.5"], ["fd00::5"]])("the flag with node IP %s is a value the agent's settings layer accepts, on the container port", (ip) => {
+      const value = flagValue().replace("${HOST_IP}", ip);
+      const settings = resolveAgentSettings({ flags: { metricsAddress: value }, flagSource: () => "cli", env: {} });
+      expect(parseHostPort(settings.metricsAddress!)).toEqual({ host: ip, port: agent().ports[0].containerPort });
+    });
+
+    it("probes /readyz and /healthz with kubelet's httpGet on that port (no exec, no curl)", () => {
+      const port = agent().ports.find((p: Obj) => p.name === "metrics");
+      expect(agent().readinessProbe.httpGet).toEqual({ path: "/readyz", port: "metrics" });
+      expect(agent().livenessProbe.httpGet).toEqual({ path: "/healthz", port: "metrics" });
+      for (const probe of [agent().readinessProbe, agent().livenessProbe]) {
+        expect(probe.exec).toBeUndefined();
+        // A named port must name a declared container port, and that port must be the flag's.
+        expect(probe.httpGet.port).toBe(port.name);
+        expect(flagValue().endsWith(`:${port.containerPort}`)).toBe(true);
+      }
+    });
+
+    it("tells Prometheus where to scrape: the same port and /metrics", () => {
+      const annotations = pod().spec.template.metadata.annotations;
+      expect(annotations).toEqual({ "prometheus.io/scrape": "true", "prometheus.io/port": String(agent().ports[0].containerPort), "prometheus.io/path": "/metrics" });
+    });
+
+    it("the image no longer ships curl for probes", () => {
+      const dockerfile = readFileSync(join(deployDir, "Dockerfile"), "utf8");
+      expect(dockerfile).not.toMatch(/apt-get install[^\n]*\bcurl\b/);
+    });
   });
 
   it("grants exactly what the agent calls: nodes get/list/watch/patch, leases in its own namespace", () => {
