@@ -56,6 +56,7 @@ describe("KubeDatastore through @kubernetes/client-node against the fake apiserv
       "flatnet.io/underlay-ips": "172.31.0.11",
       "flatnet.io/vtep-mac": "0e:11:22:33:44:55",
       "flatnet.io/underlay-mtu": "1500",
+      "flatnet.io/backend": "vxlan",
     });
     expect(fake.requests).toContainEqual(expect.stringMatching(/^GET \/api\/v1\/nodes\?.*allowWatchBookmarks=true/));
     await waitFor("the annotation to reach the informer", async () => (await store.snapshot()).nodes[0]?.vtepMac);

@@ -14,7 +14,7 @@ import { DatastoreError, type Datastore, type NodeRegistration } from "../store/
 import { parseNetworkConfig, type NetworkConfig, type NetworkConfigInput } from "../config/network-config.ts";
 import { chooseNodeCidrs, insideClusterCidrs } from "../store/node-cidrs.ts";
 import { LeaseLeader } from "./lease-leader.ts";
-import { DEFAULT_ANNOTATION_PREFIX, nodeView, podCidrsOf, registrationAnnotations, relevantFingerprint } from "./node-object.ts";
+import { DEFAULT_ANNOTATION_PREFIX, annotationKeys, nodeView, podCidrsOf, registrationAnnotations, relevantFingerprint } from "./node-object.ts";
 
 export type PodCidrAllocator = "kubernetes" | "flatnet";
 
@@ -139,7 +139,7 @@ export class KubeDatastore implements Datastore {
     await this.start();
     try {
       await this.core.patchNode(
-        { name: node.name, body: { metadata: { annotations: registrationAnnotations(node, this.prefix) } } },
+        { name: node.name, body: { metadata: { annotations: registrationAnnotations(node, this.prefix, this.network.backend) } } },
         setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch),
       );
     } catch (error) {
@@ -190,7 +190,7 @@ export class KubeDatastore implements Datastore {
     if (!registration) throw new DatastoreError("ERR_NOT_FOUND", `node "${name}" was not registered by this agent; register it first`);
     const node = this.informer?.get(name);
     if (this.informer && !node) throw new DatastoreError("ERR_NOT_FOUND", `Node "${name}" no longer exists in the apiserver`);
-    const wanted = registrationAnnotations(registration, this.prefix);
+    const wanted = registrationAnnotations(registration, this.prefix, this.network.backend);
     const current = node?.metadata?.annotations ?? {};
     if (Object.entries(wanted).every(([k, v]) => current[k] === v)) return;
     await this.core.patchNode(
@@ -202,7 +202,7 @@ export class KubeDatastore implements Datastore {
   async remove(name: string): Promise<void> {
     // The Node object belongs to kubelet and the cloud controller: only flatnet's annotations go.
     this.registered.delete(name);
-    const annotations = Object.fromEntries(Object.keys(registrationAnnotations({ name, underlayIps: [], vtepMac: "", underlayMtu: 0 }, this.prefix)).map((k) => [k, null]));
+    const annotations = Object.fromEntries(Object.values(annotationKeys(this.prefix)).map((key) => [key, null]));
     try {
       await this.core.patchNode({ name, body: { metadata: { annotations } } }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch));
     } catch (error) {

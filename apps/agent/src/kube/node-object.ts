@@ -9,19 +9,22 @@ export interface Annotations {
   underlayIps: string;
   vtepMac: string;
   underlayMtu: string;
+  /** The network config's backend, for people and tools looking at Nodes (the VS Code extension shows it). */
+  backend: string;
 }
 
 export function annotationKeys(prefix: string): Annotations {
-  return { underlayIps: `${prefix}underlay-ips`, vtepMac: `${prefix}vtep-mac`, underlayMtu: `${prefix}underlay-mtu` };
+  return { underlayIps: `${prefix}underlay-ips`, vtepMac: `${prefix}vtep-mac`, underlayMtu: `${prefix}underlay-mtu`, backend: `${prefix}backend` };
 }
 
 /** The annotations a registration publishes (values are strings, as Kubernetes requires). */
-export function registrationAnnotations(node: NodeRegistration, prefix: string): Record<string, string> {
+export function registrationAnnotations(node: NodeRegistration, prefix: string, backend: string): Record<string, string> {
   const keys = annotationKeys(prefix);
   return {
     [keys.underlayIps]: node.underlayIps.join(","),
     [keys.vtepMac]: node.vtepMac,
     ...(node.underlayMtu !== undefined ? { [keys.underlayMtu]: String(node.underlayMtu) } : {}),
+    [keys.backend]: backend,
   };
 }
 
