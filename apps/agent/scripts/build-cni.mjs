@@ -10,10 +10,11 @@ const root = join(agent, "..", "..");
 const out = process.argv[2] ?? join(agent, "dist", "cni", "flatnet");
 const bun = [join(root, "node_modules", ".bin", "bun"), join(agent, "node_modules", ".bin", "bun")].find((p) => existsSync(p)) ?? "bun";
 mkdirSync(dirname(out), { recursive: true });
+// No .env / bunfig.toml autoload: a plugin must not take settings from whatever directory the runtime runs it in.
 // Built beside the target, then renamed over it: a plugin or an agent's CNI worker running the old binary keeps its
 // inode, and nobody ever sees a half-written file.
 const tmp = `${out}.build-${process.pid}`;
-const args = ["build", "--compile", "--minify", "--bytecode", "--target=bun-linux-x64", join(agent, "src", "cni", "bin.ts"), "--outfile", tmp];
+const args = ["build", "--compile", "--minify", "--bytecode", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--target=bun-linux-x64", join(agent, "src", "cni", "bin.ts"), "--outfile", tmp];
 const run = spawnSync(bun, args, { cwd: agent, stdio: ["ignore", "pipe", "inherit"] });
 if (run.status !== 0) {
   rmSync(tmp, { force: true });
