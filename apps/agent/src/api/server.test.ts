@@ -49,6 +49,7 @@ describe("createApiServer on a unix socket", () => {
     ["POST", "/v1/items", "{not json", 400, "application/problem+json", { type: "about:blank", title: "Bad Request", status: 400, detail: expect.stringContaining("request body is not JSON") }],
     ["GET", "/gone", undefined, 410, "application/problem+json", { type: "about:blank", title: "Gone", status: 410, detail: "item 7 was removed", item: 7 }],
     ["GET", "/bug", undefined, 500, "application/problem+json", { type: "about:blank", title: "Internal Server Error", status: 500, detail: "the agent could not answer this request; see its log" }],
+    ["GET", "/v1/items/%E0%A4%A", undefined, 400, "application/problem+json", { type: "about:blank", title: "Bad Request", status: 400, detail: 'path segment "%E0%A4%A" is not valid percent-encoding' }],
     ["GET", "/nope", undefined, 404, "application/problem+json", { type: "about:blank", title: "Not Found", status: 404, detail: "no route for GET /nope" }],
     ["DELETE", "/v1/items", undefined, 405, "application/problem+json", { type: "about:blank", title: "Method Not Allowed", status: 405, detail: "DELETE is not allowed on /v1/items; allowed: POST" }],
   ])("%s %s -> %i", async (method, path, body, status, type, expected) => {

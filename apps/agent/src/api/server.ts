@@ -126,6 +126,7 @@ export function createRequestListener(
   const limit = options.bodyLimitBytes ?? 1 << 20;
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((error: unknown) => {
+      if (error instanceof ApiProblem && !res.headersSent) return sendProblem(res, error.status, error.title, error.detail, error.extra);
       options.logger?.warn({ err: (error as Error).message, path: req.url }, "API handler failed");
       if (!res.headersSent) sendProblem(res, 500, "Internal Server Error", "the agent could not answer this request; see its log");
       else res.destroy();
@@ -198,10 +199,18 @@ function match(segments: string[], parts: string[]): Record<string, string> | un
     const part = parts[i]!;
     if (segment.startsWith(":")) {
       if (part === "") return undefined;
-      params[segment.slice(1)] = decodeURIComponent(part);
+      params[segment.slice(1)] = decodeSegment(part);
     } else if (segment !== part) return undefined;
   }
   return params;
+}
+
+function decodeSegment(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new ApiProblem(400, "Bad Request", `path segment ${JSON.stringify(part)} is not valid percent-encoding`);
+  }
 }
 
 async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
