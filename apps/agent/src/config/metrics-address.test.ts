@@ -50,7 +50,7 @@ describe("parseHostPort (--metrics-address)", () => {
 });
 
 describe("metricsAddress in the settings layers", () => {
-  const none = { flags: {}, flagSource: () => undefined };
+  const none = { flags: {}, flagSource: (): string | undefined => undefined };
 
   it("is off by default and comes from the flag, FLATNET_METRICS_ADDRESS or the config file", () => {
     expect(resolveAgentSettings({ ...none, env: {} }).metricsAddress).toBeUndefined();
@@ -67,7 +67,7 @@ describe("metricsAddress in the settings layers", () => {
   });
 
   it.each([
-    ["a flag", { flags: { metricsAddress: "10.0.0.5:70000" }, flagSource: () => "cli", env: {} }, /flag --metrics-address = "10.0.0.5:70000": must be HOST:PORT.*port 70000 is out of range/],
+    ["a flag", { flags: { metricsAddress: "10.0.0.5:70000" }, flagSource: (): string | undefined => "cli", env: {} }, /flag --metrics-address = "10.0.0.5:70000": must be HOST:PORT.*port 70000 is out of range/],
     ["an env var", { ...none, env: { FLATNET_METRICS_ADDRESS: "9471" } }, /env FLATNET_METRICS_ADDRESS = "9471": must be HOST:PORT/],
   ])("rejects a bad value from %s naming the key, layer and rule (exit 2)", (_label, layers, message) => {
     expect(() => resolveAgentSettings(layers)).toThrow(message);
