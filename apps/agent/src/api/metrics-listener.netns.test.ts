@@ -128,6 +128,26 @@ describe.skipIf(!isRoot)("flatnet agent --metrics-address in a node namespace", 
     const root = sh("ss", ["-Hltnp"]);
     expect(root).not.toMatch(new RegExp(`pid=${pid},`));
   });
+
+  it.each([
+    ["taken by the running agent", ADDRESS, `"${ADDRESS}": cannot listen: EADDRINUSE (another process listens there)`],
+    ["on no interface of the namespace", "172.31.0.99:9471", '"172.31.0.99:9471": cannot listen: EADDRNOTAVAIL'],
+  ])("a second agent whose address is %s exits 1 naming it, and does not hang", (_label, address, message) => {
+    const result = spawnSync(
+      "ip",
+      [
+        "netns", "exec", NODE_NS, process.execPath, "--import", "tsx", "src/main.ts", "agent",
+        "--node", "n2", "--netns", NODE_NS, "--store", join(dir, "store.db"), "--network-config", join(dir, "net.json"),
+        "--socket", join(dir, "n2.sock"), "--probe-port", "0", "--log-level", "warn", "--metrics-address", address,
+      ],
+      { cwd: AGENT_DIR, encoding: "utf8", timeout: 60_000 },
+    );
+    expect(result.stderr).toContain(`flatnet agent: --metrics-address ${message}`);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.status).toBe(1);
+    // The first agent still serves.
+    expect(curlInNetns("/readyz").status).toBe(200);
+  }, 60_000);
 });
 
 describe.skipIf(!isRoot)("flatnet agent --metrics-address: bad values exit 2 before touching anything", () => {
