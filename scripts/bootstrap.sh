@@ -26,6 +26,7 @@ declare -A NEED=(
   [tcpdump]=tcpdump
   [jq]=jq
   [iptables]=iptables
+  [curl]=curl
 )
 missing=()
 for what in "${!NEED[@]}"; do
