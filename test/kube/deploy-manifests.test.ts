@@ -11,6 +11,7 @@ import { parseNetworkConfig } from "../../apps/agent/src/config/network-config.t
 import { resolveAgentSettings } from "../../apps/agent/src/config/agent-config.ts";
 import { parseHostPort } from "../../apps/agent/src/config/metrics-address.ts";
 import { parseNetconf } from "../../apps/agent/src/cni/netconf.ts";
+import { DEFAULT_POD_IPAM_DB } from "../../apps/agent/src/metrics/cluster-metrics.ts";
 
 // The manifests are validated against the Kubernetes OpenAPI schemas that the kubernetes-models package compiles
 // (types, enums, required fields), plus flatnet's own rules: least privilege, and configs the agent accepts.
@@ -174,6 +175,10 @@ describe("deploy/ manifests", () => {
       expect(settings.subnetFile).toBe(netconf.subnetFile);
       const mounts = find("DaemonSet", "flatnet").spec.template.spec.containers[0].volumeMounts.map((m: Obj) => m.mountPath);
       expect(mounts).toContain("/run/flatnet");
+      // The agent reads the plugin's IPAM database for flatnet_node_pod_ips: the default path is where the plugin
+      // writes it (dataDir/<network name>/ipam.db), under a path the agent container mounts.
+      expect(DEFAULT_POD_IPAM_DB).toBe(join(netconf.dataDir, netconf.name, "ipam.db"));
+      expect(mounts.some((mount: string) => DEFAULT_POD_IPAM_DB.startsWith(`${mount}/`))).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

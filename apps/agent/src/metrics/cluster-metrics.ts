@@ -1,8 +1,10 @@
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { ClusterIpam, type Cidr, safeParseCidr } from "@flatnet/core";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { AgentContext } from "../api/context.ts";
 import type { ApiRoute } from "../api/server.ts";
+import { DEFAULT_DATA_DIR } from "../cni/netconf.ts";
 import { IpamStore } from "../ipam-store/store.ts";
 import type { Datastore } from "../store/datastore.ts";
 import { datastoreStats, type DatastoreStats } from "./datastore-stats.ts";
@@ -10,8 +12,11 @@ import { datastoreStats, type DatastoreStats } from "./datastore-stats.ts";
 // Cluster-level metrics next to the reconcile loop's: which datastore and how healthy, node CIDRs used/free per
 // cluster CIDR, and pod IPs used/free in this node's pod CIDRs (read from the CNI plugin's IPAM database).
 
-/** Where the CNI plugin keeps this node's pod IPAM (its dataDir + network name); FLATNET_POD_IPAM_DB overrides. */
-export const DEFAULT_POD_IPAM_DB = "/var/lib/cni/flatnet/flatnet/ipam.db";
+/**
+ * Where the CNI plugin keeps this node's pod IPAM: its default dataDir + the network name of deploy/'s conflist
+ * ("flatnet"), under /run/flatnet, which the agent's DaemonSet mounts. FLATNET_POD_IPAM_DB overrides.
+ */
+export const DEFAULT_POD_IPAM_DB = join(DEFAULT_DATA_DIR, "flatnet", "ipam.db");
 
 export interface ClusterMetricsOptions {
   registry: Registry;
