@@ -1,6 +1,6 @@
 import { constants } from "node:os";
 import type { NetnsTarget } from "../linux/exec.ts";
-import { type AttachedPod, hostVethName, type PodAttachment, type PodLink, type PodLinkSpec, POD_BRIDGE } from "../linux/pod.ts";
+import { type AttachedPod, hostVethName, type PodAttachment, type PodLink, type PodLinkSpec, type PodRef, POD_BRIDGE } from "../linux/pod.ts";
 
 // ADD's two kernel steps (linux/pod.ts createPodLink + configurePodLink) done with rtnetlink from the CNI worker itself
 // instead of two `ip` processes: the same requests `ip` sends, on a NETLINK_ROUTE socket opened inside the target
@@ -62,6 +62,13 @@ export class NetlinkError extends Error {
     what: string,
   ) {
     super(`${what}: RTNETLINK answers: ${errno === EEXIST ? "File exists" : errno === ENODEV ? "No such device" : (ERRNO_NAMES.get(errno) ?? `errno ${errno}`)}`);
+  }
+}
+
+class NamespaceGone extends Error {
+  override readonly name = "NamespaceGone";
+  constructor(path: string) {
+    super(`Cannot open network namespace "${path}": No such file or directory`);
   }
 }
 
@@ -221,6 +228,8 @@ function nsPath(target: NetnsTarget): string {
 export interface NetlinkPodOps {
   createLink(spec: PodLinkSpec): Promise<PodLink>;
   configureLink(spec: PodAttachment, link: PodLink): Promise<AttachedPod>;
+  /** DEL's kernel step: deletes the host veth (the pod end goes with it); a veth or namespace already gone is false. */
+  detach(ref: PodRef): Promise<{ removed: boolean }>;
 }
 
 /** Binds libc through bun:ffi (the CNI worker runs under Bun); undefined under Node or when binding fails. */
@@ -245,7 +254,7 @@ export async function createNetlinkPodOps(): Promise<NetlinkPodOps | undefined> 
   }
   const openNs = (path: string): number => {
     const fd = libc.open(str(path), O_RDONLY_CLOEXEC);
-    if (fd < 0) throw new Error(`Cannot open network namespace "${path}": No such file or directory`);
+    if (fd < 0) throw new NamespaceGone(path);
     return fd;
   };
   /** Runs `fn` with a rtnetlink socket created inside the namespace at `path`; this thread returns to its own after. */
@@ -363,8 +372,29 @@ export async function createNetlinkPodOps(): Promise<NetlinkPodOps | undefined> 
     }
   };
 
+  const detach = (ref: PodRef): { removed: boolean } => {
+    const name = hostVethName(ref.containerId, ref.ifName);
+    try {
+      return withSocket(`/run/netns/${ref.nodeNetns}`, (sock) => {
+        const link = sock.link(name);
+        if (link === undefined) return { removed: false };
+        try {
+          sock.change(new Message(RTM_DELLINK, NLM_F_ACK).header(ifinfomsg(link.index, 0, 0)), `link del ${name}`);
+        } catch (error) {
+          if (error instanceof NetlinkError && error.errno === ENODEV) return { removed: false }; // a concurrent DEL won
+          throw error;
+        }
+        return { removed: true };
+      });
+    } catch (error) {
+      if (error instanceof NamespaceGone) return { removed: false }; // the node namespace is gone: nothing to remove
+      throw error;
+    }
+  };
+
   return {
     createLink: async (spec) => createLink(spec),
     configureLink: async (spec, link) => configureLink(spec, link),
+    detach: async (ref) => detach(ref),
   };
 }
