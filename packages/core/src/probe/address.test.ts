@@ -27,6 +27,10 @@ describe("sameAddress / probeAddressFamily", () => {
     ["10.0.0.1", "10.0.0.2", false],
     ["fd00::1", "fd00:0::1", true],
     ["::ffff:10.0.0.1", "::10.0.0.1", false],
+    [" 10.0.0.1 ", "::ffff:10.0.0.1", true],
+    ["fe80::1%eth0", "fe80::1", true],
+    ["not-an-ip", "not-an-ip", true], // unparsable text is compared as text
+    ["not-an-ip", "10.0.0.1", false],
   ])("%s vs %s", (a, b, same) => {
     expect(sameAddress(a, b)).toBe(same);
   });
@@ -55,6 +59,10 @@ describe("cidrIncludes", () => {
     ["fd00::1/128", "fd00::1", true],
     ["10.244.1.0/24", "fd00::1", false],
     ["10.244.1.0/33", "10.244.1.1", false],
+    ["garbage", "10.244.1.0/24", false],
+    ["10.244.1.9/24", "10.244.1.7", true], // host bits of the CIDR are ignored
+    ["10.244.1.0/24", "fe80::1%eth0", false],
+    ["10.244.1.0/24", "10.244.1.256", false],
     ["garbage", "10.0.0.1", false],
   ])("%s contains %s: %s", (cidr, ip, inside) => {
     expect(cidrIncludes(cidr, ip)).toBe(inside);

@@ -1,3 +1,5 @@
+import { cidrEquals, safeParseCidr } from "../cidr/index.ts";
+import { ipFamilyOf } from "../ip/index.ts";
 import { cidrIncludes, probeAddressFamily, unmapAddress } from "./address.ts";
 import { ruleMatches, type FirewallRule } from "./firewall.ts";
 import type { Diagnosis, PairResult } from "./types.ts";
@@ -256,13 +258,14 @@ function uniqueStates(...states: (NodeProbeState | undefined)[]): NodeProbeState
 }
 
 function sameFamily(cidr: string, ip: string): boolean {
-  return probeAddressFamily(cidr.split("/")[0] ?? "") === probeAddressFamily(unmapAddress(ip));
+  const family = ipFamilyOf(cidr);
+  return family !== undefined && family === probeAddressFamily(unmapAddress(ip));
 }
 
 function sameCidr(a: string, b: string): boolean {
-  const [an, ap] = a.split("/");
-  const [bn, bp] = b.split("/");
-  return ap === bp && norm(an) === norm(bn);
+  const left = safeParseCidr(a);
+  const right = safeParseCidr(b);
+  return left.success && right.success ? cidrEquals(left.data, right.data) : a === b;
 }
 
 function norm(ip: string | undefined): string | undefined {
