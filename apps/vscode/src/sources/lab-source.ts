@@ -1,7 +1,7 @@
 /**
  * A flatnet lab on this machine, found on its own: the lab's state file (`<stateDir>/state.json`, written
- * atomically by `flatnet lab`) is watched; agent health is whether the recorded agent process is alive and
- * its API socket exists. No command is run and nothing in any network namespace is touched.
+ * atomically by `flatnet lab`) is watched; agent health is whether the recorded agent process (PID and start
+ * time) is alive and its API socket exists. No command is run and nothing in any network namespace is touched.
  */
 import { existsSync, readFileSync, watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
@@ -22,12 +22,14 @@ const labStateSchema = z.object({
       underlayIps: z.array(z.string()).default([]),
       podCidrs: z.array(z.string()).default([]),
       backend: z.string().optional(),
-      agent: z.object({ pid: z.number().int().positive(), socket: z.string() }).partial().optional(),
+      agent: z.object({ pid: z.number().int().positive(), startTime: z.string(), socket: z.string() }).partial().optional(),
     }),
   ),
   pods: z.array(z.object({ name: z.string().min(1), node: z.string(), ips: z.array(z.string()).default([]) })).default([]),
 });
 export type LabStateFile = z.infer<typeof labStateSchema>;
+/** A node's agent as the lab recorded it. */
+export type RecordedAgent = NonNullable<LabStateFile["nodes"][number]["agent"]>;
 
 export type ReadLabResult = { kind: "absent" } | { kind: "invalid"; message: string } | { kind: "ok"; state: LabStateFile };
 
@@ -53,7 +55,31 @@ export function readLabState(stateDir: string): ReadLabResult {
   return { kind: "ok", state: parsed.data };
 }
 
-export function isProcessAlive(pid: number): boolean {
+/**
+ * /proc/PID/stat field 22 (start time in clock ticks since boot); undefined when the process is gone or a zombie.
+ * The same rule as the lab's supervisor (apps/agent/src/lab/supervisor.ts `processStartTime`), read synchronously.
+ */
+export function processStartTime(pid: number): string | undefined {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
+  return startTimeFromStat(stat);
+}
+
+/** The start time in a /proc/PID/stat line; undefined for a zombie or dead process. */
+export function startTimeFromStat(stat: string): string | undefined {
+  // The command name (field 2) is in parentheses and may contain spaces: split after its closing one.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  if (fields[0] === "Z" || fields[0] === "X") return undefined;
+  return fields[19];
+}
+
+/** Whether the recorded process is still that very process: same PID and, when the lab recorded it, same start time (a reused PID is not alive). */
+export function isProcessAlive(pid: number, startTime?: string): boolean {
+  if (startTime !== undefined) return processStartTime(pid) === startTime;
   try {
     process.kill(pid, 0);
     return true;
@@ -63,7 +89,7 @@ export function isProcessAlive(pid: number): boolean {
 }
 
 /** Pure mapping; `health` is injected so tests need no processes. */
-export function labStateToView(stateDir: string, state: LabStateFile, health: (agent: { pid?: number; socket?: string } | undefined) => AgentHealth): ClusterView {
+export function labStateToView(stateDir: string, state: LabStateFile, health: (agent: RecordedAgent | undefined) => AgentHealth): ClusterView {
   return {
     id: `lab:${stateDir}`,
     name: `flatnet lab (${state.prefix.replace(/-$/, "")})`,
@@ -78,9 +104,9 @@ export function labStateToView(stateDir: string, state: LabStateFile, health: (a
   };
 }
 
-export function agentHealthFromProcess(agent: { pid?: number; socket?: string } | undefined): AgentHealth {
+export function agentHealthFromProcess(agent: RecordedAgent | undefined): AgentHealth {
   if (!agent?.pid) return "unknown";
-  if (!isProcessAlive(agent.pid)) return "down";
+  if (!isProcessAlive(agent.pid, agent.startTime)) return "down";
   return agent.socket && !existsSync(agent.socket) ? "degraded" : "healthy";
 }
 

@@ -1,0 +1,46 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { agentHealthFromProcess, processStartTime, type RecordedAgent, startTimeFromStat } from "./lab-source.ts";
+
+const hasProc = processStartTime(process.pid) !== undefined;
+if (!hasProc) console.log("lab-source process tests skipped: no /proc on this system");
+
+describe.skipIf(!hasProc)("agent health from the recorded process", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fn-tq-lab-source-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const socket = join(dir, "agent.sock");
+  writeFileSync(socket, "");
+  const self = process.pid;
+  const started = processStartTime(self)!;
+  // A process that has exited and been reaped: its PID is no longer there.
+  const gone = spawnSync("true").pid!;
+
+  it.each<[string, RecordedAgent | undefined, string]>([
+    ["no agent recorded", undefined, "unknown"],
+    ["no pid recorded", { socket }, "unknown"],
+    ["same pid and start time, socket present", { pid: self, startTime: started, socket }, "healthy"],
+    ["same pid and start time, socket missing", { pid: self, startTime: started, socket: join(dir, "missing.sock") }, "degraded"],
+    ["pid reused by another process (start time differs)", { pid: self, startTime: String(Number(started) + 1), socket }, "down"],
+    ["process gone", { pid: gone, startTime: started, socket }, "down"],
+    ["no start time recorded: pid alone decides", { pid: self, socket }, "healthy"],
+    ["no start time recorded, process gone", { pid: gone, socket }, "down"],
+  ])("%s -> %s", (_name, agent, health) => {
+    expect(agentHealthFromProcess(agent)).toBe(health);
+  });
+
+});
+
+describe("start time from a /proc/PID/stat line", () => {
+  const tail = (state: string) => `${state} 1 1 1 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10`;
+  it.each<[string, string, string | undefined]>([
+    ["plain command", `4242 (flatnet) ${tail("S")}`, "987654"],
+    ["command with spaces and parentheses", `4242 (a (b) c) ${tail("R")}`, "987654"],
+    ["zombie", `4242 (flatnet) ${tail("Z")}`, undefined],
+    ["dead", `4242 (flatnet) ${tail("X")}`, undefined],
+  ])("%s", (_name, stat, startTime) => {
+    expect(startTimeFromStat(stat)).toBe(startTime);
+  });
+});
