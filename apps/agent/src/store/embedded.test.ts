@@ -73,6 +73,26 @@ describe("embedded datastore", () => {
     expect((await store.snapshot()).nodes.map((n) => [n.name, n.underlayIps[0]])).toEqual([["node-a", "172.31.0.99"], ["node-b", "172.31.0.11"]]);
   });
 
+  it("records the published underlay MTU (updated on re-registration) and the first registration time (kept)", async () => {
+    let clock = 1_000_000;
+    const store = openStore({ now: () => clock });
+    const row = () => {
+      const db = new DatabaseSync(path);
+      try {
+        return db.prepare("SELECT underlay_mtu, registered_at FROM nodes WHERE name = 'node-a'").get();
+      } finally {
+        db.close();
+      }
+    };
+    await store.register({ ...reg("node-a"), underlayMtu: 1500 });
+    expect(row()).toEqual({ underlay_mtu: 1500, registered_at: 1_000_000 });
+    clock += 5_000;
+    await store.register({ ...reg("node-a"), underlayMtu: 1450 });
+    expect(row()).toEqual({ underlay_mtu: 1450, registered_at: 1_000_000 });
+    await store.register(reg("node-a"));
+    expect(row()).toEqual({ underlay_mtu: null, registered_at: 1_000_000 });
+  });
+
   it("a row the config cannot hold as a whole still blocks the CIDRs of it that fit", async () => {
     const store = openStore();
     await store.register(reg("node-a"));
