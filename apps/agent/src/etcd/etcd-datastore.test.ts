@@ -121,6 +121,17 @@ describe.skipIf(!haveEtcd)("EtcdDatastore against a real etcd", { timeout: 30_00
     await expect(store.heartbeat("never-registered")).rejects.toMatchObject({ code: "ERR_NOT_FOUND" });
   });
 
+  it("heartbeat reports ERR_NOT_FOUND when only the reservation lease is gone, and renews a live pair", async () => {
+    const prefix = freshPrefix();
+    const store = open({ prefix });
+    await store.register(reg("res"));
+    await store.heartbeat("res");
+    const reservation = (await raw.get(`${prefix}/nodes/res`).exec()).kvs[0]!.lease;
+    await raw.leaseClient.leaseRevoke({ ID: reservation });
+    await expect(store.heartbeat("res")).rejects.toMatchObject({ code: "ERR_NOT_FOUND", message: expect.stringContaining("lease expired") });
+    await expect(store.heartbeat("res")).rejects.toMatchObject({ code: "ERR_NOT_FOUND", message: expect.stringContaining("was not registered") });
+  });
+
   it("signals watchers on changes by other agents, and stops after unsubscribe", async () => {
     const prefix = freshPrefix();
     const watching = open({ prefix });

@@ -143,18 +143,18 @@ export class EtcdDatastore implements Datastore {
   async heartbeat(name: string): Promise<void> {
     const held = this.held.get(name);
     if (!held) throw new DatastoreError("ERR_NOT_FOUND", `node "${name}" was not registered by this agent; register it first`);
-    try {
-      await this.keepalive(held.alive);
-      await this.keepalive(held.reservation);
-    } catch (error) {
+    // Two leases, each on its own keepalive stream: nothing orders them, so renew both in one round trip. Both are
+    // awaited (no renewal still in flight once heartbeat returns), and a gone lease wins over a transport error.
+    const failures = (await Promise.allSettled([this.keepalive(held.alive), this.keepalive(held.reservation)]))
+      .flatMap((result) => (result.status === "rejected" ? [result.reason as unknown] : []));
+    const gone = failures.find((error) => error instanceof EtcdLeaseInvalidError);
+    if (gone !== undefined) {
       // Lease gone (expired while etcd was unreachable, or revoked): the caller registers again, and gets its
       // CIDR back unchanged if the reservation is still there, a fresh one (and knows it) otherwise.
-      if (error instanceof EtcdLeaseInvalidError) {
-        this.held.delete(name);
-        throw new DatastoreError("ERR_NOT_FOUND", `node "${name}": its etcd lease expired or was revoked; register again`, { cause: error });
-      }
-      throw error;
+      this.held.delete(name);
+      throw new DatastoreError("ERR_NOT_FOUND", `node "${name}": its etcd lease expired or was revoked; register again`, { cause: gone });
     }
+    if (failures.length > 0) throw failures[0];
   }
 
   private async keepalive(lease: string): Promise<void> {
