@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IpamStore } from "../../apps/agent/src/ipam-store/store.ts";
 import {
-  addressesOf, addUnderlay, createNamespaces, installPlugin, isRoot, linksOf, runPlugin, type RunningAgent, socketAnswers, startAgent, stopAgent, tempDir, waitFor,
+  NATIVE_CLIENT, installNativeClient, addressesOf, addUnderlay, createNamespaces, installPlugin, isRoot, linksOf, runPlugin, type RunningAgent, socketAnswers, startAgent, stopAgent, tempDir, waitFor,
 } from "./helpers.ts";
 
 const NODE = "fn-tf-d-node";
@@ -187,5 +187,39 @@ describe.skipIf(!isRoot)("flatnet CNI: delegated to the agent's CNI worker", { t
     }
     expect(allocations()).toEqual([]);
     expect(linksOf(NODE, "fnv")).toEqual([]);
+  });
+
+  it.skipIf(!existsSync(NATIVE_CLIENT))("the native client: every command through the worker, errors as the plugin's, VERSION and agent-down through flatnet-bun", async () => {
+    const native = installNativeClient(join(data.path, "native"));
+    // Delegated calls run no Bun process, so the plugin's trace (FLATNET_CNI_TRACE) stays silent; in-process ones trace.
+    const add = await runPlugin(env("ADD", PODS[0]!, "native-1"), delegated(), native);
+    expect([add.code, add.stderr]).toEqual([0, ""]);
+    const ips = (add.json?.ips as { address: string }[]).map((i) => i.address);
+    expect(addressesOf(PODS[0]!, "eth0")).toEqual(ips);
+    const check = await runPlugin(env("CHECK", PODS[0]!, "native-1"), delegated({ prevResult: add.json }), native);
+    expect([check.code, check.stdout, check.stderr]).toEqual([0, "", ""]);
+    const status = await runPlugin(env("STATUS", PODS[0]!, "native-1"), delegated(), native);
+    expect([status.code, status.stderr]).toEqual([0, ""]);
+    const bad = await runPlugin(env("ADD", "fn-tf-d-missing", "native-2"), delegated(), native);
+    expect([bad.code, bad.json?.code, bad.stderr]).toEqual([1, 4, ""]);
+    const version = await runPlugin({ CNI_COMMAND: "VERSION" }, '{"cniVersion":"1.0.0"}', native);
+    expect([version.code, version.json]).toEqual([0, { cniVersion: "1.0.0", supportedVersions: ["0.4.0", "1.0.0", "1.1.0"] }]);
+    // A config with quotes and escapes travels intact (JSON-escaped by the client, parsed by the worker).
+    const escaped = await runPlugin(env("ADD", PODS[1]!, "native-3"), delegated({ dns: { nameservers: ["10.96.0.10"], search: ['a"b\\c\u00e9'] } }), native);
+    expect([escaped.code, escaped.stderr]).toEqual([0, ""]);
+    expect((escaped.json?.dns as { search: string[] }).search).toEqual(['a"b\\c\u00e9']);
+    for (const [pod, id] of [[PODS[0]!, "native-1"], [PODS[1]!, "native-3"]] as const) {
+      const del = await runPlugin(env("DEL", pod, id), delegated(), native);
+      expect([del.code, del.stdout, del.stderr]).toEqual([0, "", ""]);
+    }
+    expect(allocations()).toEqual([]);
+
+    await stopAgent(agent!, "SIGTERM");
+    const down = await runPlugin(env("ADD", PODS[0]!, "native-4"), delegated(), native);
+    expect(down.code).toBe(0);
+    expect(down.stderr).toMatch(/flatnet-cni: start at/); // flatnet-bun did it, stdin re-fed intact
+    expect((await runPlugin(env("DEL", PODS[0]!, "native-4"), delegated(), native)).code).toBe(0);
+    expect(allocations()).toEqual([]);
+    agent = await startAgent(NODE, agentDir, plugin);
   });
 });

@@ -32,6 +32,18 @@ export function installPlugin(dir: string): string {
   return target;
 }
 
+/** The optional native client (built when a C compiler is there); undefined when it is not built. */
+export const NATIVE_CLIENT = join(root, "apps", "agent", "dist", "cni", "flatnet-client");
+
+/** Installs the native client as `<dir>/bin/flatnet` with the Bun binary beside it as flatnet-bun; returns its path. */
+export function installNativeClient(dir: string): string {
+  ensurePluginBuilt();
+  mkdirSync(join(dir, "bin"), { recursive: true });
+  copyFileSync(PLUGIN, join(dir, "bin", "flatnet-bun"));
+  copyFileSync(NATIVE_CLIENT, join(dir, "bin", "flatnet"));
+  return join(dir, "bin", "flatnet");
+}
+
 export function sh(file: string, args: string[]): { status: number; stdout: string; stderr: string } {
   const r = spawnSync(file, args, { encoding: "utf8" });
   return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };

@@ -23,3 +23,27 @@ if (run.status !== 0) {
 }
 renameSync(tmp, out);
 process.stdout.write(`build-cni: ${out}\n`);
+
+// The optional native front (src/cni/native/flatnet-client.c, docs/cni.md): dist/cni/flatnet-client, installed as
+// <bin>/flatnet with this binary beside it as <bin>/flatnet-bun. Built when a C compiler is there; static, so it
+// starts without the dynamic loader.
+const client = join(dirname(out), "flatnet-client");
+const source = join(agent, "src", "cni", "native", "flatnet-client.c");
+const cc = process.env.CC ?? "cc";
+const clientTmp = `${client}.build-${process.pid}`;
+let built = false;
+for (const extra of [["-static"], []]) {
+  const compile = spawnSync(cc, ["-O2", "-s", "-Wall", "-Wextra", "-Werror", ...extra, "-o", clientTmp, source], { stdio: ["ignore", "inherit", "pipe"] });
+  if (compile.status === 0) {
+    built = true;
+    break;
+  }
+  if (compile.error !== undefined) break; // no compiler at all
+}
+if (built) {
+  renameSync(clientTmp, client);
+  process.stdout.write(`build-cni: ${client}\n`);
+} else {
+  rmSync(clientTmp, { force: true });
+  process.stdout.write(`build-cni: no C compiler (${cc}); the optional native client ${client} is not built\n`);
+}

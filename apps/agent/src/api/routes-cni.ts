@@ -1,3 +1,4 @@
+import { EXIT_CODE_HEADER, RAW_ANSWER, wantsRaw } from "../cni/delegate.ts";
 import { createCniService, type CniService, parseCniCall } from "../cni/service.ts";
 import type { RouteModule } from "./context.ts";
 import { ApiProblem, type ApiRoute } from "./server.ts";
@@ -22,7 +23,10 @@ export function cniRoutes(service: CniService): ApiRoute[] {
         } catch (error) {
           throw new ApiProblem(400, "Bad Request", (error as Error).message);
         }
-        return { body: await service.handle(call.env, call.stdin) };
+        const response = await service.handle(call.env, call.stdin);
+        if (!wantsRaw(request.raw.headers.accept)) return { body: response };
+        // The native client's form: the plugin's stdout as is, the exit code in a header (cni/delegate.ts RAW_ANSWER).
+        return { text: response.stdout, contentType: RAW_ANSWER, headers: { [EXIT_CODE_HEADER]: String(response.exitCode) } };
       },
     },
   ];

@@ -13,6 +13,17 @@ export interface DelegatedResponse {
 /** The agent route that runs a CNI call (apps/agent/src/api/routes-cni.ts). */
 export const CNI_ROUTE = "/v1/cni";
 
+/**
+ * The answer the native client asks for (`Accept`): the body is the plugin's stdout as is and the exit code is in
+ * EXIT_CODE_HEADER, so a few hundred lines of C need no JSON decoder. The default answer is JSON {exitCode, stdout}.
+ */
+export const RAW_ANSWER = "application/x-flatnet-cni-raw";
+export const EXIT_CODE_HEADER = "x-cni-exit-code";
+
+export function wantsRaw(accept: string | undefined): boolean {
+  return accept !== undefined && accept.toLowerCase().includes(RAW_ANSWER);
+}
+
 /** Outcome of a delegation attempt: the agent's answer, or why the plugin must do the work itself (or give up). */
 export type DelegateOutcome =
   | { kind: "answered"; response: DelegatedResponse }

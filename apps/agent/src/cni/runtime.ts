@@ -29,6 +29,11 @@ export interface InstallOptions {
    * itself when the agent is not listening.
    */
   agentSocket?: string;
+  /**
+   * Install the optional native client (dist/cni/flatnet-client, built when a C compiler is there) as bin/flatnet and
+   * the Bun binary beside it as bin/flatnet-bun: the fast path without the Bun runtime's start-up (docs/cni.md).
+   */
+  nativeClient?: boolean;
   /** Plugins chained after flatnet (e.g. `{ type: "portmap", capabilities: { portMappings: true } }`). */
   chain?: Conflist["plugins"];
 }
@@ -52,12 +57,14 @@ export function installCni(options: InstallOptions): CniInstall {
     nodeNetns: options.nodeNetns,
   };
   for (const dir of [install.binDir, install.confDir, install.cacheDir, install.dataDir]) mkdirSync(dir, { recursive: true });
-  const binary = join(install.binDir, "flatnet");
   const source = options.pluginBinary ?? defaultPluginBinary();
-  const [from, to] = [statSync(source), existsSync(binary) ? statSync(binary) : undefined];
-  if (to === undefined || to.size !== from.size || to.mtimeMs < from.mtimeMs) {
-    copyFileSync(source, `${binary}.tmp`);
-    renameSync(`${binary}.tmp`, binary); // a running plugin keeps its old inode
+  if (options.nativeClient) {
+    const client = join(dirname(source), "flatnet-client");
+    if (!existsSync(client)) throw new Error(`the native CNI client is not built (${client}); it needs a C compiler at "npm run build -w @flatnet/agent"`);
+    installFile(source, join(install.binDir, "flatnet-bun"));
+    installFile(client, join(install.binDir, "flatnet"));
+  } else {
+    installFile(source, join(install.binDir, "flatnet"));
   }
   const flatnet: Record<string, unknown> = { type: "flatnet", nodeNetns: options.nodeNetns, dataDir: install.dataDir };
   if (options.podCidrs !== undefined) flatnet.podCidrs = options.podCidrs;
@@ -73,6 +80,15 @@ export function installCni(options: InstallOptions): CniInstall {
   writeFileSync(`${path}.tmp`, JSON.stringify(conflist, null, 2) + "\n");
   renameSync(`${path}.tmp`, path); // a runtime never reads a half-written file
   return install;
+}
+
+/** Copies `source` to `target` when it changed, through a rename: a running plugin keeps its old inode. */
+function installFile(source: string, target: string): void {
+  const [from, to] = [statSync(source), existsSync(target) ? statSync(target) : undefined];
+  if (to === undefined || to.size !== from.size || to.mtimeMs < from.mtimeMs) {
+    copyFileSync(source, `${target}.tmp`);
+    renameSync(`${target}.tmp`, target);
+  }
 }
 
 /** The first conflist of the conf dir in lexical order, as kubelet/containerd pick the default network. */

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
 import { createServer } from "node:http";
 import { dirname } from "node:path";
-import { CNI_ROUTE } from "./delegate.ts";
+import { CNI_ROUTE, EXIT_CODE_HEADER, RAW_ANSWER, wantsRaw } from "./delegate.ts";
 import { createNetlinkPodOps } from "./netlink.ts";
 import { createCniService, parseCniCall } from "./service.ts";
 
@@ -41,7 +41,12 @@ export async function serveCni(socketPath: string, parentPid: number | undefined
         return;
       }
       service.handle(call.env, call.stdin).then(
-        (response) => answer(200, response),
+        (response) => {
+          if (!wantsRaw(req.headers.accept)) return answer(200, response);
+          // The native client (cni/native/flatnet-client.c): the plugin's stdout as is, its exit code in a header.
+          res.writeHead(200, { "content-type": RAW_ANSWER, "content-length": Buffer.byteLength(response.stdout), [EXIT_CODE_HEADER]: String(response.exitCode) });
+          res.end(response.stdout);
+        },
         (error: unknown) => answer(500, { type: "about:blank", title: "Internal Server Error", status: 500, detail: String((error as Error)?.message ?? error) }, "application/problem+json"),
       );
     });
