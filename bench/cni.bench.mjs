@@ -35,6 +35,14 @@ const data = mkdtempSync(join(tmpdir(), "fn-tf-bench-"));
 const INSTALLED = join(data, "bin", "flatnet");
 mkdirSync(join(data, "bin"), { recursive: true });
 copyFileSync(PLUGIN, INSTALLED);
+// The optional native client as installCni({ nativeClient: true }) lays it out: flatnet (C) + flatnet-bun beside it.
+const NATIVE_SOURCE = join(dirname(PLUGIN), "flatnet-client");
+const NATIVE = existsSync(NATIVE_SOURCE) ? join(data, "native", "flatnet") : undefined;
+if (NATIVE !== undefined) {
+  mkdirSync(join(data, "native"), { recursive: true });
+  copyFileSync(PLUGIN, join(data, "native", "flatnet-bun"));
+  copyFileSync(NATIVE_SOURCE, NATIVE);
+}
 let agent;
 function cleanup() {
   if (agent?.pid !== undefined && agent.exitCode === null) process.kill(agent.pid, "SIGTERM");
@@ -88,13 +96,17 @@ const percentile = (values, p) => {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 };
 
-const samples = { flatnet: { ADD: [], DEL: [] }, inProcess: { ADD: [], DEL: [] }, reference: { ADD: [], DEL: [] } };
-const WHO = ["reference", "flatnet", "inProcess"];
+const samples = { flatnet: { ADD: [], DEL: [] }, inProcess: { ADD: [], DEL: [] }, native: { ADD: [], DEL: [] }, reference: { ADD: [], DEL: [] } };
+const WHO = ["reference", "flatnet", "inProcess", ...(NATIVE === undefined ? [] : ["native"])];
 for (let i = 0; i < WARMUP + ITERATIONS; i++) {
   const pod = PODS[i % PODS.length];
   const order = WHO.map((_, k) => WHO[(i + k) % WHO.length]); // rotate who goes first
   for (const who of order) {
-    const [binary, conf] = who === "flatnet" ? [[INSTALLED], flatnetConf] : who === "inProcess" ? [[INSTALLED], inProcessConf] : [[join(REF, "bridge")], referenceConf];
+    const [binary, conf] =
+      who === "flatnet" ? [[INSTALLED], flatnetConf]
+      : who === "inProcess" ? [[INSTALLED], inProcessConf]
+      : who === "native" ? [[NATIVE], flatnetConf]
+      : [[join(REF, "bridge")], referenceConf];
     const id = `bench-${who}-${i}`;
     const add = call(binary, "ADD", conf, pod, id);
     const del = call(binary, "DEL", conf, pod, id);
@@ -126,13 +138,19 @@ for (const command of ["ADD", "DEL"]) {
   row(`${command} p50 (flatnet vs bridge+host-local)`, percentile(samples.flatnet[command], 50), percentile(samples.reference[command], 50), command === "ADD" ? "<= 0.8x" : "<= 1.0x", command === "ADD" ? 0.8 : 1.0);
   row(`${command} p99 (flatnet vs bridge+host-local)`, percentile(samples.flatnet[command], 99), percentile(samples.reference[command], 99), "<= 1.0x", 1.0);
 }
+if (NATIVE !== undefined) {
+  for (const command of ["ADD", "DEL"]) {
+    row(`${command} p50 (flatnet native client, delegated, vs bridge+host-local)`, percentile(samples.native[command], 50), percentile(samples.reference[command], 50), command === "ADD" ? "<= 0.8x" : "<= 1.0x", command === "ADD" ? 0.8 : 1.0);
+    row(`${command} p99 (flatnet native client, delegated, vs bridge+host-local)`, percentile(samples.native[command], 99), percentile(samples.reference[command], 99), "<= 1.0x", 1.0);
+  }
+}
 for (const command of ["ADD", "DEL"]) {
   row(`${command} p50 (flatnet in-process, agent down, vs bridge+host-local)`, percentile(samples.inProcess[command], 50), percentile(samples.reference[command], 50), "info");
   row(`${command} p50 (flatnet delegated vs in-process)`, percentile(samples.flatnet[command], 50), percentile(samples.inProcess[command], 50), "info");
 }
 if (startup.node.length > 0) row("process start p50 (bun binary vs node bundle, VERSION)", percentile(startup.bun, 50), percentile(startup.node, 50), "info");
 
-process.stdout.write(`${ITERATIONS} interleaved iterations (after ${WARMUP} warm-up), launcher: nsenter --net=/run/netns/${NODE_NS}; flatnet = delegated to the agent's CNI worker\n\n`);
+process.stdout.write(`${ITERATIONS} interleaved iterations (after ${WARMUP} warm-up), launcher: nsenter --net=/run/netns/${NODE_NS}; flatnet = the Bun binary delegating to the agent's CNI worker; native client = the optional C front (installCni nativeClient)\n\n`);
 process.stdout.write("| metric | flatnet | baseline | ratio | target | pass |\n|---|---|---|---|---|---|\n");
 for (const r of rows) {
   process.stdout.write(`| ${r.metric} | ${r.value} ms | ${r.baseline} ms | ${r.ratio}x | ${r.target} | ${r.pass === undefined ? "" : r.pass ? "yes" : "NO"} |\n`);

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { addNetworkList, checkNetworkList, type Conflist, delNetworkList, type ExecutorOptions, type RuntimeConf } from "./executor.ts";
@@ -32,8 +32,9 @@ export interface InstallOptions {
   /**
    * Install the optional native client (dist/cni/flatnet-client, built when a C compiler is there) as bin/flatnet and
    * the Bun binary beside it as bin/flatnet-bun: the fast path without the Bun runtime's start-up (docs/cni.md).
+   * "if-built": when it was built, else the Bun binary alone.
    */
-  nativeClient?: boolean;
+  nativeClient?: boolean | "if-built";
   /** Plugins chained after flatnet (e.g. `{ type: "portmap", capabilities: { portMappings: true } }`). */
   chain?: Conflist["plugins"];
 }
@@ -58,13 +59,14 @@ export function installCni(options: InstallOptions): CniInstall {
   };
   for (const dir of [install.binDir, install.confDir, install.cacheDir, install.dataDir]) mkdirSync(dir, { recursive: true });
   const source = options.pluginBinary ?? defaultPluginBinary();
-  if (options.nativeClient) {
-    const client = join(dirname(source), "flatnet-client");
+  const client = join(dirname(source), "flatnet-client");
+  if (options.nativeClient === true || (options.nativeClient === "if-built" && existsSync(client))) {
     if (!existsSync(client)) throw new Error(`the native CNI client is not built (${client}); it needs a C compiler at "npm run build -w @flatnet/agent"`);
     installFile(source, join(install.binDir, "flatnet-bun"));
     installFile(client, join(install.binDir, "flatnet"));
   } else {
     installFile(source, join(install.binDir, "flatnet"));
+    rmSync(join(install.binDir, "flatnet-bun"), { force: true });
   }
   const flatnet: Record<string, unknown> = { type: "flatnet", nodeNetns: options.nodeNetns, dataDir: install.dataDir };
   if (options.podCidrs !== undefined) flatnet.podCidrs = options.podCidrs;

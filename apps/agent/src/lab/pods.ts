@@ -20,7 +20,7 @@ export const podContainerId = (netns: string): string => `lab-${netns}`;
  */
 export async function attachPods(stateDir: string, node: LabNode, _existing: readonly LabPod[], pods: readonly PodSlot[]): Promise<LabPod[]> {
   const self = await fetchAgentNode(stateDir, node);
-  const install = installCni({ root: join(stateDir, "cni", node.name), nodeNetns: node.netns, podCidrs: self.podCidrs, mtu: self.podMtu, agentSocket: cniWorkerSocket(agentPaths(stateDir, node.name).socket) });
+  const install = installCni({ root: join(stateDir, "cni", node.name), nodeNetns: node.netns, podCidrs: self.podCidrs, mtu: self.podMtu, agentSocket: cniWorkerSocket(agentPaths(stateDir, node.name).socket), nativeClient: "if-built" });
   return Promise.all(
     pods.map(async (pod) => {
       const containerId = podContainerId(pod.netns);
