@@ -55,7 +55,14 @@ static void read_stdin(void) {
   if (input == NULL) exit(1);
   for (;;) {
     if (input_len == cap) {
-      if (cap >= MAX_STDIN) break;
+      if (cap >= MAX_STDIN) {
+        char extra;
+        if (read(0, &extra, 1) > 0) {
+          printf("{\"cniVersion\":\"1.1.0\",\"code\":6,\"msg\":\"the network configuration on stdin is larger than 4 MiB\"}\n");
+          exit(1);
+        }
+        break;
+      }
       cap *= 2;
       input = realloc(input, cap);
       if (input == NULL) exit(1);
