@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what flatnet needs on a fresh Debian machine, then builds. Idempotent and quick when nothing is missing.
 #   Debian: iproute2 nftables (datapath), etcd-server (etcd datastore), containernetworking-plugins (reference CNI),
-#           iperf3 socat (benchmarks, probes), chromium libkrb5-dev (webview tests, code-server's native module)
+#           iperf3 socat (benchmarks, probes), chromium libkrb5-dev (webview tests, code-server native module),
+#           gcc libc6-dev (the CNI plugin's optional native client)
 #   npm:    `npm ci` (Node 24 comes from the `node` devDependency; deno and bun likewise)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,8 @@ declare -A NEED=(
   [jq]=jq
   [iptables]=iptables
   [curl]=curl
+  [cc]=gcc
+  [/usr/include/stdio.h]=libc6-dev
 )
 missing=()
 for what in "${!NEED[@]}"; do
