@@ -86,29 +86,10 @@ async function worker() {
 
 async function orchestrate() {
   const { spawnSync } = await import("node:child_process");
-  const { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } = await import("node:fs");
+  const { existsSync, mkdirSync, writeFileSync } = await import("node:fs");
   const { join } = await import("node:path");
-  const { fileURLToPath } = await import("node:url");
-  const root = fileURLToPath(new URL("..", import.meta.url));
-  const self = fileURLToPath(import.meta.url);
-  const dist = join(root, "packages/core/dist/index.js");
-
-  const newest = (dir) => readdirSync(dir, { withFileTypes: true }).reduce((max, entry) => {
-    const path = join(dir, entry.name);
-    return Math.max(max, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
-  }, 0);
-  if (!existsSync(dist) || statSync(dist).mtimeMs < newest(join(root, "packages/core/src"))) {
-    process.stdout.write("building @flatnet/core (dist is missing or older than src)...\n");
-    const build = spawnSync("npx", ["turbo", "run", "build", "--filter=@flatnet/core", "--output-logs=errors-only"], { cwd: root, stdio: "inherit" });
-    if (build.status !== 0) process.exit(1);
-  }
-
-  const bin = (name) => join(root, "node_modules/.bin", name);
-  const runtimes = [
-    { name: "node", command: process.execPath, args: [self, "--worker"] },
-    { name: "bun", command: bin("bun"), args: [self, "--worker"] },
-    { name: "deno", command: bin("deno"), args: ["run", "--allow-read", "--allow-env", self, "--worker"] },
-  ];
+  const { coreRuntimes, root } = await import("./core-runtimes.mjs");
+  const runtimes = coreRuntimes(import.meta.url);
   const rows = [];
   const table = [
     "| runtime | version | compute+diff, steady (0 steps) | cold kernel (all steps) | first computation (no parse memo) | baseline: compute + JSON.stringify compare | ratio steady/baseline | target (Node, steady) | pass |",
