@@ -12,118 +12,205 @@ import {
 } from "@flatnet/core";
 
 /**
- * Dial every target of a request from this process (so from this pod's IP), `options.concurrency` at a
- * time, yielding each target's result as soon as it is known.
+ * Dial every target of a request from this process (so from this pod's IP), yielding each target's result as
+ * soon as it is known. Three phases, so that the RTT samples measure the path and not this process's queue:
+ *
+ * 1. bulk (`options.concurrency` targets at a time): one TCP connection per target (the handshake is timed
+ *    apart, `tcp.connectMs`, never an RTT sample), the 16 KiB transfer on it, the pod-MTU datagram. This also
+ *    warms both ends' code paths. A target that fails here is finished at once the old way (echoes alongside)
+ *    and yielded, so a broken target costs its timeouts once and streams as before.
+ * 2. latency (one target at a time): the TCP echoes on the established connection, then the UDP echoes, with
+ *    nothing else of this source in flight: no transfer, no MTU datagram, no other target's echoes. An echo
+ *    that goes unanswered ends the phase (the rest is sampled in phase 3), so a path that drops replies costs
+ *    one timeout per source, not one per target.
+ * 3. results (`options.concurrency` at a time): whatever phase 2 left, then one result per target.
  */
 export async function* dialTargets(request: DialRequest, _self: ResponderIdentity, signal?: AbortSignal): AsyncGenerator<DialResult> {
+  const options = request.options;
   const udp = new UdpProber();
+  const states = new Map<string, TargetState>();
   try {
-    yield* mapConcurrent(request.targets, request.options.concurrency, (target) => dialOne(target, request.options, udp), signal);
+    const healthy: DialTarget[] = [];
+    for await (const done of mapConcurrent(request.targets, options.concurrency, (t) => bulkPhase(t, options, udp, states), signal)) {
+      if (done.result !== undefined) yield done.result;
+      else healthy.push(done.target);
+    }
+    if (options.udpCount > 0) await udp.ready(healthy.map((t) => (probeAddressFamily(t.ip) === "IPv6" ? "udp6" : "udp4")));
+    for (const target of healthy) {
+      if (signal?.aborted) break;
+      if (!(await latencyPhase(target, options, udp, states.get(target.pairId) as TargetState))) break;
+    }
+    yield* mapConcurrent(healthy, options.concurrency, (t) => finish(t, options, udp, states.get(t.pairId) as TargetState), signal);
   } finally {
+    for (const state of states.values()) state.client?.destroy();
     udp.close();
   }
 }
 
-async function dialOne(target: DialTarget, options: ProbeOptions, udp: UdpProber): Promise<DialResult> {
-  const result: DialResult = { pairId: target.pairId, controlOk: true };
+/** What is known of one target between the phases. */
+interface TargetState {
+  client?: EchoClient;
+  connectMs?: number;
+  connectError?: string;
+  tcpRtt: number[];
+  tcpReply?: EchoReply;
+  tcpError?: string;
+  /** The TCP echoes were taken (whether they succeeded or not). */
+  tcpDone: boolean;
+  udp?: NonNullable<DialResult["udp"]>;
+  tcpMtu?: { ok: boolean; error?: string };
+  udpMtu?: { ok: boolean; bytes: number; error?: string };
+}
+
+const needsTcp = (options: ProbeOptions): boolean => options.tcpCount > 0 || options.mtuTcpBytes > 0;
+let probeCounter = 0;
+const nextProbeId = (): string => `${process.pid.toString(36)}-${(probeCounter++).toString(36)}`;
+const round3 = (ms: number): number => Math.round(ms * 1000) / 1000;
+
+/** Phase 1 for one target: connect, 16 KiB transfer, pod-MTU datagram. A result when the target is finished here. */
+async function bulkPhase(target: DialTarget, options: ProbeOptions, udp: UdpProber, states: Map<string, TargetState>): Promise<{ target: DialTarget; result?: DialResult }> {
+  const state: TargetState = { tcpRtt: [], tcpDone: false };
+  states.set(target.pairId, state);
   const family = probeAddressFamily(target.ip);
-  const [tcp, udpOutcome] = await Promise.all([
-    options.tcpCount > 0 || options.mtuTcpBytes > 0 ? tcpChecks(target, options) : undefined,
-    options.udpCount > 0 || options.podMtu > 0 ? udpChecks(target, options, udp, family) : undefined,
+  const [tcpOk, udpMtuOk] = await Promise.all([
+    needsTcp(options) ? connectAndTransfer(target, options, state) : true,
+    options.podMtu > 0 ? udpMtuCheck(target, options, udp, family).then((m) => (state.udpMtu = m).ok) : true,
   ]);
-  if (tcp?.tcp !== undefined) result.tcp = tcp.tcp;
-  if (udpOutcome?.udp !== undefined) result.udp = udpOutcome.udp;
-  if (tcp?.mtu !== undefined || udpOutcome?.mtu !== undefined) {
-    result.mtu = { tcpBytes: options.mtuTcpBytes, udpBytes: udpOutcome?.mtu?.bytes ?? 0 };
-    if (tcp?.mtu !== undefined) {
-      result.mtu.tcpOk = tcp.mtu.ok;
-      if (tcp.mtu.error !== undefined) result.mtu.tcpError = tcp.mtu.error;
+  if (tcpOk && udpMtuOk) return { target };
+  return { target, result: await finish(target, options, udp, state) };
+}
+
+async function connectAndTransfer(target: DialTarget, options: ProbeOptions, state: TargetState): Promise<boolean> {
+  const started = performance.now();
+  try {
+    state.client = await EchoClient.connect(target.ip, target.port, options.timeoutMs);
+    state.connectMs = round3(performance.now() - started);
+  } catch (error) {
+    state.connectError = describe(error);
+    return false;
+  }
+  if (options.mtuTcpBytes <= 0) return true;
+  try {
+    const { reply } = await state.client.echo(nextProbeId(), 0, options.mtuTcpBytes, options.timeoutMs);
+    const ok = reply.bytesReceived >= options.mtuTcpBytes;
+    state.tcpMtu = ok ? { ok } : { ok, error: `responder received ${reply.bytesReceived} of ${options.mtuTcpBytes} bytes` };
+  } catch (error) {
+    state.tcpMtu = { ok: false, error: describe(error) };
+  }
+  return state.tcpMtu.ok;
+}
+
+/** Phase 2 for one target, alone. False when an echo went unanswered (the caller stops sampling the others). */
+async function latencyPhase(target: DialTarget, options: ProbeOptions, udp: UdpProber, state: TargetState): Promise<boolean> {
+  if (state.client !== undefined && !(await tcpEchoes(target, options, state))) return false;
+  if (options.udpCount > 0) {
+    state.udp = await udpEchoes(target, options, udp, true);
+    if (state.udp.received === 0) state.udp = undefined; // taken again in phase 3, alongside the other targets'
+    // A loss cost a timeout: the remaining targets are sampled in phase 3, so a lossy path costs it once.
+    if (state.udp === undefined || state.udp.received < state.udp.sent) return false;
+  }
+  return true;
+}
+
+/** The TCP echoes on the target's connection (reopened, untimed, when the responder closed an idle one). */
+async function tcpEchoes(target: DialTarget, options: ProbeOptions, state: TargetState): Promise<boolean> {
+  state.tcpDone = true;
+  if (options.tcpCount <= 0) return true;
+  try {
+    // Reopened, untimed: after a failed transfer (its bytes may still sit in the socket) or when the responder
+    // closed a connection idle for 5 s.
+    if (state.client === undefined || state.client.closed || state.tcpMtu?.ok === false) {
+      state.client?.destroy();
+      state.client = await EchoClient.connect(target.ip, target.port, options.timeoutMs);
     }
-    if (udpOutcome?.mtu !== undefined) {
-      result.mtu.udpOk = udpOutcome.mtu.ok;
-      if (udpOutcome.mtu.error !== undefined) result.mtu.udpError = udpOutcome.mtu.error;
+    for (let seq = 0; seq < options.tcpCount; seq++) {
+      const { reply, rttMs } = await state.client.echo(nextProbeId(), seq, 0, options.timeoutMs);
+      state.tcpRtt.push(rttMs);
+      state.tcpReply ??= reply;
+    }
+    return true;
+  } catch (error) {
+    state.tcpError = describe(error);
+    return false;
+  }
+}
+
+/** Phase 3 (or the end of phase 1 for a failed target): what is still missing, then the target's result. */
+async function finish(target: DialTarget, options: ProbeOptions, udp: UdpProber, state: TargetState): Promise<DialResult> {
+  await Promise.all([
+    // A connection that never opened is the TCP verdict itself; no second try.
+    !state.tcpDone && state.connectError === undefined && needsTcp(options) ? tcpEchoes(target, options, state) : undefined,
+    options.udpCount > 0 && state.udp === undefined ? udpEchoes(target, options, udp).then((u) => (state.udp = u)) : undefined,
+  ]);
+  const result: DialResult = { pairId: target.pairId, controlOk: true };
+  if (options.tcpCount > 0 || (options.mtuTcpBytes > 0 && state.connectError !== undefined)) {
+    const error = state.connectError ?? state.tcpError;
+    const tcp: NonNullable<DialResult["tcp"]> = error === undefined ? { ok: true, rttMs: state.tcpRtt } : { ok: false, rttMs: state.tcpRtt, error };
+    if (state.connectMs !== undefined) tcp.connectMs = state.connectMs;
+    if (state.tcpReply !== undefined) tcp.reply = state.tcpReply;
+    result.tcp = tcp;
+  }
+  if (state.udp !== undefined) result.udp = state.udp;
+  // A connection that never opened says nothing about the MTU: no transfer result then (as the TCP verdict says it).
+  const tcpMtu = state.tcpMtu;
+  if (tcpMtu !== undefined || state.udpMtu !== undefined) {
+    result.mtu = { tcpBytes: options.mtuTcpBytes, udpBytes: state.udpMtu?.bytes ?? 0 };
+    if (tcpMtu !== undefined) {
+      result.mtu.tcpOk = tcpMtu.ok;
+      if (tcpMtu.error !== undefined) result.mtu.tcpError = tcpMtu.error;
+    }
+    if (state.udpMtu !== undefined) {
+      result.mtu.udpOk = state.udpMtu.ok;
+      if (state.udpMtu.error !== undefined) result.mtu.udpError = state.udpMtu.error;
     }
   }
   return result;
 }
 
-let probeCounter = 0;
-const nextProbeId = (): string => `${process.pid.toString(36)}-${(probeCounter++).toString(36)}`;
-
-async function tcpChecks(target: DialTarget, options: ProbeOptions): Promise<{ tcp?: DialResult["tcp"]; mtu?: { ok: boolean; error?: string } }> {
+/**
+ * `udpCount` UDP echoes to one target; each sample is timed from its send to its reply's arrival. One after the
+ * other in the latency phase (so no echo waits behind another in the responder), else sent together.
+ */
+async function udpEchoes(target: DialTarget, options: ProbeOptions, udp: UdpProber, oneByOne = false): Promise<NonNullable<DialResult["udp"]>> {
   const rttMs: number[] = [];
-  let client: EchoClient | undefined;
   let reply: EchoReply | undefined;
-  try {
-    const started = performance.now();
-    client = await EchoClient.connect(target.ip, target.port, options.timeoutMs);
-    const connectMs = performance.now() - started;
-    const count = Math.max(1, options.tcpCount);
-    for (let seq = 0; seq < count; seq++) {
-      const t0 = performance.now();
-      const r = await client.echo(nextProbeId(), seq, 0, options.timeoutMs);
-      // The first sample includes the handshake: that is what a client of the pod sees.
-      rttMs.push(performance.now() - t0 + (seq === 0 ? connectMs : 0));
-      reply ??= r;
+  let error: string | undefined;
+  const send = (seq: number): ReturnType<UdpProber["echo"]> => udp.echo(target, nextProbeId(), seq, 0, options.timeoutMs);
+  const answers: Awaited<ReturnType<UdpProber["echo"]>>[] = [];
+  if (oneByOne) {
+    // After a loss, the rest go together: a lossy path costs one timeout, not one per echo.
+    for (let seq = 0; seq < options.udpCount; seq++) {
+      const answer = await send(seq);
+      answers.push(answer);
+      if (!("reply" in answer)) {
+        answers.push(...(await Promise.all(Array.from({ length: options.udpCount - seq - 1 }, (_, i) => send(seq + 1 + i)))));
+        break;
+      }
     }
-  } catch (error) {
-    client?.destroy();
-    const tcp: DialResult["tcp"] = { ok: false, rttMs, error: describe(error) };
-    if (reply !== undefined) tcp.reply = reply;
-    return { tcp };
+  } else answers.push(...(await Promise.all(Array.from({ length: options.udpCount }, (_, seq) => send(seq)))));
+  for (const answer of answers) {
+    if ("reply" in answer) {
+      rttMs.push(answer.rttMs);
+      reply ??= answer.reply;
+    } else error ??= answer.error;
   }
-  const tcp: DialResult["tcp"] = options.tcpCount > 0 ? { ok: true, rttMs, ...(reply ? { reply } : {}) } : undefined;
-  if (options.mtuTcpBytes <= 0) {
-    client.destroy();
-    return tcp ? { tcp } : {};
-  }
-  try {
-    const r = await client.echo(nextProbeId(), 0, options.mtuTcpBytes, options.timeoutMs);
-    const ok = r.bytesReceived >= options.mtuTcpBytes;
-    return { ...(tcp ? { tcp } : {}), mtu: ok ? { ok } : { ok, error: `responder received ${r.bytesReceived} of ${options.mtuTcpBytes} bytes` } };
-  } catch (error) {
-    return { ...(tcp ? { tcp } : {}), mtu: { ok: false, error: describe(error) } };
-  } finally {
-    client.destroy();
-  }
+  const out: NonNullable<DialResult["udp"]> = { sent: options.udpCount, received: rttMs.length, rttMs };
+  if (reply !== undefined) out.reply = reply;
+  if (error !== undefined && rttMs.length < options.udpCount) out.error = error;
+  return out;
 }
 
-async function udpChecks(
-  target: DialTarget,
-  options: ProbeOptions,
-  udp: UdpProber,
-  family: "IPv4" | "IPv6" | undefined,
-): Promise<{ udp?: DialResult["udp"]; mtu?: { ok: boolean; bytes: number; error?: string } }> {
-  const out: { udp?: DialResult["udp"]; mtu?: { ok: boolean; bytes: number; error?: string } } = {};
-  if (options.udpCount > 0) {
-    const rttMs: number[] = [];
-    let reply: EchoReply | undefined;
-    let error: string | undefined;
-    const answers = await Promise.all(
-      Array.from({ length: options.udpCount }, (_, seq) => udp.echo(target, nextProbeId(), seq, 0, options.timeoutMs)),
-    );
-    for (const answer of answers) {
-      if ("reply" in answer) {
-        rttMs.push(answer.rttMs);
-        reply ??= answer.reply;
-      } else error ??= answer.error;
-    }
-    out.udp = { sent: options.udpCount, received: rttMs.length, rttMs };
-    if (reply !== undefined) out.udp.reply = reply;
-    if (error !== undefined && rttMs.length < options.udpCount) out.udp.error = error;
+/** One UDP datagram filling the pod MTU exactly (a second one once, when the first only taught PMTUD). */
+async function udpMtuCheck(target: DialTarget, options: ProbeOptions, udp: UdpProber, family: "IPv4" | "IPv6" | undefined): Promise<{ ok: boolean; bytes: number; error?: string }> {
+  // IPv4 header 20 + UDP 8; IPv6 header 40 + UDP 8: a datagram that fills the pod MTU exactly.
+  const bytes = options.podMtu - (family === "IPv6" ? 48 : 28);
+  let last: { reply: EchoReply } | { error: string } = { error: "not sent" };
+  // A second datagram once: the first may only have taught the kernel a smaller path MTU (PMTUD works then).
+  for (let tryNo = 0; tryNo < 2 && !("reply" in last); tryNo++) {
+    last = await udp.echo(target, nextProbeId(), 0, bytes, options.timeoutMs);
   }
-  if (options.podMtu > 0) {
-    // IPv4 header 20 + UDP 8; IPv6 header 40 + UDP 8: a datagram that fills the pod MTU exactly.
-    const bytes = options.podMtu - (family === "IPv6" ? 48 : 28);
-    let last: { reply: EchoReply } | { error: string } = { error: "not sent" };
-    // A second datagram once: the first may only have taught the kernel a smaller path MTU (PMTUD works then).
-    for (let tryNo = 0; tryNo < 2 && !("reply" in last); tryNo++) {
-      last = await udp.echo(target, nextProbeId(), 0, bytes, options.timeoutMs);
-    }
-    if ("reply" in last && last.reply.bytesReceived !== bytes) last = { error: `responder received ${last.reply.bytesReceived} of ${bytes} bytes` };
-    out.mtu = "reply" in last ? { ok: true, bytes } : { ok: false, bytes, error: last.error };
-  }
-  return out;
+  if ("reply" in last && last.reply.bytesReceived !== bytes) last = { error: `responder received ${last.reply.bytesReceived} of ${bytes} bytes` };
+  return "reply" in last ? { ok: true, bytes } : { ok: false, bytes, error: last.error };
 }
 
 /** Sequential HTTP/1.1 echo requests on one kept-alive TCP connection, written by hand to keep a probe cheap. */
@@ -131,9 +218,12 @@ class EchoClient {
   private buffer: Buffer = Buffer.alloc(0);
   private waiter: (() => void) | undefined;
   private failure: Error | undefined;
+  /** When the last bytes arrived (stamped in the data event, before any parsing or promise hop). */
+  private lastDataAt = 0;
 
   private constructor(private readonly socket: Socket, private readonly host: string) {
     socket.on("data", (chunk: Buffer) => {
+      this.lastDataAt = performance.now();
       this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
       this.waiter?.();
     });
@@ -164,11 +254,24 @@ class EchoClient {
     });
   }
 
-  async echo(probeId: string, seq: number, padding: number, timeoutMs: number): Promise<EchoReply> {
+  /** True once the responder closed the connection or it failed. */
+  get closed(): boolean {
+    return this.failure !== undefined || this.socket.destroyed;
+  }
+
+  /** One echo; `rttMs` runs from just before the write to the arrival of the reply's last bytes. */
+  async echo(probeId: string, seq: number, padding: number, timeoutMs: number): Promise<{ reply: EchoReply; rttMs: number }> {
     const head = `{"probeId":"${probeId}","seq":${seq}}`;
     const length = Math.max(head.length, padding);
-    this.socket.write(`POST /v1/echo HTTP/1.1\r\nHost: ${this.host}\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n${head}`);
+    const request = `POST /v1/echo HTTP/1.1\r\nHost: ${this.host}\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n${head}`;
+    const sentAt = performance.now();
+    this.socket.write(request);
     if (length > head.length) this.socket.write(spaces(length - head.length));
+    const reply = await this.awaitReply(timeoutMs);
+    return { reply, rttMs: round3(this.lastDataAt - sentAt) };
+  }
+
+  private async awaitReply(timeoutMs: number): Promise<EchoReply> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const parsed = this.takeResponse();
@@ -235,7 +338,12 @@ function spaces(bytes: number): Buffer {
 /** UDP echo over one socket per family; replies are matched to requests by probe id and sequence. */
 class UdpProber {
   private readonly sockets = new Map<"udp4" | "udp6", Promise<UdpSocket>>();
-  private readonly pending = new Map<string, (reply: EchoReply) => void>();
+  private readonly pending = new Map<string, (reply: EchoReply, arrivedAt: number) => void>();
+
+  /** Open (bind) the sockets of these families before any echo is timed. */
+  async ready(types: readonly ("udp4" | "udp6")[]): Promise<void> {
+    await Promise.all([...new Set(types)].map((type) => this.socket(type).catch(() => undefined)));
+  }
 
   echo(target: DialTarget, probeId: string, seq: number, size: number, timeoutMs: number): Promise<{ reply: EchoReply; rttMs: number } | { error: string }> {
     const type = probeAddressFamily(target.ip) === "IPv6" ? "udp6" : "udp4";
@@ -246,17 +354,18 @@ class UdpProber {
           const head = `{"probeId":"${probeId}","seq":${seq}`;
           // head + `,"pad":"` (8) + padding + `"}` (2) = size bytes exactly: one byte more and the pod fragments it itself.
           const payload = size > head.length + 10 ? `${head},"pad":"${"x".repeat(size - head.length - 10)}"}` : `${head}}`;
-          const started = performance.now();
           const cancel = expireAfter(timeoutMs, () => {
             if (!this.pending.has(key)) return;
             this.pending.delete(key);
             resolve({ error: `no UDP reply from ${target.ip}:${target.port} within ${timeoutMs} ms` });
           });
-          this.pending.set(key, (reply) => {
+          let started = 0;
+          this.pending.set(key, (reply, arrivedAt) => {
             cancel();
             this.pending.delete(key);
-            resolve({ reply, rttMs: performance.now() - started });
+            resolve({ reply, rttMs: round3(arrivedAt - started) });
           });
+          started = performance.now();
           socket.send(payload, target.port, target.ip, (error) => {
             if (error) {
               cancel();
@@ -275,13 +384,14 @@ class UdpProber {
       socket = new Promise((resolve, reject) => {
         const s = createSocket(type);
         s.on("message", (message) => {
+          const arrivedAt = performance.now();
           let reply: EchoReply;
           try {
             reply = echoReplySchema.parse(JSON.parse(message.toString("utf8")));
           } catch {
             return; // not a probe reply
           }
-          this.pending.get(`${reply.probeId}/${reply.seq}`)?.(reply);
+          this.pending.get(`${reply.probeId}/${reply.seq}`)?.(reply, arrivedAt);
         });
         s.once("error", reject);
         s.bind(0, () => {

@@ -206,7 +206,7 @@ export const dialResultSchema = z.object({
   pairId: z.string(),
   controlOk: z.boolean(),
   controlError: z.string().optional(),
-  tcp: z.object({ ok: z.boolean(), rttMs: checkRtt, error: z.string().optional(), reply: echoReplySchema.optional() }).optional(),
+  tcp: z.object({ ok: z.boolean(), rttMs: checkRtt, connectMs: z.number().min(0).optional(), error: z.string().optional(), reply: echoReplySchema.optional() }).optional(),
   udp: z
     .object({
       sent: z.number(),

@@ -151,7 +151,11 @@ export interface DialResult {
   /** False when the control path failed (source responder or its agent unreachable): the data path is unknown. */
   controlOk: boolean;
   controlError?: string;
-  tcp?: { ok: boolean; rttMs: number[]; error?: string; reply?: EchoReply };
+  /**
+   * `rttMs`: request/response times on an established connection (the handshake is not in them);
+   * `connectMs`: the TCP handshake alone, reported apart.
+   */
+  tcp?: { ok: boolean; rttMs: number[]; connectMs?: number; error?: string; reply?: EchoReply };
   udp?: { sent: number; received: number; rttMs: number[]; error?: string; reply?: EchoReply };
   mtu?: {
     tcpBytes: number;
