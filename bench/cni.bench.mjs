@@ -134,19 +134,30 @@ const row = (metric, value, baseline, target, limit) => {
   const ratio = value / baseline;
   rows.push({ bench: "cni", metric, value: Number(value.toFixed(2)), unit: "ms", baseline: Number(baseline.toFixed(2)), ratio: Number(ratio.toFixed(3)), target, pass: limit === undefined ? undefined : ratio <= limit });
 };
-for (const command of ["ADD", "DEL"]) {
-  row(`${command} p50 (flatnet vs bridge+host-local)`, percentile(samples.flatnet[command], 50), percentile(samples.reference[command], 50), command === "ADD" ? "<= 0.8x" : "<= 1.0x", command === "ADD" ? 0.8 : 1.0);
-  row(`${command} p99 (flatnet vs bridge+host-local)`, percentile(samples.flatnet[command], 99), percentile(samples.reference[command], 99), "<= 1.0x", 1.0);
-}
-if (NATIVE !== undefined) {
+// The shipped plugin is the native client when the build had a C compiler (the lab, the image); the targets apply to
+// it. Without one, the Bun binary is what gets installed, and the targets apply to that instead.
+const targetRows = (name, key) => {
+  // The issue's targets are on ADD (p50 <= 0.8x, p99 no worse); DEL is reported beside it (mostly the kernel's veth removal).
+  row(`ADD p50 (flatnet ${name} vs bridge+host-local)`, percentile(samples[key].ADD, 50), percentile(samples.reference.ADD, 50), "<= 0.8x", 0.8);
+  row(`ADD p99 (flatnet ${name} vs bridge+host-local)`, percentile(samples[key].ADD, 99), percentile(samples.reference.ADD, 99), "<= 1.0x", 1.0);
+  row(`DEL p50 (flatnet ${name} vs bridge+host-local)`, percentile(samples[key].DEL, 50), percentile(samples.reference.DEL, 50), "info");
+  row(`DEL p99 (flatnet ${name} vs bridge+host-local)`, percentile(samples[key].DEL, 99), percentile(samples.reference.DEL, 99), "info");
+};
+const infoRows = (name, key) => {
   for (const command of ["ADD", "DEL"]) {
-    row(`${command} p50 (flatnet native client, delegated, vs bridge+host-local)`, percentile(samples.native[command], 50), percentile(samples.reference[command], 50), command === "ADD" ? "<= 0.8x" : "<= 1.0x", command === "ADD" ? 0.8 : 1.0);
-    row(`${command} p99 (flatnet native client, delegated, vs bridge+host-local)`, percentile(samples.native[command], 99), percentile(samples.reference[command], 99), "<= 1.0x", 1.0);
+    row(`${command} p50 (flatnet ${name} vs bridge+host-local)`, percentile(samples[key][command], 50), percentile(samples.reference[command], 50), "info");
+    row(`${command} p99 (flatnet ${name} vs bridge+host-local)`, percentile(samples[key][command], 99), percentile(samples.reference[command], 99), "info");
   }
+};
+if (NATIVE !== undefined) {
+  targetRows("as shipped: native client -> agent's CNI worker", "native");
+  infoRows("Bun binary -> agent's CNI worker (a build without a C compiler)", "flatnet");
+} else {
+  targetRows("as shipped: Bun binary -> agent's CNI worker (no C compiler at build)", "flatnet");
 }
 for (const command of ["ADD", "DEL"]) {
   row(`${command} p50 (flatnet in-process, agent down, vs bridge+host-local)`, percentile(samples.inProcess[command], 50), percentile(samples.reference[command], 50), "info");
-  row(`${command} p50 (flatnet delegated vs in-process)`, percentile(samples.flatnet[command], 50), percentile(samples.inProcess[command], 50), "info");
+  row(`${command} p50 (flatnet Bun binary delegated vs in-process)`, percentile(samples.flatnet[command], 50), percentile(samples.inProcess[command], 50), "info");
 }
 if (startup.node.length > 0) row("process start p50 (bun binary vs node bundle, VERSION)", percentile(startup.bun, 50), percentile(startup.node, 50), "info");
 
