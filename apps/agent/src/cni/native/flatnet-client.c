@@ -190,9 +190,11 @@ static void put_json_string(const char *s, size_t n) {
   put("\"", 1);
 }
 
-static int write_all(int fd, const char *p, size_t n) {
+// A socket is written with MSG_NOSIGNAL: a worker that goes away mid-request is EPIPE (then lost()), not a SIGPIPE
+// that kills the client with nothing on stdout. SIGPIPE itself stays as it is: flatnet-bun inherits it on exec.
+static int write_all(int fd, const char *p, size_t n, int is_socket) {
   while (n > 0) {
-    ssize_t w = write(fd, p, n);
+    ssize_t w = is_socket ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) return -1;
     p += w;
@@ -242,7 +244,7 @@ int main(int argc, char **argv) {
                       "POST /v1/cni HTTP/1.1\r\nHost: flatnet-agent\r\nContent-Type: application/json\r\nAccept: application/x-flatnet-cni-raw\r\n"
                       "Content-Length: %zu\r\nConnection: close\r\n\r\n",
                       req_len);
-  if (write_all(fd, head, (size_t)hlen) != 0 || write_all(fd, req, req_len) != 0) lost(command, argv);
+  if (write_all(fd, head, (size_t)hlen, 1) != 0 || write_all(fd, req, req_len, 1) != 0) lost(command, argv);
 
   size_t cap = 65536, len = 0;
   char *resp = malloc(cap);
@@ -270,6 +272,6 @@ int main(int argc, char **argv) {
   const char *length_header = strcasestr(resp, "\r\nContent-Length: ");
   if (exit_header == NULL || length_header == NULL || (size_t)strtoul(length_header + 18, NULL, 10) != body_len) lost(command, argv);
   int code = atoi(exit_header + 19);
-  if (write_all(1, body, body_len) != 0) return 1;
+  if (write_all(1, body, body_len, 0) != 0) return 1;
   return code;
 }
