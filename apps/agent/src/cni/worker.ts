@@ -56,7 +56,9 @@ export function startCniWorker(options: CniWorkerOptions): CniWorker | undefined
     child = proc;
     options.logger.info({ pid: proc.pid, socket: socketPath }, "CNI worker started");
     proc.on("error", (error) => options.logger.warn({ err: error.message }, "CNI worker failed to start"));
-    proc.on("exit", (code, signal) => {
+    // "close", not "exit": a spawn that fails (binary missing or not executable for a moment) emits "error" and "close"
+    // but never "exit", and must be retried like a worker that died. Without pipes, "close" follows "exit" at once.
+    proc.on("close", (code, signal) => {
       child = undefined;
       if (stopping) return;
       delay = Date.now() - started > 10_000 ? (options.restartDelayMs ?? 500) : Math.min(delay * 2, 10_000);
