@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, unlinkSync } from "node:fs";
+import { chmodSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { createServer } from "node:http";
 import { dirname } from "node:path";
 import { CNI_ROUTE, EXIT_CODE_HEADER, RAW_ANSWER, wantsRaw } from "./delegate.ts";
@@ -54,17 +54,34 @@ export async function serveCni(socketPath: string, parentPid: number | undefined
   return new Promise((resolve) => {
     let watch: ReturnType<typeof setInterval> | undefined;
     let stopped = false;
+    // The socket file this worker created. An orphan (its agent was killed) stops up to a second after a restarted
+    // agent's new worker replaced the path with its own socket: only our own file may be unlinked then.
+    let own: { dev: number; ino: number } | undefined;
+    const ownsPath = (): boolean => {
+      try {
+        const now = statSync(socketPath);
+        return own !== undefined && now.dev === own.dev && now.ino === own.ino;
+      } catch {
+        return false;
+      }
+    };
     const stop = (code: number) => {
       if (stopped) return;
       stopped = true;
       if (watch !== undefined) clearInterval(watch);
-      server.close();
-      service.close();
-      try {
-        unlinkSync(socketPath);
-      } catch {
-        // already gone
+      // Closing a listener removes its path (libuv and Bun unlink it by name), so only a worker whose file still is
+      // at the path closes it; otherwise the listener is left to the process's exit, which follows (bin.ts).
+      if (ownsPath()) {
+        server.close();
+        try {
+          unlinkSync(socketPath);
+        } catch {
+          // already gone
+        }
+      } else if (own === undefined) {
+        server.close(); // never listened: nothing of ours at the path
       }
+      service.close();
       resolve(code);
     };
     server.on("error", (error) => {
@@ -73,6 +90,8 @@ export async function serveCni(socketPath: string, parentPid: number | undefined
     });
     server.listen(socketPath, () => {
       chmodSync(socketPath, 0o600); // root's: whoever can reach it can attach pods
+      const created = statSync(socketPath);
+      own = { dev: created.dev, ino: created.ino };
       process.stderr.write(`flatnet-cni worker: serving ${socketPath} (ADD via ${netlink === undefined ? "iproute2" : "rtnetlink"})\n`);
     });
     process.on("SIGTERM", () => stop(0));

@@ -1,0 +1,81 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+
+// The CNI worker in serve mode (bin.ts with FLATNET_CNI_SERVE), run from source with the repository's Bun. An agent
+// killed with SIGKILL and restarted starts a new worker on the same socket path while the old one (now an orphan) is
+// still serving; the old one then stops. Its stop must not unlink the path, which is the new worker's socket by then.
+
+const agent = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const bun = join(agent, "..", "..", "node_modules", ".bin", "bun");
+
+function serve(socket: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bun, [join(agent, "src", "cni", "bin.ts")], {
+      cwd: agent,
+      env: { PATH: process.env.PATH, FLATNET_CNI_SERVE: socket, FLATNET_CNI_NETLINK: "0" },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr += chunk;
+      if (stderr.includes(`serving ${socket}`)) resolve(child);
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => reject(new Error(`worker exited with ${code} before serving: ${stderr}`)));
+  });
+}
+
+function stopped(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once("exit", () => resolve());
+    child.kill("SIGTERM");
+  });
+}
+
+function status(socket: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: socket, path: "/nothing", method: "GET" }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe.skipIf(!existsSync(bun))("CNI worker socket", () => {
+  let dir = "";
+  const children: ChildProcess[] = [];
+  afterEach(async () => {
+    await Promise.all(children.splice(0).map(stopped));
+    if (dir !== "") rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("an old worker stopping after a new one took over the path leaves the new one's socket in place", async () => {
+    dir = mkdtempSync(join(tmpdir(), "fn-tz-serve-"));
+    const socket = join(dir, "agent-cni.sock");
+    const old = await serve(socket);
+    children.push(old);
+    const fresh = await serve(socket); // unlinks the old worker's socket and listens on the path
+    children.push(fresh);
+    await stopped(old);
+    expect(existsSync(socket)).toBe(true);
+    expect(await status(socket)).toBe(404); // the new worker answers (it serves only POST /v1/cni)
+  });
+
+  it("a worker that stops removes its own socket", async () => {
+    dir = mkdtempSync(join(tmpdir(), "fn-tz-serve-"));
+    const socket = join(dir, "agent-cni.sock");
+    const only = await serve(socket);
+    children.push(only);
+    expect(await status(socket)).toBe(404);
+    await stopped(only);
+    expect(existsSync(socket)).toBe(false);
+  });
+});
