@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -87,5 +87,18 @@ describe("createApiServer on a unix socket", () => {
     const second = createApiServer({ socketPath, routes: [] });
     await expect(second.listen()).rejects.toThrow(`API socket "${socketPath}" is served by a running process`);
     expect((await call(socketPath, "GET", "/text")).status).toBe(200); // the first server keeps its socket
+  });
+
+  it("creates its socket for owner and group only, whatever the umask, and leaves the umask as it was", async () => {
+    const previous = process.umask(0);
+    try {
+      const open = createApiServer({ socketPath: join(dir, "open.sock"), routes: [] });
+      await open.listen();
+      expect(statSync(join(dir, "open.sock")).mode & 0o777).toBe(0o660);
+      expect(process.umask()).toBe(0);
+      await open.close();
+    } finally {
+      process.umask(previous);
+    }
   });
 });

@@ -96,10 +96,17 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
       }
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
-        server.listen(options.socketPath, () => {
-          server.off("error", reject);
-          resolve();
-        });
+        // The API can attach and detach pods (POST /v1/cni): owner and group only, from the moment the socket exists.
+        // A unix socket is bound synchronously inside listen(), so the umask is restored before any other file is made.
+        const umask = process.umask(0o117);
+        try {
+          server.listen(options.socketPath, () => {
+            server.off("error", reject);
+            resolve();
+          });
+        } finally {
+          process.umask(umask);
+        }
       });
     },
     async close() {
