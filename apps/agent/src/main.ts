@@ -1,25 +1,14 @@
-import { Command } from "commander";
-import { registerAgentCommand } from "./cli/agent.ts";
-import { registerCheckCommand } from "./cli/check.ts";
-import { registerLabCommand } from "./cli/lab.ts";
-import { registerPlanCommand } from "./cli/plan.ts";
 import { runCniIfInvoked } from "./cli/cni.ts";
+import { runCli } from "./cli/program.ts";
 
 // A container runtime execs the binary with CNI_COMMAND set: answer as a CNI plugin, not as the CLI.
 if (!(await runCniIfInvoked())) {
-  const program = new Command()
-    .name("flatnet")
-    .description("A flat pod network for Kubernetes: node agent, CNI plugin, lab and connectivity check")
-    .showHelpAfterError()
-    .exitOverride();
-  registerPlanCommand(program);
-  registerAgentCommand(program);
-  registerLabCommand(program);
-  registerCheckCommand(program);
   try {
-    await program.parseAsync(process.argv);
+    process.exitCode = await runCli(process.argv);
   } catch (error) {
-    const code = (error as { exitCode?: number }).exitCode;
-    process.exitCode = typeof code === "number" ? code : 1;
+    // A bug, not a usage or runtime error a command reports itself: one line, the stack only when asked for.
+    process.stderr.write(`flatnet: ${(error as Error).message ?? String(error)}\n`);
+    if (process.env.FLATNET_DEBUG === "1") process.stderr.write(`${(error as Error).stack}\n`);
+    process.exitCode = 1;
   }
 }

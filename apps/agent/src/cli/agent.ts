@@ -5,7 +5,7 @@ import { Registry, collectDefaultMetrics } from "prom-client";
 import { type AgentSelf, type MetricsListener, createApiServer, resolveMetricsAddress, routeModules, startMetricsListener } from "../api/index.ts";
 import { parseNetworkConfig } from "../config/network-config.ts";
 import { POD_BRIDGE, type UnderlayInfo, cleanupNode, createLinuxKernel, detectUnderlay } from "../linux/index.ts";
-import { LOG_LEVELS, type LogLevel, type Logger, createLogger } from "../log.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogLevel, type Logger, createLogger, resolveLogFormat } from "../log.ts";
 import { backoffDelay } from "../reconcile/backoff.ts";
 import { Reconciler } from "../reconcile/loop.ts";
 import { registerReconcileMetrics } from "../reconcile/metrics.ts";
@@ -17,6 +17,7 @@ import type { Responder } from "../probe/responder.ts";
 import { addClusterOptions, applyAgentSettings, datastoreOptionsFor, type ClusterFlags } from "../config/datastore-options.ts";
 import { SubnetFileWriter } from "../config/subnet-file.ts";
 import { startCniWorker } from "../cni/worker.ts";
+import { addExamples } from "./examples.ts";
 
 export interface AgentOptions extends ClusterFlags {
   node?: string;
@@ -32,6 +33,8 @@ export interface AgentOptions extends ClusterFlags {
   masquerade: boolean;
   vxlanDevice: string;
   logLevel: string;
+  /** json or text; default: FLATNET_LOG_FORMAT, else text on a terminal, JSON otherwise. */
+  logFormat?: string;
   cleanup?: boolean;
   /** Port of the node's probe responder on its underlay IPs (`flatnet check` node endpoints); "0" disables it. */
   probePort?: string;
@@ -61,9 +64,14 @@ export function registerAgentCommand(program: Command): void {
     .option("--vxlan-device <name>", "the VXLAN device's name", "flatnet.1")
     .option("--probe-port <port>", "TCP+UDP port of the node's probe responder on its underlay IPs (flatnet check); 0 disables it", "7471")
     .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS as string[]).default("info"))
+    .addOption(new Option("--log-format <format>", "log lines as JSON or text (default: $FLATNET_LOG_FORMAT, else text on a terminal, JSON otherwise)").choices([...LOG_FORMATS]))
     .option("--cleanup", "remove what the agent owns in the namespace (routes proto 77, VXLAN device, nft table), then exit");
-  addClusterOptions(command)
-    .action(async (flags: AgentOptions, self: Command) => {
+  addExamples(
+    addClusterOptions(command),
+    "flatnet agent --node n1 --netns fn-node1 --store /var/lib/flatnet/flatnet.db   # (root)",
+    "flatnet agent --datastore kubernetes --node $NODE_NAME --netns host           # as the DaemonSet runs it",
+    "flatnet agent --netns fn-node1 --cleanup                                      # remove what the agent programmed",
+  ).action(async (flags: AgentOptions, self: Command) => {
       try {
         const options = applyAgentSettings(flags, self);
         process.exitCode = await runAgent(options);
@@ -94,7 +102,7 @@ export function parseDuration(text: string, flag: string): number {
 /** Runs the agent until SIGTERM/SIGINT; resolves with the exit code. Routes stay programmed when it exits. */
 export async function runAgent(options: AgentOptions): Promise<number> {
   if (!options.netns) throw new UsageError("--netns <ns> is required (or FLATNET_NETNS, or netns in --config)");
-  const logger = createLogger({ level: options.logLevel as LogLevel, base: { node: options.node, netns: options.netns } });
+  const logger = createLogger({ level: options.logLevel as LogLevel, format: resolveLogFormat(options.logFormat), base: { node: options.node, netns: options.netns } });
   if (options.cleanup) {
     await cleanupNode(options.netns, { vxlanDevice: options.vxlanDevice });
     logger.info({}, "removed flatnet's routes, VXLAN device and nft table; pods left alone");

@@ -31,6 +31,8 @@ import { renderProgress, renderReport } from "../probe/render.ts";
 import { runResponder, RESPONDER_USAGE } from "../probe/responder-cli.ts";
 import { nodeProbeSocket } from "../probe/node-responder.ts";
 import { agentTransport, responderTransport } from "../probe/transport.ts";
+import { addExamples } from "./examples.ts";
+import { addOutputOption, type OutputFormat, outputFormat, renderDocument } from "./output.ts";
 
 export interface CheckCommandOptions {
   stateDir: string;
@@ -42,6 +44,8 @@ export interface CheckCommandOptions {
   peers?: number;
   family: "IPv4" | "IPv6" | "all";
   json: boolean;
+  /** -o: text (the matrix), wide (the matrix by pod, whatever the size), json or yaml (the report document). */
+  output?: OutputFormat;
   ndjson: boolean;
   junit?: string;
   by?: "node" | "pod";
@@ -78,7 +82,7 @@ const duration = (value: string): number => {
 };
 
 export function registerCheckCommand(program: Command): void {
-  program
+  const check = program
     .command("check")
     .description("Verify the flat network: probe every pod pair (TCP, UDP, MTU, no NAT) and explain failures from the agents' state")
     .option("--state-dir <dir>", "the lab to check (its state directory)", DEFAULT_STATE_DIR)
@@ -89,7 +93,6 @@ export function registerCheckCommand(program: Command): void {
     .addOption(new Option("--mode <mode>", "all-pods: every ordered pod pair; node-pairs: one responder per node, capped peers").choices(["all-pods", "node-pairs"]).default("all-pods"))
     .option("--peers <n>", "node-pairs mode: peers that probe each node", integer("--peers", 1, 1000))
     .addOption(new Option("--family <family>", "IP family to probe").choices(["IPv4", "IPv6", "all"]).default("all"))
-    .option("--json", "print the report document as JSON", false)
     .option("--ndjson", "stream the run's events as NDJSON (run-started, pair-result..., run-finished)", false)
     .option("--junit <file>", "also write a JUnit XML report to this file")
     .addOption(new Option("--by <axis>", "matrix rows and columns").choices(["node", "pod"]))
@@ -108,7 +111,16 @@ export function registerCheckCommand(program: Command): void {
     .option("--keep-responders", "leave the probe responders this run started running", false)
     .option("--include-nodes", "also probe the nodes (each agent's responder on its node IPs): node -> remote pods, pods -> remote nodes (default on the lab)")
     .option("--no-include-nodes", "probe pods only")
-    .option("--no-color", "no ANSI colour")
+    .option("--no-color", "no ANSI colour");
+  addOutputOption(check, ["text", "wide", "json", "yaml"]);
+  addExamples(
+    check,
+    "flatnet check                                  # the lab in /run/flatnet/lab (root)",
+    "flatnet check -o json > report.json            # the report document; exit 1 when a pair failed",
+    "flatnet check --context prod --mode node-pairs --peers 3",
+    "flatnet check --watch --metrics-port 9471      # keep checking, serve Prometheus metrics",
+  )
+    .addHelpText("after", "\nExit codes: 0 every pair passed, 1 failures found, 2 usage error or could not check.")
     .action(async (options: CheckCommandOptions) => {
       try {
         process.exitCode = await runCheck(options);
@@ -118,8 +130,9 @@ export function registerCheckCommand(program: Command): void {
       }
     });
 
+  // Internal: what lab pods run; hidden from help and completion.
   program
-    .command("probe-responder")
+    .command("probe-responder", { hidden: true })
     .description("Run a probe responder in this network namespace (started in each pod by the lab or a DaemonSet)")
     .allowUnknownOption(true)
     .helpOption(false)
@@ -224,7 +237,8 @@ function kubeSource(options: CheckCommandOptions): CheckSource {
 
 /** Run `flatnet check` on a lab or a cluster; returns the exit code (0 pass, 1 failures found, 2 could not check). */
 export async function runCheck(options: CheckCommandOptions): Promise<number> {
-  if (options.json && options.ndjson) throw new Error("--json and --ndjson are exclusive: pick one output document format");
+  const format = outputFormat(options);
+  if (options.ndjson && format !== "text") throw new Error(`--ndjson and -o ${format} are exclusive: pick one output document format`);
   const onCluster = options.kubeconfig !== undefined || options.context !== undefined;
   if (onCluster && options.includeNodes === true) {
     throw new Error("--include-nodes works on the lab only: on a cluster the agents' node responders are not reachable through the API server yet");
@@ -282,6 +296,7 @@ async function checkOnce(source: CheckSource, options: CheckCommandOptions, prob
     ...(options.peers === undefined ? {} : { peersPerNode: options.peers }),
     includeNodes: options.includeNodes ?? inventory.cluster.source === "lab",
   });
+  const format = outputFormat(options);
   const tty = process.stderr.isTTY === true && !options.ndjson;
   let failing = 0;
   const onEvent = (event: ProbeEvent): void => {
@@ -306,10 +321,11 @@ async function checkOnce(source: CheckSource, options: CheckCommandOptions, prob
   });
   if (tty) process.stderr.write("\r\u001b[K");
   if (options.junit !== undefined) await writeFile(options.junit, renderJunit(report));
-  if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  if (format === "json" || format === "yaml") process.stdout.write(renderDocument(report, format));
   else if (!options.ndjson) {
     const color = options.color !== false && process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
-    process.stdout.write(renderReport(report, { color, ...(options.by === undefined ? {} : { by: options.by }) }));
+    const by = options.by ?? (format === "wide" ? "pod" : undefined);
+    process.stdout.write(renderReport(report, { color, ...(by === undefined ? {} : { by }) }));
   }
   return report;
 }

@@ -4,6 +4,9 @@ import { LabError } from "../lab/errors.ts";
 import { addNode, killAgent, labDown, labStatus, labUp, removeNode, startAgent, type LabStatus } from "../lab/lab.ts";
 import { Progress } from "../lab/progress.ts";
 import { DEFAULT_STATE_DIR, LAB_BACKENDS } from "../lab/state.ts";
+import { agentPaths } from "../lab/agent-process.ts";
+import { addExamples } from "./examples.ts";
+import { addOutputOption, type OutputFlags, outputFormat, renderDocument } from "./output.ts";
 
 const integer = (flag: string) => (value: string): number => {
   if (!/^[0-9]+$/.test(value)) throw new InvalidArgumentError(`${flag} "${value}" must be a non-negative integer`);
@@ -34,12 +37,18 @@ async function guarded(command: string, task: () => Promise<number | void>): Pro
 const progressToStdout = (): Progress => new Progress((line) => process.stdout.write(line));
 
 export function registerLabCommand(program: Command): void {
-  const lab = program
-    .command("lab")
-    .description("A flat pod network in network namespaces on this machine: nodes, agents, pods, and a connectivity check");
+  const lab = addExamples(
+    program
+      .command("lab")
+      .description("A flat pod network in network namespaces on this machine: nodes, agents, pods, and a connectivity check"),
+    "flatnet lab up && flatnet lab check && flatnet lab down   # as root",
+    "flatnet lab status -o wide",
+  );
 
-  lab
-    .command("up")
+  addExamples(
+    lab.command("up"),
+    "flatnet lab up                                   # 3 nodes x 2 pods, host-gw (root)", "flatnet lab up --nodes 4 --backend vxlan --dual-stack", "flatnet lab up --datastore etcd --state-dir /tmp/lab2 --prefix fn-b-",
+  )
     .description("build the lab and wait until every agent is ready and routes converged (same flags on a healthy lab: no-op)")
     .addOption(new Option("--nodes <n>", "number of nodes").default(3).argParser(integer("--nodes")))
     .addOption(new Option("--pods-per-node <n>", "pods on each node").default(2).argParser(integer("--pods-per-node")))
@@ -67,8 +76,10 @@ export function registerLabCommand(program: Command): void {
       }),
     );
 
-  lab
-    .command("down")
+  addExamples(
+    lab.command("down"),
+    "flatnet lab down", "flatnet lab down --prefix fn-b-   # also after a crash left namespaces behind",
+  )
     .description("remove everything the lab made, and only that (also after a crash)")
     .option("--prefix <prefix>", "prefix to scan for leftover namespaces (default: the lab's, or fn-)")
     .addOption(stateDirOption())
@@ -78,29 +89,38 @@ export function registerLabCommand(program: Command): void {
       }),
     );
 
-  lab
-    .command("status")
+  const statusCommand = addExamples(
+    lab.command("status"),
+    "flatnet lab status", "flatnet lab status -o wide      # also each pod's namespace and each agent's socket and log", "flatnet lab status -o json | jq '.nodes[].podCidrs'",
+  )
     .description("nodes, pod CIDRs, pods and IPs, agent health")
-    .option("--json", "machine-readable output", false)
-    .addOption(stateDirOption())
-    .action((options) =>
+    .addOption(stateDirOption());
+  addOutputOption(statusCommand, ["text", "wide", "json", "yaml"])
+    .action((options: OutputFlags & { stateDir: string }) =>
       guarded("status", async () => {
         const status = await labStatus({ stateDir: options.stateDir });
-        process.stdout.write(options.json ? JSON.stringify(status, null, 2) + "\n" : renderStatus(status));
+        const format = outputFormat(options);
+        process.stdout.write(format === "json" || format === "yaml" ? renderDocument(status, format) : renderStatus(status, format === "wide"));
         return status.nodes.every((node) => node.agent.ready) ? 0 : 1;
       }),
     );
 
-  lab
-    .command("check")
+  const labCheck = addExamples(
+    lab.command("check"),
+    "flatnet lab check", "flatnet lab check -o json > report.json",
+  )
     .description("probe every ordered pod pair (TCP, UDP, MTU, no NAT); every responder must see the sender's pod IP")
-    .option("--json", "machine-readable output", false)
-    .addOption(stateDirOption())
+    .addOption(stateDirOption());
+  addOutputOption(labCheck, ["text", "wide", "json", "yaml"])
     // The probe engine (probes engineer's minimal edit): the same run and report as `flatnet check --state-dir`.
-    .action((options) => guarded("check", () => runCheck(defaultCheckOptions({ stateDir: options.stateDir, json: options.json }))));
+    .action((options: OutputFlags & { stateDir: string }) =>
+      guarded("check", () => runCheck(defaultCheckOptions({ stateDir: options.stateDir, output: outputFormat(options) }))),
+    );
 
-  lab
-    .command("add-node")
+  addExamples(
+    lab.command("add-node"),
+    "flatnet lab add-node",
+  )
     .description("join a new node (next free index) with the lab's pods per node")
     .option("--resync-interval <duration>", "the agent's periodic resync (e.g. 10s)")
     .addOption(stateDirOption())
@@ -110,8 +130,10 @@ export function registerLabCommand(program: Command): void {
       }),
     );
 
-  lab
-    .command("remove-node")
+  addExamples(
+    lab.command("remove-node"),
+    "flatnet lab remove-node node4",
+  )
     .description("a node leaves: agent stopped, deregistered, namespaces removed; waits until peers dropped its routes")
     .argument("<node>", "node name, e.g. node4")
     .addOption(stateDirOption())
@@ -119,8 +141,10 @@ export function registerLabCommand(program: Command): void {
       guarded("remove-node", () => removeNode(name, { stateDir: options.stateDir, progress: progressToStdout() })),
     );
 
-  lab
-    .command("kill-agent")
+  addExamples(
+    lab.command("kill-agent"),
+    "flatnet lab kill-agent node2   # then: flatnet lab check (routes stay), flatnet lab start-agent node2",
+  )
     .description("kill a node's agent with SIGKILL (a crash; its routes stay)")
     .argument("<node>", "node name, e.g. node2")
     .addOption(stateDirOption())
@@ -130,8 +154,10 @@ export function registerLabCommand(program: Command): void {
       }),
     );
 
-  lab
-    .command("start-agent")
+  addExamples(
+    lab.command("start-agent"),
+    "flatnet lab start-agent node2",
+  )
     .description("start a node's agent again and wait until it is ready")
     .argument("<node>", "node name, e.g. node2")
     .option("--resync-interval <duration>", "the agent's periodic resync (e.g. 10s)")
@@ -143,7 +169,7 @@ export function registerLabCommand(program: Command): void {
     );
 }
 
-function renderStatus(status: LabStatus): string {
+function renderStatus(status: LabStatus, wide = false): string {
   const lines = [
     `lab "${status.prefix}" in ${status.stateDir}: backend ${status.backend}${status.dualStack ? ", dual-stack" : ""}, cluster ${status.clusterCidrs.join(" ")}`,
   ];
@@ -151,8 +177,9 @@ function renderStatus(status: LabStatus): string {
     const agent = node.agent.running
       ? `agent pid ${node.agent.pid} ${node.agent.ready ? "ready" : node.agent.healthy ? "healthy, not ready" : "not answering"}`
       : "agent DOWN";
-    lines.push(`${node.name.padEnd(7)} ${node.netns.padEnd(14)} underlay ${node.underlayIps.join(" ")}  pods ${node.podCidrs.join(" ")}  ${agent}`);
-    for (const pod of node.pods) lines.push(`  ${pod.name.padEnd(14)} ${pod.ips.join(" ")}`);
+    const paths = wide ? agentPaths(status.stateDir, node.name) : undefined;
+    lines.push(`${node.name.padEnd(7)} ${node.netns.padEnd(14)} underlay ${node.underlayIps.join(" ")}  pods ${node.podCidrs.join(" ")}  ${agent}${paths ? `  socket ${paths.socket}  log ${paths.log}` : ""}`);
+    for (const pod of node.pods) lines.push(`  ${pod.name.padEnd(14)} ${pod.ips.join(" ")}${wide ? `  netns ${pod.netns}` : ""}`);
   }
   return lines.join("\n") + "\n";
 }

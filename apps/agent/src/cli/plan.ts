@@ -2,7 +2,9 @@ import { readFile } from "node:fs/promises";
 import { type Command, CommanderError } from "commander";
 import { parseDocument } from "yaml";
 import { clusterDescriptionSchema, safeParseSchema } from "@flatnet/core";
-import { formatPlanJson, formatPlanText, planCluster } from "../plan/cluster-plan.ts";
+import { formatPlanJson, formatPlanText, planCluster, planDocument } from "../plan/cluster-plan.ts";
+import { addExamples } from "./examples.ts";
+import { addOutputOption, type OutputFormat, outputFormat, renderDocument } from "./output.ts";
 
 /** Exit codes of `flatnet plan`: 2 for bad input (the message names the field), 66 (EX_NOINPUT) for an unreadable file. */
 export const PLAN_EXIT = { ok: 0, badInput: 2, noInput: 66 } as const;
@@ -11,6 +13,7 @@ export interface PlanArguments {
   file: string;
   node?: string;
   json?: boolean;
+  output?: OutputFormat;
 }
 
 export interface PlanIo {
@@ -26,18 +29,23 @@ const defaultIo: PlanIo = {
 };
 
 export function registerPlanCommand(program: Command): void {
-  program
+  const command = program
     .command("plan")
     .description("Allocate pod CIDRs for a cluster description (YAML or JSON) and print each node's iproute2 commands")
     .argument("<file>", 'cluster description (YAML or JSON; "-" reads stdin), e.g. examples/cluster.yaml')
-    .option("--node <name>", "only this node")
-    .option("--json", "machine-readable output")
+    .option("--node <name>", "only this node");
+  addExamples(
+    addOutputOption(command),
+    "flatnet plan examples/cluster.yaml --node node-3",
+    "flatnet plan examples/cluster.yaml -o yaml",
+    "cat cluster.json | flatnet plan - --json",
+  )
     .addHelpText("after", "\nExit codes: 0 ok, 2 invalid description or usage (the message names the key and value), 66 file missing or unreadable.")
     // A usage error (missing file argument, unknown option) is bad input too: exit 2, not commander's 1.
     .exitOverride((error) => {
       throw error.exitCode === 0 ? error : new CommanderError(PLAN_EXIT.badInput, error.code, error.message);
     })
-    .action(async (file: string, options: { node?: string; json?: boolean }) => {
+    .action(async (file: string, options: { node?: string; json?: boolean; output?: OutputFormat }) => {
       process.exitCode = await runPlan({ file, ...options });
     });
 }
@@ -75,7 +83,14 @@ export async function runPlan(args: PlanArguments, io: PlanIo = defaultIo): Prom
     io.stderr(`flatnet plan: ${source}: ${plans.error.message}\n`);
     return PLAN_EXIT.badInput;
   }
-  io.stdout(args.json ? formatPlanJson(described.data, plans.data) : formatPlanText(described.data, plans.data));
+  const format = outputFormat(args);
+  io.stdout(
+    format === "json"
+      ? formatPlanJson(described.data, plans.data)
+      : format === "yaml"
+        ? renderDocument(planDocument(described.data, plans.data), "yaml")
+        : formatPlanText(described.data, plans.data),
+  );
   return PLAN_EXIT.ok;
 }
 

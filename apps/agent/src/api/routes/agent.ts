@@ -1,7 +1,8 @@
 import { type AgentContext, type RouteModule } from "../context.ts";
 import { ApiProblem, type ApiRoute } from "../server.ts";
+import { buildInfo } from "../../build-info.ts";
 
-/** Health, readiness, this node, and the reconcile state. */
+/** Health, readiness, version, this node, and the reconcile state. */
 export const agentRoutes: RouteModule = (context: AgentContext): ApiRoute[] => [
   { method: "GET", path: "/healthz", handler: () => ({ body: { status: "ok" } }) },
   {
@@ -15,6 +16,8 @@ export const agentRoutes: RouteModule = (context: AgentContext): ApiRoute[] => [
       return { body: { status: "ready" } };
     },
   },
+  // `flatnet version` asks every reachable agent; answered before registration too.
+  { method: "GET", path: "/v1/version", handler: () => ({ body: { ...buildInfo(), node: context.self()?.name ?? null } }) },
   {
     method: "GET",
     path: "/v1/node",
