@@ -17,7 +17,9 @@ export function completionTree(program: Command): CompletionNode[] {
   const nodes: CompletionNode[] = [];
   const walk = (command: Command, path: string): void => {
     const help = command.createHelp();
-    const commands = help.visibleCommands(command).map((sub) => sub.name());
+    // Subcommands, and the choices of a first argument (`completion bash|zsh`): what may come next after the path.
+    const argumentChoices = (command.registeredArguments[0] as { argChoices?: string[] } | undefined)?.argChoices ?? [];
+    const commands = [...help.visibleCommands(command).map((sub) => sub.name()), ...argumentChoices];
     const options = help.visibleOptions(command);
     const flags = options.flatMap((option) => [option.long, option.short].filter((flag): flag is string => flag !== undefined));
     const values = new Map<string, string[]>();
@@ -79,10 +81,13 @@ _${fn}() {
     if [[ $values == __file__ ]]; then COMPREPLY=( $(compgen -f -- "$cur") ); return 0; fi
     if [[ -n $values ]]; then COMPREPLY=( $(compgen -W "$values" -- "$cur") ); return 0; fi
   fi
+  values="$(__${fn}_commands "$path")"
   if [[ $cur == -* ]]; then
     COMPREPLY=( $(compgen -W "$(__${fn}_flags "$path")" -- "$cur") )
+  elif [[ -n $values ]]; then
+    COMPREPLY=( $(compgen -W "$values" -- "$cur") )
   else
-    COMPREPLY=( $(compgen -W "$(__${fn}_commands "$path")" -- "$cur") )
+    COMPREPLY=( $(compgen -f -- "$cur") ) # a command's own arguments: files (plan <file>) or names
   fi
   return 0
 }
