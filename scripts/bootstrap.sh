@@ -61,4 +61,6 @@ fi
 
 say "build (turbo)"
 PATH="$PWD/node_modules/.bin:$PATH" npx turbo run build --output-logs=errors-only >&2
+# flatnet on PATH: /usr/local/bin/flatnet runs this clone's Node 24 on apps/agent/dist/main.js (docs/cli.md).
+bash scripts/install-cli.sh
 say "ready: node $(PATH="$PWD/node_modules/.bin:$PATH" node --version)"
