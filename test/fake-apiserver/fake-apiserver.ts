@@ -1,10 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, PatchError } from "./patch.ts";
+import { FakeWorkloads } from "./workloads.ts";
 
-// A FAKE kube-apiserver for tests: it speaks the real HTTP protocol for the two resources flatnet uses
+// A FAKE kube-apiserver for tests: it speaks the real HTTP protocol for the two resources the agent uses
 // (core/v1 Nodes and coordination.k8s.io/v1 Leases), with resourceVersions, list/watch, bookmarks, 410 Gone,
-// three patch types and optimistic concurrency. It is not Kubernetes: no admission, no auth, no field selectors.
+// three patch types and optimistic concurrency; and, for `flatnet check --deploy`, the workloads of workloads.ts.
+// It is not Kubernetes: no admission, no auth, no field selectors.
 
 type Obj = Record<string, any>;
 interface Event { rv: number; type: "ADDED" | "MODIFIED" | "DELETED"; resource: "nodes" | "leases"; object: Obj }
@@ -29,6 +31,12 @@ export class FakeApiServer {
   /** Every request, as "METHOD path?query", for assertions. */
   readonly requests: string[] = [];
   url = "";
+  /** Namespaces, Pods (with pods/proxy) and DaemonSets: workloads.ts. */
+  readonly workloads = new FakeWorkloads({
+    nextRv: () => ++this.rv,
+    json: (res, code, body) => this.json(res, code, body),
+    status: (res, code, reason, message) => this.status(res, code, reason, message),
+  });
 
   constructor(private readonly options: FakeApiServerOptions = {}) {}
 
@@ -134,8 +142,9 @@ export class FakeApiServer {
       fault.count--;
       return this.status(res, fault.status, fault.status === 503 ? "ServiceUnavailable" : "InternalError", `injected fault ${fault.status}`);
     }
-    const body = req.method === "GET" || req.method === "DELETE" ? undefined : await readBody(req);
     const parts = url.pathname.split("/").filter(Boolean);
+    if (FakeWorkloads.handles(parts)) return this.workloads.handle(req, res, url, parts);
+    const body = req.method === "GET" || req.method === "DELETE" ? undefined : await readBody(req);
     // /api/v1/nodes[/name]
     if (parts[0] === "api" && parts[1] === "v1" && parts[2] === "nodes" && parts.length <= 4) {
       return this.resource(req, res, url, "nodes", undefined, parts[3], body);

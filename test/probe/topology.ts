@@ -12,7 +12,7 @@ import type { KernelNode } from "../../apps/agent/src/probe/node-state.ts";
 
 export const PREFIX = "fn-tp-";
 // Namespace prefixes these helpers may create or act in: the probes tests' and the node-endpoint tests' (fn-tn-).
-const ALLOWED_PREFIXES = [PREFIX, "fn-tn-"];
+const ALLOWED_PREFIXES = [PREFIX, "fn-tn-", "fn-cl-"]; // fn-cl-: check --deploy (test/probe/kube-deploy.test.ts)
 const allowed = (name: string): boolean => ALLOWED_PREFIXES.some((p) => name.startsWith(p));
 const repo = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const responderCli = join(repo, "apps/agent/src/probe/responder-cli.ts");

@@ -26,6 +26,7 @@ import {
   startLabResponders,
   stopLabResponders,
 } from "../probe/lab-source.ts";
+import { deployProbeResponders, PROBE_MANIFEST, type ProbeDeployment } from "../probe/kube-deploy.ts";
 import { ProbeMetrics } from "../probe/metrics.ts";
 import { renderProgress, renderReport } from "../probe/render.ts";
 import { runResponder, RESPONDER_USAGE } from "../probe/responder-cli.ts";
@@ -62,6 +63,9 @@ export interface CheckCommandOptions {
   metricsSocket?: string;
   metricsPort?: number;
   keepResponders: boolean;
+  /** Cluster check: apply the responder DaemonSet first and remove it at the end (cilium connectivity test's way). */
+  deploy?: boolean;
+  deployTimeout?: number;
   color?: boolean;
   /** Probe the nodes themselves too (their agent's responder): default on for the lab, off on a cluster. */
   includeNodes?: boolean;
@@ -73,11 +77,11 @@ const integer = (name: string, min: number, max: number) => (value: string): num
   return n;
 };
 
-const duration = (value: string): number => {
+const duration = (name: string) => (value: string): number => {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value);
-  if (match === null) throw new InvalidArgumentError(`interval "${value}" is not a duration like 500ms, 30s or 5m`);
+  if (match === null) throw new InvalidArgumentError(`${name} "${value}" is not a duration like 500ms, 30s or 5m`);
   const n = Number(match[1]) * ({ ms: 1, s: 1000, m: 60_000 }[match[2] ?? "s"] as number);
-  if (n < 100) throw new InvalidArgumentError(`interval "${value}" is below the minimum of 100ms`);
+  if (n < 100) throw new InvalidArgumentError(`${name} "${value}" is below the minimum of 100ms`);
   return n;
 };
 
@@ -89,6 +93,8 @@ export function registerCheckCommand(program: Command): void {
     .option("--kubeconfig <path>", "check a Kubernetes cluster (responders of deploy/probe-daemonset.yaml, via the API server's pods/proxy)")
     .option("--context <name>", "kubeconfig context (implies a cluster check)")
     .option("--namespace <ns>", "cluster check: namespace of the responder DaemonSet", DEFAULT_KUBE_TARGET.namespace)
+    .option("--deploy", `cluster check: apply ${PROBE_MANIFEST} in --namespace first (creating it if missing), wait until ready, remove both afterwards (also on failure or Ctrl-C)`, false)
+    .option("--deploy-timeout <duration>", "--deploy: how long to wait for every responder to be ready", duration("--deploy-timeout"), 300_000)
     .option("--selector <labels>", "cluster check: label selector of the responder pods", DEFAULT_KUBE_TARGET.labelSelector)
     .addOption(new Option("--mode <mode>", "all-pods: every ordered pod pair; node-pairs: one responder per node, capped peers").choices(["all-pods", "node-pairs"]).default("all-pods"))
     .option("--peers <n>", "node-pairs mode: peers that probe each node", integer("--peers", 1, 1000))
@@ -105,7 +111,7 @@ export function registerCheckCommand(program: Command): void {
     .option("--pod-mtu <n>", "pod MTU for the UDP MTU check (default: read from the pods)", integer("--pod-mtu", 68, 65535))
     .option("--concurrency <n>", "pairs dialled at once per source pod", integer("--concurrency", 1, 1024), DEFAULT_PROBE_OPTIONS.concurrency)
     .option("--watch", "run continuously and serve Prometheus metrics", false)
-    .option("--interval <duration>", "pause between runs in --watch mode", duration, 30_000)
+    .option("--interval <duration>", "pause between runs in --watch mode", duration("interval"), 30_000)
     .option("--metrics-socket <path>", "--watch: serve /metrics on this unix socket")
     .option("--metrics-port <port>", "--watch: serve /metrics on 127.0.0.1:<port>", integer("--metrics-port", 1, 65535))
     .option("--keep-responders", "leave the probe responders this run started running", false)
@@ -118,6 +124,7 @@ export function registerCheckCommand(program: Command): void {
     "flatnet check                                  # the lab in /run/flatnet/lab (root)",
     "flatnet check -o json > report.json            # the report document; exit 1 when a pair failed",
     "flatnet check --context prod --mode node-pairs --peers 3",
+    "flatnet check --deploy --namespace flatnet-check   # apply the responders, wait, check, remove them",
     "flatnet check --watch --metrics-port 9471      # keep checking, serve Prometheus metrics",
   )
     .addHelpText("after", "\nExit codes: 0 every pair passed, 1 failures found, 2 usage error or could not check.")
@@ -171,8 +178,8 @@ interface CheckSource {
   states(inventory: ProbeInventory, podMtu: number): NodeStateSource;
   ledger?(): Promise<LedgerFinding[]>;
   podMtu(): Promise<number>;
-  /** Before each run: make sure the responders run. */
-  prepare?(): Promise<void>;
+  /** Before each run: make sure the responders run (`signal`: Ctrl-C, so a long wait ends). */
+  prepare?(signal: AbortSignal): Promise<void>;
   /** At the end: stop what this command started. */
   finish?(): Promise<void>;
 }
@@ -220,7 +227,24 @@ function kubeSource(options: CheckCommandOptions): CheckSource {
     ...(options.selector === undefined ? {} : { labelSelector: options.selector }),
   };
   const client = KubeClient.load(target);
+  let deployment: ProbeDeployment | undefined;
+  const say = (line: string): void => void process.stderr.write(`flatnet check: ${line}\n`);
   return {
+    ...(options.deploy !== true
+      ? {}
+      : {
+          async prepare(signal: AbortSignal) {
+            deployment ??= await deployProbeResponders(client, { namespace: target.namespace, timeoutMs: options.deployTimeout ?? 300_000, signal, progress: say });
+          },
+          async finish() {
+            if (options.keepResponders) return void (deployment !== undefined && say(`--keep-responders: daemonset ${deployment.namespace}/${deployment.name} left running`));
+            try {
+              await deployment?.remove();
+            } catch (error) {
+              throw new Error(`${(error as Error).message}; remove it by hand: kubectl -n ${deployment!.namespace} delete daemonset ${deployment!.name}`);
+            }
+          },
+        }),
     async inventory() {
       const inventory = await kubeInventory(client, target);
       if (inventory.pods.length === 0) {
@@ -239,15 +263,29 @@ function kubeSource(options: CheckCommandOptions): CheckSource {
 export async function runCheck(options: CheckCommandOptions): Promise<number> {
   const format = outputFormat(options);
   if (options.ndjson && format !== "text") throw new Error(`--ndjson and -o ${format} are exclusive: pick one output document format`);
-  const onCluster = options.kubeconfig !== undefined || options.context !== undefined;
+  const onCluster = options.kubeconfig !== undefined || options.context !== undefined || options.deploy === true;
   if (onCluster && options.includeNodes === true) {
     throw new Error("--include-nodes works on the lab only: on a cluster the agents' node responders are not reachable through the API server yet");
   }
   const source = onCluster ? kubeSource(options) : await labSource(options);
   const metrics = options.watch ? new ProbeMetrics() : undefined;
   let server: Server | undefined;
+  // --watch ends on SIGTERM/SIGINT after the current run, --deploy at once; either way what this run started is removed.
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  const handleSignals = options.watch || options.deploy === true;
+  if (handleSignals) {
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  }
   try {
-    await source.prepare?.();
+    try {
+      await source.prepare?.(stop.signal);
+    } catch (error) {
+      if (!stop.signal.aborted || options.watch) throw error;
+      process.stderr.write("flatnet check: interrupted before the check; what it deployed is removed\n");
+      return 130;
+    }
     if (metrics !== undefined) server = await serveMetrics(metrics, options);
     const podMtu = options.mtu ? (options.podMtu ?? (await source.podMtu())) : 0;
     const probeOptions: ProbeOptions = {
@@ -259,30 +297,22 @@ export async function runCheck(options: CheckCommandOptions): Promise<number> {
       mtuTcpBytes: options.mtu ? options.mtuBytes : 0,
       podMtu,
     };
-    // --watch ends on SIGTERM/SIGINT after the current run, so the responders it started are stopped.
-    const stop = new AbortController();
-    const onSignal = (): void => stop.abort();
-    if (options.watch) {
-      process.once("SIGTERM", onSignal);
-      process.once("SIGINT", onSignal);
-    }
-    try {
-      for (;;) {
-        const report = await checkOnce(source, options, probeOptions, stop.signal);
-        metrics?.record(report);
-        if (!options.watch || stop.signal.aborted) return reportPassed(report) ? 0 : 1;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, options.interval);
-          stop.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-        });
-        if (stop.signal.aborted) return reportPassed(report) ? 0 : 1;
-        await source.prepare?.();
-      }
-    } finally {
-      process.off("SIGTERM", onSignal);
-      process.off("SIGINT", onSignal);
+    for (;;) {
+      const report = await checkOnce(source, options, probeOptions, stop.signal);
+      metrics?.record(report);
+      // Interrupted outside --watch: 130 (128 + SIGINT), as a shell reports it.
+      if (stop.signal.aborted && !options.watch) return 130;
+      if (!options.watch || stop.signal.aborted) return reportPassed(report) ? 0 : 1;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, options.interval);
+        stop.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+      });
+      if (stop.signal.aborted) return reportPassed(report) ? 0 : 1;
+      await source.prepare?.(stop.signal);
     }
   } finally {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
     if (server !== undefined) await new Promise((resolve) => server!.close(resolve));
     await source.finish?.();
   }

@@ -79,7 +79,7 @@ export class KubeClient {
   }
 
   /** A request to the API server with the kubeconfig's credentials; resolves with the response head. */
-  async send(method: "GET" | "POST", path: string, body?: unknown, timeoutMs = 30_000): Promise<IncomingMessage> {
+  async send(method: "GET" | "POST" | "DELETE", path: string, body?: unknown, timeoutMs = 30_000): Promise<IncomingMessage> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     // https.RequestOptions: applyToHTTPSOptions adds the CA, client certificate and bearer token.
     const options: HttpsRequestOptions = {
@@ -102,6 +102,21 @@ export class KubeClient {
       req.on("error", reject);
       req.end(payload);
     });
+  }
+
+  /** A request with a JSON body and answer, whatever its status (the caller branches on 404, 409, ...). */
+  async requestJson(method: "GET" | "POST" | "DELETE", path: string, body?: unknown): Promise<{ status: number; body: unknown; message: string }> {
+    const response = await this.send(method, path, body);
+    let text = "";
+    response.setEncoding("utf8");
+    for await (const chunk of response as AsyncIterable<string>) text += chunk;
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON: kept as text (a proxy's error page)
+    }
+    return { status: response.statusCode ?? 0, body: parsed, message: statusMessage(text) };
   }
 
   async getJson<T>(path: string, schema: z.ZodType<T>): Promise<T> {
