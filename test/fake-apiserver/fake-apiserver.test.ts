@@ -142,3 +142,56 @@ describe("FakeApiServer over HTTP", () => {
     expect(events.map((e) => [e.type, e.object.metadata.name ?? null])).toEqual([["ADDED", "n2"], ["DELETED", "n1"], ["BOOKMARK", null]]);
   });
 });
+
+describe("FakeApiServer workloads (namespaces, pods, DaemonSets) over HTTP", () => {
+  let fake: FakeApiServer;
+  beforeEach(async () => {
+    fake = new FakeApiServer();
+    await fake.start();
+  });
+  afterEach(async () => {
+    await fake.stop();
+  });
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(fake.url + path, { method, headers: { "content-type": "application/json" }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    return { status: response.status, body: (await response.json()) as Record<string, any> };
+  };
+  const ds = { apiVersion: "apps/v1", kind: "DaemonSet", metadata: { name: "probe" }, spec: { template: { metadata: { labels: { app: "probe" } } } } };
+
+  it("a namespaced object needs its namespace (404 naming it), then gets generation 1; a spec change bumps it, a status change does not", async () => {
+    expect((await call("POST", "/apis/apps/v1/namespaces/ns1/daemonsets", ds)).body).toMatchObject({ code: 404, message: 'namespaces "ns1" not found' });
+    expect((await call("POST", "/api/v1/namespaces", { metadata: { name: "ns1" } })).status).toBe(201);
+    const created = await call("POST", "/apis/apps/v1/namespaces/ns1/daemonsets", ds);
+    expect(created).toMatchObject({ status: 201, body: { kind: "DaemonSet", apiVersion: "apps/v1", metadata: { namespace: "ns1", generation: 1 } } });
+    expect((await call("POST", "/apis/apps/v1/namespaces/ns1/daemonsets", ds)).body).toMatchObject({ code: 409, reason: "AlreadyExists", message: 'daemonsets.apps "probe" already exists' });
+    const stored = fake.workloads.get("daemonsets", "ns1", "probe")!;
+    expect(fake.workloads.put("daemonsets", { ...stored, status: { numberReady: 1 } }).metadata.generation).toBe(1);
+    expect(fake.workloads.put("daemonsets", { ...stored, spec: { template: {} } }).metadata.generation).toBe(2);
+  });
+
+  it("lists pods by equality label selector, refuses other selector syntax, and deleting a namespace deletes its contents", async () => {
+    fake.workloads.put("namespaces", { metadata: { name: "ns1" } });
+    fake.workloads.put("pods", { metadata: { name: "a", namespace: "ns1", labels: { app: "probe", tier: "x" } } });
+    fake.workloads.put("pods", { metadata: { name: "b", namespace: "ns1", labels: { app: "other" } } });
+    const names = async (selector: string) => (await call("GET", `/api/v1/namespaces/ns1/pods?labelSelector=${encodeURIComponent(selector)}`)).body.items.map((p: { metadata: { name: string } }) => p.metadata.name);
+    expect(await names("app=probe")).toEqual(["a"]);
+    expect(await names("app==probe,tier=x")).toEqual(["a"]);
+    expect(await names("")).toEqual(["a", "b"]);
+    expect((await call("GET", `/api/v1/namespaces/ns1/pods?labelSelector=${encodeURIComponent("app!=probe")}`)).body).toMatchObject({ code: 400 });
+    expect((await call("DELETE", "/api/v1/namespaces/ns1?propagationPolicy=Sideways")).body).toMatchObject({ code: 400 });
+    expect((await call("DELETE", "/api/v1/namespaces/ns1?propagationPolicy=Background")).status).toBe(200);
+    expect(fake.workloads.list("pods")).toEqual([]);
+    expect((await call("GET", "/api/v1/namespaces/ns1")).status).toBe(404);
+  });
+
+  it("pods/proxy goes to the test's proxy with the pod, port and path; 404 for a pod that does not exist", async () => {
+    fake.workloads.put("namespaces", { metadata: { name: "ns1" } });
+    fake.workloads.put("pods", { metadata: { name: "a", namespace: "ns1" } });
+    fake.workloads.proxy = (target, _req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(target));
+    };
+    expect((await call("POST", "/api/v1/namespaces/ns1/pods/a:7471/proxy/v1/dial?x=1", {})).body).toEqual({ namespace: "ns1", pod: "a", port: 7471, path: "/v1/dial?x=1" });
+    expect((await call("GET", "/api/v1/namespaces/ns1/pods/zz:7471/proxy/healthz")).body).toMatchObject({ code: 404, message: 'pods "zz" not found' });
+  });
+});
