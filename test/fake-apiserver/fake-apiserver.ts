@@ -36,6 +36,7 @@ export class FakeApiServer {
     nextRv: () => ++this.rv,
     json: (res, code, body) => this.json(res, code, body),
     status: (res, code, reason, message) => this.status(res, code, reason, message),
+    readBody,
   });
 
   constructor(private readonly options: FakeApiServerOptions = {}) {}

@@ -14,6 +14,7 @@ export interface WorkloadHost {
   nextRv(): number;
   json(res: ServerResponse, code: number, body: Obj): void;
   status(res: ServerResponse, code: number, reason: string, message: string): void;
+  readBody(req: IncomingMessage): Promise<string>;
 }
 
 const KINDS: Record<WorkloadResource, { kind: string; apiVersion: string; qualified: string }> = {
@@ -99,7 +100,7 @@ export class FakeWorkloads {
       if (req.method !== "POST") return host.status(res, 405, "MethodNotAllowed", `${req.method} is not allowed on a collection`);
       let object: Obj;
       try {
-        object = JSON.parse(await readBody(req)) as Obj;
+        object = JSON.parse(await host.readBody(req)) as Obj;
       } catch (error) {
         return host.status(res, 400, "BadRequest", `invalid JSON body: ${(error as Error).message}`);
       }
@@ -164,10 +165,4 @@ function parseLabelSelector(text: string): [string, string][] | string {
     requirements.push([match[1]!, match[2]!]);
   }
   return requirements;
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }

@@ -1,5 +1,5 @@
 import { execFile, execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,7 +20,7 @@ const main = join(agentDir, "dist", "main.js");
 const built = existsSync(main);
 if (!built) console.log(`CLI process tests skipped: ${main} is missing; build first (npx turbo run build)`);
 const cli = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
-const agentVersion = (JSON.parse(execFileSync("cat", [join(agentDir, "package.json")], { encoding: "utf8" })) as { version: string }).version;
+const agentVersion = (JSON.parse(readFileSync(join(agentDir, "package.json"), "utf8")) as { version: string }).version;
 
 describe.skipIf(!built)("flatnet (built CLI): version, usage errors", () => {
   let dir: string;
