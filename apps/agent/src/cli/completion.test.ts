@@ -37,7 +37,7 @@ describe.skipIf(!hasBash)("flatnet completion bash, sourced in bash", () => {
     ["flatnet check --mode ", ["all-pods", "node-pairs"]],
     ["flatnet lab up --backend ", ["auto", "host-gw", "vxlan"]],
     ["flatnet lab status --state-dir /tmp/x -o ", ["json", "text", "wide", "yaml"]],
-    ["flatnet version -", ["--client", "--help", "--json", "--output", "--state-dir", "-h", "-o"]],
+    ["flatnet version -", ["--client", "--context", "--help", "--json", "--kubeconfig", "--namespace", "--output", "--state-dir", "-h", "-o"]],
     ["flatnet completion ", ["bash", "zsh"]],
     ["flatnet --v", ["--version"]],
     ["flatnet agent --log-f", ["--log-format"]],
