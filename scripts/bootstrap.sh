@@ -2,7 +2,7 @@
 # Installs what flatnet needs on a fresh Debian machine, then builds. Idempotent and quick when nothing is missing.
 #   Debian: iproute2 nftables (datapath), etcd-server (etcd datastore), containernetworking-plugins (reference CNI),
 #           iperf3 socat (benchmarks, probes), chromium libkrb5-dev (webview tests, code-server native module),
-#           gcc libc6-dev (the CNI plugin's optional native client)
+#           gcc libc6-dev (the CNI plugin's optional native client), zsh (the zsh completion's test)
 #   npm:    `npm ci` (Node 24 comes from the `node` devDependency; deno and bun likewise)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +26,7 @@ declare -A NEED=(
   [ping]=iputils-ping
   [tcpdump]=tcpdump
   [jq]=jq
+  [zsh]=zsh
   [iptables]=iptables
   [curl]=curl
   [cc]=gcc

@@ -3,13 +3,15 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { bashCompletion, completionTree } from "./completion.ts";
+import { bashCompletion, completionTree, zshCompletion } from "./completion.ts";
 import { createProgram } from "./program.ts";
 
 const main = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
 const built = existsSync(main);
 if (!built) console.log(`completion test of the built CLI skipped: ${main} is missing; build first`);
 const hasBash = spawnSync("bash", ["--version"]).status === 0;
+const hasZsh = spawnSync("zsh", ["--version"]).status === 0;
+if (!hasZsh) console.log("zsh completion test skipped: no zsh (scripts/bootstrap.sh installs it)");
 
 /** Completes `line` (the cursor at its end) in a real bash with the script sourced as docs/cli.md says; sorted candidates. */
 function complete(script: string, line: string): string[] {
@@ -58,6 +60,25 @@ describe.skipIf(!hasBash)("flatnet completion bash, sourced in bash", () => {
 
   it.skipIf(!built)("the built CLI prints the same script", () => {
     expect(execFileSync(process.execPath, [main, "completion", "bash"], { encoding: "utf8" })).toBe(script);
+  });
+});
+
+describe.skipIf(!hasZsh)("flatnet completion zsh, sourced in zsh", () => {
+  // zsh's compgen (bashcompinit) returns every candidate and lets compadd filter by the typed prefix, so these lines end
+  // at a word boundary; _flatnet runs as _bash_complete runs it, under `emulate sh`.
+  it.each<[string[], string[]]>([
+    [["flatnet", "lab", ""], ["add-node", "check", "down", "help", "kill-agent", "remove-node", "start-agent", "status", "up"]],
+    [["flatnet", "check", "--mode", ""], ["all-pods", "node-pairs"]],
+    [["flatnet", "completion", ""], ["bash", "zsh"]],
+  ])("%j -> %j", (words, expected) => {
+    const program = `source <(print -r -- "$SCRIPT")
+complete -p | grep -qx 'complete -o default -F _flatnet flatnet' || exit 3
+COMP_WORDS=(\${(z)LINE}); [[ $LINE == *" " ]] && COMP_WORDS+=("")
+COMP_CWORD=$(( \${#COMP_WORDS} - 1 ))
+emulate sh -c _flatnet
+print -l -- "\${COMPREPLY[@]}"`;
+    const out = execFileSync("zsh", ["-f", "-c", program], { encoding: "utf8", env: { PATH: process.env.PATH, HOME: "/nonexistent", SCRIPT: zshCompletion(createProgram()), LINE: words.join(" ") } });
+    expect(out.split("\n").filter(Boolean).sort()).toEqual(expected);
   });
 });
 
