@@ -12,6 +12,7 @@ import {
   type ProbeOptions,
   type ProbeReport,
 } from "@flatnet/core";
+import { requireRoot } from "../lab/errors.ts";
 import { DEFAULT_STATE_DIR } from "../lab/state.ts";
 import { runProbe, type DialTransport, type NodeStateSource } from "../probe/engine.ts";
 import { DEFAULT_KUBE_TARGET, KubeClient, kubeInventory, kubeProxyTransport, kubeStateSource, type KubeTarget } from "../probe/kube-source.ts";
@@ -185,6 +186,7 @@ interface CheckSource {
 }
 
 async function labSource(options: CheckCommandOptions): Promise<CheckSource> {
+  requireRoot("checking the lab", "flatnet check", "; a cluster is checked with --kubeconfig / --context");
   const initial = await requireLabState(options.stateDir);
   if (initial.pods.length < 2) {
     throw new Error(`the lab in "${options.stateDir}" has ${initial.pods.length} pod(s); a check needs at least 2 (is "flatnet lab up" complete?)`);

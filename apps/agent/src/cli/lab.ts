@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { defaultCheckOptions, runCheck } from "./check.ts";
-import { LabError } from "../lab/errors.ts";
+import { LabError, requireRoot } from "../lab/errors.ts";
 import { addNode, killAgent, labDown, labStatus, labUp, removeNode, startAgent, type LabStatus } from "../lab/lab.ts";
 import { Progress } from "../lab/progress.ts";
 import { DEFAULT_STATE_DIR, LAB_BACKENDS } from "../lab/state.ts";
@@ -19,13 +19,14 @@ const stateDirOption = (): Option =>
 /** One line on stderr and a non-zero exit for what a user can fix; a bug keeps its stack trace for the report. */
 async function guarded(command: string, task: () => Promise<number | void>): Promise<void> {
   try {
+    requireRoot("this command", `flatnet lab ${command}`);
     process.exitCode = (await task()) ?? 0;
   } catch (error) {
     const known = error instanceof LabError || (error instanceof Error && "code" in error && typeof error.code === "string");
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`flatnet lab ${command}: ${message}\n`);
     const code = (error as { code?: unknown }).code;
-    const builtSomething = !["ERR_LAB_INVALID_OPTION", "ERR_LAB_INVALID_PREFIX", "ERR_LAB_BUSY", "ERR_LAB_NOT_FOUND"].includes(String(code));
+    const builtSomething = !["ERR_LAB_INVALID_OPTION", "ERR_LAB_INVALID_PREFIX", "ERR_LAB_BUSY", "ERR_LAB_NOT_FOUND", "ERR_LAB_NEEDS_ROOT"].includes(String(code));
     if ((command === "up" || command === "add-node") && builtSomething) {
       process.stderr.write(`(what was built stays for inspection: "flatnet lab down" removes it, "flatnet lab up" rebuilds)\n`);
     }

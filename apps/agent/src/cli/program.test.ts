@@ -72,6 +72,18 @@ describe.skipIf(!built)("flatnet (built CLI): version, usage errors", () => {
   });
 });
 
+const asNobody = built && process.getuid?.() === 0 && spawnSync("runuser", ["--help"]).status === 0;
+describe.skipIf(!asNobody)("the lab needs root, and says so (run as nobody with runuser)", () => {
+  it.each<[string[], number, string]>([
+    [["lab", "up", "--state-dir", "/nonexistent/fn-cl-lab"], 1, `flatnet lab up: this command needs root (running as uid 65534): the lab's network namespaces are root's; run "sudo flatnet lab up ..." or as root\n`],
+    [["lab", "status"], 1, `flatnet lab status: this command needs root (running as uid 65534): the lab's network namespaces are root's; run "sudo flatnet lab status ..." or as root\n`],
+    [["check"], 2, `flatnet check: checking the lab needs root (running as uid 65534): the lab's network namespaces are root's; run "sudo flatnet check ..." or as root; a cluster is checked with --kubeconfig / --context\n`],
+  ])("flatnet %j as uid 65534: exit %i, one line naming the fix", (args, status, stderr) => {
+    const run = spawnSync("runuser", ["-u", "nobody", "--", process.execPath, main, ...args], { encoding: "utf8", cwd: tmpdir() });
+    expect({ status: run.status, stderr: run.stderr, stdout: run.stdout }).toEqual({ status, stderr, stdout: "" });
+  });
+});
+
 describe.skipIf(!built)("flatnet version: the lab's agents over their sockets (GET /v1/version)", () => {
   let dir: string;
   let api: ApiServer;

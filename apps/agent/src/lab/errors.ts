@@ -10,3 +10,9 @@ export class LabError extends Error {
     if (options?.details !== undefined) this.details = options.details;
   }
 }
+
+/** The lab lives in network namespaces: creating, entering or reading them takes root. Says so before anything fails. */
+export function requireRoot(subject: string, command: string, alternative = "", uid: number | undefined = process.getuid?.()): void {
+  if (uid === undefined || uid === 0) return;
+  throw new LabError("ERR_LAB_NEEDS_ROOT", `${subject} needs root (running as uid ${uid}): the lab's network namespaces are root's; run "sudo ${command} ..." or as root${alternative}`);
+}
