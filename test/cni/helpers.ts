@@ -52,7 +52,7 @@ export function sh(file: string, args: string[]): { status: number; stdout: stri
 /** Creates network namespaces (names must carry the test prefix fn-tc-) and returns a cleanup that removes them by name. */
 export function createNamespaces(names: string[]): () => void {
   for (const name of names) {
-    if (!name.startsWith("fn-tc-") && !name.startsWith("fn-tf-")) throw new Error(`test namespace ${name} must start with fn-tc- or fn-tf-`);
+    if (!/^fn-t[cf]-|^fn-hc-/.test(name)) throw new Error(`test namespace ${name} must start with fn-tc-, fn-tf- or fn-hc-`);
     sh("ip", ["netns", "del", name]);
     const r = sh("ip", ["netns", "add", name]);
     if (r.status !== 0) throw new Error(`ip netns add ${name}: ${r.stderr}`);
