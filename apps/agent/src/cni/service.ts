@@ -27,7 +27,7 @@ export function createCniService(processEnv: Record<string, string | undefined> 
   const base = realDeps({ FLATNET_CNI_TRACE: processEnv.FLATNET_CNI_TRACE, FLATNET_CNI_CRASH_AT: processEnv.FLATNET_CNI_CRASH_AT });
   const openShared = (path: string): IpamStore => {
     const held = open.get(path);
-    // A database removed or replaced since (moved aside as damaged, a test's directory deleted) is opened again.
+    // A database removed or replaced since (by an operator after damage, a test's directory deleted) is opened again.
     const ino = inode(path);
     if (held !== undefined && held.ino === ino) return keepOpen(held.store);
     if (held !== undefined) closeQuietly(held.store);
