@@ -9,6 +9,13 @@ import { createCniService, parseCniCall } from "./service.ts";
 // fast path's POST /v1/cni (cni/delegate.ts) with the plugin logic kept warm: modules loaded once, each IPAM database
 // opened once, `ip` started with Bun.spawn. It stops on SIGTERM/SIGINT and when the agent that started it is gone.
 
+/**
+ * The largest call the worker reads (env + stdin as JSON): the native client sends at most 4 MiB of stdin, which JSON
+ * escaping can at most double for text. A larger body is refused with 413 (the client then works in-process), never
+ * buffered: whoever reaches the socket cannot make the worker run out of memory.
+ */
+export const MAX_CALL_BYTES = 8 << 20;
+
 /** Serves until stopped; resolves with the exit code. */
 export async function serveCni(socketPath: string, parentPid: number | undefined): Promise<number> {
   // ADD's kernel work over rtnetlink from this process (two `ip` processes less); FLATNET_CNI_NETLINK=0 keeps iproute2.
@@ -30,9 +37,26 @@ export async function serveCni(socketPath: string, parentPid: number | undefined
       answer(404, { type: "about:blank", title: "Not Found", status: 404, detail: `the CNI worker serves only POST ${CNI_ROUTE}` }, "application/problem+json");
       return;
     }
+    const tooLarge = () => {
+      res.setHeader("connection", "close");
+      // The answer first, then the connection goes: the rest of the body is never read.
+      res.once("finish", () => req.socket.destroy());
+      answer(413, { type: "about:blank", title: "Content Too Large", status: 413, detail: `a CNI call is at most ${MAX_CALL_BYTES} bytes` }, "application/problem+json");
+    };
+    if (Number(req.headers["content-length"] ?? 0) > MAX_CALL_BYTES) return tooLarge();
     const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    let received = 0;
+    req.on("data", (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > MAX_CALL_BYTES) {
+        chunks.length = 0;
+        if (!res.headersSent) tooLarge();
+        return;
+      }
+      chunks.push(chunk);
+    });
     req.on("end", () => {
+      if (received > MAX_CALL_BYTES) return;
       let call: { env: Record<string, string>; stdin: string };
       try {
         call = parseCniCall(JSON.parse(Buffer.concat(chunks).toString("utf8")));
