@@ -50,6 +50,15 @@ export function cniEnvOf(env: Record<string, string | undefined>): Record<string
   return out;
 }
 
+/** A plugin's answer is a CNI result or error of a few KiB; a longer one is not an answer (the native client's limit too). */
+export const MAX_ANSWER_BYTES = 1 << 20;
+
+/** The whole exchange's deadline: FLATNET_CNI_TIMEOUT_MS from the runtime's environment, else 120 s (both clients). */
+export function delegateTimeoutMs(env: Record<string, string | undefined>): number {
+  const ms = Number(env.FLATNET_CNI_TIMEOUT_MS);
+  return Number.isInteger(ms) && ms > 0 ? ms : 120_000;
+}
+
 /**
  * Sends one CNI call to the agent at `socketPath`: POST /v1/cni with {env, stdin}, answer {exitCode, stdout}.
  * A refused or missing socket, or an agent without the route, is "unavailable" (the caller falls back to in-process
@@ -61,6 +70,7 @@ export function delegate(socketPath: string, env: Record<string, string>, stdin:
     const head = `POST ${CNI_ROUTE} HTTP/1.1\r\nHost: flatnet-agent\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
     const request = Buffer.concat([Buffer.from(head, "latin1"), body]);
     const chunks: Uint8Array[] = [];
+    let received = 0;
     let sent = false;
     let settled = false;
     let close = () => {};
@@ -74,7 +84,11 @@ export function delegate(socketPath: string, env: Record<string, string>, stdin:
     const timer = setTimeout(() => finish({ kind: sent ? "lost" : "unavailable", reason: `the agent at ${socketPath} did not answer within ${timeoutMs} ms` }), timeoutMs);
     const events: TransportEvents = {
       connected: () => (sent = true),
-      data: (chunk) => chunks.push(chunk),
+      data: (chunk) => {
+        received += chunk.length;
+        if (received > MAX_ANSWER_BYTES) finish({ kind: "lost", reason: `the agent at ${socketPath} sent an answer over ${MAX_ANSWER_BYTES} bytes` });
+        else chunks.push(chunk);
+      },
       ended: () => finish(parseResponse(Buffer.concat(chunks), socketPath)),
       failed: (code) => finish({ kind: sent ? "lost" : "unavailable", reason: `agent socket ${socketPath}: ${code}` }),
     };
