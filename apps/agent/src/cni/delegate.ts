@@ -60,13 +60,35 @@ export function delegateTimeoutMs(env: Record<string, string | undefined>): numb
 }
 
 /**
- * Sends one CNI call to the agent at `socketPath`: POST /v1/cni with {env, stdin}, answer {exitCode, stdout}.
+ * The identity of a network namespace file as this process sees it (issue 11: the worker may live in another mount or
+ * PID namespace, where the same path names something else). The worker acts only when its own stat agrees.
+ */
+export interface NetnsIdentity {
+  dev: number;
+  ino: number;
+}
+
+/** stat(2) of `path` (following the /proc/PID/ns/net magic link), or undefined when it cannot be read. */
+export async function netnsIdentityOf(path: string | undefined): Promise<NetnsIdentity | undefined> {
+  if (path === undefined || path === "") return undefined;
+  try {
+    const bun = (globalThis as { Bun?: { file(path: string): { stat(): Promise<NetnsIdentity> } } }).Bun;
+    // Bun.file().stat(), not node:fs: node:fs costs the fast path milliseconds of start-up.
+    const stat = bun !== undefined ? await bun.file(path).stat() : (await import("node:fs")).statSync(path);
+    return { dev: Number(stat.dev), ino: Number(stat.ino) };
+  } catch {
+    return undefined; // the worker then declines, and the in-process plugin reports the path properly
+  }
+}
+
+/**
+ * Sends one CNI call to the agent at `socketPath`: POST /v1/cni with {env, stdin, netns}, answer {exitCode, stdout}.
  * A refused or missing socket, or an agent without the route, is "unavailable" (the caller falls back to in-process
  * work); a connection that breaks after the request was sent is "lost".
  */
-export function delegate(socketPath: string, env: Record<string, string>, stdin: string, timeoutMs = 120_000): Promise<DelegateOutcome> {
+export function delegate(socketPath: string, env: Record<string, string>, stdin: string, timeoutMs = 120_000, netns?: NetnsIdentity): Promise<DelegateOutcome> {
   return new Promise((resolve) => {
-    const body = Buffer.from(JSON.stringify({ env, stdin }), "utf8");
+    const body = Buffer.from(JSON.stringify(netns === undefined ? { env, stdin } : { env, stdin, netns }), "utf8");
     const head = `POST ${CNI_ROUTE} HTTP/1.1\r\nHost: flatnet-agent\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
     const request = Buffer.concat([Buffer.from(head, "latin1"), body]);
     const chunks: Uint8Array[] = [];

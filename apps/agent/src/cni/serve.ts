@@ -3,7 +3,7 @@ import { createServer } from "node:http";
 import { dirname } from "node:path";
 import { CNI_ROUTE, EXIT_CODE_HEADER, RAW_ANSWER, wantsRaw } from "./delegate.ts";
 import { createNetlinkPodOps } from "./netlink.ts";
-import { createCniService, parseCniCall } from "./service.ts";
+import { type CniCall, createCniService, netnsDeclined, parseCniCall } from "./service.ts";
 
 // The CNI worker: the plugin binary run by the agent with FLATNET_CNI_SERVE=<socket> (cni/worker.ts). It serves the
 // fast path's POST /v1/cni (cni/delegate.ts) with the plugin logic kept warm: modules loaded once, each IPAM database
@@ -57,13 +57,16 @@ export async function serveCni(socketPath: string, parentPid: number | undefined
     });
     req.on("end", () => {
       if (received > MAX_CALL_BYTES) return;
-      let call: { env: Record<string, string>; stdin: string };
+      let call: CniCall;
       try {
         call = parseCniCall(JSON.parse(Buffer.concat(chunks).toString("utf8")));
       } catch (error) {
         answer(400, { type: "about:blank", title: "Bad Request", status: 400, detail: (error as Error).message }, "application/problem+json");
         return;
       }
+      // Not this process's namespace: 409 and nothing done; the client runs the call in-process (it sees the path).
+      const declined = netnsDeclined(call);
+      if (declined !== undefined) return answer(409, { type: "about:blank", title: "Conflict", status: 409, detail: declined }, "application/problem+json");
       service.handle(call.env, call.stdin).then(
         (response) => {
           if (!wantsRaw(req.headers.accept)) return answer(200, response);

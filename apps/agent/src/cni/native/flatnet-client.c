@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -271,6 +272,15 @@ int main(int argc, char **argv) {
   }
   put("},\"stdin\":", 10);
   put_json_string(input, input_len);
+  // CNI_NETNS as this process sees it: the worker acts only when its own stat agrees (another mount or PID namespace
+  // names something else by the same path); unreadable here: no identity, the worker declines, flatnet-bun reports it.
+  const char *netns = getenv("CNI_NETNS");
+  struct stat st;
+  if (netns != NULL && netns[0] != 0 && stat(netns, &st) == 0) {
+    char id[96];
+    int n = snprintf(id, sizeof id, ",\"netns\":{\"dev\":%llu,\"ino\":%llu}", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    put(id, (size_t)n);
+  }
   put("}", 1);
   char head[256];
   int hlen = snprintf(head, sizeof head,
@@ -302,7 +312,11 @@ int main(int argc, char **argv) {
   *body = 0;
   body += 4;
   size_t body_len = len - (size_t)(body - resp);
-  if (strncmp(resp, "HTTP/1.1 200 ", 13) != 0 && strncmp(resp, "HTTP/1.0 200 ", 13) != 0) fallback(argv); // the agent did nothing
+  if (strncmp(resp, "HTTP/1.1 200 ", 13) != 0 && strncmp(resp, "HTTP/1.0 200 ", 13) != 0) {
+    // The agent did nothing (409: it cannot see CNI_NETNS as the runtime does): flatnet-bun works in-process at once.
+    setenv("FLATNET_CNI_IN_PROCESS", "1", 1);
+    fallback(argv);
+  }
   const char *exit_header = strcasestr(resp, "\r\nX-Cni-Exit-Code: ");
   const char *length_header = strcasestr(resp, "\r\nContent-Length: ");
   if (exit_header == NULL || length_header == NULL || (size_t)strtoul(length_header + 18, NULL, 10) != body_len) lost(command, argv, "sent an unreadable answer");
