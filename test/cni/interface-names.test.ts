@@ -4,7 +4,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { INTERFACE_NAME_PATTERN } from "@flatnet/core";
 import { addressesOf, createNamespaces, installPlugin, isRoot, linksOf, runPlugin, sh, socketAnswers, tempDir, waitFor } from "./helpers.ts";
 
 const NODE = "fn-hc-in-node";
@@ -68,6 +70,33 @@ describe.skipIf(!isRoot)("CNI: names that reach iproute2 follow the one interfac
       expect(linksOf(POD)).toEqual(["lo"]);
     });
   }
+
+  // The real binary over fuzzed names the rule refuses: error 4 or 7, no ip process, the node's and the root
+  // namespace's links and addresses as they were.
+  it("fuzz: any refused bridge or CNI_IFNAME, any CNI_NETNS with whitespace or control characters, changes nothing", async () => {
+    const state = () => [sh("ip", ["-n", NODE, "-json", "addr"]).stdout, sh("ip", ["-json", "addr"]).stdout];
+    const before = state();
+    const refused = fc.string({ unit: fc.constantFrom("e", "0", "#", '"', "'", "\\", " ", "\t", "\n", "/", ":", ".", "-", "é", "\u0001"), minLength: 1, maxLength: 17 }).filter((n) => !INTERFACE_NAME_PATTERN.test(n));
+    const badPath = fc.tuple(fc.constantFrom(" ", "\t", "\n", "\u0001", "\u0085"), fc.string({ maxLength: 8 })).map(([ws, tail]) => `/run/netns/${POD}${ws}${tail}`);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          refused.map((name) => ({ netconf: { bridge: name }, env: {} })),
+          refused.map((name) => ({ netconf: {}, env: { CNI_IFNAME: name } })),
+          badPath.map((path) => ({ netconf: {}, env: { CNI_NETNS: path } })),
+        ),
+        async ({ netconf, env: overrides }) => {
+          writeFileSync(ipLog, "");
+          const run = await runPlugin({ ...env, ...overrides }, conf(netconf), plugin);
+          expect(run.code).toBe(1);
+          expect([4, 7]).toContain(run.json?.code);
+          expect(readFileSync(ipLog, "utf8")).toBe("");
+        },
+      ),
+      { numRuns: 40 },
+    );
+    expect(state()).toEqual(before);
+  });
 
   it("a valid ADD through the same wrapper runs ip (the wrapper records it) and leaves the underlay address alone", async () => {
     writeFileSync(ipLog, "");
