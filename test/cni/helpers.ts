@@ -189,3 +189,13 @@ export async function stopAgent(agent: RunningAgent, signal: NodeJS.Signals = "S
   if (agent.proc.exitCode === null && agent.proc.signalCode === null) agent.proc.kill(signal);
   await agent.exited;
 }
+
+/**
+ * Starts the plugin binary as the agent's CNI worker on `socket` (serve mode) and resolves once it answers; `stop`
+ * sends SIGTERM to that process by its pid.
+ */
+export async function startWorker(binary: string, socket: string, env: Record<string, string> = {}): Promise<{ stop(): void }> {
+  const worker = spawn(binary, [], { env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...env, FLATNET_CNI_SERVE: socket }, stdio: "ignore" });
+  await waitFor(`the CNI worker's socket ${socket}`, () => socketAnswers(socket));
+  return { stop: () => void (worker.pid !== undefined && process.kill(worker.pid, "SIGTERM")) };
+}

@@ -1,13 +1,12 @@
 // Issue 14 item 5: a name that reaches an iproute2 batch line (netconf bridge, CNI_IFNAME, CNI_NETNS) is refused before
 // any process runs, in-process and through the agent's CNI worker: "#" would start a comment ("addr del ... dev eth0#"
 // removed the node's underlay address), quotes and "\" quote, whitespace splits a line into extra words.
-import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { INTERFACE_NAME_PATTERN } from "@flatnet/core";
-import { addressesOf, createNamespaces, installPlugin, isRoot, linksOf, runPlugin, sh, socketAnswers, tempDir, waitFor } from "./helpers.ts";
+import { addressesOf, createNamespaces, installPlugin, isRoot, linksOf, runPlugin, sh, startWorker, tempDir } from "./helpers.ts";
 
 const NODE = "fn-hc-in-node";
 const POD = "fn-hc-in-pod";
@@ -21,7 +20,7 @@ describe.skipIf(!isRoot)("CNI: names that reach iproute2 follow the one interfac
   const workerSocket = join(dir.path, "worker.sock");
   const path = `${join(dir.path, "wrap")}:${process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin"}`;
   let plugin = "";
-  let worker: ChildProcess | undefined;
+  let worker: { stop(): void } | undefined;
   let cleanup = () => {};
 
   beforeAll(async () => {
@@ -35,11 +34,10 @@ describe.skipIf(!isRoot)("CNI: names that reach iproute2 follow the one interfac
     sh("ip", ["-n", NODE, "addr", "add", UNDERLAY, "dev", "eth0"]);
     sh("ip", ["-n", NODE, "link", "set", "eth0", "up"]);
     // The worker with iproute2 for every kernel step (FLATNET_CNI_NETLINK=0), so a line it ran would show in the log.
-    worker = spawn(plugin, [], { env: { PATH: path, FLATNET_CNI_SERVE: workerSocket, FLATNET_CNI_NETLINK: "0" }, stdio: "ignore" });
-    await waitFor("the CNI worker's socket", () => socketAnswers(workerSocket));
+    worker = await startWorker(plugin, workerSocket, { PATH: path, FLATNET_CNI_NETLINK: "0" });
   });
   afterAll(() => {
-    if (worker?.pid !== undefined) process.kill(worker.pid, "SIGTERM");
+    worker?.stop();
     cleanup();
     dir.remove();
   });

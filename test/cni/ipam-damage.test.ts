@@ -1,11 +1,10 @@
 // Issue 14 item 6: an ipam.db overwritten with garbage while two pods hold .2 and .3 never yields either address
 // again: the plugin answers a CNI error naming the file (never moves it aside and starts empty), in-process and
 // through the agent's CNI worker, which holds the database open.
-import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createNamespaces, installPlugin, isRoot, linksOf, runPlugin, socketAnswers, tempDir, waitFor } from "./helpers.ts";
+import { createNamespaces, installPlugin, isRoot, linksOf, runPlugin, startWorker, tempDir } from "./helpers.ts";
 
 const NODE = "fn-hc-db-node";
 const PODS = ["fn-hc-db-pod0", "fn-hc-db-pod1", "fn-hc-db-pod2"];
@@ -17,17 +16,16 @@ describe.skipIf(!isRoot)("CNI: a damaged IPAM database never yields a live pod's
   const dir = tempDir("fn-hc-db-");
   const workerSocket = join(dir.path, "worker.sock");
   let plugin = "";
-  let worker: ChildProcess | undefined;
+  let worker: { stop(): void } | undefined;
   let cleanup = () => {};
 
   beforeAll(async () => {
     plugin = installPlugin(dir.path);
     cleanup = createNamespaces([NODE, ...PODS]);
-    worker = spawn(plugin, [], { env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", FLATNET_CNI_SERVE: workerSocket }, stdio: "ignore" });
-    await waitFor("the CNI worker's socket", () => socketAnswers(workerSocket));
+    worker = await startWorker(plugin, workerSocket);
   });
   afterAll(() => {
-    if (worker?.pid !== undefined) process.kill(worker.pid, "SIGTERM");
+    worker?.stop();
     cleanup();
     dir.remove();
   });

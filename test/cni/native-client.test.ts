@@ -25,6 +25,17 @@ function run(binary: string, env: Record<string, string>, stdin: string): Promis
   });
 }
 
+/** Compiles the client to <dir>/bin/flatnet beside a flatnet-bun that prints a marker (the test sees the fallback). */
+function compileClient(dir: string): string {
+  mkdirSync(join(dir, "bin"));
+  const client = join(dir, "bin", "flatnet");
+  const cc = spawnSync("cc", ["-O2", "-Wall", "-Wextra", "-Werror", "-o", client, SOURCE], { encoding: "utf8" });
+  if (cc.status !== 0) throw new Error(`cc: ${cc.stderr}`);
+  writeFileSync(join(dir, "bin", "flatnet-bun"), '#!/bin/sh\necho \'{"fallback":"flatnet-bun"}\'\nexit 0\n');
+  chmodSync(join(dir, "bin", "flatnet-bun"), 0o755);
+  return client;
+}
+
 describe.skipIf(!haveCc)("native CNI client: the worker drops the connection mid-request", () => {
   const dir = tempDir("fn-tz-native-");
   const socket = join(dir.path, "worker.sock");
@@ -32,13 +43,7 @@ describe.skipIf(!haveCc)("native CNI client: the worker drops the connection mid
   let server: Server;
 
   beforeAll(async () => {
-    mkdirSync(join(dir.path, "bin"));
-    client = join(dir.path, "bin", "flatnet");
-    const cc = spawnSync("cc", ["-O2", "-Wall", "-Wextra", "-Werror", "-o", client, SOURCE], { encoding: "utf8" });
-    if (cc.status !== 0) throw new Error(`cc: ${cc.stderr}`);
-    // The fallback: prints a marker, so the test sees that the client exec'd it.
-    writeFileSync(join(dir.path, "bin", "flatnet-bun"), '#!/bin/sh\necho \'{"fallback":"flatnet-bun"}\'\nexit 0\n');
-    chmodSync(join(dir.path, "bin", "flatnet-bun"), 0o755);
+    client = compileClient(dir.path);
     // Accepts and closes at once without reading: the client's write of a request larger than the socket buffer fails (EPIPE).
     server = createServer((s) => s.destroy());
     await new Promise<void>((resolve) => server.listen(socket, resolve));
@@ -77,12 +82,7 @@ describe.skipIf(!haveCc)("native CNI client: bounded by a deadline and an answer
   const servers: Server[] = [];
 
   beforeAll(async () => {
-    mkdirSync(join(dir.path, "bin"));
-    client = join(dir.path, "bin", "flatnet");
-    const cc = spawnSync("cc", ["-O2", "-Wall", "-Wextra", "-Werror", "-o", client, SOURCE], { encoding: "utf8" });
-    if (cc.status !== 0) throw new Error(`cc: ${cc.stderr}`);
-    writeFileSync(join(dir.path, "bin", "flatnet-bun"), '#!/bin/sh\necho \'{"fallback":"flatnet-bun"}\'\nexit 0\n');
-    chmodSync(join(dir.path, "bin", "flatnet-bun"), 0o755);
+    client = compileClient(dir.path);
     // Accepts, reads everything, never answers and never closes.
     servers.push(createServer((s) => s.resume()));
     // Answers 200 headers, then bytes without end (until the client goes).

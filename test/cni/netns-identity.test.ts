@@ -3,11 +3,11 @@
 // compares with its own stat and declines (409) when they differ, and the plugin then does the call in-process.
 // Runtime in a private mount namespace (`unshare -m`, the netns bind-mounted there only): ADD lands in that netns.
 // A /proc/PID/ns/net path both sides see alike: the worker does the ADD (no needless fallback).
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addressesOf, createNamespaces, installNativeClient, installPlugin, isRoot, NATIVE_CLIENT, runPlugin, sh, socketAnswers, tempDir, waitFor } from "./helpers.ts";
+import { addressesOf, createNamespaces, installNativeClient, installPlugin, isRoot, NATIVE_CLIENT, runPlugin, sh, startWorker, tempDir } from "./helpers.ts";
 
 const NODE = "fn-hc-id-node";
 const POD = "fn-hc-id-pod";
@@ -19,18 +19,17 @@ describe.skipIf(!isRoot)("CNI fast path: the worker acts only on the netns the r
   const dir = tempDir("fn-hc-id-");
   const workerSocket = join(dir.path, "worker.sock");
   const clients: { name: string; binary: string }[] = [];
-  let worker: ChildProcess | undefined;
+  let worker: { stop(): void } | undefined;
   let cleanup = () => {};
 
   beforeAll(async () => {
     clients.push({ name: "Bun client", binary: installPlugin(join(dir.path, "bun")) });
     if (existsSync(NATIVE_CLIENT)) clients.push({ name: "native client", binary: installNativeClient(join(dir.path, "native")) });
     cleanup = createNamespaces([NODE, POD]);
-    worker = spawn(clients[0]!.binary, [], { env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", FLATNET_CNI_SERVE: workerSocket }, stdio: "ignore" });
-    await waitFor("the CNI worker's socket", () => socketAnswers(workerSocket));
+    worker = await startWorker(clients[0]!.binary, workerSocket);
   });
   afterAll(() => {
-    if (worker?.pid !== undefined) process.kill(worker.pid, "SIGTERM");
+    worker?.stop();
     sh("ip", ["netns", "del", PRIVATE]); // only if a failed run left the (host-side, empty) file behind
     rmSync(`/run/netns/${PRIVATE}`, { force: true });
     cleanup();
