@@ -52,7 +52,7 @@ export function sh(file: string, args: string[]): { status: number; stdout: stri
 /** Creates network namespaces (names must carry the test prefix fn-tc-) and returns a cleanup that removes them by name. */
 export function createNamespaces(names: string[]): () => void {
   for (const name of names) {
-    if (!name.startsWith("fn-tc-") && !name.startsWith("fn-tf-")) throw new Error(`test namespace ${name} must start with fn-tc- or fn-tf-`);
+    if (!/^fn-t[cf]-|^fn-hc-/.test(name)) throw new Error(`test namespace ${name} must start with fn-tc-, fn-tf- or fn-hc-`);
     sh("ip", ["netns", "del", name]);
     const r = sh("ip", ["netns", "add", name]);
     if (r.status !== 0) throw new Error(`ip netns add ${name}: ${r.stderr}`);
@@ -188,4 +188,14 @@ export async function startAgent(netns: string, dir: string, pluginBinary: strin
 export async function stopAgent(agent: RunningAgent, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
   if (agent.proc.exitCode === null && agent.proc.signalCode === null) agent.proc.kill(signal);
   await agent.exited;
+}
+
+/**
+ * Starts the plugin binary as the agent's CNI worker on `socket` (serve mode) and resolves once it answers; `stop`
+ * sends SIGTERM to that process by its pid.
+ */
+export async function startWorker(binary: string, socket: string, env: Record<string, string> = {}): Promise<{ stop(): void }> {
+  const worker = spawn(binary, [], { env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", ...env, FLATNET_CNI_SERVE: socket }, stdio: "ignore" });
+  await waitFor(`the CNI worker's socket ${socket}`, () => socketAnswers(socket));
+  return { stop: () => void (worker.pid !== undefined && process.kill(worker.pid, "SIGTERM")) };
 }

@@ -101,13 +101,16 @@ describe.skipIf(skipReason !== undefined)("pod attachment in namespaces", () => 
 
   it.each([
     [{ ifName: "this-name-is-too-long" }, /interface name "this-name-is-too-long"/],
+    [{ ifName: "eth0#" }, /interface name "eth0#" is refused/],
+    [{ bridge: "br\"0" }, /interface name "br\\"0" is refused/],
     [{ mtu: 40 }, /MTU 40 must be an integer in 68-65535/],
     [{ addresses: ["10.244.1.5"] }, /pod address "10.244.1.5" must be address\/prefix/],
     [{ addresses: ["10.244.1.5/24", "10.244.1.6/24"] }, /at most one per family/],
     [{ gateways: ["fd00::1"] }, /gateway "fd00::1" has no pod address of its family/],
     [{ containerId: "" }, /container ID "" must not be empty/],
     [{ podNetns: { name: "../etc" } }, /network namespace name "..\/etc"/],
-    [{ podNetns: { path: "proc/1/ns/net" } }, /network namespace path "proc\/1\/ns\/net" must be absolute/],
+    [{ podNetns: { path: "proc/1/ns/net" } }, /network namespace path "proc\/1\/ns\/net" is refused: a network namespace path is absolute/],
+    [{ podNetns: { path: "/run/netns/x mtu 1" } }, /network namespace path "\/run\/netns\/x mtu 1" is refused: .* without whitespace or control characters/],
   ])("refuses a bad attachment %o before touching the kernel", async (override, message) => {
     const spec = { nodeNetns: NODE, podNetns: { name: POD_A }, containerId: "c-bad", ifName: "eth0", addresses: ["10.244.1.5/24"], gateways: ["10.244.1.1"], mtu: 1450, ...override };
     await expect(attachPod(spec)).rejects.toThrow(message);

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { delegate, RAW_ANSWER } from "../cni/delegate.ts";
+import { delegate, netnsIdentityOf, RAW_ANSWER } from "../cni/delegate.ts";
 import type { CniService } from "../cni/service.ts";
 import { cniRoutes } from "./routes-cni.ts";
 import { type ApiServer, createApiServer } from "./server.ts";
@@ -39,10 +39,28 @@ describe("POST /v1/cni on the agent API", () => {
     return response;
   };
 
+  // The test's own namespace file: the route (same process) sees it exactly as the "runtime" does.
+  const NETNS = "/proc/self/ns/net";
+
   it("answers the plugin's {exitCode, stdout} to the fast path (delegate)", async () => {
-    const outcome = await delegate(socketPath, { CNI_COMMAND: "ADD", CNI_NETNS: "/run/netns/p" }, '{"cniVersion":"1.1.0"}');
+    const netns = await netnsIdentityOf(NETNS);
+    const outcome = await delegate(socketPath, { CNI_COMMAND: "ADD", CNI_NETNS: NETNS }, '{"cniVersion":"1.1.0"}', 5_000, netns);
     expect(outcome).toEqual({ kind: "answered", response: { exitCode: 1, stdout: '{"cniVersion":"1.1.0","code":4,"msg":"bad"}\n' } });
-    expect(calls.at(-1)).toEqual({ env: { CNI_COMMAND: "ADD", CNI_NETNS: "/run/netns/p" }, stdin: '{"cniVersion":"1.1.0"}' });
+    expect(calls.at(-1)).toEqual({ env: { CNI_COMMAND: "ADD", CNI_NETNS: NETNS }, stdin: '{"cniVersion":"1.1.0"}' });
+  });
+
+  // Issue 11 item 2: the runtime's side saw another namespace at that path (another mount or PID namespace), or sent
+  // no identity: 409, the service is not called, and the client (outcome "unavailable") runs the call itself.
+  it.each([
+    ["another inode", { dev: 1, ino: 2 }, "for the runtime (another mount or PID namespace)"],
+    ["no identity", undefined, "no identity of CNI_NETNS"],
+  ])("declines an ADD whose CNI_NETNS is, here, %s", async (_name, netns, reason) => {
+    const before = calls.length;
+    const outcome = await delegate(socketPath, { CNI_COMMAND: "ADD", CNI_NETNS: NETNS }, '{"cniVersion":"1.1.0"}', 5_000, netns);
+    expect(outcome.kind).toBe("unavailable");
+    expect(outcome.kind === "unavailable" && outcome.reason).toContain("HTTP 409");
+    expect(outcome.kind === "unavailable" && outcome.reason).toContain(reason);
+    expect(calls.length).toBe(before);
   });
 
   it.each([

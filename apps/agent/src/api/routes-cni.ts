@@ -1,5 +1,5 @@
 import { EXIT_CODE_HEADER, RAW_ANSWER, wantsRaw } from "../cni/delegate.ts";
-import { createCniService, type CniService, parseCniCall } from "../cni/service.ts";
+import { type CniCall, createCniService, type CniService, netnsDeclined, parseCniCall } from "../cni/service.ts";
 import type { RouteModule } from "./context.ts";
 import { ApiProblem, type ApiRoute } from "./server.ts";
 
@@ -17,12 +17,14 @@ export function cniRoutes(service: CniService): ApiRoute[] {
       method: "POST",
       path: "/v1/cni",
       async handler(request) {
-        let call: { env: Record<string, string>; stdin: string };
+        let call: CniCall;
         try {
           call = parseCniCall(await request.json());
         } catch (error) {
           throw new ApiProblem(400, "Bad Request", (error as Error).message);
         }
+        const declined = netnsDeclined(call);
+        if (declined !== undefined) throw new ApiProblem(409, "Conflict", declined);
         const response = await service.handle(call.env, call.stdin);
         if (!wantsRaw(request.raw.headers.accept)) return { body: response };
         // The native client's form: the plugin's stdout as is, the exit code in a header (cni/delegate.ts RAW_ANSWER).

@@ -8,9 +8,10 @@ import { type CniInterface, type CniIpConfig, type CniResult, type CniRoute, for
 export const PENDING_GRACE_MS = 5 * 60_000;
 
 /**
- * ADD: start the veth pair (node half) -> allocate (durably, pending) while it is created -> configure the pod half
- * -> mark attached -> result. Any failure rolls back both the interface and the allocation; a crash leaves a pending
- * allocation (and perhaps a veth) that DEL, GC or the exhaustion reaper removes.
+ * ADD: allocate (durably, pending) -> create the veth pair -> configure the pod half -> mark attached -> result. Any
+ * failure rolls back both the interface and the allocation; a crash leaves a pending allocation (and perhaps a veth)
+ * that DEL, GC or the exhaustion reaper removes. The allocation comes first so that a host veth never exists without
+ * an allocation GC can see: GC lists veths before it reads what to keep (gc-status.ts), so it never sweeps an ADD's.
  */
 export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> {
   const { env, netconf, deps } = inv;
@@ -21,18 +22,9 @@ export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> 
   const subnet = resolveSubnet(inv);
   const key = { containerId: env.containerId, ifName: env.ifName };
   const linkSpec: PodLinkSpec = { nodeNetns, podNetns: podTarget(netns), containerId: env.containerId, ifName: env.ifName, mtu: subnet.mtu, bridge: netconf.bridge };
-  // The node half needs no address: it runs while the IPAM allocates (the database work is off the critical path).
-  const pendingLink = settle(deps.pods.createLink(linkSpec));
   const removeLink = () => deps.pods.detach({ nodeNetns, containerId: env.containerId, ifName: env.ifName }).catch(() => undefined);
-  deps.trace("link started");
-  let store: IpamStore;
-  try {
-    store = openStore(inv);
-    deps.trace("store open");
-  } catch (error) {
-    if ((await pendingLink).ok) await removeLink();
-    throw error;
-  }
+  const store: IpamStore = openStore(inv);
+  deps.trace("store open");
   try {
     let allocated = store.allocate(key, subnet.pools);
     if (!allocated.success && allocated.error.code === "ERR_POOL_EXHAUSTED") {
@@ -41,7 +33,6 @@ export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> 
       allocated = store.allocate(key, subnet.pools);
     }
     if (!allocated.success) {
-      if ((await pendingLink).ok) await removeLink();
       throw new CniError(allocated.error.code === "ERR_POOL_EXHAUSTED" ? CniCode.PoolExhausted : CniCode.InvalidNetworkConfig, allocated.error.message);
     }
     const allocations = allocated.data;
@@ -52,7 +43,7 @@ export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> 
     const spec: PodAttachment = { ...linkSpec, addresses: allocations.map((a) => `${a.ip}/${a.prefix}`), gateways: allocations.map((a) => a.gateway) };
     let attached: AttachedPod;
     try {
-      const link = await linkWithBridge(inv, linkSpec, await pendingLink, allocations);
+      const link = await linkWithBridge(inv, linkSpec, await settle(deps.pods.createLink(linkSpec)), allocations);
       deps.trace("link created");
       attached = await deps.pods.configureLink(spec, link);
     } catch (error) {

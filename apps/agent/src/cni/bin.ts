@@ -5,7 +5,7 @@
 // Fast path: a netconf naming the agent's socket (`agentSocket`) sends the call to the agent (delegate.ts) and prints
 // its answer; only node:fs and node:net are loaded. The plugin proper (zod, IPAM store, iproute2) is imported lazily,
 // when the agent is not there (DEL must work while it is down) or the netconf names no agent.
-import { agentSocketOf, cniEnvOf, delegate } from "./delegate.ts";
+import { agentSocketOf, cniEnvOf, delegate, delegateTimeoutMs, netnsIdentityOf } from "./delegate.ts";
 
 // Bun's own stdin/stdout: importing node:fs costs the fast path ~2.5 ms of start-up (measured: a compiled binary that
 // reads stdin with node:fs 8.7 ms, with Bun.stdin 7.1 ms, one that only exits 5.9 ms).
@@ -46,8 +46,10 @@ async function run(): Promise<number> {
   const stdin = await readStdin();
   const socket = agentSocketOf(stdin);
   const command = process.env.CNI_COMMAND;
-  if (socket === undefined || command === "VERSION") return inProcess(stdin);
-  const outcome = await delegate(socket, cniEnvOf(process.env), stdin);
+  // FLATNET_CNI_IN_PROCESS: set by the native client when the worker declined the call (it cannot see CNI_NETNS).
+  if (socket === undefined || command === "VERSION" || process.env.FLATNET_CNI_IN_PROCESS === "1") return inProcess(stdin);
+  const netns = await netnsIdentityOf(process.env.CNI_NETNS);
+  const outcome = await delegate(socket, cniEnvOf(process.env), stdin, delegateTimeoutMs(process.env), netns);
   if (outcome.kind === "answered") {
     if (process.env.FLATNET_CNI_TRACE) process.stderr.write(`flatnet-cni: delegated to ${socket}\n`);
     await print(outcome.response.stdout);

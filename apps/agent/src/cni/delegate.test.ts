@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { agentSocketOf, cniEnvOf, cniWorkerSocket, delegate, parseResponse } from "./delegate.ts";
+import { agentSocketOf, cniEnvOf, cniWorkerSocket, delegate, delegateTimeoutMs, MAX_ANSWER_BYTES, parseResponse } from "./delegate.ts";
 import { parseCniCall } from "./service.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "fn-tf-delegate-"));
@@ -115,5 +115,19 @@ describe("delegate (node:net transport)", () => {
     expect(outcome.kind).toBe("lost");
     expect(outcome.kind !== "answered" && outcome.reason).toMatch(/did not answer within 50 ms/);
     server.close();
+  });
+  it("an answer over MAX_ANSWER_BYTES is lost, not buffered", async () => {
+    const agent = await serve("endless.sock", () => http("200 OK", "x".repeat(MAX_ANSWER_BYTES + 1)));
+    const outcome = await delegate(agent.path, { CNI_COMMAND: "ADD" }, "{}");
+    expect(outcome).toEqual({ kind: "lost", reason: `the agent at ${agent.path} sent an answer over ${MAX_ANSWER_BYTES} bytes` });
+    agent.server.close();
+  });
+  it.each([
+    [{}, 120_000],
+    [{ FLATNET_CNI_TIMEOUT_MS: "300" }, 300],
+    [{ FLATNET_CNI_TIMEOUT_MS: "0" }, 120_000],
+    [{ FLATNET_CNI_TIMEOUT_MS: "soon" }, 120_000],
+  ])("the deadline from %j is %i ms", (env, ms) => {
+    expect(delegateTimeoutMs(env)).toBe(ms);
   });
 });

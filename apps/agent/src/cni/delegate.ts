@@ -50,17 +50,49 @@ export function cniEnvOf(env: Record<string, string | undefined>): Record<string
   return out;
 }
 
+/** A plugin's answer is a CNI result or error of a few KiB; a longer one is not an answer (the native client's limit too). */
+export const MAX_ANSWER_BYTES = 1 << 20;
+
+/** The whole exchange's deadline: FLATNET_CNI_TIMEOUT_MS from the runtime's environment, else 120 s (both clients). */
+export function delegateTimeoutMs(env: Record<string, string | undefined>): number {
+  const ms = Number(env.FLATNET_CNI_TIMEOUT_MS);
+  return Number.isInteger(ms) && ms > 0 ? ms : 120_000;
+}
+
 /**
- * Sends one CNI call to the agent at `socketPath`: POST /v1/cni with {env, stdin}, answer {exitCode, stdout}.
+ * The identity of a network namespace file as this process sees it (issue 11: the worker may live in another mount or
+ * PID namespace, where the same path names something else). The worker acts only when its own stat agrees.
+ */
+export interface NetnsIdentity {
+  dev: number;
+  ino: number;
+}
+
+/** stat(2) of `path` (following the /proc/PID/ns/net magic link), or undefined when it cannot be read. */
+export async function netnsIdentityOf(path: string | undefined): Promise<NetnsIdentity | undefined> {
+  if (path === undefined || path === "") return undefined;
+  try {
+    const bun = (globalThis as { Bun?: { file(path: string): { stat(): Promise<NetnsIdentity> } } }).Bun;
+    // Bun.file().stat(), not node:fs: node:fs costs the fast path milliseconds of start-up.
+    const stat = bun !== undefined ? await bun.file(path).stat() : (await import("node:fs")).statSync(path);
+    return { dev: Number(stat.dev), ino: Number(stat.ino) };
+  } catch {
+    return undefined; // the worker then declines, and the in-process plugin reports the path properly
+  }
+}
+
+/**
+ * Sends one CNI call to the agent at `socketPath`: POST /v1/cni with {env, stdin, netns}, answer {exitCode, stdout}.
  * A refused or missing socket, or an agent without the route, is "unavailable" (the caller falls back to in-process
  * work); a connection that breaks after the request was sent is "lost".
  */
-export function delegate(socketPath: string, env: Record<string, string>, stdin: string, timeoutMs = 120_000): Promise<DelegateOutcome> {
+export function delegate(socketPath: string, env: Record<string, string>, stdin: string, timeoutMs = 120_000, netns?: NetnsIdentity): Promise<DelegateOutcome> {
   return new Promise((resolve) => {
-    const body = Buffer.from(JSON.stringify({ env, stdin }), "utf8");
+    const body = Buffer.from(JSON.stringify(netns === undefined ? { env, stdin } : { env, stdin, netns }), "utf8");
     const head = `POST ${CNI_ROUTE} HTTP/1.1\r\nHost: flatnet-agent\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
     const request = Buffer.concat([Buffer.from(head, "latin1"), body]);
     const chunks: Uint8Array[] = [];
+    let received = 0;
     let sent = false;
     let settled = false;
     let close = () => {};
@@ -74,7 +106,11 @@ export function delegate(socketPath: string, env: Record<string, string>, stdin:
     const timer = setTimeout(() => finish({ kind: sent ? "lost" : "unavailable", reason: `the agent at ${socketPath} did not answer within ${timeoutMs} ms` }), timeoutMs);
     const events: TransportEvents = {
       connected: () => (sent = true),
-      data: (chunk) => chunks.push(chunk),
+      data: (chunk) => {
+        received += chunk.length;
+        if (received > MAX_ANSWER_BYTES) finish({ kind: "lost", reason: `the agent at ${socketPath} sent an answer over ${MAX_ANSWER_BYTES} bytes` });
+        else chunks.push(chunk);
+      },
       ended: () => finish(parseResponse(Buffer.concat(chunks), socketPath)),
       failed: (code) => finish({ kind: sent ? "lost" : "unavailable", reason: `agent socket ${socketPath}: ${code}` }),
     };

@@ -1,3 +1,5 @@
+import { INTERFACE_NAME_RULE, safeParseInterfaceName } from "@flatnet/core";
+import { isNetnsPath, NETNS_PATH_RULE } from "../linux/exec.ts";
 import { CniCode, CniError } from "./errors.ts";
 
 export const CNI_COMMANDS = ["ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION"] as const;
@@ -17,8 +19,6 @@ export interface CniEnv {
 
 // SPEC.md "Parameters": the container ID starts alphanumeric, then [A-Za-z0-9_.-].
 const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-// Linux IFNAMSIZ is 16 including the NUL; dev_valid_name() refuses "/", ":", whitespace, "." and "..".
-const IF_NAME = /^[^\s/:]{1,15}$/;
 
 function invalidEnv(message: string): CniError {
   return new CniError(CniCode.InvalidEnvironment, message);
@@ -47,13 +47,9 @@ export function parseCniEnv(env: Record<string, string | undefined>): CniEnv {
       throw invalidEnv(`CNI_CONTAINERID ${JSON.stringify(containerId)} must start with a letter or digit followed by letters, digits, "_", "." or "-"`);
     }
     if (ifName === "") throw invalidEnv(`CNI_IFNAME is not set; ${command} needs the interface name`);
-    if (!IF_NAME.test(ifName) || ifName === "." || ifName === "..") {
-      throw invalidEnv(`CNI_IFNAME ${JSON.stringify(ifName)} is not a Linux interface name (1-15 characters, no "/", ":" or whitespace)`);
-    }
+    if (!safeParseInterfaceName(ifName).success) throw invalidEnv(`CNI_IFNAME ${JSON.stringify(ifName)} is refused: ${INTERFACE_NAME_RULE}`);
     if (command !== "DEL" && netns === undefined) throw invalidEnv(`CNI_NETNS is not set; ${command} needs the container's network namespace path`);
-    if (netns !== undefined && !netns.startsWith("/")) {
-      throw invalidEnv(`CNI_NETNS ${JSON.stringify(netns)} must be an absolute path to a network namespace (e.g. /run/netns/NAME or /proc/PID/ns/net)`);
-    }
+    if (netns !== undefined && !isNetnsPath(netns)) throw invalidEnv(`CNI_NETNS ${JSON.stringify(netns)} is refused: ${NETNS_PATH_RULE}`);
   }
   const parsed: CniEnv = {
     command,

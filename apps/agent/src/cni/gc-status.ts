@@ -15,18 +15,20 @@ export async function cmdGc(inv: Invocation): Promise<void> {
     throw new CniError(CniCode.InvalidNetworkConfig, "GC needs cni.dev/valid-attachments (the list of attachments to keep)");
   }
   const store = openStore(inv);
-  let keep: Set<string>;
   try {
     store.gc(netconf.validAttachments);
+    deps.crashPoint("gc-after-release");
+    // Veths first, then what to keep: ADD allocates before it creates its veth, so every veth listed here belongs to
+    // an allocation already committed, which the read below sees (an in-flight ADD's veth is never swept).
+    const listed = await deps.pods.listHostVeths(nodeNetns, netconf.bridge).catch(() => [] as string[]);
+    deps.trace("gc listed veths");
     // Host veths to keep: the valid attachments' and those of allocations still held (an ADD in flight holds one).
-    keep = new Set([...netconf.validAttachments, ...store.list()].map((a) => deps.pods.hostVethName(a.containerId, a.ifName)));
+    const keep = new Set([...netconf.validAttachments, ...store.list()].map((a) => deps.pods.hostVethName(a.containerId, a.ifName)));
+    // Sweep every other flatnet host veth on this network's bridge, including those a crashed ADD, DEL or GC left behind.
+    for (const name of listed.filter((n) => !keep.has(n))) await deps.pods.detachLink(nodeNetns, name).catch(() => undefined);
   } finally {
     store.close();
   }
-  deps.crashPoint("gc-after-release");
-  // Sweep every other flatnet host veth on this network's bridge, including those a crashed ADD, DEL or GC left behind.
-  const stale = (await deps.pods.listHostVeths(nodeNetns, netconf.bridge).catch(() => [] as string[])).filter((name) => !keep.has(name));
-  for (const name of stale) await deps.pods.detachLink(nodeNetns, name).catch(() => undefined);
 }
 
 /**

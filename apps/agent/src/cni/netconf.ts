@@ -1,12 +1,11 @@
 // zod/mini, not classic zod: the plugin is a process per call and classic zod costs ~5 ms of start-up (bench/cni).
 import * as z from "zod/mini";
-import { type Cidr, type IpFamily, safeParseCidr } from "@flatnet/core";
+import { type Cidr, type IpFamily, safeParseCidr, safeParseInterfaceName } from "@flatnet/core";
 import { CniCode, CniError } from "./errors.ts";
 import { compareVersions, type CniVersion, requireSupportedVersion } from "./version.ts";
 
 const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const NETNS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
-const BRIDGE_NAME = /^[^\s/:]{1,15}$/;
 
 const dnsSchema = z.object({
   nameservers: z.optional(z.array(z.string())),
@@ -26,7 +25,7 @@ export const netconfSchema = z.looseObject({
   podCidrs: z.optional(z.array(z.string()).check(z.minLength(1), z.maxLength(2))),
   subnetFile: z.optional(z.string().check(z.startsWith("/", "must be an absolute path"))),
   mtu: z.optional(z.number().check(z.int(), z.minimum(576), z.maximum(65535))),
-  bridge: z.optional(z.string().check(z.regex(BRIDGE_NAME, "must be a Linux interface name"))),
+  bridge: z.optional(z.string()),
   dataDir: z.optional(z.string().check(z.startsWith("/", "must be an absolute path"))),
   /** The node's network namespace by name (/run/netns); absent: the namespace the plugin runs in (a real node). */
   nodeNetns: z.optional(z.string().check(z.regex(NETNS_NAME, "must be a network namespace name in /run/netns"))),
@@ -102,6 +101,10 @@ export function parseNetconf(stdin: string): Netconf {
   if (raw.type !== "flatnet") throw new CniError(CniCode.InvalidNetworkConfig, `network configuration type ${JSON.stringify(raw.type)} is not "flatnet"`);
   if (raw.podCidrs !== undefined && raw.subnetFile !== undefined) {
     throw new CniError(CniCode.InvalidNetworkConfig, "network configuration sets both podCidrs and subnetFile; set exactly one");
+  }
+  if (raw.bridge !== undefined) {
+    const bridge = safeParseInterfaceName(raw.bridge);
+    if (!bridge.success) throw new CniError(CniCode.InvalidNetworkConfig, `invalid flatnet network configuration: bridge: ${bridge.error.message}`);
   }
   const netconf: Netconf = {
     cniVersion,

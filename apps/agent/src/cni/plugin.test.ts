@@ -147,3 +147,59 @@ describe("handleCni with a fake kernel", () => {
     expect(podTarget(netns)).toEqual(target);
   });
 });
+
+// Issue 14 item 8: GC decided what to keep before listing veths while ADD created its veth before allocating, so an
+// ADD committing in between lost its veth to the sweep (IPAM "attached", pod without interface). The interleavings
+// are driven by hooks in the fake kernel, at the exact points where the other command runs to its end.
+describe("GC and ADD: the veth sweep never removes an ADD's veth", () => {
+  const gcConf = () => conf({ "cni.dev/valid-attachments": [] }); // the runtime listed its pods before this one started
+  const swept: string[] = [];
+  const withHooks = (hooks: { beforeList?: () => Promise<void>; atCreate?: () => Promise<void> }): PluginDeps => {
+    const base = deps();
+    return {
+      ...base,
+      pods: {
+        ...base.pods,
+        createLink: async (spec) => {
+          await hooks.atCreate?.();
+          return base.pods.createLink(spec);
+        },
+        listHostVeths: async (netns, bridge) => {
+          await hooks.beforeList?.();
+          return base.pods.listHostVeths(netns, bridge);
+        },
+        detachLink: async (_netns, name) => {
+          swept.push(name);
+          for (const k of [...attached.keys()]) if (`fnv-${k.split("/")[0]}` === name) attached.delete(k);
+        },
+      },
+    };
+  };
+  beforeEach(() => {
+    swept.length = 0;
+  });
+
+  it("an ADD that runs to its end while GC is about to list veths keeps its veth and its address", async () => {
+    let add: Awaited<ReturnType<typeof handleCni>> | undefined;
+    const gc = await handleCni({ CNI_COMMAND: "GC" }, gcConf(), withHooks({ beforeList: async () => void (add = await handleCni(env("ADD", "c-new"), conf(), deps())) }));
+    expect(gc.exitCode, gc.stdout).toBe(0);
+    expect(add?.exitCode, add?.stdout).toBe(0);
+    expect(swept).toEqual([]);
+    expect([...attached.keys()]).toEqual(["c-new/eth0"]);
+    expect(held()).toEqual(["c-new 10.244.1.2 attached"]);
+  });
+
+  it("a GC that runs to its end while an ADD creates its veth: the ADD either keeps veth and address, or fails 11 with neither", async () => {
+    let gc: Awaited<ReturnType<typeof handleCni>> | undefined;
+    const add = await handleCni(env("ADD", "c-new"), conf(), withHooks({ atCreate: async () => void (gc = await handleCni({ CNI_COMMAND: "GC" }, gcConf(), withHooks({}))) }));
+    expect(gc?.exitCode, gc?.stdout).toBe(0);
+    if (add.exitCode === 0) {
+      expect([...attached.keys()]).toEqual(["c-new/eth0"]);
+      expect(held()).toEqual(["c-new 10.244.1.2 attached"]);
+    } else {
+      expect(JSON.parse(add.stdout)).toMatchObject({ code: 11 });
+      expect([...attached.keys()]).toEqual([]);
+      expect(held()).toEqual([]);
+    }
+  });
+});

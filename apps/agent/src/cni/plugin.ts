@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { AttachedPod, BridgeSpec, BridgeState, PodAttachment, PodInterfaceState, PodLink, PodLinkSpec, PodRef } from "../linux/pod.ts";
 import type { NetnsTarget } from "../linux/exec.ts";
-import { IpamStore } from "../ipam-store/store.ts";
+import { IpamDamagedError, IpamStore } from "../ipam-store/store.ts";
 import { cmdAdd } from "./add.ts";
 import { cmdCheck } from "./check.ts";
 import { cmdDel } from "./del.ts";
@@ -78,7 +78,9 @@ export async function handleCni(env: Record<string, string | undefined>, stdin: 
     deps.trace("done");
     return { exitCode: 0, stdout: output === undefined ? "" : JSON.stringify(output) + "\n" };
   } catch (error) {
-    return { exitCode: 1, stdout: JSON.stringify(toCniErrorJson(error, cniVersion)) + "\n" };
+    // A damaged IPAM database (found at any read, not only at open) is an I/O failure naming the file, not a bug.
+    const reported = error instanceof IpamDamagedError ? new CniError(CniCode.IoFailure, error.message) : error;
+    return { exitCode: 1, stdout: JSON.stringify(toCniErrorJson(reported, cniVersion)) + "\n" };
   }
 }
 
@@ -119,6 +121,7 @@ export function openStore(inv: Invocation): IpamStore {
   try {
     return inv.deps.openStore(path);
   } catch (error) {
+    if (error instanceof IpamDamagedError) throw new CniError(CniCode.IoFailure, error.message);
     throw new CniError(CniCode.IoFailure, `cannot open the IPAM database ${JSON.stringify(path)}: ${(error as Error).message}`);
   }
 }

@@ -33,6 +33,11 @@ describe("parseCniEnv", () => {
     ["interface name of 16 characters", { ...base, CNI_IFNAME: "a234567890123456" }, '"a234567890123456"'],
     ["interface name with a slash", { ...base, CNI_IFNAME: "eth/0" }, '"eth/0"'],
     ["interface name ..", { ...base, CNI_IFNAME: ".." }, '".."'],
+    ["interface name with iproute2's comment sign", { ...base, CNI_IFNAME: "eth0#" }, 'CNI_IFNAME "eth0#" is refused'],
+    ["interface name with a quote", { ...base, CNI_IFNAME: 'eth"0' }, 'CNI_IFNAME "eth\\"0" is refused'],
+    ["interface name with a backslash", { ...base, CNI_IFNAME: "eth0\\" }, 'CNI_IFNAME "eth0\\\\" is refused'],
+    ["CNI_NETNS with a space", { ...base, CNI_NETNS: "/run/netns/x mtu 1" }, "without whitespace or control characters"],
+    ["CNI_NETNS with a control character", { ...base, CNI_NETNS: "/run/netns/x\u0001" }, "without whitespace or control characters"],
     ["CNI_ARGS without =", { ...base, CNI_ARGS: "K8S_POD_NAME" }, '"K8S_POD_NAME"'],
   ])("%s", (_name, env, error) => {
     const outcome = codeOf(() => parseCniEnv(env));

@@ -78,4 +78,36 @@ describe.skipIf(!existsSync(bun))("CNI worker socket", () => {
     await stopped(only);
     expect(existsSync(socket)).toBe(false);
   });
+
+  // Issue 14 item 10: a body larger than MAX_CALL_BYTES is refused with 413, announced or streamed, and never buffered.
+  it.each([
+    ["announced by Content-Length", { "content-length": String(1 << 30) }],
+    ["streamed chunked", { "transfer-encoding": "chunked" }],
+  ])("a call body over the limit, %s, is answered 413 and the worker keeps serving", async (_name, headers) => {
+    dir = mkdtempSync(join(tmpdir(), "fn-tz-serve-"));
+    const socket = join(dir, "agent-cni.sock");
+    children.push(await serve(socket));
+    const answered = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ socketPath: socket, path: "/v1/cni", method: "POST", headers }, (res) => {
+        let body = "";
+        res.setEncoding("utf8").on("data", (c: string) => (body += c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on("error", reject);
+      const chunk = Buffer.alloc(1 << 20, 0x20);
+      // 16 MiB at most, each chunk written once the previous one drained: the answer comes well before the end.
+      let sent = 0;
+      const more = () => {
+        while (sent < 16 && !req.destroyed) {
+          sent++;
+          if (!req.write(chunk)) return void req.once("drain", more);
+        }
+        req.end();
+      };
+      more();
+    });
+    expect(answered.status).toBe(413);
+    expect(JSON.parse(answered.body)).toMatchObject({ status: 413, detail: `a CNI call is at most ${8 << 20} bytes` });
+    expect(await status(socket)).toBe(404);
+  });
 });

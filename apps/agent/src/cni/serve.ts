@@ -3,11 +3,18 @@ import { createServer } from "node:http";
 import { dirname } from "node:path";
 import { CNI_ROUTE, EXIT_CODE_HEADER, RAW_ANSWER, wantsRaw } from "./delegate.ts";
 import { createNetlinkPodOps } from "./netlink.ts";
-import { createCniService, parseCniCall } from "./service.ts";
+import { type CniCall, createCniService, netnsDeclined, parseCniCall } from "./service.ts";
 
 // The CNI worker: the plugin binary run by the agent with FLATNET_CNI_SERVE=<socket> (cni/worker.ts). It serves the
 // fast path's POST /v1/cni (cni/delegate.ts) with the plugin logic kept warm: modules loaded once, each IPAM database
 // opened once, `ip` started with Bun.spawn. It stops on SIGTERM/SIGINT and when the agent that started it is gone.
+
+/**
+ * The largest call the worker reads (env + stdin as JSON): the native client sends at most 4 MiB of stdin, which JSON
+ * escaping can at most double for text. A larger body is refused with 413 (the client then works in-process), never
+ * buffered: whoever reaches the socket cannot make the worker run out of memory.
+ */
+export const MAX_CALL_BYTES = 8 << 20;
 
 /** Serves until stopped; resolves with the exit code. */
 export async function serveCni(socketPath: string, parentPid: number | undefined): Promise<number> {
@@ -30,16 +37,36 @@ export async function serveCni(socketPath: string, parentPid: number | undefined
       answer(404, { type: "about:blank", title: "Not Found", status: 404, detail: `the CNI worker serves only POST ${CNI_ROUTE}` }, "application/problem+json");
       return;
     }
+    const tooLarge = () => {
+      res.setHeader("connection", "close");
+      // The answer first, then the connection goes: the rest of the body is never read.
+      res.once("finish", () => req.socket.destroy());
+      answer(413, { type: "about:blank", title: "Content Too Large", status: 413, detail: `a CNI call is at most ${MAX_CALL_BYTES} bytes` }, "application/problem+json");
+    };
+    if (Number(req.headers["content-length"] ?? 0) > MAX_CALL_BYTES) return tooLarge();
     const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    let received = 0;
+    req.on("data", (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > MAX_CALL_BYTES) {
+        chunks.length = 0;
+        if (!res.headersSent) tooLarge();
+        return;
+      }
+      chunks.push(chunk);
+    });
     req.on("end", () => {
-      let call: { env: Record<string, string>; stdin: string };
+      if (received > MAX_CALL_BYTES) return;
+      let call: CniCall;
       try {
         call = parseCniCall(JSON.parse(Buffer.concat(chunks).toString("utf8")));
       } catch (error) {
         answer(400, { type: "about:blank", title: "Bad Request", status: 400, detail: (error as Error).message }, "application/problem+json");
         return;
       }
+      // Not this process's namespace: 409 and nothing done; the client runs the call in-process (it sees the path).
+      const declined = netnsDeclined(call);
+      if (declined !== undefined) return answer(409, { type: "about:blank", title: "Conflict", status: 409, detail: declined }, "application/problem+json");
       service.handle(call.env, call.stdin).then(
         (response) => {
           if (!wantsRaw(req.headers.accept)) return answer(200, response);

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
+import { interfaceName } from "@flatnet/core";
 import { z } from "zod";
 import { parseHostPort } from "./metrics-address.ts";
 import { ConfigError } from "./network-config.ts";
@@ -27,13 +28,13 @@ export const agentSettingsSchema = z
     datastore: z.enum(["embedded", "etcd", "kubernetes"], { error: 'must be one of "embedded", "etcd", "kubernetes"' }).optional(),
     store: z.string().min(1).optional(),
     networkConfig: z.string().min(1).optional(),
-    underlayDevice: z.string().min(1).max(15, "must be a Linux interface name (at most 15 characters)").optional(),
+    underlayDevice: interfaceName.optional(),
     underlayIp: list.optional(),
     socket: z.string().min(1).optional(),
     resyncInterval: duration.optional(),
     leaseTtl: duration.optional(),
     masquerade: boolean.optional(),
-    vxlanDevice: z.string().min(1).max(15, "must be a Linux interface name (at most 15 characters)").optional(),
+    vxlanDevice: interfaceName.optional(),
     logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).optional(),
     etcdEndpoints: list.pipe(z.array(z.url({ error: "must be a list of URLs such as http://10.0.0.1:2379" }))).optional(),
     etcdPrefix: z.string().startsWith("/", "must start with /").optional(),

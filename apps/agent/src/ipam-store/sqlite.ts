@@ -26,18 +26,29 @@ export interface OpenOptions {
    * describes anyway (its place is /run, a tmpfs). NORMAL fsyncs at checkpoints, i.e. at every process exit.
    */
   synchronous?: "OFF" | "NORMAL" | "FULL";
+  /** Opens an existing database for reading only: never creates, converts or writes it (a metrics scrape). */
+  readOnly?: boolean;
 }
 
 /** Opens (creating) a SQLite database in WAL mode with the given durability (default NORMAL). */
 export function openSqlite(path: string, options: OpenOptions = {}): SqlDatabase {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const busyTimeoutMs = options.busyTimeoutMs ?? 60_000;
+  if (options.readOnly === true) {
+    const db = new DatabaseSync(path, { readOnly: true });
+    db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+    return wrap(db, busyTimeoutMs);
+  }
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const db = new DatabaseSync(path);
   db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
   // Switching a new database to WAL (and reading a WAL another process is recovering) can answer SQLITE_BUSY at once,
   // without SQLite's busy handler: seen as "database is locked" when 60 plugin processes open a fresh database at once.
   retryBusy(() => db.exec("PRAGMA journal_mode = WAL"), busyTimeoutMs);
   retryBusy(() => db.exec(`PRAGMA synchronous = ${options.synchronous ?? "NORMAL"}`), busyTimeoutMs);
+  return wrap(db, busyTimeoutMs);
+}
+
+function wrap(db: DatabaseSync, busyTimeoutMs: number): SqlDatabase {
   const statements = new Map<string, ReturnType<DatabaseSync["prepare"]>>();
   const prepare = (sql: string) => {
     let statement = statements.get(sql);

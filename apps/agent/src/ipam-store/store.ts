@@ -1,5 +1,4 @@
 import { type Cidr, cidrContains, formatCidr, parseCidr, parseIp, type IpFamily, NodeIpam, type NodeIpamEvent, type NodeIpamState, type PodAllocation, type Result, err, ok } from "@flatnet/core";
-import { renameSync, rmSync } from "node:fs";
 import { openSqlite, type OpenOptions, type SqlDatabase, transaction } from "./sqlite.ts";
 
 /** One attachment of a pod to the network, as CNI names it. */
@@ -58,36 +57,30 @@ export class IpamStore {
   private constructor(
     private readonly db: SqlDatabase,
     private readonly now: () => number,
+    private readonly path: string,
   ) {}
 
   /**
-   * Opens (creating) the store. A database that is not one (a power loss with `synchronous: "OFF"` on a disk that
-   * survives it) is moved aside as `<path>.corrupt-<time>` and started afresh: after a power loss no pod it described
-   * is alive.
+   * Opens (creating) the store. A file that is not a database, or is damaged, is an IpamDamagedError naming it: the
+   * store never starts empty over it, since the pods it describes may be running and an empty store would hand out
+   * their addresses again. `readOnly` (metrics) never creates, converts or writes anything.
    */
   static open(path: string, options: OpenOptions & { now?: () => number } = {}): IpamStore {
     let db: SqlDatabase | undefined;
-    let exists: boolean;
     try {
       db = openSqlite(path, options);
-      exists = db.get("SELECT 1 AS ok FROM sqlite_master WHERE name = 'attachments'") !== undefined;
+      const exists = db.get("SELECT 1 AS ok FROM sqlite_master WHERE name = 'attachments'") !== undefined;
+      const opened = db;
+      if (!exists && options.readOnly !== true) transaction(opened, () => opened.exec(SCHEMA));
+      return new IpamStore(opened, options.now ?? Date.now, path);
     } catch (error) {
-      if (!/malformed|not a database|corrupt/i.test((error as Error).message)) throw error;
       try {
         db?.close();
       } catch {
-        // a handle on a damaged file may refuse to close cleanly; it is being replaced anyway
+        // a handle on a damaged file may refuse to close cleanly
       }
-      const aside = `${path}.corrupt-${Date.now()}`;
-      renameSync(path, aside);
-      for (const suffix of ["-wal", "-shm"]) rmSync(path + suffix, { force: true });
-      process.stderr.write(`flatnet ipam: ${path} was not a valid database (${(error as Error).message}); moved to ${aside} and started afresh\n`);
-      db = openSqlite(path, options);
-      exists = false;
+      throw damaged(path, error);
     }
-    const opened = db;
-    if (!exists) transaction(opened, () => opened.exec(SCHEMA));
-    return new IpamStore(opened, options.now ?? Date.now);
   }
 
   close(): void {
@@ -100,7 +93,7 @@ export class IpamStore {
    * addresses back. When the node's pools changed, allocations still inside the new pools are kept.
    */
   allocate(key: AttachmentKey, pools: readonly Cidr[]): Result<Allocation[]> {
-    return transaction(this.db, () => {
+    return this.guard(() => transaction(this.db, () => {
       const ipam = this.load(pools.map(formatCidr));
       if (!ipam.success) return ipam;
       const change = ipam.data.allocate(key);
@@ -116,21 +109,21 @@ export class IpamStore {
         );
       }
       return ok(this.flatten(allocation));
-    });
+    }));
   }
 
   /** Marks the attachment's allocation of generation `seq` attached; false when it was released meanwhile (the ADD must fail). */
   markAttached(key: AttachmentKey, seq: number): boolean {
-    return transaction(this.db, () => {
+    return this.guard(() => transaction(this.db, () => {
       const current = this.load(undefined);
       if (!current.success || current.data.get(key)?.seq !== seq) return false;
       return this.db.run("UPDATE attachments SET state = 'attached' WHERE container_id = ? AND if_name = ? AND seq = ?", key.containerId, key.ifName, seq) > 0;
-    });
+    }));
   }
 
   /** Releases every address of the attachment (DEL); releasing nothing is success. With `seq`, only that generation. */
   release(key: AttachmentKey, seq?: number): Allocation[] {
-    return transaction(this.db, () => {
+    return this.guard(() => transaction(this.db, () => {
       const ipam = this.load(undefined);
       if (!ipam.success) return [];
       const change = ipam.data.release(seq === undefined ? key : { ...key, seq });
@@ -139,12 +132,12 @@ export class IpamStore {
       this.save(ipam.data, [change.data.event]);
       this.db.run("DELETE FROM attachments WHERE container_id = ? AND if_name = ? AND seq = ?", key.containerId, key.ifName, change.data.allocation.seq);
       return released;
-    });
+    }));
   }
 
   /** CNI GC: releases every allocation whose attachment is not in `valid`, in one transaction (no race with a listed ADD). */
   gc(valid: readonly AttachmentKey[]): Allocation[] {
-    return transaction(this.db, () => {
+    return this.guard(() => transaction(this.db, () => {
       const ipam = this.load(undefined);
       if (!ipam.success) return [];
       const before = new Map(this.attachmentRows().map((r) => [`${r.containerId}\0${r.ifName}`, r]));
@@ -153,7 +146,7 @@ export class IpamStore {
       this.save(ipam.data, events);
       for (const a of released) this.db.run("DELETE FROM attachments WHERE container_id = ? AND if_name = ? AND seq = ?", a.containerId, a.ifName, a.seq);
       return released.flatMap((a) => this.flatten(a, before.get(`${a.containerId}\0${a.ifName}`)));
-    });
+    }));
   }
 
   /** Releases `pending` allocations older than `olderThanMs` for which `isGone` says the pod interface does not exist. */
@@ -199,9 +192,18 @@ export class IpamStore {
     return this.db.all("SELECT event FROM journal ORDER BY id").map((r) => JSON.parse(String(r.event)) as NodeIpamEvent);
   }
 
+  // SQLite finds most damage only when it reads the page: any access may be the first to see it.
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      throw damaged(this.path, error);
+    }
+  }
+
   // The node IPAM as committed; with `podCidrs`, rebuilt onto those pools when they differ from the stored ones.
   private load(podCidrs: string[] | undefined): Result<NodeIpam> {
-    const row = this.db.get("SELECT state FROM snapshot WHERE id = 1");
+    const row = this.guard(() => this.db.get("SELECT state FROM snapshot WHERE id = 1"));
     const state = row === undefined ? undefined : (JSON.parse(String(row.state)) as NodeIpamState);
     if (state === undefined) {
       if (podCidrs === undefined) return err({ code: "ERR_NOT_FOUND", message: "the node IPAM has no pod CIDRs yet" });
@@ -227,7 +229,7 @@ export class IpamStore {
   }
 
   private attachmentRows(): { containerId: string; ifName: string; seq: number; state: "pending" | "attached"; createdMs: number }[] {
-    return this.db.all("SELECT * FROM attachments").map((r) => ({
+    return this.guard(() => this.db.all("SELECT * FROM attachments")).map((r) => ({
       containerId: String(r.container_id),
       ifName: String(r.if_name),
       seq: Number(r.seq),
@@ -257,4 +259,23 @@ export class IpamStore {
 
 function sameCidrs(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((c, i) => c === b[i]);
+}
+
+const DAMAGE = /malformed|not a database|corrupt|file is encrypted/i;
+
+/** The IPAM database is not one, or is damaged: nothing was allocated, and nothing will be until an operator acts. */
+export class IpamDamagedError extends Error {
+  readonly code = "ERR_IPAM_DAMAGED";
+  override readonly name = "IpamDamagedError";
+}
+
+// A damage error becomes one naming the file and what to do; any other error (permissions, busy) passes unchanged.
+function damaged(path: string, error: unknown): unknown {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof IpamDamagedError || !DAMAGE.test(message)) return error;
+  return new IpamDamagedError(
+    `IPAM database ${JSON.stringify(path)} is damaged (${message}); flatnet allocates no address rather than guess which ones running pods hold. ` +
+      "Delete the pods of this node, then remove the file (and its -wal and -shm) to start afresh",
+    { cause: error },
+  );
 }

@@ -134,9 +134,20 @@ export function execInNetns(target: NetnsTarget, file: string, args: readonly st
 /** A network namespace named in /run/netns, or a path to one (/proc/PID/ns/net, a bind mount). */
 export type NetnsTarget = { name: string } | { path: string };
 
+// Absolute, at most PATH_MAX, no whitespace or control character: each would split or end an iproute2 batch line.
+const NETNS_PATH = /^\/[^\s\p{C}]{0,4094}$/u;
+
+/** The rule of a network namespace path in words, for messages. */
+export const NETNS_PATH_RULE = "a network namespace path is absolute (e.g. /run/netns/NAME or /proc/PID/ns/net), at most 4095 characters, without whitespace or control characters";
+
+/** Whether `path` may name a network namespace anywhere flatnet passes it on (iproute2 lines, nsenter, the worker). */
+export function isNetnsPath(path: string): boolean {
+  return NETNS_PATH.test(path);
+}
+
 export function assertNetnsPath(path: string): void {
-  if (!path.startsWith("/") || path.includes("\n") || path.includes("\0")) {
-    throw new KernelCommandError(["nsenter", `--net=${path}`], 2, `network namespace path "${path}" must be absolute`);
+  if (!isNetnsPath(path)) {
+    throw new KernelCommandError(["nsenter", `--net=${path}`], 2, `network namespace path ${JSON.stringify(path)} is refused: ${NETNS_PATH_RULE}`);
   }
 }
 

@@ -1,4 +1,4 @@
-import { isIp, safeParseInterfaceAddress } from "@flatnet/core";
+import { isIp, safeParseInterfaceAddress, safeParseInterfaceName } from "@flatnet/core";
 import {
   type BatchFailure,
   KernelCommandError,
@@ -77,6 +77,8 @@ interface RouteJson { dst?: string; gateway?: string; dev?: string; table?: stri
 /** Ensures the node bridge exists, is up, has the pod MTU and exactly the given gateway addresses (others are removed). */
 export async function ensureBridge(netns: string, spec: BridgeSpec): Promise<BridgeState> {
   const name = spec.name ?? POD_BRIDGE;
+  assertNetnsName(netns);
+  assertIfName(name);
   for (const gateway of spec.gateways) assertCidr(gateway, "gateway");
   assertMtu(spec.mtu);
   const current = await readLink({ name: netns }, name);
@@ -296,7 +298,7 @@ function validateLink(spec: PodLinkSpec): void {
   assertIfName(spec.ifName);
   if (spec.containerId.length === 0) fail(`container ID "" must not be empty`);
   assertMtu(spec.mtu);
-  if (spec.bridge !== undefined && !/^[A-Za-z0-9_.-]{1,15}$/.test(spec.bridge)) fail(`bridge name "${spec.bridge}" must be 1-15 characters [A-Za-z0-9_.-]`);
+  if (spec.bridge !== undefined) assertIfName(spec.bridge);
 }
 
 function validateAttachment(spec: PodAttachment): void {
@@ -313,10 +315,8 @@ function validateAttachment(spec: PodAttachment): void {
 }
 
 function assertIfName(ifName: string): void {
-  // Linux IFNAMSIZ is 16 including the NUL; "." and ".." and "/" are refused by the kernel.
-  if (!/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,14}$/.test(ifName) || ifName === "." || ifName === "..") {
-    fail(`interface name "${ifName}" must be 1-15 characters [A-Za-z0-9_.-]`);
-  }
+  const parsed = safeParseInterfaceName(ifName);
+  if (!parsed.success) fail(parsed.error.message);
 }
 
 function assertMtu(mtu: number): void {

@@ -115,12 +115,21 @@ export function registerClusterMetrics(options: ClusterMetricsOptions): void {
         for (const cidr of options.podCidrs() ?? []) this.set({ pod_cidr: cidr, state: "used" }, 0);
         return;
       }
-      const store = IpamStore.open(path);
+      // Read-only: a scrape (unauthenticated) never creates, converts or writes the plugin's database; one that cannot be
+      // read leaves the last values (the plugin reports a damaged file to the runtime, naming it).
+      let store: IpamStore;
+      try {
+        store = IpamStore.open(path, { readOnly: true, busyTimeoutMs: 1_000 });
+      } catch {
+        return;
+      }
       try {
         for (const usage of store.usage(cidrs)) {
           this.set({ pod_cidr: usage.pool, state: "used" }, usage.used);
           this.set({ pod_cidr: usage.pool, state: "free" }, usage.free);
         }
+      } catch {
+        // damaged or busy: the last values stay
       } finally {
         store.close();
       }

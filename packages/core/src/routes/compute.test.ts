@@ -281,7 +281,8 @@ describe("computeNodeNetwork: failures about this node or the options", () => {
     ["port 0", cluster(node1), { vxlanPort: 0 }, "ERR_INVALID_CONFIG", "vxlanPort 0 is outside 1-65535"],
     ["mtu 100", cluster(node1), { underlayMtu: 100 }, "ERR_INVALID_CONFIG", "underlayMtu 100 is outside 576-65535"],
     ["mtu too small for IPv6 pods after VXLAN", cluster(node1), { underlayMtu: 1300 }, "ERR_INVALID_CONFIG", "underlay MTU 1300 leaves a pod MTU of 1250; IPv6 needs at least 1280"],
-    ["device name too long", cluster(node1), { vxlanDevice: "flatnet-vxlan-0001" }, "ERR_INVALID_CONFIG", 'vxlanDevice "flatnet-vxlan-0001" is not a Linux interface name'],
+    ["device name too long", cluster(node1), { vxlanDevice: "flatnet-vxlan-0001" }, "ERR_INVALID_CONFIG", 'vxlanDevice "flatnet-vxlan-0001" is refused: an interface name is 1-15 characters'],
+    ["iproute2 comment sign in a device name", cluster(node1), { underlayDevice: "eth0#" }, "ERR_INVALID_CONFIG", 'underlayDevice "eth0#" is refused: an interface name is 1-15 characters'],
     ["same device twice", cluster(node1), { vxlanDevice: "eth0" }, "ERR_INVALID_CONFIG", 'vxlanDevice and underlayDevice are both "eth0"'],
     ["bad underlay subnet", cluster(node1), { underlaySubnets: ["172.31.0.0/40"] }, "ERR_INVALID_CONFIG", 'underlay subnet "172.31.0.0/40" is invalid: '],
   ])("%s", (_label, snapshot, overrides, code, message) => {

@@ -16,10 +16,10 @@ import {
   type VxlanDevice,
 } from "./types.ts";
 import { safeParseVtepMac, vtepMacFor } from "./vtep-mac.ts";
+import { INTERFACE_NAME_PATTERN, INTERFACE_NAME_RULE } from "../schema/interface-name.ts";
 
 const FAMILIES: readonly IpFamily[] = ["IPv4", "IPv6"];
 // Linux IFNAMSIZ is 16 including the NUL; names must not contain '/', ':' or whitespace.
-const DEVICE_NAME = /^[^\s/:]{1,15}$/;
 
 /** Peer skip codes (`SkippedPeer.code`): callers branch on these, never on the message. */
 export const SKIP_CODES = {
@@ -236,8 +236,8 @@ function checkOptions(options: NetworkOptions): Result<Cidr[]> {
     return fail(`underlayMtu ${JSON.stringify(options.underlayMtu)} is outside 576-65535`, { underlayMtu: options.underlayMtu });
   }
   for (const key of ["underlayDevice", "vxlanDevice"] as const) {
-    if (typeof options[key] !== "string" || !DEVICE_NAME.test(options[key])) {
-      return fail(`${key} ${JSON.stringify(options[key])} is not a Linux interface name (1-15 characters, no '/', ':' or spaces)`, { [key]: options[key] });
+    if (typeof options[key] !== "string" || !INTERFACE_NAME_PATTERN.test(options[key])) {
+      return fail(`${key} ${JSON.stringify(options[key])} is refused: ${INTERFACE_NAME_RULE}`, { [key]: options[key] });
     }
   }
   if (options.backend !== "host-gw" && options.vxlanDevice === options.underlayDevice) {

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { type Cidr, formatCidr, safeParseCidr } from "../cidr/index.ts";
 import { formatIp, type IpFamily, ipFamilyOf, safeParseIp } from "../ip/index.ts";
 import { safeParseVtepMac } from "../routes/vtep-mac.ts";
+import { INTERFACE_NAME_PATTERN, INTERFACE_NAME_RULE } from "./interface-name.ts";
 
 // Field schemas shared by the boundary schemas: strings in, canonical strings out, rules in the message.
 
@@ -43,8 +44,8 @@ export const nodeName = z
   .max(253, "a node name has at most 253 characters")
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, "a node name must be a DNS subdomain: lowercase letters, digits, '-' and '.', starting and ending alphanumeric");
 
-/** A Linux interface name: 1-15 characters, no '/', ':' or whitespace. */
-export const interfaceName = z.string().regex(/^[^\s/:]{1,15}$/, "an interface name has 1-15 characters and no '/', ':' or whitespace");
+/** A Linux interface name under the one rule of every name that reaches a kernel (INTERFACE_NAME_PATTERN). */
+export const interfaceName = z.string().regex(INTERFACE_NAME_PATTERN, INTERFACE_NAME_RULE);
 
 /** Rejects a list holding two values of one family (one IP or CIDR per family). */
 export function onePerFamily(values: readonly string[], ctx: z.RefinementCtx, what: string): void {

@@ -100,7 +100,7 @@ describe("clusterDescriptionSchema", () => {
     ["pod CIDR outside", (input) => ({ ...input, nodes: [{ ...input.nodes[0], podCidrs: ["10.99.0.0/24"] }] }), 'key "nodes.0.podCidrs.0" = "10.99.0.0/24": pod CIDR 10.99.0.0/24 is outside the cluster CIDRs (10.244.0.0/16, fd00:10:244::/56)'],
     ["pod CIDRs overlapping", (input) => ({ ...input, nodes: [input.nodes[0], { ...input.nodes[1], podCidrs: ["10.244.7.0/24"] }] }), 'key "nodes.1.podCidrs.0" = "10.244.7.0/24": pod CIDR 10.244.7.0/24 overlaps 10.244.7.0/24 of node "node-1"'],
     ["bad backend", (input) => ({ ...input, backend: "flannel" }), 'key "backend" = "flannel": backend must be one of'],
-    ["long device name", (input) => ({ ...input, underlayDevice: "a-very-long-interface" }), 'key "underlayDevice" = "a-very-long-interface": an interface name has 1-15 characters'],
+    ["long device name", (input) => ({ ...input, underlayDevice: "a-very-long-interface" }), 'key "underlayDevice" = "a-very-long-interface": an interface name is 1-15 characters: a letter or digit, then letters, digits, "_", "." or "-"'],
   ])("rejects %s", (_label, mutate, message) => {
     const result = safeParseSchema(clusterDescriptionSchema, mutate(valid), "cluster.yaml");
     expect(result.success).toBe(false);

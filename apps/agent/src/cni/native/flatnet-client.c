@@ -10,17 +10,45 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
 
 #define MAX_STDIN (4u << 20)
+// A plugin's answer is a CNI result or error of a few KiB; anything past this is not one (then: lost()).
+#define MAX_ANSWER (1u << 20)
+// The whole exchange with the worker, as cni/delegate.ts: FLATNET_CNI_TIMEOUT_MS overrides (docs/cni.md).
+#define DEFAULT_TIMEOUT_MS 120000
+
+static long long deadline_ms;
+
+static long long now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Waits until fd is ready for `events` or the deadline passes; 0 when ready, -1 on timeout or error.
+static int wait_ready(int fd, short events) {
+  for (;;) {
+    long long left = deadline_ms - now_ms();
+    if (left <= 0) return -1;
+    struct pollfd p = {.fd = fd, .events = events};
+    int r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -1;
+    if (r > 0) return 0;
+  }
+}
 
 static char *input;
 static size_t input_len;
@@ -194,8 +222,9 @@ static void put_json_string(const char *s, size_t n) {
 // that kills the client with nothing on stdout. SIGPIPE itself stays as it is: flatnet-bun inherits it on exec.
 static int write_all(int fd, const char *p, size_t n, int is_socket) {
   while (n > 0) {
+    if (is_socket && wait_ready(fd, POLLOUT) != 0) return -1; // the socket is non-blocking: bounded by the deadline
     ssize_t w = is_socket ? send(fd, p, n, MSG_NOSIGNAL) : write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EINTR || (is_socket && errno == EAGAIN))) continue;
     if (w <= 0) return -1;
     p += w;
     n -= (size_t)w;
@@ -203,12 +232,13 @@ static int write_all(int fd, const char *p, size_t n, int is_socket) {
   return 0;
 }
 
-static void lost(const char *command, char **argv) {
-  // The worker took the request and went away: an ADD may be half done, so "try again" (11); the rest is idempotent.
+static void lost(const char *command, char **argv, const char *why) {
+  // The worker took the request and went away, or did not answer in time: an ADD may be half done, so "try again"
+  // (11); the rest is idempotent and runs in-process.
   if (strcmp(command, "ADD") != 0) fallback(argv);
   char version[32];
   if (!top_level_string("cniVersion", version, sizeof version)) strcpy(version, "1.1.0");
-  printf("{\"cniVersion\":\"%s\",\"code\":11,\"msg\":\"the flatnet agent went away during ADD; try again\"}\n", version);
+  printf("{\"cniVersion\":\"%s\",\"code\":11,\"msg\":\"the flatnet agent %s during ADD; try again\"}\n", version, why);
   exit(1);
 }
 
@@ -219,10 +249,14 @@ int main(int argc, char **argv) {
   char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
   if (command == NULL || strcmp(command, "VERSION") == 0 || !top_level_string("agentSocket", path, sizeof path) || path[0] != '/') fallback(argv);
 
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const char *timeout = getenv("FLATNET_CNI_TIMEOUT_MS");
+  long timeout_ms = timeout != NULL ? strtol(timeout, NULL, 10) : 0;
+  deadline_ms = now_ms() + (timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS);
+  // Non-blocking: a unix connect to a worker whose backlog is full fails at once (EAGAIN) instead of waiting.
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
   strcpy(addr.sun_path, path);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) fallback(argv); // not listening: in-process
+  if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) fallback(argv); // not listening or full: in-process
 
   put("{\"env\":{", 8);
   int first = 1;
@@ -238,39 +272,54 @@ int main(int argc, char **argv) {
   }
   put("},\"stdin\":", 10);
   put_json_string(input, input_len);
+  // CNI_NETNS as this process sees it: the worker acts only when its own stat agrees (another mount or PID namespace
+  // names something else by the same path); unreadable here: no identity, the worker declines, flatnet-bun reports it.
+  const char *netns = getenv("CNI_NETNS");
+  struct stat st;
+  if (netns != NULL && netns[0] != 0 && stat(netns, &st) == 0) {
+    char id[96];
+    int n = snprintf(id, sizeof id, ",\"netns\":{\"dev\":%llu,\"ino\":%llu}", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    put(id, (size_t)n);
+  }
   put("}", 1);
   char head[256];
   int hlen = snprintf(head, sizeof head,
                       "POST /v1/cni HTTP/1.1\r\nHost: flatnet-agent\r\nContent-Type: application/json\r\nAccept: application/x-flatnet-cni-raw\r\n"
                       "Content-Length: %zu\r\nConnection: close\r\n\r\n",
                       req_len);
-  if (write_all(fd, head, (size_t)hlen, 1) != 0 || write_all(fd, req, req_len, 1) != 0) lost(command, argv);
+  if (write_all(fd, head, (size_t)hlen, 1) != 0 || write_all(fd, req, req_len, 1) != 0) lost(command, argv, "did not take the request (gone or timed out)");
 
   size_t cap = 65536, len = 0;
   char *resp = malloc(cap);
   if (resp == NULL) exit(1);
   for (;;) {
     if (len == cap) {
+      if (cap >= MAX_ANSWER) lost(command, argv, "sent an answer over 1 MiB"); // not a plugin's answer
       cap *= 2;
       resp = realloc(resp, cap);
       if (resp == NULL) exit(1);
     }
+    if (wait_ready(fd, POLLIN) != 0) lost(command, argv, "did not answer in time (FLATNET_CNI_TIMEOUT_MS)");
     ssize_t r = read(fd, resp + len, cap - len);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) lost(command, argv);
+    if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (r < 0) lost(command, argv, "went away");
     if (r == 0) break;
     len += (size_t)r;
   }
   close(fd);
   char *body = memmem(resp, len, "\r\n\r\n", 4);
-  if (body == NULL) lost(command, argv);
+  if (body == NULL) lost(command, argv, "went away");
   *body = 0;
   body += 4;
   size_t body_len = len - (size_t)(body - resp);
-  if (strncmp(resp, "HTTP/1.1 200 ", 13) != 0 && strncmp(resp, "HTTP/1.0 200 ", 13) != 0) fallback(argv); // the agent did nothing
+  if (strncmp(resp, "HTTP/1.1 200 ", 13) != 0 && strncmp(resp, "HTTP/1.0 200 ", 13) != 0) {
+    // The agent did nothing (409: it cannot see CNI_NETNS as the runtime does): flatnet-bun works in-process at once.
+    setenv("FLATNET_CNI_IN_PROCESS", "1", 1);
+    fallback(argv);
+  }
   const char *exit_header = strcasestr(resp, "\r\nX-Cni-Exit-Code: ");
   const char *length_header = strcasestr(resp, "\r\nContent-Length: ");
-  if (exit_header == NULL || length_header == NULL || (size_t)strtoul(length_header + 18, NULL, 10) != body_len) lost(command, argv);
+  if (exit_header == NULL || length_header == NULL || (size_t)strtoul(length_header + 18, NULL, 10) != body_len) lost(command, argv, "sent an unreadable answer");
   int code = atoi(exit_header + 19);
   if (write_all(1, body, body_len, 0) != 0) return 1;
   return code;
