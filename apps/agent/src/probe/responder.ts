@@ -34,7 +34,8 @@ const MAX_JSON_BODY = 16 * 1024 * 1024;
 /**
  * Start a probe responder in the current network namespace: HTTP on TCP `port` (`POST /v1/echo`,
  * `POST /v1/dial`, `GET /v1/identity`, `GET /healthz`, agnhost-style `GET /clientip`) and a UDP echo on
- * the same port. Every echo reply carries the source the responder saw and its identity.
+ * the same port. Every echo reply carries the source the responder saw and its identity; a UDP reply that would be
+ * larger than its request is not sent (the dialer pads its echoes to `UDP_ECHO_BYTES`).
  */
 export async function startResponder(options: ResponderOptions): Promise<Responder> {
   const handler = createHandler(options.identity);
@@ -168,13 +169,17 @@ async function startUdpEcho(identity: ResponderIdentity, port: number): Promise<
     const family = probeAddressFamily(address) === "IPv4" ? "udp4" : "udp6";
     const socket = createSocket({ type: family, reuseAddr: true });
     socket.on("message", (message, rinfo) => {
+      // Never an amplifier: a reply is at most as large as its request (the source address may be spoofed).
+      const reply = (text: string): void => {
+        if (Buffer.byteLength(text) <= message.length) socket.send(text, rinfo.port, rinfo.address);
+      };
       const match = /"probeId":"([^"]{0,128})","seq":(\d{1,9})/.exec(message.subarray(0, 256).toString("latin1"));
       if (match === null) {
         // Not ours: answer agnhost-style with the source we saw.
-        socket.send(`${formatHostPort(rinfo.address, rinfo.port)}\n`, rinfo.port, rinfo.address);
+        reply(`${formatHostPort(rinfo.address, rinfo.port)}\n`);
         return;
       }
-      const reply: EchoReply = {
+      const echoed: EchoReply = {
         v: PROBE_PROTOCOL_VERSION,
         probeId: match[1] ?? "",
         seq: Number(match[2]),
@@ -184,7 +189,7 @@ async function startUdpEcho(identity: ResponderIdentity, port: number): Promise<
         responder: identity,
         bytesReceived: message.length,
       };
-      socket.send(JSON.stringify(reply), rinfo.port, rinfo.address);
+      reply(JSON.stringify(echoed));
     });
     try {
       await new Promise<void>((resolve, reject) => {
