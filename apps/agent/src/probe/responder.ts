@@ -8,6 +8,7 @@ import {
   type EchoReply,
   type ResponderIdentity,
 } from "@flatnet/core";
+import { type ConnectionLimits, guardConnections } from "../api/connection-guard.ts";
 import { dialTargets } from "./dialer.ts";
 
 export interface ResponderOptions {
@@ -28,6 +29,8 @@ export interface Responder {
   close(): Promise<void>;
 }
 
+const RESPONDER_LIMITS: ConnectionLimits = { waitMs: 10_000, maxConnections: 1024 };
+
 // Large echo bodies are counted, never buffered: an MTU probe body costs no memory.
 const MAX_JSON_BODY = 16 * 1024 * 1024;
 
@@ -42,6 +45,8 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
   const newTcp = (): Server => {
     const server = createServer({ keepAlive: true }, handler);
     server.keepAliveTimeout = 5_000;
+    // Reachable from every pod: silent or dripping clients cannot hold it (many dialers keep a connection each).
+    guardConnections(server, RESPONDER_LIMITS);
     return server;
   };
   const tcpServers: Server[] = [];
