@@ -4,6 +4,8 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import {
   buildProbePlan,
   DEFAULT_PROBE_OPTIONS,
+  MAX_PROBE_POD_MTU,
+  MAX_PROBE_TRANSFER_BYTES,
   renderJunit,
   reportPassed,
   type LedgerFinding,
@@ -14,12 +16,13 @@ import {
 } from "@flatnet/core";
 import { DEFAULT_STATE_DIR } from "../lab/state.ts";
 import { runProbe, type DialTransport, type NodeStateSource } from "../probe/engine.ts";
-import { DEFAULT_KUBE_TARGET, KubeClient, kubeInventory, kubeProxyTransport, kubeStateSource, type KubeTarget } from "../probe/kube-source.ts";
+import { DEFAULT_KUBE_TARGET, KubeClient, kubeInventory, kubeProbeToken, kubeProxyTransport, kubeStateSource, type KubeTarget } from "../probe/kube-source.ts";
 import {
   labAgentSocket,
   labInventory,
   labLedgerFindings,
   labPodMtu,
+  labProbeToken,
   labStateSource,
   requireLabState,
   responderSocket,
@@ -98,8 +101,8 @@ export function registerCheckCommand(program: Command): void {
     .option("--timeout <ms>", "per-probe timeout in milliseconds", integer("--timeout", 10, 60_000), DEFAULT_PROBE_OPTIONS.timeoutMs)
     .option("--retries <n>", "retries of failed pairs after the first pass", integer("--retries", 0, 5), DEFAULT_PROBE_OPTIONS.retries)
     .option("--no-mtu", "skip the MTU black-hole checks (large TCP transfer, pod-MTU UDP datagram)")
-    .option("--mtu-bytes <n>", "bytes of the TCP transfer of the MTU check", integer("--mtu-bytes", 2048, 16 * 1024 * 1024), DEFAULT_PROBE_OPTIONS.mtuTcpBytes)
-    .option("--pod-mtu <n>", "pod MTU for the UDP MTU check (default: read from the pods)", integer("--pod-mtu", 68, 65535))
+    .option("--mtu-bytes <n>", "bytes of the TCP transfer of the MTU check", integer("--mtu-bytes", 2048, MAX_PROBE_TRANSFER_BYTES), DEFAULT_PROBE_OPTIONS.mtuTcpBytes)
+    .option("--pod-mtu <n>", "pod MTU for the UDP MTU check (default: read from the pods)", integer("--pod-mtu", 68, MAX_PROBE_POD_MTU))
     .option("--concurrency <n>", "pairs dialled at once per source pod", integer("--concurrency", 1, 1024), DEFAULT_PROBE_OPTIONS.concurrency)
     .option("--watch", "run continuously and serve Prometheus metrics", false)
     .option("--interval <duration>", "pause between runs in --watch mode", duration, 30_000)
@@ -171,6 +174,8 @@ async function labSource(options: CheckCommandOptions): Promise<CheckSource> {
   }
   let state = initial;
   const started = new Set<string>();
+  // Relayed dials reach the pods over TCP: the agents present the lab's token for this command.
+  const token = options.via === "agents" ? await labProbeToken(options.stateDir) : undefined;
   return {
     async inventory() {
       state = await requireLabState(options.stateDir);
@@ -178,7 +183,7 @@ async function labSource(options: CheckCommandOptions): Promise<CheckSource> {
     },
     transport:
       options.via === "agents"
-        ? agentTransport((node) => ({ socketPath: labAgentSocket(options.stateDir, node) }))
+        ? agentTransport((node) => ({ socketPath: labAgentSocket(options.stateDir, node) }), undefined, token)
         : responderTransport((src) =>
             // A node endpoint's responder runs in its agent, with a control socket next to the agent's.
             src.kind === "node"
@@ -207,7 +212,11 @@ function kubeSource(options: CheckCommandOptions): CheckSource {
     ...(options.selector === undefined ? {} : { labelSelector: options.selector }),
   };
   const client = KubeClient.load(target);
+  let token: string | undefined;
   return {
+    async prepare() {
+      token ??= await kubeProbeToken(client, target.namespace);
+    },
     async inventory() {
       const inventory = await kubeInventory(client, target);
       if (inventory.pods.length === 0) {
@@ -215,7 +224,7 @@ function kubeSource(options: CheckCommandOptions): CheckSource {
       }
       return inventory;
     },
-    transport: kubeProxyTransport(client, target.namespace),
+    transport: { dial: (src, request) => kubeProxyTransport(client, target.namespace, token).dial(src, request) },
     states: (inventory) => kubeStateSource(inventory),
     // The pods' MTU is not visible through the API: the UDP MTU check needs --pod-mtu.
     podMtu: async () => 0,

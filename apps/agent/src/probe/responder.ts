@@ -9,6 +9,7 @@ import {
   type ResponderIdentity,
 } from "@flatnet/core";
 import { type ConnectionLimits, guardConnections } from "../api/connection-guard.ts";
+import { authorizeDial, checkDialTargets, type DialPolicy, PROBE_TOKEN_HEADER } from "./dial-policy.ts";
 import { dialTargets } from "./dialer.ts";
 
 export interface ResponderOptions {
@@ -22,6 +23,11 @@ export interface ResponderOptions {
    * default every address (`::`, falling back to `0.0.0.0`). UDP always binds per `identity.podIps`.
    */
   listenAddresses?: string[];
+  /**
+   * Who may make this responder dial over TCP, and which targets (dial-policy.ts). Without a token, `POST /v1/dial`
+   * is served on the control socket only (a node's responder: always).
+   */
+  dial?: { token?: string; allowedCidrs: readonly string[] };
 }
 
 export interface Responder {
@@ -31,8 +37,8 @@ export interface Responder {
 
 const RESPONDER_LIMITS: ConnectionLimits = { waitMs: 10_000, maxConnections: 1024 };
 
-// Large echo bodies are counted, never buffered: an MTU probe body costs no memory.
-const MAX_JSON_BODY = 16 * 1024 * 1024;
+// Echo bodies are counted, never buffered; a dial request is parsed whole: MAX_DIAL_TARGETS targets fit in 2 MiB.
+const MAX_DIAL_BODY = 2 * 1024 * 1024;
 
 /**
  * Start a probe responder in the current network namespace: HTTP on TCP `port` (`POST /v1/echo`,
@@ -41,7 +47,9 @@ const MAX_JSON_BODY = 16 * 1024 * 1024;
  * larger than its request is not sent (the dialer pads its echoes to `UDP_ECHO_BYTES`).
  */
 export async function startResponder(options: ResponderOptions): Promise<Responder> {
-  const handler = createHandler(options.identity);
+  const policy: DialPolicy = { allowedCidrs: options.dial?.allowedCidrs ?? [], port: options.port };
+  if (options.dial?.token !== undefined) policy.token = options.dial.token;
+  const handler = createHandler(options.identity, policy, "tcp");
   const newTcp = (): Server => {
     const server = createServer({ keepAlive: true }, handler);
     server.keepAliveTimeout = 5_000;
@@ -77,10 +85,16 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
   let control: Server | undefined;
   if (options.controlSocket !== undefined) {
     await unlink(options.controlSocket).catch(() => undefined);
-    control = createServer(handler);
+    control = createServer(createHandler(options.identity, policy, "control"));
     await new Promise<void>((resolve, reject) => {
       control!.once("error", reject);
-      control!.listen(options.controlSocket, () => resolve());
+      // It dials for whoever connects: owner only, from the moment the socket exists (bound inside listen()).
+      const umask = process.umask(0o177);
+      try {
+        control!.listen(options.controlSocket, () => resolve());
+      } finally {
+        process.umask(umask);
+      }
     });
   }
   let udp: UdpSocket[];
@@ -104,12 +118,19 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
   };
 }
 
-function createHandler(identity: ResponderIdentity): (req: IncomingMessage, res: ServerResponse) => void {
+function createHandler(identity: ResponderIdentity, policy: DialPolicy, via: "control" | "tcp"): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const url = req.url ?? "/";
     const path = url.split("?")[0];
     if (req.method === "POST" && path === "/v1/echo") return void echo(req, res, identity);
-    if (req.method === "POST" && path === "/v1/dial") return void dial(req, res, identity);
+    if (req.method === "POST" && path === "/v1/dial") {
+      const refused = authorizeDial(policy, via, req.headers[PROBE_TOKEN_HEADER]);
+      if (refused !== undefined) {
+        req.resume();
+        return sendProblem(res, refused.status, refused.code, refused.detail);
+      }
+      return void dial(req, res, identity, policy, via);
+    }
     if (req.method === "GET" && path === "/v1/identity") return sendJson(res, 200, identity);
     if (req.method === "GET" && path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (req.method === "GET" && path === "/clientip") {
@@ -145,14 +166,16 @@ function echo(req: IncomingMessage, res: ServerResponse, identity: ResponderIden
   });
 }
 
-function dial(req: IncomingMessage, res: ServerResponse, identity: ResponderIdentity): void {
-  readJson(req, MAX_JSON_BODY).then(
+function dial(req: IncomingMessage, res: ServerResponse, identity: ResponderIdentity, policy: DialPolicy, via: "control" | "tcp"): void {
+  readJson(req, MAX_DIAL_BODY).then(
     async (body) => {
       const parsed = dialRequestSchema.safeParse(body);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         return sendProblem(res, 400, "ERR_INVALID_DIAL", `dial request is invalid at "${issue?.path.join(".") ?? ""}": ${issue?.message ?? "unknown"}`);
       }
+      const refused = checkDialTargets(policy, via, parsed.data);
+      if (refused !== undefined) return sendProblem(res, refused.status, refused.code, refused.detail);
       res.writeHead(200, { "content-type": "application/x-ndjson" });
       const controller = new AbortController();
       res.on("close", () => controller.abort());
