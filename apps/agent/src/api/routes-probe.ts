@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { dirname, join } from "node:path";
 import { z } from "zod";
 import {
@@ -14,6 +15,7 @@ import {
 import { runProbe, type DialTransport } from "../probe/engine.ts";
 import { agentStateSource, readNodeFacts } from "../probe/node-state.ts";
 import { PROBE_TOKEN_ENV, PROBE_TOKEN_HEADER } from "../probe/dial-policy.ts";
+import { nodeProbeSocket } from "../probe/node-responder.ts";
 import { agentTransport, streamDial, type HttpEndpoint } from "../probe/transport.ts";
 import type { AgentContext, RouteModule } from "./context.ts";
 import { ApiProblem, type ApiRequest, type ApiRoute } from "./server.ts";
@@ -39,7 +41,7 @@ const endpointSchema = z.union([
 ]);
 
 const relaySchema = z.object({
-  src: z.object({ pod: z.string(), namespace: z.string().optional(), node: z.string(), ip: z.string(), port: z.number().int().min(1).max(65535) }),
+  src: z.object({ pod: z.string(), namespace: z.string().optional(), kind: z.enum(["pod", "node"]).optional(), node: z.string(), ip: z.string().refine((ip) => isIP(ip) !== 0, "must be an IP address"), port: z.number().int().min(1).max(65535) }),
   request: dialRequestSchema,
 });
 
@@ -106,8 +108,15 @@ export function probeRoutes(self: () => ProbeRouteSelf | undefined): ApiRoute[] 
     const header = request.raw.headers[PROBE_TOKEN_HEADER];
     return typeof header === "string" ? header : process.env[PROBE_TOKEN_ENV];
   };
+  // The node's own responder dials only for its control socket; a pod's, over TCP with the token.
   const relayLocal = (src: ProbeEndpoint, request: DialRequest, token: string | undefined): AsyncGenerator<DialResult> =>
-    streamDial({ host: src.ip, port: src.port }, "/v1/dial", request, Math.max(30_000, request.options.timeoutMs * 20), token);
+    streamDial(
+      src.kind === "node" ? { socketPath: nodeProbeSocket(requireSelf().socketPath) } : { host: src.ip, port: src.port },
+      "/v1/dial",
+      request,
+      Math.max(30_000, request.options.timeoutMs * 20),
+      token,
+    );
 
   return [
     {
