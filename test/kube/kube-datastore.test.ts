@@ -70,6 +70,31 @@ describe("KubeDatastore through @kubernetes/client-node against the fake apiserv
     });
   });
 
+  it("patches only its own Node (issue 14.9): a peer's annotations removed or forged are never re-published or cleaned", async () => {
+    fake.putNode(kubeletNode("n1", "172.31.0.11", ["10.244.1.0/24"]));
+    fake.putNode(kubeletNode("n2", "172.31.0.12", ["10.244.2.0/24"]));
+    const store = open();
+    await store.register(reg("n1", "172.31.0.11"));
+    const peer = new KubeDatastore({ kubeConfig, networkConfig: network });
+    opened.push(peer);
+    await peer.register(reg("n2", "172.31.0.12"));
+    // Someone strips n1's annotations and forges n2's: n1's agent repairs its own and leaves n2 alone.
+    const n1 = fake.getNode("n1")!;
+    fake.putNode({ ...n1, metadata: { ...n1.metadata, annotations: {} } });
+    const n2 = fake.getNode("n2")!;
+    fake.putNode({ ...n2, metadata: { ...n2.metadata, annotations: { ...n2.metadata.annotations, "flatnet.io/underlay-ips": "8.8.8.8,1.1.1.1" } } });
+    fake.requests.length = 0;
+    await waitFor("the stripped annotations to reach the informer", async () => ((await store.snapshot()).nodes.find((n) => n.name === "n1")?.vtepMac === undefined ? true : undefined));
+    await store.heartbeat("n1");
+    await store.snapshot();
+    await expect(store.heartbeat("n2")).rejects.toMatchObject({ code: "ERR_NOT_FOUND" });
+    await expect(store.remove("n2")).rejects.toMatchObject({ code: "ERR_NOT_FOUND" });
+    await store.remove("n1");
+    const writes = fake.requests.filter((r) => !r.startsWith("GET "));
+    expect(writes).toEqual(["PATCH /api/v1/nodes/n1", "PATCH /api/v1/nodes/n1"]);
+    expect(fake.getNode("n2")!.metadata.annotations["flatnet.io/underlay-ips"]).toBe("8.8.8.8,1.1.1.1");
+  });
+
   it("ignores kubelet status heartbeats but signals on changes that matter", async () => {
     fake.putNode(kubeletNode("n1", "172.31.0.11", ["10.244.1.0/24"]));
     const store = open();

@@ -9,7 +9,7 @@ if (!node || !netns || !socket) {
   process.stderr.write("usage: agent-relay-server.ts NODE NETNS SOCKET\n");
   process.exit(2);
 }
-const server = createApiServer({ socketPath: socket, routes: probeRoutes(() => ({ name: node, netns, underlayDevice: "eth0" })) });
+const server = createApiServer({ socketPath: socket, routes: probeRoutes(() => ({ name: node, netns, underlayDevice: "eth0", socketPath: socket })) });
 await server.listen();
 process.stdout.write(`${JSON.stringify({ ready: true, node, socket })}\n`);
 process.once("SIGTERM", () => {

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildProbePlan, DEFAULT_PROBE_OPTIONS } from "@flatnet/core";
 import { runProbe } from "../../apps/agent/src/probe/engine.ts";
-import { DEFAULT_KUBE_TARGET, KubeClient, kubeInventory, kubeProxyTransport, kubeStateSource } from "../../apps/agent/src/probe/kube-source.ts";
+import { DEFAULT_KUBE_TARGET, KubeClient, kubeInventory, kubeProbeToken, kubeProxyTransport, kubeStateSource } from "../../apps/agent/src/probe/kube-source.ts";
 import { isRoot, ProbeTopology } from "./topology.ts";
 
 // `flatnet check` against a cluster, exec-less: a fake API server (loopback, plain HTTP, bearer token) lists nodes and
@@ -13,6 +13,7 @@ import { isRoot, ProbeTopology } from "./topology.ts";
 
 const PORT = 7471;
 const TOKEN = "fn-tp-token";
+const PROBE_TOKEN = "fn-tp-probe-token-0123456789";
 const root = isRoot();
 if (!root) console.log("kube check tests skipped: they need root to create network namespaces");
 
@@ -20,6 +21,7 @@ describe.skipIf(!root)("probes through the Kubernetes API server (pods/proxy)", 
   const topo = new ProbeTopology("k", 2, 2);
   const notReady = new Set<string>();
   const seen: string[] = [];
+  const presented: string[] = [];
   let server: Server;
   let kubeconfig: string;
 
@@ -52,8 +54,13 @@ describe.skipIf(!root)("probes through the Kubernetes API server (pods/proxy)", 
         res.writeHead(200, { "content-type": "application/json" });
         return void res.end(JSON.stringify({ kind: "PodList", items }));
       }
+      if (req.method === "GET" && url.pathname === "/api/v1/namespaces/flatnet-system/secrets/flatnet-probe-token") {
+        res.writeHead(200, { "content-type": "application/json" });
+        return void res.end(JSON.stringify({ kind: "Secret", data: { token: Buffer.from(PROBE_TOKEN).toString("base64") } }));
+      }
       const proxy = /^\/api\/v1\/namespaces\/flatnet-system\/pods\/([^/:]+):7471\/proxy(\/.*)$/.exec(url.pathname);
       if (proxy !== null) {
+        presented.push(String(req.headers["x-flatnet-probe-token"]));
         const upstream = request({ socketPath: topo.controlSocket(decodeURIComponent(proxy[1]!)), path: proxy[2], method: req.method, headers: req.headers }, (answer) => {
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.pipe(res);
@@ -90,7 +97,7 @@ describe.skipIf(!root)("probes through the Kubernetes API server (pods/proxy)", 
       cluster: inventory.cluster,
       plan: buildProbePlan(inventory, { mode: "all-pods" }),
       options: { ...DEFAULT_PROBE_OPTIONS, podMtu: 1500, retries: 1 },
-      transport: kubeProxyTransport(client, DEFAULT_KUBE_TARGET.namespace),
+      transport: kubeProxyTransport(client, DEFAULT_KUBE_TARGET.namespace, await kubeProbeToken(client, DEFAULT_KUBE_TARGET.namespace)),
       nodeIps: new Map(inventory.nodes.map((n) => [n.name, n.nodeIps])),
       states: kubeStateSource(inventory),
       retryBackoffMs: 0,
@@ -106,6 +113,8 @@ describe.skipIf(!root)("probes through the Kubernetes API server (pods/proxy)", 
     expect(seen.filter((s) => s.startsWith("POST ")).sort()).toEqual(
       topo.pods.map((p) => `POST /api/v1/namespaces/flatnet-system/pods/${p.name}:7471/proxy/v1/dial`).sort(),
     );
+    // The token from the Secret rides on every proxied dial (responders dial only for its holder).
+    expect(new Set(presented)).toEqual(new Set([PROBE_TOKEN]));
   }, 60_000);
 
   it("a responder pod that is not Ready is excluded, and the proxy error of a gone pod is inconclusive", async () => {

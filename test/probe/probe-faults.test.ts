@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildProbePlan, probeEventSchema, type PairResult, type ProbeEvent, type ProbeOptions, type ProbeReport } from "@flatnet/core";
 import { runProbe, type DialTransport } from "../../apps/agent/src/probe/engine.ts";
 import { kernelStateSource } from "../../apps/agent/src/probe/node-state.ts";
+import { PROBE_TOKEN_HEADER } from "../../apps/agent/src/probe/dial-policy.ts";
 import { agentTransport, ndjsonLines, postJson, responderTransport } from "../../apps/agent/src/probe/transport.ts";
 import { inNetns, ipBatch, isRoot, ProbeTopology } from "./topology.ts";
 
@@ -14,6 +15,7 @@ const PORT = 7471;
 const POD_MTU = 1500;
 const OPTIONS: ProbeOptions = { udpCount: 2, tcpCount: 2, mtuTcpBytes: 16384, podMtu: POD_MTU, timeoutMs: 1000, retries: 1, concurrency: 32 };
 const relayServer = fileURLToPath(new URL("./agent-relay-server.ts", import.meta.url));
+const TOKEN = "fn-tp-probe-token-0123456789";
 
 const root = isRoot();
 if (!root) console.log("probe fault tests skipped: they need root to create network namespaces");
@@ -23,7 +25,7 @@ describe.skipIf(!root)("probe engine on a netns network with injected faults", (
 
   beforeAll(async () => {
     topo.up();
-    await topo.startResponders(PORT);
+    await topo.startResponders(PORT, TOKEN);
   }, 60_000);
 
   afterAll(() => topo.cleanup());
@@ -190,12 +192,13 @@ describe.skipIf(!root)("probe engine on a netns network with injected faults", (
   }, 60_000);
 
   describe("through the agents (fan-out relay, no exec)", () => {
-    const socket = (node: string): string => join(topo.dir, `agent-${node}.sock`);
+    // Sibling sockets <dir>/<node>.sock: the only agents a run may fan out to.
+    const socket = (node: string): string => join(topo.dir, `${node}.sock`);
     beforeAll(async () => {
       await Promise.all(topo.nodes.map((n) => topo.startProcess(`agent-${n.name}`, n.netns, [relayServer, n.name, n.netns, socket(n.name)])));
     }, 60_000);
 
-    const viaAgents = agentTransport((node) => ({ socketPath: socket(node) }));
+    const viaAgents = agentTransport((node) => ({ socketPath: socket(node) }), undefined, TOKEN);
 
     it("every pair passes when each node's agent relays to its own pods", async () => {
       const { report } = await check(viaAgents);
@@ -205,7 +208,7 @@ describe.skipIf(!root)("probe engine on a netns network with injected faults", (
     it("one agent asked for the whole run fans out to the others and streams NDJSON events", async () => {
       const inventory = topo.inventory(PORT);
       const agents = Object.fromEntries(topo.nodes.map((n) => [n.name, { socketPath: socket(n.name) }]));
-      const response = await postJson({ socketPath: socket("node-1") }, "/v1/probe/run", { inventory, agents, options: OPTIONS }, 60_000);
+      const response = await postJson({ socketPath: socket("node-1") }, "/v1/probe/run", { inventory, agents, options: OPTIONS }, 60_000, { [PROBE_TOKEN_HEADER]: TOKEN });
       expect(response.statusCode).toBe(200);
       const events: ProbeEvent[] = [];
       for await (const e of ndjsonLines(response, (v) => probeEventSchema.parse(v) as ProbeEvent)) events.push(e);
@@ -232,6 +235,30 @@ describe.skipIf(!root)("probe engine on a netns network with injected faults", (
       let text = "";
       for await (const chunk of response) text += chunk;
       expect(JSON.parse(text).detail).toBe("pod pod-2-0 is on node node-2; this agent serves node node-1");
+    });
+
+    it.each([
+      ["a socket path that is not a sibling agent's", { socketPath: "/run/containerd/containerd.sock" }],
+      ["a host", { host: "169.254.169.254", port: 80 }],
+    ])("a run naming %s as an agent is refused before anything is dialled (issue 14.10)", async (_, endpoint) => {
+      const inventory = topo.inventory(PORT);
+      const response = await postJson({ socketPath: socket("node-1") }, "/v1/probe/run", { inventory, agents: { "node-2": endpoint }, options: OPTIONS }, 5_000);
+      expect(response.statusCode).toBe(400);
+      let text = "";
+      for await (const chunk of response) text += chunk;
+      expect(JSON.parse(text).detail).toBe(
+        `agents["node-2"] is ${JSON.stringify(endpoint)}; a run fans out only to this agent's sibling sockets, here {"socketPath":${JSON.stringify(socket("node-2"))}}`,
+      );
+    });
+
+    it("a relayed dial without the probe token is refused by the pod (issue 14.1)", async () => {
+      const src = { pod: "pod-1-0", node: "node-1", ip: "10.244.1.2", port: PORT };
+      const request = { v: 1, runId: "r", options: OPTIONS, targets: [{ pairId: "p", ip: "10.244.2.2", port: PORT }] };
+      const response = await postJson({ socketPath: socket("node-1") }, "/v1/probe/dial", { src, request }, 5_000);
+      expect(response.statusCode).toBe(502);
+      let text = "";
+      for await (const chunk of response) text += chunk;
+      expect(JSON.parse(text).detail).toMatch(/answered HTTP 401: POST \/v1\/dial needs the orchestrator's probe token in the x-flatnet-probe-token header$/);
     });
 
     it("a stopped agent: the pairs it would send are inconclusive (control path), never failed", async () => {

@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,8 +11,9 @@ import type { KernelNode } from "../../apps/agent/src/probe/node-state.ts";
 // routes to the other nodes' pod CIDRs), fn-tp-p<N>-<i> (pods 10.244.N.(i+2)). Nothing touches the root namespace.
 
 export const PREFIX = "fn-tp-";
-// Namespace prefixes these helpers may create or act in: the probes tests' and the node-endpoint tests' (fn-tn-).
-const ALLOWED_PREFIXES = [PREFIX, "fn-tn-", "fn-cl-"]; // fn-cl-: check --deploy (test/probe/kube-deploy.test.ts)
+// Namespace prefixes these helpers may create or act in: the probes tests', the node-endpoint tests' (fn-tn-) and
+// the dial-guard tests' (fn-hn-).
+const ALLOWED_PREFIXES = [PREFIX, "fn-tn-", "fn-hn-", "fn-cl-"]; // fn-cl-: check --deploy (test/probe/kube-deploy.test.ts)
 const allowed = (name: string): boolean => ALLOWED_PREFIXES.some((p) => name.startsWith(p));
 const repo = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const responderCli = join(repo, "apps/agent/src/probe/responder-cli.ts");
@@ -117,8 +118,14 @@ export class ProbeTopology {
     return join(this.dir, `${pod}.sock`);
   }
 
+  /** The probe token file the responders share (written by startResponders). */
+  get tokenFile(): string {
+    return join(this.dir, "probe-token");
+  }
+
   /** Start one responder process per pod inside its namespace; resolves when each printed its ready line. */
-  async startResponders(port: number): Promise<void> {
+  async startResponders(port: number, token = "fn-test-probe-token-0123456789"): Promise<void> {
+    writeFileSync(this.tokenFile, token, { mode: 0o600 });
     await Promise.all(
       this.pods.map((pod) => {
         const node = this.node(pod.node);
@@ -131,6 +138,8 @@ export class ProbeTopology {
           "--node-pod-cidr", node.podCidr,
           "--node-ip", node.ip,
           "--control-socket", this.controlSocket(pod.name),
+          "--token-file", this.tokenFile,
+          ...this.nodes.flatMap((n) => ["--allow-cidr", n.podCidr, "--allow-cidr", n.ip]),
         ]);
       }),
     );

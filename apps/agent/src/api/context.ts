@@ -25,6 +25,8 @@ export interface AgentContext {
   datastore: Datastore;
   registry: Registry;
   logger: Logger;
+  /** This agent's API socket. */
+  socketPath: string;
 }
 
 /** A group of API routes; register one in src/api/modules.ts. */

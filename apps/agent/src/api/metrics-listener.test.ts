@@ -1,5 +1,6 @@
 import { request } from "node:http";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, type Socket } from "node:net";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type MetricsListener, metricsListenerRoutes, resolveMetricsAddress, startMetricsListener } from "./metrics-listener.ts";
 import type { ApiRoute } from "./server.ts";
 
@@ -78,6 +79,70 @@ describe("startMetricsListener on loopback", () => {
   it.each([["POST"], ["DELETE"], ["PUT"]])("%s /metrics is refused: 405 with Allow: GET (read-only)", async (method) => {
     const res = await call(listener.address, method, "/metrics");
     expect([res.status, res.type, res.allow]).toEqual([405, "application/problem+json", "GET"]);
+  });
+});
+
+describe("startMetricsListener under idle and slow connections (issue 14.3)", () => {
+  const held: Socket[] = [];
+  afterEach(() => {
+    for (const socket of held.splice(0)) socket.destroy();
+  });
+  const open = (address: string): Promise<Socket> => {
+    const [host, port] = [address.slice(0, address.lastIndexOf(":")), Number(address.slice(address.lastIndexOf(":") + 1))];
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host, port }, () => resolve(socket));
+      socket.on("error", () => undefined); // evicted connections reset; that is the point
+      socket.once("error", reject);
+      held.push(socket);
+    });
+  };
+  const closed = (socket: Socket): Promise<void> => new Promise((resolve) => (socket.closed ? resolve() : socket.once("close", () => resolve())));
+
+  it("64 silent and 64 dripping connections held: a new GET /healthz is served 200", async () => {
+    const listener = await startMetricsListener({ host: "127.0.0.1", port: 0, routes: ROUTES });
+    try {
+      for (let i = 0; i < 64; i++) await open(listener.address);
+      for (let i = 0; i < 64; i++) (await open(listener.address)).write("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Drip: ");
+      const res = await call(listener.address, "GET", "/healthz");
+      expect([res.status, JSON.parse(res.text)]).toEqual([200, { status: "ok" }]);
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it.each([
+    ["a silent connection", ""],
+    ["a connection dripping its headers", "GET /metrics HTTP/1.1\r\nHost: x\r\n"],
+  ])("%s is closed by the listener once its wait runs out", async (_, partial) => {
+    const listener = await startMetricsListener({ host: "127.0.0.1", port: 0, routes: ROUTES, limits: { waitMs: 100, maxConnections: 64 } });
+    try {
+      const socket = await open(listener.address);
+      if (partial !== "") {
+        socket.write(partial);
+        // Keep dripping until the server gives up: activity must not extend the wait.
+        const drip = setInterval(() => socket.writable && socket.write("X-A: b\r\n"), 20);
+        socket.once("close", () => clearInterval(drip));
+      }
+      await closed(socket);
+      expect(socket.closed).toBe(true);
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it("a kept-alive connection serves several requests (the wait restarts after each answer)", async () => {
+    const listener = await startMetricsListener({ host: "127.0.0.1", port: 0, routes: ROUTES });
+    try {
+      const socket = await open(listener.address);
+      let text = "";
+      socket.on("data", (d: Buffer) => (text += d.toString()));
+      const answers = new Promise<void>((resolve) => socket.on("data", () => (text.match(/HTTP\/1\.1 200/g) ?? []).length === 2 && resolve()));
+      socket.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
+      await answers;
+      expect(text).toContain('"ready"');
+    } finally {
+      await listener.close();
+    }
   });
 });
 

@@ -1,6 +1,7 @@
 import { type Server, createServer } from "node:http";
 import { type HostPort, formatHostPort, parseHostPort } from "../config/metrics-address.ts";
 import { runsInNetns } from "../probe/node-responder.ts";
+import { type ConnectionLimits, guardConnections, NETWORK_LISTENER_LIMITS } from "./connection-guard.ts";
 import { type ApiLogger, type ApiRoute, createRequestListener } from "./server.ts";
 
 // The agent's second listener (issue 5): the unix socket API is invisible to Prometheus and to kubelet's httpGet
@@ -49,6 +50,8 @@ export interface MetricsListenerOptions extends HostPort {
   /** Every route of the agent; only GET /metrics, /healthz, /readyz are kept. */
   routes: readonly ApiRoute[];
   logger?: ApiLogger;
+  /** Default NETWORK_LISTENER_LIMITS (5 s to send a request's headers, 64 connections, the oldest idle evicted). */
+  limits?: ConnectionLimits;
 }
 
 export interface MetricsListener {
@@ -65,7 +68,7 @@ export async function startMetricsListener(options: MetricsListenerOptions): Pro
   // Reachable from the node's network: bound the work one slow or idle client can cause.
   server.headersTimeout = 5_000;
   server.requestTimeout = 10_000;
-  server.maxConnections = 64;
+  guardConnections(server, options.limits ?? NETWORK_LISTENER_LIMITS);
   const wanted = formatHostPort(options);
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) => {

@@ -1,3 +1,5 @@
+import { isIP } from "node:net";
+import { dirname, join } from "node:path";
 import { z } from "zod";
 import {
   buildProbePlan,
@@ -12,6 +14,8 @@ import {
 } from "@flatnet/core";
 import { runProbe, type DialTransport } from "../probe/engine.ts";
 import { agentStateSource, readNodeFacts } from "../probe/node-state.ts";
+import { PROBE_TOKEN_ENV, PROBE_TOKEN_HEADER } from "../probe/dial-policy.ts";
+import { nodeProbeSocket } from "../probe/node-responder.ts";
 import { agentTransport, streamDial, type HttpEndpoint } from "../probe/transport.ts";
 import type { AgentContext, RouteModule } from "./context.ts";
 import { ApiProblem, type ApiRequest, type ApiRoute } from "./server.ts";
@@ -24,7 +28,12 @@ export interface ProbeRouteSelf {
   name: string;
   netns: string;
   underlayDevice: string;
+  /** This agent's API socket: the other agents a run may fan out to are its siblings, `<dir>/<node>.sock`. */
+  socketPath: string;
 }
+
+// A node name as Kubernetes allows it (RFC 1123 subdomain): never a path separator.
+const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 const endpointSchema = z.union([
   z.object({ socketPath: z.string().min(1) }),
@@ -32,7 +41,7 @@ const endpointSchema = z.union([
 ]);
 
 const relaySchema = z.object({
-  src: z.object({ pod: z.string(), namespace: z.string().optional(), node: z.string(), ip: z.string(), port: z.number().int().min(1).max(65535) }),
+  src: z.object({ pod: z.string(), namespace: z.string().optional(), kind: z.enum(["pod", "node"]).optional(), node: z.string(), ip: z.string().refine((ip) => isIP(ip) !== 0, "must be an IP address"), port: z.number().int().min(1).max(65535) }),
   request: dialRequestSchema,
 });
 
@@ -63,8 +72,29 @@ const runSchema = z.object({
 export const probeRouteModule: RouteModule = (context: AgentContext) =>
   probeRoutes(() => {
     const self = context.self();
-    return self === undefined ? undefined : { name: self.name, netns: self.netns, underlayDevice: self.underlayDevice };
+    return self === undefined ? undefined : { name: self.name, netns: self.netns, underlayDevice: self.underlayDevice, socketPath: context.socketPath };
   });
+
+/**
+ * The agents a run may fan out to: only sibling sockets of this agent's own (`<dir>/<node>.sock`, as the lab lays
+ * them out), never an arbitrary path or host (issue 14.10). Throws a 400 problem naming the entry and the rule.
+ */
+export function checkRunAgents(me: ProbeRouteSelf, agents: Record<string, z.infer<typeof endpointSchema>>): Map<string, HttpEndpoint> {
+  const out = new Map<string, HttpEndpoint>();
+  for (const [node, endpoint] of Object.entries(agents)) {
+    const expected = NODE_NAME.test(node) ? join(dirname(me.socketPath), `${node}.sock`) : undefined;
+    if (expected === undefined || !("socketPath" in endpoint) || endpoint.socketPath !== expected) {
+      throw new ApiProblem(
+        400,
+        "Bad Request",
+        `agents[${JSON.stringify(node)}] is ${JSON.stringify(endpoint)}; a run fans out only to this agent's sibling sockets, ` +
+          (expected === undefined ? `and ${JSON.stringify(node)} is not a node name` : `here {"socketPath":${JSON.stringify(expected)}}`),
+      );
+    }
+    out.set(node, { socketPath: expected });
+  }
+  return out;
+}
 
 /** `POST /v1/probe/dial`, `POST /v1/probe/run` (NDJSON streams) and `GET /v1/probe/node-facts`. */
 export function probeRoutes(self: () => ProbeRouteSelf | undefined): ApiRoute[] {
@@ -73,8 +103,20 @@ export function probeRoutes(self: () => ProbeRouteSelf | undefined): ApiRoute[] 
     if (s === undefined) throw new ApiProblem(503, "Service Unavailable", "the agent has not registered its node yet");
     return s;
   };
-  const relayLocal = (src: ProbeEndpoint, request: DialRequest): AsyncGenerator<DialResult> =>
-    streamDial({ host: src.ip, port: src.port }, "/v1/dial", request, Math.max(30_000, request.options.timeoutMs * 20));
+  // The probe token the caller presented (the orchestrator's), else this agent's own: pods dial only with it.
+  const tokenOf = (request: ApiRequest): string | undefined => {
+    const header = request.raw.headers[PROBE_TOKEN_HEADER];
+    return typeof header === "string" ? header : process.env[PROBE_TOKEN_ENV];
+  };
+  // The node's own responder dials only for its control socket; a pod's, over TCP with the token.
+  const relayLocal = (src: ProbeEndpoint, request: DialRequest, token: string | undefined): AsyncGenerator<DialResult> =>
+    streamDial(
+      src.kind === "node" ? { socketPath: nodeProbeSocket(requireSelf().socketPath) } : { host: src.ip, port: src.port },
+      "/v1/dial",
+      request,
+      Math.max(30_000, request.options.timeoutMs * 20),
+      token,
+    );
 
   return [
     {
@@ -86,7 +128,7 @@ export function probeRoutes(self: () => ProbeRouteSelf | undefined): ApiRoute[] 
         if (body.src.node !== me.name) {
           throw new ApiProblem(400, "Bad Request", `pod ${body.src.pod} is on node ${body.src.node}; this agent serves node ${me.name}`);
         }
-        const results = relayLocal(body.src, body.request);
+        const results = relayLocal(body.src, body.request, tokenOf(request));
         // The first result (or the failure to reach the responder) decides the status before streaming starts.
         let first: IteratorResult<DialResult>;
         try {
@@ -108,11 +150,12 @@ export function probeRoutes(self: () => ProbeRouteSelf | undefined): ApiRoute[] 
         if (body.families !== undefined) planRequest.families = body.families;
         if (body.peersPerNode !== undefined) planRequest.peersPerNode = body.peersPerNode;
         const plan = buildProbePlan(inventory, planRequest);
-        const agents = new Map(Object.entries(body.agents) as [string, HttpEndpoint][]);
-        const remote = agentTransport((node) => agents.get(node));
+        const agents = checkRunAgents(me, body.agents);
+        const token = tokenOf(request);
+        const remote = agentTransport((node) => agents.get(node), undefined, token);
         // This node's pods are dialled directly; other nodes' pods through their agents.
         const transport: DialTransport = {
-          dial: (src, dial) => (src.node === me.name ? relayLocal(src, dial) : remote.dial(src, dial)),
+          dial: (src, dial) => (src.node === me.name ? relayLocal(src, dial, token) : remote.dial(src, dial)),
         };
         const controller = new AbortController();
         request.raw.socket.once("close", () => controller.abort());

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -99,6 +100,29 @@ describe("createApiServer on a unix socket", () => {
       await open.close();
     } finally {
       process.umask(previous);
+    }
+  });
+
+  it("closes a connection that sends no request (issue 14.10: idle timeout), while one streaming an answer stays", async () => {
+    const idle = createApiServer({
+      socketPath: join(dir, "idle.sock"),
+      routes: [{ method: "GET", path: "/slow", handler: () => ({ stream: (async function* () {
+        yield "one\n";
+        await new Promise((r) => setTimeout(r, 300));
+        yield "two\n";
+      })() }) }],
+      limits: { waitMs: 100, maxConnections: 8 },
+    });
+    await idle.listen();
+    try {
+      const silent = connect(join(dir, "idle.sock"));
+      silent.on("error", () => undefined);
+      await new Promise((resolve) => silent.once("close", resolve));
+      expect(silent.closed).toBe(true);
+      // Busy for longer than the wait: an answer in progress is never cut.
+      expect(await call(join(dir, "idle.sock"), "GET", "/slow")).toMatchObject({ status: 200, body: "one\ntwo\n" });
+    } finally {
+      await idle.close();
     }
   });
 });

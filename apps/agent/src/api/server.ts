@@ -3,6 +3,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import { connect } from "node:net";
 import { dirname } from "node:path";
 import { Readable, pipeline } from "node:stream";
+import { type ConnectionLimits, guardConnections } from "./connection-guard.ts";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE" | "PATCH";
 
@@ -63,7 +64,12 @@ export interface ApiServerOptions {
   logger?: ApiLogger;
   /** Largest accepted request body. Default 1 MiB. */
   bodyLimitBytes?: number;
+  /** Default UNIX_API_LIMITS. */
+  limits?: ConnectionLimits;
 }
+
+/** A unix API client has 10 s to send a request's headers (after connecting or an answer); 1024 connections at most. */
+export const UNIX_API_LIMITS: ConnectionLimits = { waitMs: 10_000, maxConnections: 1024 };
 
 export interface ApiServer {
   readonly socketPath: string;
@@ -79,6 +85,7 @@ interface CompiledRoute {
 /** An HTTP server on a unix socket that answers JSON, and problem+json for every error. */
 export function createApiServer(options: ApiServerOptions): ApiServer {
   const server: Server = createServer(createRequestListener(options));
+  guardConnections(server, options.limits ?? UNIX_API_LIMITS);
 
   return {
     socketPath: options.socketPath,

@@ -163,7 +163,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
       if (outcome.ok) writeSubnetFile();
     },
   });
-  const routes = routeModules.flatMap((module) => module({ self: () => self, reconciler: reconciler!, datastore, registry, logger }));
+  const routes = routeModules.flatMap((module) => module({ self: () => self, reconciler: reconciler!, datastore, registry, logger, socketPath }));
   const api = createApiServer({ socketPath, routes, logger });
   await api.listen();
   logger.info({ socket: socketPath }, "API listening");

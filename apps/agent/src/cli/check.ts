@@ -4,6 +4,8 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import {
   buildProbePlan,
   DEFAULT_PROBE_OPTIONS,
+  MAX_PROBE_POD_MTU,
+  MAX_PROBE_TRANSFER_BYTES,
   renderJunit,
   reportPassed,
   type LedgerFinding,
@@ -15,12 +17,13 @@ import {
 import { requireRoot } from "../lab/errors.ts";
 import { DEFAULT_STATE_DIR } from "../lab/state.ts";
 import { runProbe, type DialTransport, type NodeStateSource } from "../probe/engine.ts";
-import { DEFAULT_KUBE_TARGET, KubeClient, kubeInventory, kubeProxyTransport, kubeStateSource, type KubeTarget } from "../probe/kube-source.ts";
+import { DEFAULT_KUBE_TARGET, KubeClient, kubeInventory, kubeProbeToken, kubeProxyTransport, kubeStateSource, type KubeTarget } from "../probe/kube-source.ts";
 import {
   labAgentSocket,
   labInventory,
   labLedgerFindings,
   labPodMtu,
+  labProbeToken,
   labStateSource,
   requireLabState,
   responderSocket,
@@ -108,8 +111,8 @@ export function registerCheckCommand(program: Command): void {
     .option("--timeout <ms>", "per-probe timeout in milliseconds", integer("--timeout", 10, 60_000), DEFAULT_PROBE_OPTIONS.timeoutMs)
     .option("--retries <n>", "retries of failed pairs after the first pass", integer("--retries", 0, 5), DEFAULT_PROBE_OPTIONS.retries)
     .option("--no-mtu", "skip the MTU black-hole checks (large TCP transfer, pod-MTU UDP datagram)")
-    .option("--mtu-bytes <n>", "bytes of the TCP transfer of the MTU check", integer("--mtu-bytes", 2048, 16 * 1024 * 1024), DEFAULT_PROBE_OPTIONS.mtuTcpBytes)
-    .option("--pod-mtu <n>", "pod MTU for the UDP MTU check (default: read from the pods)", integer("--pod-mtu", 68, 65535))
+    .option("--mtu-bytes <n>", "bytes of the TCP transfer of the MTU check", integer("--mtu-bytes", 2048, MAX_PROBE_TRANSFER_BYTES), DEFAULT_PROBE_OPTIONS.mtuTcpBytes)
+    .option("--pod-mtu <n>", "pod MTU for the UDP MTU check (default: read from the pods)", integer("--pod-mtu", 68, MAX_PROBE_POD_MTU))
     .option("--concurrency <n>", "pairs dialled at once per source pod", integer("--concurrency", 1, 1024), DEFAULT_PROBE_OPTIONS.concurrency)
     .option("--watch", "run continuously and serve Prometheus metrics", false)
     .option("--interval <duration>", "pause between runs in --watch mode", duration("interval"), 30_000)
@@ -193,6 +196,8 @@ async function labSource(options: CheckCommandOptions): Promise<CheckSource> {
   }
   let state = initial;
   const started = new Set<string>();
+  // Relayed dials reach the pods over TCP: the agents present the lab's token for this command.
+  const token = options.via === "agents" ? await labProbeToken(options.stateDir) : undefined;
   return {
     async inventory() {
       state = await requireLabState(options.stateDir);
@@ -200,7 +205,7 @@ async function labSource(options: CheckCommandOptions): Promise<CheckSource> {
     },
     transport:
       options.via === "agents"
-        ? agentTransport((node) => ({ socketPath: labAgentSocket(options.stateDir, node) }))
+        ? agentTransport((node) => ({ socketPath: labAgentSocket(options.stateDir, node) }), undefined, token)
         : responderTransport((src) =>
             // A node endpoint's responder runs in its agent, with a control socket next to the agent's.
             src.kind === "node"
@@ -230,14 +235,18 @@ function kubeSource(options: CheckCommandOptions): CheckSource {
   };
   const client = KubeClient.load(target);
   let deployment: ProbeDeployment | undefined;
+  let token: string | undefined;
   const say = (line: string): void => void process.stderr.write(`flatnet check: ${line}\n`);
   return {
+    async prepare(signal: AbortSignal) {
+      if (options.deploy === true) {
+        deployment ??= await deployProbeResponders(client, { namespace: target.namespace, timeoutMs: options.deployTimeout ?? 300_000, signal, progress: say });
+      }
+      token ??= await kubeProbeToken(client, target.namespace);
+    },
     ...(options.deploy !== true
       ? {}
       : {
-          async prepare(signal: AbortSignal) {
-            deployment ??= await deployProbeResponders(client, { namespace: target.namespace, timeoutMs: options.deployTimeout ?? 300_000, signal, progress: say });
-          },
           async finish() {
             if (options.keepResponders) return void (deployment !== undefined && say(`--keep-responders: daemonset ${deployment.namespace}/${deployment.name} left running`));
             try {
@@ -254,7 +263,7 @@ function kubeSource(options: CheckCommandOptions): CheckSource {
       }
       return inventory;
     },
-    transport: kubeProxyTransport(client, target.namespace),
+    transport: { dial: (src, request) => kubeProxyTransport(client, target.namespace, token).dial(src, request) },
     states: (inventory) => kubeStateSource(inventory),
     // The pods' MTU is not visible through the API: the UDP MTU check needs --pod-mtu.
     podMtu: async () => 0,

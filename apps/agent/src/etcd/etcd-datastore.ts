@@ -320,7 +320,8 @@ function pickRegistration(node: NodeRegistration): Omit<NodeRecord, "podCidrs" |
   };
 }
 
-function parseNodeRecord(kv: IKeyValue): NodeRecord | undefined {
+/** An etcd node value as a record; undefined (skipped) when it is not JSON or breaks the schema. */
+export function parseNodeRecord(kv: Pick<IKeyValue, "value">): NodeRecord | undefined {
   try {
     const parsed = nodeRecordSchema.safeParse(JSON.parse(kv.value.toString()));
     // A malformed record is skipped (never a crash); the reconcile loop simply does not see that node.

@@ -175,7 +175,7 @@ async function udpEchoes(target: DialTarget, options: ProbeOptions, udp: UdpProb
   const rttMs: number[] = [];
   let reply: EchoReply | undefined;
   let error: string | undefined;
-  const send = (seq: number): ReturnType<UdpProber["echo"]> => udp.echo(target, nextProbeId(), seq, 0, options.timeoutMs);
+  const send = (seq: number): ReturnType<UdpProber["echo"]> => udp.echo(target, nextProbeId(), seq, UDP_ECHO_BYTES, options.timeoutMs);
   const answers: Awaited<ReturnType<UdpProber["echo"]>>[] = [];
   if (oneByOne) {
     // After a loss, the rest go together: a lossy path costs one timeout, not one per echo.
@@ -199,6 +199,12 @@ async function udpEchoes(target: DialTarget, options: ProbeOptions, udp: UdpProb
   if (error !== undefined && rttMs.length < options.udpCount) out.error = error;
   return out;
 }
+
+/**
+ * Size of a UDP echo request: a responder never answers with more bytes than it received (no amplifier), and its
+ * reply (identity, addresses) must fit. Below 1024 bytes, well under any pod MTU.
+ */
+export const UDP_ECHO_BYTES = 1000;
 
 /** One UDP datagram filling the pod MTU exactly (a second one once, when the first only taught PMTUD). */
 async function udpMtuCheck(target: DialTarget, options: ProbeOptions, udp: UdpProber, family: "IPv4" | "IPv6" | undefined): Promise<{ ok: boolean; bytes: number; error?: string }> {

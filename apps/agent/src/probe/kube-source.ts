@@ -4,6 +4,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { z } from "zod";
 import { DEFAULT_PROBE_PORT, dialResultSchema, type DialResult, type NodeProbeState, type ProbeInventory } from "@flatnet/core";
 import type { DialTransport, NodeStateSource } from "./engine.ts";
+import { PROBE_TOKEN_HEADER } from "./dial-policy.ts";
 import { ndjsonLines } from "./transport.ts";
 
 // A Kubernetes cluster as a probe source: responders of deploy/probe-daemonset.yaml found through the API server,
@@ -79,7 +80,7 @@ export class KubeClient {
   }
 
   /** A request to the API server with the kubeconfig's credentials; resolves with the response head. */
-  async send(method: "GET" | "POST" | "DELETE", path: string, body?: unknown, timeoutMs = 30_000): Promise<IncomingMessage> {
+  async send(method: "GET" | "POST" | "DELETE", path: string, body?: unknown, timeoutMs = 30_000, headers: Record<string, string> = {}): Promise<IncomingMessage> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     // https.RequestOptions: applyToHTTPSOptions adds the CA, client certificate and bearer token.
     const options: HttpsRequestOptions = {
@@ -90,6 +91,7 @@ export class KubeClient {
       method,
       timeout: timeoutMs,
       headers: {
+        ...headers,
         accept: "application/json",
         ...(payload === undefined ? {} : { "content-type": "application/json", "content-length": String(Buffer.byteLength(payload)) }),
       },
@@ -161,12 +163,32 @@ export async function kubeInventory(client: KubeClient, target: KubeTarget): Pro
   };
 }
 
-/** Dial through the API server's pods/proxy to the source pod's responder: no exec, no port-forward. */
-export function kubeProxyTransport(client: KubeClient, namespace: string): DialTransport {
+/** The Secret (key `token`) holding the probe token the responders (deploy/probe-daemonset.yaml) and `flatnet check` share. */
+export const PROBE_TOKEN_SECRET = "flatnet-probe-token";
+
+const secretSchema = z.object({ data: z.record(z.string(), z.string()).optional() });
+
+/** The probe token from the Secret in the responders' namespace; an error saying how to create it when missing. */
+export async function kubeProbeToken(client: KubeClient, namespace: string): Promise<string> {
+  const how = `create it: kubectl -n ${namespace} create secret generic ${PROBE_TOKEN_SECRET} --from-literal=token="$(openssl rand -hex 24)"`;
+  let secret: z.infer<typeof secretSchema>;
+  try {
+    secret = await client.getJson(`/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets/${PROBE_TOKEN_SECRET}`, secretSchema);
+  } catch (error) {
+    throw new Error(`the probe responders dial only for the holder of Secret ${namespace}/${PROBE_TOKEN_SECRET}: ${(error as Error).message}; ${how}`);
+  }
+  const token = Buffer.from(secret.data?.token ?? "", "base64").toString("utf8").trim();
+  if (token.length < 16) throw new Error(`Secret ${namespace}/${PROBE_TOKEN_SECRET} has no key "token" of at least 16 characters; ${how}`);
+  return token;
+}
+
+/** Dial through the API server's pods/proxy to the source pod's responder, presenting the probe token: no exec, no port-forward. */
+export function kubeProxyTransport(client: KubeClient, namespace: string, token?: string): DialTransport {
   return {
     async *dial(src, dialRequest): AsyncGenerator<DialResult> {
       const path = `/api/v1/namespaces/${encodeURIComponent(src.namespace ?? namespace)}/pods/${encodeURIComponent(src.pod)}:${src.port}/proxy/v1/dial`;
-      const response = await client.send("POST", path, dialRequest, Math.max(30_000, dialRequest.options.timeoutMs * 20));
+      const headers: Record<string, string> = token === undefined ? {} : { [PROBE_TOKEN_HEADER]: token };
+      const response = await client.send("POST", path, dialRequest, Math.max(30_000, dialRequest.options.timeoutMs * 20), headers);
       if (response.statusCode !== 200) {
         let text = "";
         response.setEncoding("utf8");

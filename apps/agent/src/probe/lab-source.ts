@@ -1,4 +1,5 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
 import { request } from "node:http";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -28,6 +29,19 @@ export interface LabResponderRecord {
 }
 
 export const responderSocket = (stateDir: string, pod: string): string => join(stateDir, "probe", `${pod}.sock`);
+/** The lab's probe token (0600): its responders dial over TCP (an agent's relay) only for a caller presenting it. */
+export const labProbeTokenPath = (stateDir: string): string => join(stateDir, "probe", "token");
+
+/** The lab's probe token, created on first use; the orchestrator (`flatnet check --via agents`) presents it. */
+export async function labProbeToken(stateDir: string): Promise<string> {
+  const path = labProbeTokenPath(stateDir);
+  const existing = await readFile(path, "utf8").catch(() => undefined);
+  if (existing !== undefined && existing.trim().length >= 16) return existing.trim();
+  await mkdir(join(stateDir, "probe"), { recursive: true });
+  const token = randomBytes(24).toString("base64url");
+  await writeFile(path, `${token}\n`, { mode: 0o600 });
+  return token;
+}
 const recordsPath = (stateDir: string): string => join(stateDir, "probe", "responders.json");
 
 /** The lab's state, or an error naming the directory when there is no lab. */
@@ -55,6 +69,7 @@ export async function startLabResponders(stateDir: string, state?: LabState): Pr
   const lab = state ?? (await requireLabState(stateDir));
   await mkdir(join(stateDir, "probe"), { recursive: true });
   await mkdir(join(stateDir, "logs"), { recursive: true });
+  await labProbeToken(stateDir);
   const records = await readRecords(stateDir);
   const started: string[] = [];
   const kept: LabResponderRecord[] = [];
@@ -74,6 +89,9 @@ export async function startLabResponders(stateDir: string, state?: LabState): Pr
         "--node", pod.node,
         "--port", String(DEFAULT_PROBE_PORT),
         "--control-socket", socket,
+        "--token-file", labProbeTokenPath(stateDir),
+        // Targets of a relayed dial: the lab's pods and nodes, nothing else.
+        ...[...lab.clusterCidrs, ...lab.nodes.flatMap((n) => n.underlayIps)].flatMap((c) => ["--allow-cidr", c]),
         ...pod.ips.flatMap((ip) => ["--pod-ip", ip]),
         ...(node?.podCidrs ?? []).flatMap((c) => ["--node-pod-cidr", c]),
         ...(node?.underlayIps ?? []).flatMap((ip) => ["--node-ip", ip]),

@@ -9,6 +9,7 @@ describe("parseResponderArgs", () => {
       identity: { pod: "p", node: "n", namespace: "ns", podIps: ["10.244.1.2", "fd00::2"], nodePodCidrs: ["10.244.1.0/24"], nodeIps: ["172.31.0.11"] },
       port: 9000,
       controlSocket: "/tmp/x.sock",
+      dial: { allowedCidrs: ["10.244.1.0/24", "172.31.0.11/32"] },
     });
   });
   it("defaults the port to 7471", () => {

@@ -1,20 +1,29 @@
+import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { DEFAULT_PROBE_PORT, probeAddressFamily, type ResponderIdentity } from "@flatnet/core";
+import { parseNetworkConfig } from "../config/network-config.ts";
+import { allowedNetworks, PROBE_TOKEN_ENV } from "./dial-policy.ts";
 import { startResponder } from "./responder.ts";
 
 /** Arguments of `flatnet probe-responder` (also runnable directly: `node --import tsx responder-cli.ts ...`). */
 export const RESPONDER_USAGE =
-  "usage: flatnet probe-responder --pod NAME --node NODE [--namespace NS] [--port 7471] --pod-ip IP... [--node-pod-cidr CIDR...] [--node-ip IP...] [--control-socket PATH]";
+  "usage: flatnet probe-responder --pod NAME --node NODE [--namespace NS] [--port 7471] --pod-ip IP... [--node-pod-cidr CIDR...] [--node-ip IP...] [--control-socket PATH] [--token-file PATH] [--allow-cidr CIDR...] [--net-conf PATH]";
 
 export interface ResponderArgs {
   identity: ResponderIdentity;
   port: number;
   controlSocket?: string;
+  /** Dial over TCP: the orchestrator's token and the networks targets must lie in (responder.ts). */
+  dial: { token?: string; allowedCidrs: string[] };
 }
 
-/** Parse responder arguments; throws an Error whose message names the bad value and the rule. */
-export function parseResponderArgs(argv: string[]): ResponderArgs {
+/**
+ * Parse responder arguments; throws an Error whose message names the bad value and the rule. The probe token comes
+ * from `--token-file` or `FLATNET_PROBE_TOKEN` (without one, dials are served on the control socket only); targets of
+ * a TCP dial must lie in the `--allow-cidr`s, the `--net-conf` cluster CIDRs, or this node's pod CIDRs and IPs.
+ */
+export function parseResponderArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ResponderArgs {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -26,6 +35,9 @@ export function parseResponderArgs(argv: string[]): ResponderArgs {
       "node-pod-cidr": { type: "string", multiple: true },
       "node-ip": { type: "string", multiple: true },
       "control-socket": { type: "string" },
+      "token-file": { type: "string" },
+      "allow-cidr": { type: "string", multiple: true },
+      "net-conf": { type: "string" },
     },
     strict: true,
   });
@@ -45,9 +57,31 @@ export function parseResponderArgs(argv: string[]): ResponderArgs {
     nodeIps: values["node-ip"] ?? [],
   };
   if (values.namespace) identity.namespace = values.namespace;
-  const args: ResponderArgs = { identity, port };
+  const token = values["token-file"] === undefined ? env[PROBE_TOKEN_ENV] : readText(values["token-file"], "--token-file").trim();
+  if (token !== undefined && token.length < 16) {
+    throw new Error(`the probe token (${values["token-file"] === undefined ? PROBE_TOKEN_ENV : `--token-file "${values["token-file"]}"`}) has ${token.length} characters; at least 16 are required`);
+  }
+  const clusterCidrs = values["net-conf"] === undefined ? [] : parseNetworkConfig(parseJsonText(readText(values["net-conf"], "--net-conf"), values["net-conf"]), `--net-conf "${values["net-conf"]}"`).clusterCidrs ?? [];
+  const allowedCidrs = allowedNetworks([...(values["allow-cidr"] ?? []), ...clusterCidrs, ...(identity.nodePodCidrs ?? []), ...(identity.nodeIps ?? [])]);
+  const args: ResponderArgs = { identity, port, dial: token === undefined ? { allowedCidrs } : { token, allowedCidrs } };
   if (values["control-socket"]) args.controlSocket = values["control-socket"];
   return args;
+}
+
+function readText(path: string, option: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    throw new Error(`${option} "${path}" cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+function parseJsonText(text: string, path: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new Error(`--net-conf "${path}" is not JSON: ${(error as Error).message}`);
+  }
 }
 
 /** Run a responder until SIGTERM/SIGINT; prints one JSON line `{"ready":true,...}` on stdout once listening. */

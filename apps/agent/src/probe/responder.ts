@@ -8,6 +8,8 @@ import {
   type EchoReply,
   type ResponderIdentity,
 } from "@flatnet/core";
+import { type ConnectionLimits, guardConnections } from "../api/connection-guard.ts";
+import { authorizeDial, checkDialTargets, type DialPolicy, PROBE_TOKEN_HEADER } from "./dial-policy.ts";
 import { dialTargets } from "./dialer.ts";
 
 export interface ResponderOptions {
@@ -21,6 +23,11 @@ export interface ResponderOptions {
    * default every address (`::`, falling back to `0.0.0.0`). UDP always binds per `identity.podIps`.
    */
   listenAddresses?: string[];
+  /**
+   * Who may make this responder dial over TCP, and which targets (dial-policy.ts). Without a token, `POST /v1/dial`
+   * is served on the control socket only (a node's responder: always).
+   */
+  dial?: { token?: string; allowedCidrs: readonly string[] };
 }
 
 export interface Responder {
@@ -28,19 +35,26 @@ export interface Responder {
   close(): Promise<void>;
 }
 
-// Large echo bodies are counted, never buffered: an MTU probe body costs no memory.
-const MAX_JSON_BODY = 16 * 1024 * 1024;
+const RESPONDER_LIMITS: ConnectionLimits = { waitMs: 10_000, maxConnections: 1024 };
+
+// Echo bodies are counted, never buffered; a dial request is parsed whole: MAX_DIAL_TARGETS targets fit in 2 MiB.
+const MAX_DIAL_BODY = 2 * 1024 * 1024;
 
 /**
  * Start a probe responder in the current network namespace: HTTP on TCP `port` (`POST /v1/echo`,
  * `POST /v1/dial`, `GET /v1/identity`, `GET /healthz`, agnhost-style `GET /clientip`) and a UDP echo on
- * the same port. Every echo reply carries the source the responder saw and its identity.
+ * the same port. Every echo reply carries the source the responder saw and its identity; a UDP reply that would be
+ * larger than its request is not sent (the dialer pads its echoes to `UDP_ECHO_BYTES`).
  */
 export async function startResponder(options: ResponderOptions): Promise<Responder> {
-  const handler = createHandler(options.identity);
+  const policy: DialPolicy = { allowedCidrs: options.dial?.allowedCidrs ?? [], port: options.port };
+  if (options.dial?.token !== undefined) policy.token = options.dial.token;
+  const handler = createHandler(options.identity, policy, "tcp");
   const newTcp = (): Server => {
     const server = createServer({ keepAlive: true }, handler);
     server.keepAliveTimeout = 5_000;
+    // Reachable from every pod: silent or dripping clients cannot hold it (many dialers keep a connection each).
+    guardConnections(server, RESPONDER_LIMITS);
     return server;
   };
   const tcpServers: Server[] = [];
@@ -71,10 +85,16 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
   let control: Server | undefined;
   if (options.controlSocket !== undefined) {
     await unlink(options.controlSocket).catch(() => undefined);
-    control = createServer(handler);
+    control = createServer(createHandler(options.identity, policy, "control"));
     await new Promise<void>((resolve, reject) => {
       control!.once("error", reject);
-      control!.listen(options.controlSocket, () => resolve());
+      // It dials for whoever connects: owner only, from the moment the socket exists (bound inside listen()).
+      const umask = process.umask(0o177);
+      try {
+        control!.listen(options.controlSocket, () => resolve());
+      } finally {
+        process.umask(umask);
+      }
     });
   }
   let udp: UdpSocket[];
@@ -98,12 +118,19 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
   };
 }
 
-function createHandler(identity: ResponderIdentity): (req: IncomingMessage, res: ServerResponse) => void {
+function createHandler(identity: ResponderIdentity, policy: DialPolicy, via: "control" | "tcp"): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const url = req.url ?? "/";
     const path = url.split("?")[0];
     if (req.method === "POST" && path === "/v1/echo") return void echo(req, res, identity);
-    if (req.method === "POST" && path === "/v1/dial") return void dial(req, res, identity);
+    if (req.method === "POST" && path === "/v1/dial") {
+      const refused = authorizeDial(policy, via, req.headers[PROBE_TOKEN_HEADER]);
+      if (refused !== undefined) {
+        req.resume();
+        return sendProblem(res, refused.status, refused.code, refused.detail);
+      }
+      return void dial(req, res, identity, policy, via);
+    }
     if (req.method === "GET" && path === "/v1/identity") return sendJson(res, 200, identity);
     if (req.method === "GET" && path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (req.method === "GET" && path === "/clientip") {
@@ -139,14 +166,16 @@ function echo(req: IncomingMessage, res: ServerResponse, identity: ResponderIden
   });
 }
 
-function dial(req: IncomingMessage, res: ServerResponse, identity: ResponderIdentity): void {
-  readJson(req, MAX_JSON_BODY).then(
+function dial(req: IncomingMessage, res: ServerResponse, identity: ResponderIdentity, policy: DialPolicy, via: "control" | "tcp"): void {
+  readJson(req, MAX_DIAL_BODY).then(
     async (body) => {
       const parsed = dialRequestSchema.safeParse(body);
       if (!parsed.success) {
         const issue = parsed.error.issues[0];
         return sendProblem(res, 400, "ERR_INVALID_DIAL", `dial request is invalid at "${issue?.path.join(".") ?? ""}": ${issue?.message ?? "unknown"}`);
       }
+      const refused = checkDialTargets(policy, via, parsed.data);
+      if (refused !== undefined) return sendProblem(res, refused.status, refused.code, refused.detail);
       res.writeHead(200, { "content-type": "application/x-ndjson" });
       const controller = new AbortController();
       res.on("close", () => controller.abort());
@@ -168,13 +197,17 @@ async function startUdpEcho(identity: ResponderIdentity, port: number): Promise<
     const family = probeAddressFamily(address) === "IPv4" ? "udp4" : "udp6";
     const socket = createSocket({ type: family, reuseAddr: true });
     socket.on("message", (message, rinfo) => {
+      // Never an amplifier: a reply is at most as large as its request (the source address may be spoofed).
+      const reply = (text: string): void => {
+        if (Buffer.byteLength(text) <= message.length) socket.send(text, rinfo.port, rinfo.address);
+      };
       const match = /"probeId":"([^"]{0,128})","seq":(\d{1,9})/.exec(message.subarray(0, 256).toString("latin1"));
       if (match === null) {
         // Not ours: answer agnhost-style with the source we saw.
-        socket.send(`${formatHostPort(rinfo.address, rinfo.port)}\n`, rinfo.port, rinfo.address);
+        reply(`${formatHostPort(rinfo.address, rinfo.port)}\n`);
         return;
       }
-      const reply: EchoReply = {
+      const echoed: EchoReply = {
         v: PROBE_PROTOCOL_VERSION,
         probeId: match[1] ?? "",
         seq: Number(match[2]),
@@ -184,7 +217,7 @@ async function startUdpEcho(identity: ResponderIdentity, port: number): Promise<
         responder: identity,
         bytesReceived: message.length,
       };
-      socket.send(JSON.stringify(reply), rinfo.port, rinfo.address);
+      reply(JSON.stringify(echoed));
     });
     try {
       await new Promise<void>((resolve, reject) => {

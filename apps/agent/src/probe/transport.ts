@@ -1,5 +1,6 @@
 import { Agent, request, type IncomingMessage } from "node:http";
 import { dialResultSchema, type DialRequest, type DialResult, type ProbeEndpoint } from "@flatnet/core";
+import { PROBE_TOKEN_HEADER } from "./dial-policy.ts";
 import type { DialTransport } from "./engine.ts";
 
 /** Where an HTTP API listens: a unix socket (lab, agents) or a TCP address (a pod's responder from its node). */
@@ -15,27 +16,28 @@ export interface RelayDialBody {
  * Dial by talking to each source pod's responder: `POST /v1/dial` on the endpoint `locate` gives for the
  * source (its control socket in the lab, or its pod IP from inside its node).
  */
-export function responderTransport(locate: (src: ProbeEndpoint) => HttpEndpoint | undefined, idleTimeoutMs = 30_000): DialTransport {
+export function responderTransport(locate: (src: ProbeEndpoint) => HttpEndpoint | undefined, idleTimeoutMs = 30_000, token?: string): DialTransport {
   return {
     dial(src, dialRequest) {
       const endpoint = locate(src);
       if (endpoint === undefined) return failing(`no control endpoint known for ${src.pod} on ${src.node}`);
-      return streamDial(endpoint, "/v1/dial", dialRequest, idleTimeout(dialRequest, idleTimeoutMs));
+      return streamDial(endpoint, "/v1/dial", dialRequest, idleTimeout(dialRequest, idleTimeoutMs), token);
     },
   };
 }
 
 /**
  * Dial through the source node's agent (`POST /v1/probe/dial`), which relays to its local pod's responder:
- * the probe leaves from the pod's IP, and the client needs to reach only agents.
+ * the probe leaves from the pod's IP, and the client needs to reach only agents. The probe token (if any) is passed
+ * to the agent, which presents it to the pod.
  */
-export function agentTransport(locateAgent: (node: string) => HttpEndpoint | undefined, idleTimeoutMs = 30_000): DialTransport {
+export function agentTransport(locateAgent: (node: string) => HttpEndpoint | undefined, idleTimeoutMs = 30_000, token?: string): DialTransport {
   return {
     dial(src, dialRequest) {
       const endpoint = locateAgent(src.node);
       if (endpoint === undefined) return failing(`no agent endpoint known for node ${src.node}`);
       const body: RelayDialBody = { src, request: dialRequest };
-      return streamDial(endpoint, "/v1/probe/dial", body, idleTimeout(dialRequest, idleTimeoutMs));
+      return streamDial(endpoint, "/v1/probe/dial", body, idleTimeout(dialRequest, idleTimeoutMs), token);
     },
   };
 }
@@ -52,9 +54,9 @@ async function* failing(message: string): AsyncGenerator<DialResult> {
 
 const keepAlive = new Agent({ keepAlive: false, maxSockets: Infinity });
 
-/** POST a JSON body and yield the NDJSON lines of the answer, validated as DialResults. */
-export async function* streamDial(endpoint: HttpEndpoint, path: string, body: unknown, idleMs: number): AsyncGenerator<DialResult> {
-  const response = await postJson(endpoint, path, body, idleMs);
+/** POST a JSON body (with the probe token, when given) and yield the NDJSON lines of the answer, validated as DialResults. */
+export async function* streamDial(endpoint: HttpEndpoint, path: string, body: unknown, idleMs: number, token?: string): AsyncGenerator<DialResult> {
+  const response = await postJson(endpoint, path, body, idleMs, token === undefined ? {} : { [PROBE_TOKEN_HEADER]: token });
   if ((response.statusCode ?? 0) !== 200) {
     const text = await readAll(response);
     throw new Error(`${describeEndpoint(endpoint)}${path} answered HTTP ${response.statusCode}: ${problemDetail(text)}`);
@@ -63,7 +65,7 @@ export async function* streamDial(endpoint: HttpEndpoint, path: string, body: un
 }
 
 /** POST JSON and resolve with the response head; the socket times out after `idleMs` of silence. */
-export function postJson(endpoint: HttpEndpoint, path: string, body: unknown, idleMs: number): Promise<IncomingMessage> {
+export function postJson(endpoint: HttpEndpoint, path: string, body: unknown, idleMs: number, headers: Record<string, string> = {}): Promise<IncomingMessage> {
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -72,7 +74,7 @@ export function postJson(endpoint: HttpEndpoint, path: string, body: unknown, id
         agent: keepAlive,
         path,
         method: "POST",
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload), accept: "application/x-ndjson" },
+        headers: { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(payload), accept: "application/x-ndjson" },
         timeout: idleMs,
       },
       (res) => resolve(res),

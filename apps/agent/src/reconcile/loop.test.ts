@@ -1,8 +1,8 @@
-import { type ClusterSnapshot, type NetworkOptions, vtepMacFor } from "@flatnet/core";
+import { type ClusterSnapshot, computeNodeNetwork, type NetworkOptions, vtepMacFor } from "@flatnet/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { backoffDelay } from "./backoff.ts";
 import { FakeKernel } from "./fake-kernel.ts";
-import { bridgeGateways } from "./host-setup.ts";
+import { bridgeGateways, hostSetupFor } from "./host-setup.ts";
 import { Reconciler, type ReconcilerOptions, type SyncOutcome } from "./loop.ts";
 
 const OPTIONS: NetworkOptions = {
@@ -211,4 +211,38 @@ describe("bridgeGateways", () => {
     [["10.244.1.0/24", "fd00:10:244:1::/64"], ["10.244.1.1/24", "fd00:10:244:1::1/64"]],
     [["10.0.0.0/31"], ["10.0.0.1/31"]],
   ])("%j -> %j", (cidrs, expected) => expect(bridgeGateways(cidrs)).toEqual(expected));
+});
+
+function setupOf(cluster: ClusterSnapshot) {
+  const desired = computeNodeNetwork(cluster, "node-1", OPTIONS);
+  if (!desired.success) throw new Error(desired.error.message);
+  return { setup: hostSetupFor(cluster, desired.data, true), skipped: desired.data.skipped.map((s) => s.node) };
+}
+
+describe("hostSetupFor uses only the peers computeNodeNetwork accepted", () => {
+  it.each([
+    ["two IPv4 underlay IPs (issue 14.4)", ["8.8.8.8", "1.1.1.1"]],
+    ["an underlay IP that is not an address", ["not-an-ip"]],
+  ])("a peer skipped for %s adds nothing to the masquerade exemptions", (_, underlayIps) => {
+    const { setup, skipped } = setupOf({ clusterCidrs: ["10.244.0.0/16"], nodes: [node(1), node(2), { ...node(3), underlayIps }] });
+    expect(skipped).toEqual(["node-3"]);
+    expect(setup.nodeIps).toEqual(["172.31.0.11", "172.31.0.12"]);
+  });
+
+  it("a duplicate node name counts once, as the first entry computeNodeNetwork used", () => {
+    const { setup } = setupOf({ clusterCidrs: ["10.244.0.0/16"], nodes: [node(1), node(2), { ...node(2), underlayIps: ["1.1.1.1"] }] });
+    expect(setup.nodeIps).toEqual(["172.31.0.11", "172.31.0.12"]);
+  });
+
+  it("every accepted peer and this node are exempt", () => {
+    const { setup, skipped } = setupOf({ clusterCidrs: ["10.244.0.0/16"], nodes: [node(1), node(2), node(3)] });
+    expect(skipped).toEqual([]);
+    expect(setup).toEqual({
+      clusterCidrs: ["10.244.0.0/16"],
+      bridgeGateways: ["10.244.1.1/24"],
+      podMtu: 1450,
+      masquerade: true,
+      nodeIps: ["172.31.0.11", "172.31.0.12", "172.31.0.13"],
+    });
+  });
 });

@@ -60,12 +60,20 @@ const plan = z.object({
   peersPerNode: z.number().int().optional(),
 });
 
+/** Largest TCP transfer of the MTU check (`mtuTcpBytes`): 64 KiB. */
+export const MAX_PROBE_TRANSFER_BYTES = 64 * 1024;
+/** Largest pod MTU a probe fills a datagram to: a jumbo frame. */
+export const MAX_PROBE_POD_MTU = 9216;
+/** Most targets of one dial request: twice Kubernetes' 5,000-node limit (a responder pod and a node endpoint per node). */
+export const MAX_DIAL_TARGETS = 10_000;
+
 /** Schema of the per-run probe options; every field is bounded so a request cannot ask for absurd work. */
 export const probeOptionsSchema = z.object({
   udpCount: z.number().int().min(0).max(100),
   tcpCount: z.number().int().min(0).max(100),
-  mtuTcpBytes: z.number().int().min(0).max(16 * 1024 * 1024),
-  podMtu: z.number().int().min(0).max(65535),
+  // Bounded so that no request turns into an amplifier: 64 KiB per transfer, a jumbo frame at most per datagram.
+  mtuTcpBytes: z.number().int().min(0).max(MAX_PROBE_TRANSFER_BYTES),
+  podMtu: z.number().int().refine((mtu) => mtu === 0 || (mtu >= 68 && mtu <= MAX_PROBE_POD_MTU), `must be 0 (no UDP MTU check) or 68-${MAX_PROBE_POD_MTU}`),
   timeoutMs: z.number().int().min(10).max(60_000),
   retries: z.number().int().min(0).max(5),
   concurrency: z.number().int().min(1).max(1024),
@@ -234,6 +242,6 @@ export const dialRequestSchema = z.object({
   runId: z.string().max(200),
   options: probeOptionsSchema,
   targets: z
-    .array(z.object({ pairId: z.string(), ip: z.string(), port: z.number().int().min(1).max(65535) }))
-    .max(100_000),
+    .array(z.object({ pairId: z.string().max(1000), ip: z.string().max(64), port: z.number().int().min(1).max(65535) }))
+    .max(MAX_DIAL_TARGETS),
 }) satisfies z.ZodType<DialRequest>;

@@ -1,0 +1,59 @@
+import type { Server, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+
+// Bounds what idle or slow clients can hold on an HTTP server (issue 14.3). Node's own headersTimeout is only
+// checked every connectionsCheckingInterval and never covers a connection that sends nothing, and maxConnections
+// refuses the newest connection, which is the one a liveness probe just opened.
+
+export interface ConnectionLimits {
+  /** A connection must complete its request headers within this long of opening or of its last response ending. */
+  waitMs: number;
+  /** Beyond this many open connections, the oldest one not serving a request is closed to admit the new one. */
+  maxConnections: number;
+}
+
+/** The limits of a listener reachable from a network (metrics, probe responders). */
+export const NETWORK_LISTENER_LIMITS: ConnectionLimits = { waitMs: 5_000, maxConnections: 64 };
+
+/**
+ * Close connections that do not finish their request headers within `waitMs` (silent or dripping ones alike), and
+ * on overflow evict the oldest idle connection instead of refusing the new one: a new request cannot be starved
+ * by idle connections, only by `maxConnections` requests in progress at once.
+ */
+export function guardConnections(server: Server, limits: ConnectionLimits): void {
+  // Insertion order is arrival order: the first idle entry is the oldest.
+  const open = new Map<Socket, { busy: number; timer?: ReturnType<typeof setTimeout> }>();
+  const wait = (socket: Socket): void => {
+    const state = open.get(socket);
+    if (state === undefined || state.busy > 0) return;
+    clearTimeout(state.timer);
+    state.timer = setTimeout(() => socket.destroy(), limits.waitMs);
+    state.timer.unref();
+  };
+  server.on("connection", (socket: Socket) => {
+    open.set(socket, { busy: 0 });
+    socket.once("close", () => {
+      clearTimeout(open.get(socket)?.timer);
+      open.delete(socket);
+    });
+    wait(socket);
+    if (open.size <= limits.maxConnections) return;
+    for (const [other, state] of open) {
+      if (other !== socket && state.busy === 0) {
+        other.destroy();
+        return;
+      }
+    }
+    socket.destroy(); // every other connection is serving a request: this is the one over the cap
+  });
+  server.on("request", (req: { socket: Socket }, res: ServerResponse) => {
+    const state = open.get(req.socket);
+    if (state === undefined) return;
+    state.busy++;
+    clearTimeout(state.timer);
+    res.once("close", () => {
+      state.busy--;
+      wait(req.socket);
+    });
+  });
+}
