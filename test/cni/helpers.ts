@@ -49,10 +49,12 @@ export function sh(file: string, args: string[]): { status: number; stdout: stri
   return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Creates network namespaces (names must carry the test prefix fn-tc-) and returns a cleanup that removes them by name. */
+const TEST_PREFIXES = ["fn-tc-", "fn-tf-", "fn-rt-"];
+
+/** Creates network namespaces (names must carry a test prefix, fn-tc- etc.) and returns a cleanup that removes them by name. */
 export function createNamespaces(names: string[]): () => void {
   for (const name of names) {
-    if (!name.startsWith("fn-tc-") && !name.startsWith("fn-tf-")) throw new Error(`test namespace ${name} must start with fn-tc- or fn-tf-`);
+    if (!TEST_PREFIXES.some((prefix) => name.startsWith(prefix))) throw new Error(`test namespace ${name} must start with one of ${TEST_PREFIXES.join(", ")}`);
     sh("ip", ["netns", "del", name]);
     const r = sh("ip", ["netns", "add", name]);
     if (r.status !== 0) throw new Error(`ip netns add ${name}: ${r.stderr}`);
