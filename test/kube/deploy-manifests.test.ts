@@ -89,7 +89,7 @@ describe("deploy/ manifests", () => {
     expect(() => validate(broken)).toThrow();
   });
 
-  it("runs the agent with host networking and only NET_ADMIN, NET_RAW, SYS_ADMIN", () => {
+  it("runs the agent with host networking and only NET_ADMIN, SYS_ADMIN", () => {
     const pod = find("DaemonSet", "flatnet").spec.template.spec;
     expect(pod.hostNetwork).toBe(true);
     expect(pod.serviceAccountName).toBe(find("ServiceAccount").metadata.name);
@@ -98,7 +98,7 @@ describe("deploy/ manifests", () => {
       expect(container.securityContext.allowPrivilegeEscalation).toBe(false);
       expect(container.securityContext.capabilities.drop).toEqual(["ALL"]);
     }
-    expect(pod.containers.map((c: Obj) => [c.name, c.securityContext.capabilities.add])).toEqual([["agent", ["NET_ADMIN", "NET_RAW", "SYS_ADMIN"]]]);
+    expect(pod.containers.map((c: Obj) => [c.name, c.securityContext.capabilities.add])).toEqual([["agent", ["NET_ADMIN", "SYS_ADMIN"]]]);
     expect(pod.initContainers.map((c: Obj) => [c.name, c.securityContext.capabilities.add])).toEqual([["install-cni", undefined]]);
     const env = pod.containers[0].env.find((e: Obj) => e.name === "FLATNET_NODE");
     expect(env.valueFrom.fieldRef.fieldPath).toBe("spec.nodeName");

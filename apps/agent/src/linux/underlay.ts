@@ -78,7 +78,11 @@ export interface FoundUnderlay {
  */
 export async function findUnderlayDevice(netns: string, choice: UnderlayChoice): Promise<FoundUnderlay> {
   if (choice.device !== undefined) {
-    const links = await readJson(netns, ["link", "show", "dev", choice.device]).catch(() => undefined);
+    const links = await readJson(netns, ["link", "show", "dev", choice.device]).catch((error: Error) => {
+      // Only a missing device is "does not exist"; anything else (a namespace ip cannot enter) is reported as it is.
+      if (/does not exist/.test(error.message)) return undefined;
+      throw new UnderlayError(`underlay device "${choice.device}" in namespace "${netns}" cannot be read: ${error.message}`);
+    });
     if (links === undefined || links.length === 0) {
       const have = (await readJson(netns, ["link", "show"]).catch(() => []))
         .flatMap((l) => (l.ifname === undefined || l.ifname === "lo" ? [] : [l.ifname]))
