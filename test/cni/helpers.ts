@@ -49,10 +49,12 @@ export function sh(file: string, args: string[]): { status: number; stdout: stri
   return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Creates network namespaces (names must carry the test prefix fn-tc-) and returns a cleanup that removes them by name. */
+const TEST_PREFIXES = ["fn-tc-", "fn-tf-", "fn-rt-", "fn-hc-"];
+
+/** Creates network namespaces (names must carry a test prefix, fn-tc- etc.) and returns a cleanup that removes them by name. */
 export function createNamespaces(names: string[]): () => void {
   for (const name of names) {
-    if (!/^fn-t[cf]-|^fn-hc-/.test(name)) throw new Error(`test namespace ${name} must start with fn-tc-, fn-tf- or fn-hc-`);
+    if (!TEST_PREFIXES.some((prefix) => name.startsWith(prefix))) throw new Error(`test namespace ${name} must start with one of ${TEST_PREFIXES.join(", ")}`);
     sh("ip", ["netns", "del", name]);
     const r = sh("ip", ["netns", "add", name]);
     if (r.status !== 0) throw new Error(`ip netns add ${name}: ${r.stderr}`);
@@ -162,16 +164,17 @@ export function addUnderlay(netns: string, address: string): void {
 
 /**
  * Starts the real `flatnet agent` (dist/main.js) inside `netns` with an embedded store under `dir`, its CNI worker
- * running `pluginBinary`; resolves once the worker socket answers. `env` reaches the agent and its worker.
+ * running `pluginBinary`; resolves once the worker socket answers. `env` reaches the agent and its worker; `wrap` is a
+ * command the agent runs under (e.g. `setpriv --bounding-set ... --`).
  */
-export async function startAgent(netns: string, dir: string, pluginBinary: string, env: Record<string, string> = {}): Promise<RunningAgent> {
+export async function startAgent(netns: string, dir: string, pluginBinary: string, env: Record<string, string> = {}, wrap: string[] = []): Promise<RunningAgent> {
   if (!existsSync(AGENT_MAIN)) throw new Error(`${AGENT_MAIN} is not built; run "npm run build -w @flatnet/agent"`);
   mkdirSync(dir, { recursive: true });
   const netConf = join(dir, "net.json");
   writeFileSync(netConf, JSON.stringify({ clusterCidrs: ["10.87.0.0/16"], backend: "host-gw" }));
   const apiSocket = join(dir, "agent.sock");
   const cniSocket = join(dir, "agent-cni.sock");
-  const args = ["netns", "exec", netns, process.execPath, AGENT_MAIN, "agent", "--node", "n1", "--netns", netns, "--datastore", "embedded",
+  const args = ["netns", "exec", netns, ...wrap, process.execPath, AGENT_MAIN, "agent", "--node", "n1", "--netns", netns, "--datastore", "embedded",
     "--store", join(dir, "store.db"), "--network-config", netConf, "--underlay-device", "eth0", "--socket", apiSocket, "--log-level", "warn"];
   const proc = spawn("ip", args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, FLATNET_CNI_BINARY: pluginBinary, ...env } });
   let log = "";

@@ -47,7 +47,7 @@ describe.skipIf(skipReason !== undefined)("flatnet agent in two node namespaces 
     const args = [
       "netns", "exec", netns, process.execPath, "--import", "tsx", "src/main.ts", "agent",
       "--node", `n${i}`, "--netns", netns, "--store", join(dir, "store.db"), "--network-config", join(dir, "net.json"),
-      "--socket", socket(i), "--resync-interval", "300ms", "--lease-ttl", "60s", "--log-level", "warn",
+      "--socket", socket(i), "--underlay-device", "eth0", "--resync-interval", "300ms", "--lease-ttl", "60s", "--log-level", "warn",
     ];
     const child = spawn("ip", args, { cwd: AGENT_DIR, stdio: ["ignore", "ignore", "inherit"] });
     agents.set(`n${i}`, child);

@@ -44,7 +44,7 @@ describe.skipIf(!isRoot)("flatnet agent --datastore kubernetes against the fake 
   beforeAll(async () => {
     await run("ip", ["netns", "del", NETNS]).catch(() => undefined);
     await run("ip", ["netns", "add", NETNS]);
-    for (const args of [["link", "add", "eth0", "type", "veth", "peer", "name", "eth0-peer"], ["addr", "add", "172.31.9.11/24", "dev", "eth0"], ["link", "set", "eth0-peer", "up"], ["link", "set", "eth0", "up"], ["link", "set", "lo", "up"]]) {
+    for (const args of [["link", "add", "ens5", "type", "veth", "peer", "name", "ens5-peer"], ["addr", "add", "172.31.9.11/24", "dev", "ens5"], ["link", "set", "ens5-peer", "up"], ["link", "set", "ens5", "up"], ["link", "set", "lo", "up"]]) {
       await run("ip", ["-n", NETNS, ...args]);
     }
     await fake.start();
@@ -77,7 +77,8 @@ describe.skipIf(!isRoot)("flatnet agent --datastore kubernetes against the fake 
     );
     const socket = join(dir, "agent.sock");
     const [command, ...args] = flatnetCommand();
-    agent = spawn(command!, [...args, "agent", "--config", join(dir, "agent.yaml"), "--netns", NETNS, "--socket", socket, "--no-masquerade"], {
+    // The node's NIC is ens5 and nothing names it: the agent finds it by the node IP, as the DaemonSet passes it.
+    agent = spawn(command!, [...args, "agent", "--config", join(dir, "agent.yaml"), "--netns", NETNS, "--socket", socket, "--no-masquerade", "--node-ip", "172.31.9.11"], {
       env: { ...process.env, FLATNET_NODE: "k1", FLATNET_LOG_LEVEL: "warn" },
       stdio: ["ignore", "ignore", "pipe"],
     });

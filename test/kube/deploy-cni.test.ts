@@ -178,6 +178,36 @@ describe("install-cni installs what installCni installs", () => {
     expect(deployed).not.toEqual(reference);
   });
 
+  describe("deploy/uninstall.yaml", () => {
+    const spec = find("DaemonSet", "flatnet-uninstall").spec.template.spec as Obj;
+    const uninstallCni: string = spec.initContainers.find((c: Obj) => c.name === "uninstall-cni").args.join(" ");
+    const cleanup = spec.containers.find((c: Obj) => c.name === "cleanup") as Obj;
+
+    it("uninstall-cni leaves the runtime's directories as they were before install-cni, other networks' files kept", () => {
+      const root = join(scratch, "uninstall");
+      image(root, true);
+      const bin = join(root, "host/opt/cni/bin");
+      const confDir = join(root, "host/etc/cni/net.d");
+      for (const dir of [bin, confDir]) mkdirSync(dir, { recursive: true });
+      writeFileSync(join(bin, "portmap"), "reference plugin\n");
+      writeFileSync(join(confDir, "05-other.conflist"), "{}\n");
+      const before = { bin: binOf(bin), conf: binOf(confDir) };
+      runInstaller(script, root);
+      expect(Object.keys(binOf(bin))).toEqual(["flatnet", "flatnet-bun", "portmap"]);
+      runInstaller(uninstallCni, root);
+      expect({ bin: binOf(bin), conf: binOf(confDir) }).toEqual(before);
+    });
+
+    it("cleanup runs the agent's --cleanup in the netns install-cni names, with the agent's capabilities, then removes the link", () => {
+      const steps: string = cleanup.args.join(" ");
+      const order = ["ln -sfn /proc/1/ns/net /run/netns/host;", "flatnet agent --netns host --cleanup;", "rm -f /run/netns/host;"].map((step) => steps.indexOf(step));
+      expect(order.every((at, i) => at >= 0 && (i === 0 || at > order[i - 1]!))).toBe(true);
+      expect(cleanup.securityContext.capabilities).toEqual(agent.securityContext.capabilities);
+      expect(cleanup.volumeMounts.find((m: Obj) => m.mountPath === "/run/netns")).toBeDefined();
+      expect(spec.hostNetwork).toBe(true);
+    });
+  });
+
   it("the image keeps the plugin where install-cni and the agent's CNI worker look (dist/cni next to dist/main.js)", () => {
     const dockerfile = readFileSync(join(deployDir, "Dockerfile"), "utf8");
     expect(dockerfile).toMatch(/^WORKDIR \/opt\/flatnet$/m);

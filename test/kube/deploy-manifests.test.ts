@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DaemonSet } from "kubernetes-models/apps/v1";
 import { ConfigMap, Namespace, ServiceAccount } from "kubernetes-models/v1";
+import { ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1";
 import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
@@ -12,6 +13,7 @@ import { resolveAgentSettings } from "../../apps/agent/src/config/agent-config.t
 import { parseHostPort } from "../../apps/agent/src/config/metrics-address.ts";
 import { parseNetconf } from "../../apps/agent/src/cni/netconf.ts";
 import { DEFAULT_POD_IPAM_DB } from "../../apps/agent/src/metrics/cluster-metrics.ts";
+import { DEFAULT_IPAM_LEASE as IPAM_LEASE } from "../../apps/agent/src/kube/kube-datastore.ts";
 
 // The manifests are validated against the Kubernetes OpenAPI schemas that the kubernetes-models package compiles
 // (types, enums, required fields), plus flatnet's own rules: least privilege, and configs the agent accepts.
@@ -28,6 +30,8 @@ const MODELS: Record<string, new (data: any) => { validate(): void }> = {
   "rbac.authorization.k8s.io/v1/ClusterRoleBinding": ClusterRoleBinding,
   "rbac.authorization.k8s.io/v1/Role": Role,
   "rbac.authorization.k8s.io/v1/RoleBinding": RoleBinding,
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy": ValidatingAdmissionPolicy,
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding": ValidatingAdmissionPolicyBinding,
 };
 
 function loadManifests(): { file: string; object: Obj }[] {
@@ -68,7 +72,7 @@ describe("deploy/ manifests", () => {
     const files = new Set(manifests.map((m) => m.file));
     expect(kustomization.resources.filter((file: string) => !files.has(file))).toEqual([]);
     // Optional extras (the probe responder DaemonSet) are applied on their own.
-    expect(kustomization.resources).toEqual(expect.arrayContaining(["namespace.yaml", "rbac.yaml", "configmap.yaml", "daemonset.yaml"]));
+    expect(kustomization.resources).toEqual(expect.arrayContaining(["namespace.yaml", "rbac.yaml", "admission-policy.yaml", "configmap.yaml", "daemonset.yaml"]));
   });
 
   it.each([
@@ -85,7 +89,7 @@ describe("deploy/ manifests", () => {
     expect(() => validate(broken)).toThrow();
   });
 
-  it("runs the agent with host networking and only NET_ADMIN, NET_RAW, SYS_ADMIN", () => {
+  it("runs the agent with host networking and only NET_ADMIN, SYS_ADMIN", () => {
     const pod = find("DaemonSet", "flatnet").spec.template.spec;
     expect(pod.hostNetwork).toBe(true);
     expect(pod.serviceAccountName).toBe(find("ServiceAccount").metadata.name);
@@ -94,7 +98,7 @@ describe("deploy/ manifests", () => {
       expect(container.securityContext.allowPrivilegeEscalation).toBe(false);
       expect(container.securityContext.capabilities.drop).toEqual(["ALL"]);
     }
-    expect(pod.containers.map((c: Obj) => [c.name, c.securityContext.capabilities.add])).toEqual([["agent", ["NET_ADMIN", "NET_RAW", "SYS_ADMIN"]]]);
+    expect(pod.containers.map((c: Obj) => [c.name, c.securityContext.capabilities.add])).toEqual([["agent", ["NET_ADMIN", "SYS_ADMIN"]]]);
     expect(pod.initContainers.map((c: Obj) => [c.name, c.securityContext.capabilities.add])).toEqual([["install-cni", undefined]]);
     const env = pod.containers[0].env.find((e: Obj) => e.name === "FLATNET_NODE");
     expect(env.valueFrom.fieldRef.fieldPath).toBe("spec.nodeName");
@@ -125,6 +129,13 @@ describe("deploy/ manifests", () => {
       expect(parseHostPort(settings.metricsAddress!)).toEqual({ host: ip, port: agent().ports[0].containerPort });
     });
 
+    it("fixes no underlay device: the agent finds the interface holding the node IP it is passed (--node-ip, status.hostIP)", () => {
+      expect(find("ConfigMap").data["agent.yaml"]).not.toMatch(/^\s*underlayDevice:/m);
+      expect(agent().args.join(" ")).toContain('--node-ip "${HOST_IP}"');
+      const settings = resolveAgentSettings({ flags: { nodeIp: "10.0.0.5" }, flagSource: () => "cli", env: {} });
+      expect(settings.nodeIp).toBe("10.0.0.5");
+    });
+
     it("probes /readyz and /healthz with kubelet's httpGet on that port (no exec, no curl)", () => {
       const port = agent().ports.find((p: Obj) => p.name === "metrics");
       expect(agent().readinessProbe.httpGet).toEqual({ path: "/readyz", port: "metrics" });
@@ -148,11 +159,14 @@ describe("deploy/ manifests", () => {
     });
   });
 
-  it("grants exactly what the agent calls: nodes get/list/watch/patch, leases in its own namespace", () => {
-    expect(find("ClusterRole").rules).toEqual([{ apiGroups: [""], resources: ["nodes"], verbs: ["get", "list", "watch", "patch"] }]);
+  it("grants exactly what the agent calls: nodes list/watch/patch, its own lease by name in its own namespace", () => {
+    expect(find("ClusterRole").rules).toEqual([{ apiGroups: [""], resources: ["nodes"], verbs: ["list", "watch", "patch"] }]);
     const role = find("Role");
     expect(role.metadata.namespace).toBe(find("Namespace").metadata.name);
-    expect(role.rules).toEqual([{ apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] }]);
+    expect(role.rules).toEqual([
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], resourceNames: [IPAM_LEASE], verbs: ["get", "update"] },
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
+    ]);
     for (const binding of [find("ClusterRoleBinding"), find("RoleBinding")]) {
       expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "flatnet", namespace: "flatnet-system" }]);
     }

@@ -77,7 +77,7 @@ describe.skipIf(!isRoot)("flatnet agent --metrics-address in a node namespace", 
       [
         "netns", "exec", NODE_NS, process.execPath, "--import", "tsx", "src/main.ts", "agent",
         "--node", "n1", "--netns", NODE_NS, "--store", join(dir, "store.db"), "--network-config", join(dir, "net.json"),
-        "--socket", join(dir, "n1.sock"), "--probe-port", "0", "--log-level", "warn", "--metrics-address", ADDRESS,
+        "--socket", join(dir, "n1.sock"), "--underlay-device", "eth0", "--probe-port", "0", "--log-level", "warn", "--metrics-address", ADDRESS,
       ],
       { cwd: AGENT_DIR, stdio: ["ignore", "ignore", "pipe"] },
     );
@@ -138,7 +138,7 @@ describe.skipIf(!isRoot)("flatnet agent --metrics-address in a node namespace", 
       [
         "netns", "exec", NODE_NS, process.execPath, "--import", "tsx", "src/main.ts", "agent",
         "--node", "n2", "--netns", NODE_NS, "--store", join(dir, "store.db"), "--network-config", join(dir, "net.json"),
-        "--socket", join(dir, "n2.sock"), "--probe-port", "0", "--log-level", "warn", "--metrics-address", address,
+        "--socket", join(dir, "n2.sock"), "--underlay-device", "eth0", "--probe-port", "0", "--log-level", "warn", "--metrics-address", address,
       ],
       { cwd: AGENT_DIR, encoding: "utf8", timeout: 60_000 },
     );

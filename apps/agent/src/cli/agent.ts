@@ -4,7 +4,7 @@ import { type Command, Option } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { type AgentSelf, type MetricsListener, createApiServer, resolveMetricsAddress, routeModules, startMetricsListener } from "../api/index.ts";
 import { parseNetworkConfig } from "../config/network-config.ts";
-import { POD_BRIDGE, type UnderlayInfo, cleanupNode, createLinuxKernel, detectUnderlay } from "../linux/index.ts";
+import { POD_BRIDGE, type UnderlayChoice, type UnderlayInfo, cleanupNode, createLinuxKernel, detectUnderlay, findUnderlayDevice } from "../linux/index.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogLevel, type Logger, createLogger, resolveLogFormat } from "../log.ts";
 import { backoffDelay } from "../reconcile/backoff.ts";
 import { Reconciler } from "../reconcile/loop.ts";
@@ -25,8 +25,11 @@ export interface AgentOptions extends ClusterFlags {
   datastore: string;
   store?: string;
   networkConfig?: string;
-  underlayDevice: string;
+  underlayDevice?: string;
+  underlayCanReach?: string;
   underlayIp: string[];
+  /** The node's own address (Kubernetes: its InternalIP, the downward API's status.hostIP): finds the underlay device. */
+  nodeIp?: string;
   socket?: string;
   resyncInterval: string;
   leaseTtl: string;
@@ -55,7 +58,9 @@ export function registerAgentCommand(program: Command): void {
     .addOption(new Option("--datastore <kind>", "where nodes meet").choices(["embedded", "etcd", "kubernetes"]).default("embedded"))
     .option("--store <path>", "the embedded store's SQLite file (shared by the agents of one machine)")
     .option("--network-config <path>", "JSON network config stored when the store has none (clusterCidrs, backend, ...)")
-    .option("--underlay-device <dev>", "the underlay interface in the namespace", "eth0")
+    .option("--underlay-device <dev>", "the underlay interface in the namespace (default: found, see --underlay-can-reach)")
+    .option("--underlay-can-reach <ip>", "use the interface of the route to this address as the underlay (as flannel's --iface-can-reach)")
+    .option("--node-ip <ip>", "the node's own address (Kubernetes InternalIP); without --underlay-device the interface holding it is the underlay")
     .option("--underlay-ip <ip>", "use this underlay address (repeat per family); default: the device's first per family", collect, [])
     .option("--socket <path>", "the API's unix socket (default /run/flatnet/<node>.sock)")
     .option("--resync-interval <duration>", "periodic resync that repairs drift (e.g. 10s, 500ms)", "10s")
@@ -118,8 +123,9 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   // metrics-tcp: the read-only TCP listener (GET /metrics, /healthz, /readyz), only in the agent's own netns.
   const metricsAddress = options.metricsAddress === undefined ? undefined : await resolveMetricsAddress(options.metricsAddress, options.netns);
 
-  const underlay = await detectUnderlay(options.netns, options.underlayDevice, options.underlayIp);
-  logger.info({ underlay }, "underlay detected");
+  const found = await findUnderlayDevice(options.netns, underlayChoice(options));
+  const underlay = await detectUnderlay(options.netns, found.device, options.underlayIp);
+  logger.info({ underlay, chosenBy: found.how }, "underlay detected");
   const datastore = await createDatastore(datastoreOptionsFor(options, { leaseTtlMs, networkConfig }));
 
   const stopping = new AbortController();
@@ -310,6 +316,14 @@ async function retryUntil<T>(signal: AbortSignal, logger: Logger, what: string, 
   return undefined;
 }
 
+/** The flags that choose the underlay device, in the order findUnderlayDevice tries them. */
+export function underlayChoice(options: Pick<AgentOptions, "underlayDevice" | "underlayCanReach" | "underlayIp" | "nodeIp">): UnderlayChoice {
+  const choice: UnderlayChoice = { ips: options.underlayIp.length > 0 ? options.underlayIp : options.nodeIp ? [options.nodeIp] : [] };
+  if (options.underlayDevice) choice.device = options.underlayDevice;
+  if (options.underlayCanReach) choice.canReach = options.underlayCanReach;
+  return choice;
+}
+
 /** Re-reads the underlay device every resync interval; calls `onChange` when its addresses, MTU or subnets change. */
 function watchUnderlay(
   options: AgentOptions,
@@ -324,7 +338,7 @@ function watchUnderlay(
     if (busy) return;
     busy = true;
     try {
-      const next = await detectUnderlay(options.netns, options.underlayDevice, options.underlayIp);
+      const next = await detectUnderlay(options.netns, initial.device, options.underlayIp);
       if (JSON.stringify(next) !== known) {
         logger.warn({ before: JSON.parse(known), after: next }, "underlay changed");
         await onChange(next);

@@ -2,7 +2,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { addNetworkList, CniPluginError, type Conflist, delNetworkList, gcNetworkList, pluginConfig, readCachedResult } from "./executor.ts";
+import { addNetworkList, CniPluginError, type Conflist, delNetworkList, gcNetworkList, pluginConfig, readCachedResult, statusNetworkList } from "./executor.ts";
+import { negotiateCniVersion } from "./version.ts";
 
 // A fake plugin: records its env and stdin, answers ADD with its prevResult plus one interface named after itself.
 const FAKE = `#!/bin/sh
@@ -78,5 +79,36 @@ describe("conflist executor (libcni semantics)", () => {
     expect(JSON.parse(tail[1]!.slice(3))["cni.dev/valid-attachments"]).toEqual([{ containerID: "c2", ifname: "eth0" }]);
     expect(readCachedResult(l, rt, options())).toBeUndefined();
     expect(readCachedResult(l, { ...rt, containerId: "c2" }, options())).toBeDefined();
+  });
+
+  // The shipped conflist (deploy/configmap.yaml, the lab's install): one file for libcni 1.1.x and >= 1.2 runtimes.
+  const both = { cniVersion: "1.0.0", cniVersions: ["1.0.0", "1.1.0"] };
+
+  it.each<[string, { cniVersion?: string; cniVersions?: string[] }, string, string]>([
+    ["libcni 1.1.x (spec 1.0.0) reads cniVersion", both, "1.0.0", "1.0.0"],
+    ["libcni >= 1.2 (spec 1.1.0) picks the highest of cniVersions", both, "1.1.0", "1.1.0"],
+    ["a runtime of a later spec still picks the highest listed", both, "1.2.0", "1.1.0"],
+    ["versions above the runtime's spec are skipped", { cniVersion: "0.4.0", cniVersions: ["0.4.0", "1.0.0", "1.1.0"] }, "1.0.0", "1.0.0"],
+    ["cniVersion alone is taken as written", { cniVersion: "1.1.0" }, "1.0.0", "1.1.0"],
+    ["cniVersions alone", { cniVersions: ["1.1.0", "1.0.0"] }, "1.1.0", "1.1.0"],
+    ["nothing usable in cniVersions: cniVersion as written", { cniVersion: "1.1.0", cniVersions: ["1.1.0"] }, "1.0.0", "1.1.0"],
+  ])("negotiates the version as libcni does: %s", (_label, versions, spec, expected) => {
+    expect(negotiateCniVersion(versions, spec)).toBe(expected);
+  });
+
+  it("a list without any version is a bug, named", () => {
+    expect(() => negotiateCniVersion({})).toThrow("neither cniVersion nor cniVersions");
+  });
+
+  it.each([
+    ["1.0.0", "1.0.0", []],
+    ["1.1.0", "1.1.0", ["GC", "STATUS"]],
+  ])("the shipped versions run at %s for a runtime of spec %s: plugins get it, GC and STATUS only from 1.1.0", async (spec, expected, extra) => {
+    const l: Conflist = { ...both, name: "net", plugins: [{ type: "one" }] };
+    await addNetworkList(l, rt, { ...options(), specVersion: spec });
+    await gcNetworkList(l, [{ containerId: "c1", ifName: "eth0" }], { ...options(), specVersion: spec });
+    await statusNetworkList(l, { ...options(), specVersion: spec });
+    const seen = calls().map((line) => [line.split(" ")[0], (JSON.parse(line.slice(line.indexOf(" ") + 1)) as { cniVersion: string }).cniVersion]);
+    expect(seen).toEqual([["ADD", expected], ...extra.map((command) => [command, expected])]);
   });
 });

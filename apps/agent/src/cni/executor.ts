@@ -1,11 +1,13 @@
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { compareVersions } from "./version.ts";
+import { compareVersions, negotiateCniVersion } from "./version.ts";
 
 /** A CNI network configuration list (SPEC.md section 1), as a runtime reads it from its conf dir. */
 export interface Conflist {
   cniVersion: string;
+  /** Versions the list may run at (spec 1.1.0): a runtime picks the highest it implements, see negotiateCniVersion. */
+  cniVersions?: string[];
   name: string;
   disableCheck?: boolean;
   disableGC?: boolean;
@@ -33,6 +35,8 @@ export interface ExecutorOptions {
   nodeNetns?: string;
   /** Extra environment for the plugins (e.g. test-only crash injection). */
   env?: Record<string, string>;
+  /** The highest spec version the emulated runtime's libcni implements (default 1.1.0; "1.0.0" acts as libcni 1.1.x). */
+  specVersion?: string;
 }
 
 /** A plugin answered with CNI error JSON (or died): the plugin, the command and the spec's code. */
@@ -113,9 +117,9 @@ function run(file: string, args: string[], env: Record<string, string>, input: s
   });
 }
 
-/** The config a plugin of the list receives: the list's name and cniVersion, runtimeConfig for its capabilities, prevResult. */
-export function pluginConfig(list: Conflist, plugin: PluginConf, rt: RuntimeConf | undefined, prevResult: unknown): Record<string, unknown> {
-  const conf: Record<string, unknown> = { ...plugin, name: list.name, cniVersion: list.cniVersion };
+/** The config a plugin of the list receives: the list's name and negotiated cniVersion, runtimeConfig for its capabilities, prevResult. */
+export function pluginConfig(list: Conflist, plugin: PluginConf, rt: RuntimeConf | undefined, prevResult: unknown, specVersion?: string): Record<string, unknown> {
+  const conf: Record<string, unknown> = { ...plugin, name: list.name, cniVersion: negotiateCniVersion(list, specVersion) };
   const runtimeConfig: Record<string, unknown> = {};
   for (const [capability, enabled] of Object.entries(plugin.capabilities ?? {})) {
     if (enabled && rt?.capabilityArgs?.[capability] !== undefined) runtimeConfig[capability] = rt.capabilityArgs[capability];
@@ -158,7 +162,7 @@ function listCached(list: Conflist, options: ExecutorOptions): CachedAttachment[
 export async function addNetworkList(list: Conflist, rt: RuntimeConf, options: ExecutorOptions): Promise<ResultJson> {
   let result: ResultJson | undefined;
   for (const plugin of list.plugins) {
-    result = await execPlugin("ADD", pluginConfig(list, plugin, rt, result), rt, options);
+    result = await execPlugin("ADD", pluginConfig(list, plugin, rt, result, options.specVersion), rt, options);
   }
   if (result === undefined) throw new CniPluginError(list.name, "ADD", 999, "the plugin list produced no result");
   const path = cachePath(options.cacheDir, list.name, rt.containerId, rt.ifName);
@@ -175,13 +179,13 @@ export async function checkNetworkList(list: Conflist, rt: RuntimeConf, options:
   if (list.disableCheck === true) return;
   const cached = readCachedResult(list, rt, options);
   if (cached === undefined) throw new CniPluginError(list.name, "CHECK", 3, `no cached result for container ${rt.containerId} ${rt.ifName}`);
-  for (const plugin of list.plugins) await execPlugin("CHECK", pluginConfig(list, plugin, rt, cached), rt, options);
+  for (const plugin of list.plugins) await execPlugin("CHECK", pluginConfig(list, plugin, rt, cached, options.specVersion), rt, options);
 }
 
 /** DEL through the list in reverse order with the cached result (if any); the cache goes once every plugin succeeded. */
 export async function delNetworkList(list: Conflist, rt: RuntimeConf, options: ExecutorOptions): Promise<void> {
   const cached = readCachedResult(list, rt, options);
-  for (const plugin of [...list.plugins].reverse()) await execPlugin("DEL", pluginConfig(list, plugin, rt, cached), rt, options);
+  for (const plugin of [...list.plugins].reverse()) await execPlugin("DEL", pluginConfig(list, plugin, rt, cached, options.specVersion), rt, options);
   rmSync(cachePath(options.cacheDir, list.name, rt.containerId, rt.ifName), { force: true });
 }
 
@@ -195,10 +199,10 @@ export async function gcNetworkList(list: Conflist, valid: { containerId: string
     if (cached.netns !== undefined) rt.netns = cached.netns;
     await delNetworkList(list, rt, options).catch((error: Error) => errors.push(error));
   }
-  if (compareVersions(list.cniVersion, "1.1.0") >= 0 && list.disableGC !== true) {
+  if (compareVersions(negotiateCniVersion(list, options.specVersion), "1.1.0") >= 0 && list.disableGC !== true) {
     const attachments = valid.map((v) => ({ containerID: v.containerId, ifname: v.ifName }));
     for (const plugin of list.plugins) {
-      const conf = { ...pluginConfig(list, plugin, undefined, undefined), "cni.dev/valid-attachments": attachments, "cni.dev/attachments": attachments };
+      const conf = { ...pluginConfig(list, plugin, undefined, undefined, options.specVersion), "cni.dev/valid-attachments": attachments, "cni.dev/attachments": attachments };
       await execPlugin("GC", conf, undefined, options).catch((error: Error) => errors.push(error));
     }
   }
@@ -207,6 +211,6 @@ export async function gcNetworkList(list: Conflist, valid: { containerId: string
 
 /** STATUS of every plugin in order (1.1.0+); throws the first plugin's error (code 50/51 when not ready). */
 export async function statusNetworkList(list: Conflist, options: ExecutorOptions): Promise<void> {
-  if (compareVersions(list.cniVersion, "1.1.0") < 0) return;
-  for (const plugin of list.plugins) await execPlugin("STATUS", pluginConfig(list, plugin, undefined, undefined), undefined, options);
+  if (compareVersions(negotiateCniVersion(list, options.specVersion), "1.1.0") < 0) return;
+  for (const plugin of list.plugins) await execPlugin("STATUS", pluginConfig(list, plugin, undefined, undefined, options.specVersion), undefined, options);
 }

@@ -21,6 +21,7 @@ export interface InstallOptions {
   subnetFile?: string;
   mtu?: number;
   networkName?: string;
+  /** One version only (tests); default SHIPPED_CNI_VERSIONS, which every runtime's libcni accepts. */
   cniVersion?: string;
   /** The plugin binary to install (default: the one `npm run build` produced, dist/cni/flatnet). */
   pluginBinary?: string;
@@ -38,6 +39,12 @@ export interface InstallOptions {
   /** Plugins chained after flatnet (e.g. `{ type: "portmap", capabilities: { portMappings: true } }`). */
   chain?: Conflist["plugins"];
 }
+
+/**
+ * The versions of every conflist flatnet writes (deploy/configmap.yaml too): libcni 1.1.x (podman 4, containerd
+ * 1.6/1.7) reads cniVersion and ignores cniVersions; libcni >= 1.2 (containerd 2) runs at 1.1.0, with GC and STATUS.
+ */
+export const SHIPPED_CNI_VERSIONS = { cniVersion: "1.0.0", cniVersions: ["1.0.0", "1.1.0"] } as const;
 
 /** The built plugin binary: dist/cni/flatnet next to the bundle (dist/main.js) or under the package from the sources. */
 export function defaultPluginBinary(): string {
@@ -74,7 +81,7 @@ export function installCni(options: InstallOptions): CniInstall {
   if (options.mtu !== undefined) flatnet.mtu = options.mtu;
   if (options.agentSocket !== undefined) flatnet.agentSocket = options.agentSocket;
   const conflist = {
-    cniVersion: options.cniVersion ?? "1.1.0",
+    ...(options.cniVersion === undefined ? SHIPPED_CNI_VERSIONS : { cniVersion: options.cniVersion }),
     name: options.networkName ?? "flatnet",
     plugins: [flatnet, ...(options.chain ?? [])],
   };

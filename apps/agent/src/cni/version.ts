@@ -28,3 +28,16 @@ export function compareVersions(a: string, b: string): number {
   }
   return 0;
 }
+
+/**
+ * The version a runtime runs a conflist at, as libcni >= 1.2 picks it (libcni/conf.go NetworkConfFromBytes): the
+ * highest of `cniVersions` and `cniVersion` not above `highest` (the spec version the runtime implements); a runtime
+ * whose libcni predates `cniVersions` (1.1.x) reads `cniVersion` alone.
+ */
+export function negotiateCniVersion(list: { cniVersion?: string; cniVersions?: readonly string[] }, highest: string = LATEST_CNI_VERSION): string {
+  const candidates = [...(list.cniVersions ?? []), ...(list.cniVersion === undefined ? [] : [list.cniVersion])];
+  const usable = candidates.filter((v) => compareVersions(v, highest) <= 0).sort(compareVersions);
+  const picked = list.cniVersions === undefined ? list.cniVersion : (usable.at(-1) ?? list.cniVersion);
+  if (picked === undefined) throw new Error(`conflist has neither cniVersion nor cniVersions`);
+  return picked;
+}

@@ -55,6 +55,9 @@ export function loadKubeConfig(options: { path?: string; inClusterPathPrefix?: s
 const BACKOFF_BASE_MS = 200;
 const BACKOFF_MAX_MS = 30_000;
 
+/** The IPAM leader's Lease; deploy/rbac.yaml grants get/update on this name only. */
+export const DEFAULT_IPAM_LEASE = "flatnet-ipam";
+
 export class KubeDatastore implements Datastore {
   readonly kind = "kubernetes" as const;
   private readonly core: CoreV1Api;
@@ -259,7 +262,7 @@ export class KubeDatastore implements Datastore {
         this.leader ??= new LeaseLeader({
           api: this.coordination,
           namespace: this.options.leaseNamespace ?? "kube-system",
-          name: this.options.leaseName ?? "flatnet-ipam",
+          name: this.options.leaseName ?? DEFAULT_IPAM_LEASE,
           identity: this.leaderIdentity,
           leaseDurationSeconds: duration,
         });

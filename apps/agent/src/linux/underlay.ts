@@ -1,5 +1,5 @@
-import { cidrOf, formatCidr, parseIp } from "@flatnet/core";
-import { parseJsonStream, runBatch } from "./exec.ts";
+import { cidrOf, formatCidr, parseIp, safeParseIp } from "@flatnet/core";
+import { assertNetnsName, parseJsonStream, runBatch, runCommand } from "./exec.ts";
 import { familyOf } from "./read.ts";
 
 /** What the agent learns about its underlay interface, inside its own namespace. */
@@ -53,6 +53,82 @@ export async function detectUnderlay(netns: string, device: string, preferred: s
     mtu: link?.mtu ?? 1500,
     subnets: chosen.map((c) => subnetOf(c.local, c.prefixlen)),
   };
+}
+
+/** How the underlay device is chosen: each field tried in this order (flannel's --iface, --iface-can-reach, node IP, default route). */
+export interface UnderlayChoice {
+  /** --underlay-device: this interface and no other. */
+  device?: string;
+  /** --underlay-can-reach: the device of the route to this address (`ip route get`). */
+  canReach?: string;
+  /** --underlay-ip, else the Node's InternalIP: the interface holding the first of these addresses. */
+  ips?: readonly string[];
+}
+
+/** The underlay device and the rule that found it ("the default route's device", ...), for the log and errors. */
+export interface FoundUnderlay {
+  device: string;
+  how: string;
+}
+
+/**
+ * Finds the underlay device in `netns` as `choice` says: the device given, else the route's device towards
+ * `canReach`, else the interface holding the first of `ips`, else the default route's device (IPv4, then IPv6).
+ * Throws an UnderlayError naming every rule tried when none gives a device.
+ */
+export async function findUnderlayDevice(netns: string, choice: UnderlayChoice): Promise<FoundUnderlay> {
+  if (choice.device !== undefined) {
+    const links = await readJson(netns, ["link", "show", "dev", choice.device]).catch((error: Error) => {
+      // Only a missing device is "does not exist"; anything else (a namespace ip cannot enter) is reported as it is.
+      if (/does not exist/.test(error.message)) return undefined;
+      throw new UnderlayError(`underlay device "${choice.device}" in namespace "${netns}" cannot be read: ${error.message}`);
+    });
+    if (links === undefined || links.length === 0) {
+      const have = (await readJson(netns, ["link", "show"]).catch(() => []))
+        .flatMap((l) => (l.ifname === undefined || l.ifname === "lo" ? [] : [l.ifname]))
+        .sort()
+        .join(", ");
+      throw new UnderlayError(`underlay device "${choice.device}" (--underlay-device) does not exist in namespace "${netns}" (it has: ${have || "no interface but lo"})`);
+    }
+    return { device: choice.device, how: "--underlay-device" };
+  }
+  if (choice.canReach !== undefined) {
+    if (!safeParseIp(choice.canReach).success) throw new UnderlayError(`--underlay-can-reach "${choice.canReach}" is not an IP address`);
+    const routes = await readJson(netns, ["route", "get", choice.canReach]).catch((error: Error) => {
+      throw new UnderlayError(`no route to ${choice.canReach} (--underlay-can-reach) in namespace "${netns}": ${error.message}`);
+    });
+    const dev = routes[0]?.dev;
+    if (dev === undefined || dev === "lo") throw new UnderlayError(`the route to ${choice.canReach} (--underlay-can-reach) in namespace "${netns}" leaves by no usable device (${dev ?? "none"})`);
+    return { device: dev, how: `the route to ${choice.canReach} (--underlay-can-reach)` };
+  }
+  const tried: string[] = [];
+  const wanted = choice.ips?.[0];
+  if (wanted !== undefined) {
+    const links = await readJson(netns, ["addr", "show"]);
+    const holder = links.find((l) => (l.addr_info ?? []).some((a) => a.local === wanted));
+    if (holder?.ifname !== undefined) return { device: holder.ifname, how: `the interface holding ${wanted}` };
+    tried.push(`no interface holds ${wanted}`);
+  }
+  for (const family of ["-4", "-6"]) {
+    const routes = await readJson(netns, [family, "route", "show", "default"]).catch(() => []);
+    const dev = routes.find((r) => r.dev !== undefined)?.dev;
+    if (dev !== undefined) return { device: dev, how: `the default route's device (${family === "-4" ? "IPv4" : "IPv6"})` };
+  }
+  tried.push("no default route (IPv4 or IPv6)");
+  throw new UnderlayError(
+    `no underlay device found in namespace "${netns}": ${tried.join("; ")}; name it with --underlay-device <dev> or --underlay-can-reach <peer IP>`,
+  );
+}
+
+interface LinkJson extends AddrJson {
+  dev?: string;
+}
+
+async function readJson(netns: string, args: readonly string[]): Promise<LinkJson[]> {
+  assertNetnsName(netns);
+  const result = await runCommand("ip", ["-n", netns, "-json", ...args]);
+  if (result.exitCode !== 0) throw new Error(result.stderr.trim().split("\n")[0] || `ip exited ${result.exitCode}`);
+  return result.stdout.trim() === "" ? [] : (JSON.parse(result.stdout) as LinkJson[]);
 }
 
 /** The network of `ip/prefix` in canonical form ("172.31.0.11", 24 -> "172.31.0.0/24"). */
