@@ -1,0 +1,107 @@
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { IpamStore } from "../../apps/agent/src/ipam-store/store.ts";
+import { run } from "../../apps/agent/src/lab/exec.ts";
+import { labCheck, labDown, labUp } from "../../apps/agent/src/lab/lab.ts";
+import { POD_IMAGE } from "../../apps/agent/src/lab/pod-image.ts";
+import { nodePodman, removePodmanPods } from "../../apps/agent/src/lab/podman.ts";
+import { nodeCniRoot } from "../../apps/agent/src/lab/pods.ts";
+import { listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
+import { isRoot, skipReason, tempStateDir } from "./lab-helpers.ts";
+
+// `lab up --runtime podman`: every pod a container of its node's podman (CNI backend, runc) attached through the
+// conflist the lab installed, running the probe responder; `lab check` over them; `lab down` leaves nothing.
+const PREFIX = "fn-pr-";
+skipReason("podman lab tests");
+
+interface Container {
+  Names: string[];
+  Image: string;
+  State: string;
+  Pid: number;
+}
+
+const vethsOf = async (netns: string): Promise<string[]> => {
+  const { stdout } = await run("ip", ["-n", netns, "-j", "link", "show", "type", "veth"]);
+  return (JSON.parse(stdout) as { ifname: string }[]).map((link) => link.ifname).filter((name) => name.startsWith("fnv"));
+};
+
+const reservations = (stateDir: string, node: string): string[] => {
+  const store = IpamStore.open(join(nodeCniRoot(stateDir, node), "ipam", "flatnet", "ipam.db"));
+  try {
+    return store.list().map((allocation) => allocation.ip);
+  } finally {
+    store.close();
+  }
+};
+
+describe.skipIf(!isRoot)("flatnet lab --runtime podman: 3 nodes x 2 containers", () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const dir of dirs) await labDown({ stateDir: dir, prefix: PREFIX }).catch(() => {});
+    expect(await listLabNamespaces(PREFIX)).toEqual([]);
+  });
+
+  it("runs every pod as a podman container serving the responder; check passes; down leaves no veth, reservation or container", async () => {
+    const stateDir = await tempStateDir(PREFIX);
+    dirs.push(stateDir);
+    const state = await labUp({ nodes: 3, podsPerNode: 2, runtime: "podman", prefix: PREFIX, stateDir });
+    expect(state.runtime).toBe("podman");
+    expect(state.pods).toHaveLength(6);
+
+    const sandboxes: string[] = [];
+    const pids: number[] = [];
+    for (const node of state.nodes) {
+      const { stdout } = await nodePodman(stateDir, node, ["ps", "--all", "--format", "json"]);
+      const containers = (JSON.parse(stdout) as Container[]).map((c) => ({ name: c.Names[0], image: c.Image, state: c.State }));
+      const pods = state.pods.filter((pod) => pod.node === node.name);
+      expect(containers.sort((a, b) => String(a.name).localeCompare(String(b.name)))).toEqual(
+        pods.map((pod) => ({ name: pod.name, image: POD_IMAGE, state: "running" })),
+      );
+      expect((await vethsOf(node.netns)).length).toBe(2);
+      expect(reservations(stateDir, node.name).sort()).toEqual(pods.flatMap((pod) => pod.ips).sort());
+      for (const pod of pods) {
+        const inspect = await nodePodman(stateDir, node, ["inspect", "--format", "{{.State.Pid}} {{.NetworkSettings.SandboxKey}}", pod.containerId]);
+        const [pid, sandbox] = inspect.stdout.trim().split(" ");
+        pids.push(Number(pid));
+        sandboxes.push(sandbox ?? "");
+        // The lab's name for the pod namespace is the container's own network namespace.
+        const [named, container] = await Promise.all([run("stat", ["-L", "-c", "%i", `/run/netns/${pod.netns}`]), run("stat", ["-L", "-c", "%i", `/proc/${pid}/ns/net`])]);
+        expect(named.stdout).toBe(container.stdout);
+      }
+    }
+
+    // The container's responder answers a pod of another node on the pod IP, naming itself.
+    const [first, other] = [state.pods[0]!, state.pods.find((pod) => pod.node !== state.pods[0]!.node)!];
+    const fetchIdentity = `fetch("http://${first.ips[0]}:7471/v1/identity").then((r) => r.json()).then((j) => console.log(JSON.stringify(j)))`;
+    const identity = JSON.parse((await run("ip", ["netns", "exec", other.netns, process.execPath, "-e", fetchIdentity])).stdout) as Record<string, unknown>;
+    expect([identity.pod, identity.node, identity.podIps]).toEqual([first.name, first.node, first.ips]);
+
+    const report = await labCheck({ stateDir });
+    expect(report.pairs.filter((pair) => !pair.ok)).toEqual([]);
+    expect(report.pairs).toHaveLength(6 * 5);
+    for (const pair of report.pairs) expect(pair.sawSource).toBe(pair.expectedSource);
+
+    // Removing a node's containers runs each one's CNI DEL: its veths and IP reservations go.
+    const node3 = state.nodes[2]!;
+    await removePodmanPods(stateDir, node3);
+    expect([await vethsOf(node3.netns), reservations(stateDir, node3.name)]).toEqual([[], []]);
+
+    await labDown({ stateDir, prefix: PREFIX });
+    expect(await listLabNamespaces(PREFIX)).toEqual([]);
+    expect(sandboxes.filter((sandbox) => existsSync(sandbox))).toEqual([]);
+    expect(pids.filter((pid) => existsSync(`/proc/${pid}`))).toEqual([]);
+    const mounts = (await readFile("/proc/self/mountinfo", "utf8")).split("\n").filter((line) => line.includes(stateDir));
+    expect([mounts, existsSync(stateDir)]).toEqual([[], false]);
+  });
+
+  it("rejects an unknown runtime naming it and the choices", async () => {
+    const stateDir = await tempStateDir(PREFIX);
+    dirs.push(stateDir);
+    await expect(labUp({ runtime: "docker" as never, prefix: PREFIX, stateDir })).rejects.toThrow(
+      '--runtime "docker" is unknown; use one of netns, podman',
+    );
+  });
+});
