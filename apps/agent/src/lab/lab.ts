@@ -1,5 +1,5 @@
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { MAX_NODES, clusterCidrs, planSegments, segmentOf, underlayIpsOf } from "./addressing.ts";
 import { tryGetFromAgent } from "./agent-client.ts";
 import { agentPaths, fetchAgentNode, startAgentProcess, initialiseStore, deregisterNode } from "./agent-process.ts";
@@ -55,7 +55,8 @@ interface Context {
 }
 
 const contextOf = (target: LabTarget): Context => ({
-  stateDir: target.stateDir ?? DEFAULT_STATE_DIR,
+  // Absolute: podman records its storage paths and refuses the same storage named by another relative path.
+  stateDir: resolve(target.stateDir ?? DEFAULT_STATE_DIR),
   progress: target.progress ?? new Progress(),
 });
 
