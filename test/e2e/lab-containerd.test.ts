@@ -5,15 +5,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cidrContains, parseCidr, parseIp } from "@flatnet/core";
 import { afterAll, describe, expect, it } from "vitest";
-import { IpamStore } from "../../apps/agent/src/ipam-store/store.ts";
 import { run } from "../../apps/agent/src/lab/exec.ts";
 import { labDown, labUp } from "../../apps/agent/src/lab/lab.ts";
-import { ENTRY_PATH, POD_IMAGE, RESPONDER_PATH } from "../../apps/agent/src/lab/pod-image.ts";
+import { buildPodImage, ENTRY_PATH, POD_IMAGE, RESPONDER_PATH } from "../../apps/agent/src/lab/pod-image.ts";
 import { nodePodman } from "../../apps/agent/src/lab/podman.ts";
 import { nodeCniRoot, podImageDir } from "../../apps/agent/src/lab/pods.ts";
 import { listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
 import { waitFor } from "../../apps/agent/src/lab/wait.ts";
-import { isRoot, skipReason, tempStateDir } from "./lab-helpers.ts";
+import { isRoot, podVeths, reservedPodIps, responderIdentity, skipReason, tempStateDir } from "./lab-helpers.ts";
 
 // Debian's containerd (1.6, libcni 1.1) runs one container with `ctr run --cni` through the conflist the lab
 // installed on node1: it gets an IP of node1's pod CIDR, a podman pod on node2 reaches its responder, and when the
@@ -23,20 +22,6 @@ import { isRoot, skipReason, tempStateDir } from "./lab-helpers.ts";
 const PREFIX = "fn-pr-ctr-";
 const NAMESPACE = "fnpr";
 skipReason("containerd lab test");
-
-const fnvVeths = async (netns: string): Promise<string[]> => {
-  const { stdout } = await run("ip", ["-n", netns, "-j", "link", "show", "type", "veth"]);
-  return (JSON.parse(stdout) as { ifname: string }[]).map((link) => link.ifname).filter((name) => name.startsWith("fnv"));
-};
-
-const reservedIps = (stateDir: string, node: string): string[] => {
-  const store = IpamStore.open(join(nodeCniRoot(stateDir, node), "ipam", "flatnet", "ipam.db"));
-  try {
-    return store.list().map((allocation) => allocation.ip).sort();
-  } finally {
-    store.close();
-  }
-};
 
 describe.skipIf(!isRoot)("containerd ctr run --cni through the lab's conflist", () => {
   const cleanups: (() => Promise<unknown>)[] = [];
@@ -82,7 +67,7 @@ describe.skipIf(!isRoot)("containerd ctr run --cni through the lab's conflist", 
     await ctr("images", "import", "--base-name", POD_IMAGE.slice(0, POD_IMAGE.lastIndexOf(":")), archive);
 
     const bindCni = 'mount --bind "$1" /etc/cni/net.d && mount --bind "$2" /usr/lib/cni && shift 2 && exec "$@"';
-    const responder = join(podImageDir(stateDir), "probe-responder");
+    const { responder } = await buildPodImage(podImageDir(stateDir)); // built by lab up: this returns its paths
     const runner = startLogged(
       ["unshare", "--mount", "--propagation", "private", "sh", "-c", bindCni, "sh", `${cni}/net.d`, `${cni}/bin`,
         "nsenter", `--net=/run/netns/${node1.netns}`, "ctr", "-a", socket, "-n", NAMESPACE, "run", "--rm", "--cni",
@@ -106,18 +91,17 @@ describe.skipIf(!isRoot)("containerd ctr run --cni through the lab's conflist", 
     const { stdout } = await run("nsenter", [`--net=/proc/${pid}/ns/net`, "ip", "-j", "-4", "addr", "show", "dev", "eth0", "scope", "global"]);
     const ip = (JSON.parse(stdout) as { addr_info: { local?: string }[] }[])[0]?.addr_info.find((info) => info.local)?.local ?? "";
     expect(cidrContains(parseCidr(node1.podCidrs[0]!), parseIp(ip))).toBe(true);
-    expect(await fnvVeths(node1.netns)).toHaveLength(2);
-    expect(reservedIps(stateDir, node1.name)).toEqual([...podOn1.ips, ip].sort());
+    expect(await podVeths(node1.netns)).toHaveLength(2);
+    expect(reservedPodIps(stateDir, node1.name)).toEqual([...podOn1.ips, ip].sort());
 
-    const fetchIdentity = `fetch("http://${ip}:7471/v1/identity").then((r) => r.json()).then((j) => console.log(JSON.stringify(j)))`;
-    const identity = JSON.parse((await run("ip", ["netns", "exec", podOn2.netns, process.execPath, "-e", fetchIdentity])).stdout) as Record<string, unknown>;
+    const identity = await responderIdentity(podOn2.netns, ip);
     expect([identity.pod, identity.podIps]).toEqual(["ctr1", [ip]]);
 
     // The task ends; ctr run runs CNI DEL and removes the container.
     await ctr("tasks", "kill", "--signal", "SIGKILL", "ctr1");
     expect(await exited).toBe(137);
     expect((await ctr("containers", "ls", "--quiet")).stdout.trim()).toBe("");
-    expect([(await fnvVeths(node1.netns)).length, reservedIps(stateDir, node1.name)]).toEqual([1, podOn1.ips]);
+    expect([(await podVeths(node1.netns)).length, reservedPodIps(stateDir, node1.name)]).toEqual([1, podOn1.ips]);
   });
 });
 

@@ -1,15 +1,12 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { IpamStore } from "../../apps/agent/src/ipam-store/store.ts";
 import { run } from "../../apps/agent/src/lab/exec.ts";
 import { labCheck, labDown, labUp } from "../../apps/agent/src/lab/lab.ts";
 import { POD_IMAGE } from "../../apps/agent/src/lab/pod-image.ts";
 import { nodePodman, removePodmanPods } from "../../apps/agent/src/lab/podman.ts";
-import { nodeCniRoot } from "../../apps/agent/src/lab/pods.ts";
 import { listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
-import { isRoot, skipReason, tempStateDir } from "./lab-helpers.ts";
+import { isRoot, podVeths, reservedPodIps, responderIdentity, skipReason, tempStateDir } from "./lab-helpers.ts";
 
 // `lab up --runtime podman`: every pod a container of its node's podman (CNI backend, runc) attached through the
 // conflist the lab installed, running the probe responder; `lab check` over them; `lab down` leaves nothing.
@@ -22,20 +19,6 @@ interface Container {
   State: string;
   Pid: number;
 }
-
-const vethsOf = async (netns: string): Promise<string[]> => {
-  const { stdout } = await run("ip", ["-n", netns, "-j", "link", "show", "type", "veth"]);
-  return (JSON.parse(stdout) as { ifname: string }[]).map((link) => link.ifname).filter((name) => name.startsWith("fnv"));
-};
-
-const reservations = (stateDir: string, node: string): string[] => {
-  const store = IpamStore.open(join(nodeCniRoot(stateDir, node), "ipam", "flatnet", "ipam.db"));
-  try {
-    return store.list().map((allocation) => allocation.ip);
-  } finally {
-    store.close();
-  }
-};
 
 describe.skipIf(!isRoot)("flatnet lab --runtime podman: 3 nodes x 2 containers", () => {
   const dirs: string[] = [];
@@ -60,8 +43,8 @@ describe.skipIf(!isRoot)("flatnet lab --runtime podman: 3 nodes x 2 containers",
       expect(containers.sort((a, b) => String(a.name).localeCompare(String(b.name)))).toEqual(
         pods.map((pod) => ({ name: pod.name, image: POD_IMAGE, state: "running" })),
       );
-      expect((await vethsOf(node.netns)).length).toBe(2);
-      expect(reservations(stateDir, node.name).sort()).toEqual(pods.flatMap((pod) => pod.ips).sort());
+      expect((await podVeths(node.netns)).length).toBe(2);
+      expect(reservedPodIps(stateDir, node.name)).toEqual(pods.flatMap((pod) => pod.ips).sort());
       for (const pod of pods) {
         const inspect = await nodePodman(stateDir, node, ["inspect", "--format", "{{.State.Pid}} {{.NetworkSettings.SandboxKey}}", pod.containerId]);
         const [pid, sandbox] = inspect.stdout.trim().split(" ");
@@ -75,8 +58,7 @@ describe.skipIf(!isRoot)("flatnet lab --runtime podman: 3 nodes x 2 containers",
 
     // The container's responder answers a pod of another node on the pod IP, naming itself.
     const [first, other] = [state.pods[0]!, state.pods.find((pod) => pod.node !== state.pods[0]!.node)!];
-    const fetchIdentity = `fetch("http://${first.ips[0]}:7471/v1/identity").then((r) => r.json()).then((j) => console.log(JSON.stringify(j)))`;
-    const identity = JSON.parse((await run("ip", ["netns", "exec", other.netns, process.execPath, "-e", fetchIdentity])).stdout) as Record<string, unknown>;
+    const identity = await responderIdentity(other.netns, first.ips[0]!);
     expect([identity.pod, identity.node, identity.podIps]).toEqual([first.name, first.node, first.ips]);
 
     const report = await labCheck({ stateDir });
@@ -87,7 +69,7 @@ describe.skipIf(!isRoot)("flatnet lab --runtime podman: 3 nodes x 2 containers",
     // Removing a node's containers runs each one's CNI DEL: its veths and IP reservations go.
     const node3 = state.nodes[2]!;
     await removePodmanPods(stateDir, node3);
-    expect([await vethsOf(node3.netns), reservations(stateDir, node3.name)]).toEqual([[], []]);
+    expect([await podVeths(node3.netns), reservedPodIps(stateDir, node3.name)]).toEqual([[], []]);
 
     await labDown({ stateDir, prefix: PREFIX });
     expect(await listLabNamespaces(PREFIX)).toEqual([]);

@@ -92,14 +92,17 @@ export async function removeAllPodmanPods(stateDir: string, netnsOf: (node: stri
   const root = join(stateDir, "podman");
   const nodes = await readdir(root).catch(() => [] as string[]);
   await Promise.all(nodes.map((name) => removePodmanPods(stateDir, { name, netns: netnsOf(name) }, { allowFailure: true })));
-  const mountinfo = await readFile("/proc/self/mountinfo", "utf8");
-  // Field 5 is the mount point, with space, tab, newline and backslash escaped as octal.
-  const points = mountinfo
+  for (const point of mountPointsUnder(await readFile("/proc/self/mountinfo", "utf8"), root)) await run("umount", [point], { allowFailure: true });
+}
+
+/** Mount points of a /proc/PID/mountinfo text strictly under `root`, deepest first (the order to unmount them). */
+export function mountPointsUnder(mountinfo: string, root: string): string[] {
+  // Field 5 is the mount point, with space, tab, newline and backslash escaped as octal (proc(5)).
+  return mountinfo
     .split("\n")
     .map((line) => (line.split(" ")[4] ?? "").replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))))
     .filter((point) => point.startsWith(`${root}/`))
     .sort((a, b) => b.length - a.length);
-  for (const point of points) await run("umount", [point], { allowFailure: true });
 }
 
 async function globalAddresses(netns: string, device: string): Promise<string[]> {
