@@ -5,6 +5,7 @@ import { run } from "../../apps/agent/src/lab/exec.ts";
 import { labCheck, labDown, labUp } from "../../apps/agent/src/lab/lab.ts";
 import { POD_IMAGE } from "../../apps/agent/src/lab/pod-image.ts";
 import { nodePodman, removePodmanPods } from "../../apps/agent/src/lab/podman.ts";
+import { flatnetCommand } from "../../apps/agent/src/lab/supervisor.ts";
 import { listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
 import { isRoot, podVeths, reservedPodIps, responderIdentity, skipReason, tempStateDir } from "./lab-helpers.ts";
 
@@ -65,6 +66,10 @@ describe.skipIf(!isRoot)("flatnet lab --runtime podman: 3 nodes x 2 containers",
     expect(report.pairs.filter((pair) => !pair.ok)).toEqual([]);
     expect(report.pairs).toHaveLength(6 * 5);
     for (const pair of report.pairs) expect(pair.sawSource).toBe(pair.expectedSource);
+    // The CLI's `lab check` (the probe engine) drives the containers' own responders, over their control sockets.
+    const [node, main] = flatnetCommand() as [string, string];
+    const cli = await run(node, [main, "lab", "check", "--state-dir", stateDir], { allowFailure: true, timeoutMs: 120_000 });
+    expect(cli.code, cli.stderr + cli.stdout).toBe(0);
 
     // Removing a node's containers runs each one's CNI DEL: its veths and IP reservations go.
     const node3 = state.nodes[2]!;

@@ -1,13 +1,15 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { DEFAULT_PROBE_PORT } from "@flatnet/core";
 import type { CniInstall } from "../cni/runtime.ts";
+import { responderSocket } from "../probe/lab-source.ts";
 import { LabError } from "./errors.ts";
 import { run, type RunOptions, type RunResult } from "./exec.ts";
 import { ENTRY_PATH, POD_IMAGE, RESPONDER_PATH, type PodImage } from "./pod-image.ts";
 import { nodeCniRoot, type PodSlot } from "./pods.ts";
 import type { LabNode, LabPod } from "./state.ts";
+import { waitFor } from "./wait.ts";
 
 // `--runtime podman`: each node has its own podman (storage, run root, containers.conf) started inside the node's
 // network namespace with `nsenter --net`, not `ip netns exec`: the latter's private mount namespace remounts /sys,
@@ -37,7 +39,9 @@ events_logger = "file"
 export function nodePodman(stateDir: string, node: Pick<LabNode, "name" | "netns">, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const dir = podmanDir(stateDir, node.name);
   const confDir = join(nodeCniRoot(stateDir, node.name), "net.d");
-  const globals = ["--root", join(dir, "root"), "--runroot", join(dir, "run"), "--tmpdir", join(dir, "tmp"), "--network-config-dir", confDir];
+  // vfs: the pod image is 5 MB, so a copy per container is cheap, and nothing of the storage stays mounted (overlay
+  // bind-mounts its home again in every podman process, conmon's late `container cleanup` included).
+  const globals = ["--root", join(dir, "root"), "--runroot", join(dir, "run"), "--tmpdir", join(dir, "tmp"), "--storage-driver", "vfs", "--network-config-dir", confDir];
   return run("nsenter", [`--net=/run/netns/${node.netns}`, "podman", ...globals, ...args], {
     timeoutMs: 60_000,
     ...options,
@@ -57,16 +61,20 @@ export async function startPodmanPods(stateDir: string, node: LabNode, install: 
     await writeFile(join(dir, "containers.conf"), containersConf(install.binDir));
     await nodePodman(stateDir, node, ["import", "--quiet", image.rootfsTar, POD_IMAGE]);
   }
+  // The probe engine (`lab check`) drives each responder over its control socket, bind-mounted at the same path.
+  const probeDir = dirname(responderSocket(stateDir, "-"));
+  await mkdir(probeDir, { recursive: true });
   return Promise.all(
     pods.map(async (pod) => {
       const responderArgs = [
         "--pod", pod.name,
         "--node", node.name,
         "--port", String(DEFAULT_PROBE_PORT),
+        "--control-socket", responderSocket(stateDir, pod.name),
         ...node.podCidrs.flatMap((cidr) => ["--node-pod-cidr", cidr]),
         ...node.underlayIps.flatMap((ip) => ["--node-ip", ip]),
       ];
-      const runArgs = ["run", "-d", "--name", pod.name, "--network", PODMAN_NETWORK, "-v", `${image.responder}:${RESPONDER_PATH}:ro`, POD_IMAGE, ENTRY_PATH, ...responderArgs];
+      const runArgs = ["run", "-d", "--name", pod.name, "--network", PODMAN_NETWORK, "-v", `${image.responder}:${RESPONDER_PATH}:ro`, "-v", `${probeDir}:${probeDir}`, POD_IMAGE, ENTRY_PATH, ...responderArgs];
       const containerId = (await nodePodman(stateDir, node, runArgs)).stdout.trim();
       const { stdout } = await nodePodman(stateDir, node, ["inspect", "--format", "{{.State.Pid}}", containerId]);
       const pid = Number(stdout.trim());
@@ -85,14 +93,22 @@ export async function removePodmanPods(stateDir: string, node: Pick<LabNode, "na
 
 /**
  * For every node podman dir in the state dir (found on disk, so also after a crash or with no readable state): removes
- * its containers, then unmounts whatever its storage left mounted (containers-storage keeps its overlay dir
- * bind-mounted), deepest first, so the directory can be deleted.
+ * its containers, then unmounts whatever is still mounted under it (a container's shm after a crash), deepest first,
+ * until nothing is, so the directory can be deleted.
  */
 export async function removeAllPodmanPods(stateDir: string, netnsOf: (node: string) => string): Promise<void> {
   const root = join(stateDir, "podman");
   const nodes = await readdir(root).catch(() => [] as string[]);
   await Promise.all(nodes.map((name) => removePodmanPods(stateDir, { name, netns: netnsOf(name) }, { allowFailure: true })));
-  for (const point of mountPointsUnder(await readFile("/proc/self/mountinfo", "utf8"), root)) await run("umount", [point], { allowFailure: true });
+  const unmounted = await waitFor(
+    async () => {
+      const points = mountPointsUnder(await readFile("/proc/self/mountinfo", "utf8"), root);
+      for (const point of points) await run("umount", [point], { allowFailure: true });
+      return points.length === 0;
+    },
+    { timeoutMs: 10_000, maxIntervalMs: 200 },
+  );
+  if (!unmounted) throw new LabError("ERR_LAB_RUNTIME", `mounts under ${root} stay after 10 s of umount; see /proc/self/mountinfo`);
 }
 
 /** Mount points of a /proc/PID/mountinfo text strictly under `root`, deepest first (the order to unmount them). */
