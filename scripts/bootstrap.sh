@@ -2,7 +2,8 @@
 # Installs what flatnet needs on a fresh Debian machine, then builds. Idempotent and quick when nothing is missing.
 #   Debian: iproute2 nftables (datapath), etcd-server (etcd datastore), containernetworking-plugins (reference CNI),
 #           iperf3 socat (benchmarks, probes), chromium libkrb5-dev (webview tests, code-server native module),
-#           gcc libc6-dev (the CNI plugin's optional native client), zsh (the zsh completion's test)
+#           gcc libc6-dev (the CNI plugin's optional native client), zsh (the zsh completion's test),
+#           podman runc containerd busybox-static (lab --runtime podman, ctr run --cni), mmdebstrap (npm run image)
 #   npm:    `npm ci` (Node 24 comes from the `node` devDependency; deno and bun likewise)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,11 @@ declare -A NEED=(
   [curl]=curl
   [cc]=gcc
   [/usr/include/stdio.h]=libc6-dev
+  [podman]=podman
+  [runc]=runc
+  [containerd]=containerd
+  [/bin/busybox]=busybox-static
+  [mmdebstrap]=mmdebstrap
 )
 missing=()
 for what in "${!NEED[@]}"; do

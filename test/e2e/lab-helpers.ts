@@ -1,7 +1,10 @@
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DEFAULT_PROBE_PORT } from "@flatnet/core";
+import { IpamStore } from "../../apps/agent/src/ipam-store/store.ts";
 import { run } from "../../apps/agent/src/lab/exec.ts";
+import { nodeCniRoot } from "../../apps/agent/src/lab/pods.ts";
 
 export const isRoot = process.getuid?.() === 0;
 
@@ -45,3 +48,25 @@ export async function deleteRoute(netns: string, dst: string): Promise<void> {
 /** Compact route description for whole-value expectations: "10.244.1.0/24 via 172.31.0.12 dev eth0". */
 export const describeRoute = (route: KernelRoute): string =>
   `${route.dst} via ${route.gateway ?? "-"} dev ${route.dev}${route.flags?.includes("onlink") ? " onlink" : ""}`;
+
+/** The flatnet pod veths (`fnv...`) on a node's side. */
+export async function podVeths(netns: string): Promise<string[]> {
+  const { stdout } = await run("ip", ["-n", netns, "-j", "link", "show", "type", "veth"]);
+  return (JSON.parse(stdout) as { ifname: string }[]).map((link) => link.ifname).filter((name) => name.startsWith("fnv"));
+}
+
+/** The pod IPs a lab node's CNI IPAM holds now, sorted. */
+export function reservedPodIps(stateDir: string, node: string): string[] {
+  const store = IpamStore.open(join(nodeCniRoot(stateDir, node), "ipam", "flatnet", "ipam.db"));
+  try {
+    return store.list().map((allocation) => allocation.ip).sort();
+  } finally {
+    store.close();
+  }
+}
+
+/** GET /v1/identity of the probe responder at `ip`, sent from inside namespace `fromNetns`. */
+export async function responderIdentity(fromNetns: string, ip: string): Promise<Record<string, unknown>> {
+  const script = `fetch("http://${ip}:${DEFAULT_PROBE_PORT}/v1/identity").then((r) => r.json()).then((j) => console.log(JSON.stringify(j)))`;
+  return JSON.parse((await run("ip", ["netns", "exec", fromNetns, process.execPath, "-e", script])).stdout) as Record<string, unknown>;
+}

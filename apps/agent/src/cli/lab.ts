@@ -3,7 +3,7 @@ import { defaultCheckOptions, runCheck } from "./check.ts";
 import { LabError, requireRoot } from "../lab/errors.ts";
 import { addNode, killAgent, labDown, labStatus, labUp, removeNode, startAgent, type LabStatus } from "../lab/lab.ts";
 import { Progress } from "../lab/progress.ts";
-import { DEFAULT_STATE_DIR, LAB_BACKENDS } from "../lab/state.ts";
+import { DEFAULT_STATE_DIR, LAB_BACKENDS, LAB_RUNTIMES } from "../lab/state.ts";
 import { agentPaths } from "../lab/agent-process.ts";
 import { addExamples } from "./examples.ts";
 import { addOutputOption, type OutputFlags, outputFormat, renderDocument } from "./output.ts";
@@ -54,6 +54,7 @@ export function registerLabCommand(program: Command): void {
     .addOption(new Option("--nodes <n>", "number of nodes").default(3).argParser(integer("--nodes")))
     .addOption(new Option("--pods-per-node <n>", "pods on each node").default(2).argParser(integer("--pods-per-node")))
     .addOption(new Option("--backend <backend>", "datapath backend").choices([...LAB_BACKENDS]).default("host-gw"))
+    .addOption(new Option("--runtime <runtime>", "how pods are made: namespaces attached by CNI ADD, or podman containers (docs/runtimes.md)").choices([...LAB_RUNTIMES]).default("netns"))
     .option("--dual-stack", "IPv4 and IPv6 pods and underlay", false)
     .option("--prefix <prefix>", "prefix of every namespace the lab creates", "fn-")
     .option("--resync-interval <duration>", "agents' periodic resync (e.g. 10s)")
@@ -66,6 +67,7 @@ export function registerLabCommand(program: Command): void {
           nodes: options.nodes,
           podsPerNode: options.podsPerNode,
           backend: options.backend,
+          runtime: options.runtime,
           dualStack: options.dualStack,
           prefix: options.prefix,
           stateDir: options.stateDir,

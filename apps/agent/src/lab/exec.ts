@@ -12,13 +12,18 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Resolve with the result instead of throwing on a non-zero exit. */
   allowFailure?: boolean;
+  /** Added to this process's environment. */
+  env?: Record<string, string>;
 }
 
 /** Runs a program (no shell) and collects its output; throws ERR_LAB_COMMAND naming the command on failure. */
 export function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const timeoutMs = options.timeoutMs ?? 30_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(command, args, {
+      stdio: ["pipe", "pipe", "pipe"],
+      ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));

@@ -1,5 +1,5 @@
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { MAX_NODES, clusterCidrs, planSegments, segmentOf, underlayIpsOf } from "./addressing.ts";
 import { tryGetFromAgent } from "./agent-client.ts";
 import { agentPaths, fetchAgentNode, startAgentProcess, initialiseStore, deregisterNode } from "./agent-process.ts";
@@ -8,9 +8,10 @@ import { PodChecker } from "./checker/pod-checker.ts";
 import { LabError } from "./errors.ts";
 import { nodeIndex, nodeName, nodeNs, podName, podNs, routerNs, underlayNs, validatePrefix } from "./names.ts";
 import { attachPods } from "./pods.ts";
+import { removeAllPodmanPods, removePodmanPods } from "./podman.ts";
 import { Progress } from "./progress.ts";
 import { missingRoutes } from "./routes-check.ts";
-import { DEFAULT_STATE_DIR, LAB_BACKENDS, loadState, lockLab, saveState, type LabBackend, type LabNode, type LabState } from "./state.ts";
+import { DEFAULT_STATE_DIR, LAB_BACKENDS, LAB_RUNTIMES, loadState, lockLab, saveState, type LabBackend, type LabNode, type LabRuntime, type LabState } from "./state.ts";
 import { isRecordedProcessAlive, killPid, startInNamespace, stopRecordedProcess } from "./supervisor.ts";
 import {
   createNamespaces,
@@ -34,6 +35,8 @@ export interface UpOptions extends LabTarget {
   nodes?: number;
   podsPerNode?: number;
   backend?: LabBackend;
+  /** How pods are made: namespaces attached by CNI ADD (default) or podman containers through the installed conflist. */
+  runtime?: LabRuntime;
   dualStack?: boolean;
   prefix?: string;
   /** Passed to every agent (`--resync-interval`); tests use a short one to see drift repaired quickly. */
@@ -52,11 +55,12 @@ interface Context {
 }
 
 const contextOf = (target: LabTarget): Context => ({
-  stateDir: target.stateDir ?? DEFAULT_STATE_DIR,
+  // Absolute: podman records its storage paths and refuses the same storage named by another relative path.
+  stateDir: resolve(target.stateDir ?? DEFAULT_STATE_DIR),
   progress: target.progress ?? new Progress(),
 });
 
-type LabShape = Required<Pick<UpOptions, "nodes" | "podsPerNode" | "backend" | "dualStack" | "prefix" | "datastore">> & { resyncInterval: string | undefined };
+type LabShape = Required<Pick<UpOptions, "nodes" | "podsPerNode" | "backend" | "runtime" | "dualStack" | "prefix" | "datastore">> & { resyncInterval: string | undefined };
 
 function validateUpOptions(options: UpOptions): LabShape {
   const nodes = options.nodes ?? 3;
@@ -71,12 +75,16 @@ function validateUpOptions(options: UpOptions): LabShape {
   if (!LAB_BACKENDS.includes(backend)) {
     throw new LabError("ERR_LAB_INVALID_OPTION", `--backend "${backend}" is unknown; use one of ${LAB_BACKENDS.join(", ")}`);
   }
+  const runtime = options.runtime ?? "netns";
+  if (!LAB_RUNTIMES.includes(runtime)) {
+    throw new LabError("ERR_LAB_INVALID_OPTION", `--runtime "${runtime}" is unknown; use one of ${LAB_RUNTIMES.join(", ")}`);
+  }
   const resyncInterval = options.resyncInterval;
   const datastore = options.datastore ?? "embedded";
   if (datastore !== "embedded" && datastore !== "etcd") {
     throw new LabError("ERR_LAB_INVALID_OPTION", `--datastore "${datastore}" is unknown; use embedded or etcd`);
   }
-  return { nodes, podsPerNode, backend, dualStack: options.dualStack ?? false, prefix: validatePrefix(options.prefix ?? "fn-"), resyncInterval, datastore };
+  return { nodes, podsPerNode, backend, runtime, dualStack: options.dualStack ?? false, prefix: validatePrefix(options.prefix ?? "fn-"), resyncInterval, datastore };
 }
 
 /**
@@ -114,6 +122,7 @@ async function build(ctx: Context, shape: LabShape, options: UpOptions): Promise
     datastore: shape.datastore,
     prefix,
     backend,
+    ...(shape.runtime === "netns" ? {} : { runtime: shape.runtime }),
     dualStack,
     podsPerNode: shape.podsPerNode,
     ...(options.resyncInterval === undefined ? {} : { resyncInterval: options.resyncInterval }),
@@ -172,7 +181,8 @@ async function build(ctx: Context, shape: LabShape, options: UpOptions): Promise
     });
   }
   await ctx.progress.step(`routes converged on ${state.nodes.length} nodes`, () => waitConverged(state, timeoutMs));
-  ctx.progress.line(`lab "${prefix}" up: ${state.nodes.length} nodes, ${state.pods.length} pods, backend ${backend}${dualStack ? ", dual-stack" : ""}`);
+  const runtime = shape.runtime === "netns" ? "" : `, runtime ${shape.runtime}`;
+  ctx.progress.line(`lab "${prefix}" up: ${state.nodes.length} nodes, ${state.pods.length} pods, backend ${backend}${runtime}${dualStack ? ", dual-stack" : ""}`);
   return state;
 }
 
@@ -195,9 +205,11 @@ async function addPods(stateDir: string, state: LabState, node: LabNode, count: 
   });
   state.namespaces.push(...pods.map((pod) => pod.netns));
   await saveState(stateDir, state);
-  await createNamespaces(pods.map((pod) => pod.netns));
+  const runtime = state.runtime ?? "netns";
+  // A container runtime makes its pods' namespaces itself; the lab names them afterwards.
+  if (runtime === "netns") await createNamespaces(pods.map((pod) => pod.netns));
   const existing = state.pods.filter((pod) => pod.node === node.name);
-  const attached = await attachPods(stateDir, node, existing, pods);
+  const attached = await attachPods(stateDir, node, existing, pods, runtime);
   state.pods.push(...attached);
   await saveState(stateDir, state);
 }
@@ -206,6 +218,7 @@ function sameShape(state: LabState, shape: LabShape): boolean {
   return (
     state.prefix === shape.prefix &&
     state.backend === shape.backend &&
+    (state.runtime ?? "netns") === shape.runtime &&
     state.dualStack === shape.dualStack &&
     state.nodes.length === shape.nodes &&
     state.podsPerNode === shape.podsPerNode &&
@@ -280,6 +293,8 @@ export async function labDown(target: LabTarget & { prefix?: string } = {}): Pro
 
 async function removeLabObjects(stateDir: string, state: LabState | undefined, prefix: string): Promise<DownReport> {
   const processes: number[] = [];
+  // Containers first, while the agents still answer: each one's CNI DEL frees its veth and reservation.
+  await removeAllPodmanPods(stateDir, (node) => nodeNs(prefix, node));
   await Promise.all(
     (state?.nodes ?? []).map(async (node) => {
       if (node.agent !== undefined && (await stopRecordedProcess(node.agent, "SIGTERM", 3_000))) processes.push(node.agent.pid);
@@ -423,6 +438,7 @@ export async function removeNode(name: string, target: LabTarget & { timeoutMs?:
   try {
     const state = await requireState(ctx.stateDir);
     const node = requireNode(state, name);
+    if (state.runtime === "podman") await removePodmanPods(ctx.stateDir, node);
     if (node.agent !== undefined) await stopRecordedProcess(node.agent);
     if (state.datastore === "etcd") await removeNodeFromLabEtcd(underlayNs(state.prefix), node.name);
     else await deregisterNode(ctx.stateDir, node.name);

@@ -2,7 +2,9 @@ import { join } from "node:path";
 import { cniWorkerSocket } from "../cni/delegate.ts";
 import { cniAdd, installCni } from "../cni/runtime.ts";
 import { agentPaths, fetchAgentNode } from "./agent-process.ts";
-import type { LabNode, LabPod } from "./state.ts";
+import { buildPodImage } from "./pod-image.ts";
+import { startPodmanPods } from "./podman.ts";
+import type { LabNode, LabPod, LabRuntime } from "./state.ts";
 
 export interface PodSlot {
   name: string;
@@ -13,14 +15,23 @@ export interface PodSlot {
 
 export const podContainerId = (netns: string): string => `lab-${netns}`;
 
+/** Where a node's CNI installation lives in the lab: bin/, net.d/, cache/, ipam/. */
+export const nodeCniRoot = (stateDir: string, node: string): string => join(stateDir, "cni", node);
+
+/** The pod image and responder of `--runtime podman`, built once per lab. */
+export const podImageDir = (stateDir: string): string => join(stateDir, "pod-image");
+
 /**
  * Attaches pod namespaces (already created) to their node as a container runtime would: the flatnet CNI plugin is
  * installed for the node under <stateDir>/cni/<node> (bin/, net.d/ conflist with the agent's pod CIDRs and MTU) and
  * each pod is attached with a CNI ADD (env plus stdin). The plugin's durable IPAM allocates the IPs.
+ * With the podman runtime, the pods are containers the node's podman starts through that conflist instead; their
+ * namespaces are created by podman, not beforehand.
  */
-export async function attachPods(stateDir: string, node: LabNode, _existing: readonly LabPod[], pods: readonly PodSlot[]): Promise<LabPod[]> {
+export async function attachPods(stateDir: string, node: LabNode, _existing: readonly LabPod[], pods: readonly PodSlot[], runtime: LabRuntime = "netns"): Promise<LabPod[]> {
   const self = await fetchAgentNode(stateDir, node);
-  const install = installCni({ root: join(stateDir, "cni", node.name), nodeNetns: node.netns, podCidrs: self.podCidrs, mtu: self.podMtu, agentSocket: cniWorkerSocket(agentPaths(stateDir, node.name).socket), nativeClient: "if-built" });
+  const install = installCni({ root: nodeCniRoot(stateDir, node.name), nodeNetns: node.netns, podCidrs: self.podCidrs, mtu: self.podMtu, agentSocket: cniWorkerSocket(agentPaths(stateDir, node.name).socket), nativeClient: "if-built" });
+  if (runtime === "podman") return startPodmanPods(stateDir, node, install, await buildPodImage(podImageDir(stateDir)), pods);
   return Promise.all(
     pods.map(async (pod) => {
       const containerId = podContainerId(pod.netns);

@@ -5,6 +5,9 @@ import { LabError } from "./errors.ts";
 
 export type LabBackend = "host-gw" | "vxlan" | "auto";
 export const LAB_BACKENDS: readonly LabBackend[] = ["host-gw", "vxlan", "auto"];
+/** How lab pods are made: bare namespaces attached by CNI ADD (quick, the default), or podman containers. */
+export type LabRuntime = "netns" | "podman";
+export const LAB_RUNTIMES: readonly LabRuntime[] = ["netns", "podman"];
 export const DEFAULT_STATE_DIR = "/run/flatnet/lab";
 
 const agentSchema = z.object({
@@ -44,6 +47,7 @@ const stateSchema = z.object({
   etcd: etcdSchema.optional(),
   prefix: z.string(),
   backend: z.enum(["host-gw", "vxlan", "auto"]),
+  runtime: z.enum(["netns", "podman"]).optional(),
   dualStack: z.boolean(),
   podsPerNode: z.number().int().nonnegative(),
   /** The agents' `--resync-interval`, reused when an agent is restarted or a node added. */

@@ -16,6 +16,7 @@ import { IpamStore } from "../ipam-store/store.ts";
 import { agentPaths } from "../lab/agent-process.ts";
 import { loadState, type LabState } from "../lab/state.ts";
 import { flatnetCommand, isRecordedProcessAlive, startInNamespace, stopRecordedProcess } from "../lab/supervisor.ts";
+import { waitFor } from "../lab/wait.ts";
 import type { NodeStateSource } from "./engine.ts";
 import { fromAgentState, kernelStateSource, readLink } from "./node-state.ts";
 
@@ -67,6 +68,10 @@ export function labInventory(state: LabState): ProbeInventory {
  */
 export async function startLabResponders(stateDir: string, state?: LabState): Promise<string[]> {
   const lab = state ?? (await requireLabState(stateDir));
+  if (lab.runtime === "podman") {
+    await waitContainerResponders(stateDir, lab);
+    return [];
+  }
   await mkdir(join(stateDir, "probe"), { recursive: true });
   await mkdir(join(stateDir, "logs"), { recursive: true });
   await labProbeToken(stateDir);
@@ -113,6 +118,17 @@ export async function startLabResponders(stateDir: string, state?: LabState): Pr
     }
   }
   return started;
+}
+
+/** Podman pods run the responder as their container's command, its control socket bind-mounted at responderSocket. */
+async function waitContainerResponders(stateDir: string, lab: LabState): Promise<void> {
+  const timeoutMs = 20_000;
+  for (const pod of lab.pods) {
+    const socket = responderSocket(stateDir, pod.name);
+    if (!(await waitFor(() => healthy(socket), { timeoutMs, maxIntervalMs: 100 }))) {
+      throw new Error(`the probe responder of container ${pod.name} did not answer on ${socket} within ${timeoutMs} ms; see "podman logs ${pod.name}" of ${pod.node}`);
+    }
+  }
 }
 
 /** The light responder bundle next to the CLI when built (dist/probe-responder.js), else `flatnet probe-responder`. */

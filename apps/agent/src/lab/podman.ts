@@ -1,0 +1,129 @@
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { DEFAULT_PROBE_PORT } from "@flatnet/core";
+import type { CniInstall } from "../cni/runtime.ts";
+import { responderSocket } from "../probe/lab-source.ts";
+import { LabError } from "./errors.ts";
+import { run, type RunOptions, type RunResult } from "./exec.ts";
+import { ENTRY_PATH, POD_IMAGE, RESPONDER_PATH, type PodImage } from "./pod-image.ts";
+import { nodeCniRoot, type PodSlot } from "./pods.ts";
+import type { LabNode, LabPod } from "./state.ts";
+import { waitFor } from "./wait.ts";
+
+// `--runtime podman`: each node has its own podman (storage, run root, containers.conf) started inside the node's
+// network namespace with `nsenter --net`, not `ip netns exec`: the latter's private mount namespace remounts /sys,
+// which hides this machine's cgroup v1 mounts from runc ("no cgroup mount found"), and --cgroups=disabled is crun's only.
+
+/** The network name podman attaches (the conflist's `name`). */
+export const PODMAN_NETWORK = "flatnet";
+
+const podmanDir = (stateDir: string, node: string): string => join(stateDir, "podman", node);
+
+// CNI backend and runc as the brief of docs/runtimes.md says; rlimits below this VM's hard limits (podman's
+// default nofile/nproc of 1048576 make runc fail "error setting rlimits"); cgroupfs: there is no systemd here.
+const containersConf = (binDir: string): string => `[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+
+[network]
+network_backend = "cni"
+cni_plugin_dirs = [${JSON.stringify(binDir)}]
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+`;
+
+/** Runs the node's podman inside its network namespace with its own storage and the node's CNI conf dir. */
+export function nodePodman(stateDir: string, node: Pick<LabNode, "name" | "netns">, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const dir = podmanDir(stateDir, node.name);
+  const confDir = join(nodeCniRoot(stateDir, node.name), "net.d");
+  // vfs: the pod image is 5 MB, so a copy per container is cheap, and nothing of the storage stays mounted (overlay
+  // bind-mounts its home again in every podman process, conmon's late `container cleanup` included).
+  const globals = ["--root", join(dir, "root"), "--runroot", join(dir, "run"), "--tmpdir", join(dir, "tmp"), "--storage-driver", "vfs", "--network-config-dir", confDir];
+  return run("nsenter", [`--net=/run/netns/${node.netns}`, "podman", ...globals, ...args], {
+    timeoutMs: 60_000,
+    ...options,
+    env: { CONTAINERS_CONF: join(dir, "containers.conf") },
+  });
+}
+
+/**
+ * Starts each pod as a container of the node's podman through the installed conflist, running the probe responder;
+ * the container's network namespace is then named `pod.netns` (`ip netns attach`), so `lab check` and the rest see
+ * a podman pod as they see any lab pod.
+ */
+export async function startPodmanPods(stateDir: string, node: LabNode, install: CniInstall, image: PodImage, pods: readonly PodSlot[]): Promise<LabPod[]> {
+  const dir = podmanDir(stateDir, node.name);
+  if (!existsSync(join(dir, "containers.conf"))) {
+    await mkdir(join(dir, "tmp"), { recursive: true });
+    await writeFile(join(dir, "containers.conf"), containersConf(install.binDir));
+    await nodePodman(stateDir, node, ["import", "--quiet", image.rootfsTar, POD_IMAGE]);
+  }
+  // The probe engine (`lab check`) drives each responder over its control socket, bind-mounted at the same path.
+  const probeDir = dirname(responderSocket(stateDir, "-"));
+  await mkdir(probeDir, { recursive: true });
+  return Promise.all(
+    pods.map(async (pod) => {
+      const responderArgs = [
+        "--pod", pod.name,
+        "--node", node.name,
+        "--port", String(DEFAULT_PROBE_PORT),
+        "--control-socket", responderSocket(stateDir, pod.name),
+        ...node.podCidrs.flatMap((cidr) => ["--node-pod-cidr", cidr]),
+        ...node.underlayIps.flatMap((ip) => ["--node-ip", ip]),
+      ];
+      const runArgs = ["run", "-d", "--name", pod.name, "--network", PODMAN_NETWORK, "-v", `${image.responder}:${RESPONDER_PATH}:ro`, "-v", `${probeDir}:${probeDir}`, POD_IMAGE, ENTRY_PATH, ...responderArgs];
+      const containerId = (await nodePodman(stateDir, node, runArgs)).stdout.trim();
+      const { stdout } = await nodePodman(stateDir, node, ["inspect", "--format", "{{.State.Pid}}", containerId]);
+      const pid = Number(stdout.trim());
+      if (!Number.isInteger(pid) || pid <= 0) throw new LabError("ERR_LAB_RUNTIME", `podman container ${pod.name} on ${node.name} is not running (pid "${stdout.trim()}")`);
+      await run("ip", ["netns", "attach", pod.netns, String(pid)]);
+      return { ...pod, containerId, ifName: "eth0", ips: await globalAddresses(pod.netns, "eth0") };
+    }),
+  );
+}
+
+/** Removes every container of the node's podman (each one's CNI DEL frees its veth and IP); no podman dir: nothing. */
+export async function removePodmanPods(stateDir: string, node: Pick<LabNode, "name" | "netns">, options: RunOptions = {}): Promise<void> {
+  if (!existsSync(join(podmanDir(stateDir, node.name), "containers.conf"))) return;
+  await nodePodman(stateDir, node, ["rm", "--all", "--force", "--time", "0"], options);
+}
+
+/**
+ * For every node podman dir in the state dir (found on disk, so also after a crash or with no readable state): removes
+ * its containers, then unmounts whatever is still mounted under it (a container's shm after a crash), deepest first,
+ * until nothing is, so the directory can be deleted.
+ */
+export async function removeAllPodmanPods(stateDir: string, netnsOf: (node: string) => string): Promise<void> {
+  const root = join(stateDir, "podman");
+  const nodes = await readdir(root).catch(() => [] as string[]);
+  await Promise.all(nodes.map((name) => removePodmanPods(stateDir, { name, netns: netnsOf(name) }, { allowFailure: true })));
+  const unmounted = await waitFor(
+    async () => {
+      const points = mountPointsUnder(await readFile("/proc/self/mountinfo", "utf8"), root);
+      for (const point of points) await run("umount", [point], { allowFailure: true });
+      return points.length === 0;
+    },
+    { timeoutMs: 10_000, maxIntervalMs: 200 },
+  );
+  if (!unmounted) throw new LabError("ERR_LAB_RUNTIME", `mounts under ${root} stay after 10 s of umount; see /proc/self/mountinfo`);
+}
+
+/** Mount points of a /proc/PID/mountinfo text strictly under `root`, deepest first (the order to unmount them). */
+export function mountPointsUnder(mountinfo: string, root: string): string[] {
+  // Field 5 is the mount point, with space, tab, newline and backslash escaped as octal (proc(5)).
+  return mountinfo
+    .split("\n")
+    .map((line) => (line.split(" ")[4] ?? "").replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))))
+    .filter((point) => point.startsWith(`${root}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+async function globalAddresses(netns: string, device: string): Promise<string[]> {
+  const { stdout } = await run("ip", ["-n", netns, "-j", "addr", "show", "dev", device, "scope", "global"]);
+  // `ip -j` keeps an empty object for each address the scope filter left out.
+  const links = JSON.parse(stdout) as { addr_info?: { local?: string }[] }[];
+  return links.flatMap((link) => (link.addr_info ?? []).flatMap((info) => (info.local === undefined ? [] : [info.local])));
+}
