@@ -10,10 +10,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { type Browser, type Frame, type Page, chromium } from "playwright-core";
+import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeSyntheticCluster, makeSyntheticRun } from "../../apps/vscode/src/model/synthetic.ts";
-import { type CodeServer, codeServerMissingReason, ensureCodeServer, ensureVsix, repoRoot, startCodeServer } from "./code-server.ts";
+import { type CodeServer, codeServerMissingReason, ensureCodeServer, ensureVsix, findFrame, repoRoot, startCodeServer } from "./code-server.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
@@ -43,17 +43,6 @@ function recordLab(dir: string): { stateDir: string; replay: string } {
   const replay = join(dir, "run.ndjson");
   writeFileSync(replay, events.map((event) => JSON.stringify(event)).join("\n") + "\n");
   return { stateDir, replay };
-}
-
-async function findFrame(page: Page, selector: string, timeoutMs: number): Promise<Frame> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const frame of page.frames()) {
-      if (await frame.$(selector).catch(() => null)) return frame;
-    }
-    if (Date.now() > deadline) throw new Error(`no frame with ${selector} within ${timeoutMs} ms`);
-    await page.waitForTimeout(200);
-  }
 }
 
 const tsxCli = join(repoRoot, "node_modules", "tsx", "dist", "cli.mjs");
