@@ -7,7 +7,7 @@
  * Cluster Explorer gets a "Pod network" node.
  */
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -111,13 +111,28 @@ describe.skipIf(missing !== undefined)("the extension in code-server on a Kubern
     if (dir) rmSync(dir, { recursive: true, force: true });
   }, 120_000);
 
-  async function open(settings: Record<string, unknown>, extraVsix: string[] = []): Promise<{ server: CodeServer; browser: Browser; page: Page }> {
+  /** The extension's log (its LogOutputChannel's file in the profile), for the reason of a failure. */
+  function extensionLog(server: CodeServer): string {
+    const logs = readdirSync(server.root, { recursive: true, encoding: "utf8" }).filter((path) => path.endsWith("Flat Network.log"));
+    return logs.map((path) => readFileSync(join(server.root, path), "utf8")).join("\n");
+  }
+
+  /** Runs `body` on a fresh code-server with these settings; on failure the error carries the extension's log. */
+  async function withCodeServer(tag: string, settings: Record<string, unknown>, extraVsix: string[], body: (page: Page) => Promise<void>): Promise<void> {
     const server = await startCodeServer({ "flatnet.lab.enabled": false, "flatnet.cli": flatnet, ...settings }, { extraVsix });
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    await page.goto(`${server.url}?folder=${encodeURIComponent(server.workspace)}`);
-    await page.locator('.activitybar [aria-label^="Flat Network"]').first().click({ timeout: 60_000 });
-    return { server, browser, page };
+    try {
+      await page.goto(`${server.url}?folder=${encodeURIComponent(server.workspace)}`);
+      await page.locator('.activitybar [aria-label^="Flat Network"]').first().click({ timeout: 60_000 });
+      await body(page);
+    } catch (error) {
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\nextension log:\n${extensionLog(server)}`, { cause: error });
+    } finally {
+      await page.screenshot({ path: join(artifacts, `code-server-${tag}-last.png`) }).catch(() => {});
+      await browser.close();
+      await server.stop();
+    }
   }
 
   async function runCommand(page: Page, title: string): Promise<void> {
@@ -128,8 +143,7 @@ describe.skipIf(missing !== undefined)("the extension in code-server on a Kubern
   }
 
   it("Verify on a context checks that cluster through its API server, not the lab (the extension's own kubeconfig loader)", async () => {
-    const { server, browser, page } = await open({ "flatnet.kubeconfig": [kubeconfig] });
-    try {
+    await withCodeServer("cluster", { "flatnet.kubeconfig": [kubeconfig] }, [], async (page) => {
       await page.getByText("fn-vs-a", { exact: true }).first().waitFor({ timeout: 30_000 });
       await page.locator('.title-actions [aria-label="Verify flat connectivity"]').first().click();
       const frame = await findFrame(page, "canvas.heatmap", 60_000);
@@ -145,19 +159,14 @@ describe.skipIf(missing !== undefined)("the extension in code-server on a Kubern
       await page.mouse.move(700, 700); // no tooltip over the tree in the screenshot
       await page.screenshot({ path: join(artifacts, "code-server-cluster-verify.png") });
       await page.locator(".statusbar").getByText("flatnet: passed").first().waitFor({ timeout: 10_000 }); // the verdict item
-    } finally {
-      await page.screenshot({ path: join(artifacts, "code-server-cluster-last.png") }).catch(() => {});
-      await browser.close();
-      await server.stop();
-    }
+    });
   }, 300_000);
 
   it("follows the Kubernetes extension: its kubeconfig, its context switch, and a Pod network node in its Cluster Explorer", async () => {
     const dump = join(dir, "pod-network.json");
     const stub = await packKubernetesToolsStub(dir, { kubeconfig, switchTo: "fn-vs-b", dump });
     // No flatnet.kubeconfig and a KUBECONFIG that names no file: only the Kubernetes extension knows the kubeconfig.
-    const { server, browser, page } = await open({}, [stub]);
-    try {
+    await withCodeServer("kubernetes-tools", {}, [stub], async (page) => {
       await page.getByText("fn-vs-a", { exact: true }).first().waitFor({ timeout: 30_000 });
       await runCommand(page, `${USE_CONTEXT_TITLE} fn-vs-b`);
       await page.getByText("fn-vs-b", { exact: true }).first().waitFor({ timeout: 30_000 });
@@ -179,10 +188,6 @@ describe.skipIf(missing !== undefined)("the extension in code-server on a Kubern
       expect(children.map((c) => c.label)).toEqual(["Verify flat connectivity", "Problems", "node-1", "node-2"]);
       expect(children[0]!.command).toBe("flatnet.verify");
       expect(children.find((c) => c.label === "node-1")!.children.map((p) => p.label)).toEqual(["flatnet-system/pod-1-0", "flatnet-system/pod-1-1"]);
-    } finally {
-      await page.screenshot({ path: join(artifacts, "code-server-kubernetes-tools-last.png") }).catch(() => {});
-      await browser.close();
-      await server.stop();
-    }
+    });
   }, 300_000);
 });
