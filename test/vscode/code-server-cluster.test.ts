@@ -17,7 +17,7 @@ import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeApiServer } from "../fake-apiserver/fake-apiserver.ts";
 import { isRoot, ProbeTopology } from "../probe/topology.ts";
-import { type CodeServer, codeServerMissingReason, ensureCodeServer, ensureVsix, findFrame, repoRoot, startCodeServer } from "./code-server.ts";
+import { type CodeServer, codeServerMissingReason, ensureCodeServer, ensureVsix, findFrame, repoRoot, runCommand, startCodeServer } from "./code-server.ts";
 import { DUMP_TITLE, USE_CONTEXT_TITLE, packKubernetesToolsStub } from "./kubernetes-tools-stub.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -133,13 +133,6 @@ describe.skipIf(missing !== undefined)("the extension in code-server on a Kubern
       await browser.close();
       await server.stop();
     }
-  }
-
-  async function runCommand(page: Page, title: string): Promise<void> {
-    await page.keyboard.press("F1");
-    await page.keyboard.type(title);
-    await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ timeout: 10_000 });
-    await page.keyboard.press("Enter");
   }
 
   it("Verify on a context checks that cluster through its API server, not the lab (the extension's own kubeconfig loader)", async () => {

@@ -13,7 +13,7 @@ import { promisify } from "node:util";
 import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeSyntheticCluster, makeSyntheticRun } from "../../apps/vscode/src/model/synthetic.ts";
-import { type CodeServer, codeServerMissingReason, ensureCodeServer, ensureVsix, findFrame, repoRoot, startCodeServer } from "./code-server.ts";
+import { type CodeServer, codeServerMissingReason, ensureCodeServer, ensureVsix, findFrame, repoRoot, runCommand, startCodeServer } from "./code-server.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
@@ -164,4 +164,22 @@ describe.skipIf(missing !== undefined).each([recorded, live])("the extension in 
       await page.screenshot({ path: join(artifacts, `code-server-${tag}-problems.png`) });
     }
   }, 180_000);
+
+  it("opens the walkthrough, and its topology step draws the lab", async (context) => {
+    if (skip) return context.skip();
+    await runCommand(page, "Welcome: Open Walkthrough...");
+    await page.keyboard.type("Learn a flat pod network");
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: "Learn a flat pod network" }).first().waitFor({ timeout: 10_000 });
+    await page.keyboard.press("Enter");
+    for (const step of ["Bring up the lab", "See the topology", "Open a terminal in a pod", "Ping another pod's IP", "See the source IP the other side saw", "Break something and watch Verify find it"]) {
+      await page.getByText(step, { exact: true }).first().waitFor({ timeout: 30_000 });
+    }
+    await page.screenshot({ path: join(artifacts, `code-server-${tag}-walkthrough.png`) });
+    await page.getByText("See the topology", { exact: true }).first().click();
+    await page.locator(".monaco-button, a, button").filter({ hasText: /^Show topology$/ }).first().click({ timeout: 10_000 });
+    const frame = await findFrame(page, "[data-pod]", 60_000);
+    const ips = await frame.$$eval("[data-pod] .ip", (els) => els.map((el) => el.textContent));
+    expect(ips).toContain(expected.podIp);
+    await page.screenshot({ path: join(artifacts, `code-server-${tag}-walkthrough-topology.png`) });
+  }, 120_000);
 });

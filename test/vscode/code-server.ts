@@ -137,3 +137,11 @@ export async function findFrame(page: Page, selector: string, timeoutMs: number)
     await page.waitForTimeout(200);
   }
 }
+
+/** Runs a command from the palette by its title (F1, type, the row appears, Enter). */
+export async function runCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press("F1");
+  await page.keyboard.type(title);
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ timeout: 10_000 });
+  await page.keyboard.press("Enter");
+}
