@@ -165,6 +165,15 @@ describe.skipIf(missing !== undefined).each([recorded, live])("the extension in 
     }
   }, 180_000);
 
+  it("restores the matrix panel on its cluster after a window reload (WebviewPanelSerializer)", async (context) => {
+    if (skip) return context.skip();
+    await page.reload();
+    const frame = await findFrame(page, "canvas.heatmap", 60_000);
+    await frame.waitForFunction((count) => (window as unknown as { flatnet: { matrix: { matrix: { grid: { nodes: string[] } } } } }).flatnet.matrix.matrix.grid.nodes.length === count, expected.nodes.length, { timeout: 60_000 });
+    const nodes = await frame.evaluate(() => (window as unknown as { flatnet: { matrix: { matrix: { grid: { nodes: string[] } } } } }).flatnet.matrix.matrix.grid.nodes);
+    expect(nodes).toEqual([...expected.nodes].sort((a, b) => a.localeCompare(b, "en", { numeric: true })));
+  }, 120_000);
+
   it("opens the walkthrough, and its topology step draws the lab", async (context) => {
     if (skip) return context.skip();
     await runCommand(page, "Welcome: Open Walkthrough...");
