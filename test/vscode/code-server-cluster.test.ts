@@ -35,6 +35,7 @@ describe.skipIf(missing !== undefined)("the extension in code-server on a Kubern
   let front: Server;
   let dir: string;
   let kubeconfig: string;
+  let writeKubeconfig: (currentContext: string) => void;
 
   beforeAll(async () => {
     await ensureCodeServer();
@@ -90,17 +91,19 @@ describe.skipIf(missing !== undefined)("the extension in code-server on a Kubern
     await new Promise<void>((resolve) => front.listen(0, "127.0.0.1", () => resolve()));
     const server = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
     kubeconfig = join(dir, "kubeconfig");
-    writeFileSync(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [{ name: "fn-vs", cluster: { server, "insecure-skip-tls-verify": true } }],
-        users: [{ name: "fn-vs", user: { token: "fn-vs-token" } }],
-        contexts: ["fn-vs-a", "fn-vs-b"].map((name) => ({ name, context: { cluster: "fn-vs", user: "fn-vs" } })),
-        "current-context": "fn-vs-a",
-      }),
-    );
+    writeKubeconfig = (current) =>
+      writeFileSync(
+        kubeconfig,
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "Config",
+          clusters: [{ name: "fn-vs", cluster: { server, "insecure-skip-tls-verify": true } }],
+          users: [{ name: "fn-vs", user: { token: "fn-vs-token" } }],
+          contexts: ["fn-vs-a", "fn-vs-b"].map((name) => ({ name, context: { cluster: "fn-vs", user: "fn-vs" } })),
+          "current-context": current,
+        }),
+      );
+    writeKubeconfig("fn-vs-a");
   }, 1_200_000);
 
   afterAll(async () => {
@@ -152,6 +155,13 @@ describe.skipIf(missing !== undefined)("the extension in code-server on a Kubern
       await page.mouse.move(700, 700); // no tooltip over the tree in the screenshot
       await page.screenshot({ path: join(artifacts, "code-server-cluster-verify.png") });
       await page.locator(".statusbar").getByText("flatnet: passed").first().waitFor({ timeout: 10_000 }); // the verdict item
+      // The kubeconfig file is watched: `kubectl config use-context` there switches the view.
+      writeKubeconfig("fn-vs-b");
+      try {
+        await page.getByText("fn-vs-b", { exact: true }).first().waitFor({ timeout: 30_000 });
+      } finally {
+        writeKubeconfig("fn-vs-a");
+      }
     });
   }, 300_000);
 
