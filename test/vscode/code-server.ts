@@ -68,7 +68,10 @@ export async function startCodeServer(settings: Record<string, unknown>, options
   const extensions = join(root, "extensions");
   const data = join(root, "data");
   const workspace = join(root, "workspace");
-  for (const dir of [extensions, join(data, "User"), workspace]) mkdirSync(dir, { recursive: true });
+  for (const dir of [extensions, join(data, "User"), join(data, "Machine"), workspace]) mkdirSync(dir, { recursive: true });
+  // code-server is a remote window: machine(-overridable) settings (flatnet.cli, flatnet.kubeconfig, ...) are read
+  // from the remote machine's settings only, never from the user's.
+  writeFileSync(join(data, "Machine", "settings.json"), JSON.stringify(settings));
   writeFileSync(
     join(data, "User", "settings.json"),
     JSON.stringify({

@@ -187,8 +187,12 @@ export class FlatnetContext implements vscode.Disposable {
     const { config, errors, loaded } = loadKubeConfig(paths);
     this.#kubeconfigs = loaded;
     for (const error of errors) this.#output.error(error);
-    if (loaded.length === 0) return [];
+    if (loaded.length === 0) {
+      this.#output.info(`no kubeconfig file among ${paths.join(", ")}`);
+      return [];
+    }
     const contexts = selectContexts(selection, config.getCurrentContext());
+    this.#output.info(`kubeconfig ${loaded.join(", ")}${this.#tools ? " (from the Kubernetes extension)" : ""}: showing ${contexts.length > 0 ? contexts.join(", ") : "no context"}`);
     const known = new Set(config.getContexts().map((c) => c.name));
     let selector: Record<string, string>;
     try {
