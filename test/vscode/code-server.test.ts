@@ -167,8 +167,13 @@ describe.skipIf(missing !== undefined).each([recorded, live])("the extension in 
 
   it("restores the matrix panel on its cluster after a window reload (WebviewPanelSerializer)", async (context) => {
     if (skip) return context.skip();
-    await page.reload();
-    const frame = await findFrame(page, "canvas.heatmap", 60_000);
+    // The workbench's own reload: it saves the open editors (and their webview state) before it goes.
+    await runCommand(page, "Developer: Reload Window");
+    await page.waitForEvent("load", { timeout: 60_000 });
+    const frame = await findFrame(page, "canvas.heatmap", 60_000).catch(async (error) => {
+      await page.screenshot({ path: join(artifacts, `code-server-${tag}-reload.png`) });
+      throw error;
+    });
     await frame.waitForFunction((count) => (window as unknown as { flatnet: { matrix: { matrix: { grid: { nodes: string[] } } } } }).flatnet.matrix.matrix.grid.nodes.length === count, expected.nodes.length, { timeout: 60_000 });
     const nodes = await frame.evaluate(() => (window as unknown as { flatnet: { matrix: { matrix: { grid: { nodes: string[] } } } } }).flatnet.matrix.matrix.grid.nodes);
     expect(nodes).toEqual([...expected.nodes].sort((a, b) => a.localeCompare(b, "en", { numeric: true })));
