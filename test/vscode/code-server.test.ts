@@ -10,10 +10,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { type Browser, type Frame, type Page, chromium } from "playwright-core";
+import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeSyntheticCluster, makeSyntheticRun } from "../../apps/vscode/src/model/synthetic.ts";
-import { type CodeServer, codeServerMissingReason, ensureCodeServer, ensureVsix, repoRoot, startCodeServer } from "./code-server.ts";
+import { type CodeServer, codeServerMissingReason, ensureCodeServer, ensureVsix, findFrame, repoRoot, runCommand, startCodeServer } from "./code-server.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
@@ -43,17 +43,6 @@ function recordLab(dir: string): { stateDir: string; replay: string } {
   const replay = join(dir, "run.ndjson");
   writeFileSync(replay, events.map((event) => JSON.stringify(event)).join("\n") + "\n");
   return { stateDir, replay };
-}
-
-async function findFrame(page: Page, selector: string, timeoutMs: number): Promise<Frame> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const frame of page.frames()) {
-      if (await frame.$(selector).catch(() => null)) return frame;
-    }
-    if (Date.now() > deadline) throw new Error(`no frame with ${selector} within ${timeoutMs} ms`);
-    await page.waitForTimeout(200);
-  }
 }
 
 const tsxCli = join(repoRoot, "node_modules", "tsx", "dist", "cli.mjs");
@@ -175,4 +164,36 @@ describe.skipIf(missing !== undefined).each([recorded, live])("the extension in 
       await page.screenshot({ path: join(artifacts, `code-server-${tag}-problems.png`) });
     }
   }, 180_000);
+
+  it("restores the matrix panel on its cluster after a window reload (WebviewPanelSerializer)", async (context) => {
+    if (skip) return context.skip();
+    // The workbench's own reload: it saves the open editors (and their webview state) before it goes.
+    await runCommand(page, "Developer: Reload Window");
+    await page.waitForEvent("load", { timeout: 60_000 });
+    const frame = await findFrame(page, "canvas.heatmap", 60_000).catch(async (error) => {
+      await page.screenshot({ path: join(artifacts, `code-server-${tag}-reload.png`) });
+      throw error;
+    });
+    await frame.waitForFunction((count) => (window as unknown as { flatnet: { matrix: { matrix: { grid: { nodes: string[] } } } } }).flatnet.matrix.matrix.grid.nodes.length === count, expected.nodes.length, { timeout: 60_000 });
+    const nodes = await frame.evaluate(() => (window as unknown as { flatnet: { matrix: { matrix: { grid: { nodes: string[] } } } } }).flatnet.matrix.matrix.grid.nodes);
+    expect(nodes).toEqual([...expected.nodes].sort((a, b) => a.localeCompare(b, "en", { numeric: true })));
+  }, 120_000);
+
+  it("opens the walkthrough, and its topology step draws the lab", async (context) => {
+    if (skip) return context.skip();
+    await runCommand(page, "Welcome: Open Walkthrough...");
+    await page.keyboard.type("Learn a flat pod network");
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: "Learn a flat pod network" }).first().waitFor({ timeout: 10_000 });
+    await page.keyboard.press("Enter");
+    for (const step of ["Bring up the lab", "See the topology", "Open a terminal in a pod", "Ping another pod's IP", "See the source IP the other side saw", "Break something and watch Verify find it"]) {
+      await page.getByText(step, { exact: true }).first().waitFor({ timeout: 30_000 });
+    }
+    await page.screenshot({ path: join(artifacts, `code-server-${tag}-walkthrough.png`) });
+    await page.getByText("See the topology", { exact: true }).first().click();
+    await page.locator(".monaco-button, a, button").filter({ hasText: /^Show topology$/ }).first().click({ timeout: 10_000 });
+    const frame = await findFrame(page, "[data-pod]", 60_000);
+    const ips = await frame.$$eval("[data-pod] .ip", (els) => els.map((el) => el.textContent));
+    expect(ips).toContain(expected.podIp);
+    await page.screenshot({ path: join(artifacts, `code-server-${tag}-walkthrough-topology.png`) });
+  }, 120_000);
 });

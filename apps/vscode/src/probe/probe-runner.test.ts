@@ -68,6 +68,20 @@ describe("spawnProbeRun", () => {
     expect(events.at(-1)).toMatchObject({ type: "run-failed", error: { code, message: expect.stringContaining(detail) } });
   });
 
+  it("cancel kills the command mid-run and ends the run as cancelled", async () => {
+    // Prints run-started, then would run forever: only the kill ends it.
+    const command = script("forever.mjs", `process.stdout.write(${JSON.stringify(JSON.stringify(run[0]) + "\n")}); setInterval(() => {}, 1000);`);
+    const events: ProbeEvent[] = [];
+    let started!: () => void;
+    const first = new Promise<void>((resolve) => (started = resolve));
+    const probe = spawnProbeRun(command, process.env, cluster, { onEvents: (e) => (events.push(...e), started()), onWarning: () => {} });
+    await first;
+    probe.cancel();
+    await probe.done;
+    expect(events.map((e) => e.type)).toEqual(["run-started", "run-failed"]);
+    expect(events.at(-1)).toEqual({ v: 1, type: "run-failed", runId: "run-1", error: { code: "ERR_PROBE_CANCELLED", message: `cancelled: ${command.join(" ")} was stopped` } });
+  });
+
   it("reports a missing command as ERR_PROBE_SPAWN", async () => {
     const { events } = await collect((cb) => spawnProbeRun(["/nonexistent/flatnet", "check"], process.env, cluster, cb));
     expect(events).toEqual([{ v: 1, type: "run-failed", runId: "unknown", error: { code: "ERR_PROBE_SPAWN", message: expect.stringContaining("ENOENT") } }]);

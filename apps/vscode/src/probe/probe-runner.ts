@@ -73,6 +73,7 @@ export function spawnProbeRun(command: readonly string[], env: NodeJS.ProcessEnv
     out.push(outcome.event);
   });
   const child = spawn(file, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  let cancelled = false;
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
     if (document.length < MAX_DOCUMENT_BYTES) document += chunk;
@@ -97,7 +98,8 @@ export function spawnProbeRun(command: readonly string[], env: NodeJS.ProcessEnv
         }
       }
       for (const warning of warnings.slice(0, 5)) callbacks.onWarning(warning);
-      if (!terminal) {
+      if (!terminal && cancelled) callbacks.onEvents([failed(runId, "ERR_PROBE_CANCELLED", `cancelled: ${command.join(" ")} was stopped`)]);
+      else if (!terminal) {
         const detail = error ? error.message : stderr.trim().split("\n").at(-1) || (warnings[0] ?? `exited with code ${code} without a probe report`);
         callbacks.onEvents([failed(runId, error ? "ERR_PROBE_SPAWN" : "ERR_PROBE_EXIT", `${command.join(" ")}: ${detail}`)]);
       }
@@ -106,7 +108,13 @@ export function spawnProbeRun(command: readonly string[], env: NodeJS.ProcessEnv
     child.on("error", (error) => finish(null, error));
     child.on("close", (code) => finish(code));
   });
-  return { done, cancel: () => child.kill("SIGTERM") };
+  return {
+    done,
+    cancel: () => {
+      cancelled = true;
+      child.kill("SIGTERM");
+    },
+  };
 }
 
 /** Replays a recorded run (NDJSON of ProbeEvents, or one ProbeReport JSON) as if it were streaming. */

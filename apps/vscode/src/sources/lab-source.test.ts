@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { agentHealthFromProcess, processStartTime, type RecordedAgent, startTimeFromStat } from "./lab-source.ts";
+import { agentHealthFromProcess, labPodShell, type LabStateFile, processStartTime, type RecordedAgent, startTimeFromStat } from "./lab-source.ts";
 
 const hasProc = processStartTime(process.pid) !== undefined;
 if (!hasProc) console.log("lab-source process tests skipped: no /proc on this system");
@@ -42,5 +42,27 @@ describe("start time from a /proc/PID/stat line", () => {
     ["dead", `4242 (flatnet) ${tail("X")}`, undefined],
   ])("%s", (_name, stat, startTime) => {
     expect(startTimeFromStat(stat)).toBe(startTime);
+  });
+});
+
+describe("labPodShell", () => {
+  const state: LabStateFile = {
+    prefix: "fn-",
+    clusterCidrs: [],
+    nodes: [],
+    pods: [
+      { name: "pod-node1-0", node: "node1", ips: ["10.244.1.2"], netns: "fn-pod-node1-0" },
+      { name: "old", node: "node1", ips: [] },
+      { name: "evil", node: "node1", ips: [], netns: "x; rm -rf /" },
+    ],
+  };
+  it.each([
+    ["root runs ip directly", "pod-node1-0", 0, { shellPath: "ip", shellArgs: ["netns", "exec", "fn-pod-node1-0", "sh"] }],
+    ["others go through sudo", "pod-node1-0", 1000, { shellPath: "sudo", shellArgs: ["ip", "netns", "exec", "fn-pod-node1-0", "sh"] }],
+    ["an unknown pod is named with the lab's pods", "nope", 0, { error: 'pod "nope" is not in the lab (pods: pod-node1-0, old, evil)' }],
+    ["a state without the netns", "old", 0, { error: 'pod "old" has no usable network namespace in the lab state (netns undefined)' }],
+    ["a netns name that is not a name", "evil", 0, { error: 'pod "evil" has no usable network namespace in the lab state (netns "x; rm -rf /")' }],
+  ])("%s", (_, pod, uid, expected) => {
+    expect(labPodShell(state, pod, uid)).toEqual(expected);
   });
 });

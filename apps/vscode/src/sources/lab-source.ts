@@ -25,9 +25,18 @@ const labStateSchema = z.object({
       agent: z.object({ pid: z.number().int().positive(), startTime: z.string(), socket: z.string() }).partial().optional(),
     }),
   ),
-  pods: z.array(z.object({ name: z.string().min(1), node: z.string(), ips: z.array(z.string()).default([]) })).default([]),
+  pods: z.array(z.object({ name: z.string().min(1), node: z.string(), ips: z.array(z.string()).default([]), netns: z.string().optional() })).default([]),
 });
 export type LabStateFile = z.infer<typeof labStateSchema>;
+
+/** The shell of a terminal inside a lab pod's network namespace (`ip netns exec`, through sudo unless root). */
+export function labPodShell(state: LabStateFile, pod: string, uid: number | undefined): { shellPath: string; shellArgs: string[] } | { error: string } {
+  const found = state.pods.find((p) => p.name === pod);
+  if (!found) return { error: `pod "${pod}" is not in the lab (pods: ${state.pods.map((p) => p.name).join(", ") || "none"})` };
+  if (!found.netns || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(found.netns)) return { error: `pod "${pod}" has no usable network namespace in the lab state (netns ${JSON.stringify(found.netns)})` };
+  const args = ["netns", "exec", found.netns, "sh"];
+  return uid === 0 ? { shellPath: "ip", shellArgs: args } : { shellPath: "sudo", shellArgs: ["ip", ...args] };
+}
 /** A node's agent as the lab recorded it. */
 export type RecordedAgent = NonNullable<LabStateFile["nodes"][number]["agent"]>;
 

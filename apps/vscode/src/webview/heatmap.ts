@@ -32,6 +32,29 @@ export function cellAt(layout: HeatmapLayout, nodeCount: number, x: number, y: n
   return { row, col };
 }
 
+/** Arrow keys move the keyboard cursor one cell, Home/End to the row's ends; undefined for other keys. */
+export function moveCursor(cursor: { row: number; col: number } | undefined, key: string, nodeCount: number): { row: number; col: number } | undefined {
+  if (nodeCount === 0) return undefined;
+  const at = cursor ?? { row: 0, col: 0 };
+  const clamp = (n: number) => Math.max(0, Math.min(nodeCount - 1, n));
+  switch (key) {
+    case "ArrowUp":
+      return cursor ? { row: clamp(at.row - 1), col: at.col } : at;
+    case "ArrowDown":
+      return cursor ? { row: clamp(at.row + 1), col: at.col } : at;
+    case "ArrowLeft":
+      return cursor ? { row: at.row, col: clamp(at.col - 1) } : at;
+    case "ArrowRight":
+      return cursor ? { row: at.row, col: clamp(at.col + 1) } : at;
+    case "Home":
+      return { row: at.row, col: 0 };
+    case "End":
+      return { row: at.row, col: nodeCount - 1 };
+    default:
+      return undefined;
+  }
+}
+
 function fillFor(palette: Palette, state: number, rtt: number, rttShades: string[]): string | undefined {
   switch (state) {
     case CellState.none:

@@ -26,7 +26,9 @@ function post(message: WebviewMessage): void {
   vscode.postMessage(message);
 }
 
-const saved = (vscode.getState() ?? {}) as { selected?: [string, string] };
+// The state survives a reload: the host's serializer reads clusterId back to reopen the panel on its cluster.
+const saved = (vscode.getState() ?? {}) as { selected?: [string, string]; clusterId?: string };
+const saveState = (state: { selected?: [string, string]; clusterId?: string }) => vscode.setState({ ...((vscode.getState() ?? {}) as object), ...state });
 let cluster: ClusterView | null = null;
 const matrix =
   view === "matrix"
@@ -36,7 +38,7 @@ const matrix =
         probePair: (src, dst) => post({ v: PROTOCOL_VERSION, type: "probe-pair", src, dst }),
         copy: (text) => post({ v: PROTOCOL_VERSION, type: "copy", text }),
         rendered: (ms) => post({ v: PROTOCOL_VERSION, type: "rendered", view, ms }),
-        saveState: (state) => vscode.setState(state),
+        saveState,
       }, Array.isArray(saved.selected) && saved.selected.length === 2 ? { selected: saved.selected } : {})
     : undefined;
 
@@ -57,6 +59,7 @@ window.addEventListener("message", (event: MessageEvent) => {
   switch (message.type) {
     case "cluster":
       cluster = message.cluster as ClusterView | null;
+      if (cluster) saveState({ clusterId: cluster.id });
       if (matrix) matrix.setCluster(cluster);
       else renderTopologyNow();
       break;

@@ -1,12 +1,12 @@
 /**
  * The connectivity matrix panel: toolbar (Verify, Open JSON report), progress, legend, the node x node heatmap
- * on a canvas, a hover tooltip with the diagnosis, and a click drill-down to the cell's pod pairs.
+ * on a canvas, a hover tooltip with the diagnosis, and a click (or arrows + Enter) drill-down to the cell's pod pairs.
  */
 import type { PairResult, ProbeEvent } from "@flatnet/core";
 import type { ClusterView } from "../model/cluster-view.ts";
 import { CellMark, CellState, type CellDetail, ProbeMatrix } from "../model/matrix.ts";
 import { h, icon } from "./dom.ts";
-import { type HeatmapLayout, cellAt, layoutHeatmap, paintHeatmap } from "./heatmap.ts";
+import { type HeatmapLayout, cellAt, layoutHeatmap, moveCursor, paintHeatmap } from "./heatmap.ts";
 import { readPalette } from "./palette.ts";
 
 export interface MatrixActions {
@@ -36,6 +36,7 @@ export class MatrixView {
   #full = true;
   #frame = 0;
   #selected: [string, string] | undefined;
+  #cursor: { row: number; col: number } | undefined;
   readonly #canvas = h("canvas", { class: "heatmap", tabindex: 0, role: "img", "aria-label": "connectivity matrix" });
   readonly #tooltip = h("div", { class: "tooltip", role: "tooltip", hidden: true });
   readonly #progress = h("span", { class: "progress muted" });
@@ -55,6 +56,8 @@ export class MatrixView {
     this.#canvas.addEventListener("mousemove", (event) => this.#hover(event));
     this.#canvas.addEventListener("mouseleave", () => (this.#tooltip.hidden = true));
     this.#canvas.addEventListener("click", (event) => this.#click(event));
+    this.#canvas.addEventListener("keydown", (event) => this.#key(event));
+    this.#canvas.addEventListener("blur", () => this.#cursor && this.#repaintGrid());
     const legend = h(
       "div",
       { class: "legend" },
@@ -145,8 +148,14 @@ export class MatrixView {
     return this.paint();
   }
 
+  /** The grid and the cursor only: the drill-down stays as it is (a click on its buttons must not lose its target). */
+  #repaintGrid(): void {
+    this.#full = true;
+    this.paint(false);
+  }
+
   /** Paints now: everything after a relayout or theme change, else only the cells that changed. */
-  paint(): number {
+  paint(detail = true): number {
     performance.mark("fn-matrix-start");
     const ctx = this.#canvas.getContext("2d")!;
     const ratio = window.devicePixelRatio || 1;
@@ -156,9 +165,15 @@ export class MatrixView {
     else if (this.#pending.size > 0) paintHeatmap(ctx, this.#matrix.grid, palette, this.#layout, [...this.#pending]);
     const full = this.#full;
     this.#full = false;
+    if (this.#cursor && document.activeElement === this.#canvas) {
+      const { cell, left, top } = this.#layout;
+      ctx.strokeStyle = getComputedStyle(document.body).getPropertyValue("--vscode-focusBorder") || "#007fd4";
+      ctx.lineWidth = 2;
+      ctx.strokeRect(left + this.#cursor.col * cell + 1, top + this.#cursor.row * cell + 1, cell - 2, cell - 2);
+    }
     this.#pending.clear();
     this.#renderStatus();
-    if (this.#selected) this.#renderDetail(this.#matrix.detail(...this.#selected));
+    if (detail && this.#selected) this.#renderDetail(this.#matrix.detail(...this.#selected));
     performance.mark("fn-matrix-end");
     const measure = performance.measure(full ? "fn-matrix-full" : "fn-matrix-incremental", "fn-matrix-start", "fn-matrix-end");
     if (full) this.actions.rendered(measure.duration);
@@ -206,6 +221,26 @@ export class MatrixView {
     this.#tooltip.style.left = `${event.clientX - wrap.left + 12}px`;
     this.#tooltip.style.top = `${event.clientY - wrap.top + 12}px`;
     this.#tooltip.hidden = false;
+  }
+
+  /** Arrows move a cursor over the cells (announced through aria-label), Enter or Space drills down. */
+  #key(event: KeyboardEvent): void {
+    const nodes = this.#matrix.grid.nodes;
+    if ((event.key === "Enter" || event.key === " ") && this.#cursor) {
+      event.preventDefault();
+      const detail = this.#matrix.detail(nodes[this.#cursor.row]!, nodes[this.#cursor.col]!);
+      this.#selected = [detail.src, detail.dst];
+      this.actions.saveState({ selected: this.#selected });
+      this.#renderDetail(detail);
+      return;
+    }
+    const next = moveCursor(this.#cursor, event.key, nodes.length);
+    if (!next) return;
+    event.preventDefault();
+    this.#cursor = next;
+    const detail = this.#matrix.detail(nodes[next.row]!, nodes[next.col]!);
+    this.#canvas.setAttribute("aria-label", `${detail.src} → ${detail.dst}: ${STATE_NAMES[detail.state]}, ${detail.pairs.length} pairs. Enter shows them.`);
+    this.#repaintGrid();
   }
 
   #click(event: MouseEvent): void {

@@ -118,6 +118,21 @@ describe.skipIf(missing !== undefined)("webviews in headless Chromium", () => {
     await wp.page.close();
   });
 
+  it("drills down from the keyboard: arrows move over the cells, Enter opens the pairs", async () => {
+    const wp = await openWebview(browser, bundle.dir, "matrix", "dark");
+    const cluster = labCluster();
+    await wp.post({ v: 1, type: "cluster", cluster });
+    await wp.post({ v: 1, type: "probe-events", events: makeSyntheticRun(cluster, faults) });
+    await wp.page.waitForFunction(() => document.querySelector(".progress")?.textContent === "run run-1: 6/6 pairs");
+    await wp.page.focus("canvas.heatmap");
+    for (const key of ["ArrowDown", "ArrowRight", "ArrowLeft", "ArrowRight"]) await wp.page.keyboard.press(key);
+    expect(await wp.page.getAttribute("canvas.heatmap", "aria-label")).toBe("node-1 → node-2: failed, 1 pairs. Enter shows them.");
+    await wp.page.keyboard.press("Enter");
+    await wp.page.waitForSelector(".detail table");
+    expect(await wp.page.textContent(".detail h2")).toMatch(/^node-1 → node-2failed/);
+    await wp.page.close();
+  });
+
   it("shows an invalid host message as an error line and keeps working", async () => {
     const wp = await openWebview(browser, bundle.dir, "matrix", "dark");
     await wp.post({ v: 7, type: "cluster", cluster: null });
