@@ -11,7 +11,7 @@ import type { KernelNode } from "../../apps/agent/src/probe/node-state.ts";
 // routes to the other nodes' pod CIDRs), fn-tp-p<N>-<i> (pods 10.244.N.(i+2)). Nothing touches the root namespace.
 
 export const PREFIX = "fn-tp-";
-// Namespace prefixes these helpers may create or act in: the probes tests', the node-endpoint tests' (fn-tn-) and
+// Namespace prefixes these helpers may create or act in: the probes tests', the node-endpoint tests' (fn-tn-),
 // the dial-guard tests' (fn-hn-), check --deploy's (fn-cl-) and the extension's cluster e2e (fn-vs-).
 const ALLOWED_PREFIXES = [PREFIX, "fn-tn-", "fn-hn-", "fn-cl-", "fn-vs-"];
 const allowed = (name: string): boolean => ALLOWED_PREFIXES.some((p) => name.startsWith(p));
