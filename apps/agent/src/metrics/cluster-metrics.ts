@@ -164,8 +164,14 @@ export function registerClusterMetrics(options: ClusterMetricsOptions): ClusterM
   return { refreshPodIps, stop: () => clearInterval(timer) };
 }
 
+/** FLATNET_POD_IP_REFRESH_MS: milliseconds between the agent's reads of the IPAM database (the lab uses 1 s). */
+export function podIpRefreshMs(env: Record<string, string | undefined>): number {
+  const ms = Number(env.FLATNET_POD_IP_REFRESH_MS);
+  return Number.isInteger(ms) && ms > 0 ? ms : DEFAULT_POD_IP_REFRESH_MS;
+}
+
 /** The route module that registers these metrics on the agent's registry (it serves no routes of its own). */
 export function clusterMetricsRoutes(context: AgentContext): ApiRoute[] {
-  registerClusterMetrics({ registry: context.registry, datastore: context.datastore, podCidrs: () => context.self()?.podCidrs });
+  registerClusterMetrics({ registry: context.registry, datastore: context.datastore, podCidrs: () => context.self()?.podCidrs, podIpRefreshMs: podIpRefreshMs(process.env) });
   return [];
 }
