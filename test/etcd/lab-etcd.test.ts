@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { killAgent, labCheck, labDown, labUp, removeNode, startAgent } from "../../apps/agent/src/lab/lab.ts";
 import { isRecordedProcessAlive } from "../../apps/agent/src/lab/supervisor.ts";
 import { listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
+import { waitFor } from "../../apps/agent/src/lab/wait.ts";
 import { existsSync } from "node:fs";
 
 // `flatnet lab up --datastore etcd`: etcd inside the lab's underlay namespace, agents in the node namespaces on it,
@@ -51,7 +52,12 @@ describe.skipIf(!isRoot || !haveEtcd)("flatnet lab on etcd", { timeout: 180_000 
     for (const pair of report.pairs) expect(pair.sawSource).toBe(pair.expectedSource);
 
     const node2 = state.nodes[1]!;
-    const metrics = (await get(node2.agent!.socket, "/metrics")).body.split("\n");
+    // The agent re-reads the plugin's IPAM database on its own timer (1 s in a lab; a scrape never opens it): wait
+    // until its figures show node2's pod.
+    const podIps = `flatnet_node_pod_ips{pod_cidr="${node2.podCidrs[0]}",state="used"} 1`;
+    let metrics: string[] = [];
+    const seen = await waitFor(async () => (metrics = (await get(node2.agent!.socket, "/metrics")).body.split("\n")).includes(podIps), { timeoutMs: 30_000, maxIntervalMs: 500 });
+    expect(seen, `${podIps} in /metrics`).toBe(true);
     const line = (prefix: string) => metrics.filter((l) => l.startsWith(prefix));
     expect(line("flatnet_datastore_info")).toEqual(['flatnet_datastore_info{kind="etcd"} 1']);
     expect(line("flatnet_cluster_node_cidrs")).toEqual([

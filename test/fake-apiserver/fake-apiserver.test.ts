@@ -143,7 +143,7 @@ describe("FakeApiServer over HTTP", () => {
   });
 });
 
-describe("FakeApiServer workloads (namespaces, pods, DaemonSets) over HTTP", () => {
+describe("FakeApiServer workloads (namespaces, pods, secrets, configmaps, DaemonSets) over HTTP", () => {
   let fake: FakeApiServer;
   beforeEach(async () => {
     fake = new FakeApiServer();
@@ -182,6 +182,25 @@ describe("FakeApiServer workloads (namespaces, pods, DaemonSets) over HTTP", () 
     expect((await call("DELETE", "/api/v1/namespaces/ns1?propagationPolicy=Background")).status).toBe(200);
     expect(fake.workloads.list("pods")).toEqual([]);
     expect((await call("GET", "/api/v1/namespaces/ns1")).status).toBe(404);
+  });
+
+  it("secrets as the apiserver stores them: stringData merged into base64 data, type Opaque, bad base64 refused; configmaps hold strings; both go with their namespace", async () => {
+    expect((await call("POST", "/api/v1/namespaces/ns1/secrets", { metadata: { name: "t" } })).body).toMatchObject({ code: 404, message: 'namespaces "ns1" not found' });
+    fake.workloads.put("namespaces", { metadata: { name: "ns1" } });
+    const made = await call("POST", "/api/v1/namespaces/ns1/secrets", { apiVersion: "v1", kind: "Secret", metadata: { name: "t" }, data: { a: "YQ==" }, stringData: { token: "abc" } });
+    expect(made).toMatchObject({ status: 201, body: { kind: "Secret", type: "Opaque", data: { a: "YQ==", token: "YWJj" }, metadata: { namespace: "ns1" } } });
+    expect(made.body.stringData).toBeUndefined();
+    expect(made.body.metadata.generation).toBeUndefined();
+    expect((await call("GET", "/api/v1/namespaces/ns1/secrets/t")).body.data.token).toBe("YWJj");
+    expect((await call("POST", "/api/v1/namespaces/ns1/secrets", { metadata: { name: "u" }, data: { token: "not base64!" } })).body).toMatchObject({ code: 422, message: 'secrets "u" is invalid: data[token]: Invalid value: illegal base64 data' });
+    expect((await call("POST", "/api/v1/namespaces/ns1/configmaps", { kind: "Secret", metadata: { name: "c" } })).body).toMatchObject({ code: 400 });
+    expect((await call("POST", "/api/v1/namespaces/ns1/configmaps", { metadata: { name: "c" }, data: { n: 1 } })).body).toMatchObject({ code: 422 });
+    expect((await call("POST", "/api/v1/namespaces/ns1/configmaps", { metadata: { name: "c" }, data: { "net-conf.json": "{}" } })).status).toBe(201);
+    expect((await call("GET", "/api/v1/namespaces/ns1/configmaps/missing")).body).toMatchObject({ code: 404, message: 'configmaps "missing" not found' });
+    expect((await call("DELETE", "/api/v1/namespaces/ns1/secrets/t")).status).toBe(200);
+    expect((await call("GET", "/api/v1/namespaces/ns1/secrets/t")).status).toBe(404);
+    expect((await call("DELETE", "/api/v1/namespaces/ns1?propagationPolicy=Background")).status).toBe(200);
+    expect(fake.workloads.list("configmaps")).toEqual([]);
   });
 
   it("pods/proxy goes to the test's proxy with the pod, port and path; 404 for a pod that does not exist", async () => {

@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 
-// The fake kube-apiserver's workload resources, for `flatnet check --deploy`: core/v1 Namespaces and Pods,
-// apps/v1 DaemonSets, equality label selectors, pods/proxy, DaemonSet metadata.generation. Controllers (the DaemonSet
+// The fake kube-apiserver's workload resources, for `flatnet check --deploy`: core/v1 Namespaces, Pods, Secrets and
+// ConfigMaps (Secret data base64-checked, stringData merged into data, type Opaque by default; ConfigMap data strings), apps/v1 DaemonSets, equality label selectors, pods/proxy, DaemonSet metadata.generation. Controllers (the DaemonSet
 // controller, kubelet, the garbage collector) are the test's part: it listens to events and acts as they would.
 
 type Obj = Record<string, any>;
-export type WorkloadResource = "namespaces" | "pods" | "daemonsets";
+export type WorkloadResource = "namespaces" | "pods" | "secrets" | "configmaps" | "daemonsets";
+const CORE_NAMESPACED = ["pods", "secrets", "configmaps"] as const;
 export interface WorkloadEvent { type: "ADDED" | "MODIFIED" | "DELETED"; resource: WorkloadResource; object: Obj }
 /** `.../pods/NAME[:PORT]/proxy/PATH`: where the apiserver would forward, and the request to forward. */
 export interface ProxyTarget { namespace: string; pod: string; port: number | undefined; path: string }
@@ -20,11 +21,13 @@ export interface WorkloadHost {
 const KINDS: Record<WorkloadResource, { kind: string; apiVersion: string; qualified: string }> = {
   namespaces: { kind: "Namespace", apiVersion: "v1", qualified: "namespaces" },
   pods: { kind: "Pod", apiVersion: "v1", qualified: "pods" },
+  secrets: { kind: "Secret", apiVersion: "v1", qualified: "secrets" },
+  configmaps: { kind: "ConfigMap", apiVersion: "v1", qualified: "configmaps" },
   daemonsets: { kind: "DaemonSet", apiVersion: "apps/v1", qualified: "daemonsets.apps" },
 };
 
 export class FakeWorkloads {
-  private readonly objects: Record<WorkloadResource, Map<string, Obj>> = { namespaces: new Map(), pods: new Map(), daemonsets: new Map() };
+  private readonly objects: Record<WorkloadResource, Map<string, Obj>> = { namespaces: new Map(), pods: new Map(), secrets: new Map(), configmaps: new Map(), daemonsets: new Map() };
   private readonly listeners: ((event: WorkloadEvent) => void)[] = [];
   /** Answers pods/proxy requests (the kubelet and the pod behind the apiserver); 503 when unset. */
   proxy: ((target: ProxyTarget, req: IncomingMessage, res: ServerResponse) => void) | undefined;
@@ -58,14 +61,14 @@ export class FakeWorkloads {
     this.objects[resource].delete(key(namespace, name));
     this.emit({ type: "DELETED", resource, object: { ...current, metadata: { ...current.metadata, resourceVersion: String(this.host.nextRv()) } } });
     // Deleting a namespace deletes what is in it (the namespace controller; the real one goes through Terminating).
-    if (resource === "namespaces") for (const r of ["pods", "daemonsets"] as const) for (const o of this.list(r, name)) this.remove(r, name, o.metadata.name);
+    if (resource === "namespaces") for (const r of [...CORE_NAMESPACED, "daemonsets"] as const) for (const o of this.list(r, name)) this.remove(r, name, o.metadata.name);
   }
 
   // ---- HTTP ----
 
   /** Whether a path is one of these resources (checked before the server reads a body: pods/proxy streams it). */
   static handles(parts: string[]): boolean {
-    if (parts[0] === "api" && parts[1] === "v1" && parts[2] === "namespaces") return parts.length <= 4 || parts[4] === "pods";
+    if (parts[0] === "api" && parts[1] === "v1" && parts[2] === "namespaces") return parts.length <= 4 || (CORE_NAMESPACED as readonly string[]).includes(parts[4]!);
     return parts[0] === "apis" && parts[1] === "apps" && parts[2] === "v1" && parts[3] === "namespaces" && parts[5] === "daemonsets";
   }
 
@@ -75,9 +78,9 @@ export class FakeWorkloads {
     let namespace: string | undefined;
     let name: string | undefined;
     if (parts[0] === "api" && parts.length <= 4) [resource, name] = ["namespaces", parts[3]];
-    else if (parts[0] === "api") [resource, namespace, name] = ["pods", parts[3], parts[5]];
+    else if (parts[0] === "api") [resource, namespace, name] = [parts[4] as WorkloadResource, parts[3], parts[5]];
     else [resource, namespace, name] = ["daemonsets", parts[4], parts[6]];
-    const extra = parts.slice(resource === "namespaces" ? 4 : resource === "pods" ? 6 : 7);
+    const extra = parts.slice(resource === "namespaces" ? 4 : resource === "daemonsets" ? 7 : 6);
     const { qualified, kind, apiVersion } = KINDS[resource];
     if (resource === "pods" && name !== undefined && extra[0] === "proxy") {
       const [pod, port] = name.split(":") as [string, string | undefined];
@@ -112,6 +115,8 @@ export class FakeWorkloads {
         }
         object.metadata.namespace = namespace;
       }
+      const invalid = resource === "secrets" ? normaliseSecret(object) : resource === "configmaps" ? checkConfigMap(object) : undefined;
+      if (invalid !== undefined) return host.status(res, 422, "Invalid", `${qualified} "${object.metadata.name}" is invalid: ${invalid}`);
       if (this.get(resource, namespace, object.metadata.name) !== undefined) return host.status(res, 409, "AlreadyExists", `${qualified} "${object.metadata.name}" already exists`);
       return host.json(res, 201, this.store(resource, key(namespace, object.metadata.name), object, undefined));
     }
@@ -140,7 +145,7 @@ export class FakeWorkloads {
       resourceVersion: String(rv),
       uid: previous?.metadata?.uid ?? `uid-${rv}`,
       creationTimestamp: previous?.metadata?.creationTimestamp ?? new Date().toISOString(),
-      ...(resource === "namespaces" ? {} : { generation: (previous?.metadata?.generation ?? 0) + (specChanged ? 1 : 0) }),
+      ...(resource !== "pods" && resource !== "daemonsets" ? {} : { generation: (previous?.metadata?.generation ?? 0) + (specChanged ? 1 : 0) }),
     };
     Object.assign(stored, { apiVersion, kind });
     this.objects[resource].set(k, stored);
@@ -151,6 +156,24 @@ export class FakeWorkloads {
   private emit(event: WorkloadEvent): void {
     for (const listener of this.listeners) setImmediate(() => listener(event));
   }
+}
+
+/** What the apiserver does to a Secret on write: stringData merged into data (base64), data checked, type defaulted. */
+function normaliseSecret(secret: Obj): string | undefined {
+  const data: Record<string, unknown> = { ...secret.data };
+  for (const [k, v] of Object.entries(secret.stringData ?? {})) data[k] = typeof v === "string" ? Buffer.from(v).toString("base64") : v;
+  for (const [k, v] of Object.entries(data)) {
+    if (typeof v !== "string" || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(v)) return `data[${k}]: Invalid value: illegal base64 data`;
+  }
+  delete secret.stringData;
+  secret.data = data;
+  secret.type ??= "Opaque";
+  return undefined;
+}
+
+function checkConfigMap(configMap: Obj): string | undefined {
+  for (const [k, v] of Object.entries(configMap.data ?? {})) if (typeof v !== "string") return `data[${k}]: Invalid value: must be a string`;
+  return undefined;
 }
 
 const key = (namespace: string | undefined, name: string): string => (namespace === undefined ? name : `${namespace}/${name}`);

@@ -10,7 +10,9 @@ import { isRoot, ProbeTopology } from "./topology.ts";
 
 // `flatnet check --deploy` (the built CLI) against the fake kube-apiserver: it creates the namespace and the responder
 // DaemonSet, waits for it, checks through pods/proxy, and removes both, also on failure and on Ctrl-C. The test plays
-// the DaemonSet controller and kubelet: one responder per node of a netns network (namespaces fn-cl-d*).
+// the DaemonSet controller and kubelet: one responder per node of a netns network (namespaces fn-cl-d*), started
+// with the token of the Secret the DaemonSet names in its own namespace and only when the ConfigMap it mounts exists
+// there, as kubelet would: the probe-token path runs end to end.
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const main = join(root, "apps/agent/dist/main.js");
@@ -25,6 +27,9 @@ describe.skipIf(!canRun)("flatnet check --deploy against the fake kube-apiserver
   let controller: "schedule" | "stuck" = "schedule";
   const created: Record<string, unknown>[] = [];
   const waiters: ((event: WorkloadEvent) => void)[] = [];
+  /** The tokens the responders were (re)started with, one per scheduled DaemonSet. */
+  const tokens: string[] = [];
+  const netConf = JSON.stringify({ clusterCidrs: ["10.244.0.0/16"], backend: "vxlan" });
 
   beforeAll(async () => {
     topo.up();
@@ -39,7 +44,10 @@ describe.skipIf(!canRun)("flatnet check --deploy against the fake kube-apiserver
         status: { conditions: [{ type: "Ready", status: "True" }], addresses: [{ type: "InternalIP", address: node.ip }] },
       });
     }
-    fake.workloads.onEvent((event) => {
+    // The agent's namespace and ConfigMap (deploy/), where --deploy copies net-conf.json from.
+    fake.workloads.put("namespaces", { metadata: { name: "flatnet-system" } });
+    fake.workloads.put("configmaps", { metadata: { name: "flatnet-config", namespace: "flatnet-system" }, data: { "net-conf.json": netConf } });
+    fake.workloads.onEvent(async (event) => {
       for (const waiter of waiters.splice(0)) waiter(event);
       if (event.resource !== "daemonsets") return;
       const ds = event.object;
@@ -47,6 +55,17 @@ describe.skipIf(!canRun)("flatnet check --deploy against the fake kube-apiserver
       if (event.type === "ADDED") {
         created.push(ds);
         if (controller === "stuck") return;
+        // kubelet: the pods mount the ConfigMap (no pod starts without it) and read the token from the Secret (optional).
+        const spec = ds.spec.template?.spec;
+        const configMap = spec?.volumes?.[0]?.configMap?.name;
+        if (configMap !== undefined && fake.workloads.get("configmaps", namespace, configMap) === undefined) return;
+        const ref = spec?.containers?.[0]?.env?.find((e: any) => e.name === "FLATNET_PROBE_TOKEN")?.valueFrom?.secretKeyRef;
+        const secret = ref === undefined ? undefined : fake.workloads.get("secrets", namespace, ref.name);
+        const token = secret === undefined ? "" : Buffer.from(secret.data[ref.key], "base64").toString("utf8");
+        tokens.push(token);
+        await Promise.all(topo.pods.map((pod) => topo.stopProcess(pod.name)));
+        // no Secret: the responders echo but dial for nobody (a token nobody holds)
+        await topo.startResponders(7471, token || `nobody-holds-this-${Math.random()}`);
         for (const pod of topo.pods) {
           fake.workloads.put("pods", {
             metadata: { name: pod.name, namespace, labels: ds.spec.template.metadata.labels, ownerReferences: [{ kind: "DaemonSet", name, uid: ds.metadata.uid }] },
@@ -80,6 +99,7 @@ describe.skipIf(!canRun)("flatnet check --deploy against the fake kube-apiserver
   afterEach(() => {
     controller = "schedule";
     created.length = 0;
+    tokens.length = 0;
     fake.requests.length = 0;
   });
 
@@ -110,12 +130,28 @@ describe.skipIf(!canRun)("flatnet check --deploy against the fake kube-apiserver
     expect(compact(workloadRequests())).toEqual([
       "GET /api/v1/namespaces/fn-cl-check",
       "POST /api/v1/namespaces",
+      "GET /api/v1/namespaces/fn-cl-check/secrets/flatnet-probe-token",
+      "POST /api/v1/namespaces/fn-cl-check/secrets",
+      "GET /api/v1/namespaces/fn-cl-check/configmaps/flatnet-config",
+      "GET /api/v1/namespaces/flatnet-system/configmaps/flatnet-config",
+      "POST /api/v1/namespaces/fn-cl-check/configmaps",
       "POST /apis/apps/v1/namespaces/fn-cl-check/daemonsets",
       "GET /apis/apps/v1/namespaces/fn-cl-check/daemonsets/flatnet-probe (poll)",
+      "GET /api/v1/namespaces/fn-cl-check/secrets/flatnet-probe-token",
       "GET /api/v1/namespaces/fn-cl-check/pods?labelSelector=app.kubernetes.io%2Fcomponent%3Dprobe-responder",
       "DELETE /apis/apps/v1/namespaces/fn-cl-check/daemonsets/flatnet-probe?propagationPolicy=Background",
+      "DELETE /api/v1/namespaces/fn-cl-check/configmaps/flatnet-config",
+      "DELETE /api/v1/namespaces/fn-cl-check/secrets/flatnet-probe-token",
       "DELETE /api/v1/namespaces/fn-cl-check?propagationPolicy=Background",
     ]);
+    // the responders ran with the random token of the Secret the deploy created, and the check presented it
+    expect(tokens).toHaveLength(1);
+    expect(tokens[0]).toMatch(/^[0-9a-f]{48}$/);
+    expect(run.stderr).toContain("flatnet check: created secret fn-cl-check/flatnet-probe-token (a random probe token)\n");
+    expect(run.stderr).toContain("flatnet check: created configmap fn-cl-check/flatnet-config (net-conf.json copied from flatnet-system/flatnet-config)\n");
+    expect(fake.workloads.list("secrets", "fn-cl-check")).toEqual([]);
+    expect(fake.workloads.list("configmaps", "fn-cl-check")).toEqual([]);
+    expect(fake.workloads.get("configmaps", "flatnet-system", "flatnet-config")?.data).toEqual({ "net-conf.json": netConf });
     // deploy/probe-daemonset.yaml as applied: --namespace honoured, marked as the check's own
     expect(created.map((ds: any) => [ds.metadata.namespace, ds.metadata.name, ds.metadata.annotations["flatnet.io/deployed-by"], ds.spec.template.spec.containers[0].name])).toEqual([
       ["fn-cl-check", "flatnet-probe", "flatnet-check", "responder"],
@@ -129,15 +165,49 @@ describe.skipIf(!canRun)("flatnet check --deploy against the fake kube-apiserver
 
   it("a DaemonSet applied by hand in an existing namespace is used and left in place", async () => {
     fake.workloads.put("namespaces", { metadata: { name: "fn-cl-kept" } });
-    fake.workloads.put("daemonsets", { metadata: { name: "flatnet-probe", namespace: "fn-cl-kept" }, spec: { template: { metadata: { labels: { "app.kubernetes.io/component": "probe-responder" } } } } });
+    // applied by hand as deploy/probe-daemonset.yaml says: the Secret and the ConfigMap first
+    fake.workloads.put("secrets", { metadata: { name: "flatnet-probe-token", namespace: "fn-cl-kept" }, data: { token: Buffer.from("fn-test-hand-made-token-0123").toString("base64") } });
+    fake.workloads.put("configmaps", { metadata: { name: "flatnet-config", namespace: "fn-cl-kept" }, data: { "net-conf.json": netConf } });
+    fake.workloads.put("daemonsets", {
+      metadata: { name: "flatnet-probe", namespace: "fn-cl-kept" },
+      spec: {
+        template: {
+          metadata: { labels: { "app.kubernetes.io/component": "probe-responder" } },
+          spec: {
+            containers: [{ name: "responder", env: [{ name: "FLATNET_PROBE_TOKEN", valueFrom: { secretKeyRef: { name: "flatnet-probe-token", key: "token" } } }] }],
+            volumes: [{ name: "config", configMap: { name: "flatnet-config" } }],
+          },
+        },
+      },
+    });
     try {
       const run = await check("--namespace", "fn-cl-kept").done;
+      expect(run.stderr).not.toContain("Error");
       expect(run.code).toBe(0);
+      expect(tokens).toEqual(["fn-test-hand-made-token-0123"]);
+      expect(fake.workloads.get("secrets", "fn-cl-kept", "flatnet-probe-token")).toBeDefined();
+      expect(fake.workloads.get("configmaps", "fn-cl-kept", "flatnet-config")).toBeDefined();
       expect(run.stderr).toContain("flatnet check: daemonset fn-cl-kept/flatnet-probe exists (applied by hand; left in place)\n");
       expect(fake.requests.filter((line) => line.startsWith("DELETE "))).toEqual([]);
       expect(fake.workloads.get("daemonsets", "fn-cl-kept", "flatnet-probe")).toBeDefined();
     } finally {
       fake.workloads.remove("namespaces", undefined, "fn-cl-kept");
+    }
+  });
+
+  it("no net-conf.json to copy (the agent's ConfigMap missing): exit 2 naming it, and what it created removed", async () => {
+    const agentConfig = fake.workloads.get("configmaps", "flatnet-system", "flatnet-config")!;
+    fake.workloads.remove("configmaps", "flatnet-system", "flatnet-config");
+    try {
+      const run = await check("--namespace", "fn-cl-noconf").done;
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain('configmap fn-cl-noconf/flatnet-config (key net-conf.json); copying it from flatnet-system/flatnet-config failed: flatnet-system/flatnet-config answered HTTP 404: configmaps "flatnet-config" not found');
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+      expect(created).toEqual([]);
+      expect(fake.workloads.list("secrets", "fn-cl-noconf")).toEqual([]);
+      expect(fake.workloads.get("namespaces", undefined, "fn-cl-noconf")).toBeUndefined();
+    } finally {
+      fake.workloads.put("configmaps", agentConfig);
     }
   });
 
@@ -168,6 +238,8 @@ describe.skipIf(!canRun)("flatnet check --deploy against the fake kube-apiserver
     expect(run.stderr).toContain("flatnet check: interrupted before the check; what it deployed is removed\n");
     expect(fake.requests.filter((line) => line.startsWith("DELETE "))).toEqual([
       "DELETE /apis/apps/v1/namespaces/fn-cl-int/daemonsets/flatnet-probe?propagationPolicy=Background",
+      "DELETE /api/v1/namespaces/fn-cl-int/configmaps/flatnet-config",
+      "DELETE /api/v1/namespaces/fn-cl-int/secrets/flatnet-probe-token",
       "DELETE /api/v1/namespaces/fn-cl-int?propagationPolicy=Background",
     ]);
     expect(fake.workloads.list("daemonsets")).toEqual([]);

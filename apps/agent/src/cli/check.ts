@@ -97,7 +97,7 @@ export function registerCheckCommand(program: Command): void {
     .option("--kubeconfig <path>", "check a Kubernetes cluster (responders of deploy/probe-daemonset.yaml, via the API server's pods/proxy)")
     .option("--context <name>", "kubeconfig context (implies a cluster check)")
     .option("--namespace <ns>", "cluster check: namespace of the responder DaemonSet", DEFAULT_KUBE_TARGET.namespace)
-    .option("--deploy", `cluster check: apply ${PROBE_MANIFEST} in --namespace first (creating it if missing), wait until ready, remove both afterwards (also on failure or Ctrl-C)`, false)
+    .option("--deploy", `cluster check: apply ${PROBE_MANIFEST} in --namespace first (creating it, Secret flatnet-probe-token with a random token and ConfigMap flatnet-config copied from flatnet-system if missing), wait until ready, remove what it created afterwards (also on failure or Ctrl-C)`, false)
     .option("--deploy-timeout <duration>", "--deploy: how long to wait for every responder to be ready", duration("--deploy-timeout"), 300_000)
     .option("--selector <labels>", "cluster check: label selector of the responder pods", DEFAULT_KUBE_TARGET.labelSelector)
     .addOption(new Option("--mode <mode>", "all-pods: every ordered pod pair; node-pairs: one responder per node, capped peers").choices(["all-pods", "node-pairs"]).default("all-pods"))

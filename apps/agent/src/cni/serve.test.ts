@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -38,9 +38,9 @@ function stopped(child: ChildProcess): Promise<void> {
   });
 }
 
-function status(socket: string): Promise<number> {
+function status(socket: string, method = "GET", path = "/nothing"): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, path: "/nothing", method: "GET" }, (res) => {
+    const req = request({ socketPath: socket, path, method }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     });
@@ -77,6 +77,17 @@ describe.skipIf(!existsSync(bun))("CNI worker socket", () => {
     expect(await status(socket)).toBe(404);
     await stopped(only);
     expect(existsSync(socket)).toBe(false);
+  });
+
+  it("the socket is root's alone (0600) and serves only POST /v1/cni (docs/security.md, CNI plugin)", async () => {
+    dir = mkdtempSync(join(tmpdir(), "fn-tz-serve-"));
+    const socket = join(dir, "agent-cni.sock");
+    children.push(await serve(socket));
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+    expect(statSync(socket).uid).toBe(process.getuid?.());
+    for (const [method, path] of [["GET", "/v1/cni"], ["PUT", "/v1/cni"], ["POST", "/v1/cni/x"], ["POST", "/v1/state"], ["GET", "/"]] as const) {
+      expect(await status(socket, method, path), `${method} ${path}`).toBe(404);
+    }
   });
 
   // Issue 14 item 10: a body larger than MAX_CALL_BYTES is refused with 413, announced or streamed, and never buffered.

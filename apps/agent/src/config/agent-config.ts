@@ -116,12 +116,21 @@ export function resolveAgentSettings(layers: SettingLayers): AgentSettings & { s
       parsed.error.issues
         .map((issue) => {
           const key = String(issue.path[0] ?? "");
-          return `${sources[key] ?? key} = ${JSON.stringify(merged[key])}: ${issue.message}`;
+          return `${sources[key] ?? key} = ${quote(merged[key])}: ${issue.message}`;
         })
         .join("\n"),
     );
   }
   return { ...parsed.data, sources };
+}
+
+/** A value as an error quotes it: its JSON, or what it is when it has none (YAML aliases can make a value contain itself). */
+function quote(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return "(a value containing itself: a YAML alias cycle)";
+  }
 }
 
 function readConfigFile(path: string): Record<string, unknown> {
@@ -138,7 +147,7 @@ function readConfigFile(path: string): Record<string, unknown> {
     throw new ConfigError(`config file "${path}" is not YAML or JSON: ${(error as Error).message}`);
   }
   if (data === null || data === undefined) return {};
-  if (typeof data !== "object" || Array.isArray(data)) throw new ConfigError(`config file "${path}" must hold a mapping of settings, not ${JSON.stringify(data).slice(0, 40)}`);
+  if (typeof data !== "object" || Array.isArray(data)) throw new ConfigError(`config file "${path}" must hold a mapping of settings, not ${quote(data).slice(0, 40)}`);
   // Accept kebab-case keys too (the flags' spelling): etcd-endpoints -> etcdEndpoints.
   return Object.fromEntries(Object.entries(data).map(([k, v]) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
 }

@@ -48,6 +48,8 @@ export function agentArguments(stateDir: string, node: LabNode, resyncInterval: 
     // clusters: the agent's pod IP metrics read the node's CNI IPAM database (installCni's <root>/ipam/<network>).
     "env",
     `FLATNET_POD_IPAM_DB=${join(stateDir, "cni", node.name, "ipam", "flatnet", "ipam.db")}`,
+    // re-read every second (a scrape never reads it): a lab's figures follow its pods closely
+    "FLATNET_POD_IP_REFRESH_MS=1000",
     ...flatnetCommand(),
     "agent",
     "--node",

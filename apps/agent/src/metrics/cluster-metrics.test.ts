@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseCidr, type ClusterSnapshot } from "@flatnet/core";
@@ -84,6 +84,37 @@ describe("cluster metrics", () => {
     registerClusterMetrics({ registry, datastore, podCidrs: () => ["10.244.7.0/24"], podIpamDb: join(dir, "none.db"), stats: new DatastoreStats() });
     expect(await lines(registry, "flatnet_node_pod_ips")).toEqual(['flatnet_node_pod_ips{pod_cidr="10.244.7.0/24",state="used"} 0']);
     expect(await lines(registry, "flatnet_cluster_node_cidrs")).toEqual([]);
+  });
+
+  it("a scrape never opens the IPAM database: the agent's refresh reads it, the scrape serves the last figures", async () => {
+    const db = join(dir, "scrape-ipam.db");
+    const store = IpamStore.open(db);
+    for (const id of ["p1", "p2"]) expect(store.allocate({ containerId: id, ifName: "eth0" }, [parseCidr("10.244.3.0/24")]).success).toBe(true);
+    store.close();
+    const registry = new Registry();
+    const datastore = fakeDatastore({ clusterCidrs: ["10.244.0.0/16"], nodes: [] });
+    const metrics = registerClusterMetrics({ registry, datastore, podCidrs: () => ["10.244.3.0/24"], podIpamDb: db, stats: new DatastoreStats(), podIpRefreshMs: 0 });
+    const used = ['flatnet_node_pod_ips{pod_cidr="10.244.3.0/24",state="free"} 251', 'flatnet_node_pod_ips{pod_cidr="10.244.3.0/24",state="used"} 2'];
+    expect(await lines(registry, "flatnet_node_pod_ips")).toEqual(used);
+
+    // Garbage in place of the database, its access time set before its modification time: under relatime (or
+    // strictatime) any read moves it. Scrapes then read neither the file nor anything next to it.
+    const garbage = "not a database\n".repeat(64);
+    writeFileSync(db, garbage);
+    utimesSync(db, new Date(1_000_000), new Date(2_000_000));
+    const before = statSync(db, { bigint: true });
+    for (let i = 0; i < 3; i++) expect(await lines(registry, "flatnet_node_pod_ips")).toEqual(used);
+    const after = statSync(db, { bigint: true });
+    expect(after.atimeNs).toBe(before.atimeNs);
+    expect(after.ino).toBe(before.ino);
+
+    // The check can fail: the agent's own refresh reads the file (moving its atime), finds it damaged, keeps the last
+    // figures and leaves the file as it was.
+    metrics.refreshPodIps();
+    expect(statSync(db, { bigint: true }).atimeNs).not.toBe(before.atimeNs);
+    expect(readFileSync(db, "utf8")).toBe(garbage);
+    expect(await lines(registry, "flatnet_node_pod_ips")).toEqual(used);
+    metrics.stop();
   });
 
   it.each([

@@ -10,7 +10,8 @@ import type { Datastore } from "../store/datastore.ts";
 import { datastoreStats, type DatastoreStats } from "./datastore-stats.ts";
 
 // Cluster-level metrics next to the reconcile loop's: which datastore and how healthy, node CIDRs used/free per
-// cluster CIDR, and pod IPs used/free in this node's pod CIDRs (read from the CNI plugin's IPAM database).
+// cluster CIDR, and pod IPs used/free in this node's pod CIDRs (read from the CNI plugin's IPAM database by the agent's
+// own timer, never by a scrape: /metrics is unauthenticated and must not open the plugin's file).
 
 /**
  * Where the CNI plugin keeps this node's pod IPAM: its default dataDir + the network name of deploy/'s conflist
@@ -25,9 +26,45 @@ export interface ClusterMetricsOptions {
   podCidrs: () => string[] | undefined;
   podIpamDb?: string;
   stats?: DatastoreStats;
+  /** How often the agent re-reads the IPAM database for the pod IP gauges (default 15 s); 0: only on `refreshPodIps()`. */
+  podIpRefreshMs?: number;
 }
 
-export function registerClusterMetrics(options: ClusterMetricsOptions): void {
+/** What registering returns: refresh the pod IP figures now, and stop the refresh timer. */
+export interface ClusterMetricsHandle {
+  refreshPodIps(): void;
+  stop(): void;
+}
+
+export const DEFAULT_POD_IP_REFRESH_MS = 15_000;
+
+/** Pod IPs used/free per pod CIDR as last read from the IPAM database; a scrape only reads this. */
+type PodIpFigures = { podCidr: string; used: number; free?: number }[];
+
+/**
+ * Reads the plugin's database read-only (never creates, converts or writes it). Undefined when it cannot be read
+ * (damaged or busy): the caller keeps its last figures; the plugin reports a damaged file to the runtime, naming it.
+ */
+function readPodIpFigures(path: string, podCidrs: string[]): PodIpFigures | undefined {
+  const cidrs = podCidrs.map((c) => safeParseCidr(c)).filter((r) => r.success).map((r) => r.data as Cidr);
+  // The plugin creates its database on the first ADD: none yet means nothing used.
+  if (cidrs.length === 0 || !existsSync(path)) return podCidrs.map((podCidr) => ({ podCidr, used: 0 }));
+  let store: IpamStore;
+  try {
+    store = IpamStore.open(path, { readOnly: true, busyTimeoutMs: 1_000 });
+  } catch {
+    return undefined;
+  }
+  try {
+    return store.usage(cidrs).map((usage) => ({ podCidr: usage.pool, used: usage.used, free: usage.free }));
+  } catch {
+    return undefined;
+  } finally {
+    store.close();
+  }
+}
+
+export function registerClusterMetrics(options: ClusterMetricsOptions): ClusterMetricsHandle {
   const { registry, datastore } = options;
   const stats = options.stats ?? datastoreStats;
   const registers = [registry];
@@ -108,37 +145,33 @@ export function registerClusterMetrics(options: ClusterMetricsOptions): void {
     labelNames: ["pod_cidr", "state"],
     registers,
     collect() {
-      const path = options.podIpamDb ?? process.env.FLATNET_POD_IPAM_DB ?? DEFAULT_POD_IPAM_DB;
-      const cidrs = (options.podCidrs() ?? []).map((c) => safeParseCidr(c)).filter((r) => r.success).map((r) => r.data as Cidr);
-      // The plugin creates its database on the first ADD: none yet means nothing used.
-      if (cidrs.length === 0 || !existsSync(path)) {
-        for (const cidr of options.podCidrs() ?? []) this.set({ pod_cidr: cidr, state: "used" }, 0);
-        return;
-      }
-      // Read-only: a scrape (unauthenticated) never creates, converts or writes the plugin's database; one that cannot be
-      // read leaves the last values (the plugin reports a damaged file to the runtime, naming it).
-      let store: IpamStore;
-      try {
-        store = IpamStore.open(path, { readOnly: true, busyTimeoutMs: 1_000 });
-      } catch {
-        return;
-      }
-      try {
-        for (const usage of store.usage(cidrs)) {
-          this.set({ pod_cidr: usage.pool, state: "used" }, usage.used);
-          this.set({ pod_cidr: usage.pool, state: "free" }, usage.free);
-        }
-      } catch {
-        // damaged or busy: the last values stay
-      } finally {
-        store.close();
+      this.reset();
+      for (const figure of podIps ?? []) {
+        this.set({ pod_cidr: figure.podCidr, state: "used" }, figure.used);
+        if (figure.free !== undefined) this.set({ pod_cidr: figure.podCidr, state: "free" }, figure.free);
       }
     },
   });
+  let podIps: PodIpFigures | undefined;
+  const refreshPodIps = () => {
+    const path = options.podIpamDb ?? process.env.FLATNET_POD_IPAM_DB ?? DEFAULT_POD_IPAM_DB;
+    podIps = readPodIpFigures(path, options.podCidrs() ?? []) ?? podIps;
+  };
+  refreshPodIps();
+  const every = options.podIpRefreshMs ?? DEFAULT_POD_IP_REFRESH_MS;
+  const timer = every > 0 ? setInterval(refreshPodIps, every) : undefined;
+  timer?.unref();
+  return { refreshPodIps, stop: () => clearInterval(timer) };
+}
+
+/** FLATNET_POD_IP_REFRESH_MS: milliseconds between the agent's reads of the IPAM database (the lab uses 1 s). */
+export function podIpRefreshMs(env: Record<string, string | undefined>): number {
+  const ms = Number(env.FLATNET_POD_IP_REFRESH_MS);
+  return Number.isInteger(ms) && ms > 0 ? ms : DEFAULT_POD_IP_REFRESH_MS;
 }
 
 /** The route module that registers these metrics on the agent's registry (it serves no routes of its own). */
 export function clusterMetricsRoutes(context: AgentContext): ApiRoute[] {
-  registerClusterMetrics({ registry: context.registry, datastore: context.datastore, podCidrs: () => context.self()?.podCidrs });
+  registerClusterMetrics({ registry: context.registry, datastore: context.datastore, podCidrs: () => context.self()?.podCidrs, podIpRefreshMs: podIpRefreshMs(process.env) });
   return [];
 }

@@ -1,16 +1,24 @@
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import type { KubeClient } from "./kube-source.ts";
+import { PROBE_TOKEN_SECRET, type KubeClient } from "./kube-source.ts";
 
 // `flatnet check --deploy`: apply the responder DaemonSet, wait until every scheduled pod is ready, and remove what
 // was created afterwards (also on failure and Ctrl-C), as `cilium connectivity test` does with its namespace.
+// The DaemonSet reads two objects of its own namespace: Secret flatnet-probe-token (the token a dial must present;
+// created with a random token when missing) and ConfigMap flatnet-config's net-conf.json (the cluster CIDRs a dial may
+// target; copied from the agent's namespace when missing). What the deploy created, it removes.
 
 /** Marks a DaemonSet (and namespace) `flatnet check --deploy` created: only those are removed afterwards. */
 export const DEPLOYED_BY = { key: "flatnet.io/deployed-by", value: "flatnet-check" } as const;
 export const PROBE_MANIFEST = "deploy/probe-daemonset.yaml";
+/** The agent's namespace and ConfigMap (deploy/): where a responder namespace's net-conf.json is copied from. */
+export const AGENT_NAMESPACE = "flatnet-system";
+export const NET_CONF_CONFIGMAP = "flatnet-config";
+const NET_CONF_KEY = "net-conf.json";
 
 const daemonSetSchema = z.object({
   apiVersion: z.literal("apps/v1"),
@@ -46,7 +54,7 @@ export interface DeployOptions {
 export interface ProbeDeployment {
   namespace: string;
   name: string;
-  created: { namespace: boolean; daemonSet: boolean };
+  created: { namespace: boolean; secret: boolean; configMap: boolean; daemonSet: boolean };
   /** Deletes what this deployment created (404s are fine: already gone). */
   remove(): Promise<void>;
 }
@@ -97,7 +105,9 @@ export async function deployProbeResponders(client: KubeClient, options: DeployO
   const say = options.progress ?? (() => undefined);
   const nsPath = `/api/v1/namespaces/${encodeURIComponent(namespace)}`;
   const dsPath = `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/daemonsets`;
-  const created = { namespace: false, daemonSet: false };
+  const secretsPath = `${nsPath}/secrets`;
+  const configMapsPath = `${nsPath}/configmaps`;
+  const created = { namespace: false, secret: false, configMap: false, daemonSet: false };
   const deployment: ProbeDeployment = {
     namespace,
     name,
@@ -106,6 +116,14 @@ export async function deployProbeResponders(client: KubeClient, options: DeployO
       if (created.daemonSet) {
         say(`removing daemonset ${namespace}/${name}`);
         await deleteIgnoringMissing(client, `${dsPath}/${encodeURIComponent(name)}?propagationPolicy=Background`);
+      }
+      if (created.configMap) {
+        say(`removing configmap ${namespace}/${NET_CONF_CONFIGMAP}`);
+        await deleteIgnoringMissing(client, `${configMapsPath}/${NET_CONF_CONFIGMAP}`);
+      }
+      if (created.secret) {
+        say(`removing secret ${namespace}/${PROBE_TOKEN_SECRET}`);
+        await deleteIgnoringMissing(client, `${secretsPath}/${PROBE_TOKEN_SECRET}`);
       }
       if (created.namespace) {
         say(`removing namespace ${namespace}`);
@@ -119,7 +137,7 @@ export async function deployProbeResponders(client: KubeClient, options: DeployO
       const made = await client.requestJson("POST", "/api/v1/namespaces", {
         apiVersion: "v1",
         kind: "Namespace",
-        metadata: { name: namespace, labels: { [DEPLOYED_BY.key]: DEPLOYED_BY.value } },
+        metadata: { name: namespace, ...marked },
       });
       if (made.status !== 201) throw new Error(`creating namespace "${namespace}" answered HTTP ${made.status}: ${made.message}`);
       created.namespace = true;
@@ -127,6 +145,8 @@ export async function deployProbeResponders(client: KubeClient, options: DeployO
     } else if (ns.status !== 200) {
       throw new Error(`reading namespace "${namespace}" answered HTTP ${ns.status}: ${ns.message}`);
     }
+    created.secret = await ensureProbeTokenSecret(client, namespace, say);
+    created.configMap = await ensureNetConf(client, namespace, say);
     const object = {
       ...manifest,
       metadata: { ...manifest.metadata, namespace, annotations: { ...manifest.metadata.annotations, [DEPLOYED_BY.key]: DEPLOYED_BY.value } },
@@ -149,6 +169,48 @@ export async function deployProbeResponders(client: KubeClient, options: DeployO
     await deployment.remove().catch(() => undefined);
     throw error;
   }
+}
+
+const marked = { labels: { [DEPLOYED_BY.key]: DEPLOYED_BY.value } };
+
+/** Secret flatnet-probe-token in `namespace`: kept if there, else created with a random token. Whether it was created. */
+async function ensureProbeTokenSecret(client: KubeClient, namespace: string, say: (line: string) => void): Promise<boolean> {
+  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
+  const label = `secret ${namespace}/${PROBE_TOKEN_SECRET}`;
+  const existing = await client.requestJson("GET", `${path}/${PROBE_TOKEN_SECRET}`);
+  if (existing.status === 200) return false;
+  if (existing.status !== 404) throw new Error(`reading ${label} answered HTTP ${existing.status}: ${existing.message}`);
+  const token = randomBytes(24).toString("hex");
+  const made = await client.requestJson("POST", path, {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name: PROBE_TOKEN_SECRET, ...marked },
+    type: "Opaque",
+    data: { token: Buffer.from(token).toString("base64") },
+  });
+  if (made.status !== 201) throw new Error(`creating ${label} answered HTTP ${made.status}: ${made.message}`);
+  say(`created ${label} (a random probe token)`);
+  return true;
+}
+
+/** ConfigMap flatnet-config in `namespace`: kept if there, else its net-conf.json copied from the agent's. Whether it was created. */
+async function ensureNetConf(client: KubeClient, namespace: string, say: (line: string) => void): Promise<boolean> {
+  const at = (ns: string) => `/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps`;
+  const label = `configmap ${namespace}/${NET_CONF_CONFIGMAP}`;
+  const existing = await client.requestJson("GET", `${at(namespace)}/${NET_CONF_CONFIGMAP}`);
+  if (existing.status === 200) return false;
+  if (existing.status !== 404) throw new Error(`reading ${label} answered HTTP ${existing.status}: ${existing.message}`);
+  const source = `${AGENT_NAMESPACE}/${NET_CONF_CONFIGMAP}`;
+  const agent = await client.requestJson("GET", `${at(AGENT_NAMESPACE)}/${NET_CONF_CONFIGMAP}`);
+  const netConf = agent.status === 200 ? (agent.body as { data?: Record<string, unknown> } | undefined)?.data?.[NET_CONF_KEY] : undefined;
+  if (typeof netConf !== "string") {
+    const why = agent.status === 200 ? `has no key "${NET_CONF_KEY}"` : `answered HTTP ${agent.status}: ${agent.message}`;
+    throw new Error(`the responders in "${namespace}" mount ${label} (key ${NET_CONF_KEY}); copying it from ${source} failed: ${source} ${why}; install the agent (deploy/) or create it in "${namespace}"`);
+  }
+  const made = await client.requestJson("POST", at(namespace), { apiVersion: "v1", kind: "ConfigMap", metadata: { name: NET_CONF_CONFIGMAP, ...marked }, data: { [NET_CONF_KEY]: netConf } });
+  if (made.status !== 201) throw new Error(`creating ${label} answered HTTP ${made.status}: ${made.message}`);
+  say(`created ${label} (${NET_CONF_KEY} copied from ${source})`);
+  return true;
 }
 
 async function waitReady(client: KubeClient, path: string, label: string, options: DeployOptions, say: (line: string) => void): Promise<void> {
