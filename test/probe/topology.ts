@@ -11,8 +11,8 @@ import type { KernelNode } from "../../apps/agent/src/probe/node-state.ts";
 // routes to the other nodes' pod CIDRs), fn-tp-p<N>-<i> (pods 10.244.N.(i+2)). Nothing touches the root namespace.
 
 export const PREFIX = "fn-tp-";
-// Namespace prefixes these helpers may create or act in: the probes tests' and the node-endpoint tests' (fn-tn-).
-const ALLOWED_PREFIXES = [PREFIX, "fn-tn-"];
+// Namespace prefixes these helpers may create or act in: the probes tests', the node-endpoint tests' (fn-tn-) and the tracer's (fn-tr-).
+const ALLOWED_PREFIXES = [PREFIX, "fn-tn-", "fn-tr-"];
 const allowed = (name: string): boolean => ALLOWED_PREFIXES.some((p) => name.startsWith(p));
 const repo = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const responderCli = join(repo, "apps/agent/src/probe/responder-cli.ts");
@@ -152,15 +152,15 @@ export class ProbeTopology {
     });
   }
 
-  /** Stop one started process by its PID and wait for it to exit. */
-  async stopProcess(key: string): Promise<void> {
+  /** Stop one started process by its PID (SIGTERM, or `signal`) and wait for it to exit. */
+  async stopProcess(key: string, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
     const child = this.processes.get(key);
     if (child === undefined) return;
     this.processes.delete(key);
     if (child.exitCode !== null) return;
     await new Promise<void>((resolvePromise) => {
       child.once("exit", () => resolvePromise());
-      child.kill("SIGTERM");
+      child.kill(signal);
     });
   }
 

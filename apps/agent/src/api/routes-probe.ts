@@ -3,6 +3,7 @@ import {
   buildProbePlan,
   DEFAULT_PROBE_OPTIONS,
   dialRequestSchema,
+  evidenceRequestSchema,
   probeOptionsSchema,
   type DialRequest,
   type DialResult,
@@ -12,6 +13,7 @@ import {
 } from "@flatnet/core";
 import { runProbe, type DialTransport } from "../probe/engine.ts";
 import { agentStateSource, readNodeFacts } from "../probe/node-state.ts";
+import { gatherEvidence } from "../trace/gather.ts";
 import { agentTransport, streamDial, type HttpEndpoint } from "../probe/transport.ts";
 import type { AgentContext, RouteModule } from "./context.ts";
 import { ApiProblem, type ApiRequest, type ApiRoute } from "./server.ts";
@@ -66,7 +68,7 @@ export const probeRouteModule: RouteModule = (context: AgentContext) =>
     return self === undefined ? undefined : { name: self.name, netns: self.netns, underlayDevice: self.underlayDevice };
   });
 
-/** `POST /v1/probe/dial`, `POST /v1/probe/run` (NDJSON streams) and `GET /v1/probe/node-facts`. */
+/** `POST /v1/probe/dial`, `POST /v1/probe/run` (NDJSON streams), `GET /v1/probe/node-facts` and `POST /v1/evidence`. */
 export function probeRoutes(self: () => ProbeRouteSelf | undefined): ApiRoute[] {
   const requireSelf = (): ProbeRouteSelf => {
     const s = self();
@@ -142,6 +144,16 @@ export function probeRoutes(self: () => ProbeRouteSelf | undefined): ApiRoute[] 
       async handler() {
         const me = requireSelf();
         return { body: await readNodeFacts(me.netns, me.underlayDevice) };
+      },
+    },
+    {
+      // Read-only: the path tracer's evidence of this node, answering the route queries of the body.
+      method: "POST",
+      path: "/v1/evidence",
+      async handler(request) {
+        const me = requireSelf();
+        const body = await parseBody(request, evidenceRequestSchema);
+        return { body: await gatherEvidence(me.netns, body.lookups, { node: me.name }) };
       },
     },
   ];

@@ -199,11 +199,24 @@ export interface Diagnosis {
     | "agent-unreachable"
     | "node-not-ready"
     | "duplicate-ip"
+    | "blackhole-route"
+    | "policy-rule"
+    | "foreign-route"
+    | "forwarding-disabled"
+    | "rp-filter"
+    | "chain-policy-drop"
+    | "link-down"
+    | "neighbour-failed"
+    | "wrong-fdb"
+    | "responder-down"
+    | "route-lookup-failed"
     | "unexplained";
   /** The node whose state shows the cause. */
   node?: string;
   /** One sentence for a human: `node-1 has no route to 10.244.3.0/24`. */
   message: string;
+  /** The command (or action) that would remove the cause: offered as text, never run. */
+  fix?: string;
   details?: Record<string, unknown>;
 }
 
