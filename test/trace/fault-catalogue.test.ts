@@ -95,7 +95,7 @@ describe.skipIf(!root)("path tracer: a catalogue of faults made by hand, on host
     },
     {
       name: "nft drop rule on node-2 for one destination pod",
-      inject: () => void inNetns(n(2), "nft", ["-f", "-"], "table ip fn-tr-fault { chain forward { type filter hook forward priority 0; ip daddr 10.244.1.3 drop; } }\n"),
+      inject: () => void inNetns(n(2), "nft", ["-f", "-"], "table ip fn-tr-fault {\n  chain forward { type filter hook forward priority 0; ip daddr 10.244.1.3 drop; }\n}\n"),
       repair: () => void inNetns(n(2), "nft", ["delete", "table", "ip", "fn-tr-fault"]),
       broken: both(["pod-1-1"], pods(2)),
       first: ["drop-rule", "node-2", "nft ip fn-tr-fault forward"],

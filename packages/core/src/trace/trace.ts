@@ -29,11 +29,12 @@ export interface PairTrace {
 
 const BAD_ROUTE_TYPES = new Set(["blackhole", "unreachable", "prohibit"]);
 const FLATNET_PROTOCOL = String(FLATNET_ROUTE_PROTOCOL);
-// Findings that name one object (a rule, a route, an FDB entry) come before those naming a setting or a state.
+// Findings that name one object (a rule, a route, an FDB entry) come before those naming a setting or a state,
+// and those before symptoms another finding may cause (a next hop that does not answer, a failed lookup).
 const RANK: Record<string, number> = {
   "drop-rule": 0, "snat-rule": 0, "blackhole-route": 0, "policy-rule": 0, "foreign-route": 0, "wrong-fdb": 0, "responder-down": 0,
-  "forwarding-disabled": 1, "rp-filter": 1, "chain-policy-drop": 1, "link-down": 1, "mtu-below-pod-mtu": 1, "neighbour-failed": 1,
-  "route-lookup-failed": 2,
+  "forwarding-disabled": 1, "rp-filter": 1, "chain-policy-drop": 1, "link-down": 1, "mtu-below-pod-mtu": 1,
+  "neighbour-failed": 2, "route-lookup-failed": 3,
 };
 
 interface HopPlan {
