@@ -3,6 +3,7 @@ import { registerAgentCommand } from "./cli/agent.ts";
 import { registerCheckCommand } from "./cli/check.ts";
 import { registerLabCommand } from "./cli/lab.ts";
 import { registerPlanCommand } from "./cli/plan.ts";
+import { registerTraceCommand } from "./cli/trace.ts";
 import { runCniIfInvoked } from "./cli/cni.ts";
 
 // A container runtime execs the binary with CNI_COMMAND set: answer as a CNI plugin, not as the CLI.
@@ -16,6 +17,7 @@ if (!(await runCniIfInvoked())) {
   registerAgentCommand(program);
   registerLabCommand(program);
   registerCheckCommand(program);
+  registerTraceCommand(program);
   try {
     await program.parseAsync(process.argv);
   } catch (error) {

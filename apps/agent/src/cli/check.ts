@@ -59,6 +59,8 @@ export interface CheckCommandOptions {
   metricsPort?: number;
   keepResponders: boolean;
   color?: boolean;
+  /** Print each failed pair's hops under its findings. */
+  explain?: boolean;
   /** Probe the nodes themselves too (their agent's responder): default on for the lab, off on a cluster. */
   includeNodes?: boolean;
 }
@@ -108,6 +110,7 @@ export function registerCheckCommand(program: Command): void {
     .option("--keep-responders", "leave the probe responders this run started running", false)
     .option("--include-nodes", "also probe the nodes (each agent's responder on its node IPs): node -> remote pods, pods -> remote nodes (default on the lab)")
     .option("--no-include-nodes", "probe pods only")
+    .option("--explain", "under each failed pair, print its hops (the path tracer's walk), not only its findings", false)
     .option("--no-color", "no ANSI colour")
     .action(async (options: CheckCommandOptions) => {
       try {
@@ -152,7 +155,7 @@ export function defaultCheckOptions(overrides: Partial<CheckCommandOptions> = {}
 }
 
 /** Where a check gets its pods, how it reaches them, and what it knows about the nodes. */
-interface CheckSource {
+export interface CheckSource {
   inventory(): Promise<ProbeInventory>;
   transport: DialTransport;
   states(inventory: ProbeInventory, podMtu: number): NodeStateSource;
@@ -164,7 +167,7 @@ interface CheckSource {
   finish?(): Promise<void>;
 }
 
-async function labSource(options: CheckCommandOptions): Promise<CheckSource> {
+export async function labSource(options: CheckCommandOptions): Promise<CheckSource> {
   const initial = await requireLabState(options.stateDir);
   if (initial.pods.length < 2) {
     throw new Error(`the lab in "${options.stateDir}" has ${initial.pods.length} pod(s); a check needs at least 2 (is "flatnet lab up" complete?)`);
@@ -197,7 +200,7 @@ async function labSource(options: CheckCommandOptions): Promise<CheckSource> {
   };
 }
 
-function kubeSource(options: CheckCommandOptions): CheckSource {
+export function kubeSource(options: CheckCommandOptions): CheckSource {
   if (options.via === "agents") throw new Error("--via agents works on the lab only; on a cluster probes go through the API server's pods/proxy");
   const target: KubeTarget = {
     ...DEFAULT_KUBE_TARGET,
@@ -309,7 +312,7 @@ async function checkOnce(source: CheckSource, options: CheckCommandOptions, prob
   if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else if (!options.ndjson) {
     const color = options.color !== false && process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
-    process.stdout.write(renderReport(report, { color, ...(options.by === undefined ? {} : { by: options.by }) }));
+    process.stdout.write(renderReport(report, { color, explain: options.explain === true, ...(options.by === undefined ? {} : { by: options.by }) }));
   }
   return report;
 }

@@ -119,7 +119,11 @@ export async function runProbe(input: RunProbeInput): Promise<ProbeReport> {
         ? input.states.evidence(planTraceQueries(failed.map((r) => r.pair), input.nodeIps)).catch(() => new Map<string, NodeEvidence>())
         : new Map<string, NodeEvidence>(),
     ]);
-    for (const r of broken) r.diagnosis = explainPair(r, states, evidence, input.nodeIps);
+    for (const r of broken) {
+      const explained = explainPair(r, states, evidence, input.nodeIps);
+      r.diagnosis = explained.diagnosis;
+      if (explained.hops !== undefined) r.hops = explained.hops;
+    }
     for (const state of states.values()) {
       if (!state.reachable) nodeDiagnosis.push({ code: "agent-unreachable", node: state.node, message: `the agent of ${state.node} did not answer${state.error ? ` (${state.error})` : ""}` });
     }

@@ -109,8 +109,9 @@ export function kernelStateSource(nodes: ReadonlyMap<string, KernelNode>, places
     async evidence(queries) {
       const out = new Map<string, NodeEvidence>();
       await Promise.all([
-        ...[...nodes].map(async ([name, node]) => {
-          out.set(name, await gatherEvidence(node.netns, queries.get(name) ?? [], { node: name }));
+        ...[...queries].map(async ([name, lookups]) => {
+          const node = nodes.get(name);
+          if (node !== undefined) out.set(name, await gatherEvidence(node.netns, lookups, { node: name }));
         }),
         ...places.map(async (place) => {
           const options = { node: place.name, role: place.role, ...(place.portNodes === undefined ? {} : { portNodes: place.portNodes }) };

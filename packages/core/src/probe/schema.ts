@@ -106,6 +106,17 @@ const diagnosis = z.object({
   details: z.record(z.string(), z.unknown()).optional(),
 });
 
+const traceHop = z.object({
+  node: z.string(),
+  role: z.enum(["src-node", "underlay", "dst-node"]),
+  direction: z.enum(["forward", "reply"]),
+  packet: z.object({ src: z.string(), dst: z.string() }),
+  query: z.object({ dst: z.string(), from: z.string().optional(), iif: z.string().optional(), iifOf: z.string().optional(), mark: z.number().optional() }).optional(),
+  decision: z.string(),
+  status: z.enum(["ok", "broken", "unknown"]),
+  findings: z.array(z.string()),
+});
+
 const pairResult = z.object({
   pair: probePairSchema,
   verdict: z.enum(["ok", "flaky", "failed", "inconclusive", "excluded"]),
@@ -136,6 +147,7 @@ const pairResult = z.object({
     .optional(),
   error: z.string().optional(),
   diagnosis: z.array(diagnosis),
+  hops: z.array(traceHop).optional(),
 });
 
 const ledgerFinding = z.object({

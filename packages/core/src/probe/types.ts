@@ -220,6 +220,22 @@ export interface Diagnosis {
   details?: Record<string, unknown>;
 }
 
+/** One place a packet of a pair passes, with what that kernel would do with it (the path tracer's hop). */
+export interface TraceHop {
+  /** Node (or underlay / router) name. */
+  node: string;
+  role: "src-node" | "underlay" | "dst-node";
+  direction: "forward" | "reply";
+  packet: { src: string; dst: string };
+  /** The route question asked there: `ip route get DST from FROM iif IIF`; `iifOf`: iif is the device towards that address. */
+  query?: { dst: string; from?: string; iif?: string; iifOf?: string; mark?: number };
+  /** `via 172.31.0.12 dev eth0`, `bridged`, or the kernel's error. */
+  decision: string;
+  status: "ok" | "broken" | "unknown";
+  /** Codes of the findings placed at this hop. */
+  findings: string[];
+}
+
 /** RTT statistics of one pair over all successful samples (TCP request and UDP echo). */
 export interface RttSummary {
   samples: number;
@@ -245,6 +261,8 @@ export interface PairResult {
   /** Error text of the last failed attempt. */
   error?: string;
   diagnosis: Diagnosis[];
+  /** The path tracer's hops of a failed pair (forward, then reply), when evidence was gathered. */
+  hops?: TraceHop[];
 }
 
 /** IPAM ledger inconsistencies (issue 6.5). */

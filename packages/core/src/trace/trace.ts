@@ -2,23 +2,8 @@ import { FLATNET_ROUTE_PROTOCOL } from "../routes/types.ts";
 import { cidrIncludes, probeAddressFamily, unmapAddress } from "../probe/address.ts";
 import { diagnosePair, type NodeProbeState } from "../probe/diagnose.ts";
 import { ruleMatches, type ChainPolicy } from "../probe/firewall.ts";
-import type { Diagnosis, PairResult, ProbePair } from "../probe/types.ts";
+import type { Diagnosis, PairResult, ProbePair, TraceHop } from "../probe/types.ts";
 import { routeQueryKey, type NodeEvidence, type PolicyRule, type RouteEntry, type RouteLookup, type RouteQuery } from "./evidence.ts";
-
-/** One place a packet of the pair passes, with what that kernel would do with it. */
-export interface TraceHop {
-  /** Node (or underlay / router) name. */
-  node: string;
-  role: "src-node" | "underlay" | "dst-node";
-  direction: "forward" | "reply";
-  packet: { src: string; dst: string };
-  query?: RouteQuery;
-  /** `via 172.31.0.12 dev eth0`, `local dev lo`, or the kernel's error. */
-  decision: string;
-  status: "ok" | "broken" | "unknown";
-  /** Codes of the findings placed at this hop. */
-  findings: string[];
-}
 
 /** A pair's path and its findings, most specific first (`flatnet trace --json` carries both). */
 export interface PairTrace {
@@ -163,30 +148,28 @@ export function tracePair(
 
 /**
  * Explain a failed or inconclusive pair: the tracer's findings (most specific first), then those of
- * `diagnosePair` that add something; `unexplained` only when neither found a cause.
- * @example explainPair(result, states, evidence, nodeIps) // [{ code: "snat-rule", node: "node-2", fix: "iptables-nft -t nat -D POSTROUTING 1", ... }]
+ * `diagnosePair` that add something; `unexplained` only when neither found a cause. `hops` when traced.
+ * @example explainPair(result, states, evidence, nodeIps).diagnosis // [{ code: "snat-rule", node: "node-2", fix: "iptables-nft -t nat -D POSTROUTING 1", ... }]
  */
 export function explainPair(
   result: PairResult,
   states: ReadonlyMap<string, NodeProbeState>,
   evidence: ReadonlyMap<string, NodeEvidence>,
   nodeIps: ReadonlyMap<string, readonly string[]>,
-): Diagnosis[] {
-  if (result.verdict !== "failed" || evidence.size === 0) return diagnosePair(result, states);
+): { diagnosis: Diagnosis[]; hops?: TraceHop[] } {
+  if (result.verdict !== "failed" || evidence.size === 0) return { diagnosis: diagnosePair(result, states) };
   // The evidence's netfilter is the whole of it (nft and both iptables flavours): diagnosis reads that.
   const withRules = new Map([...states].map(([name, state]) => {
     const rules = evidence.get(name)?.firewall;
     return [name, rules === undefined || !state.reachable ? state : { ...state, firewall: rules }] as const;
   }));
   const base = diagnosePair(result, withRules);
-  const traced = tracePair(result, withRules, evidence, nodeIps).findings;
-  const named = (d: Diagnosis): boolean => d.code !== "unexplained";
+  const traced = tracePair(result, withRules, evidence, nodeIps);
   // diagnosePair knows flatnet's own routes: its missing/wrong route says more than a failed lookup at that node.
   const routeKnown = new Set(base.filter((d) => d.code === "missing-route" || d.code === "wrong-route").map((d) => d.node));
-  const mine = traced.filter((d) => !(d.code === "route-lookup-failed" && routeKnown.has(d.node)));
-  const out = [...mine];
-  for (const d of base.filter(named)) if (!out.some((o) => o.code === d.code && o.node === d.node)) out.push(d);
-  return out.length > 0 ? out : base;
+  const out = traced.findings.filter((d) => !(d.code === "route-lookup-failed" && routeKnown.has(d.node)));
+  for (const d of base) if (d.code !== "unexplained" && !out.some((o) => o.code === d.code && o.node === d.node)) out.push(d);
+  return { diagnosis: out.length > 0 ? out : base, hops: traced.hops };
 }
 
 function describeLookup(lookup: RouteLookup): string {
