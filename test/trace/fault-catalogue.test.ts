@@ -213,6 +213,31 @@ describe.skipIf(!root)("path tracer: a catalogue of faults made by hand, on host
     expect(report.summary.line).toBe("0/30 pairs failed (0 NAT violations), 0 excluded");
   }, 60_000);
 
+  it("read-only: nft, iptables (both flavours), rules, routes and links of every namespace are unchanged by an explained check", async () => {
+    const namespaces = [ul, ...topo.nodes.map((x) => x.netns), ...topo.pods.map((p) => p.netns)];
+    const snapshot = (): Record<string, string> =>
+      Object.fromEntries(namespaces.map((ns) => [ns, [
+        inNetns(ns, "nft", ["list", "ruleset"]).replace(/counter packets \d+ bytes \d+/g, "counter"),
+        inNetns(ns, "iptables-nft-save", []).replace(/^#.*\n/gm, ""),
+        inNetns(ns, "iptables-legacy-save", []).replace(/^#.*\n/gm, ""),
+        inNetns(ns, "ip", ["rule", "show"]),
+        inNetns(ns, "ip", ["route", "show", "table", "all"]),
+        inNetns(ns, "ip", ["-d", "link", "show"]),
+      ].join("\n---\n")]));
+    // Two faults in place, so the check gathers evidence (it does only for failed pairs).
+    inNetns(n(2), "iptables-nft", ["-t", "nat", "-A", "POSTROUTING", "-s", "10.244.2.0/24", "-d", "10.244.0.0/16", "!", "-o", "fn-br0", "-j", "MASQUERADE"]);
+    ipBatch(n(1), ["route add blackhole 10.244.3.3/32"]);
+    try {
+      const before = snapshot();
+      const report = await check();
+      expect(report.results.some((r) => r.hops !== undefined)).toBe(true);
+      expect(snapshot()).toEqual(before);
+    } finally {
+      inNetns(n(2), "iptables-nft", ["-t", "nat", "-F", "POSTROUTING"]);
+      ipBatch(n(1), ["route del blackhole 10.244.3.3/32"]);
+    }
+  }, 90_000);
+
   it.each(faults.map((f, i) => [i + 1, f.name, f] as const))("fault %i: %s", async (_i, _name, fault) => {
     await fault.inject();
     try {

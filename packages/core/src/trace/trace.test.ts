@@ -161,6 +161,16 @@ describe("tracePair: the first finding names the object, the place and the fix",
     ]);
   });
 
+  it("a refused connection to a node endpoint names its agent (the node responder lives in it)", () => {
+    const p: ProbePair = { ...pair(), dst: { pod: "node:node-2", node: "node-2", ip: "172.31.0.12", port: 7471, kind: "node" }, kind: "pod-node" };
+    const down = new Map(states);
+    down.set("node-2", { ...states.get("node-2")!, error: "agent: connect ECONNREFUSED /run/agent.sock" });
+    const findings = tracePair(failed(p, ["tcp-unreachable"], "tcp: connect ECONNREFUSED 172.31.0.12:7471"), down, healthy(), nodeIps).findings;
+    expect(findings.map((f) => [f.code, f.node, f.message, f.fix])).toEqual([
+      ["agent-unreachable", "node-2", "node-2's agent is not running: the node responder it hosts refused the connection on 172.31.0.12:7471 (agent: connect ECONNREFUSED /run/agent.sock)", "restart the flatnet agent of node-2"],
+    ]);
+  });
+
   it("walks the hops forward then back, the underlay between the nodes, and marks where it breaks", () => {
     const evidence = healthy();
     n1(evidence).routes.push({ dst: "10.244.2.2", type: "blackhole" });

@@ -17,7 +17,7 @@ const FLATNET_PROTOCOL = String(FLATNET_ROUTE_PROTOCOL);
 // Findings that name one object (a rule, a route, an FDB entry) come before those naming a setting or a state,
 // and those before symptoms another finding may cause (a next hop that does not answer, a failed lookup).
 const RANK: Record<string, number> = {
-  "drop-rule": 0, "snat-rule": 0, "blackhole-route": 0, "policy-rule": 0, "foreign-route": 0, "wrong-fdb": 0, "responder-down": 0,
+  "drop-rule": 0, "snat-rule": 0, "blackhole-route": 0, "policy-rule": 0, "foreign-route": 0, "wrong-fdb": 0, "responder-down": 0, "agent-unreachable": 0,
   "forwarding-disabled": 1, "rp-filter": 1, "chain-policy-drop": 1, "link-down": 1, "mtu-below-pod-mtu": 1,
   "neighbour-failed": 2, "route-lookup-failed": 3,
 };
@@ -113,7 +113,7 @@ export function tracePair(
       role: plan.role,
       direction: plan.direction,
       packet: plan.packet,
-      query: plan.query,
+      query: lookup?.iif === undefined ? plan.query : { ...plan.query, iif: lookup.iif },
       decision: lookup === undefined ? (e === undefined ? "no evidence (agent did not answer)" : "not asked") : describeLookup(lookup),
       status: lookup === undefined ? "unknown" : "ok",
       findings: [],
@@ -134,13 +134,23 @@ export function tracePair(
     }
   }
 
-  if (dataPath && pair.dst.kind !== "node" && /ECONNREFUSED/.test(result.error ?? "")) {
-    add(undefined, {
-      code: "responder-down",
-      node: pair.dst.node,
-      message: `${pair.dst.pod} (${unmapAddress(pair.dst.ip)}) refused the connection on port ${pair.dst.port}: the path works, but its probe responder is not running`,
-      fix: `restart the probe responder of ${pair.dst.pod}`,
-    });
+  // A refused connection crossed the whole path: what is missing is the process that should answer.
+  if (dataPath && /ECONNREFUSED/.test(result.error ?? "")) {
+    const where = `${unmapAddress(pair.dst.ip)}:${pair.dst.port}`;
+    const agentError = states.get(pair.dst.node)?.error;
+    add(undefined, pair.dst.kind === "node"
+      ? {
+          code: "agent-unreachable",
+          node: pair.dst.node,
+          message: `${pair.dst.node}'s agent is not running: the node responder it hosts refused the connection on ${where}${agentError ? ` (${agentError})` : ""}`,
+          fix: `restart the flatnet agent of ${pair.dst.node}`,
+        }
+      : {
+          code: "responder-down",
+          node: pair.dst.node,
+          message: `${pair.dst.pod} (${unmapAddress(pair.dst.ip)}) refused the connection on port ${pair.dst.port}: the path works, but its probe responder is not running`,
+          fix: `restart the probe responder of ${pair.dst.pod}`,
+        });
   }
   findings.sort((x, y) => (RANK[x.code] ?? 1) - (RANK[y.code] ?? 1));
   return { pair, hops, findings };
@@ -176,7 +186,7 @@ function describeLookup(lookup: RouteLookup): string {
   if (lookup.error !== undefined) return `error: ${lookup.error}`;
   const r = lookup.route ?? {};
   if (r.type !== undefined && r.type !== "unicast") return `${r.type}${r.dev ? ` dev ${r.dev}` : ""}`;
-  return [r.gateway ? `via ${r.gateway}` : "", r.dev ? `dev ${r.dev}` : "", r.table ? `table ${r.table}` : ""].filter(Boolean).join(" ") || "delivered";
+  return [r.gateway ? `via ${r.gateway}` : "", r.dev ? `dev ${r.dev}` : "", r.table && r.table !== "main" ? `table ${r.table}` : ""].filter(Boolean).join(" ") || "delivered";
 }
 
 /** The forwarding decision at one hop, its out device and next hop. */
