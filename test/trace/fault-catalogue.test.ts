@@ -222,7 +222,7 @@ describe.skipIf(!root)("path tracer: a catalogue of faults made by hand, on host
         inNetns(ns, "iptables-legacy-save", []).replace(/^#.*\n/gm, ""),
         inNetns(ns, "ip", ["rule", "show"]),
         inNetns(ns, "ip", ["route", "show", "table", "all"]),
-        inNetns(ns, "ip", ["-d", "link", "show"]),
+        inNetns(ns, "ip", ["link", "show"]),
       ].join("\n---\n")]));
     // Two faults in place, so the check gathers evidence (it does only for failed pairs).
     inNetns(n(2), "iptables-nft", ["-t", "nat", "-A", "POSTROUTING", "-s", "10.244.2.0/24", "-d", "10.244.0.0/16", "!", "-o", "fn-br0", "-j", "MASQUERADE"]);
