@@ -12,8 +12,8 @@ import type { KernelNode } from "../../apps/agent/src/probe/node-state.ts";
 
 export const PREFIX = "fn-tp-";
 // Namespace prefixes these helpers may create or act in: the probes tests', the node-endpoint tests' (fn-tn-),
-// the dial-guard tests' (fn-hn-), check --deploy's (fn-cl-) and the extension's cluster e2e (fn-vs-).
-const ALLOWED_PREFIXES = [PREFIX, "fn-tn-", "fn-hn-", "fn-cl-", "fn-vs-"];
+// the dial-guard tests' (fn-hn-), check --deploy's (fn-cl-), the extension's cluster e2e (fn-vs-) and the tracer's (fn-tr-).
+const ALLOWED_PREFIXES = [PREFIX, "fn-tn-", "fn-hn-", "fn-cl-", "fn-vs-", "fn-tr-"];
 const allowed = (name: string): boolean => ALLOWED_PREFIXES.some((p) => name.startsWith(p));
 const repo = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const responderCli = join(repo, "apps/agent/src/probe/responder-cli.ts");
@@ -161,15 +161,15 @@ export class ProbeTopology {
     });
   }
 
-  /** Stop one started process by its PID and wait for it to exit. */
-  async stopProcess(key: string): Promise<void> {
+  /** Stop one started process by its PID (SIGTERM, or `signal`) and wait for it to exit. */
+  async stopProcess(key: string, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
     const child = this.processes.get(key);
     if (child === undefined) return;
     this.processes.delete(key);
     if (child.exitCode !== null) return;
     await new Promise<void>((resolvePromise) => {
       child.once("exit", () => resolvePromise());
-      child.kill("SIGTERM");
+      child.kill(signal);
     });
   }
 

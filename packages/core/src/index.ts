@@ -8,4 +8,5 @@ export * from "./cidr/index.ts";
 export * from "./ipam/index.ts";
 export * from "./routes/index.ts";
 export * from "./probe/index.ts";
+export * from "./trace/index.ts";
 export * from "./schema/index.ts";

@@ -5,6 +5,7 @@ import {
   buildProbePlan,
   DEFAULT_PROBE_OPTIONS,
   dialRequestSchema,
+  evidenceRequestSchema,
   probeOptionsSchema,
   type DialRequest,
   type DialResult,
@@ -16,6 +17,7 @@ import { runProbe, type DialTransport } from "../probe/engine.ts";
 import { agentStateSource, readNodeFacts } from "../probe/node-state.ts";
 import { PROBE_TOKEN_ENV, PROBE_TOKEN_HEADER } from "../probe/dial-policy.ts";
 import { nodeProbeSocket } from "../probe/node-responder.ts";
+import { gatherEvidence } from "../trace/gather.ts";
 import { agentTransport, streamDial, type HttpEndpoint } from "../probe/transport.ts";
 import type { AgentContext, RouteModule } from "./context.ts";
 import { ApiProblem, type ApiRequest, type ApiRoute } from "./server.ts";
@@ -96,7 +98,7 @@ export function checkRunAgents(me: ProbeRouteSelf, agents: Record<string, z.infe
   return out;
 }
 
-/** `POST /v1/probe/dial`, `POST /v1/probe/run` (NDJSON streams) and `GET /v1/probe/node-facts`. */
+/** `POST /v1/probe/dial`, `POST /v1/probe/run` (NDJSON streams), `GET /v1/probe/node-facts` and `POST /v1/evidence`. */
 export function probeRoutes(self: () => ProbeRouteSelf | undefined): ApiRoute[] {
   const requireSelf = (): ProbeRouteSelf => {
     const s = self();
@@ -185,6 +187,16 @@ export function probeRoutes(self: () => ProbeRouteSelf | undefined): ApiRoute[] 
       async handler() {
         const me = requireSelf();
         return { body: await readNodeFacts(me.netns, me.underlayDevice) };
+      },
+    },
+    {
+      // Read-only: the path tracer's evidence of this node, answering the route queries of the body.
+      method: "POST",
+      path: "/v1/evidence",
+      async handler(request) {
+        const me = requireSelf();
+        const body = await parseBody(request, evidenceRequestSchema);
+        return { body: await gatherEvidence(me.netns, body.lookups, { node: me.name }) };
       },
     },
   ];

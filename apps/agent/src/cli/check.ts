@@ -71,6 +71,8 @@ export interface CheckCommandOptions {
   deploy?: boolean;
   deployTimeout?: number;
   color?: boolean;
+  /** Print each failed pair's hops under its findings. */
+  explain?: boolean;
   /** Probe the nodes themselves too (their agent's responder): default on for the lab, off on a cluster. */
   includeNodes?: boolean;
 }
@@ -121,6 +123,7 @@ export function registerCheckCommand(program: Command): void {
     .option("--keep-responders", "leave the probe responders this run started running", false)
     .option("--include-nodes", "also probe the nodes (each agent's responder on its node IPs): node -> remote pods, pods -> remote nodes (default on the lab)")
     .option("--no-include-nodes", "probe pods only")
+    .option("--explain", "under each failed pair, print its hops (the path tracer's walk), not only its findings", false)
     .option("--no-color", "no ANSI colour");
   addOutputOption(check, ["text", "wide", "json", "yaml"]);
   addExamples(
@@ -129,6 +132,7 @@ export function registerCheckCommand(program: Command): void {
     "flatnet check -o json > report.json            # the report document; exit 1 when a pair failed",
     "flatnet check --context prod --mode node-pairs --peers 3",
     "flatnet check --deploy --namespace flatnet-check   # apply the responders, wait, check, remove them",
+    "flatnet check --explain                        # each failed pair: its hops, finding and fix",
     "flatnet check --watch --metrics-port 9471      # keep checking, serve Prometheus metrics",
   )
     .addHelpText("after", "\nExit codes: 0 every pair passed, 1 failures found, 2 usage error or could not check.")
@@ -176,7 +180,7 @@ export function defaultCheckOptions(overrides: Partial<CheckCommandOptions> = {}
 }
 
 /** Where a check gets its pods, how it reaches them, and what it knows about the nodes. */
-interface CheckSource {
+export interface CheckSource {
   inventory(): Promise<ProbeInventory>;
   transport: DialTransport;
   states(inventory: ProbeInventory, podMtu: number): NodeStateSource;
@@ -188,7 +192,7 @@ interface CheckSource {
   finish?(): Promise<void>;
 }
 
-async function labSource(options: CheckCommandOptions): Promise<CheckSource> {
+export async function labSource(options: CheckCommandOptions): Promise<CheckSource> {
   requireRoot("checking the lab", "flatnet check", "; a cluster is checked with --kubeconfig / --context");
   const initial = await requireLabState(options.stateDir);
   if (initial.pods.length < 2) {
@@ -224,7 +228,7 @@ async function labSource(options: CheckCommandOptions): Promise<CheckSource> {
   };
 }
 
-function kubeSource(options: CheckCommandOptions): CheckSource {
+export function kubeSource(options: CheckCommandOptions): CheckSource {
   if (options.via === "agents") throw new Error("--via agents works on the lab only; on a cluster probes go through the API server's pods/proxy");
   const target: KubeTarget = {
     ...DEFAULT_KUBE_TARGET,
@@ -366,7 +370,7 @@ async function checkOnce(source: CheckSource, options: CheckCommandOptions, prob
   else if (!options.ndjson) {
     const color = options.color !== false && process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
     const by = options.by ?? (format === "wide" ? "pod" : undefined);
-    process.stdout.write(renderReport(report, { color, ...(by === undefined ? {} : { by }) }));
+    process.stdout.write(renderReport(report, { color, explain: options.explain === true, ...(by === undefined ? {} : { by }) }));
   }
   return report;
 }

@@ -5,6 +5,7 @@ import { registerCompletionCommand } from "./completion.ts";
 import { addExamples } from "./examples.ts";
 import { registerLabCommand } from "./lab.ts";
 import { registerPlanCommand } from "./plan.ts";
+import { registerTraceCommand } from "./trace.ts";
 import { registerVersionCommand } from "./version.ts";
 
 /** Exit code of every usage error (unknown command or flag, missing argument, bad or conflicting value), as in kubectl. */
@@ -23,6 +24,7 @@ export function createProgram(): Command {
   registerAgentCommand(program);
   registerLabCommand(program);
   registerCheckCommand(program);
+  registerTraceCommand(program);
   registerCompletionCommand(program);
   addExamples(
     program,

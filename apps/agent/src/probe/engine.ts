@@ -2,14 +2,16 @@ import { randomUUID } from "node:crypto";
 import {
   buildProbeReport,
   combineAttempts,
-  diagnosePair,
   evaluateAttempt,
+  explainPair,
+  planTraceQueries,
   PROBE_PROTOCOL_VERSION,
   type AttemptOutcome,
   type DialRequest,
   type DialResult,
   type Diagnosis,
   type LedgerFinding,
+  type NodeEvidence,
   type NodeProbeState,
   type PairResult,
   type ProbeEndpoint,
@@ -18,6 +20,7 @@ import {
   type ProbePair,
   type ProbePlan,
   type ProbeReport,
+  type RouteQuery,
 } from "@flatnet/core";
 
 /** How the engine reaches a source pod's responder (directly, or through the source node's agent). */
@@ -29,6 +32,11 @@ export interface DialTransport {
 /** Reads the nodes' own state for diagnosis; a node whose agent does not answer comes back `reachable: false`. */
 export interface NodeStateSource {
   read(nodes: readonly string[]): Promise<Map<string, NodeProbeState>>;
+  /**
+   * The path tracer's evidence, once per node, answering each node's route queries; may add places that are
+   * not nodes (the lab's underlay bridge). A node that cannot be asked is left out.
+   */
+  evidence?(queries: ReadonlyMap<string, RouteQuery[]>): Promise<Map<string, NodeEvidence>>;
 }
 
 export interface RunProbeInput {
@@ -104,8 +112,18 @@ export async function runProbe(input: RunProbeInput): Promise<ProbeReport> {
   const nodeDiagnosis: Diagnosis[] = [];
   if (broken.length > 0 && input.states !== undefined) {
     const nodes = [...new Set(broken.flatMap((r) => [r.pair.src.node, r.pair.dst.node]))].sort();
-    const states = await input.states.read(nodes);
-    for (const r of broken) r.diagnosis = diagnosePair(r, states);
+    const failed = broken.filter((r) => r.verdict === "failed");
+    const [states, evidence] = await Promise.all([
+      input.states.read(nodes),
+      failed.length > 0 && input.states.evidence !== undefined
+        ? input.states.evidence(planTraceQueries(failed.map((r) => r.pair), input.nodeIps)).catch(() => new Map<string, NodeEvidence>())
+        : new Map<string, NodeEvidence>(),
+    ]);
+    for (const r of broken) {
+      const explained = explainPair(r, states, evidence, input.nodeIps);
+      r.diagnosis = explained.diagnosis;
+      if (explained.hops !== undefined) r.hops = explained.hops;
+    }
     for (const state of states.values()) {
       if (!state.reachable) nodeDiagnosis.push({ code: "agent-unreachable", node: state.node, message: `the agent of ${state.node} did not answer${state.error ? ` (${state.error})` : ""}` });
     }

@@ -14,11 +14,12 @@ import {
 } from "@flatnet/core";
 import { IpamStore } from "../ipam-store/store.ts";
 import { agentPaths } from "../lab/agent-process.ts";
+import { underlayNs } from "../lab/names.ts";
 import { loadState, type LabState } from "../lab/state.ts";
 import { flatnetCommand, isRecordedProcessAlive, startInNamespace, stopRecordedProcess } from "../lab/supervisor.ts";
 import { waitFor } from "../lab/wait.ts";
 import type { NodeStateSource } from "./engine.ts";
-import { fromAgentState, kernelStateSource, readLink } from "./node-state.ts";
+import { agentEvidence, fromAgentState, kernelStateSource, readLink, type EvidencePlace } from "./node-state.ts";
 
 // The probe engine's view of a `flatnet lab`: its state file, a responder per pod (started here), the agents' sockets.
 
@@ -206,12 +207,20 @@ export const labAgentSocket = (stateDir: string, node: string): string => agentP
 export function labStateSource(stateDir: string, state: LabState, podMtu: number): NodeStateSource {
   // The neighbour table is one per host, shared by every namespace: count its overflows from now on.
   const before = readNeighbourTables();
+  const underlay: EvidencePlace = { name: "underlay", netns: underlayNs(state.prefix), role: "underlay", portNodes: new Map(state.nodes.map((n) => [`ul-${n.name}`, n.name])) };
   const kernel = kernelStateSource(
     new Map(
       state.nodes.map((n) => [n.name, { netns: n.netns, podCidrs: n.podCidrs, nodeIps: n.underlayIps, underlayDevice: "eth0", podMtu }]),
     ),
+    [underlay],
   );
   return {
+    // Each node's agent answers for its node; the lab reads a node whose agent is down (and the underlay) itself.
+    async evidence(queries) {
+      const fromAgents = await agentEvidence((node) => ({ socketPath: labAgentSocket(stateDir, node) }), queries);
+      const rest = await kernel.evidence!(new Map([...queries].filter(([node]) => !fromAgents.has(node))));
+      return new Map([...fromAgents, ...rest]);
+    },
     async read(names) {
       const [fromKernel, fromAgents] = await Promise.all([
         kernel.read(names),

@@ -1,8 +1,9 @@
 import { request } from "node:http";
-import { parseNftRuleset, type FirewallRule, type NodeProbeState, type StateNeighbour, type StateTables } from "@flatnet/core";
+import { nodeEvidenceSchema, parseNftRuleset, type FirewallRule, type NodeEvidence, type NodeProbeState, type RouteQuery, type StateNeighbour, type StateTables } from "@flatnet/core";
 import { execInNetns, readKernelState, runCommand } from "../linux/index.ts";
+import { gatherEvidence } from "../trace/gather.ts";
 import type { NodeStateSource } from "./engine.ts";
-import type { HttpEndpoint } from "./transport.ts";
+import { postJson, type HttpEndpoint } from "./transport.ts";
 
 /** The firewall rules of a namespace that drop, reject or rewrite addresses (`nft -j list ruleset`). */
 export async function readFirewall(netns: string): Promise<FirewallRule[]> {
@@ -91,12 +92,34 @@ export interface KernelNode {
   desired?: StateTables;
 }
 
+/** A namespace on the path that is not a node (the lab's underlay bridge), with the node each port leads to. */
+export interface EvidencePlace {
+  name: string;
+  netns: string;
+  role: "underlay" | "router";
+  portNodes?: ReadonlyMap<string, string>;
+}
+
 /**
  * Diagnosis state read straight from the nodes' namespaces (flatnet's `proto 77` routes, VTEP neighbours and
- * FDB, underlay MTU, nftables): for tests and for a lab whose agents are down.
+ * FDB, underlay MTU, nftables), and the tracer's evidence of the nodes and of `places`: for tests and the lab.
  */
-export function kernelStateSource(nodes: ReadonlyMap<string, KernelNode>): NodeStateSource {
+export function kernelStateSource(nodes: ReadonlyMap<string, KernelNode>, places: readonly EvidencePlace[] = []): NodeStateSource {
   return {
+    async evidence(queries) {
+      const out = new Map<string, NodeEvidence>();
+      await Promise.all([
+        ...[...queries].map(async ([name, lookups]) => {
+          const node = nodes.get(name);
+          if (node !== undefined) out.set(name, await gatherEvidence(node.netns, lookups, { node: name }));
+        }),
+        ...places.map(async (place) => {
+          const options = { node: place.name, role: place.role, ...(place.portNodes === undefined ? {} : { portNodes: place.portNodes }) };
+          out.set(place.name, await gatherEvidence(place.netns, [], options));
+        }),
+      ]);
+      return out;
+    },
     async read(names) {
       const out = new Map<string, NodeProbeState>();
       await Promise.all(
@@ -137,6 +160,7 @@ export function kernelStateSource(nodes: ReadonlyMap<string, KernelNode>): NodeS
  */
 export function agentStateSource(locateAgent: (node: string) => HttpEndpoint | undefined, timeoutMs = 3_000): NodeStateSource {
   return {
+    evidence: (queries) => agentEvidence(locateAgent, queries, timeoutMs),
     async read(names) {
       const out = new Map<string, NodeProbeState>();
       await Promise.all(
@@ -193,6 +217,32 @@ export function fromAgentState(name: string, body: unknown, facts?: ProbeNodeFac
   state.encapOverhead = peersOverVxlan ? (vxlan?.underlayFamily === "IPv6" ? 70 : 50) : 0;
   if (facts !== undefined) applyNodeFacts(state, { ...facts, underlayNeighbours: facts.underlayNeighbours ?? [], routeMtus: facts.routeMtus ?? [] });
   return state;
+}
+
+/** Each node's evidence from its agent (`POST /v1/evidence`); a node whose agent does not answer is left out. */
+export async function agentEvidence(
+  locateAgent: (node: string) => HttpEndpoint | undefined,
+  queries: ReadonlyMap<string, RouteQuery[]>,
+  timeoutMs = 5_000,
+): Promise<Map<string, NodeEvidence>> {
+  const out = new Map<string, NodeEvidence>();
+  await Promise.all(
+    [...queries].map(async ([node, lookups]) => {
+      const endpoint = locateAgent(node);
+      if (endpoint === undefined) return;
+      try {
+        const response = await postJson(endpoint, "/v1/evidence", { lookups }, timeoutMs);
+        let text = "";
+        response.setEncoding("utf8");
+        for await (const chunk of response as AsyncIterable<string>) text += chunk;
+        const parsed = nodeEvidenceSchema.safeParse(response.statusCode === 200 ? JSON.parse(text) : undefined);
+        if (parsed.success) out.set(node, parsed.data);
+      } catch {
+        // An agent that cannot answer is named by diagnosis (agent-unreachable); its hops stay "unknown".
+      }
+    }),
+  );
+  return out;
 }
 
 function getJson(endpoint: HttpEndpoint, path: string, timeoutMs: number): Promise<unknown> {

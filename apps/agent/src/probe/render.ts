@@ -1,4 +1,4 @@
-import { buildProbeMatrix, type MatrixCell, type PairResult, type PairVerdict, type ProbeReport } from "@flatnet/core";
+import { buildProbeMatrix, type Diagnosis, type MatrixCell, type PairResult, type PairVerdict, type ProbeReport, type TraceHop } from "@flatnet/core";
 
 // Terminal rendering of a report: a node x node (or pod x pod) matrix, the broken pairs with their diagnosis,
 // and the one-line summary. Colour only when asked (a TTY without NO_COLOR).
@@ -9,6 +9,8 @@ const COLOUR: Record<PairVerdict, number> = { ok: 32, flaky: 33, failed: 31, inc
 export interface RenderOptions {
   color: boolean;
   by?: "node" | "pod";
+  /** Print each failed pair's hops (the path tracer's walk), not only its findings. */
+  explain?: boolean;
 }
 
 /** The whole human report: header, matrix, legend, broken pairs with diagnosis, IPAM findings, summary line. */
@@ -28,7 +30,7 @@ export function renderReport(report: ProbeReport, options: RenderOptions): strin
   lines.push(paint(90, `  rows send, columns answer; cell: worst verdict (${Object.entries(GLYPH).map(([v, g]) => `${g} ${v}`).join(", ")}), then the largest p50 RTT in ms; N = NAT violation, M = MTU black hole`));
   const broken = report.results.filter((r) => r.verdict === "failed" || r.verdict === "inconclusive" || r.verdict === "flaky");
   if (broken.length > 0) lines.push("");
-  for (const r of broken.slice(0, 200)) lines.push(...renderPair(r, paint));
+  for (const r of broken.slice(0, 200)) lines.push(...renderPair(r, paint, options.explain === true));
   if (broken.length > 200) lines.push(`  ... and ${broken.length - 200} more (see --json)`);
   for (const d of report.nodeDiagnosis) lines.push(paint(35, `NODE     ${d.message}`));
   for (const f of report.ledger) lines.push(paint(31, `IPAM     ${f.message}`));
@@ -60,15 +62,32 @@ function renderMatrix(results: readonly PairResult[], by: "node" | "pod", paint:
   return out;
 }
 
-function renderPair(r: PairResult, paint: (c: number, t: string) => string): string[] {
+function renderPair(r: PairResult, paint: (c: number, t: string) => string, explain: boolean): string[] {
   const p = r.pair;
   const head = `${p.src.pod} (${p.src.ip}) -> ${p.dst.pod} (${p.dst.ip}) ${p.family} ${p.path}`;
   if (r.verdict === "flaky") return [paint(33, `FLAKY    ${head}: passed on attempt ${r.attempts}`)];
   const label = r.verdict === "failed" ? "FAILED  " : "INCONCL ";
   const lines = [paint(COLOUR[r.verdict], `${label} ${head}: ${r.problems.join(", ")}`)];
   if (r.error) lines.push(`         ${r.error}`);
-  for (const d of r.diagnosis) lines.push(`         -> ${d.message}`);
+  lines.push(...renderFindings(r.diagnosis, "         "));
+  if (explain && r.hops !== undefined) lines.push(...renderHops(r.hops, "         "));
   return lines;
+}
+
+/** Findings, one per line, each followed by the fix it offers (never run). */
+export function renderFindings(findings: readonly Diagnosis[], indent: string): string[] {
+  return findings.flatMap((d) => [`${indent}-> ${d.message}`, ...(d.fix === undefined ? [] : [`${indent}   fix: ${d.fix}`])]);
+}
+
+/** A traced path: one line per hop, the kernel's decision there, and the findings placed on it. */
+export function renderHops(hops: readonly TraceHop[], indent: string): string[] {
+  const width = Math.max(...hops.map((h) => h.node.length));
+  return hops.map((h) => {
+    const q = h.query;
+    const asked = q === undefined ? "" : `route get ${q.dst}${q.from ? ` from ${q.from}` : ""}${q.iif ? ` iif ${q.iif}` : q.iifOf ? ` iif <towards ${q.iifOf}>` : ""}: `;
+    const mark = h.status === "broken" ? `  BROKEN: ${h.findings.join(", ")}` : h.status === "unknown" ? "  (unknown)" : "";
+    return `${indent}${h.direction === "forward" ? "=>" : "<="} ${h.node.padEnd(width)}  ${h.packet.src} -> ${h.packet.dst}  ${asked}${h.decision}${mark}`;
+  });
 }
 
 /** One-line progress for a TTY: `  123/3540 pairs (2 failed)`. */

@@ -128,7 +128,8 @@ export function diagnosePair(result: PairResult, states: ReadonlyMap<string, Nod
           push({
             code: "snat-rule",
             node: state.node,
-            message: `${state.node} rewrites the source of ${source} -> ${to}: ${rule.action}${rule.to ? ` to ${rule.to}` : ""} (nft ${rule.where})`,
+            message: `${state.node} rewrites the source of ${source} -> ${to}: ${rule.action}${rule.to ? ` to ${rule.to}` : result.nat.observedSrc !== undefined && rule.source !== undefined ? ` to ${unmapAddress(result.nat.observedSrc)}` : ""} (${ruleLocation(rule)})`,
+            ...(rule.fix === undefined ? {} : { fix: rule.fix }),
             details: { rule },
           });
         }
@@ -142,7 +143,8 @@ export function diagnosePair(result: PairResult, states: ReadonlyMap<string, Nod
           push({
             code: "drop-rule",
             node: state.node,
-            message: `${state.node} ${rule.action === "drop" ? "drops" : "rejects"} ICMP (nft ${rule.where}): path MTU discovery cannot work`,
+            message: `${state.node} ${rule.action === "drop" ? "drops" : "rejects"} ICMP (${ruleLocation(rule)}): path MTU discovery cannot work`,
+            ...(rule.fix === undefined ? {} : { fix: rule.fix }),
             details: { rule },
           });
         }
@@ -157,7 +159,8 @@ export function diagnosePair(result: PairResult, states: ReadonlyMap<string, Nod
           push({
             code: "drop-rule",
             node: state.node,
-            message: `${state.node} ${rule.action === "drop" ? "drops" : "rejects"} ${source} <-> ${to} (nft ${rule.where})`,
+            message: `${state.node} ${rule.action === "drop" ? "drops" : "rejects"} ${source} <-> ${to} (${ruleLocation(rule)})`,
+            ...(rule.fix === undefined ? {} : { fix: rule.fix }),
             details: { rule },
           });
         }
@@ -250,6 +253,12 @@ function checkForwarding(from: NodeProbeState, to: NodeProbeState, ip: string, p
   if (wantFdb !== undefined && !from.actual.fdb.some((f) => f.mac.toLowerCase() === wantFdb.mac.toLowerCase() && norm(f.dst) === norm(wantFdb.dst))) {
     push({ code: "missing-fdb", node: from.node, message: `${from.node} has no FDB entry ${wantFdb.mac} -> ${wantFdb.dst} for ${to.node}` });
   }
+}
+
+/** `nft ip t c #4` for an nft rule; `iptables-nft nat POSTROUTING rule 3: -s ... -j MASQUERADE` for iptables. */
+function ruleLocation(rule: FirewallRule): string {
+  if (rule.source === undefined || rule.source === "nft") return `nft ${rule.where}`;
+  return rule.text === undefined ? rule.where : `${rule.where}: ${rule.text}`;
 }
 
 function uniqueStates(...states: (NodeProbeState | undefined)[]): NodeProbeState[] {

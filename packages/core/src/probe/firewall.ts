@@ -20,8 +20,31 @@ export interface FirewallRule {
   icmpOnly?: boolean;
   /** snat/dnat target address, when given. */
   to?: string;
-  /** `nft` location for a human: `ip fn-x postrouting #3`. */
+  /** Location for a human: `ip fn-x postrouting #3` (nft) or `iptables-nft nat POSTROUTING rule 3`. */
   where: string;
+  /** Who wrote it: `nft` (absent means nft too), or iptables in its nft or legacy flavour. */
+  source?: "nft" | "iptables-nft" | "iptables-legacy";
+  /** The rule as its own tool prints it (`-s 10.244.2.0/24 -j MASQUERADE`), when known. */
+  text?: string;
+  /** Input / output interface matches (`-i`, `! -o fn-br0`), when the rule has them. */
+  iif?: { negated: boolean; name: string };
+  oif?: { negated: boolean; name: string };
+  /** Packets the rule matched so far (counters), when read. */
+  packets?: number;
+  /** The command that would remove the rule (offered, never run). */
+  fix?: string;
+}
+
+/** A base chain's default verdict: `policy drop` (nft) or `:FORWARD DROP` (iptables). */
+export interface ChainPolicy {
+  source: "nft" | "iptables-nft" | "iptables-legacy";
+  family: string;
+  table: string;
+  chain: string;
+  hook?: string;
+  policy: "accept" | "drop";
+  packets?: number;
+  fix: string;
 }
 
 /**
@@ -77,6 +100,7 @@ export function parseNftRuleset(document: unknown): FirewallRule[] {
     if (action === undefined || action === "accept") continue;
     const hook = hooks.get(`${family}/${table}/${chain}`);
     const r: FirewallRule = { family, table, chain, action, where: `${family} ${table} ${chain}${rule.handle !== undefined ? ` #${rule.handle}` : ""}` };
+    if (rule.handle !== undefined) r.fix = `nft delete rule ${family} ${table} ${chain} handle ${rule.handle}`;
     if (hook !== undefined) r.hook = hook;
     if (saddr !== undefined) r.saddr = saddr;
     if (daddr !== undefined) r.daddr = daddr;
@@ -85,6 +109,18 @@ export function parseNftRuleset(document: unknown): FirewallRule[] {
     rules.push(r);
   }
   return rules;
+}
+
+/** The base chains of an `nft -j list ruleset` document whose policy is drop; tolerant like `parseNftRuleset`. */
+export function parseNftChainPolicies(document: unknown): ChainPolicy[] {
+  const items = (document as { nftables?: unknown } | null)?.nftables;
+  if (!Array.isArray(items)) return [];
+  return items.flatMap((item) => {
+    const c = (item as { chain?: { family?: string; table?: string; name?: string; hook?: string; policy?: string } } | null)?.chain;
+    if (c?.hook === undefined || c.policy !== "drop") return [];
+    const [family, table, chain] = [String(c.family), String(c.table), String(c.name)];
+    return [{ source: "nft" as const, family, table, chain, hook: c.hook, policy: "drop" as const, fix: `nft chain ${family} ${table} ${chain} '{ policy accept; }'` }];
+  });
 }
 
 /** Whether a rule's address matches (absent = any) accept a packet from `src` to `dst`. */

@@ -95,11 +95,34 @@ const diagnosis = z.object({
     "agent-unreachable",
     "node-not-ready",
     "duplicate-ip",
+    "blackhole-route",
+    "policy-rule",
+    "foreign-route",
+    "forwarding-disabled",
+    "rp-filter",
+    "chain-policy-drop",
+    "link-down",
+    "neighbour-failed",
+    "wrong-fdb",
+    "responder-down",
+    "route-lookup-failed",
     "unexplained",
   ]),
   node: z.string().optional(),
   message: z.string(),
+  fix: z.string().optional(),
   details: z.record(z.string(), z.unknown()).optional(),
+});
+
+const traceHop = z.object({
+  node: z.string(),
+  role: z.enum(["src-node", "underlay", "dst-node"]),
+  direction: z.enum(["forward", "reply"]),
+  packet: z.object({ src: z.string(), dst: z.string() }),
+  query: z.object({ dst: z.string(), from: z.string().optional(), iif: z.string().optional(), iifOf: z.string().optional(), mark: z.number().optional() }).optional(),
+  decision: z.string(),
+  status: z.enum(["ok", "broken", "unknown"]),
+  findings: z.array(z.string()),
 });
 
 const pairResult = z.object({
@@ -132,6 +155,7 @@ const pairResult = z.object({
     .optional(),
   error: z.string().optional(),
   diagnosis: z.array(diagnosis),
+  hops: z.array(traceHop).optional(),
 });
 
 const ledgerFinding = z.object({

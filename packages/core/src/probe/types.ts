@@ -199,12 +199,41 @@ export interface Diagnosis {
     | "agent-unreachable"
     | "node-not-ready"
     | "duplicate-ip"
+    | "blackhole-route"
+    | "policy-rule"
+    | "foreign-route"
+    | "forwarding-disabled"
+    | "rp-filter"
+    | "chain-policy-drop"
+    | "link-down"
+    | "neighbour-failed"
+    | "wrong-fdb"
+    | "responder-down"
+    | "route-lookup-failed"
     | "unexplained";
   /** The node whose state shows the cause. */
   node?: string;
   /** One sentence for a human: `node-1 has no route to 10.244.3.0/24`. */
   message: string;
+  /** The command (or action) that would remove the cause: offered as text, never run. */
+  fix?: string;
   details?: Record<string, unknown>;
+}
+
+/** One place a packet of a pair passes, with what that kernel would do with it (the path tracer's hop). */
+export interface TraceHop {
+  /** Node (or underlay / router) name. */
+  node: string;
+  role: "src-node" | "underlay" | "dst-node";
+  direction: "forward" | "reply";
+  packet: { src: string; dst: string };
+  /** The route question asked there: `ip route get DST from FROM iif IIF`; `iifOf`: iif is the device towards that address. */
+  query?: { dst: string; from?: string; iif?: string; iifOf?: string; mark?: number };
+  /** `via 172.31.0.12 dev eth0`, `bridged`, or the kernel's error. */
+  decision: string;
+  status: "ok" | "broken" | "unknown";
+  /** Codes of the findings placed at this hop. */
+  findings: string[];
 }
 
 /** RTT statistics of one pair over all successful samples (TCP request and UDP echo). */
@@ -232,6 +261,8 @@ export interface PairResult {
   /** Error text of the last failed attempt. */
   error?: string;
   diagnosis: Diagnosis[];
+  /** The path tracer's hops of a failed pair (forward, then reply), when evidence was gathered. */
+  hops?: TraceHop[];
 }
 
 /** IPAM ledger inconsistencies (issue 6.5). */
