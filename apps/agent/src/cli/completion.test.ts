@@ -31,7 +31,7 @@ describe.skipIf(!hasBash)("flatnet completion bash, sourced in bash", () => {
   const script = bashCompletion(createProgram());
 
   it.each<[string, string[]]>([
-    ["flatnet ", ["agent", "check", "completion", "help", "lab", "plan", "version"]],
+    ["flatnet ", ["agent", "check", "completion", "help", "lab", "plan", "trace", "version"]],
     ["flatnet l", ["lab"]],
     ["flatnet lab st", ["start-agent", "status"]],
     ["flatnet lab --state-dir /tmp/x st", ["start-agent", "status"]],
@@ -87,7 +87,7 @@ describe("completionTree", () => {
     const tree = completionTree(createProgram());
     expect(tree.map((node) => node.path)).toEqual([
       "", "version", "plan", "agent", "lab", "lab up", "lab down", "lab status", "lab check", "lab add-node", "lab remove-node",
-      "lab kill-agent", "lab start-agent", "check", "completion",
+      "lab kill-agent", "lab start-agent", "check", "trace", "completion",
     ]);
     const check = tree.find((node) => node.path === "check")!;
     expect(check.values.get("--family")).toEqual(["IPv4", "IPv6", "all"]);

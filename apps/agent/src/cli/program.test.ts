@@ -143,6 +143,6 @@ describe("the command tree", () => {
     const program = createProgram();
     expect(walk(program).map(([path]) => path)).toContain("probe-responder");
     expect(helpOf(program)).not.toContain("probe-responder");
-    expect(program.createHelp().visibleCommands(program).map((c) => c.name())).toEqual(["version", "plan", "agent", "lab", "check", "completion", "help"]);
+    expect(program.createHelp().visibleCommands(program).map((c) => c.name())).toEqual(["version", "plan", "agent", "lab", "check", "trace", "completion", "help"]);
   });
 });
