@@ -23,6 +23,8 @@ import { DUMP_TITLE, USE_CONTEXT_TITLE, packKubernetesToolsStub } from "./kubern
 const CHROMIUM = "/usr/bin/chromium";
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 const PORT = 7471;
+// The responders dial only for the holder of Secret flatnet-system/flatnet-probe-token; the front serves it.
+const PROBE_TOKEN = "fn-vs-probe-token-0123456789";
 const artifacts = join(repoRoot, "test-results", "vscode");
 const flatnet = [join(repoRoot, "node_modules", ".bin", "node"), join(repoRoot, "node_modules", "tsx", "dist", "cli.mjs"), join(repoRoot, "apps", "agent", "src", "main.ts")];
 const missing = codeServerMissingReason() ?? (isRoot() ? undefined : "the responders run in network namespaces: needs root");
@@ -43,7 +45,7 @@ describe.skipIf(missing !== undefined)("the extension in code-server on a Kubern
     dir = mkdtempSync(join(tmpdir(), "fn-vs-e2e-"));
     mkdirSync(artifacts, { recursive: true });
     topo.up();
-    await topo.startResponders(PORT);
+    await topo.startResponders(PORT, PROBE_TOKEN);
     await fake.start();
     for (const n of topo.nodes) {
       fake.putNode({
@@ -72,6 +74,9 @@ describe.skipIf(missing !== undefined)("the extension in code-server on a Kubern
       if (req.method === "GET" && (url.pathname === "/api/v1/pods" || url.pathname === "/api/v1/namespaces/flatnet-system/pods")) {
         if (url.searchParams.get("watch") === "true") return void res.writeHead(200, { "content-type": "application/json" }); // no changes, held open
         return json({ kind: "PodList", apiVersion: "v1", metadata: { resourceVersion: "1" }, items: pods });
+      }
+      if (req.method === "GET" && url.pathname === "/api/v1/namespaces/flatnet-system/secrets/flatnet-probe-token") {
+        return json({ apiVersion: "v1", kind: "Secret", metadata: { name: "flatnet-probe-token", namespace: "flatnet-system" }, data: { token: Buffer.from(PROBE_TOKEN).toString("base64") } });
       }
       const proxy = /^\/api\/v1\/namespaces\/flatnet-system\/pods\/([^/:]+):7471\/proxy(\/.*)$/.exec(url.pathname);
       const upstream = proxy
