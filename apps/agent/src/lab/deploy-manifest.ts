@@ -28,6 +28,13 @@ export function loadDeployManifests(deployDir: string, names = { daemonSet: "fla
   return { daemonSet: find("DaemonSet", names.daemonSet), configMap: find("ConfigMap", names.configMap) };
 }
 
+/** The image as podman runs it: `["localhost/flatnet:dev"]` or `["--rootfs", dir]`, and the image config's env and working dir. */
+export interface DeployImage {
+  reference: string[];
+  env: string[];
+  workingDir?: string;
+}
+
 /** What the downward API and the node's filesystem are for one lab node. */
 export interface DeployNode {
   name: string;
@@ -85,7 +92,7 @@ export function downwardValue(fieldPath: string, manifests: DeployManifests, nod
  * args, env (downward API filled), securityContext, hostNetwork, volumes (hostPath under the node's root, configMap
  * keys as files, emptyDir, the service account holding `kubeconfig`), and its httpGet probes.
  */
-export function containerRun(manifests: DeployManifests, containerName: string, node: DeployNode, image: string, kubeconfig: string): ContainerRun {
+export function containerRun(manifests: DeployManifests, containerName: string, node: DeployNode, image: DeployImage, kubeconfig: string): ContainerRun {
   const spec = manifests.daemonSet.spec.template.spec as Obj;
   const container = [...(spec.initContainers ?? []), ...(spec.containers ?? [])].find((c: Obj) => c.name === containerName) as Obj | undefined;
   if (container === undefined) throw new LabError("ERR_LAB_INVALID_OPTION", `the DaemonSet has no container "${containerName}"`);
@@ -102,6 +109,10 @@ export function containerRun(manifests: DeployManifests, containerName: string, 
     else throw new LabError("ERR_LAB_INVALID_OPTION", `env "${variable.name}" of ${container.name} has neither value nor fieldRef`);
   }
   args.push(...securityArgs(container.securityContext ?? {}));
+  // What the runtime takes from the image config: its env under the manifest's, its working directory.
+  const named = new Set<string>((container.env ?? []).map((variable: Obj) => String(variable.name)));
+  for (const variable of image.env) if (!named.has(variable.split("=")[0])) args.push("--env", variable);
+  if (image.workingDir !== undefined) args.push("--workdir", image.workingDir);
 
   const volumes = new Map<string, Obj>((spec.volumes ?? []).map((volume: Obj) => [volume.name, volume]));
   const volumeRoot = join(node.podDir, "volumes");
@@ -134,7 +145,7 @@ export function containerRun(manifests: DeployManifests, containerName: string, 
   }
   const command = container.command as string[] | undefined;
   if (command !== undefined && command.length > 0) args.push("--entrypoint", JSON.stringify(command));
-  args.push(image, ...((container.args ?? []) as string[]).map(String));
+  args.push(...image.reference, ...((container.args ?? []) as string[]).map(String));
   return { name: container.name, directories, files, runArgs: args, probes: httpProbes(container, node.hostIp) };
 }
 
