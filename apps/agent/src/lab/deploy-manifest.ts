@@ -111,7 +111,7 @@ export function containerRun(manifests: DeployManifests, containerName: string, 
   args.push(...securityArgs(container.securityContext ?? {}));
   // What the runtime takes from the image config: its env under the manifest's, its working directory.
   const named = new Set<string>((container.env ?? []).map((variable: Obj) => String(variable.name)));
-  for (const variable of image.env) if (!named.has(variable.split("=")[0])) args.push("--env", variable);
+  for (const variable of image.env) if (!named.has(variable.slice(0, variable.indexOf("=")))) args.push("--env", variable);
   if (image.workingDir !== undefined) args.push("--workdir", image.workingDir);
 
   const volumes = new Map<string, Obj>((spec.volumes ?? []).map((volume: Obj) => [volume.name, volume]));
