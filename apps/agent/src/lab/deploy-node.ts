@@ -5,6 +5,7 @@ import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { containerRun, type DeployImage, type DeployManifests, type DeployNode } from "./deploy-manifest.ts";
 import { LabError } from "./errors.ts";
+import { containersConf } from "./podman.ts";
 import { run, type RunResult } from "./exec.ts";
 import { processStartTime } from "./supervisor.ts";
 import { waitFor } from "./wait.ts";
@@ -67,10 +68,8 @@ export async function nodeHostPodman(host: NodeHost, hostRoot: string, args: rea
   if (!existsSync(conf)) {
     await mkdir(join(dir, "tmp"), { recursive: true });
     // Debian's reference plugins (portmap, chained in the conflist) stand for what a node's /opt/cni/bin also holds.
-    await writeFile(
-      conf,
-      `[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n\n[network]\nnetwork_backend = "cni"\ncni_plugin_dirs = [${JSON.stringify(join(hostRoot, "opt", "cni", "bin"))}, "/usr/lib/cni"]\n\n[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n`,
-    );
+    // Debian's reference plugins (portmap, chained in the conflist) stand for what a node's /opt/cni/bin also holds.
+    await writeFile(conf, containersConf([join(hostRoot, "opt", "cni", "bin"), "/usr/lib/cni"]));
   }
   const globals = ["--root", join(dir, "root"), "--runroot", nodeRunRoot(hostRoot), "--tmpdir", join(dir, "tmp"), "--storage-driver", "vfs", "--network-config-dir", join(hostRoot, "etc", "cni", "net.d")];
   return inNodeHost(host, "podman", [...globals, ...args], { ...options, env: { CONTAINERS_CONF: conf } });
