@@ -68,7 +68,6 @@ export async function nodeHostPodman(host: NodeHost, hostRoot: string, args: rea
   if (!existsSync(conf)) {
     await mkdir(join(dir, "tmp"), { recursive: true });
     // Debian's reference plugins (portmap, chained in the conflist) stand for what a node's /opt/cni/bin also holds.
-    // Debian's reference plugins (portmap, chained in the conflist) stand for what a node's /opt/cni/bin also holds.
     await writeFile(conf, containersConf([join(hostRoot, "opt", "cni", "bin"), "/usr/lib/cni"]));
   }
   const globals = ["--root", join(dir, "root"), "--runroot", nodeRunRoot(hostRoot), "--tmpdir", join(dir, "tmp"), "--storage-driver", "vfs", "--network-config-dir", join(hostRoot, "etc", "cni", "net.d")];
