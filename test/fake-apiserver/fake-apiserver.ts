@@ -41,10 +41,16 @@ export class FakeApiServer {
 
   constructor(private readonly options: FakeApiServerOptions = {}) {}
 
-  async start(): Promise<string> {
+  /** Listens on loopback (default) or on a unix socket `path` (a lab relays a node's TCP port to it). */
+  async start(path?: string): Promise<string> {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error) => this.status(res, 500, "InternalError", String(error)));
     });
+    if (path !== undefined) {
+      await new Promise<void>((resolve) => this.server!.listen(path, resolve));
+      this.url = `http://unix:${path}`;
+      return this.url;
+    }
     await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this.url;
@@ -57,12 +63,12 @@ export class FakeApiServer {
   }
 
   /** A kubeconfig (YAML-compatible JSON) pointing at this server with a dummy token. */
-  kubeconfig(): string {
+  kubeconfig(server = this.url): string {
     return JSON.stringify({
       apiVersion: "v1",
       kind: "Config",
       // client-node refuses plain http unless TLS verification is off; the fake serves http on loopback only.
-      clusters: [{ name: "fake", cluster: { server: this.url, "insecure-skip-tls-verify": true } }],
+      clusters: [{ name: "fake", cluster: { server, "insecure-skip-tls-verify": true } }],
       users: [{ name: "fake", user: { token: "fake-token" } }],
       contexts: [{ name: "fake", context: { cluster: "fake", user: "fake" } }],
       "current-context": "fake",

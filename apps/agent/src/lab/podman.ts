@@ -22,12 +22,13 @@ const podmanDir = (stateDir: string, node: string): string => join(stateDir, "po
 
 // CNI backend and runc as the brief of docs/runtimes.md says; rlimits below this VM's hard limits (podman's
 // default nofile/nproc of 1048576 make runc fail "error setting rlimits"); cgroupfs: there is no systemd here.
-const containersConf = (binDir: string): string => `[containers]
+/** The containers.conf of a lab node's podman, with CNI plugins looked up in `binDirs` in order. */
+export const containersConf = (binDirs: readonly string[]): string => `[containers]
 default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
 
 [network]
 network_backend = "cni"
-cni_plugin_dirs = [${JSON.stringify(binDir)}]
+cni_plugin_dirs = [${binDirs.map((dir) => JSON.stringify(dir)).join(", ")}]
 
 [engine]
 runtime = "runc"
@@ -58,7 +59,7 @@ export async function startPodmanPods(stateDir: string, node: LabNode, install: 
   const dir = podmanDir(stateDir, node.name);
   if (!existsSync(join(dir, "containers.conf"))) {
     await mkdir(join(dir, "tmp"), { recursive: true });
-    await writeFile(join(dir, "containers.conf"), containersConf(install.binDir));
+    await writeFile(join(dir, "containers.conf"), containersConf([install.binDir]));
     await nodePodman(stateDir, node, ["import", "--quiet", image.rootfsTar, POD_IMAGE]);
   }
   // The probe engine (`lab check`) drives each responder over its control socket, bind-mounted at the same path.
