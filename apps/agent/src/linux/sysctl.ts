@@ -19,7 +19,28 @@ export async function setSysctls(netns: string, values: Record<string, string>, 
   }
   const args = ["-q", ...(options.ignoreMissing ? ["-e"] : []), "-w", ...entries.map(([k, v]) => `${k}=${v}`)];
   const result = await execInNetns({ name: netns }, "sysctl", args);
-  if (result.exitCode !== 0) throw new KernelCommandError(["ip", "netns", "exec", netns, "sysctl", ...args], result.exitCode, result.stderr);
+  if (result.exitCode === 0) return;
+  // An unprivileged container (the DaemonSet's agent) sees /proc/sys read-only: a value already right is no error.
+  const wrong = await differingSysctls(netns, entries, options);
+  if (wrong.length === 0) return;
+  const detail = wrong.map(({ key, want, have }) => `${key} is ${have === undefined ? "unreadable" : JSON.stringify(have)}, flatnet needs ${JSON.stringify(want)}`).join("; ");
+  throw new KernelCommandError(
+    ["ip", "netns", "exec", netns, "sysctl", ...args],
+    result.exitCode,
+    `${result.stderr.trim()}: ${detail} (where /proc/sys is read-only, as in an unprivileged container, set it on the node, e.g. in /etc/sysctl.d)`,
+  );
+}
+
+/** The keys whose current value differs from the wanted one (a missing key counts only without ignoreMissing). */
+async function differingSysctls(netns: string, entries: [string, string][], options: SysctlOptions): Promise<{ key: string; want: string; have?: string }[]> {
+  const out: { key: string; want: string; have?: string }[] = [];
+  for (const [key, want] of entries) {
+    const read = await execInNetns({ name: netns }, "sysctl", ["-n", key]);
+    const have = read.exitCode === 0 ? read.stdout.trim() : undefined;
+    if (have === want || (have === undefined && options.ignoreMissing)) continue;
+    out.push({ key, want, ...(have === undefined ? {} : { have }) });
+  }
+  return out;
 }
 
 /** Turns on IPv4 and IPv6 forwarding in the node namespace (new namespaces start with both off). */
