@@ -23,11 +23,12 @@ step "unit tests on Node (turbo: core, agent, vscode)" \
   env FLATNET_COUNTS_DIR="$PWD/$out" npx turbo run test --concurrency=1 --continue --output-logs=full
 step "core tests on Bun" npm run -s -w @flatnet/core test:bun
 step "core tests on Deno" npm run -s -w @flatnet/core test:deno
-step "cross-package tests (test/)" \
-  npx vitest run --root test --reporter=default --reporter=json --outputFile.json="$PWD/$out/test.json"
-# The image of deploy/Dockerfile, built here from a Debian base made with mmdebstrap (no registry), runs its CLI.
+# The image of deploy/Dockerfile, built here from a Debian base made with mmdebstrap (no registry), runs its CLI;
+# built before test/, whose lab-deploy tests run the DaemonSet from it.
 step "image (npm run image) runs flatnet help" \
   bash -c 'bash scripts/image.sh && podman run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 localhost/flatnet:dev help >/dev/null'
+step "cross-package tests (test/)" \
+  npx vitest run --root test --reporter=default --reporter=json --outputFile.json="$PWD/$out/test.json"
 
 node scripts/count-results.mjs "$out" "${#failed_steps[@]}"
 if [ ${#failed_steps[@]} -gt 0 ]; then
