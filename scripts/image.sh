@@ -15,8 +15,9 @@ IMAGE=${IMAGE:-localhost/flatnet:dev}
 node_bin=node_modules/node/bin/node
 [ -x "$node_bin" ] || { say "$node_bin is missing; run npm ci (npm run bootstrap) first"; exit 1; }
 node_version=$("$node_bin" --version)
-npm_dir=$(npm root -g)/npm
-[ -f "$npm_dir/bin/npm-cli.js" ] || { say "npm is not installed globally in $(npm root -g); the base needs a copy of it"; exit 1; }
+# The npm that runs this script (npm root -g would answer for the first node on PATH, which may be the repo's).
+npm_dir=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
+[ -f "$npm_dir/bin/npm-cli.js" ] || { say "npm not found beside $(command -v npm) (looked for $npm_dir/bin/npm-cli.js); the base needs a copy of it"; exit 1; }
 
 if [ -z "${BASE:-}" ]; then
   . /etc/os-release
