@@ -52,7 +52,7 @@ describe("evidence on a cluster: pods/proxy -> the node's responder -> its agent
     });
     await new Promise<void>((resolve) => agent.listen(join(dir, "agent-evidence.sock"), resolve));
     responder = await startResponder({
-      identity: { pod: "probe-2", namespace: "flatnet-system", node: "node-2", podIps: ["127.0.0.1"] },
+      identity: { pod: "probe-2", namespace: "flatnet-system", node: "node-2", podIps: ["127.0.0.1"], nodePodCidrs: ["10.244.2.0/24"] },
       port: await new Promise<number>((resolve) => {
         const probe = createServer().listen(0, "127.0.0.1", () => {
           const { port } = probe.address() as AddressInfo;
