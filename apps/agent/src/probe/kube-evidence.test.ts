@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { NodeEvidence, ProbeInventory, RouteQuery } from "@flatnet/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AgentStandIn, startAgentStandIn } from "./agent-stand-in.test-util.ts";
 import { PROBE_TOKEN_HEADER } from "./dial-policy.ts";
 import { KubeClient, kubeStateSource } from "./kube-source.ts";
 import { type Responder, startResponder } from "./responder.ts";
@@ -31,26 +32,15 @@ const EVIDENCE: NodeEvidence = {
 
 describe("evidence on a cluster: pods/proxy -> the node's responder -> its agent (issue 10.4)", () => {
   let dir: string;
-  let agent: Server;
+  let agent: AgentStandIn;
   let api: Server;
   let responder: Responder;
-  const asked: unknown[] = [];
   const proxied: string[] = [];
   let kubeconfig: string;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "fn-tw-kube-evidence-"));
-    agent = createServer((req, res) => {
-      let body = "";
-      req.setEncoding("utf8");
-      req.on("data", (chunk: string) => (body += chunk));
-      req.on("end", () => {
-        asked.push(JSON.parse(body));
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify(EVIDENCE));
-      });
-    });
-    await new Promise<void>((resolve) => agent.listen(join(dir, "agent-evidence.sock"), resolve));
+    agent = await startAgentStandIn(join(dir, "agent-evidence.sock"), () => EVIDENCE);
     responder = await startResponder({
       identity: { pod: "probe-2", namespace: "flatnet-system", node: "node-2", podIps: ["127.0.0.1"], nodePodCidrs: ["10.244.2.0/24"] },
       port: await new Promise<number>((resolve) => {
@@ -90,7 +80,7 @@ describe("evidence on a cluster: pods/proxy -> the node's responder -> its agent
   afterAll(async () => {
     await responder?.close();
     await new Promise((resolve) => api?.close(resolve));
-    await new Promise((resolve) => agent?.close(resolve));
+    await new Promise((resolve) => agent?.server.close(resolve));
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -112,21 +102,21 @@ describe("evidence on a cluster: pods/proxy -> the node's responder -> its agent
   ]);
 
   it("asks each node's Ready responder with the probe token and returns its agent's evidence; a node that cannot answer is left out", async () => {
-    asked.length = 0;
+    agent.received.length = 0;
     proxied.length = 0;
     const source = kubeStateSource(inventory, { client: KubeClient.load({ kubeconfig }), namespace: "flatnet-system", token: TOKEN });
     const evidence = await source.evidence!(queries);
     expect([...evidence.keys()]).toEqual(["node-2"]);
     expect(evidence.get("node-2")).toEqual(EVIDENCE);
     expect(proxied).toEqual([`POST /v1/evidence ${TOKEN}`]);
-    expect(asked).toEqual([{ lookups: queries.get("node-2") }]);
+    expect(agent.received.map((r) => r.body)).toEqual([{ lookups: queries.get("node-2") }]);
   });
 
   it("without the probe token the responder refuses, and no evidence is made up", async () => {
-    asked.length = 0;
+    agent.received.length = 0;
     const source = kubeStateSource(inventory, { client: KubeClient.load({ kubeconfig }), namespace: "flatnet-system" });
     expect((await source.evidence!(queries)).size).toBe(0);
-    expect(asked).toEqual([]);
+    expect(agent.received).toEqual([]);
   });
 
   it("without a relay (an older caller) the source offers no evidence at all", () => {

@@ -1,10 +1,10 @@
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ResponderIdentity } from "@flatnet/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AgentStandIn, startAgentStandIn } from "./agent-stand-in.test-util.ts";
 import { PROBE_TOKEN_HEADER } from "./dial-policy.ts";
 import { UDP_ECHO_BYTES } from "./dialer.ts";
 import { type Responder, startResponder } from "./responder.ts";
@@ -79,32 +79,21 @@ describe("UDP echo is never an amplifier (issue 14.2)", () => {
 describe("POST /v1/evidence is relayed to the node agent's socket, for the probe token's holder only (issue 10.4)", () => {
   const TOKEN = "fn-tw-probe-token-0123456789";
   let dir: string;
-  let agent: Server;
+  let agent: AgentStandIn;
   let relaying: Responder;
   let plain: Responder;
-  const received: { url: string; body: string }[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "fn-tw-relay-"));
-    // A stand-in of the agent's API: it answers with what it was asked, so the test sees the body pass through.
-    agent = createServer((req, res) => {
-      let body = "";
-      req.setEncoding("utf8");
-      req.on("data", (chunk: string) => (body += chunk));
-      req.on("end", () => {
-        received.push({ url: `${req.method} ${req.url}`, body });
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ node: "node-1", asked: JSON.parse(body) }));
-      });
-    });
-    await new Promise<void>((resolve) => agent.listen(join(dir, "agent.sock"), resolve));
+    // It answers with what it was asked, so the test sees the body pass through.
+    agent = await startAgentStandIn(join(dir, "agent.sock"), (body) => ({ node: "node-1", asked: body }));
     relaying = await startResponder({ identity: IDENTITY, port: await freePort(), listenAddresses: ["127.0.0.1"], dial: { token: TOKEN, allowedCidrs: [] }, agentSocket: join(dir, "agent.sock") });
     plain = await startResponder({ identity: IDENTITY, port: await freePort(), listenAddresses: ["127.0.0.1"], dial: { token: TOKEN, allowedCidrs: [] } });
   });
   afterAll(async () => {
     await relaying.close();
     await plain.close();
-    await new Promise((resolve) => agent.close(resolve));
+    await new Promise((resolve) => agent.server.close(resolve));
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -118,19 +107,19 @@ describe("POST /v1/evidence is relayed to the node agent's socket, for the probe
   }
 
   it("passes the request body to the agent and its answer back", async () => {
-    received.length = 0;
+    agent.received.length = 0;
     expect(await ask(relaying.port, TOKEN)).toEqual({ status: 200, body: { node: "node-1", asked: { lookups: [{ dst: "10.244.2.2", from: "10.244.1.2" }] } } });
-    expect(received.map((r) => r.url)).toEqual(["POST /v1/evidence"]);
+    expect(agent.received.map((r) => r.url)).toEqual(["POST /v1/evidence"]);
   });
 
   it.each([
     ["no token", undefined],
     ["a wrong token", "fn-tw-not-the-token-000000"],
   ])("refuses a caller with %s (401) and never reaches the agent", async (_, token) => {
-    received.length = 0;
+    agent.received.length = 0;
     const answer = await ask(relaying.port, token);
     expect(answer).toMatchObject({ status: 401, body: { title: "ERR_DIAL_UNAUTHORIZED", detail: `POST /v1/evidence needs the orchestrator's probe token in the ${PROBE_TOKEN_HEADER} header` } });
-    expect(received).toEqual([]);
+    expect(agent.received).toEqual([]);
   });
 
   it("a responder started without --agent-socket says so (404)", async () => {
