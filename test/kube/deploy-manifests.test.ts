@@ -12,6 +12,7 @@ import { parseNetworkConfig } from "../../apps/agent/src/config/network-config.t
 import { resolveAgentSettings } from "../../apps/agent/src/config/agent-config.ts";
 import { parseHostPort } from "../../apps/agent/src/config/metrics-address.ts";
 import { parseNetconf } from "../../apps/agent/src/cni/netconf.ts";
+import { evidenceSocketPath } from "../../apps/agent/src/api/routes-probe.ts";
 import { DEFAULT_POD_IPAM_DB } from "../../apps/agent/src/metrics/cluster-metrics.ts";
 import { DEFAULT_IPAM_LEASE as IPAM_LEASE } from "../../apps/agent/src/kube/kube-datastore.ts";
 
@@ -170,6 +171,21 @@ describe("deploy/ manifests", () => {
     for (const binding of [find("ClusterRoleBinding"), find("RoleBinding")]) {
       expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "flatnet", namespace: "flatnet-system" }]);
     }
+  });
+
+  it("the probe responder relays evidence to the agent's evidence socket, on the agent's hostPath, read-only (issue 10.4)", () => {
+    const agentYaml = find("ConfigMap").data["agent.yaml"] as string;
+    const apiSocket = /^\s*socket:\s*(\S+)\s*$/m.exec(agentYaml)?.[1];
+    expect(apiSocket).toBe("/run/flatnet/agent.sock");
+    const probe = find("DaemonSet", "flatnet-probe").spec.template.spec;
+    const responder = probe.containers[0] as Obj;
+    expect(/--agent-socket (\S+)/.exec(responder.args.join(" "))?.[1]).toBe(evidenceSocketPath(apiSocket!));
+    const mount = responder.volumeMounts.find((m: Obj) => apiSocket!.startsWith(`${m.mountPath}/`));
+    expect(mount).toMatchObject({ mountPath: "/run/flatnet", readOnly: true });
+    const hostPath = (spec: Obj, name: string) => spec.volumes.find((v: Obj) => v.name === name).hostPath.path;
+    const agentSpec = find("DaemonSet", "flatnet").spec.template.spec;
+    const agentMount = agentSpec.containers[0].volumeMounts.find((m: Obj) => m.mountPath === "/run/flatnet");
+    expect(hostPath(probe, mount.name)).toBe(hostPath(agentSpec, agentMount.name));
   });
 
   it("ships configs the agent and the CNI plugin accept", () => {

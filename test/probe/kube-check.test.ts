@@ -1,11 +1,8 @@
-import { createServer, request, type Server } from "node:http";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildProbePlan, DEFAULT_PROBE_OPTIONS } from "@flatnet/core";
 import { runProbe } from "../../apps/agent/src/probe/engine.ts";
 import { DEFAULT_KUBE_TARGET, KubeClient, kubeInventory, kubeProbeToken, kubeProxyTransport, kubeStateSource } from "../../apps/agent/src/probe/kube-source.ts";
+import { type FakeKubeApi, startFakeKubeApi } from "./fake-kube-api.ts";
 import { isRoot, ProbeTopology } from "./topology.ts";
 
 // `flatnet check` against a cluster, exec-less: a fake API server (loopback, plain HTTP, bearer token) lists nodes and
@@ -19,74 +16,18 @@ if (!root) console.log("kube check tests skipped: they need root to create netwo
 
 describe.skipIf(!root)("probes through the Kubernetes API server (pods/proxy)", () => {
   const topo = new ProbeTopology("k", 2, 2);
-  const notReady = new Set<string>();
-  const seen: string[] = [];
-  const presented: string[] = [];
-  let server: Server;
+  let api: FakeKubeApi;
   let kubeconfig: string;
 
   beforeAll(async () => {
     topo.up();
     await topo.startResponders(PORT);
-    server = createServer((req, res) => {
-      seen.push(`${req.method} ${req.url}`);
-      if (req.headers.authorization !== `Bearer ${TOKEN}`) {
-        res.writeHead(401, { "content-type": "application/json" });
-        return void res.end(JSON.stringify({ kind: "Status", message: "Unauthorized" }));
-      }
-      const url = new URL(req.url ?? "/", "http://x");
-      if (req.method === "GET" && url.pathname === "/api/v1/nodes") {
-        const items = topo.nodes.map((n) => ({
-          metadata: { name: n.name },
-          spec: { podCIDR: n.podCidr, podCIDRs: [n.podCidr] },
-          status: { conditions: [{ type: "Ready", status: "True" }], addresses: [{ type: "InternalIP", address: n.ip }, { type: "Hostname", address: n.name }] },
-        }));
-        res.writeHead(200, { "content-type": "application/json" });
-        return void res.end(JSON.stringify({ kind: "NodeList", items }));
-      }
-      if (req.method === "GET" && url.pathname === "/api/v1/namespaces/flatnet-system/pods") {
-        expect(url.searchParams.get("labelSelector")).toBe(DEFAULT_KUBE_TARGET.labelSelector);
-        const items = topo.pods.map((p) => ({
-          metadata: { name: p.name, namespace: "flatnet-system" },
-          spec: { nodeName: p.node },
-          status: { phase: "Running", podIP: p.ip, podIPs: [{ ip: p.ip }], conditions: [{ type: "Ready", status: notReady.has(p.name) ? "False" : "True" }] },
-        }));
-        res.writeHead(200, { "content-type": "application/json" });
-        return void res.end(JSON.stringify({ kind: "PodList", items }));
-      }
-      if (req.method === "GET" && url.pathname === "/api/v1/namespaces/flatnet-system/secrets/flatnet-probe-token") {
-        res.writeHead(200, { "content-type": "application/json" });
-        return void res.end(JSON.stringify({ kind: "Secret", data: { token: Buffer.from(PROBE_TOKEN).toString("base64") } }));
-      }
-      const proxy = /^\/api\/v1\/namespaces\/flatnet-system\/pods\/([^/:]+):7471\/proxy(\/.*)$/.exec(url.pathname);
-      if (proxy !== null) {
-        presented.push(String(req.headers["x-flatnet-probe-token"]));
-        const upstream = request({ socketPath: topo.controlSocket(decodeURIComponent(proxy[1]!)), path: proxy[2], method: req.method, headers: req.headers }, (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        });
-        upstream.on("error", (error) => {
-          res.writeHead(503, { "content-type": "application/json" });
-          res.end(JSON.stringify({ kind: "Status", message: `error trying to reach service: ${error.message}` }));
-        });
-        return void req.pipe(upstream);
-      }
-      res.writeHead(404, { "content-type": "application/json" });
-      res.end(JSON.stringify({ kind: "Status", message: "not found" }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-    const port = (server.address() as AddressInfo).port;
-    kubeconfig = join(topo.dir, "kubeconfig");
-    writeFileSync(kubeconfig, [
-      "apiVersion: v1", "kind: Config", "current-context: fn-tp",
-      "clusters:", `- name: fn-tp`, `  cluster: { server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true }`, // client-node refuses plain HTTP otherwise
-      "users:", `- name: fn-tp`, `  user: { token: ${TOKEN} }`,
-      "contexts:", `- name: fn-tp`, `  context: { cluster: fn-tp, user: fn-tp }`, "",
-    ].join("\n"));
+    api = await startFakeKubeApi(topo, { token: TOKEN, probeToken: PROBE_TOKEN, context: "fn-tp" });
+    kubeconfig = api.kubeconfig;
   }, 60_000);
 
   afterAll(async () => {
-    await new Promise((resolve) => server?.close(resolve));
+    await api?.close();
     topo.cleanup();
   });
 
@@ -110,15 +51,15 @@ describe.skipIf(!root)("probes through the Kubernetes API server (pods/proxy)", 
     expect(report.summary.line).toBe("0/12 pairs failed (0 NAT violations), 0 excluded");
     expect(report.results.every((r) => r.nat.verdict === "nat-free" && r.mtu?.tcpOk === true && r.mtu?.udpOk === true)).toBe(true);
     expect(report.results[0]!.pair.id).toBe("flatnet-system/pod-1-0>flatnet-system/pod-1-1/IPv4");
-    expect(seen.filter((s) => s.startsWith("POST ")).sort()).toEqual(
+    expect(api.seen.filter((s) => s.startsWith("POST ")).sort()).toEqual(
       topo.pods.map((p) => `POST /api/v1/namespaces/flatnet-system/pods/${p.name}:7471/proxy/v1/dial`).sort(),
     );
     // The token from the Secret rides on every proxied dial (responders dial only for its holder).
-    expect(new Set(presented)).toEqual(new Set([PROBE_TOKEN]));
+    expect(new Set(api.presented)).toEqual(new Set([PROBE_TOKEN]));
   }, 60_000);
 
   it("a responder pod that is not Ready is excluded, and the proxy error of a gone pod is inconclusive", async () => {
-    notReady.add("pod-2-1");
+    api.notReady.add("pod-2-1");
     await topo.stopProcess("pod-1-1"); // its pod stays "Ready" in the API: the proxy cannot reach it
     try {
       const report = await check();
@@ -132,7 +73,7 @@ describe.skipIf(!root)("probes through the Kubernetes API server (pods/proxy)", 
       expect(failed).toEqual(["flatnet-system/pod-1-0>flatnet-system/pod-1-1/IPv4", "flatnet-system/pod-2-0>flatnet-system/pod-1-1/IPv4"]);
       expect(report.results.find((r) => r.verdict === "inconclusive")!.error).toMatch(/pods\/proxy to pod-1-1 answered HTTP 503: error trying to reach service/);
     } finally {
-      notReady.clear();
+      api.notReady.clear();
     }
   }, 60_000);
 

@@ -13,7 +13,7 @@ import type { KernelNode } from "../../apps/agent/src/probe/node-state.ts";
 export const PREFIX = "fn-tp-";
 // Namespace prefixes these helpers may create or act in: the probes tests', the node-endpoint tests' (fn-tn-),
 // the dial-guard tests' (fn-hn-), check --deploy's (fn-cl-), the extension's cluster e2e (fn-vs-) and the tracer's (fn-tr-).
-const ALLOWED_PREFIXES = [PREFIX, "fn-tn-", "fn-hn-", "fn-cl-", "fn-vs-", "fn-tr-"];
+const ALLOWED_PREFIXES = [PREFIX, "fn-tn-", "fn-hn-", "fn-cl-", "fn-vs-", "fn-tr-", "fn-tw-"];
 const allowed = (name: string): boolean => ALLOWED_PREFIXES.some((p) => name.startsWith(p));
 const repo = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const responderCli = join(repo, "apps/agent/src/probe/responder-cli.ts");
@@ -124,7 +124,7 @@ export class ProbeTopology {
   }
 
   /** Start one responder process per pod inside its namespace; resolves when each printed its ready line. */
-  async startResponders(port: number, token = "fn-test-probe-token-0123456789"): Promise<void> {
+  async startResponders(port: number, token = "fn-test-probe-token-0123456789", extraArgs: (pod: TestPod) => string[] = () => []): Promise<void> {
     writeFileSync(this.tokenFile, token, { mode: 0o600 });
     await Promise.all(
       this.pods.map((pod) => {
@@ -140,6 +140,7 @@ export class ProbeTopology {
           "--control-socket", this.controlSocket(pod.name),
           "--token-file", this.tokenFile,
           ...this.nodes.flatMap((n) => ["--allow-cidr", n.podCidr, "--allow-cidr", n.ip]),
+          ...extraArgs(pod),
         ]);
       }),
     );

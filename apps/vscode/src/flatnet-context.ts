@@ -9,6 +9,7 @@ import type { PairResult, ProbeEvent, ProbeReport } from "@flatnet/core";
 import * as vscode from "vscode";
 import type { ClusterView } from "./model/cluster-view.ts";
 import { ProbeMatrix } from "./model/matrix.ts";
+import { type PairPath, pairPath } from "./model/pair-path.ts";
 import { findInventoryProblems, findProbeProblems } from "./model/problems.ts";
 import { type ClusterEntry, TreeModel, type TreeNode } from "./model/tree.ts";
 import { WebviewPanelHost } from "./panels/webview-panel.ts";
@@ -52,6 +53,8 @@ export class FlatnetContext implements vscode.Disposable {
   #sources: ClusterSource[] = [];
   #panels = new Map<ViewKind, WebviewPanelHost>();
   #runs = new Map<string, RunState>();
+  /** The pair path the topology shows (it survives the panel's reload through #sendInitial). */
+  #shownPath: { clusterId: string; path: PairPath } | undefined;
   #activeClusterId: string | undefined;
   #rebuildTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -71,6 +74,7 @@ export class FlatnetContext implements vscode.Disposable {
     command("flatnet.openReport", (node?: TreeNode) => this.#openReport(node?.clusterId));
     command("flatnet.showTopology", (node?: TreeNode) => this.#showPanel("topology", node?.clusterId));
     command("flatnet.showMatrix", (node?: TreeNode) => this.#showPanel("matrix", node?.clusterId));
+    command("flatnet.showPairPath", (node?: TreeNode) => node?.pairId && this.#showPairPath(node.pairId, node.clusterId));
     command("flatnet.cancelVerify", () => this.cancelVerify());
     command("flatnet.podTerminal", (node?: TreeNode) => this.#podTerminal(node));
     command("flatnet.labUp", () => this.#labUp());
@@ -272,6 +276,7 @@ export class FlatnetContext implements vscode.Disposable {
     panel.post({ v: PROTOCOL_VERSION, type: "cluster", cluster });
     const run = cluster ? this.#runs.get(cluster.id) : undefined;
     if (panel.view === "matrix" && run) panel.post({ v: PROTOCOL_VERSION, type: "probe-events", events: run.events });
+    if (panel.view === "topology") panel.post({ v: PROTOCOL_VERSION, type: "path", path: cluster && this.#shownPath?.clusterId === cluster.id ? this.#shownPath.path : null });
   }
 
   #onWebviewMessage(message: WebviewMessage, host: WebviewPanelHost): void {
@@ -288,12 +293,27 @@ export class FlatnetContext implements vscode.Disposable {
       case "open-report":
         void this.#openReport();
         break;
+      case "show-path":
+        this.#showPairPath(message.pairId);
+        break;
       case "rendered":
         this.#output.debug(`${host.view} rendered in ${message.ms.toFixed(1)} ms`);
         break;
       case "ready":
         break;
     }
+  }
+
+  /** Draws one pair of the cluster's last run in the topology: its hops, where it breaks, the findings and their fix. */
+  #showPairPath(pairId: string, clusterId?: string): void {
+    const cluster = this.#activeCluster(clusterId);
+    const result = cluster ? this.#runs.get(cluster.id)?.matrix.results().find((r) => r.pair.id === pairId) : undefined;
+    if (!cluster || !result) {
+      void vscode.window.showWarningMessage(`Flat Network: pair "${pairId}" is not in the last run of this cluster; verify again to trace it.`);
+      return;
+    }
+    this.#shownPath = { clusterId: cluster.id, path: pairPath(result) };
+    this.#showPanel("topology", cluster.id).post({ v: PROTOCOL_VERSION, type: "path", path: this.#shownPath.path });
   }
 
   /** Runs the probe engine for a cluster and streams its results into the matrix; cancellable from the progress. */

@@ -6,6 +6,7 @@
 import { probeEventSchema } from "@flatnet/core";
 import { z } from "zod";
 import { clusterViewSchema } from "./model/cluster-view.ts";
+import { pairPathSchema } from "./model/pair-path.ts";
 
 export const PROTOCOL_VERSION = 1 as const;
 const v = z.literal(PROTOCOL_VERSION);
@@ -21,6 +22,8 @@ export const hostMessageSchema = z.discriminatedUnion("type", [
   z.object({ v, type: z.literal("probe-events"), events: z.array(probeEventSchema) }),
   z.object({ v, type: z.literal("status"), level: z.enum(["info", "warning", "error"]), message: z.string() }),
   z.object({ v, type: z.literal("select"), src: z.string().min(1), dst: z.string().min(1) }),
+  /** The path of one pair for the topology to draw (null clears it). */
+  z.object({ v, type: z.literal("path"), path: pairPathSchema.nullable() }),
 ]);
 export type HostMessage = z.infer<typeof hostMessageSchema>;
 
@@ -32,6 +35,8 @@ export const webviewMessageSchema = z.discriminatedUnion("type", [
   z.object({ v, type: z.literal("copy"), text: z.string().min(1).max(4096) }),
   z.object({ v, type: z.literal("open-report") }),
   z.object({ v, type: z.literal("rendered"), view: viewKindSchema, ms: z.number().nonnegative() }),
+  /** Draw this pair's path in the topology (the matrix's "Show path" on a pair). */
+  z.object({ v, type: z.literal("show-path"), pairId: z.string().min(1).max(512) }),
 ]);
 export type WebviewMessage = z.infer<typeof webviewMessageSchema>;
 

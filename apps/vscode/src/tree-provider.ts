@@ -31,7 +31,7 @@ export class FlatnetTreeProvider implements vscode.TreeDataProvider<TreeNode>, v
     if (node.tooltip !== undefined) item.tooltip = new vscode.MarkdownString(node.tooltip);
     item.iconPath = new vscode.ThemeIcon(node.icon.id, node.icon.color ? new vscode.ThemeColor(node.icon.color) : undefined);
     item.contextValue = node.contextValue;
-    if (node.kind === "problem" && node.pairId) item.command = { command: "flatnet.showMatrix", title: "Show in matrix" };
+    if (node.kind === "problem" && node.pairId) item.command = { command: "flatnet.showPairPath", title: "Show the pair's path", arguments: [node] };
     return item;
   }
 

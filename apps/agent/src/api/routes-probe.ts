@@ -98,6 +98,14 @@ export function checkRunAgents(me: ProbeRouteSelf, agents: Record<string, z.infe
   return out;
 }
 
+/**
+ * The agent's read-only evidence socket next to its API socket: /run/flatnet/agent.sock ->
+ * /run/flatnet/agent-evidence.sock. It serves `POST /v1/evidence` only, to any local reader (the probe responder).
+ */
+export function evidenceSocketPath(apiSocket: string): string {
+  return `${apiSocket.endsWith(".sock") ? apiSocket.slice(0, -".sock".length) : apiSocket}-evidence.sock`;
+}
+
 /** `POST /v1/probe/dial`, `POST /v1/probe/run` (NDJSON streams), `GET /v1/probe/node-facts` and `POST /v1/evidence`. */
 export function probeRoutes(self: () => ProbeRouteSelf | undefined): ApiRoute[] {
   const requireSelf = (): ProbeRouteSelf => {

@@ -103,6 +103,19 @@ describe("createApiServer on a unix socket", () => {
     }
   });
 
+  it("a read-only API (the evidence socket) may be opened to every local reader with socketMode, and only then", async () => {
+    const previous = process.umask(0o077);
+    try {
+      const evidence = createApiServer({ socketPath: join(dir, "evidence.sock"), routes: [], socketMode: 0o666 });
+      await evidence.listen();
+      expect(statSync(join(dir, "evidence.sock")).mode & 0o777).toBe(0o666);
+      expect(process.umask()).toBe(0o077);
+      await evidence.close();
+    } finally {
+      process.umask(previous);
+    }
+  });
+
   it("closes a connection that sends no request (issue 14.10: idle timeout), while one streaming an answer stays", async () => {
     const idle = createApiServer({
       socketPath: join(dir, "idle.sock"),

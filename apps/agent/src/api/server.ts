@@ -66,6 +66,8 @@ export interface ApiServerOptions {
   bodyLimitBytes?: number;
   /** Default UNIX_API_LIMITS. */
   limits?: ConnectionLimits;
+  /** Who may connect: default 0o660 (owner and group). A read-only API (evidence) may be 0o666. */
+  socketMode?: number;
 }
 
 /** A unix API client has 10 s to send a request's headers (after connecting or an answer); 1024 connections at most. */
@@ -105,7 +107,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         server.once("error", reject);
         // The API can attach and detach pods (POST /v1/cni): owner and group only, from the moment the socket exists.
         // A unix socket is bound synchronously inside listen(), so the umask is restored before any other file is made.
-        const umask = process.umask(0o117);
+        const umask = process.umask(0o777 & ~(options.socketMode ?? 0o660));
         try {
           server.listen(options.socketPath, () => {
             server.off("error", reject);

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { type ClusterSnapshot, type NetworkOptions, vtepMacFor } from "@flatnet/core";
 import { type Command, Option } from "commander";
 import { Registry, collectDefaultMetrics } from "prom-client";
+import { evidenceSocketPath } from "../api/routes-probe.ts";
 import { type AgentSelf, type MetricsListener, createApiServer, resolveMetricsAddress, routeModules, startMetricsListener } from "../api/index.ts";
 import { parseNetworkConfig } from "../config/network-config.ts";
 import { POD_BRIDGE, type UnderlayChoice, type UnderlayInfo, cleanupNode, createLinuxKernel, detectUnderlay, findUnderlayDevice } from "../linux/index.ts";
@@ -173,6 +174,10 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   const api = createApiServer({ socketPath, routes, logger });
   await api.listen();
   logger.info({ socket: socketPath }, "API listening");
+  // The read-only evidence of the path tracer, for any local reader (on a cluster: the probe responder pod, which
+  // relays it to `flatnet check --kubeconfig` through pods/proxy); nothing on it can change the node.
+  const evidenceApi = createApiServer({ socketPath: evidenceSocketPath(socketPath), routes: routes.filter((r) => r.method === "POST" && r.path === "/v1/evidence"), logger, socketMode: 0o666 });
+  await evidenceApi.listen();
   // cni-fast: the CNI plugin's fast path, served warm next to the API socket (<socket>-cni.sock; cni/worker.ts).
   const cniWorker = startCniWorker({ apiSocket: socketPath, logger });
 
@@ -266,6 +271,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
     await reconciler.stop();
     await cniWorker?.stop();
     await metrics?.close();
+    await evidenceApi.close();
     await api.close();
     await datastore.close();
     for (const signal of signals) process.off(signal, onSignal);

@@ -268,7 +268,7 @@ export function kubeSource(options: CheckCommandOptions): CheckSource {
       return inventory;
     },
     transport: { dial: (src, request) => kubeProxyTransport(client, target.namespace, token).dial(src, request) },
-    states: (inventory) => kubeStateSource(inventory),
+    states: (inventory) => kubeStateSource(inventory, { client, namespace: target.namespace, ...(token === undefined ? {} : { token }) }),
     // The pods' MTU is not visible through the API: the UDP MTU check needs --pod-mtu.
     podMtu: async () => 0,
   };

@@ -28,14 +28,14 @@ export interface DialRefusal {
   detail: string;
 }
 
-/** Whether the caller may ask for a dial at all; undefined when it may. */
-export function authorizeDial(policy: DialPolicy, via: "control" | "tcp", presented: string | string[] | undefined): DialRefusal | undefined {
+/** Whether the caller may ask for a dial (or another token-gated `route`, e.g. the evidence relay) at all; undefined when it may. */
+export function authorizeDial(policy: DialPolicy, via: "control" | "tcp", presented: string | string[] | undefined, route = "POST /v1/dial"): DialRefusal | undefined {
   if (via === "control") return undefined;
   if (policy.token === undefined) {
-    return { status: 403, code: "ERR_DIAL_FORBIDDEN", detail: "this responder dials only for its control socket; POST /v1/dial over TCP is not served here" };
+    return { status: 403, code: "ERR_DIAL_FORBIDDEN", detail: `this responder serves ${route} only on its control socket (it has no probe token); over TCP it is not served here` };
   }
   if (typeof presented !== "string" || !sameSecret(presented, policy.token)) {
-    return { status: 401, code: "ERR_DIAL_UNAUTHORIZED", detail: `POST /v1/dial needs the orchestrator's probe token in the ${PROBE_TOKEN_HEADER} header` };
+    return { status: 401, code: "ERR_DIAL_UNAUTHORIZED", detail: `${route} needs the orchestrator's probe token in the ${PROBE_TOKEN_HEADER} header` };
   }
   return undefined;
 }

@@ -2,10 +2,10 @@ import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest, type RequestOptions as HttpsRequestOptions } from "node:https";
 import { KubeConfig } from "@kubernetes/client-node";
 import { z } from "zod";
-import { DEFAULT_PROBE_PORT, dialResultSchema, type DialResult, type NodeProbeState, type ProbeInventory } from "@flatnet/core";
+import { DEFAULT_PROBE_PORT, dialResultSchema, nodeEvidenceSchema, type DialResult, type NodeEvidence, type NodeProbeState, type ProbeInventory, type RouteQuery } from "@flatnet/core";
 import type { DialTransport, NodeStateSource } from "./engine.ts";
 import { PROBE_TOKEN_HEADER } from "./dial-policy.ts";
-import { ndjsonLines } from "./transport.ts";
+import { ndjsonLines, readAll } from "./transport.ts";
 
 // A Kubernetes cluster as a probe source: responders of deploy/probe-daemonset.yaml found through the API server,
 // and reached through its pods/proxy subresource (exec-less: `POST .../pods/NAME:7471/proxy/v1/dial`).
@@ -203,9 +203,12 @@ export function kubeProxyTransport(client: KubeClient, namespace: string, token?
 /**
  * What a client outside the cluster can know about nodes for diagnosis: pod CIDRs and addresses (the agents'
  * unix sockets are on the nodes). Enough for "pod IP outside its node's pod CIDR" and the NAT classification.
+ * With `relay`, the path tracer's evidence too: each node's agent answers through one Ready responder pod on that
+ * node (`POST …/pods/NAME:7471/proxy/v1/evidence`, relayed to the agent's evidence socket; responder.ts).
  */
-export function kubeStateSource(inventory: ProbeInventory): NodeStateSource {
+export function kubeStateSource(inventory: ProbeInventory, relay?: { client: KubeClient; namespace: string; token?: string }): NodeStateSource {
   return {
+    ...(relay === undefined ? {} : { evidence: (queries: ReadonlyMap<string, RouteQuery[]>) => kubeEvidence(relay.client, relay.namespace, inventory, queries, relay.token) }),
     async read(names) {
       const out = new Map<string, NodeProbeState>();
       for (const name of names) {
@@ -217,6 +220,34 @@ export function kubeStateSource(inventory: ProbeInventory): NodeStateSource {
       return out;
     },
   };
+}
+
+/** Each node's evidence through one Ready responder on it; a node whose responder or agent does not answer is left out. */
+export async function kubeEvidence(
+  client: KubeClient,
+  namespace: string,
+  inventory: ProbeInventory,
+  queries: ReadonlyMap<string, RouteQuery[]>,
+  token?: string,
+): Promise<Map<string, NodeEvidence>> {
+  const out = new Map<string, NodeEvidence>();
+  const headers: Record<string, string> = token === undefined ? {} : { [PROBE_TOKEN_HEADER]: token };
+  await Promise.all(
+    [...queries].map(async ([node, lookups]) => {
+      const pod = inventory.pods.find((p) => p.node === node && p.ready !== false);
+      if (pod === undefined) return;
+      const path = `/api/v1/namespaces/${encodeURIComponent(pod.namespace ?? namespace)}/pods/${encodeURIComponent(pod.name)}:${pod.port ?? DEFAULT_PROBE_PORT}/proxy/v1/evidence`;
+      try {
+        const response = await client.send("POST", path, { lookups }, 15_000, headers);
+        const text = await readAll(response);
+        const parsed = nodeEvidenceSchema.safeParse(response.statusCode === 200 ? JSON.parse(text) : undefined);
+        if (parsed.success) out.set(node, parsed.data);
+      } catch {
+        // As on the lab (agentEvidence): a node without evidence keeps its hops "unknown"; its diagnosis names why.
+      }
+    }),
+  );
+  return out;
 }
 
 function statusMessage(text: string): string {

@@ -12,6 +12,10 @@ describe("parseResponderArgs", () => {
       dial: { allowedCidrs: ["10.244.1.0/24", "172.31.0.11/32"] },
     });
   });
+  it("reads the agent's evidence socket to relay POST /v1/evidence to (absent: no relay)", () => {
+    expect(parseResponderArgs(["--pod", "p", "--node", "n", "--agent-socket", "/run/flatnet/agent-evidence.sock"]).agentSocket).toBe("/run/flatnet/agent-evidence.sock");
+    expect(parseResponderArgs(["--pod", "p", "--node", "n"])).not.toHaveProperty("agentSocket");
+  });
   it("defaults the port to 7471", () => {
     expect(parseResponderArgs(["--pod", "p", "--node", "n"]).port).toBe(7471);
   });

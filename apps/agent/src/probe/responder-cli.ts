@@ -8,12 +8,14 @@ import { startResponder } from "./responder.ts";
 
 /** Arguments of `flatnet probe-responder` (also runnable directly: `node --import tsx responder-cli.ts ...`). */
 export const RESPONDER_USAGE =
-  "usage: flatnet probe-responder --pod NAME --node NODE [--namespace NS] [--port 7471] --pod-ip IP... [--node-pod-cidr CIDR...] [--node-ip IP...] [--control-socket PATH] [--token-file PATH] [--allow-cidr CIDR...] [--net-conf PATH]";
+  "usage: flatnet probe-responder --pod NAME --node NODE [--namespace NS] [--port 7471] --pod-ip IP... [--node-pod-cidr CIDR...] [--node-ip IP...] [--control-socket PATH] [--agent-socket PATH] [--token-file PATH] [--allow-cidr CIDR...] [--net-conf PATH]";
 
 export interface ResponderArgs {
   identity: ResponderIdentity;
   port: number;
   controlSocket?: string;
+  /** The node agent's API socket: `POST /v1/evidence` is relayed to it (token-gated like a TCP dial). */
+  agentSocket?: string;
   /** Dial over TCP: the orchestrator's token and the networks targets must lie in (responder.ts). */
   dial: { token?: string; allowedCidrs: string[] };
 }
@@ -35,6 +37,7 @@ export function parseResponderArgs(argv: string[], env: NodeJS.ProcessEnv = proc
       "node-pod-cidr": { type: "string", multiple: true },
       "node-ip": { type: "string", multiple: true },
       "control-socket": { type: "string" },
+      "agent-socket": { type: "string" },
       "token-file": { type: "string" },
       "allow-cidr": { type: "string", multiple: true },
       "net-conf": { type: "string" },
@@ -65,6 +68,7 @@ export function parseResponderArgs(argv: string[], env: NodeJS.ProcessEnv = proc
   const allowedCidrs = allowedNetworks([...(values["allow-cidr"] ?? []), ...clusterCidrs, ...(identity.nodePodCidrs ?? []), ...(identity.nodeIps ?? [])]);
   const args: ResponderArgs = { identity, port, dial: token === undefined ? { allowedCidrs } : { token, allowedCidrs } };
   if (values["control-socket"]) args.controlSocket = values["control-socket"];
+  if (values["agent-socket"]) args.agentSocket = values["agent-socket"];
   return args;
 }
 

@@ -1,6 +1,11 @@
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { ResponderIdentity } from "@flatnet/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AgentStandIn, startAgentStandIn } from "./agent-stand-in.test-util.ts";
+import { PROBE_TOKEN_HEADER } from "./dial-policy.ts";
 import { UDP_ECHO_BYTES } from "./dialer.ts";
 import { type Responder, startResponder } from "./responder.ts";
 
@@ -68,5 +73,65 @@ describe("UDP echo is never an amplifier (issue 14.2)", () => {
   it("a padded agnhost-style datagram gets the source it came from", async () => {
     const datagram = "x".repeat(64);
     expect((await send([datagram])).map((r) => r.text)).toEqual([`127.0.0.1:${client.address().port}\n`]);
+  });
+});
+
+describe("POST /v1/evidence is relayed to the node agent's socket, for the probe token's holder only (issue 10.4)", () => {
+  const TOKEN = "fn-tw-probe-token-0123456789";
+  let dir: string;
+  let agent: AgentStandIn;
+  let relaying: Responder;
+  let plain: Responder;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "fn-tw-relay-"));
+    // It answers with what it was asked, so the test sees the body pass through.
+    agent = await startAgentStandIn(join(dir, "agent.sock"), (body) => ({ node: "node-1", asked: body }));
+    relaying = await startResponder({ identity: IDENTITY, port: await freePort(), listenAddresses: ["127.0.0.1"], dial: { token: TOKEN, allowedCidrs: [] }, agentSocket: join(dir, "agent.sock") });
+    plain = await startResponder({ identity: IDENTITY, port: await freePort(), listenAddresses: ["127.0.0.1"], dial: { token: TOKEN, allowedCidrs: [] } });
+  });
+  afterAll(async () => {
+    await relaying.close();
+    await plain.close();
+    await new Promise((resolve) => agent.server.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function ask(port: number, token?: string): Promise<{ status: number; body: Record<string, unknown> }> {
+    const response = await fetch(`http://127.0.0.1:${port}/v1/evidence`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(token === undefined ? {} : { [PROBE_TOKEN_HEADER]: token }) },
+      body: JSON.stringify({ lookups: [{ dst: "10.244.2.2", from: "10.244.1.2" }] }),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  it("passes the request body to the agent and its answer back", async () => {
+    agent.received.length = 0;
+    expect(await ask(relaying.port, TOKEN)).toEqual({ status: 200, body: { node: "node-1", asked: { lookups: [{ dst: "10.244.2.2", from: "10.244.1.2" }] } } });
+    expect(agent.received.map((r) => r.url)).toEqual(["POST /v1/evidence"]);
+  });
+
+  it.each([
+    ["no token", undefined],
+    ["a wrong token", "fn-tw-not-the-token-000000"],
+  ])("refuses a caller with %s (401) and never reaches the agent", async (_, token) => {
+    agent.received.length = 0;
+    const answer = await ask(relaying.port, token);
+    expect(answer).toMatchObject({ status: 401, body: { title: "ERR_DIAL_UNAUTHORIZED", detail: `POST /v1/evidence needs the orchestrator's probe token in the ${PROBE_TOKEN_HEADER} header` } });
+    expect(agent.received).toEqual([]);
+  });
+
+  it("a responder started without --agent-socket says so (404)", async () => {
+    expect(await ask(plain.port, TOKEN)).toMatchObject({ status: 404, body: { title: "ERR_NO_AGENT_SOCKET" } });
+  });
+
+  it("an agent that is down is a 502 naming the socket", async () => {
+    const down = await startResponder({ identity: IDENTITY, port: await freePort(), listenAddresses: ["127.0.0.1"], dial: { token: TOKEN, allowedCidrs: [] }, agentSocket: join(dir, "gone.sock") });
+    try {
+      expect(await ask(down.port, TOKEN)).toMatchObject({ status: 502, body: { title: "ERR_AGENT_UNREACHABLE", detail: expect.stringContaining(`${join(dir, "gone.sock")} did not answer POST /v1/evidence: ENOENT`) } });
+    } finally {
+      await down.close();
+    }
   });
 });

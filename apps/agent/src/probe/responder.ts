@@ -1,5 +1,5 @@
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { unlink } from "node:fs/promises";
 import {
   dialRequestSchema,
@@ -28,6 +28,11 @@ export interface ResponderOptions {
    * is served on the control socket only (a node's responder: always).
    */
   dial?: { token?: string; allowedCidrs: readonly string[] };
+  /**
+   * The node agent's API socket (a hostPath mount on a cluster): `POST /v1/evidence` is relayed to it, behind the
+   * same probe token as a TCP dial, so `flatnet check --kubeconfig` gets each node's evidence through pods/proxy.
+   */
+  agentSocket?: string;
 }
 
 export interface Responder {
@@ -49,7 +54,7 @@ const MAX_DIAL_BODY = 2 * 1024 * 1024;
 export async function startResponder(options: ResponderOptions): Promise<Responder> {
   const policy: DialPolicy = { allowedCidrs: options.dial?.allowedCidrs ?? [], port: options.port };
   if (options.dial?.token !== undefined) policy.token = options.dial.token;
-  const handler = createHandler(options.identity, policy, "tcp");
+  const handler = createHandler(options.identity, policy, "tcp", options.agentSocket);
   const newTcp = (): Server => {
     const server = createServer({ keepAlive: true }, handler);
     server.keepAliveTimeout = 5_000;
@@ -85,7 +90,7 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
   let control: Server | undefined;
   if (options.controlSocket !== undefined) {
     await unlink(options.controlSocket).catch(() => undefined);
-    control = createServer(createHandler(options.identity, policy, "control"));
+    control = createServer(createHandler(options.identity, policy, "control", options.agentSocket));
     await new Promise<void>((resolve, reject) => {
       control!.once("error", reject);
       // It dials for whoever connects: owner only, from the moment the socket exists (bound inside listen()).
@@ -118,7 +123,7 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
   };
 }
 
-function createHandler(identity: ResponderIdentity, policy: DialPolicy, via: "control" | "tcp"): (req: IncomingMessage, res: ServerResponse) => void {
+function createHandler(identity: ResponderIdentity, policy: DialPolicy, via: "control" | "tcp", agentSocket: string | undefined): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     const url = req.url ?? "/";
     const path = url.split("?")[0];
@@ -131,6 +136,15 @@ function createHandler(identity: ResponderIdentity, policy: DialPolicy, via: "co
       }
       return void dial(req, res, identity, policy, via);
     }
+    if (req.method === "POST" && path === "/v1/evidence") {
+      const refused = authorizeDial(policy, via, req.headers[PROBE_TOKEN_HEADER], "POST /v1/evidence");
+      if (refused !== undefined || agentSocket === undefined) {
+        req.resume();
+        if (refused !== undefined) return sendProblem(res, refused.status, refused.code, refused.detail);
+        return sendProblem(res, 404, "ERR_NO_AGENT_SOCKET", "this responder relays POST /v1/evidence only when started with --agent-socket (the node agent's API socket)");
+      }
+      return relayEvidence(req, res, agentSocket);
+    }
     if (req.method === "GET" && path === "/v1/identity") return sendJson(res, 200, identity);
     if (req.method === "GET" && path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (req.method === "GET" && path === "/clientip") {
@@ -138,8 +152,27 @@ function createHandler(identity: ResponderIdentity, policy: DialPolicy, via: "co
       return void res.end(`${formatHostPort(req.socket.remoteAddress ?? "", req.socket.remotePort ?? 0)}\n`);
     }
     req.resume();
-    sendProblem(res, 404, "ERR_NOT_FOUND", `no route ${req.method} ${path}; the responder serves POST /v1/echo, POST /v1/dial, GET /v1/identity, GET /healthz, GET /clientip`);
+    sendProblem(res, 404, "ERR_NOT_FOUND", `no route ${req.method} ${path}; the responder serves POST /v1/echo, POST /v1/dial, POST /v1/evidence, GET /v1/identity, GET /healthz, GET /clientip`);
   };
+}
+
+const RELAY_TIMEOUT_MS = 15_000;
+
+/** Pass a `POST /v1/evidence` through to the node agent's API socket and its answer back, unchanged (the agent validates). */
+function relayEvidence(req: IncomingMessage, res: ServerResponse, agentSocket: string): void {
+  const headers: Record<string, string> = { "content-type": req.headers["content-type"] ?? "application/json" };
+  if (req.headers["content-length"] !== undefined) headers["content-length"] = req.headers["content-length"];
+  const upstream = request({ socketPath: agentSocket, path: "/v1/evidence", method: "POST", headers, timeout: RELAY_TIMEOUT_MS }, (answer) => {
+    res.writeHead(answer.statusCode ?? 502, { "content-type": answer.headers["content-type"] ?? "application/json" });
+    answer.pipe(res);
+  });
+  upstream.on("timeout", () => upstream.destroy(new Error(`no answer for ${RELAY_TIMEOUT_MS} ms`)));
+  upstream.on("error", (error) => {
+    req.resume();
+    if (!res.headersSent) sendProblem(res, 502, "ERR_AGENT_UNREACHABLE", `the node agent's socket ${agentSocket} did not answer POST /v1/evidence: ${(error as NodeJS.ErrnoException).code ?? error.message}`);
+    else res.destroy(error);
+  });
+  req.pipe(upstream);
 }
 
 function echo(req: IncomingMessage, res: ServerResponse, identity: ResponderIdentity): void {

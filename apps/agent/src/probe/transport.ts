@@ -102,7 +102,7 @@ export async function* ndjsonLines<T>(response: IncomingMessage, validate: (valu
   if (rest.trim() !== "") yield validate(JSON.parse(rest));
 }
 
-async function readAll(response: IncomingMessage): Promise<string> {
+export async function readAll(response: IncomingMessage): Promise<string> {
   let text = "";
   response.setEncoding("utf8");
   for await (const chunk of response as AsyncIterable<string>) text += chunk;

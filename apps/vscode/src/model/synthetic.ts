@@ -2,7 +2,7 @@
  * Deterministic synthetic clusters and probe runs, for tests, benchmarks and the demo fixture source.
  * Faults are injected by name so a test can say what it expects to see.
  */
-import type { PairResult, ProbeEvent, ProbePair, ProbeReport } from "@flatnet/core";
+import type { PairResult, ProbeEvent, ProbePair, ProbeReport, TraceHop } from "@flatnet/core";
 import type { ClusterView, PodView } from "./cluster-view.ts";
 
 export interface SyntheticOptions {
@@ -117,4 +117,42 @@ export function makeSyntheticRun(cluster: ClusterView, faults: readonly Fault[] 
   };
   events.push({ v: 1, type: "run-finished", runId, report });
   return events;
+}
+
+const traceHop = (node: string, role: TraceHop["role"], direction: TraceHop["direction"], decision: string, status: TraceHop["status"] = "ok", findings: string[] = []): TraceHop => ({
+  node,
+  role,
+  direction,
+  packet: direction === "forward" ? { src: "10.244.1.2", dst: "10.244.2.2" } : { src: "10.244.2.2", dst: "10.244.1.2" },
+  decision,
+  status,
+  findings,
+});
+
+/** A traced failed pair pod-1-0 (node-1) -> pod-2-0 (node-2): someone added a blackhole route to the destination pod in node-2. */
+export function makeSyntheticTracedPair(): PairResult {
+  return {
+    pair: {
+      id: "pod-1-0>pod-2-0/IPv4",
+      src: { pod: "pod-1-0", namespace: "default", node: "node-1", ip: "10.244.1.2", port: 7471 },
+      dst: { pod: "pod-2-0", namespace: "default", node: "node-2", ip: "10.244.2.2", port: 7471 },
+      family: "IPv4",
+      path: "cross-node",
+    },
+    verdict: "failed",
+    attempts: 2,
+    problems: ["tcp-unreachable", "udp-loss"],
+    nat: { verdict: "unknown", expectedSrc: "10.244.1.2" },
+    diagnosis: [
+      { code: "blackhole-route", node: "node-2", message: "node-2: route blackhole 10.244.2.2 drops packets to pod-2-0", fix: "ip route del blackhole 10.244.2.2" },
+      { code: "agent-unreachable", node: "node-3", message: "node-3: the agent did not answer" },
+    ],
+    hops: [
+      traceHop("node-1", "src-node", "forward", "via 172.31.0.12 dev eth0"),
+      traceHop("underlay", "underlay", "forward", "bridged"),
+      traceHop("node-2", "dst-node", "forward", "blackhole", "broken", ["blackhole-route"]),
+      traceHop("node-2", "dst-node", "reply", "via 172.31.0.11 dev eth0", "unknown"),
+      traceHop("node-1", "src-node", "reply", "dev fn-br0", "unknown"),
+    ],
+  };
 }

@@ -6,7 +6,9 @@ import "./zod-jitless.ts";
 import type { ClusterView } from "../model/cluster-view.ts";
 import { PROTOCOL_VERSION, type WebviewMessage, parseHostMessage } from "../protocol.ts";
 import { h, icon } from "./dom.ts";
+import type { PairPath } from "../model/pair-path.ts";
 import { MatrixView } from "./matrix-view.ts";
+import { renderPairPath } from "./pair-path-view.ts";
 import { renderTopology } from "./topology.ts";
 
 interface VsCodeApi {
@@ -30,12 +32,14 @@ function post(message: WebviewMessage): void {
 const saved = (vscode.getState() ?? {}) as { selected?: [string, string]; clusterId?: string };
 const saveState = (state: { selected?: [string, string]; clusterId?: string }) => vscode.setState({ ...((vscode.getState() ?? {}) as object), ...state });
 let cluster: ClusterView | null = null;
+let path: PairPath | null = null;
 const matrix =
   view === "matrix"
     ? new MatrixView(app, {
         verify: () => post({ v: PROTOCOL_VERSION, type: "verify" }),
         openReport: () => post({ v: PROTOCOL_VERSION, type: "open-report" }),
         probePair: (src, dst) => post({ v: PROTOCOL_VERSION, type: "probe-pair", src, dst }),
+        showPath: (pairId) => post({ v: PROTOCOL_VERSION, type: "show-path", pairId }),
         copy: (text) => post({ v: PROTOCOL_VERSION, type: "copy", text }),
         rendered: (ms) => post({ v: PROTOCOL_VERSION, type: "rendered", view, ms }),
         saveState,
@@ -44,7 +48,13 @@ const matrix =
 
 function renderTopologyNow(): void {
   const start = performance.now();
-  renderTopology(app, cluster, { copy: (text) => post({ v: PROTOCOL_VERSION, type: "copy", text }) });
+  const copy = (text: string) => post({ v: PROTOCOL_VERSION, type: "copy", text });
+  renderTopology(app, cluster, { copy });
+  if (path) {
+    const broken = path.brokenAt === undefined ? undefined : path.steps[path.brokenAt];
+    if (broken) app.querySelector(`section.node[data-node="${CSS.escape(broken.name)}"]`)?.classList.add("path-breaks");
+    app.append(renderPairPath(path, { copy }));
+  }
   requestAnimationFrame(() => post({ v: PROTOCOL_VERSION, type: "rendered", view, ms: performance.now() - start }));
 }
 
@@ -65,6 +75,10 @@ window.addEventListener("message", (event: MessageEvent) => {
       break;
     case "probe-events":
       matrix?.apply(message.events);
+      break;
+    case "path":
+      path = message.path as PairPath | null;
+      if (!matrix) renderTopologyNow();
       break;
     case "select":
       matrix?.select(message.src, message.dst);

@@ -14,6 +14,8 @@ export interface MatrixActions {
   openReport(): void;
   probePair(src: { node: string; pod?: string }, dst: { node: string; pod?: string }): void;
   copy(text: string): void;
+  /** Draw this pair's path (its hops, where it breaks) in the topology. */
+  showPath(pairId: string): void;
   rendered(ms: number): void;
   saveState(state: { selected?: [string, string] }): void;
 }
@@ -263,7 +265,7 @@ export class MatrixView {
         : h(
             "table",
             {},
-            h("thead", {}, h("tr", {}, ...["source pod", "destination pod", "family", "verdict", "RTT p50", "receiver saw", "problems", "diagnosis"].map((t) => h("th", {}, t)))),
+            h("thead", {}, h("tr", {}, ...["source pod", "destination pod", "family", "verdict", "RTT p50", "receiver saw", "problems", "diagnosis", "path"].map((t) => h("th", {}, t)))),
             h("tbody", {}, ...rows),
           ),
     );
@@ -287,7 +289,14 @@ export class MatrixView {
       h("td", { class: natBad ? "bad" : "" }, pair.nat.observedSrc ?? "–", natBad ? ` (expected ${pair.nat.expectedSrc})` : ""),
       h("td", {}, pair.problems.join(", ") || "–"),
       h("td", {}, [...pair.diagnosis.map((d) => d.message), ...(pair.error ? [pair.error] : [])].join("; ") || "–"),
+      h("td", {}, pair.verdict === "ok" ? "–" : this.#showPathButton(pair)),
     );
+  }
+
+  #showPathButton(pair: PairResult): HTMLButtonElement {
+    const button = h("button", { type: "button", class: "link show-path", title: "Draw this pair's path in the topology" }, icon("debug-step-over"), " show");
+    button.addEventListener("click", () => this.actions.showPath(pair.pair.id));
+    return button;
   }
 }
 

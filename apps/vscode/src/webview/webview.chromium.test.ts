@@ -7,7 +7,8 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterView } from "../model/cluster-view.ts";
 import { CellState } from "../model/matrix.ts";
-import { makeSyntheticCluster, makeSyntheticRun } from "../model/synthetic.ts";
+import { pairPath } from "../model/pair-path.ts";
+import { makeSyntheticCluster, makeSyntheticRun, makeSyntheticTracedPair } from "../model/synthetic.ts";
 import { buildWebviewBundle, chromiumMissingReason, launchChromium, openWebview, resultsDir } from "../test-support/webview-page.ts";
 import type { ThemeKind } from "../test-support/themes.ts";
 
@@ -101,7 +102,7 @@ describe.skipIf(missing !== undefined)("webviews in headless Chromium", () => {
     await wp.page.mouse.click(box.x + 96 + 1 * 40 + 20, box.y + 96 + 0 * 40 + 20);
     await wp.page.waitForSelector(".detail table");
     const rows = await wp.page.$$eval(".detail tbody tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent)));
-    expect(rows).toEqual([["pod-1-1 10.244.0.10", "pod-2-1 10.244.1.10", "IPv4", "failed", expect.stringMatching(/µs|ms/), "172.31.0.2 (expected 10.244.0.10)", "nat-violation", "node-1 masquerades pod traffic to the cluster CIDR"]]);
+    expect(rows).toEqual([["pod-1-1 10.244.0.10", "pod-2-1 10.244.1.10", "IPv4", "failed", expect.stringMatching(/µs|ms/), "172.31.0.2 (expected 10.244.0.10)", "nat-violation", "node-1 masquerades pod traffic to the cluster CIDR", " show"]]);
     await wp.page.screenshot({ path: join(resultsDir(), `matrix-${theme}.png`), fullPage: true });
 
     await wp.page.click(".detail h2 button");
@@ -130,6 +131,38 @@ describe.skipIf(missing !== undefined)("webviews in headless Chromium", () => {
     await wp.page.keyboard.press("Enter");
     await wp.page.waitForSelector(".detail table");
     expect(await wp.page.textContent(".detail h2")).toMatch(/^node-1 → node-2failed/);
+    await wp.page.click(".detail .show-path");
+    await wp.waitForPosted("show-path");
+    expect((await wp.posted()).filter((m) => m.type === "show-path")).toEqual([{ v: 1, type: "show-path", pairId: expect.stringMatching(/^pod-1-1>pod-2-1/) }]);
+    await wp.page.close();
+  });
+
+  it.each<ThemeKind>(["dark", "high-contrast"])("draws a selected pair's path under the topology and marks the hop where it breaks, with its finding and fix (%s)", async (theme) => {
+    const wp = await openWebview(browser, bundle.dir, "topology", theme);
+    await wp.post({ v: 1, type: "cluster", cluster: labCluster() });
+    await wp.post({ v: 1, type: "path", path: pairPath(makeSyntheticTracedPair()) });
+    await wp.page.waitForSelector(".pair-path");
+    const legs = await wp.page.$$eval(".path-leg", (ols) => ols.map((ol) => [...ol.querySelectorAll(":scope > .hop")].map((li) => `${li.getAttribute("data-role")} ${li.querySelector(".hop-name")?.textContent?.trim()}`)));
+    expect(legs).toEqual([
+      ["src-pod default/pod-1-0", "src-node node-1", "underlay underlay", "dst-node node-2", "dst-pod default/pod-2-0"],
+      ["dst-pod default/pod-2-0", "dst-node node-2", "src-node node-1", "src-pod default/pod-1-0"],
+    ]);
+    const broken = await wp.page.$$eval(".hop.breaks", (els) => els.map((el) => ({
+      role: el.getAttribute("data-role"),
+      direction: el.getAttribute("data-direction"),
+      decision: el.querySelector(".decision")?.textContent,
+      findings: [...el.querySelectorAll(".finding")].map((f) => [f.getAttribute("data-code"), f.querySelector(".finding-message")?.textContent?.trim(), f.querySelector(".fix code")?.textContent]),
+    })));
+    expect(broken).toEqual([{ role: "dst-node", direction: "forward", decision: "blackhole", findings: [["blackhole-route", "node-2: route blackhole 10.244.2.2 drops packets to pod-2-0", "ip route del blackhole 10.244.2.2"]] }]);
+    expect(await wp.page.$$eval("section.node.path-breaks", (els) => els.map((el) => el.getAttribute("data-node")))).toEqual(["node-2"]);
+    expect(await wp.page.textContent(".findings.unplaced")).toContain("node-3: the agent did not answer");
+    await wp.page.click(".hop.breaks .fix");
+    await wp.waitForPosted("copy");
+    expect((await wp.posted()).filter((m) => m.type === "copy")).toEqual([{ v: 1, type: "copy", text: "ip route del blackhole 10.244.2.2" }]);
+    expect(await wp.cspViolations()).toEqual([]);
+    await wp.page.screenshot({ path: join(resultsDir(), `topology-path-${theme}.png`), fullPage: true });
+    await wp.post({ v: 1, type: "path", path: null });
+    await wp.page.waitForFunction(() => document.querySelector(".pair-path") === null);
     await wp.page.close();
   });
 
