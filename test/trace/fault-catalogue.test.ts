@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildProbePlan, type PairResult, type PairVerdict, type ProbeOptions, type ProbeReport } from "@flatnet/core";
+import { buildProbePlan, reportPassed, type PairResult, type PairVerdict, type ProbeOptions, type ProbeReport } from "@flatnet/core";
 import { runProbe, type DialTransport } from "../../apps/agent/src/probe/engine.ts";
 import { kernelStateSource } from "../../apps/agent/src/probe/node-state.ts";
 import { agentTransport, responderTransport } from "../../apps/agent/src/probe/transport.ts";
@@ -238,7 +238,19 @@ describe.skipIf(!root)("path tracer: a catalogue of faults made by hand, on host
     }
   }, 90_000);
 
+  /** Waits until a check passes: a repaired fault (a port back up, an agent restarted) must not leak into the next. */
+  async function healthy(): Promise<void> {
+    let last = "";
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const report = await check();
+      if (reportPassed(report)) return;
+      last = report.summary.line;
+    }
+    throw new Error(`the lab did not recover from the previous fault: ${last}`);
+  }
+
   it.each(faults.map((f, i) => [i + 1, f.name, f] as const))("fault %i: %s", async (_i, _name, fault) => {
+    await healthy();
     await fault.inject();
     try {
       const report = await check(fault.transport === "agents" ? viaAgents : direct);
