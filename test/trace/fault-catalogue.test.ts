@@ -14,6 +14,7 @@ import { inNetns, ipBatch, isRoot, ProbeTopology } from "../probe/topology.ts";
 // the broken pairs, the right verdict, a first finding naming the object, and nothing "unexplained".
 
 const PORT = 7471;
+const PROBE_TOKEN = "fn-tr-probe-token-0123456789";
 const POD_MTU = 1500;
 const OPTIONS: ProbeOptions = { udpCount: 2, tcpCount: 1, mtuTcpBytes: 16384, podMtu: POD_MTU, timeoutMs: 1000, retries: 1, concurrency: 32 };
 const relayServer = fileURLToPath(new URL("../probe/agent-relay-server.ts", import.meta.url));
@@ -43,13 +44,14 @@ describe.skipIf(!root)("path tracer: a catalogue of faults made by hand, on host
   const n = (i: number): string => topo.node(`node-${i}`).netns;
   const agentSocket = (node: string): string => join(topo.dir, `agent-${node}.sock`);
   const direct: DialTransport = responderTransport((src) => ({ socketPath: topo.controlSocket(src.pod) }));
-  const viaAgents = agentTransport((node) => ({ socketPath: agentSocket(node) }));
+  // The responders dial only for the probe token's holder; the agents forward their caller's token.
+  const viaAgents = agentTransport((node) => ({ socketPath: agentSocket(node) }), undefined, PROBE_TOKEN);
   const macOf = (netns: string, dev: string): string => JSON.parse(inNetns(netns, "ip", ["-j", "link", "show", "dev", dev]))[0].address as string;
   const sysctl = (netns: string, setting: string): void => void inNetns(netns, "sysctl", ["-qw", setting]);
 
   beforeAll(async () => {
     topo.up();
-    await topo.startResponders(PORT);
+    await topo.startResponders(PORT, PROBE_TOKEN);
     await Promise.all(topo.nodes.map((node) => topo.startProcess(`agent-${node.name}`, node.netns, [relayServer, node.name, node.netns, agentSocket(node.name)])));
   }, 60_000);
 
