@@ -1,8 +1,8 @@
-import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { conntrackNat } from "@flatnet/core";
 import { gatherEvidence } from "../../apps/agent/src/trace/gather.ts";
-import { inNetns, ipBatch, isRoot } from "../probe/topology.ts";
+import { inNetns, isRoot } from "../probe/topology.ts";
+import { removeNetns, vethPair } from "./veth-pair.ts";
 
 // The tracer's conntrack evidence on a real kernel: an nft SNAT rule in one namespace (fn-tx-cta) rewrites a UDP
 // datagram sent to its peer (fn-tx-ctb); the gathered evidence carries the flow's entry, whose reply tuple names
@@ -13,22 +13,14 @@ const B = "fn-tx-ctb";
 const root = isRoot();
 if (!root) console.log("conntrack evidence test skipped: it needs root to create network namespaces");
 
-const removeNetns = (name: string): void => void execFileSync("ip", ["netns", "del", name], { stdio: "ignore" });
-const tryRemove = (name: string): void => { try { removeNetns(name); } catch { /* absent */ } };
-
 describe.skipIf(!root)("trace evidence: conntrack entries of the probe flow", () => {
   beforeAll(() => {
-    for (const name of [A, B]) tryRemove(name);
-    for (const name of [A, B]) execFileSync("ip", ["netns", "add", name]);
-    ipBatch(A, [`link add v0 type veth peer name v1 netns ${B}`, "addr add 10.99.0.1/24 dev v0", "link set v0 up", "link set lo up"]);
-    ipBatch(B, ["addr add 10.99.0.2/24 dev v1", "link set v1 up"]);
+    vethPair(A, B, "10.99.0");
     inNetns(A, "nft", ["-f", "-"], "table ip fn_tx_nat {\n  chain post { type nat hook postrouting priority 100; ip daddr 10.99.0.2 snat to 10.99.0.9; }\n}\n");
     inNetns(A, "bash", ["-c", "echo probe > /dev/udp/10.99.0.2/7471"]);
   });
 
-  afterAll(() => {
-    for (const name of [A, B]) tryRemove(name);
-  });
+  afterAll(() => removeNetns(A, B));
 
   it("the SNAT that already happened shows in the gathered evidence, and reading it is read-only", async () => {
     const before = [inNetns(A, "conntrack", ["-L", "-o", "extended"]), inNetns(A, "nft", ["list", "ruleset"])];

@@ -1,7 +1,7 @@
-import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { traceOnePacket } from "../../apps/agent/src/trace/nftrace.ts";
-import { inNetns, ipBatch, isRoot } from "../probe/topology.ts";
+import { inNetns, isRoot } from "../probe/topology.ts";
+import { removeNetns, vethPair } from "./veth-pair.ts";
 
 // `--trace` on a real kernel: an nft drop rule in one namespace (fn-tx-nta) for UDP to its peer (fn-tx-ntb); a
 // live `meta nftrace` of one probe packet names that table, chain and rule handle, and the ruleset is what it was.
@@ -11,28 +11,16 @@ const B = "fn-tx-ntb";
 const root = isRoot();
 if (!root) console.log("nftrace test skipped: it needs root to create network namespaces");
 
-const tryRemove = (name: string): void => {
-  try {
-    execFileSync("ip", ["netns", "del", name], { stdio: "ignore" });
-  } catch {
-    /* absent */
-  }
-};
 const send = async (): Promise<void> => void inNetns(A, "bash", ["-c", "echo probe > /dev/udp/10.99.1.2/7471"], undefined, true);
 const ruleset = (): string => inNetns(A, "nft", ["-a", "list", "ruleset"]);
 
 describe.skipIf(!root)("trace --trace: a live nftrace of one probe packet", () => {
   beforeAll(() => {
-    for (const name of [A, B]) tryRemove(name);
-    for (const name of [A, B]) execFileSync("ip", ["netns", "add", name]);
-    ipBatch(A, [`link add v0 type veth peer name v1 netns ${B}`, "addr add 10.99.1.1/24 dev v0", "link set v0 up", "link set lo up"]);
-    ipBatch(B, ["addr add 10.99.1.2/24 dev v1", "link set v1 up"]);
+    vethPair(A, B, "10.99.1");
     inNetns(A, "nft", ["-f", "-"], "table ip fn_tx_fault {\n  chain out { type filter hook output priority 0; ip daddr 10.99.1.2 udp dport 7471 drop; }\n}\n");
   });
 
-  afterAll(() => {
-    for (const name of [A, B]) tryRemove(name);
-  });
+  afterAll(() => removeNetns(A, B));
 
   it("names the table, chain and handle of the drop rule, and leaves the ruleset as it was", async () => {
     const before = ruleset();
