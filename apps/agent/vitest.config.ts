@@ -11,6 +11,8 @@ export default defineConfig({
   },
   test: {
     include: ["src/**/*.test.ts"],
+    // A hang guard, not a speed bound: some tests start the built CLI or a kernel tool many times over.
+    testTimeout: 60_000,
     // scripts/test-all.sh sums every runner's JSON report into one closing line.
     reporters: countsDir ? ["default", ["json", { outputFile: join(countsDir, "agent.json") }]] : ["default"],
   },
