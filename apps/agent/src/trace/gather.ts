@@ -3,7 +3,6 @@ import {
   parseIptablesSave,
   parseNftChainPolicies,
   parseNftRuleset,
-  parseConntrack,
   type IptablesRuleset,
   type NodeEvidence,
   type PolicyRule,
@@ -31,13 +30,12 @@ export async function gatherEvidence(netns: string, queries: readonly RouteQuery
   const errors: string[] = [];
   const arrivals = [...new Set(queries.flatMap((q) => (q.iifOf === undefined ? [] : [q.iifOf])))];
   const tableLines = ["route show table all", "rule show", "link show", "neigh show"];
-  const [first, rules6, fdb, netfilter, sysctls, conntrack] = await Promise.all([
+  const [first, rules6, fdb, netfilter, sysctls] = await Promise.all([
     ipBatch(netns, [...tableLines, ...arrivals.map((a) => `route get ${a}`)]),
     runCommand("ip", ["-6", "-n", netns, "-j", "rule", "show"]),
     runCommand("bridge", ["-n", netns, "-j", "fdb", "show"]),
     readNetfilter(netns, errors),
     readSysctls(netns, errors),
-    readConntrack(netns, errors),
   ]);
   const [routes, rules, links, neighbours, ...arrivalRoutes] = first;
   const arrivalDev = new Map(arrivals.map((a, i) => [a, (arrivalRoutes[i]?.[0] as IpRoute | undefined)?.dev]));
@@ -65,7 +63,6 @@ export async function gatherEvidence(netns: string, queries: readonly RouteQuery
     routes: ((routes ?? []) as IpRoute[]).flatMap((r) => (r.dst === undefined ? [] : [toRouteEntry(r)])),
     policyRules: [...toPolicyRules(rules ?? [], "IPv4"), ...toPolicyRules(rules6.exitCode === 0 ? (JSON.parse(rules6.stdout || "[]") as unknown[]) : [], "IPv6")],
     firewall: netfilter.rules,
-    ...(conntrack === undefined ? {} : { conntrack }),
     policies: netfilter.policies,
     neighbours: ((neighbours ?? []) as { dst?: string; lladdr?: string; dev?: string; state?: string[] }[]).flatMap((n) =>
       n.dst === undefined || n.dev === undefined ? [] : [{ ip: n.dst, dev: n.dev, state: n.state ?? [], ...(n.lladdr === undefined ? {} : { mac: n.lladdr }) }],
@@ -129,16 +126,6 @@ async function readNetfilter(netns: string, errors: string[]): Promise<{ rules: 
     else iptables.push(parseIptablesSave(r.stdout, flavour));
   }
   return combineNetfilter({ rules: parseNftRuleset(document), policies: parseNftChainPolicies(document) }, iptables);
-}
-
-/** The connection tracking table (`conntrack -L -o extended`), read-only; absent when the tool is not installed. */
-async function readConntrack(netns: string, errors: string[]): Promise<NodeEvidence["conntrack"]> {
-  const result = await execInNetns({ name: netns }, "conntrack", ["-L", "-o", "extended"]).catch((error: Error) => ({ exitCode: 127, stdout: "", stderr: error.message }));
-  if (result.exitCode !== 0) {
-    errors.push(`conntrack -L: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
-    return undefined;
-  }
-  return parseConntrack(result.stdout);
 }
 
 // One process for every sysctl the tracer reads (rp_filter of each device included).

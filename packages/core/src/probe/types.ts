@@ -195,7 +195,6 @@ export interface Diagnosis {
     | "neighbour-table-full"
     | "mtu-below-pod-mtu"
     | "snat-rule"
-    | "conntrack-nat"
     | "drop-rule"
     | "agent-unreachable"
     | "node-not-ready"

@@ -3,7 +3,6 @@ import type { NodeProbeState } from "../probe/diagnose.ts";
 import { pair } from "../probe/fixtures.test-util.ts";
 import type { PairProblem, PairResult, ProbePair } from "../probe/types.ts";
 import type { NodeEvidence, RouteLookup } from "./evidence.ts";
-import { parseConntrack } from "./conntrack.ts";
 import { parseIptablesSave } from "./iptables-save.ts";
 import { explainPair, planTraceQueries, tracePair } from "./trace.ts";
 
@@ -210,22 +209,6 @@ describe("explainPair", () => {
       ["snat-rule", "node-1", "node-1 rewrites the source of 10.244.1.2 -> 10.244.2.2: masquerade to 172.31.0.11 (iptables-nft nat POSTROUTING rule 1: -s 10.244.1.0/24 -d 10.244.0.0/16 ! -o fn-br0 -j MASQUERADE)",
         "iptables-nft -t nat -D POSTROUTING 1"],
     ]);
-  });
-
-  it("a conntrack entry of the probe flow shows a NAT that already happened, named with the entry and its fix", () => {
-    const evidence = healthy();
-    n1(evidence).conntrack = parseConntrack(
-      "ipv4     2 udp      17 29 src=10.244.1.2 dst=10.244.2.2 sport=59513 dport=7471 [UNREPLIED] src=10.244.2.2 dst=172.31.0.11 sport=7471 dport=59513 mark=0 use=1\n" +
-        "ipv4     2 udp      17 29 src=10.244.1.3 dst=10.244.2.2 sport=59514 dport=7471 src=10.244.2.2 dst=10.244.1.3 sport=7471 dport=59514 mark=0 use=1\n",
-    );
-    const result: PairResult = { ...failed(pair(), ["nat-violation"]), nat: { verdict: "snat-to-node-ip", observedSrc: "172.31.0.11", expectedSrc: "10.244.1.2" } };
-    expect(explainPair(result, states, evidence, nodeIps).diagnosis.map((d) => [d.code, d.node, d.message, d.fix])).toEqual([
-      ["conntrack-nat", "node-1", "node-1: conntrack entry `udp src=10.244.1.2 dst=10.244.2.2 reply src=10.244.2.2 dst=172.31.0.11` shows 10.244.1.2 was rewritten to 172.31.0.11 (SNAT); the NAT rule that made it must go too, or the entry comes back",
-        "conntrack -D -s 10.244.1.2 -d 10.244.2.2"],
-    ]);
-    // An entry without NAT, or a pair that passed, names nothing.
-    n1(evidence).conntrack = parseConntrack("ipv4 2 udp 17 29 src=10.244.1.2 dst=10.244.2.2 sport=1 dport=7471 src=10.244.2.2 dst=10.244.1.2 sport=7471 dport=1\n");
-    expect(explainPair(result, states, evidence, nodeIps).diagnosis.map((d) => d.code)).not.toContain("conntrack-nat");
   });
 
   it("without evidence it is diagnosePair's answer, without hops", () => {

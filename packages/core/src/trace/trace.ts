@@ -3,7 +3,6 @@ import { cidrIncludes, probeAddressFamily, unmapAddress } from "../probe/address
 import { diagnosePair, type NodeProbeState } from "../probe/diagnose.ts";
 import { ruleMatches, type ChainPolicy } from "../probe/firewall.ts";
 import type { Diagnosis, PairResult, ProbePair, TraceHop } from "../probe/types.ts";
-import { conntrackNat } from "./conntrack.ts";
 import { routeQueryKey, type NodeEvidence, type PolicyRule, type RouteEntry, type RouteLookup, type RouteQuery } from "./evidence.ts";
 
 /** A pair's path and its findings, most specific first (`flatnet trace --json` carries both). */
@@ -19,7 +18,7 @@ const FLATNET_PROTOCOL = String(FLATNET_ROUTE_PROTOCOL);
 // and those before symptoms another finding may cause (a next hop that does not answer, a failed lookup).
 const RANK: Record<string, number> = {
   "drop-rule": 0, "snat-rule": 0, "blackhole-route": 0, "policy-rule": 0, "foreign-route": 0, "wrong-fdb": 0, "responder-down": 0, "agent-unreachable": 0,
-  "forwarding-disabled": 1, "conntrack-nat": 1, "rp-filter": 1, "chain-policy-drop": 1, "link-down": 1, "mtu-below-pod-mtu": 1,
+  "forwarding-disabled": 1, "rp-filter": 1, "chain-policy-drop": 1, "link-down": 1, "mtu-below-pod-mtu": 1,
   "neighbour-failed": 2, "route-lookup-failed": 3,
 };
 
@@ -123,7 +122,6 @@ export function tracePair(
     if (e !== undefined && lookup !== undefined) {
       for (const f of checkHop(e, plan, lookup, pair.family, dataPath || mtuProblem)) add(hop, f);
       if (dataPath) for (const f of checkPolicies(e, plan, pair)) add(hop, f);
-      if (result.verdict !== "ok" && plan.direction === "forward") for (const f of checkConntrack(e, plan)) add(hop, f);
     }
     // The underlay sits between the source node's forward hop and the destination node's (and back).
     const crossing = pair.path === "cross-node" && (index === 0 || index === 2);
@@ -267,27 +265,6 @@ function checkHop(e: NodeEvidence, plan: HopPlan, lookup: RouteLookup, family: "
       message: `${e.node}: neighbour ${next} on ${dev} is ${neighbour.state.join(",")}: nothing answers ARP/ND for the next hop of ${flow}`,
       fix: `check that ${next} exists on ${dev}'s link, or remove the route that uses it`,
       details: { neighbour },
-    });
-  }
-  return out;
-}
-
-/** The probe flow's conntrack entries at this hop: a NAT that already happened shows as a reply tuple turned elsewhere. */
-function checkConntrack(e: NodeEvidence, plan: HopPlan): Diagnosis[] {
-  const { src, dst } = plan.packet;
-  const out: Diagnosis[] = [];
-  for (const entry of e.conntrack ?? []) {
-    if (!sameIp(entry.src, src) || !sameIp(entry.dst, dst)) continue;
-    const { snat, dnat } = conntrackNat(entry);
-    if (snat === undefined && dnat === undefined) continue;
-    const text = `${entry.protocol} src=${entry.src} dst=${entry.dst} reply src=${entry.replySrc} dst=${entry.replyDst}`;
-    const what = [snat === undefined ? "" : `${src} was rewritten to ${snat} (SNAT)`, dnat === undefined ? "" : `${dst} was rewritten to ${dnat} (DNAT)`].filter(Boolean).join(" and ");
-    out.push({
-      code: "conntrack-nat",
-      node: e.node,
-      message: `${e.node}: conntrack entry \`${text}\` shows ${what}; the NAT rule that made it must go too, or the entry comes back`,
-      fix: `conntrack -D -s ${entry.src} -d ${entry.dst}`,
-      details: { conntrack: entry },
     });
   }
   return out;
