@@ -486,7 +486,7 @@ export class FlatnetContext implements vscode.Disposable {
     const terminal = vscode.window.createTerminal({ name: "flatnet lab" });
     terminal.show();
     const stateDir = this.#settings["lab.stateDir"];
-    terminal.sendText(shellLine([...(uid === 0 ? [] : ["sudo"]), ...command, "lab", "up", "--state-dir", stateDir]));
+    terminal.sendText(shellLine([...(uid === 0 ? [] : ["sudo"]), ...command, "lab", "up", "--prefix", this.#settings["lab.prefix"], "--state-dir", stateDir]));
   }
 
   async #copyIp(node?: TreeNode): Promise<void> {
