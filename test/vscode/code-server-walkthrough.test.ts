@@ -163,8 +163,16 @@ describe.skipIf(missing !== undefined)("the walkthrough in code-server, step by 
     await page.locator(".quick-input-list .monaco-list-row", { hasText: pod.name }).first().waitFor({ timeout: 10_000 });
     await page.keyboard.type(pod.name);
     await page.keyboard.press("Enter");
-    await waitForTerminal(page, /#/, 30_000); // sh's prompt: the shell in the pod runs
+    // The pod's terminal is shown in the panel; when the panel stayed hidden (the lab's terminal closed it), focus it.
+    if (!(await page.locator(".terminal-wrapper.active .xterm").first().waitFor({ timeout: 15_000 }).then(() => true, () => false))) await runCommand(page, "Terminal: Focus Terminal");
     await page.locator(".terminal-wrapper.active .xterm").first().click({ timeout: 30_000 });
+    await page.locator(".terminal-tabs-entry, .single-terminal-tab, [aria-label*=\"pod \"]", { hasText: `pod ${pod.name}` }).first().waitFor({ timeout: 30_000 }).catch(() => {});
+    // Keys typed before the shell's pty exists are lost: retry a marker line until the shell echoes its output.
+    for (let attempt = 0; ; attempt++) {
+      await typeLine(page, "echo READY-$((2*3))");
+      if (await waitForTerminal(page, /READY-6/, 3_000).then(() => true, () => false)) break;
+      if (attempt === 10) throw new Error(`the pod's shell never answered: ${await terminalText(page)}`);
+    }
     // pod-terminal.md's commands, as written.
     const lines = shellLines("pod-terminal.md");
     expect(lines).toEqual(["ip -br addr", "ip route"]);
