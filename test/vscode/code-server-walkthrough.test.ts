@@ -221,7 +221,7 @@ describe.skipIf(missing !== undefined)("the walkthrough in code-server, step by 
   it("6: break.md's masquerade rule makes Verify report the NAT violation", async () => {
     const node = lab.nodes[0]!;
     const [breakIt, repair] = shellLines("break.md");
-    // Exactly break.md's command, for this lab's prefix, typed into the pod terminal (root here: no sudo).
+    // Exactly break.md's command, for this lab's prefix (root here: no sudo).
     expect(breakIt).toMatch(/^sudo ip netns exec fn-node1 nft 'add table ip fn-break; .* masquerade'$/);
     expect(repair).toBe("sudo ip netns exec fn-node1 nft delete table ip fn-break");
     const forLab = (line: string) => line.replace(/^sudo /, "").replace("fn-node1", node.netns);
