@@ -489,7 +489,7 @@ export class FlatnetContext implements vscode.Disposable {
       void vscode.window.showInformationMessage("Flat Network: no flatnet lab is running here. Bring it up first (Flat Network: Bring up the lab).");
       return;
     }
-    const pod = node?.pod?.split("/").at(-1) ?? (await vscode.window.showQuickPick(lab.pods.map((p) => ({ label: p.name, description: p.ips.join(", "), detail: `on ${p.node}` })), { title: "Open a terminal in which pod?" }))?.label;
+    const pod = node?.pod?.split("/").at(-1) ?? (await vscode.window.showQuickPick(lab.pods.map((p) => ({ label: p.name, description: p.ips.join(", "), detail: `on ${p.node}` })), { title: "Open a terminal in which pod?", ignoreFocusOut: true }))?.label;
     if (!pod) return;
     const state = readLabState(lab.id.slice("lab:".length));
     const shell = state.kind === "ok" ? labPodShell(state.state, pod, process.getuid?.()) : { error: state.kind === "invalid" ? state.message : "the lab's state.json is gone" };
@@ -506,7 +506,7 @@ export class FlatnetContext implements vscode.Disposable {
     const terminal = vscode.window.createTerminal({ name: "flatnet lab" });
     terminal.show();
     const stateDir = this.#settings["lab.stateDir"];
-    terminal.sendText(shellLine([...(uid === 0 ? [] : ["sudo"]), ...command, "lab", "up", "--state-dir", stateDir]));
+    terminal.sendText(shellLine([...(uid === 0 ? [] : ["sudo"]), ...command, "lab", "up", "--prefix", this.#settings["lab.prefix"], "--state-dir", stateDir]));
   }
 
   async #copyIp(node?: TreeNode): Promise<void> {

@@ -12,6 +12,7 @@ describe("parseSettings", () => {
       agentLabelSelector: "app.kubernetes.io/name=flatnet",
       "lab.enabled": true,
       "lab.stateDir": "/run/flatnet/lab",
+      "lab.prefix": "fn-",
       fixture: "",
       cli: ["flatnet"],
       "probe.args": ["check", "--ndjson"],
@@ -24,6 +25,7 @@ describe("parseSettings", () => {
   it.each([
     ["refreshDebounceMs", -1, 'flatnet.refreshDebounceMs: -1 Too small: expected number to be >=0; using the default'],
     ["refreshDebounceMs", 1.5, 'flatnet.refreshDebounceMs: 1.5 Invalid input: expected int, received number; using the default'],
+    ["lab.prefix", "FN_", 'flatnet.lab.prefix: "FN_" must be a-z, 0-9 and "-", start with a letter, end with "-", at most 13 characters; using the default'],
     ["cli", [], 'flatnet.cli: [] must name the flatnet command, e.g. ["flatnet"]; using the default'],
     ["agentLabelSelector", "app in (a,b)", 'flatnet.agentLabelSelector: "app in (a,b)" must be key=value terms joined by commas; using the default'],
     ["kubeconfig", "/home/me/.kube/config", 'flatnet.kubeconfig: "/home/me/.kube/config" Invalid input: expected array, received string; using the default'],

@@ -11,6 +11,8 @@ export const settingsSchema = z.object({
   agentLabelSelector: z.string().regex(/^\s*([\w./-]+=[\w.-]*\s*)(,\s*[\w./-]+=[\w.-]*\s*)*$/, "must be key=value terms joined by commas").default("app.kubernetes.io/name=flatnet"),
   "lab.enabled": z.boolean().default(true),
   "lab.stateDir": z.string().min(1).default("/run/flatnet/lab"),
+  // The rule of `flatnet lab up --prefix` (apps/agent/src/lab/names.ts): the lab's namespaces are named with it.
+  "lab.prefix": z.string().regex(/^[a-z][a-z0-9-]{0,11}-$/, 'must be a-z, 0-9 and "-", start with a letter, end with "-", at most 13 characters').default("fn-"),
   fixture: z.string().default(""),
   cli: z.array(z.string().min(1)).min(1, "must name the flatnet command, e.g. [\"flatnet\"]").default(["flatnet"]),
   "probe.args": z.array(z.string()).default(["check", "--ndjson"]),
