@@ -42,8 +42,8 @@ export function registerTraceCommand(program: Command): void {
   addOutputOption(trace, ["text", "json", "yaml"]);
   addExamples(
     trace,
-    "flatnet trace pod-a 10.244.2.3                 # one pair, every kernel on its path (lab, root)",
-    "flatnet trace node1 node2-pod-0 -o json         # hops and findings as a document",
+    "flatnet trace pod-node1-1 10.244.2.3            # one pair, every kernel on its path (lab, root)",
+    "flatnet trace node1 pod-node2-1 -o json         # hops and findings as a document",
   )
     .addHelpText("after", "\nExit codes: 0 the pair passed, 1 it is broken (findings printed), 2 usage error or could not trace.")
     .action(async (src: string, dst: string, options: TraceCommandOptions) => {
