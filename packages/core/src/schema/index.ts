@@ -1,5 +1,5 @@
 export { cidrString, interfaceName, ipString, nodeName, subnetString, vtepMacString } from "./fields.ts";
-export { INTERFACE_NAME_PATTERN, INTERFACE_NAME_RULE, safeParseInterfaceName } from "./interface-name.ts";
+export { INTERFACE_NAME_PATTERN, INTERFACE_NAME_RULE, safeParseInterfaceName } from "../interface-name.ts";
 export { safeParseSchema, schemaIssues, type SchemaIssue } from "./issues.ts";
 export { backendSchema, networkConfigSchema, type NetworkConfig, type NetworkConfigInput } from "./network-config.ts";
 export { clusterSnapshotSchema, nodeSnapshotSchema } from "./snapshot.ts";
