@@ -350,7 +350,7 @@ export class FlatnetContext implements vscode.Disposable {
     else {
       this.#output.info(`running ${command.argv.join(" ")}${Object.keys(command.env).length ? ` with ${Object.entries(command.env).map(([k, v]) => `${k}=${v}`).join(" ")}` : ""}`);
       try {
-        run.process = spawnProbeRun(command.argv, { ...process.env, ...command.env }, { name: cluster.name, source: cluster.source }, callbacks);
+        run.process = spawnProbeRun(command.argv, { ...process.env, ...command.env }, callbacks);
       } catch (error) {
         callbacks.onEvents([{ v: 1, type: "run-failed", runId: "spawn", error: { code: "ERR_PROBE_SPAWN", message: String(error) } }]);
       }
@@ -445,7 +445,7 @@ export class FlatnetContext implements vscode.Disposable {
     if (found.from !== "setting") this.#output.info(`flatnet command found ${found.from === "path" ? "on PATH" : "in the workspace's build"}: ${found.argv.join(" ")}`);
     let command;
     try {
-      command = buildProbeCommand(found.argv, { cluster: this.#settings["probe.args"], lab: this.#settings["probe.labArgs"] }, cluster, this.#kubeconfigs);
+      command = buildProbeCommand(found.argv, this.#settings["probe.args"], cluster, this.#kubeconfigs);
     } catch (error) {
       return { error: error instanceof Error ? error.message : String(error) };
     }
