@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { makeSyntheticCluster, makeSyntheticRun } from "./model/synthetic.ts";
+import { makeSyntheticCluster, makeSyntheticRun } from "../test-support/synthetic.ts";
 import { parseHostMessage, parseWebviewMessage, PROTOCOL_VERSION } from "./protocol.ts";
 import { parseSettings, SETTING_KEYS, settingsSchema } from "./settings.ts";
 

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ProbeEvent } from "@flatnet/core";
 import { afterAll, describe, expect, it } from "vitest";
-import { makeSyntheticCluster, makeSyntheticRun } from "../model/synthetic.ts";
+import { makeSyntheticCluster, makeSyntheticRun } from "../../test-support/synthetic.ts";
 import { NdjsonSplitter, type LineOutcome } from "./ndjson.ts";
 import { replayProbeRun, spawnProbeRun } from "./probe-runner.ts";
 
