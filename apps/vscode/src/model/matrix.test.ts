@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CellMark, CellState, ProbeMatrix } from "./matrix.ts";
-import { makeSyntheticCluster, makeSyntheticRun } from "./synthetic.ts";
+import { makeSyntheticCluster, makeSyntheticRun } from "../../test-support/synthetic.ts";
 
 const view = makeSyntheticCluster({ nodes: 3, podsPerNode: 1 });
 const nodes = view.nodes.map((node) => node.name);
