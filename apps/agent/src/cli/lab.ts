@@ -115,7 +115,7 @@ export function registerLabCommand(program: Command): void {
     .description("probe every ordered pod pair (TCP, UDP, MTU, no NAT); every responder must see the sender's pod IP")
     .addOption(stateDirOption());
   addOutputOption(labCheck, ["text", "wide", "json", "yaml"])
-    // The probe engine (probes engineer's minimal edit): the same run and report as `flatnet check --state-dir`.
+    // The same run and report as `flatnet check --state-dir`.
     .action((options: OutputFlags & { stateDir: string }) =>
       guarded("check", () => runCheck(defaultCheckOptions({ stateDir: options.stateDir, output: outputFormat(options) }))),
     );

@@ -45,7 +45,7 @@ type LabDatastore = NonNullable<LabState["datastore"]>;
 export function agentArguments(stateDir: string, node: LabNode, resyncInterval: string | undefined, datastore: LabDatastore | undefined): string[] {
   const paths = agentPaths(stateDir, node.name);
   return [
-    // clusters: the agent's pod IP metrics read the node's CNI IPAM database (installCni's <root>/ipam/<network>).
+    // The agent's pod IP metrics read the node's CNI IPAM database (installCni's <root>/ipam/<network>).
     "env",
     `FLATNET_POD_IPAM_DB=${join(stateDir, "cni", node.name, "ipam", "flatnet", "ipam.db")}`,
     // re-read every second (a scrape never reads it): a lab's figures follow its pods closely

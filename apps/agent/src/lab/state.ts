@@ -38,7 +38,7 @@ const podSchema = z.object({
   ips: z.array(z.string()),
 });
 
-// clusters: the lab's datastore, and the etcd process when it is etcd (run in the underlay namespace).
+// The lab's datastore, and the etcd process when it is etcd (run in the underlay namespace).
 const etcdSchema = z.object({ pid: z.number().int().positive(), startTime: z.string(), log: z.string(), endpoint: z.string() });
 
 const stateSchema = z.object({
