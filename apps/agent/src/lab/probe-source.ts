@@ -13,13 +13,13 @@ import {
   type StateTables,
 } from "@flatnet/core";
 import { IpamStore } from "../ipam-store/store.ts";
-import { agentPaths } from "../lab/agent-process.ts";
-import { underlayNs } from "../lab/names.ts";
-import { loadState, type LabState } from "../lab/state.ts";
-import { flatnetCommand, isRecordedProcessAlive, startInNamespace, stopRecordedProcess } from "../lab/supervisor.ts";
-import { waitFor } from "../lab/wait.ts";
-import type { NodeStateSource } from "./engine.ts";
-import { agentEvidence, fromAgentState, kernelStateSource, readLink, type EvidencePlace } from "./node-state.ts";
+import type { NodeStateSource } from "../probe/engine.ts";
+import { agentEvidence, fromAgentState, kernelStateSource, readLink, type EvidencePlace } from "../probe/node-state.ts";
+import { agentPaths } from "./agent-process.ts";
+import { responderSocket, underlayNs } from "./names.ts";
+import { loadState, type LabState } from "./state.ts";
+import { flatnetCommand, isRecordedProcessAlive, startInNamespace, stopRecordedProcess } from "./supervisor.ts";
+import { waitFor } from "./wait.ts";
 
 // The probe engine's view of a `flatnet lab`: its state file, a responder per pod (started here), the agents' sockets.
 
@@ -30,7 +30,6 @@ export interface LabResponderRecord {
   socket: string;
 }
 
-export const responderSocket = (stateDir: string, pod: string): string => join(stateDir, "probe", `${pod}.sock`);
 /** The lab's probe token (0600): its responders dial over TCP (an agent's relay) only for a caller presenting it. */
 export const labProbeTokenPath = (stateDir: string): string => join(stateDir, "probe", "token");
 
