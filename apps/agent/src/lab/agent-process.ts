@@ -2,9 +2,9 @@ import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
+import { getJson } from "../http/client.ts";
 import { createDatastore } from "../store/factory.ts";
 import { LAB_ETCD_ENDPOINT } from "../etcd/lab-etcd.ts";
-import { getFromAgent } from "./agent-client.ts";
 import { LabError } from "./errors.ts";
 import type { LabAgent, LabBackend, LabNode, LabState } from "./state.ts";
 import { flatnetCommand, startInNamespace } from "./supervisor.ts";
@@ -96,7 +96,7 @@ export type AgentNode = z.infer<typeof agentNodeSchema>;
 /** The agent's own view of its node (`GET /v1/node`): pod CIDRs and pod MTU. */
 export async function fetchAgentNode(stateDir: string, node: LabNode): Promise<AgentNode> {
   const { socket } = agentPaths(stateDir, node.name);
-  const response = await getFromAgent(socket, "/v1/node");
+  const response = await getJson({ socketPath: socket }, "/v1/node");
   const parsed = agentNodeSchema.safeParse(response.body);
   if (response.status !== 200 || !parsed.success) {
     throw new LabError(

@@ -1,7 +1,7 @@
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { tryGetJson } from "../http/client.ts";
 import { MAX_NODES, clusterCidrs, planSegments, segmentOf, underlayIpsOf } from "./addressing.ts";
-import { tryGetFromAgent } from "./agent-client.ts";
 import { agentPaths, fetchAgentNode, startAgentProcess, initialiseStore, deregisterNode } from "./agent-process.ts";
 import type { CheckReport, Checker } from "./checker/checker.ts";
 import { PodChecker } from "./checker/pod-checker.ts";
@@ -245,7 +245,7 @@ async function waitAgentReady(stateDir: string, node: LabNode, timeoutMs: number
       if (node.agent !== undefined && !(await isRecordedProcessAlive(node.agent))) {
         throw new LabError("ERR_LAB_AGENT", `agent ${node.name} (pid ${node.agent.pid}) exited; see ${log}`);
       }
-      return (await tryGetFromAgent(socket, "/readyz", 1_000))?.status === 200;
+      return (await tryGetJson({ socketPath: socket }, "/readyz", 1_000))?.status === 200;
     },
     { timeoutMs, maxIntervalMs: 100 },
   );
@@ -371,9 +371,9 @@ export async function labStatus(target: LabTarget = {}): Promise<LabStatus> {
       const running = recorded !== undefined && (await isRecordedProcessAlive(recorded));
       const [health, ready, self] = running
         ? await Promise.all([
-            tryGetFromAgent(socket, "/healthz", 1_000),
-            tryGetFromAgent(socket, "/readyz", 1_000),
-            tryGetFromAgent(socket, "/v1/node", 1_000),
+            tryGetJson({ socketPath: socket }, "/healthz", 1_000),
+            tryGetJson({ socketPath: socket }, "/readyz", 1_000),
+            tryGetJson({ socketPath: socket }, "/v1/node", 1_000),
           ])
         : [undefined, undefined, undefined];
       const agent: AgentStatus = {

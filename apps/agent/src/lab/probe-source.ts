@@ -1,6 +1,5 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
-import { request } from "node:http";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import {
@@ -12,6 +11,7 @@ import {
   type ProbeInventory,
   type StateTables,
 } from "@flatnet/core";
+import { getOkJson, isHealthy } from "../http/client.ts";
 import { IpamStore } from "../ipam-store/store.ts";
 import type { NodeStateSource } from "../probe/engine.ts";
 import { agentEvidence, fromAgentState, kernelStateSource, readLink, type EvidencePlace } from "../probe/node-state.ts";
@@ -81,7 +81,7 @@ export async function startLabResponders(stateDir: string, state?: LabState): Pr
   await Promise.all(
     lab.pods.map(async (pod) => {
       const existing = records.find((r) => r.pod === pod.name);
-      if (existing !== undefined && (await isRecordedProcessAlive(existing)) && (await healthy(existing.socket))) {
+      if (existing !== undefined && (await isRecordedProcessAlive(existing)) && (await isHealthy({ socketPath: existing.socket }))) {
         kept.push(existing);
         return;
       }
@@ -111,7 +111,7 @@ export async function startLabResponders(stateDir: string, state?: LabState): Pr
   const deadline = Date.now() + 20_000 + 500 * started.length;
   for (const pod of started) {
     const record = kept.find((r) => r.pod === pod) as LabResponderRecord;
-    while (!(await healthy(record.socket))) {
+    while (!(await isHealthy({ socketPath: record.socket }))) {
       if (Date.now() > deadline) throw new Error(`the probe responder of ${pod} did not answer on ${record.socket} in time; see ${join(stateDir, "logs", `probe-${pod}.log`)}`);
       if (!(await isRecordedProcessAlive(record))) throw new Error(`the probe responder of ${pod} exited; see ${join(stateDir, "logs", `probe-${pod}.log`)}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -125,7 +125,7 @@ async function waitContainerResponders(stateDir: string, lab: LabState): Promise
   const timeoutMs = 20_000;
   for (const pod of lab.pods) {
     const socket = responderSocket(stateDir, pod.name);
-    if (!(await waitFor(() => healthy(socket), { timeoutMs, maxIntervalMs: 100 }))) {
+    if (!(await waitFor(() => isHealthy({ socketPath: socket }), { timeoutMs, maxIntervalMs: 100 }))) {
       throw new Error(`the probe responder of container ${pod.name} did not answer on ${socket} within ${timeoutMs} ms; see "podman logs ${pod.name}" of ${pod.node}`);
     }
   }
@@ -223,7 +223,7 @@ export function labStateSource(stateDir: string, state: LabState, podMtu: number
     async read(names) {
       const [fromKernel, fromAgents] = await Promise.all([
         kernel.read(names),
-        Promise.all(names.map(async (name) => [name, await getAgentState(labAgentSocket(stateDir, name))] as const)),
+        Promise.all(names.map(async (name) => [name, await getOkJson({ socketPath: labAgentSocket(stateDir, name) }, "/v1/state", 3_000).catch((error: Error) => error)] as const)),
       ]);
       const out = new Map<string, NodeProbeState>();
       const [start, now] = await Promise.all([before, readNeighbourTables()]);
@@ -269,39 +269,6 @@ export async function readNeighbourTables(): Promise<{ family: "IPv4" | "IPv6"; 
     }
   }
   return out;
-}
-
-function getAgentState(socketPath: string): Promise<unknown> {
-  return new Promise((resolve) => {
-    const req = request({ socketPath, path: "/v1/state", method: "GET", timeout: 3_000 }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (text += c));
-      res.on("end", () => {
-        if (res.statusCode !== 200) return resolve(new Error(`/v1/state answered HTTP ${res.statusCode}`));
-        try {
-          resolve(JSON.parse(text));
-        } catch {
-          resolve(new Error("/v1/state did not answer JSON"));
-        }
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error("no answer within 3 s")));
-    req.on("error", (error) => resolve(error));
-    req.end();
-  });
-}
-
-function healthy(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request({ socketPath, path: "/healthz", method: "GET", timeout: 1_000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-    req.end();
-  });
 }
 
 async function readRecords(stateDir: string): Promise<LabResponderRecord[]> {

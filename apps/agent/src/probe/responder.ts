@@ -8,7 +8,8 @@ import {
   type EchoReply,
   type ResponderIdentity,
 } from "@flatnet/core";
-import { type ConnectionLimits, guardConnections } from "../api/connection-guard.ts";
+import { type ConnectionLimits, guardConnections } from "../http/connection-guard.ts";
+import { sendProblem } from "../http/problem.ts";
 import { authorizeDial, checkDialTargets, type DialPolicy, PROBE_TOKEN_HEADER } from "./dial-policy.ts";
 import { dialTargets } from "./dialer.ts";
 
@@ -328,16 +329,6 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
-
-export function sendProblem(res: ServerResponse, status: number, code: string, detail: string): void {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  const text = JSON.stringify({ type: `urn:flatnet:error:${code}`, title: code, status, detail });
-  res.writeHead(status, { "content-type": "application/problem+json", "content-length": Buffer.byteLength(text) });
   res.end(text);
 }
 
