@@ -1,9 +1,10 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { LAB_BACKENDS, LAB_RUNTIMES } from "@flatnet/core";
 import { defaultCheckOptions, runCheck } from "./check.ts";
 import { LabError, requireRoot } from "../lab/errors.ts";
 import { addNode, killAgent, labDown, labStatus, labUp, removeNode, startAgent, type LabStatus } from "../lab/lab.ts";
 import { Progress } from "../lab/progress.ts";
-import { DEFAULT_STATE_DIR, LAB_BACKENDS, LAB_RUNTIMES } from "../lab/state.ts";
+import { DEFAULT_STATE_DIR } from "../lab/state.ts";
 import { agentPaths } from "../lab/agent-process.ts";
 import { addExamples } from "./examples.ts";
 import { addOutputOption, type OutputFlags, outputFormat, renderDocument } from "./output.ts";

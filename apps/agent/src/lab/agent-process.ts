@@ -1,12 +1,12 @@
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { LabAgent, LabBackend, LabNode, LabState } from "@flatnet/core";
 import { z } from "zod";
 import { getJson } from "../http/client.ts";
 import { createDatastore } from "../store/factory.ts";
 import { LAB_ETCD_ENDPOINT } from "../etcd/lab-etcd.ts";
 import { LabError } from "./errors.ts";
-import type { LabAgent, LabBackend, LabNode, LabState } from "./state.ts";
 import { flatnetCommand, startInNamespace } from "./supervisor.ts";
 
 // Everything the lab knows about `flatnet agent`'s command line and API lives in this file.

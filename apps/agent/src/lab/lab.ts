@@ -1,5 +1,6 @@
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { LAB_BACKENDS, LAB_RUNTIMES, type LabBackend, type LabNode, type LabRuntime, type LabState } from "@flatnet/core";
 import { tryGetJson } from "../http/client.ts";
 import { MAX_NODES, clusterCidrs, planSegments, segmentOf, underlayIpsOf } from "./addressing.ts";
 import { agentPaths, fetchAgentNode, startAgentProcess, initialiseStore, deregisterNode } from "./agent-process.ts";
@@ -11,7 +12,7 @@ import { attachPods } from "./pods.ts";
 import { removeAllPodmanPods, removePodmanPods } from "./podman.ts";
 import { Progress } from "./progress.ts";
 import { missingRoutes } from "./routes-check.ts";
-import { DEFAULT_STATE_DIR, LAB_BACKENDS, LAB_RUNTIMES, loadState, lockLab, saveState, type LabBackend, type LabNode, type LabRuntime, type LabState } from "./state.ts";
+import { DEFAULT_STATE_DIR, loadState, lockLab, saveState } from "./state.ts";
 import { isRecordedProcessAlive, killPid, startInNamespace, stopRecordedProcess } from "./supervisor.ts";
 import {
   createNamespaces,

@@ -1,10 +1,10 @@
+import type { LabNode, LabPod, LabRuntime } from "@flatnet/core";
 import { cniWorkerSocket } from "../cni/delegate.ts";
 import { cniAdd, installCni } from "../cni/runtime.ts";
 import { agentPaths, fetchAgentNode } from "./agent-process.ts";
 import { nodeCniRoot, podImageDir, type PodSlot } from "./names.ts";
 import { buildPodImage } from "./pod-image.ts";
 import { startPodmanPods } from "./podman.ts";
-import type { LabNode, LabPod, LabRuntime } from "./state.ts";
 
 export const podContainerId = (netns: string): string => `lab-${netns}`;
 

@@ -9,6 +9,7 @@ import {
   type LedgerInput,
   type NodeProbeState,
   type ProbeInventory,
+  type LabState,
   type StateTables,
 } from "@flatnet/core";
 import { getOkJson, isHealthy } from "../http/client.ts";
@@ -17,7 +18,7 @@ import type { NodeStateSource } from "../probe/engine.ts";
 import { agentEvidence, fromAgentState, kernelStateSource, readLink, type EvidencePlace } from "../probe/node-state.ts";
 import { agentPaths } from "./agent-process.ts";
 import { responderSocket, underlayNs } from "./names.ts";
-import { loadState, type LabState } from "./state.ts";
+import { loadState } from "./state.ts";
 import { flatnetCommand, isRecordedProcessAlive, startInNamespace, stopRecordedProcess } from "./supervisor.ts";
 import { waitFor } from "./wait.ts";
 

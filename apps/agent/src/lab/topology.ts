@@ -1,7 +1,7 @@
+import type { LabBackend } from "@flatnet/core";
 import { planSegments, type SegmentPlan } from "./addressing.ts";
 import { ipBatch, run } from "./exec.ts";
 import { isLabNamespace, routerNs, underlayNs } from "./names.ts";
-import type { LabBackend } from "./state.ts";
 
 // Every command here runs inside a lab namespace (ip -n NS, or a veth created in one with its peer put in another):
 // nothing is ever created in the root namespace.
