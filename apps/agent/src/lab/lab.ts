@@ -4,8 +4,6 @@ import { LAB_BACKENDS, LAB_RUNTIMES, type LabBackend, type LabNode, type LabRunt
 import { tryGetJson } from "../http/client.ts";
 import { MAX_NODES, clusterCidrs, planSegments, segmentOf, underlayIpsOf } from "./addressing.ts";
 import { agentPaths, fetchAgentNode, startAgentProcess, initialiseStore, deregisterNode } from "./agent-process.ts";
-import type { CheckReport, Checker } from "./checker/checker.ts";
-import { PodChecker } from "./checker/pod-checker.ts";
 import { LabError } from "./errors.ts";
 import { nodeIndex, nodeName, nodeNs, podName, podNs, routerNs, underlayNs, validatePrefix } from "./names.ts";
 import { attachPods } from "./pods.ts";
@@ -389,14 +387,6 @@ export async function labStatus(target: LabTarget = {}): Promise<LabStatus> {
     }),
   );
   return { prefix: state.prefix, stateDir: ctx.stateDir, backend: state.backend, dualStack: state.dualStack, clusterCidrs: state.clusterCidrs, nodes };
-}
-
-/** Sends real packets between every ordered pair of pods (ICMP and TCP) and checks each source address arrives unchanged. */
-export async function labCheck(target: LabTarget & { checker?: Checker } = {}): Promise<CheckReport> {
-  const ctx = contextOf(target);
-  const state = await requireState(ctx.stateDir);
-  const checker = target.checker ?? new PodChecker();
-  return checker.check(state.pods.map(({ name, netns, node, ips }) => ({ name, netns, node, ips })));
 }
 
 /** Joins a new node (the next free index) with the lab's pods per node, and waits until every node routes to it. */
