@@ -8,7 +8,7 @@ import { basename, dirname, isAbsolute, join } from "node:path";
 import type { PairResult, ProbeEvent, ProbeReport } from "@flatnet/core";
 import * as vscode from "vscode";
 import type { ClusterView } from "./model/cluster-view.ts";
-import { ProbeMatrix } from "./model/matrix.ts";
+import { HeatmapModel } from "./model/matrix.ts";
 import { type PairPath, pairPath } from "./model/pair-path.ts";
 import { findInventoryProblems, findProbeProblems } from "./model/problems.ts";
 import { type ClusterEntry, TreeModel, type TreeNode } from "./model/tree.ts";
@@ -31,7 +31,7 @@ import { FlatnetTreeProvider } from "./tree-provider.ts";
 interface RunState {
   clusterId: string;
   events: ProbeEvent[];
-  matrix: ProbeMatrix;
+  matrix: HeatmapModel;
   report: ProbeReport | undefined;
   process: ProbeRun | undefined;
 }
@@ -328,7 +328,7 @@ export class FlatnetContext implements vscode.Disposable {
     if (command === null) return;
     const previous = this.#runs.get(cluster.id);
     previous?.process?.cancel();
-    const run: RunState = { clusterId: cluster.id, events: [], matrix: new ProbeMatrix(cluster.nodes.map((n) => n.name)), report: undefined, process: undefined };
+    const run: RunState = { clusterId: cluster.id, events: [], matrix: new HeatmapModel(cluster.nodes.map((n) => n.name)), report: undefined, process: undefined };
     this.#runs.set(cluster.id, run);
     const panel = this.#showPanel("matrix", cluster.id);
     panel.post({ v: PROTOCOL_VERSION, type: "status", level: "info", message: `Verifying ${cluster.name}…` });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CellMark, CellState, ProbeMatrix } from "../model/matrix.ts";
+import { CellMark, CellState, HeatmapModel } from "../model/matrix.ts";
 import { makeSyntheticCluster, makeSyntheticRun } from "../model/synthetic.ts";
 import { documentToEvents } from "./report-adapters.ts";
 
@@ -23,7 +23,7 @@ describe("documentToEvents", () => {
   it("turns a lab check report into a run the matrix can fold", () => {
     const events = documentToEvents(labReport, cluster, now)!;
     expect(events.map((e) => e.type)).toEqual(["run-started", "pair-result", "pair-result", "run-finished"]);
-    const matrix = new ProbeMatrix(["node1", "node2"]);
+    const matrix = new HeatmapModel(["node1", "node2"]);
     for (const event of events) matrix.apply(event);
     expect(matrix.detail("node1", "node2")).toMatchObject({ state: CellState.failed, marks: CellMark.nat });
     expect(matrix.detail("node2", "node1")).toMatchObject({ state: CellState.failed, marks: 0 });
