@@ -103,7 +103,12 @@ export function problemDetail(text: string): string {
 }
 
 export function describeEndpoint(endpoint: HttpEndpoint): string {
-  return "socketPath" in endpoint ? `unix:${endpoint.socketPath}:` : `http://${endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}`;
+  return "socketPath" in endpoint ? `unix:${endpoint.socketPath}:` : `http://${urlHost(endpoint.host)}:${endpoint.port}`;
+}
+
+/** A host as it stands in a URL or before a port: an IPv6 address (any colon) in brackets (RFC 3986 3.2.2). */
+export function urlHost(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
 }
 
 function parseBody(text: string): unknown {
