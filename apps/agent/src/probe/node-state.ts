@@ -1,4 +1,4 @@
-import { nodeEvidenceSchema, parseNftRuleset, type FirewallRule, type NodeEvidence, type NodeProbeState, type RouteQuery, type StateNeighbour, type StateTables } from "@flatnet/core";
+import { nodeEvidenceSchema, parseNftRuleset, type FirewallRule, type NodeEvidence, type NodeProbeState, type RouteQuery, type StateNeighbour, type StateTables, VXLAN_OVERHEAD } from "@flatnet/core";
 import { execInNetns, readKernelState, runCommand } from "../linux/index.ts";
 import { gatherEvidence } from "../trace/gather.ts";
 import type { NodeStateSource } from "./engine.ts";
@@ -213,7 +213,7 @@ export function fromAgentState(name: string, body: unknown, facts?: ProbeNodeFac
   if (typeof podMtu === "number") state.podMtu = podMtu;
   const vxlan = (desired.vxlan ?? undefined) as { underlayFamily?: string } | undefined;
   const peersOverVxlan = (d?.routes ?? []).some((r) => r.dev !== undefined && r.dev === (desired.vxlan as { name?: string } | undefined)?.name);
-  state.encapOverhead = peersOverVxlan ? (vxlan?.underlayFamily === "IPv6" ? 70 : 50) : 0;
+  state.encapOverhead = peersOverVxlan ? VXLAN_OVERHEAD[vxlan?.underlayFamily === "IPv6" ? "IPv6" : "IPv4"] : 0;
   if (facts !== undefined) applyNodeFacts(state, { ...facts, underlayNeighbours: facts.underlayNeighbours ?? [], routeMtus: facts.routeMtus ?? [] });
   return state;
 }
