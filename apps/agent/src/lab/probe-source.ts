@@ -112,11 +112,16 @@ export async function startLabResponders(stateDir: string, state?: LabState): Pr
   const deadline = Date.now() + 20_000 + 500 * started.length;
   for (const pod of started) {
     const record = kept.find((r) => r.pod === pod) as LabResponderRecord;
-    while (!(await isHealthy({ socketPath: record.socket }))) {
-      if (Date.now() > deadline) throw new Error(`the probe responder of ${pod} did not answer on ${record.socket} in time; see ${join(stateDir, "logs", `probe-${pod}.log`)}`);
-      if (!(await isRecordedProcessAlive(record))) throw new Error(`the probe responder of ${pod} exited; see ${join(stateDir, "logs", `probe-${pod}.log`)}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const log = join(stateDir, "logs", `probe-${pod}.log`);
+    const answered = await waitFor(
+      async () => {
+        if (await isHealthy({ socketPath: record.socket })) return true;
+        if (!(await isRecordedProcessAlive(record))) throw new Error(`the probe responder of ${pod} exited; see ${log}`);
+        return false;
+      },
+      { timeoutMs: Math.max(0, deadline - Date.now()), maxIntervalMs: 50 },
+    );
+    if (!answered) throw new Error(`the probe responder of ${pod} did not answer on ${record.socket} in time; see ${log}`);
   }
   return started;
 }
