@@ -334,6 +334,17 @@ async function requireState(stateDir: string): Promise<LabState> {
   return state;
 }
 
+/** Runs `change` under the lab's lock on the state read after taking it; no lab is an error before the lock (which would create the directory). */
+async function withLockedState<T>(stateDir: string, change: (state: LabState) => Promise<T>): Promise<T> {
+  await requireState(stateDir);
+  const release = await lockLab(stateDir);
+  try {
+    return await change(await requireState(stateDir));
+  } finally {
+    await release();
+  }
+}
+
 function requireNode(state: LabState, name: string): LabNode {
   const node = state.nodes.find((candidate) => candidate.name === name);
   if (node === undefined) {
@@ -392,10 +403,7 @@ export async function labStatus(target: LabTarget = {}): Promise<LabStatus> {
 /** Joins a new node (the next free index) with the lab's pods per node, and waits until every node routes to it. */
 export async function addNode(target: LabTarget & { resyncInterval?: string; timeoutMs?: number } = {}): Promise<LabNode> {
   const ctx = contextOf(target);
-  await requireState(ctx.stateDir); // before the lock, which would create the directory
-  const release = await lockLab(ctx.stateDir);
-  try {
-    const state = await requireState(ctx.stateDir);
+  return withLockedState(ctx.stateDir, async (state) => {
     const index = Math.max(0, ...state.nodes.map((node) => node.index)) + 1;
     if (index > MAX_NODES) throw new LabError("ERR_LAB_INVALID_OPTION", `cannot add node${index}: a lab has at most ${MAX_NODES} nodes`);
     const node = labNodeFor(state.prefix, state.backend, state.dualStack, index);
@@ -416,18 +424,13 @@ export async function addNode(target: LabTarget & { resyncInterval?: string; tim
     if (state.podsPerNode > 0) await addPods(ctx.stateDir, state, node, state.podsPerNode);
     await ctx.progress.step(`routes converged on ${state.nodes.length} nodes`, () => waitConverged(state, target.timeoutMs));
     return node;
-  } finally {
-    await release();
-  }
+  });
 }
 
 /** A node leaves: its agent stops, it is removed from the datastore (peers drop its routes), its namespaces go. */
 export async function removeNode(name: string, target: LabTarget & { timeoutMs?: number } = {}): Promise<void> {
   const ctx = contextOf(target);
-  await requireState(ctx.stateDir); // before the lock, which would create the directory
-  const release = await lockLab(ctx.stateDir);
-  try {
-    const state = await requireState(ctx.stateDir);
+  return withLockedState(ctx.stateDir, async (state) => {
     const node = requireNode(state, name);
     if (state.runtime === "podman") await removePodmanPods(ctx.stateDir, node);
     if (node.agent !== undefined) await stopRecordedProcess(node.agent);
@@ -452,9 +455,7 @@ export async function removeNode(name: string, target: LabTarget & { timeoutMs?:
       throw new LabError("ERR_LAB_TIMEOUT", `peers still route to ${name}'s pod CIDRs after ${timeoutMs} ms`);
     }
     ctx.progress.line(`every peer dropped ${name}'s routes`);
-  } finally {
-    await release();
-  }
+  });
 }
 
 /** Kills a node's agent with SIGKILL (a crash: nothing is cleaned up), keeping the node in the lab. */
@@ -473,10 +474,7 @@ export async function killAgent(name: string, target: LabTarget = {}): Promise<n
 /** Starts a node's agent again (after kill-agent) and waits until it is ready. */
 export async function startAgent(name: string, target: LabTarget & { resyncInterval?: string; timeoutMs?: number } = {}): Promise<number> {
   const ctx = contextOf(target);
-  await requireState(ctx.stateDir); // before the lock, which would create the directory
-  const release = await lockLab(ctx.stateDir);
-  try {
-    const state = await requireState(ctx.stateDir);
+  return withLockedState(ctx.stateDir, async (state) => {
     const node = requireNode(state, name);
     if (node.agent !== undefined && (await isRecordedProcessAlive(node.agent))) {
       ctx.progress.line(`agent ${name} already running (pid ${node.agent.pid})`);
@@ -487,9 +485,7 @@ export async function startAgent(name: string, target: LabTarget & { resyncInter
     await waitAgentReady(ctx.stateDir, node, target.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     ctx.progress.line(`agent ${name} started (pid ${node.agent.pid}) and ready`);
     return node.agent.pid;
-  } finally {
-    await release();
-  }
+  });
 }
 
 export { nodeIndex };
