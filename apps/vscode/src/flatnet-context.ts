@@ -9,7 +9,7 @@ import { basename, dirname, isAbsolute, join } from "node:path";
 import type { ProbeEvent, ProbeReport } from "@flatnet/core";
 import * as vscode from "vscode";
 import type { ClusterView } from "./model/cluster-view.ts";
-import type { ProbeMatrix } from "./model/matrix.ts";
+import type { HeatmapModel } from "./model/matrix.ts";
 import type { PairPath } from "./model/pair-path.ts";
 import { findInventoryProblems, findProbeProblems } from "./model/problems.ts";
 import { type ClusterEntry, TreeModel, type TreeNode } from "./model/tree.ts";
@@ -31,7 +31,7 @@ import { FlatnetTreeProvider } from "./tree-provider.ts";
 export interface RunState {
   clusterId: string;
   events: ProbeEvent[];
-  matrix: ProbeMatrix;
+  matrix: HeatmapModel;
   report: ProbeReport | undefined;
   process: ProbeRun | undefined;
 }

@@ -7,7 +7,7 @@ import type { ProbeEvent } from "@flatnet/core";
 import * as vscode from "vscode";
 import type { FlatnetContext, RunState } from "./flatnet-context.ts";
 import type { ClusterView } from "./model/cluster-view.ts";
-import { ProbeMatrix } from "./model/matrix.ts";
+import { HeatmapModel } from "./model/matrix.ts";
 import { findCli, labNeedsRoot, shellLine } from "./probe/find-cli.ts";
 import { buildProbeCommand } from "./probe/probe-command.ts";
 import { replayProbeRun, spawnProbeRun } from "./probe/probe-runner.ts";
@@ -25,7 +25,7 @@ export async function verify(context: FlatnetContext, clusterId?: string, focus?
   if (command === null) return;
   const previous = context.runs.get(cluster.id);
   previous?.process?.cancel();
-  const run: RunState = { clusterId: cluster.id, events: [], matrix: new ProbeMatrix(cluster.nodes.map((n) => n.name)), report: undefined, process: undefined };
+  const run: RunState = { clusterId: cluster.id, events: [], matrix: new HeatmapModel(cluster.nodes.map((n) => n.name)), report: undefined, process: undefined };
   context.runs.set(cluster.id, run);
   const panel = context.showPanel("matrix", cluster.id);
   panel.post({ v: PROTOCOL_VERSION, type: "status", level: "info", message: `Verifying ${cluster.name}…` });

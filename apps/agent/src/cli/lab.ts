@@ -1,9 +1,10 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { LAB_BACKENDS, LAB_RUNTIMES } from "@flatnet/core";
 import { defaultCheckOptions, runCheck } from "./check.ts";
 import { LabError, requireRoot } from "../lab/errors.ts";
 import { addNode, killAgent, labDown, labStatus, labUp, removeNode, startAgent, type LabStatus } from "../lab/lab.ts";
 import { Progress } from "../lab/progress.ts";
-import { DEFAULT_STATE_DIR, LAB_BACKENDS, LAB_RUNTIMES } from "../lab/state.ts";
+import { DEFAULT_STATE_DIR } from "../lab/state.ts";
 import { agentPaths } from "../lab/agent-process.ts";
 import { addExamples } from "./examples.ts";
 import { addOutputOption, type OutputFlags, outputFormat, renderDocument } from "./output.ts";
@@ -115,7 +116,7 @@ export function registerLabCommand(program: Command): void {
     .description("probe every ordered pod pair (TCP, UDP, MTU, no NAT); every responder must see the sender's pod IP")
     .addOption(stateDirOption());
   addOutputOption(labCheck, ["text", "wide", "json", "yaml"])
-    // The probe engine (probes engineer's minimal edit): the same run and report as `flatnet check --state-dir`.
+    // The same run and report as `flatnet check --state-dir`.
     .action((options: OutputFlags & { stateDir: string }) =>
       guarded("check", () => runCheck(defaultCheckOptions({ stateDir: options.stateDir, output: outputFormat(options) }))),
     );

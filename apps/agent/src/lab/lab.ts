@@ -1,17 +1,16 @@
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { LAB_BACKENDS, LAB_RUNTIMES, type LabBackend, type LabNode, type LabRuntime, type LabState } from "@flatnet/core";
+import { tryGetJson } from "../http/client.ts";
 import { MAX_NODES, clusterCidrs, planSegments, segmentOf, underlayIpsOf } from "./addressing.ts";
-import { tryGetFromAgent } from "./agent-client.ts";
 import { agentPaths, fetchAgentNode, startAgentProcess, initialiseStore, deregisterNode } from "./agent-process.ts";
-import type { CheckReport, Checker } from "./checker/checker.ts";
-import { PodChecker } from "./checker/pod-checker.ts";
 import { LabError } from "./errors.ts";
 import { nodeIndex, nodeName, nodeNs, podName, podNs, routerNs, underlayNs, validatePrefix } from "./names.ts";
 import { attachPods } from "./pods.ts";
 import { removeAllPodmanPods, removePodmanPods } from "./podman.ts";
 import { Progress } from "./progress.ts";
 import { missingRoutes } from "./routes-check.ts";
-import { DEFAULT_STATE_DIR, LAB_BACKENDS, LAB_RUNTIMES, loadState, lockLab, saveState, type LabBackend, type LabNode, type LabRuntime, type LabState } from "./state.ts";
+import { DEFAULT_STATE_DIR, loadState, lockLab, saveState } from "./state.ts";
 import { isRecordedProcessAlive, killPid, startInNamespace, stopRecordedProcess } from "./supervisor.ts";
 import {
   createNamespaces,
@@ -245,7 +244,7 @@ async function waitAgentReady(stateDir: string, node: LabNode, timeoutMs: number
       if (node.agent !== undefined && !(await isRecordedProcessAlive(node.agent))) {
         throw new LabError("ERR_LAB_AGENT", `agent ${node.name} (pid ${node.agent.pid}) exited; see ${log}`);
       }
-      return (await tryGetFromAgent(socket, "/readyz", 1_000))?.status === 200;
+      return (await tryGetJson({ socketPath: socket }, "/readyz", 1_000))?.status === 200;
     },
     { timeoutMs, maxIntervalMs: 100 },
   );
@@ -335,6 +334,17 @@ async function requireState(stateDir: string): Promise<LabState> {
   return state;
 }
 
+/** Runs `change` under the lab's lock on the state read after taking it; no lab is an error before the lock (which would create the directory). */
+async function withLockedState<T>(stateDir: string, change: (state: LabState) => Promise<T>): Promise<T> {
+  await requireState(stateDir);
+  const release = await lockLab(stateDir);
+  try {
+    return await change(await requireState(stateDir));
+  } finally {
+    await release();
+  }
+}
+
 function requireNode(state: LabState, name: string): LabNode {
   const node = state.nodes.find((candidate) => candidate.name === name);
   if (node === undefined) {
@@ -371,9 +381,9 @@ export async function labStatus(target: LabTarget = {}): Promise<LabStatus> {
       const running = recorded !== undefined && (await isRecordedProcessAlive(recorded));
       const [health, ready, self] = running
         ? await Promise.all([
-            tryGetFromAgent(socket, "/healthz", 1_000),
-            tryGetFromAgent(socket, "/readyz", 1_000),
-            tryGetFromAgent(socket, "/v1/node", 1_000),
+            tryGetJson({ socketPath: socket }, "/healthz", 1_000),
+            tryGetJson({ socketPath: socket }, "/readyz", 1_000),
+            tryGetJson({ socketPath: socket }, "/v1/node", 1_000),
           ])
         : [undefined, undefined, undefined];
       const agent: AgentStatus = {
@@ -390,21 +400,10 @@ export async function labStatus(target: LabTarget = {}): Promise<LabStatus> {
   return { prefix: state.prefix, stateDir: ctx.stateDir, backend: state.backend, dualStack: state.dualStack, clusterCidrs: state.clusterCidrs, nodes };
 }
 
-/** Sends real packets between every ordered pair of pods (ICMP and TCP) and checks each source address arrives unchanged. */
-export async function labCheck(target: LabTarget & { checker?: Checker } = {}): Promise<CheckReport> {
-  const ctx = contextOf(target);
-  const state = await requireState(ctx.stateDir);
-  const checker = target.checker ?? new PodChecker();
-  return checker.check(state.pods.map(({ name, netns, node, ips }) => ({ name, netns, node, ips })));
-}
-
 /** Joins a new node (the next free index) with the lab's pods per node, and waits until every node routes to it. */
 export async function addNode(target: LabTarget & { resyncInterval?: string; timeoutMs?: number } = {}): Promise<LabNode> {
   const ctx = contextOf(target);
-  await requireState(ctx.stateDir); // before the lock, which would create the directory
-  const release = await lockLab(ctx.stateDir);
-  try {
-    const state = await requireState(ctx.stateDir);
+  return withLockedState(ctx.stateDir, async (state) => {
     const index = Math.max(0, ...state.nodes.map((node) => node.index)) + 1;
     if (index > MAX_NODES) throw new LabError("ERR_LAB_INVALID_OPTION", `cannot add node${index}: a lab has at most ${MAX_NODES} nodes`);
     const node = labNodeFor(state.prefix, state.backend, state.dualStack, index);
@@ -425,18 +424,13 @@ export async function addNode(target: LabTarget & { resyncInterval?: string; tim
     if (state.podsPerNode > 0) await addPods(ctx.stateDir, state, node, state.podsPerNode);
     await ctx.progress.step(`routes converged on ${state.nodes.length} nodes`, () => waitConverged(state, target.timeoutMs));
     return node;
-  } finally {
-    await release();
-  }
+  });
 }
 
 /** A node leaves: its agent stops, it is removed from the datastore (peers drop its routes), its namespaces go. */
 export async function removeNode(name: string, target: LabTarget & { timeoutMs?: number } = {}): Promise<void> {
   const ctx = contextOf(target);
-  await requireState(ctx.stateDir); // before the lock, which would create the directory
-  const release = await lockLab(ctx.stateDir);
-  try {
-    const state = await requireState(ctx.stateDir);
+  return withLockedState(ctx.stateDir, async (state) => {
     const node = requireNode(state, name);
     if (state.runtime === "podman") await removePodmanPods(ctx.stateDir, node);
     if (node.agent !== undefined) await stopRecordedProcess(node.agent);
@@ -461,9 +455,7 @@ export async function removeNode(name: string, target: LabTarget & { timeoutMs?:
       throw new LabError("ERR_LAB_TIMEOUT", `peers still route to ${name}'s pod CIDRs after ${timeoutMs} ms`);
     }
     ctx.progress.line(`every peer dropped ${name}'s routes`);
-  } finally {
-    await release();
-  }
+  });
 }
 
 /** Kills a node's agent with SIGKILL (a crash: nothing is cleaned up), keeping the node in the lab. */
@@ -482,10 +474,7 @@ export async function killAgent(name: string, target: LabTarget = {}): Promise<n
 /** Starts a node's agent again (after kill-agent) and waits until it is ready. */
 export async function startAgent(name: string, target: LabTarget & { resyncInterval?: string; timeoutMs?: number } = {}): Promise<number> {
   const ctx = contextOf(target);
-  await requireState(ctx.stateDir); // before the lock, which would create the directory
-  const release = await lockLab(ctx.stateDir);
-  try {
-    const state = await requireState(ctx.stateDir);
+  return withLockedState(ctx.stateDir, async (state) => {
     const node = requireNode(state, name);
     if (node.agent !== undefined && (await isRecordedProcessAlive(node.agent))) {
       ctx.progress.line(`agent ${name} already running (pid ${node.agent.pid})`);
@@ -496,9 +485,7 @@ export async function startAgent(name: string, target: LabTarget & { resyncInter
     await waitAgentReady(ctx.stateDir, node, target.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     ctx.progress.line(`agent ${name} started (pid ${node.agent.pid}) and ready`);
     return node.agent.pid;
-  } finally {
-    await release();
-  }
+  });
 }
 
 export { nodeIndex };

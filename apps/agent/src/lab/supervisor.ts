@@ -3,8 +3,8 @@ import { closeSync, openSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { startTimeFromStat, type LabAgent } from "@flatnet/core";
 import { LabError } from "./errors.ts";
-import type { LabAgent } from "./state.ts";
 import { waitFor } from "./wait.ts";
 
 /**
@@ -56,10 +56,7 @@ export async function processStartTime(pid: number): Promise<string | undefined>
   } catch {
     return undefined;
   }
-  // The command name (field 2) is in parentheses and may contain spaces: split after its closing one.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  if (fields[0] === "Z" || fields[0] === "X") return undefined;
-  return fields[19];
+  return startTimeFromStat(stat);
 }
 
 /** Whether the recorded process is still that very process (same PID and start time), not a reused PID. */

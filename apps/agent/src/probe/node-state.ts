@@ -1,9 +1,8 @@
-import { request } from "node:http";
-import { nodeEvidenceSchema, parseNftRuleset, type FirewallRule, type NodeEvidence, type NodeProbeState, type RouteQuery, type StateNeighbour, type StateTables } from "@flatnet/core";
+import { nodeEvidenceSchema, parseNftRuleset, type FirewallRule, type NodeEvidence, type NodeProbeState, type RouteQuery, type StateNeighbour, type StateTables, VXLAN_OVERHEAD } from "@flatnet/core";
 import { execInNetns, readKernelState, runCommand } from "../linux/index.ts";
 import { gatherEvidence } from "../trace/gather.ts";
 import type { NodeStateSource } from "./engine.ts";
-import { postJson, type HttpEndpoint } from "./transport.ts";
+import { getOkJson, postJson, readAll, type HttpEndpoint } from "../http/client.ts";
 
 /** The firewall rules of a namespace that drop, reject or rewrite addresses (`nft -j list ruleset`). */
 export async function readFirewall(netns: string): Promise<FirewallRule[]> {
@@ -172,8 +171,8 @@ export function agentStateSource(locateAgent: (node: string) => HttpEndpoint | u
           }
           try {
             const [state, facts] = await Promise.all([
-              getJson(endpoint, "/v1/state", timeoutMs),
-              getJson(endpoint, "/v1/probe/node-facts", timeoutMs).catch(() => undefined),
+              getOkJson(endpoint, "/v1/state", timeoutMs),
+              getOkJson(endpoint, "/v1/probe/node-facts", timeoutMs).catch(() => undefined),
             ]);
             out.set(name, fromAgentState(name, state, facts as ProbeNodeFacts | undefined));
           } catch (error) {
@@ -214,7 +213,7 @@ export function fromAgentState(name: string, body: unknown, facts?: ProbeNodeFac
   if (typeof podMtu === "number") state.podMtu = podMtu;
   const vxlan = (desired.vxlan ?? undefined) as { underlayFamily?: string } | undefined;
   const peersOverVxlan = (d?.routes ?? []).some((r) => r.dev !== undefined && r.dev === (desired.vxlan as { name?: string } | undefined)?.name);
-  state.encapOverhead = peersOverVxlan ? (vxlan?.underlayFamily === "IPv6" ? 70 : 50) : 0;
+  state.encapOverhead = peersOverVxlan ? VXLAN_OVERHEAD[vxlan?.underlayFamily === "IPv6" ? "IPv6" : "IPv4"] : 0;
   if (facts !== undefined) applyNodeFacts(state, { ...facts, underlayNeighbours: facts.underlayNeighbours ?? [], routeMtus: facts.routeMtus ?? [] });
   return state;
 }
@@ -232,9 +231,7 @@ export async function agentEvidence(
       if (endpoint === undefined) return;
       try {
         const response = await postJson(endpoint, "/v1/evidence", { lookups }, timeoutMs);
-        let text = "";
-        response.setEncoding("utf8");
-        for await (const chunk of response as AsyncIterable<string>) text += chunk;
+        const text = await readAll(response);
         const parsed = nodeEvidenceSchema.safeParse(response.statusCode === 200 ? JSON.parse(text) : undefined);
         if (parsed.success) out.set(node, parsed.data);
       } catch {
@@ -243,25 +240,4 @@ export async function agentEvidence(
     }),
   );
   return out;
-}
-
-function getJson(endpoint: HttpEndpoint, path: string, timeoutMs: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const req = request({ ...endpoint, path, method: "GET", timeout: timeoutMs, headers: { accept: "application/json" } }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (text += chunk));
-      res.on("end", () => {
-        if ((res.statusCode ?? 0) !== 200) return reject(new Error(`${path} answered HTTP ${res.statusCode}`));
-        try {
-          resolve(JSON.parse(text));
-        } catch {
-          reject(new Error(`${path} did not answer JSON`));
-        }
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error(`no answer from ${path} within ${timeoutMs} ms`)));
-    req.on("error", reject);
-    req.end();
-  });
 }
