@@ -5,6 +5,7 @@ import {
   type NetnsTarget,
   assertNetnsName,
   execInNetns,
+  failureCode,
   netnsArgument,
   parseBatchFailures,
   parseJsonStream,
@@ -85,7 +86,7 @@ export async function ensureBridge(netns: string, spec: BridgeSpec): Promise<Bri
   const lines: string[] = [];
   if (current === undefined) {
     const created = await runBatch("ip", netns, [`link add ${name} address ${stableMac(`${netns}/${name}`)} mtu ${spec.mtu} type bridge`]);
-    if (created.exitCode !== 0 && !/File exists/.test(created.stderr)) {
+    if (created.exitCode !== 0 && failureCode(created) !== "EEXIST") {
       throw new KernelCommandError(["ip", "-n", netns, "link", "add", name, "type", "bridge"], created.exitCode, created.stderr, created.failures);
     }
     // Linux sends neighbour solicitations from the link-local address and holds them while it is tentative: without
@@ -160,7 +161,7 @@ export async function createPodLink(spec: PodLinkSpec): Promise<PodLink> {
     `link show dev ${hostIfName}`,
   ];
   let node = await runBatch("ip", spec.nodeNetns, nodeLines, { json: true });
-  if (node.exitCode !== 0 && /File exists/.test(node.stderr) && node.failures[0]?.line === 1) {
+  if (failureCode(node) === "EEXIST" && node.failures[0]?.line === 1) {
     // A retried ADD: drop our own leftover host veth (its peer goes with it) and try once more.
     await deleteLink(spec.nodeNetns, hostIfName);
     node = await runBatch("ip", spec.nodeNetns, nodeLines, { json: true });
@@ -227,7 +228,8 @@ export async function inspectPod(podNetns: NetnsTarget, ifName: string): Promise
   assertIfName(ifName);
   const result = await podBatch(podNetns, [`addr show dev ${ifName}`, "route show table all"]);
   if (result.exitCode !== 0) {
-    if (/does not exist|Cannot find device|Cannot open network namespace|No such file or directory|reassociate/i.test(result.stderr)) return undefined;
+    const code = failureCode(result);
+    if (code === "ENODEV" || code === "ENONS" || code === "ENOENT") return undefined;
     throw new KernelCommandError(result.argv, result.exitCode, result.stderr, result.failures);
   }
   const [links = [], routes = []] = parseJsonStream(result.stdout) as [LinkJson[]?, RouteJson[]?];
@@ -265,7 +267,7 @@ async function podBatch(target: NetnsTarget, lines: string[]): Promise<PodBatchR
 async function readLink(target: NetnsTarget, name: string): Promise<LinkJson | undefined> {
   const result = await podBatch(target, [`addr show dev ${name}`]);
   if (result.exitCode !== 0) {
-    if (/does not exist|Cannot find device/.test(result.stderr)) return undefined;
+    if (failureCode(result) === "ENODEV") return undefined;
     throw new KernelCommandError(result.argv, result.exitCode, result.stderr);
   }
   return (parseJsonStream(result.stdout)[0] as LinkJson[] | undefined)?.[0];
@@ -277,8 +279,27 @@ async function deleteLink(netns: string, name: string): Promise<boolean> {
   const argv = ["-n", netns, "link", "del", name];
   const result = await runCommand("ip", argv);
   if (result.exitCode === 0) return true;
-  if (/Cannot find device|does not exist|Cannot open network namespace/.test(result.stderr)) return false;
+  const code = failureCode(result);
+  if (code === "ENODEV" || code === "ENONS") return false;
   throw new KernelCommandError(["ip", ...argv], result.exitCode, result.stderr);
+}
+
+/** Names of flatnet's host veths (fnv*) on `bridge` in `netns`; none when the namespace or bridge is gone. */
+export async function listHostVeths(netns: string, bridge: string): Promise<string[]> {
+  const result = await runBatch("ip", netns, [`link show master ${bridge} type veth`], { json: true });
+  if (result.exitCode !== 0) {
+    const code = failureCode(result);
+    if (code === "ENONS" || code === "ENODEV") return [];
+    throw new KernelCommandError(["ip", "-n", netns, "link", "show", "type", "veth"], result.exitCode, result.stderr, result.failures);
+  }
+  const links = (parseJsonStream(result.stdout)[0] as { ifname?: string }[] | undefined) ?? [];
+  return links.flatMap((l) => (l.ifname?.startsWith(HOST_VETH_PREFIX) ? [l.ifname] : []));
+}
+
+/** Deletes a flatnet host veth by name (GC's sweep of veths no attachment owns); one already gone is success. */
+export async function detachLink(netns: string, name: string): Promise<void> {
+  if (!name.startsWith(HOST_VETH_PREFIX)) throw new Error(`invariant: GC deletes only flatnet host veths, not ${JSON.stringify(name)}`);
+  await deleteLink(netns, name);
 }
 
 function globalAddresses(link: LinkJson | undefined): string[] {

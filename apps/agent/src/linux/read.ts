@@ -1,5 +1,5 @@
 import { type FdbEntry, FLATNET_ROUTE_PROTOCOL, type IpFamily, type KernelState, type Neighbour, type Route, type VxlanDevice } from "@flatnet/core";
-import { KernelCommandError, parseJsonStream, runBatch } from "./exec.ts";
+import { KernelCommandError, failureCode, parseJsonStream, runBatch } from "./exec.ts";
 
 export interface ReadOptions {
   /** The VXLAN device flatnet owns in this namespace (default "flatnet.1"). */
@@ -37,7 +37,7 @@ export async function readKernelState(netns: string, options: ReadOptions = {}):
   if (fdb.exitCode === 0) fdbEntries = (parseJsonStream(fdb.stdout)[0] as BridgeFdbJson[] | undefined) ?? [];
   else if (link !== undefined) {
     // The device may vanish between the two reads; anything else is a real failure.
-    if (!/does not exist|Cannot find device/i.test(fdb.stderr)) {
+    if (failureCode(fdb) !== "ENODEV") {
       throw new KernelCommandError(["bridge", "-n", netns, "fdb", "show", "dev", vxlanDevice], fdb.exitCode, fdb.stderr);
     }
   }
