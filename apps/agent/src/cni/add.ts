@@ -1,5 +1,6 @@
 import { KernelError } from "../linux/exec.ts";
-import { type AttachedPod, type PodAttachment, type PodLink, type PodLinkSpec, POD_BRIDGE } from "../linux/pod.ts";
+import { bridgeGateway, POD_BRIDGE } from "@flatnet/core";
+import type { AttachedPod, PodAttachment, PodLink, PodLinkSpec } from "../linux/pod.ts";
 import type { Allocation, IpamStore } from "../ipam-store/store.ts";
 import { CniCode, CniError } from "./errors.ts";
 import { type Invocation, openStore, podTarget, requireNodeNetns, resolveSubnet } from "./invocation.ts";
@@ -74,7 +75,7 @@ async function linkWithBridge(inv: Invocation, spec: PodLinkSpec, first: Settled
   if (first.ok) return first.value;
   if (!(first.error instanceof KernelError && first.error.code === "ENODEV")) throw first.error;
   const bridge = spec.bridge ?? POD_BRIDGE;
-  const gateways = allocations.map((a) => `${a.gateway}/${a.prefix}`);
+  const gateways = allocations.map((a) => bridgeGateway(a.pool));
   try {
     await inv.deps.pods.ensureBridge(spec.nodeNetns, { name: bridge, gateways, mtu: spec.mtu });
   } catch (raced) {

@@ -208,9 +208,3 @@ export async function gcNetworkList(list: Conflist, valid: { containerId: string
   }
   if (errors.length > 0) throw errors[0];
 }
-
-/** STATUS of every plugin in order (1.1.0+); throws the first plugin's error (code 50/51 when not ready). */
-export async function statusNetworkList(list: Conflist, options: ExecutorOptions): Promise<void> {
-  if (compareVersions(negotiateCniVersion(list, options.specVersion), "1.1.0") < 0) return;
-  for (const plugin of list.plugins) await execPlugin("STATUS", pluginConfig(list, plugin, undefined, undefined, options.specVersion), undefined, options);
-}

@@ -10,7 +10,7 @@ import { nodeIndex, nodeName, nodeNs, podName, podNs, routerNs, underlayNs, vali
 import { attachPods } from "./pods.ts";
 import { removeAllPodmanPods, removePodmanPods } from "./podman.ts";
 import { Progress } from "./progress.ts";
-import { missingRoutes } from "./routes-check.ts";
+import { missingRoutes } from "../linux/flatnet-routes.ts";
 import { DEFAULT_STATE_DIR, LAB_BACKENDS, LAB_RUNTIMES, loadState, lockLab, saveState, type LabBackend, type LabNode, type LabRuntime, type LabState } from "./state.ts";
 import { isRecordedProcessAlive, killPid, startInNamespace, stopRecordedProcess } from "./supervisor.ts";
 import {

@@ -1,5 +1,6 @@
 import { planSegments, type SegmentPlan } from "./addressing.ts";
-import { ipBatch, run } from "./exec.ts";
+import { ipBatch } from "../linux/exec.ts";
+import { run } from "./exec.ts";
 import { isLabNamespace, routerNs, underlayNs } from "./names.ts";
 import type { LabBackend } from "./state.ts";
 

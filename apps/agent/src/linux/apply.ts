@@ -1,4 +1,4 @@
-import { FLATNET_ROUTE_PROTOCOL, type Plan, type PlanStep, type VxlanDevice, renderStep } from "@flatnet/core";
+import { FLATNET_ROUTE_PROTOCOL, ipFamilyOf, type Plan, type PlanStep, type VxlanDevice, renderStep } from "@flatnet/core";
 import type { BatchRunner } from "./batch-session.ts";
 import { type BatchFailure, KernelCommandError, type KernelErrorCode, classifyKernelMessage, runBatch } from "./exec.ts";
 import { setSysctls } from "./sysctl.ts";
@@ -52,7 +52,7 @@ export function renderDeviceUpdate(device: VxlanDevice, previous: VxlanDevice): 
   const mac = device.mac === previous.mac ? "" : ` address ${device.mac}`;
   return [
     `link set dev ${device.name}${mac} mtu ${device.mtu} up`,
-    ...device.addresses.filter((a) => !kept.has(a)).map((a) => `address replace ${a} dev ${device.name}${a.includes(":") ? " nodad" : ""}`),
+    ...device.addresses.filter((a) => !kept.has(a)).map((a) => `address replace ${a} dev ${device.name}${ipFamilyOf(a) === "IPv6" ? " nodad" : ""}`),
     ...previous.addresses.filter((a) => !wanted.has(a)).map((a) => `address del ${a} dev ${device.name}`),
   ];
 }

@@ -1,4 +1,4 @@
-import { FLATNET_ROUTE_PROTOCOL } from "@flatnet/core";
+import { DEFAULT_VXLAN_DEVICE, FLATNET_ROUTE_PROTOCOL } from "@flatnet/core";
 import { KernelCommandError, classifyKernelMessage, runBatch } from "./exec.ts";
 import { removeMasquerade } from "./masquerade.ts";
 
@@ -11,7 +11,7 @@ export interface CleanupOptions {
  * FDB entries go with it) and its nftables table. Pods, their veths and the pod bridge are left alone. Idempotent.
  */
 export async function cleanupNode(netns: string, options: CleanupOptions = {}): Promise<void> {
-  const device = options.vxlanDevice ?? "flatnet.1";
+  const device = options.vxlanDevice ?? DEFAULT_VXLAN_DEVICE;
   // `table all` flushes both families in one line; -force goes on when the device is already gone.
   const lines = [`route flush table all proto ${FLATNET_ROUTE_PROTOCOL}`, `link del ${device}`];
   const [result] = await Promise.all([runBatch("ip", netns, lines, { force: true }), removeMasquerade(netns)]);

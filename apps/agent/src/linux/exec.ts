@@ -173,6 +173,13 @@ export function spawnInNetns(netns: string, file: string, args: readonly string[
   return spawn("ip", ["netns", "exec", netns, file, ...args], options);
 }
 
+/** Runs `ip -batch -` in a namespace: one process for many commands (about 16 us a line vs 1.5 ms a process). */
+export async function ipBatch(netns: string, lines: readonly string[]): Promise<void> {
+  if (lines.length === 0) return;
+  const result = await runBatch("ip", netns, lines);
+  if (result.exitCode !== 0) throw new KernelCommandError(["ip", "-n", netns, "-batch", "-"], result.exitCode, result.stderr, result.failures);
+}
+
 /** Runs `cmd args` inside a namespace given by name (`ip netns exec`) or by path (`nsenter --net=PATH`). */
 export function execInNetns(target: NetnsTarget, file: string, args: readonly string[], input?: string): Promise<CommandResult> {
   if ("name" in target) {

@@ -1,6 +1,7 @@
 import { constants } from "node:os";
+import { POD_BRIDGE } from "@flatnet/core";
 import { KernelError, type KernelErrorCode, type NetnsTarget } from "./exec.ts";
-import { type AttachedPod, hostVethName, type PodAttachment, type PodLink, type PodLinkSpec, type PodRef, POD_BRIDGE } from "./pod.ts";
+import { type AttachedPod, hostVethName, type PodAttachment, type PodLink, type PodLinkSpec, type PodRef } from "./pod.ts";
 
 // ADD's two kernel steps (pod.ts createPodLink + configurePodLink) done with rtnetlink from the CNI worker itself
 // instead of two `ip` processes: the same requests `ip` sends, on a NETLINK_ROUTE socket opened inside the target

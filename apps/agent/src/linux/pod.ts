@@ -1,4 +1,4 @@
-import { isIp, safeParseInterfaceAddress, safeParseInterfaceName } from "@flatnet/core";
+import { ipFamilyOf, isIp, POD_BRIDGE, safeParseInterfaceAddress, safeParseInterfaceName } from "@flatnet/core";
 import {
   type BatchFailure,
   KernelCommandError,
@@ -12,11 +12,10 @@ import {
   runBatch,
   runCommand,
 } from "./exec.ts";
-import { familyOf, routeDestination } from "./read.ts";
+import { routeDestination } from "./read.ts";
 import { setSysctls } from "./sysctl.ts";
 
-/** The node's pod bridge: holds the gateway address of each pod CIDR; every pod's host veth is its port. */
-export const POD_BRIDGE = "fn-br0";
+export { POD_BRIDGE };
 /** Host-side veth names start with this; flatnet owns every link so named. */
 export const HOST_VETH_PREFIX = "fnv";
 
@@ -181,7 +180,7 @@ export async function configurePodLink(spec: PodAttachment, link: PodLink): Prom
     "link set lo up",
     `link set ${spec.ifName} up`,
     ...spec.addresses.map((a) => addrAdd(a, spec.ifName, "add")),
-    ...spec.gateways.map((g) => `route add ${familyOf(g) === "IPv4" ? "0.0.0.0/0" : "::/0"} via ${g} dev ${spec.ifName}`),
+    ...spec.gateways.map((g) => `route add ${ipFamilyOf(g) === "IPv4" ? "0.0.0.0/0" : "::/0"} via ${g} dev ${spec.ifName}`),
     `link show dev ${spec.ifName}`,
   ];
   const pod = await podBatch(spec.podNetns, podLines);
@@ -310,7 +309,7 @@ function globalAddresses(link: LinkJson | undefined): string[] {
 
 // IPv6 without DAD: the address is usable at once and a pod's first packet does not wait a second for it.
 function addrAdd(cidr: string, dev: string, verb: "add" | "replace"): string {
-  return `addr ${verb} ${cidr} dev ${dev}${familyOf(cidr) === "IPv6" ? " nodad" : ""}`;
+  return `addr ${verb} ${cidr} dev ${dev}${ipFamilyOf(cidr) === "IPv6" ? " nodad" : ""}`;
 }
 
 function validateLink(spec: PodLinkSpec): void {
@@ -328,10 +327,10 @@ function validateAttachment(spec: PodAttachment): void {
   for (const g of spec.gateways) {
     if (!isIp(g)) fail(`gateway "${g}" must be a bare IP address`);
   }
-  const families = spec.addresses.map(familyOf);
+  const families = spec.addresses.map(ipFamilyOf);
   if (new Set(families).size !== families.length) fail(`pod addresses ${JSON.stringify(spec.addresses)} must have at most one per family`);
   for (const g of spec.gateways) {
-    if (!families.includes(familyOf(g))) fail(`gateway "${g}" has no pod address of its family in ${JSON.stringify(spec.addresses)}`);
+    if (!families.includes(ipFamilyOf(g))) fail(`gateway "${g}" has no pod address of its family in ${JSON.stringify(spec.addresses)}`);
   }
 }
 

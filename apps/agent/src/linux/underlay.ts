@@ -1,6 +1,5 @@
-import { cidrOf, formatCidr, parseIp, safeParseIp } from "@flatnet/core";
+import { cidrOf, formatCidr, ipFamilyOf, parseIp, safeParseIp } from "@flatnet/core";
 import { KernelCommandError, assertNetnsName, parseJsonStream, runBatch, runCommand } from "./exec.ts";
-import { familyOf } from "./read.ts";
 
 /** What the agent learns about its underlay interface, inside its own namespace. */
 export interface UnderlayInfo {
@@ -37,16 +36,16 @@ export async function detectUnderlay(netns: string, device: string, preferred: s
       const have = addresses.map((a) => a.local).join(", ") || "none";
       throw new UnderlayError(`underlay IP "${want}" is not an address of "${device}" in namespace "${netns}" (it has: ${have})`);
     }
-    if (!chosen.some((c) => familyOf(c.local) === familyOf(want))) chosen.push({ local: want, prefixlen: found.prefixlen ?? 0 });
+    if (!chosen.some((c) => ipFamilyOf(c.local) === ipFamilyOf(want))) chosen.push({ local: want, prefixlen: found.prefixlen ?? 0 });
   }
   for (const a of addresses) {
-    if (!chosen.some((c) => familyOf(c.local) === familyOf(a.local ?? ""))) chosen.push({ local: a.local ?? "", prefixlen: a.prefixlen ?? 0 });
+    if (!chosen.some((c) => ipFamilyOf(c.local) === ipFamilyOf(a.local ?? ""))) chosen.push({ local: a.local ?? "", prefixlen: a.prefixlen ?? 0 });
   }
   if (chosen.length === 0) {
     throw new UnderlayError(`underlay device "${device}" in namespace "${netns}" has no global address`);
   }
   // The first underlay IP picks the VXLAN underlay family: keep the order given, else IPv4 first.
-  if (preferred.length === 0) chosen.sort((a, b) => (familyOf(a.local) === familyOf(b.local) ? 0 : familyOf(a.local) === "IPv4" ? -1 : 1));
+  if (preferred.length === 0) chosen.sort((a, b) => (ipFamilyOf(a.local) === ipFamilyOf(b.local) ? 0 : ipFamilyOf(a.local) === "IPv4" ? -1 : 1));
   return {
     device,
     ips: chosen.map((c) => c.local),

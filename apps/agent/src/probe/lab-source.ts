@@ -19,7 +19,8 @@ import { loadState, type LabState } from "../lab/state.ts";
 import { flatnetCommand, isRecordedProcessAlive, startInNamespace, stopRecordedProcess } from "../lab/supervisor.ts";
 import { waitFor } from "../lab/wait.ts";
 import type { NodeStateSource } from "./engine.ts";
-import { agentEvidence, fromAgentState, kernelStateSource, readLink, type EvidencePlace } from "./node-state.ts";
+import { readLink } from "../linux/index.ts";
+import { agentEvidence, fromAgentState, kernelStateSource, type EvidencePlace } from "./node-state.ts";
 
 // The probe engine's view of a `flatnet lab`: its state file, a responder per pod (started here), the agents' sockets.
 
