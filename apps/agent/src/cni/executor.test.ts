@@ -2,7 +2,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { addNetworkList, CniPluginError, type Conflist, delNetworkList, gcNetworkList, pluginConfig, readCachedResult } from "./executor.ts";
+import { gcNetworkList } from "../../test-support/cni-list.ts";
+import { addNetworkList, CniPluginError, type Conflist, delNetworkList, pluginConfig, readCachedResult } from "./executor.ts";
 import { negotiateCniVersion } from "./version.ts";
 
 // A fake plugin: records its env and stdin, answers ADD with its prevResult plus one interface named after itself.
