@@ -1,5 +1,5 @@
 import { constants } from "node:os";
-import { POD_BRIDGE } from "@flatnet/core";
+import { POD_BRIDGE, safeParseIp } from "@flatnet/core";
 import { KernelError, type KernelErrorCode, type NetnsTarget } from "./exec.ts";
 import { type AttachedPod, hostVethName, type PodAttachment, type PodLink, type PodLinkSpec, type PodRef } from "./pod.ts";
 
@@ -122,28 +122,14 @@ function ifinfomsg(index: number, flags: number, change: number): Buffer {
   return b;
 }
 
-/** "10.244.1.5" / "fd00::5" as bytes with the address family. */
+/** "10.244.1.5" / "fd00::5" as bytes (network order) with the address family. */
 export function ipBytes(ip: string): { family: number; bytes: Buffer } {
-  if (!ip.includes(":")) {
-    const octets = ip.split(".").map(Number);
-    if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) throw new Error(`not an IPv4 address: ${JSON.stringify(ip)}`);
-    return { family: AF_INET, bytes: Buffer.from(octets) };
-  }
-  const halves = ip.split("::");
-  if (halves.length > 2) throw new Error(`not an IPv6 address: ${JSON.stringify(ip)}`);
-  const [head = "", tail] = halves;
-  const groups = (s: string) => (s === "" ? [] : s.split(":"));
-  const left = groups(head);
-  const right = tail === undefined ? [] : groups(tail);
-  const fill = 8 - left.length - right.length;
-  if (tail === undefined ? fill !== 0 : fill < 1) throw new Error(`not an IPv6 address: ${JSON.stringify(ip)}`);
-  const all = [...left, ...Array.from({ length: tail === undefined ? 0 : fill }, () => "0"), ...right];
-  const bytes = Buffer.alloc(16);
-  all.forEach((g, i) => {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) throw new Error(`not an IPv6 address: ${JSON.stringify(ip)}`);
-    bytes.writeUInt16BE(Number.parseInt(g, 16), i * 2);
-  });
-  return { family: AF_INET6, bytes };
+  const parsed = safeParseIp(ip);
+  if (!parsed.success) throw new Error(`not an IP address: ${JSON.stringify(ip)} (${parsed.error.message})`);
+  const bytes = Buffer.alloc(parsed.data.family === "IPv4" ? 4 : 16);
+  let value = parsed.data.value;
+  for (let at = bytes.length - 1; at >= 0; at--, value >>= 8n) bytes[at] = Number(value & 0xffn);
+  return { family: parsed.data.family === "IPv4" ? AF_INET : AF_INET6, bytes };
 }
 
 function macOf(attrs: Map<number, Buffer>): string {
