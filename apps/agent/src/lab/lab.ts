@@ -9,7 +9,7 @@ import { nodeIndex, nodeName, nodeNs, podName, podNs, routerNs, underlayNs, vali
 import { attachPods } from "./pods.ts";
 import { removeAllPodmanPods, removePodmanPods } from "./podman.ts";
 import { Progress } from "./progress.ts";
-import { missingRoutes } from "./routes-check.ts";
+import { missingRoutes } from "../linux/flatnet-routes.ts";
 import { DEFAULT_STATE_DIR, loadState, lockLab, saveState } from "./state.ts";
 import { isRecordedProcessAlive, killPid, startInNamespace, stopRecordedProcess } from "./supervisor.ts";
 import {

@@ -15,7 +15,8 @@ import {
 import { getOkJson, isHealthy } from "../http/client.ts";
 import { IpamStore } from "../ipam-store/store.ts";
 import type { NodeStateSource } from "../probe/engine.ts";
-import { agentEvidence, fromAgentState, kernelStateSource, readLink, type EvidencePlace } from "../probe/node-state.ts";
+import { agentEvidence, fromAgentState, kernelStateSource, type EvidencePlace } from "../probe/node-state.ts";
+import { readLink } from "../linux/index.ts";
 import { agentPaths } from "./agent-process.ts";
 import { responderSocket, underlayNs } from "./names.ts";
 import { loadState } from "./state.ts";

@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startTimeFromStat, type LabAgent } from "@flatnet/core";
+import { spawnInNetns } from "../linux/exec.ts";
 import { LabError } from "./errors.ts";
 import { waitFor } from "./wait.ts";
 
@@ -29,7 +29,8 @@ export interface StartProcessOptions {
 export async function startInNamespace(options: StartProcessOptions): Promise<{ pid: number; startTime: string }> {
   const log = openSync(options.logPath, "a");
   try {
-    const child = spawn("ip", ["netns", "exec", options.netns, ...options.args], {
+    const [file = "", ...args] = options.args;
+    const child = spawnInNetns(options.netns, file, args, {
       detached: true,
       stdio: ["ignore", log, log],
     });

@@ -1,6 +1,7 @@
 import { ipFamilyOf, type LabBackend } from "@flatnet/core";
 import { planSegments, type SegmentPlan } from "./addressing.ts";
-import { ipBatch, run } from "./exec.ts";
+import { ipBatch } from "../linux/exec.ts";
+import { run } from "./exec.ts";
 import { isLabNamespace, routerNs, underlayNs } from "./names.ts";
 
 // Every command here runs inside a lab namespace (ip -n NS, or a veth created in one with its peer put in another):

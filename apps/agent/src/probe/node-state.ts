@@ -1,46 +1,8 @@
-import { nodeEvidenceSchema, parseNftRuleset, type FirewallRule, type NodeEvidence, type NodeProbeState, type RouteQuery, type StateNeighbour, type StateTables, VXLAN_OVERHEAD } from "@flatnet/core";
-import { execInNetns, readKernelState, runCommand } from "../linux/index.ts";
+import { nodeEvidenceSchema, type FirewallRule, type NodeEvidence, type NodeProbeState, type RouteQuery, type StateNeighbour, type StateTables, VXLAN_OVERHEAD } from "@flatnet/core";
+import { readFirewall, readKernelState, readLink, readNeighbours, readRouteMtus } from "../linux/index.ts";
 import { gatherEvidence } from "../trace/gather.ts";
 import type { NodeStateSource } from "./engine.ts";
 import { getOkJson, postJson, readAll, type HttpEndpoint } from "../http/client.ts";
-
-/** The firewall rules of a namespace that drop, reject or rewrite addresses (`nft -j list ruleset`). */
-export async function readFirewall(netns: string): Promise<FirewallRule[]> {
-  const result = await execInNetns({ name: netns }, "nft", ["-j", "list", "ruleset"]);
-  if (result.exitCode !== 0) throw new Error(`nft -j list ruleset in ${netns} exited ${result.exitCode}: ${result.stderr.trim()}`);
-  return parseNftRuleset(result.stdout.trim() === "" ? {} : JSON.parse(result.stdout));
-}
-
-/** MTU and MAC of a device in a namespace, or undefined when it does not exist. */
-export async function readLink(netns: string, device: string): Promise<{ mtu?: number; mac?: string } | undefined> {
-  const result = await runCommand("ip", ["-n", netns, "-j", "link", "show", "dev", device]);
-  if (result.exitCode !== 0) return undefined;
-  const link = (JSON.parse(result.stdout) as { mtu?: number; address?: string }[])[0];
-  return link === undefined ? undefined : { ...(link.mtu === undefined ? {} : { mtu: link.mtu }), ...(link.address === undefined ? {} : { mac: link.address }) };
-}
-
-/** Neighbour entries (with a link-layer address) on a device. */
-export async function readNeighbours(netns: string, device: string): Promise<StateNeighbour[]> {
-  const result = await runCommand("ip", ["-n", netns, "-j", "neigh", "show", "dev", device]);
-  if (result.exitCode !== 0) return [];
-  return (JSON.parse(result.stdout) as { dst?: string; lladdr?: string }[]).flatMap((n) =>
-    n.dst !== undefined && n.lladdr !== undefined ? [{ ip: n.dst, mac: n.lladdr, dev: device }] : [],
-  );
-}
-
-/** The MTUs set on flatnet's routes (`ip route ... proto 77 mtu N`), both families. */
-export async function readRouteMtus(netns: string): Promise<{ dst: string; mtu: number }[]> {
-  const out: { dst: string; mtu: number }[] = [];
-  for (const family of ["-4", "-6"]) {
-    const result = await runCommand("ip", [family, "-n", netns, "-j", "route", "show", "table", "all", "proto", "77"]);
-    if (result.exitCode !== 0) continue;
-    for (const r of JSON.parse(result.stdout || "[]") as { dst?: string; metrics?: { mtu?: number }[] }[]) {
-      const mtu = r.metrics?.find((m) => m.mtu !== undefined)?.mtu;
-      if (r.dst !== undefined && mtu !== undefined) out.push({ dst: r.dst, mtu });
-    }
-  }
-  return out;
-}
 
 /** What a node contributes to diagnosis beyond its `/v1/state`: firewall, underlay MTU, MAC and next-hop neighbours. */
 export interface ProbeNodeFacts {
