@@ -121,6 +121,11 @@ export async function labUp(options: UpOptions = {}): Promise<LabState> {
 async function build(ctx: Context, shape: LabShape, options: UpOptions): Promise<LabState> {
   const { prefix, backend, dualStack } = shape;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  // Checked (API socket, manifests, image) before anything is built.
+  const deployment = options.deploy === undefined ? undefined : await ctx.progress.step(
+    (d) => `deploy: ${options.deploy?.deployDir} (image ${d.image.reference.join(" ")}), API ${options.deploy?.kubeApiSocket}, cluster ${d.clusterCidrs.join(" ")}`,
+    () => prepareDeployment(ctx.stateDir, options.deploy!),
+  );
   const state: LabState = {
     version: 1,
     datastore: shape.datastore,
@@ -144,10 +149,6 @@ async function build(ctx: Context, shape: LabShape, options: UpOptions): Promise
   const segments = await ctx.progress.step(
     (made) => `underlay ${underlayNs(prefix)}: ${made.map((s) => `${s.bridge} ${s.subnets.join(" ")}`).join(", ")}${made.length > 1 ? `, joined by ${routerNs(prefix)}` : ""}`,
     () => createUnderlay(prefix, backend, dualStack),
-  );
-  const deployment = options.deploy === undefined ? undefined : await ctx.progress.step(
-    (d) => `deploy: ${options.deploy?.deployDir} (image ${d.image.reference.join(" ")}), API ${options.deploy?.kubeApiSocket}, cluster ${d.clusterCidrs.join(" ")}`,
-    () => prepareDeployment(ctx.stateDir, options.deploy!),
   );
   if (deployment !== undefined) state.clusterCidrs = deployment.clusterCidrs;
   else if (shape.datastore === "etcd") {

@@ -1,0 +1,43 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { findDeployDir, prepareDeployment } from "./deploy.ts";
+
+const repoDeploy = fileURLToPath(new URL("../../../../deploy", import.meta.url));
+const main = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), "fn-dp-find-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe("lab up --deploy: where the manifests and the API server are", () => {
+  it.each([
+    ["the checkout root", join(repoDeploy, "..")],
+    ["deploy/ itself", repoDeploy],
+    ["a folder below the checkout", join(repoDeploy, "..", "apps", "agent", "src")],
+  ])("bare --deploy from %s finds the checkout's deploy/", (_, start) => {
+    expect(findDeployDir(start)).toBe(repoDeploy);
+  });
+
+  it("no deploy/daemonset.yaml up to / is an error naming where it looked and the flag", () => {
+    const empty = join(scratch, "empty", "deeper");
+    mkdirSync(empty, { recursive: true });
+    expect(() => findDeployDir(empty)).toThrow(`no deploy/daemonset.yaml in ${empty} or its parents; name the manifests' directory: --deploy DIR`);
+  });
+
+  it("a missing API socket is an error naming it, before anything is built", async () => {
+    const socket = join(scratch, "nope.sock");
+    await expect(prepareDeployment(join(scratch, "lab"), { kubeApiSocket: socket, deployDir: repoDeploy })).rejects.toThrow(`--kube-api-socket "${socket}" does not exist`);
+    expect(existsSync(join(scratch, "lab"))).toBe(false);
+  });
+});
+
+describe.skipIf(!existsSync(main) || process.getuid?.() !== 0)("flatnet lab up --deploy without --kube-api-socket (built CLI, root)", () => {
+  it("exits 1 with one line naming the missing flag, builds nothing", () => {
+    const stateDir = join(scratch, "cli-lab");
+    const run = spawnSync(process.execPath, [main, "lab", "up", "--deploy", "--state-dir", stateDir], { encoding: "utf8", cwd: scratch });
+    expect({ status: run.status, stderr: run.stderr, stdout: run.stdout }).toEqual({ status: 1, stderr: "flatnet lab up: --deploy needs --kube-api-socket PATH: the agents' datastore is a Kubernetes API server\n", stdout: "" });
+    expect(existsSync(stateDir)).toBe(false);
+  });
+});
