@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { findDeployDir, prepareDeployment } from "./deploy.ts";
+import { addNode, killAgent, removeNode, startAgent } from "./lab.ts";
 
 const repoDeploy = fileURLToPath(new URL("../../../../deploy", import.meta.url));
 const main = fileURLToPath(new URL("../../dist/main.js", import.meta.url));
@@ -30,6 +31,19 @@ describe("lab up --deploy: where the manifests and the API server are", () => {
     const socket = join(scratch, "nope.sock");
     await expect(prepareDeployment(join(scratch, "lab"), { kubeApiSocket: socket, deployDir: repoDeploy })).rejects.toThrow(`--kube-api-socket "${socket}" does not exist`);
     expect(existsSync(join(scratch, "lab"))).toBe(false);
+  });
+});
+
+describe("a lab built with --deploy: its agents are the DaemonSet's containers, not lab processes", () => {
+  const stateDir = join(scratch, "deployed");
+  mkdirSync(join(stateDir, "deploy"), { recursive: true });
+  it.each([
+    ["add-node", () => addNode({ stateDir })],
+    ["remove-node", () => removeNode("node1", { stateDir })],
+    ["kill-agent", () => killAgent("node1", { stateDir })],
+    ["start-agent", () => startAgent("node1", { stateDir })],
+  ])("lab %s refuses it, naming the way out", async (command, call) => {
+    await expect(call()).rejects.toThrow(`lab ${command} does not run on a lab built with --deploy (its agents are the DaemonSet's containers); lab down, then lab up without --deploy`);
   });
 });
 

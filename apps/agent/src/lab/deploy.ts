@@ -50,6 +50,11 @@ const hostFile = (stateDir: string, node: string): string => join(deployRoot(sta
 /** Whether the lab in `stateDir` was built with --deploy (its nodes run the DaemonSet). */
 export const isDeployLab = (stateDir: string): boolean => existsSync(deployRoot(stateDir));
 
+/** Commands that manage agents as lab processes refuse a --deploy lab (its agents are the DaemonSet's containers). */
+export function refuseOnDeployLab(stateDir: string, command: string): void {
+  if (isDeployLab(stateDir)) throw new LabError("ERR_LAB_INVALID_OPTION", `lab ${command} does not run on a lab built with --deploy (its agents are the DaemonSet's containers); lab down, then lab up without --deploy`);
+}
+
 /** The first directory holding daemonset.yaml among `start` and its parents' deploy/ (a checkout's deploy/). */
 export function findDeployDir(start: string = process.cwd()): string {
   for (let dir = resolve(start); ; dir = dirname(dir)) {

@@ -9,7 +9,7 @@ import { LabError } from "./errors.ts";
 import { nodeIndex, nodeName, nodeNs, podName, podNs, routerNs, underlayNs, validatePrefix } from "./names.ts";
 import { attachPods } from "./pods.ts";
 import { removeAllPodmanPods, removePodmanPods } from "./podman.ts";
-import { deployAgent, isDeployLab, prepareDeployment, removeDeployedNodes, startDeployedPods, waitDeployedReady, type DeployOptions } from "./deploy.ts";
+import { deployAgent, isDeployLab, prepareDeployment, refuseOnDeployLab, removeDeployedNodes, startDeployedPods, waitDeployedReady, type DeployOptions } from "./deploy.ts";
 import { Progress } from "./progress.ts";
 import { missingRoutes } from "./routes-check.ts";
 import { DEFAULT_STATE_DIR, LAB_BACKENDS, LAB_RUNTIMES, loadState, lockLab, saveState, type LabBackend, type LabNode, type LabRuntime, type LabState } from "./state.ts";
@@ -412,6 +412,7 @@ export async function labCheck(target: LabTarget & { checker?: Checker } = {}): 
 /** Joins a new node (the next free index) with the lab's pods per node, and waits until every node routes to it. */
 export async function addNode(target: LabTarget & { resyncInterval?: string; timeoutMs?: number } = {}): Promise<LabNode> {
   const ctx = contextOf(target);
+  refuseOnDeployLab(ctx.stateDir, "add-node");
   await requireState(ctx.stateDir); // before the lock, which would create the directory
   const release = await lockLab(ctx.stateDir);
   try {
@@ -444,6 +445,7 @@ export async function addNode(target: LabTarget & { resyncInterval?: string; tim
 /** A node leaves: its agent stops, it is removed from the datastore (peers drop its routes), its namespaces go. */
 export async function removeNode(name: string, target: LabTarget & { timeoutMs?: number } = {}): Promise<void> {
   const ctx = contextOf(target);
+  refuseOnDeployLab(ctx.stateDir, "remove-node");
   await requireState(ctx.stateDir); // before the lock, which would create the directory
   const release = await lockLab(ctx.stateDir);
   try {
@@ -480,6 +482,7 @@ export async function removeNode(name: string, target: LabTarget & { timeoutMs?:
 /** Kills a node's agent with SIGKILL (a crash: nothing is cleaned up), keeping the node in the lab. */
 export async function killAgent(name: string, target: LabTarget = {}): Promise<number | undefined> {
   const ctx = contextOf(target);
+  refuseOnDeployLab(ctx.stateDir, "kill-agent");
   const state = await requireState(ctx.stateDir);
   const node = requireNode(state, name);
   if (node.agent === undefined || !(await stopRecordedProcess(node.agent, "SIGKILL"))) {
@@ -493,6 +496,7 @@ export async function killAgent(name: string, target: LabTarget = {}): Promise<n
 /** Starts a node's agent again (after kill-agent) and waits until it is ready. */
 export async function startAgent(name: string, target: LabTarget & { resyncInterval?: string; timeoutMs?: number } = {}): Promise<number> {
   const ctx = contextOf(target);
+  refuseOnDeployLab(ctx.stateDir, "start-agent");
   await requireState(ctx.stateDir); // before the lock, which would create the directory
   const release = await lockLab(ctx.stateDir);
   try {
