@@ -5,10 +5,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadDeployManifests, type DeployImage } from "../../apps/agent/src/lab/deploy-manifest.ts";
-import { exportImage, inNodeHost, nodeHostPodman, nodeRunRoot, runInitContainer, startNodeHost, type NodeHost } from "../../apps/agent/src/lab/deploy-node.ts";
+import { exportImageOnce } from "../../apps/agent/src/lab/deploy.ts";
+import { inNodeHost, nodeHostPodman, nodeRunRoot, runInitContainer, startNodeHost, type NodeHost } from "../../apps/agent/src/lab/deploy-node.ts";
 import { FakeApiServer } from "../fake-apiserver/fake-apiserver.ts";
 import { run } from "../../apps/agent/src/lab/exec.ts";
-import { killPid } from "../../apps/agent/src/lab/supervisor.ts";
+import { flatnetCommand, killPid } from "../../apps/agent/src/lab/supervisor.ts";
 import { labCheck, labDown, labUp } from "../../apps/agent/src/lab/lab.ts";
 import { listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
 import { isRoot, skipReason } from "./lab-helpers.ts";
@@ -42,7 +43,7 @@ describe.skipIf(!imageBuilt)("the DaemonSet's install-cni in a lab node", () => 
     const hostRoot = join(scratch, name, "root");
     const host = await startNodeHost(netns, hostRoot);
     hosts.push(host);
-    image ??= await exportImage(IMAGE, join(scratch, "image"));
+    image ??= await exportImageOnce(IMAGE);
     return { host, node: { name, hostIp: "172.31.0.11", hostRoot, podDir: join(scratch, name, "pod") } };
   }
 
@@ -103,6 +104,10 @@ describe.skipIf(!imageBuilt)("flatnet lab up --deploy: 3 nodes run the DaemonSet
     expect(report.pairs.filter((pair) => !pair.ok)).toEqual([]);
     expect(report.pairs).toHaveLength(6 * 5);
     expect(state.runtime).toBe("podman");
+    // The CLI's `lab check` (the probe engine) also probes from each node itself, through the agent's node responder.
+    const [nodeBin, main] = flatnetCommand() as [string, string];
+    const cli = await run(nodeBin, [main, "lab", "check", "--state-dir", stateDir], { allowFailure: true, timeoutMs: 120_000 });
+    expect(cli.code, cli.stderr + cli.stdout).toBe(0);
 
     for (const node of state.nodes) {
       // The Node the lab registered (kubelet's part), annotated by its own agent; pod CIDRs as kube-controller-manager gave.

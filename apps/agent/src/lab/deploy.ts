@@ -5,6 +5,7 @@ import { request } from "node:http";
 import { dirname, join, resolve } from "node:path";
 import { DEFAULT_PROBE_PORT, formatCidr, nthSubnet, parseCidr } from "@flatnet/core";
 import { responderSocket } from "../probe/lab-source.ts";
+import { nodeProbeSocket } from "../probe/node-responder.ts";
 import { agentPaths } from "./agent-process.ts";
 import { containerRun, type DeployImage, type DeployManifests, type DeployNode, type HttpProbe, loadDeployManifests } from "./deploy-manifest.ts";
 import { exportImage, inNodeHost, nodeHostPodman, nodeRunRoot, prepareVolumes, runInitContainer, startNodeHost, type NodeHost } from "./deploy-node.ts";
@@ -63,6 +64,13 @@ export function findDeployDir(start: string = process.cwd()): string {
   }
 }
 
+/** The image's root filesystem, exported once per image id outside any state dir: `lab down` keeps it, a rebuilt image gets a fresh one. */
+export async function exportImageOnce(image: string): Promise<DeployImage> {
+  const id = await run("podman", ["image", "inspect", "--format", "{{.Id}}", image], { allowFailure: true });
+  if (id.code !== 0) throw new LabError("ERR_LAB_RUNTIME", `image ${image} is not in podman's storage; build it with "npm run image"`);
+  return exportImage(image, join("/var/tmp/flatnet-deploy-image", id.stdout.trim().slice(0, 12)));
+}
+
 /** A prepared deployment: the manifests read once, the image's root filesystem exported once (cached by image id). */
 export interface Deployment {
   options: DeployOptions;
@@ -75,11 +83,7 @@ export interface Deployment {
 export async function prepareDeployment(stateDir: string, options: DeployOptions): Promise<Deployment> {
   if (!existsSync(options.kubeApiSocket)) throw new LabError("ERR_LAB_INVALID_OPTION", `--kube-api-socket "${options.kubeApiSocket}" does not exist; --deploy needs a Kubernetes API on a unix socket (e.g. kubectl proxy --unix-socket PATH)`);
   const manifests = loadDeployManifests(options.deployDir);
-  const imageName = options.image ?? DEFAULT_DEPLOY_IMAGE;
-  const id = await run("podman", ["image", "inspect", "--format", "{{.Id}}", imageName], { allowFailure: true });
-  if (id.code !== 0) throw new LabError("ERR_LAB_RUNTIME", `image ${imageName} is not in podman's storage; build it with "npm run image"`);
-  // Outside the state dir, keyed by image id: `lab down` keeps it, a rebuilt image gets a fresh export.
-  const image = await exportImage(imageName, join("/var/tmp/flatnet-deploy-image", id.stdout.trim().slice(0, 12)));
+  const image = await exportImageOnce(options.image ?? DEFAULT_DEPLOY_IMAGE);
   await mkdir(deployRoot(stateDir), { recursive: true });
   const netConf = JSON.parse(manifests.configMap.data?.["net-conf.json"] ?? "{}") as { clusterCidrs?: string[] };
   return { options, manifests, image, clusterCidrs: netConf.clusterCidrs ?? [] };
@@ -88,8 +92,8 @@ export async function prepareDeployment(stateDir: string, options: DeployOptions
 /**
  * One node as a Kubernetes node: forwarding on (the node admin's sysctl.d), its host (init, mount and PID
  * namespaces), a relay from its loopback to the API server, its Node object registered with spec.podCIDRs, then the
- * DaemonSet's init container to completion and its agent container. The lab's agent socket path links to the
- * agent's, so `lab status` and the rest talk to it as to any lab agent.
+ * DaemonSet's init container to completion and its agent container. The lab's agent (and node responder) socket
+ * paths link to the agent's, so `lab status`, `lab check` and the rest talk to it as to any lab agent.
  */
 export async function deployAgent(stateDir: string, node: LabNode, deployment: Deployment): Promise<LabAgent> {
   const hostIp = node.underlayIps[0];
@@ -111,8 +115,12 @@ export async function deployAgent(stateDir: string, node: LabNode, deployment: D
   await nodeHostPodman(host, hostRoot, [command ?? "run", "-d", "--log-driver", "k8s-file", "--log-opt", `path=${log}`, ...rest]);
   const { socket } = agentPaths(stateDir, node.name);
   await mkdir(dirname(socket), { recursive: true });
-  await rm(socket, { force: true });
-  await symlink(join(hostRoot, socketInManifest(deployment.manifests)), socket);
+  // The agent's API socket and its node responder's control socket (`lab check`'s node endpoints), as the lab names them.
+  const inNode = join(hostRoot, socketInManifest(deployment.manifests));
+  for (const [link, target] of [[socket, inNode], [nodeProbeSocket(socket), nodeProbeSocket(inNode)]] as const) {
+    await rm(link, { force: true });
+    await symlink(target, link);
+  }
   return { pid: host.pid, startTime: host.startTime, socket, log };
 }
 
