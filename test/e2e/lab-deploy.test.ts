@@ -10,7 +10,7 @@ import { inNodeHost, nodeHostPodman, nodeRunRoot, runInitContainer, startNodeHos
 import { FakeApiServer } from "../fake-apiserver/fake-apiserver.ts";
 import { run } from "../../apps/agent/src/lab/exec.ts";
 import { flatnetCommand, killPid } from "../../apps/agent/src/lab/supervisor.ts";
-import { labCheck, labDown, labUp } from "../../apps/agent/src/lab/lab.ts";
+import { labCheck, labDown, labStatus, labUp } from "../../apps/agent/src/lab/lab.ts";
 import { listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
 import { isRoot, skipReason } from "./lab-helpers.ts";
 
@@ -104,6 +104,9 @@ describe.skipIf(!imageBuilt)("flatnet lab up --deploy: 3 nodes run the DaemonSet
     expect(report.pairs.filter((pair) => !pair.ok)).toEqual([]);
     expect(report.pairs).toHaveLength(6 * 5);
     expect(state.runtime).toBe("podman");
+    // `lab status` asks each agent over its own socket (the lab's path links to the container's).
+    const status = await labStatus({ stateDir });
+    expect(status.nodes.map((node) => [node.name, node.agent.running, node.agent.healthy, node.agent.ready])).toEqual(state.nodes.map((node) => [node.name, true, true, true]));
     // The CLI's `lab check` (the probe engine) also probes from each node itself, through the agent's node responder.
     const [nodeBin, main] = flatnetCommand() as [string, string];
     const cli = await run(nodeBin, [main, "lab", "check", "--state-dir", stateDir], { allowFailure: true, timeoutMs: 120_000 });
