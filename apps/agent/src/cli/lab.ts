@@ -64,9 +64,10 @@ export function registerLabCommand(program: Command): void {
     .option("--kube-api-socket <path>", "with --deploy: the Kubernetes API the agents use, on a unix socket (e.g. kubectl proxy --unix-socket)")
     .option("--image <ref>", "with --deploy: the image the DaemonSet runs", DEFAULT_DEPLOY_IMAGE)
     .addOption(stateDirOption())
-    .action((options) =>
+    .action((options, command: Command) =>
       guarded("up", async () => {
         if (options.deploy !== undefined && options.kubeApiSocket === undefined) throw new LabError("ERR_LAB_INVALID_OPTION", "--deploy needs --kube-api-socket PATH: the agents' datastore is a Kubernetes API server");
+        if (options.deploy !== undefined && command.getOptionValueSource("runtime") === "cli" && options.runtime !== "podman") throw new LabError("ERR_LAB_INVALID_OPTION", `--deploy runs pods with podman (the node's runtime); --runtime "${options.runtime}" does not go with it`);
         await labUp({
           ...(options.deploy === undefined ? {} : { deploy: { deployDir: options.deploy === true ? findDeployDir() : options.deploy, kubeApiSocket: options.kubeApiSocket, image: options.image } }),
           datastore: options.datastore,

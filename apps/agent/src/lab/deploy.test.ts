@@ -47,11 +47,14 @@ describe("a lab built with --deploy: its agents are the DaemonSet's containers, 
   });
 });
 
-describe.skipIf(!existsSync(main) || process.getuid?.() !== 0)("flatnet lab up --deploy without --kube-api-socket (built CLI, root)", () => {
-  it("exits 1 with one line naming the missing flag, builds nothing", () => {
+describe.skipIf(!existsSync(main) || process.getuid?.() !== 0)("flatnet lab up --deploy: flags that do not go (built CLI, root)", () => {
+  it.each([
+    [[], "flatnet lab up: --deploy needs --kube-api-socket PATH: the agents' datastore is a Kubernetes API server\n"],
+    [["--kube-api-socket", "/nonexistent/api.sock", "--runtime", "netns"], `flatnet lab up: --deploy runs pods with podman (the node's runtime); --runtime "netns" does not go with it\n`],
+  ])("--deploy %j: exit 1, one line naming the flag, nothing built", (extra, stderr) => {
     const stateDir = join(scratch, "cli-lab");
-    const run = spawnSync(process.execPath, [main, "lab", "up", "--deploy", "--state-dir", stateDir], { encoding: "utf8", cwd: scratch });
-    expect({ status: run.status, stderr: run.stderr, stdout: run.stdout }).toEqual({ status: 1, stderr: "flatnet lab up: --deploy needs --kube-api-socket PATH: the agents' datastore is a Kubernetes API server\n", stdout: "" });
+    const run = spawnSync(process.execPath, [main, "lab", "up", "--deploy", ...extra, "--state-dir", stateDir], { encoding: "utf8", cwd: scratch });
+    expect({ status: run.status, stderr: run.stderr, stdout: run.stdout }).toEqual({ status: 1, stderr, stdout: "" });
     expect(existsSync(stateDir)).toBe(false);
   });
 });
