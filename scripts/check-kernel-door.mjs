@@ -23,9 +23,6 @@ const NETLINK_IMPORT = /\b(?:from|import)\s*\(?\s*["']([^"']*netlink[^"']*)["']/
 const PENDING = new Set([
   "apps/agent/src/etcd/lab-etcd.ts",
   "apps/agent/src/etcd/start-etcd.ts",
-  "apps/agent/src/lab/checker/pod-checker.ts",
-  "apps/agent/src/lab/podman.ts",
-  "apps/agent/src/lab/topology.ts",
   "apps/agent/src/trace/gather.ts",
 ]);
 

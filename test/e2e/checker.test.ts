@@ -3,7 +3,8 @@ import { ensureBridge, attachPod } from "../../apps/agent/src/linux/pod.ts";
 import type { PairResult } from "./pod-checker/checker.ts";
 import { PodChecker } from "./pod-checker/pod-checker.ts";
 import { run } from "../../apps/agent/src/lab/exec.ts";
-import { createNamespaces, deleteNamespaces, listLabNamespaces, setSysctls } from "../../apps/agent/src/lab/topology.ts";
+import { setSysctls } from "../../apps/agent/src/linux/index.ts";
+import { createNamespaces, deleteNamespaces, listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
 
 // The lab's checker against pods on one node bridge (no agent needed), with faults injected by nftables in the pods:
 // a SNAT the responder must notice, and a drop that both ICMP and TCP must report.

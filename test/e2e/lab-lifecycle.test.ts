@@ -8,7 +8,8 @@ import { labCheck } from "./pod-checker/pod-checker.ts";
 import { Progress } from "../../apps/agent/src/lab/progress.ts";
 import { loadState, statePath } from "../../apps/agent/src/lab/state.ts";
 import { flatnetCommand, isRecordedProcessAlive } from "../../apps/agent/src/lab/supervisor.ts";
-import { createNamespaces, deleteNamespaces, listLabNamespaces, listNamespaces } from "../../apps/agent/src/lab/topology.ts";
+import { listNamespaces } from "../../apps/agent/src/linux/index.ts";
+import { createNamespaces, deleteNamespaces, listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
 import { isRoot, skipReason, tempStateDir } from "./lab-helpers.ts";
 
 // up twice, up after a crash, down removing exactly the lab (recorded and leftover namespaces, processes), and

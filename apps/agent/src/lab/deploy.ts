@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { mkdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { dirname, join, resolve } from "node:path";
+import { attachNamespace, globalAddresses, setSysctls } from "../linux/index.ts";
 import { DEFAULT_PROBE_PORT, formatCidr, nthSubnet, parseCidr, type LabAgent, type LabNode, type LabPod } from "@flatnet/core";
 import { nodeProbeSocket } from "../probe/node-responder.ts";
 import { agentPaths } from "./agent-process.ts";
@@ -14,7 +15,6 @@ import { buildPodImage, ENTRY_PATH, POD_IMAGE, RESPONDER_PATH } from "./pod-imag
 import { podImageDir, responderSocket, type PodSlot } from "./names.ts";
 import { PODMAN_NETWORK } from "./podman.ts";
 import { isRecordedProcessAlive } from "./supervisor.ts";
-import { setSysctls } from "./topology.ts";
 import { waitFor } from "./wait.ts";
 
 // `lab up --deploy`: each lab node is a host running the DaemonSet of deploy/*.yaml as kubelet would (install-cni,
@@ -165,10 +165,8 @@ export async function startDeployedPods(stateDir: string, node: LabNode, pods: r
       // podman's pid is the node's (its own PID namespace): find the process on this machine by its netns inode.
       const pid = (await podman(["inspect", "--format", "{{.State.Pid}}", containerId])).stdout.trim();
       const inode = (await inNodeHost(host, "stat", ["-L", "-c", "%i", `/proc/${pid}/ns/net`])).stdout.trim();
-      await run("ip", ["netns", "attach", pod.netns, String(await pidWithNetns(inode))]);
-      const { stdout } = await run("ip", ["-n", pod.netns, "-j", "addr", "show", "dev", "eth0", "scope", "global"]);
-      const ips = (JSON.parse(stdout) as { addr_info?: { local?: string }[] }[]).flatMap((link) => (link.addr_info ?? []).flatMap((info) => (info.local === undefined ? [] : [info.local])));
-      return { ...pod, containerId, ifName: "eth0", ips };
+      await attachNamespace(pod.netns, await pidWithNetns(inode));
+      return { ...pod, containerId, ifName: "eth0", ips: await globalAddresses(pod.netns, "eth0") };
     }),
   );
 }

@@ -10,7 +10,7 @@ import { attachPods } from "./pods.ts";
 import { removeAllPodmanPods, removePodmanPods } from "./podman.ts";
 import { deployAgent, isDeployLab, prepareDeployment, refuseOnDeployLab, removeDeployedNodes, startDeployedPods, waitDeployedReady, type DeployOptions } from "./deploy.ts";
 import { Progress } from "./progress.ts";
-import { missingRoutes } from "../linux/flatnet-routes.ts";
+import { listNamespaces, missingRoutes, namespacePids } from "../linux/index.ts";
 import { DEFAULT_STATE_DIR, loadState, lockLab, saveState } from "./state.ts";
 import { isRecordedProcessAlive, killPid, startInNamespace, stopRecordedProcess } from "./supervisor.ts";
 import {
@@ -19,8 +19,6 @@ import {
   createUnderlay,
   deleteNamespaces,
   listLabNamespaces,
-  listNamespaces,
-  namespacePids,
 } from "./topology.ts";
 import { waitFor } from "./wait.ts";
 // `lab up --datastore etcd` runs etcd inside the underlay namespace.

@@ -11,3 +11,4 @@ export * from "./pod.ts";
 export * from "./kernel.ts";
 export * from "./flatnet-routes.ts";
 export * from "./node-facts.ts";
+export * from "./netns.ts";
