@@ -10,12 +10,11 @@ import { LOG_FORMATS, LOG_LEVELS, type LogLevel, type Logger, createLogger, reso
 import { backoffDelay } from "../reconcile/backoff.ts";
 import { Reconciler } from "../reconcile/loop.ts";
 import { registerReconcileMetrics } from "../reconcile/metrics.ts";
-import type { Datastore } from "../store/datastore.ts";
-import { createDatastore } from "../store/factory.ts";
+import type { Datastore } from "../datastore/datastore.ts";
+import { createDatastore } from "../datastore/factory.ts";
 import { nodeProbeSocket, startNodeResponder } from "../probe/node-responder.ts";
 import type { Responder } from "../probe/responder.ts";
-// clusters: etcd/kubernetes datastores and settings from flags > FLATNET_* env > --config file > defaults.
-import { addClusterOptions, applyAgentSettings, datastoreOptionsFor, type ClusterFlags } from "../config/datastore-options.ts";
+import { addClusterOptions, applyAgentSettings, datastoreOptionsFor, type ClusterFlags } from "../datastore/datastore-options.ts";
 import { SubnetFileWriter } from "../config/subnet-file.ts";
 import { startCniWorker } from "../cni/worker.ts";
 import { addExamples } from "./examples.ts";
@@ -121,7 +120,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   const node = options.node;
   const socketPath = options.socket ?? `/run/flatnet/${node}.sock`;
   const probePort = parseProbePort(options.probePort ?? "7471");
-  // metrics-tcp: the read-only TCP listener (GET /metrics, /healthz, /readyz), only in the agent's own netns.
+  // The read-only TCP listener (GET /metrics, /healthz, /readyz), only in the agent's own netns.
   const metricsAddress = options.metricsAddress === undefined ? undefined : await resolveMetricsAddress(options.metricsAddress, options.netns);
 
   const found = await findUnderlayDevice(options.netns, underlayChoice(options));
@@ -143,7 +142,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   let networkOptions: NetworkOptions | undefined;
   let reconciler: Reconciler | undefined;
   const onSync = registerReconcileMetrics(registry, () => reconciler);
-  // clusters: the subnet file the CNI plugin reads (pod CIDRs, pod MTU), checked after successful syncs, at most once a second.
+  // The subnet file the CNI plugin reads (pod CIDRs, pod MTU), checked after successful syncs, at most once a second.
   const subnetFile = options.subnetFile === undefined ? undefined : new SubnetFileWriter(options.subnetFile, 1_000);
   const writeSubnetFile = () =>
     subnetFile?.update(() => {
@@ -178,7 +177,7 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   // relays it to `flatnet check --kubeconfig` through pods/proxy); nothing on it can change the node.
   const evidenceApi = createApiServer({ socketPath: evidenceSocketPath(socketPath), routes: routes.filter((r) => r.method === "POST" && r.path === "/v1/evidence"), logger, socketMode: 0o666 });
   await evidenceApi.listen();
-  // cni-fast: the CNI plugin's fast path, served warm next to the API socket (<socket>-cni.sock; cni/worker.ts).
+  // The CNI plugin's fast path, served warm next to the API socket (<socket>-cni.sock; cni/worker.ts).
   const cniWorker = startCniWorker({ apiSocket: socketPath, logger });
 
   let heartbeat: ReturnType<typeof setInterval> | undefined;

@@ -1,7 +1,7 @@
 import { type ClusterSnapshot, computeNodeNetwork, type NetworkOptions, vtepMacFor } from "@flatnet/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { backoffDelay } from "./backoff.ts";
-import { FakeKernel } from "./fake-kernel.ts";
+import { FakeKernel } from "../../test-support/fake-kernel.ts";
 import { bridgeGateways, hostSetupFor } from "./host-setup.ts";
 import { Reconciler, type ReconcilerOptions, type SyncOutcome } from "./loop.ts";
 

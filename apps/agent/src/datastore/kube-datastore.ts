@@ -10,11 +10,11 @@ import {
   type V1Node,
 } from "@kubernetes/client-node";
 import type { ClusterSnapshot, NodeSnapshot } from "@flatnet/core";
-import { DatastoreError, type Datastore, type NodeRegistration } from "../store/datastore.ts";
+import { DatastoreError, type Datastore, type NodeRegistration } from "./datastore.ts";
 import { parseNetworkConfig, type NetworkConfig, type NetworkConfigInput } from "../config/network-config.ts";
-import { chooseNodeCidrs, insideClusterCidrs } from "../store/node-cidrs.ts";
-import { LeaseLeader } from "./lease-leader.ts";
-import { DEFAULT_ANNOTATION_PREFIX, annotationKeys, nodeView, podCidrsOf, registrationAnnotations, relevantFingerprint } from "./node-object.ts";
+import { chooseNodeCidrs, insideClusterCidrs } from "./node-cidrs.ts";
+import { LeaseLeader } from "./kube-lease-leader.ts";
+import { DEFAULT_ANNOTATION_PREFIX, annotationKeys, nodeView, podCidrsOf, registrationAnnotations, relevantFingerprint } from "./kube-node.ts";
 
 export type PodCidrAllocator = "kubernetes" | "flatnet";
 

@@ -1,6 +1,6 @@
 import type { V1Node } from "@kubernetes/client-node";
 import type { NodeSnapshot } from "@flatnet/core";
-import type { NodeRegistration } from "../store/datastore.ts";
+import type { NodeRegistration } from "./datastore.ts";
 
 // What each agent publishes on its own Node for its peers (flannel does the same with flannel.alpha.coreos.com/).
 export const DEFAULT_ANNOTATION_PREFIX = "flatnet.io/";

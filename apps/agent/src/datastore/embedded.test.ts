@@ -13,7 +13,7 @@ const CONFIG = { clusterCidrs: ["10.244.0.0/16", "fd00:10:244::/56"], backend: "
 const reg = (name: string, ip = "172.31.0.11") => ({ name, underlayIps: [ip], vtepMac: "0e:00:00:00:00:01" });
 const tsx = fileURLToPath(new URL("../../../../node_modules/.bin/tsx", import.meta.url));
 const agentDir = fileURLToPath(new URL("../../", import.meta.url));
-const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+const fixture = (name: string) => fileURLToPath(new URL(`../../test-support/fixtures/${name}`, import.meta.url));
 
 /** A bounded wait on a condition (never a fixed sleep). */
 async function until(condition: () => boolean, what: string, limitMs = 10_000): Promise<void> {
@@ -114,7 +114,7 @@ describe("embedded datastore", () => {
   it("several processes registering at once get distinct CIDRs", async () => {
     openStore(); // creates the store and its config
     const tsx = fileURLToPath(new URL("../../../../node_modules/.bin/tsx", import.meta.url));
-    const worker = fileURLToPath(new URL("./fixtures/register-many.ts", import.meta.url));
+    const worker = fileURLToPath(new URL("../../test-support/fixtures/register-many.ts", import.meta.url));
     const cwd = fileURLToPath(new URL("../../", import.meta.url));
     const run = (prefix: string) =>
       new Promise<{ name: string; podCidrs: string[] }[]>((resolve, reject) => {

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { waitFor } from "./wait.ts";
 
 // etcd for `flatnet lab up --datastore etcd`. The node namespaces cannot reach the root namespace's loopback, so
 // etcd runs inside the lab's underlay namespace on an address of the first segment's bridge (netlab etcd.sh part B);
@@ -39,16 +40,8 @@ export function labEtcdArgs(dataDir: string): string[] {
 
 /** Polls `etcdctl endpoint health` from inside the namespace until etcd answers or the timeout passes. */
 export async function waitLabEtcdHealthy(underlayNs: string, timeoutMs = 20_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      await run("ip", ["netns", "exec", underlayNs, "etcdctl", `--endpoints=${LAB_ETCD_ENDPOINT}`, "--command-timeout=1s", "endpoint", "health"]);
-      return true;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  return false;
+  const health = ["netns", "exec", underlayNs, "etcdctl", `--endpoints=${LAB_ETCD_ENDPOINT}`, "--command-timeout=1s", "endpoint", "health"];
+  return waitFor(() => run("ip", health).then(() => true, () => false), { timeoutMs, intervalMs: 100, maxIntervalMs: 100 });
 }
 
 /**

@@ -36,7 +36,7 @@ interface NodeRow {
 }
 
 // underlay_mtu and registered_at are records for an operator's `sqlite3` (what the node published, when it first took
-// its CIDRs): NodeSnapshot has no field for either. They stay: an older agent sharing the file still inserts both.
+// its CIDRs): NodeSnapshot has no field for either.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS config (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS nodes (

@@ -2,8 +2,8 @@ import type { V1Node } from "@kubernetes/client-node";
 import { type ClusterSnapshot, computeNodeNetwork, type NetworkOptions, type NodeSnapshot } from "@flatnet/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseNodeRecord } from "../etcd/etcd-datastore.ts";
-import { DEFAULT_ANNOTATION_PREFIX, nodeView } from "../kube/node-object.ts";
+import { parseNodeRecord } from "./etcd-datastore.ts";
+import { DEFAULT_ANNOTATION_PREFIX, nodeView } from "./kube-node.ts";
 import { hostSetupFor } from "../reconcile/host-setup.ts";
 
 // Fuzz of the datastore values peers control (issue 14): Kubernetes Node objects (annotations, spec, addresses) and
