@@ -4,3 +4,14 @@ export { safeParseSchema, schemaIssues, type SchemaIssue } from "./issues.ts";
 export { backendSchema, networkConfigSchema, type NetworkConfig, type NetworkConfigInput } from "./network-config.ts";
 export { clusterSnapshotSchema, nodeSnapshotSchema } from "./snapshot.ts";
 export { clusterDescriptionSchema, type ClusterDescription, type ClusterDescriptionInput } from "./cluster-description.ts";
+export {
+  annotationKeys,
+  DEFAULT_ANNOTATION_PREFIX,
+  kubeNodeSchema,
+  kubeNodeAddresses,
+  kubeNodePodCidrs,
+  kubeNodeReady,
+  nodeSnapshotFromKube,
+  type KubeNode,
+  type KubeNodeFields,
+} from "./kube-node.ts";
