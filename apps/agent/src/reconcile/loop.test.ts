@@ -1,5 +1,6 @@
 import { type ClusterSnapshot, computeNodeNetwork, type NetworkOptions, vtepMacFor } from "@flatnet/core";
 import { afterEach, describe, expect, it } from "vitest";
+import { waitUntil } from "../lab/wait.ts";
 import { backoffDelay } from "./backoff.ts";
 import { FakeKernel } from "../../test-support/fake-kernel.ts";
 import { bridgeGateways, hostSetupFor } from "./host-setup.ts";
@@ -29,13 +30,7 @@ class FakeSource {
   }
 }
 
-async function until(condition: () => boolean, what: string, limitMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!condition()) {
-    if (Date.now() - start > limitMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
+const until = (condition: () => boolean, what: string, limitMs = 10_000) => waitUntil(what, condition, { timeoutMs: limitMs, intervalMs: 2, maxIntervalMs: 2 });
 
 describe("Reconciler against a fake kernel", () => {
   const loops: Reconciler[] = [];
