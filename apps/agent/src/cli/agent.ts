@@ -5,6 +5,7 @@ import { Registry, collectDefaultMetrics } from "prom-client";
 import { evidenceSocketPath } from "../api/routes-probe.ts";
 import { type AgentSelf, type MetricsListener, createApiServer, resolveMetricsAddress, routeModules, startMetricsListener } from "../api/index.ts";
 import { parseNetworkConfig } from "../config/network-config.ts";
+import { DURATION_FORMS, durationMs } from "../config/duration.ts";
 import { POD_BRIDGE, type UnderlayChoice, type UnderlayInfo, cleanupNode, createLinuxKernel, detectUnderlay, findUnderlayDevice } from "../linux/index.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogLevel, type Logger, createLogger, resolveLogFormat } from "../log.ts";
 import { backoffDelay } from "../reconcile/backoff.ts";
@@ -92,14 +93,10 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
-
-/** "10s", "500ms", "1.5m", "2h", or bare seconds, in milliseconds. */
+/** A duration flag in milliseconds (see durationMs); a usage error naming the flag when it is not one, or is zero. */
 export function parseDuration(text: string, flag: string): number {
-  const match = DURATION.exec(text.trim());
-  if (!match) throw new UsageError(`${flag} "${text}" is not a duration; use a number with ms, s, m or h (e.g. 10s)`);
-  const scale = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[(match[2] ?? "s") as "ms" | "s" | "m" | "h"];
-  const ms = Number(match[1]) * scale;
+  const ms = durationMs(text);
+  if (ms === undefined) throw new UsageError(`${flag} "${text}" is not a duration; use ${DURATION_FORMS}`);
   if (ms <= 0) throw new UsageError(`${flag} "${text}" must be longer than zero`);
   return ms;
 }
