@@ -71,6 +71,11 @@ describe("Reconciler against a fake kernel", () => {
     expect(state.stats).toMatchObject({ successes: state.stats.syncs, consecutiveFailures: 0 });
     expect(state.skipped).toEqual([]);
     expect(Object.keys(state.stats.convergenceMs).sort()).toEqual(["node-2", "node-3"]);
+    expect(loop.podMtu).toBe(1450);
+  });
+
+  it("has no pod MTU before the first compute", () => {
+    expect(make().loop.podMtu).toBeUndefined();
   });
 
   it("a device step is followed at once by another sync (the kernel may have dropped objects)", async () => {
