@@ -4,7 +4,7 @@ import type { ClusterSnapshot, NodeSnapshot } from "@flatnet/core";
 import { type NetworkConfig, type NetworkConfigInput, parseNetworkConfig } from "../config/network-config.ts";
 import { type Datastore, DatastoreError, type NodeRegistration } from "./datastore.ts";
 import { chooseNodeCidrs } from "./node-cidrs.ts";
-import { openSqlite, type SqlDatabase, transaction } from "../ipam-store/sqlite.ts";
+import { openSqlite, type SqlDatabase, transaction } from "../sqlite.ts";
 
 export interface EmbeddedDatastoreOptions {
   /** The SQLite file every agent of the machine opens (they share the filesystem, not the network). */

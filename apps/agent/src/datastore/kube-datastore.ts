@@ -200,7 +200,7 @@ export class KubeDatastore implements Datastore {
   }
 
   async remove(name: string): Promise<void> {
-    // An agent writes only its own Node (issue 14.9): one it registered, never a peer's.
+    // An agent writes only its own Node: one it registered, never a peer's.
     if (!this.registered.has(name)) throw new DatastoreError("ERR_NOT_FOUND", `node "${name}" was not registered by this agent; an agent removes only its own Node's annotations`);
     // The Node object belongs to kubelet and the cloud controller: only flatnet's annotations go.
     this.registered.delete(name);

@@ -29,12 +29,9 @@ describe("kubeInventory: Nodes as the one Node mapping reads them", () => {
     });
     await new Promise<void>((resolve) => api.listen(0, "127.0.0.1", resolve));
     kubeconfig = join(dir, "kubeconfig");
-    writeFileSync(kubeconfig, [
-      "apiVersion: v1", "kind: Config", "current-context: fn-d1",
-      "clusters:", "- name: fn-d1", `  cluster: { server: "http://127.0.0.1:${(api.address() as AddressInfo).port}", insecure-skip-tls-verify: true }`,
-      "users:", "- name: fn-d1", "  user: { token: fn-d1-api-token }",
-      "contexts:", "- name: fn-d1", "  context: { cluster: fn-d1, user: fn-d1 }", "",
-    ].join("\n"));
+    const server = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+    const config = { clusters: [{ name: "fn-d1", cluster: { server, "insecure-skip-tls-verify": true } }], users: [{ name: "fn-d1", user: { token: "fn-d1-token" } }] };
+    writeFileSync(kubeconfig, JSON.stringify({ ...config, contexts: [{ name: "fn-d1", context: { cluster: "fn-d1", user: "fn-d1" } }], "current-context": "fn-d1" }));
   });
 
   afterAll(async () => {
