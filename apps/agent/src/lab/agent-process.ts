@@ -4,8 +4,8 @@ import { join } from "node:path";
 import type { LabAgent, LabBackend, LabNode, LabState } from "@flatnet/core";
 import { z } from "zod";
 import { getJson } from "../http/client.ts";
-import { createDatastore } from "../store/factory.ts";
-import { LAB_ETCD_ENDPOINT } from "../etcd/lab-etcd.ts";
+import { createDatastore } from "../datastore/factory.ts";
+import { LAB_ETCD_ENDPOINT } from "./lab-etcd.ts";
 import { LabError } from "./errors.ts";
 import { flatnetCommand, startInNamespace } from "./supervisor.ts";
 

@@ -22,7 +22,7 @@ import {
 } from "./topology.ts";
 import { waitFor } from "./wait.ts";
 // `lab up --datastore etcd` runs etcd inside the underlay namespace.
-import { LAB_ETCD_ENDPOINT, labEtcdArgs, prepareLabEtcdNetwork, removeNodeFromLabEtcd, waitLabEtcdHealthy } from "../etcd/lab-etcd.ts";
+import { LAB_ETCD_ENDPOINT, labEtcdArgs, prepareLabEtcdNetwork, removeNodeFromLabEtcd, waitLabEtcdHealthy } from "./lab-etcd.ts";
 
 export interface LabTarget {
   stateDir?: string;

@@ -5,3 +5,14 @@ export { backendSchema, networkConfigSchema, type NetworkConfig, type NetworkCon
 export { clusterSnapshotSchema, nodeSnapshotSchema } from "./snapshot.ts";
 export { clusterDescriptionSchema, type ClusterDescription, type ClusterDescriptionInput } from "./cluster-description.ts";
 export { LAB_BACKENDS, LAB_RUNTIMES, labStateSchema, safeParseLabState, startTimeFromStat, type LabAgent, type LabBackend, type LabNode, type LabPod, type LabRuntime, type LabState } from "./lab-state.ts";
+export {
+  annotationKeys,
+  DEFAULT_ANNOTATION_PREFIX,
+  kubeNodeSchema,
+  kubeNodeAddresses,
+  kubeNodePodCidrs,
+  kubeNodeReady,
+  nodeSnapshotFromKube,
+  type KubeNode,
+  type KubeNodeFields,
+} from "./kube-node.ts";

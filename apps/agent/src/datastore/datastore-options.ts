@@ -1,10 +1,10 @@
 import { Option, type Command } from "commander";
-import type { NetworkConfigInput } from "./network-config.ts";
-import { ConfigError } from "./network-config.ts";
-import { resolveAgentSettings } from "./agent-config.ts";
-import { loadKubeConfig } from "../kube/kube-datastore.ts";
-import type { DatastoreOptions } from "../store/factory.ts";
-import { datastoreStats } from "../metrics/datastore-stats.ts";
+import type { NetworkConfigInput } from "../config/network-config.ts";
+import { ConfigError } from "../config/network-config.ts";
+import { resolveAgentSettings } from "../config/agent-config.ts";
+import { loadKubeConfig } from "./kube-datastore.ts";
+import type { DatastoreOptions } from "./factory.ts";
+import { datastoreStats } from "./datastore-stats.ts";
 
 /** The agent flags for the etcd and Kubernetes datastores and the config file (added to `flatnet agent`). */
 export interface ClusterFlags {

@@ -6,13 +6,15 @@ import { DatabaseSync } from "node:sqlite";
 export type SqlValue = string | number | bigint | null;
 export type Row = Record<string, SqlValue>;
 
-/** The handful of SQLite calls the IPAM store makes; node:sqlite's DatabaseSync on both Node and Bun. */
+/** The handful of SQLite calls the IPAM and embedded stores make; node:sqlite's DatabaseSync on both Node and Bun. */
 export interface SqlDatabase {
   exec(sql: string): void;
   get(sql: string, ...params: SqlValue[]): Row | undefined;
   all(sql: string, ...params: SqlValue[]): Row[];
   run(sql: string, ...params: SqlValue[]): number;
   close(): void;
+  /** Whether a transaction is open (false after SQLite rolled one back by itself); undefined where the driver cannot tell. */
+  readonly inTransaction: boolean | undefined;
   /** The busy budget this database was opened with (also bounds the retries of retryBusy). */
   readonly busyTimeoutMs: number;
 }
@@ -64,11 +66,17 @@ function wrap(db: DatabaseSync, busyTimeoutMs: number): SqlDatabase {
     all: (sql, ...params) => prepare(sql).all(...params) as Row[],
     run: (sql, ...params) => Number(prepare(sql).run(...params).changes),
     close: () => db.close(),
+    get inTransaction() {
+      return (db as { isTransaction?: boolean }).isTransaction;
+    },
     busyTimeoutMs,
   };
 }
 
-/** Runs `fn` in a write transaction taken up front (BEGIN IMMEDIATE), so concurrent plugin processes serialise here. */
+/**
+ * Runs `fn` in a write transaction taken up front (BEGIN IMMEDIATE), so concurrent processes (CNI plugins, agents
+ * sharing an embedded store) serialise here; "database is locked" on BEGIN is retried within the busy budget.
+ */
 export function transaction<T>(db: SqlDatabase, fn: () => T): T {
   retryBusy(() => db.exec("BEGIN IMMEDIATE"), db.busyTimeoutMs);
   try {
@@ -76,7 +84,7 @@ export function transaction<T>(db: SqlDatabase, fn: () => T): T {
     db.exec("COMMIT");
     return result;
   } catch (error) {
-    db.exec("ROLLBACK");
+    if (db.inTransaction !== false) db.exec("ROLLBACK");
     throw error;
   }
 }

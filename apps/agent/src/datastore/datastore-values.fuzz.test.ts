@@ -1,9 +1,8 @@
 import type { V1Node } from "@kubernetes/client-node";
-import { type ClusterSnapshot, computeNodeNetwork, type NetworkOptions, type NodeSnapshot } from "@flatnet/core";
+import { type ClusterSnapshot, computeNodeNetwork, type NetworkOptions, type NodeSnapshot, DEFAULT_ANNOTATION_PREFIX, nodeSnapshotFromKube } from "@flatnet/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseNodeRecord } from "../etcd/etcd-datastore.ts";
-import { DEFAULT_ANNOTATION_PREFIX, nodeView } from "../kube/node-object.ts";
+import { parseNodeRecord } from "./etcd-datastore.ts";
 import { hostSetupFor } from "../reconcile/host-setup.ts";
 
 // Fuzz of the datastore values peers control (issue 14): Kubernetes Node objects (annotations, spec, addresses) and
@@ -41,10 +40,10 @@ function checkModel(peers: NodeSnapshot[]): void {
 }
 
 describe("fuzz: datastore values from peers", () => {
-  it("Kubernetes Nodes: nodeView never throws, and the model programs or skips each peer", () => {
+  it("Kubernetes Nodes: nodeSnapshotFromKube never throws, and the model programs or skips each peer", () => {
     fc.assert(
       fc.property(fc.array(kubeNode, { maxLength: 6 }), (nodes) => {
-        const snapshots = nodes.flatMap((node) => nodeView(node, DEFAULT_ANNOTATION_PREFIX).snapshot ?? []);
+        const snapshots = nodes.flatMap((node) => nodeSnapshotFromKube(node, DEFAULT_ANNOTATION_PREFIX).data ?? []);
         checkModel(snapshots);
       }),
       { numRuns: 500 },

@@ -1,11 +1,9 @@
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
+import { execInNetns, ipBatch, KernelCommandError } from "../linux/index.ts";
+import { waitFor } from "./wait.ts";
 
 // etcd for `flatnet lab up --datastore etcd`. The node namespaces cannot reach the root namespace's loopback, so
 // etcd runs inside the lab's underlay namespace on an address of the first segment's bridge (netlab etcd.sh part B);
 // nodes of a second segment reach it through the lab's router, and the underlay gets the return route.
-
-const run = promisify(execFile);
 
 /** The address etcd listens on: on br0 (172.31.0.0/24, where node addresses start at .11 and the router is .254). */
 export const LAB_ETCD_ADDRESS = "172.31.0.1";
@@ -16,10 +14,7 @@ export const LAB_ETCD_PREFIX = "/flatnet";
 
 /** Puts the etcd address on br0 of the underlay namespace, with return routes to other segments via their router. */
 export async function prepareLabEtcdNetwork(underlayNs: string, otherSegments: { subnet: string; via: string }[]): Promise<void> {
-  await run("ip", ["-n", underlayNs, "addr", "replace", `${LAB_ETCD_ADDRESS}/24`, "dev", "br0"]);
-  for (const { subnet, via } of otherSegments) {
-    await run("ip", ["-n", underlayNs, "route", "replace", subnet, "via", via, "dev", "br0"]);
-  }
+  await ipBatch(underlayNs, [`addr replace ${LAB_ETCD_ADDRESS}/24 dev br0`, ...otherSegments.map(({ subnet, via }) => `route replace ${subnet} via ${via} dev br0`)]);
 }
 
 /** The etcd command line (run inside the underlay namespace by the lab's process supervisor). */
@@ -39,16 +34,8 @@ export function labEtcdArgs(dataDir: string): string[] {
 
 /** Polls `etcdctl endpoint health` from inside the namespace until etcd answers or the timeout passes. */
 export async function waitLabEtcdHealthy(underlayNs: string, timeoutMs = 20_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      await run("ip", ["netns", "exec", underlayNs, "etcdctl", `--endpoints=${LAB_ETCD_ENDPOINT}`, "--command-timeout=1s", "endpoint", "health"]);
-      return true;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  return false;
+  const health = [`--endpoints=${LAB_ETCD_ENDPOINT}`, "--command-timeout=1s", "endpoint", "health"];
+  return waitFor(async () => (await execInNetns({ name: underlayNs }, "etcdctl", health)).exitCode === 0, { timeoutMs, intervalMs: 100, maxIntervalMs: 100 });
 }
 
 /**
@@ -56,7 +43,11 @@ export async function waitLabEtcdHealthy(underlayNs: string, timeoutMs = 20_000)
  * the underlay namespace, since the lab's own process in the root namespace cannot reach etcd.
  */
 export async function removeNodeFromLabEtcd(underlayNs: string, name: string): Promise<void> {
-  const etcdctl = (...args: string[]) => run("ip", ["netns", "exec", underlayNs, "etcdctl", `--endpoints=${LAB_ETCD_ENDPOINT}`, ...args]);
+  const etcdctl = async (...args: string[]) => {
+    const result = await execInNetns({ name: underlayNs }, "etcdctl", [`--endpoints=${LAB_ETCD_ENDPOINT}`, ...args]);
+    if (result.exitCode !== 0) throw new KernelCommandError(["etcdctl", ...args], result.exitCode, result.stderr);
+    return result;
+  };
   const { stdout } = await etcdctl("get", "--prefix", `${LAB_ETCD_PREFIX}/cidrs/`);
   const lines = stdout.split("\n").filter(Boolean);
   const owned: string[] = [];

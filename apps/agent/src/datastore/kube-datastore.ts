@@ -9,12 +9,12 @@ import {
   setHeaderOptions,
   type V1Node,
 } from "@kubernetes/client-node";
-import type { ClusterSnapshot, NodeSnapshot } from "@flatnet/core";
-import { DatastoreError, type Datastore, type NodeRegistration } from "../store/datastore.ts";
+import { annotationKeys, type ClusterSnapshot, DEFAULT_ANNOTATION_PREFIX, kubeNodePodCidrs, nodeSnapshotFromKube, type NodeSnapshot } from "@flatnet/core";
+import { DatastoreError, type Datastore, type NodeRegistration } from "./datastore.ts";
 import { parseNetworkConfig, type NetworkConfig, type NetworkConfigInput } from "../config/network-config.ts";
-import { chooseNodeCidrs, insideClusterCidrs } from "../store/node-cidrs.ts";
-import { LeaseLeader } from "./lease-leader.ts";
-import { DEFAULT_ANNOTATION_PREFIX, annotationKeys, nodeView, podCidrsOf, registrationAnnotations, relevantFingerprint } from "./node-object.ts";
+import { chooseNodeCidrs, insideClusterCidrs } from "./node-cidrs.ts";
+import { LeaseLeader } from "./kube-lease-leader.ts";
+import { registrationAnnotations, relevantFingerprint } from "./kube-node.ts";
 
 export type PodCidrAllocator = "kubernetes" | "flatnet";
 
@@ -163,11 +163,8 @@ export class KubeDatastore implements Datastore {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const node = this.informer?.get(name);
-      const cidrs = node ? podCidrsOf(node) : [];
-      if (node && cidrs.length > 0) {
-        const view = nodeView(node, this.prefix);
-        if (view.snapshot) return view.snapshot;
-      }
+      const view = node ? nodeSnapshotFromKube(node, this.prefix) : undefined;
+      if (view?.success) return view.data;
       if (Date.now() > deadline) {
         const hint = this.options.podCidrAllocator === "flatnet"
           ? "no flatnet agent holds the IPAM lease or the cluster CIDR is exhausted"
@@ -203,7 +200,7 @@ export class KubeDatastore implements Datastore {
   }
 
   async remove(name: string): Promise<void> {
-    // An agent writes only its own Node (issue 14.9): one it registered, never a peer's.
+    // An agent writes only its own Node: one it registered, never a peer's.
     if (!this.registered.has(name)) throw new DatastoreError("ERR_NOT_FOUND", `node "${name}" was not registered by this agent; an agent removes only its own Node's annotations`);
     // The Node object belongs to kubelet and the cloud controller: only flatnet's annotations go.
     this.registered.delete(name);
@@ -219,8 +216,7 @@ export class KubeDatastore implements Datastore {
     await this.start();
     const nodes = (this.informer?.list() ?? [])
       .filter((node) => !node.metadata?.deletionTimestamp)
-      .map((node) => nodeView(node, this.prefix).snapshot)
-      .filter((s): s is NodeSnapshot => s !== undefined)
+      .flatMap((node) => nodeSnapshotFromKube(node, this.prefix).data ?? [])
       .sort((a, b) => a.name.localeCompare(b.name));
     return { clusterCidrs: this.network.clusterCidrs, nodes };
   }
@@ -291,10 +287,10 @@ export class KubeDatastore implements Datastore {
     try {
       const nodes = this.informer?.list() ?? [];
       const taken = new Map(
-        nodes.flatMap((n) => podCidrsOf(n).filter((c) => insideClusterCidrs(this.network, c)).map((c) => [c, n.metadata?.name ?? ""] as [string, string])),
+        nodes.flatMap((n) => kubeNodePodCidrs(n).filter((c) => insideClusterCidrs(this.network, c)).map((c) => [c, n.metadata?.name ?? ""] as [string, string])),
       );
       for (const node of [...nodes].sort((a, b) => (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? ""))) {
-        if (podCidrsOf(node).length > 0 || node.metadata?.deletionTimestamp || !this.leader?.isLeader) continue;
+        if (kubeNodePodCidrs(node).length > 0 || node.metadata?.deletionTimestamp || !this.leader?.isLeader) continue;
         const name = node.metadata?.name ?? "";
         let cidrs: string[];
         try {

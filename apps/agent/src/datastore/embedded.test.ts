@@ -4,7 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { waitUntil } from "../lab/wait.ts";
 import { DatastoreError } from "./datastore.ts";
 import { EmbeddedDatastore, type EmbeddedDatastoreOptions } from "./embedded.ts";
 import { createDatastore } from "./factory.ts";
@@ -13,16 +15,9 @@ const CONFIG = { clusterCidrs: ["10.244.0.0/16", "fd00:10:244::/56"], backend: "
 const reg = (name: string, ip = "172.31.0.11") => ({ name, underlayIps: [ip], vtepMac: "0e:00:00:00:00:01" });
 const tsx = fileURLToPath(new URL("../../../../node_modules/.bin/tsx", import.meta.url));
 const agentDir = fileURLToPath(new URL("../../", import.meta.url));
-const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+const fixture = (name: string) => fileURLToPath(new URL(`../../test-support/fixtures/${name}`, import.meta.url));
 
-/** A bounded wait on a condition (never a fixed sleep). */
-async function until(condition: () => boolean, what: string, limitMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!condition()) {
-    if (Date.now() - start > limitMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const until = (condition: () => boolean, what: string, limitMs = 10_000) => waitUntil(what, condition, { timeoutMs: limitMs, intervalMs: 5, maxIntervalMs: 5 });
 
 describe("embedded datastore", () => {
   let dir: string;
@@ -114,7 +109,7 @@ describe("embedded datastore", () => {
   it("several processes registering at once get distinct CIDRs", async () => {
     openStore(); // creates the store and its config
     const tsx = fileURLToPath(new URL("../../../../node_modules/.bin/tsx", import.meta.url));
-    const worker = fileURLToPath(new URL("./fixtures/register-many.ts", import.meta.url));
+    const worker = fileURLToPath(new URL("../../test-support/fixtures/register-many.ts", import.meta.url));
     const cwd = fileURLToPath(new URL("../../", import.meta.url));
     const run = (prefix: string) =>
       new Promise<{ name: string; podCidrs: string[] }[]>((resolve, reject) => {
@@ -278,6 +273,35 @@ describe("embedded datastore", () => {
     now += 31_000;
     await until(() => calls === 1, "the watch to fire on lease expiry");
     expect((await store.snapshot()).nodes).toEqual([]);
+  });
+
+  it("opens while another connection holds a write transaction on the fresh file (SQLite answers busy without waiting)", async () => {
+    // The other connection (a second agent creating the same store) takes RESERVED before this one switches to WAL;
+    // SQLite answers that switch "database is locked" at once, without its busy handler: the open must retry it.
+    const creator = new DatabaseSync(path);
+    creator.exec("CREATE TABLE other (x)");
+    creator.close();
+    const lock = new Int32Array(new SharedArrayBuffer(4));
+    const holder = new Worker(
+      `const { DatabaseSync } = require("node:sqlite");
+       const { workerData: { path, lock } } = require("node:worker_threads");
+       const db = new DatabaseSync(path);
+       db.exec("BEGIN IMMEDIATE");
+       Atomics.store(lock, 0, 1);
+       Atomics.notify(lock, 0);
+       Atomics.wait(lock, 0, 1, 200); // holds the write lock while the store opens, then lets go
+       db.exec("COMMIT");
+       db.close();`,
+      { eval: true, workerData: { path, lock } },
+    );
+    try {
+      Atomics.wait(lock, 0, 0, 10_000);
+      expect(Atomics.load(lock, 0)).toBe(1);
+      const store = openStore();
+      expect((await store.register(reg("node-a"))).podCidrs).toEqual(["10.244.0.0/24", "fd00:10:244::/64"]);
+    } finally {
+      await holder.terminate();
+    }
   });
 
   it("createDatastore opens the embedded store", async () => {

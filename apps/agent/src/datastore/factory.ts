@@ -1,9 +1,8 @@
 import type { Datastore } from "./datastore.ts";
 import { EmbeddedDatastore, type EmbeddedDatastoreOptions } from "./embedded.ts";
-// clusters: the etcd and Kubernetes datastores (apps/agent/src/etcd, apps/agent/src/kube).
-import { EtcdDatastore, type EtcdDatastoreOptions } from "../etcd/etcd-datastore.ts";
-import { KubeDatastore, type KubeDatastoreOptions } from "../kube/kube-datastore.ts";
-import { instrumentDatastore } from "../metrics/datastore-stats.ts";
+import { EtcdDatastore, type EtcdDatastoreOptions } from "./etcd-datastore.ts";
+import { KubeDatastore, type KubeDatastoreOptions } from "./kube-datastore.ts";
+import { instrumentDatastore } from "./datastore-stats.ts";
 
 /** Which datastore to open and with what; one variant per kind. */
 export type DatastoreOptions =

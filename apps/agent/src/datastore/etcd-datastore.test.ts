@@ -2,8 +2,8 @@ import { existsSync } from "node:fs";
 import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EtcdDatastore, type EtcdDatastoreOptions } from "./etcd-datastore.ts";
-import { startEtcd, type RunningEtcd } from "./start-etcd.ts";
-import { waitFor } from "./wait-for.ts";
+import { startEtcd, type RunningEtcd } from "../../test-support/start-etcd.ts";
+import { waitUntil } from "../lab/wait.ts";
 
 const haveEtcd = existsSync("/usr/bin/etcd");
 if (!haveEtcd) console.warn("skipping etcd datastore tests: /usr/bin/etcd missing (apt-get install etcd-server)");
@@ -99,7 +99,7 @@ describe.skipIf(!haveEtcd)("EtcdDatastore against a real etcd", { timeout: 30_00
     const survivor = open({ prefix });
     const before = await dying.register(reg("dies"));
     await survivor.register(reg("lives"));
-    await waitFor("the silent node to leave the snapshot", async () =>
+    await waitUntil("the silent node to leave the snapshot", async () =>
       (await survivor.snapshot()).nodes.every((n) => n.name !== "dies"),
     );
     expect((await survivor.snapshot()).nodes.map((n) => n.name)).toEqual(["lives"]);
@@ -139,13 +139,13 @@ describe.skipIf(!haveEtcd)("EtcdDatastore against a real etcd", { timeout: 30_00
     await watching.config();
     let signals = 0;
     const stop = watching.watch(() => signals++);
-    await waitFor("the watch to be established", async () => {
+    await waitUntil("the watch to be established", async () => {
       await writer.register(reg(`w-${signals}`));
       return signals > 0;
     });
     const seen = signals;
     await writer.remove("w-0");
-    await waitFor("a signal for the removal", () => signals > seen);
+    await waitUntil("a signal for the removal", () => signals > seen);
     stop();
   });
 
@@ -162,11 +162,11 @@ describe.skipIf(!haveEtcd)("EtcdDatastore against a real etcd", { timeout: 30_00
     let signals = 0;
     (store as unknown as { listeners: Set<() => void> }).listeners.add(() => signals++);
     store.startWatch(old);
-    await waitFor("the compaction restart", () => restarts.length > 0);
+    await waitUntil("the compaction restart", () => restarts.length > 0);
     expect(restarts[0]).toMatch(/canceled by etcd/);
     const afterRestart = signals;
     expect(afterRestart).toBeGreaterThan(0);
-    await waitFor("signals after the restart", async () => {
+    await waitUntil("signals after the restart", async () => {
       await writer.register(reg(`c-after-${signals}`));
       return signals > afterRestart;
     });
@@ -179,10 +179,10 @@ describe.skipIf(!haveEtcd)("EtcdDatastore against a real etcd", { timeout: 30_00
     let signals = 0;
     store.watch(() => signals++);
     await etcd.restart();
-    const snapshot = await waitFor("the store to answer after the restart", async () => (await store.snapshot()).nodes);
+    const snapshot = await waitUntil("the store to answer after the restart", async () => (await store.snapshot()).nodes);
     expect(snapshot).toEqual([n]);
     const seen = signals;
-    await waitFor("a watch signal after the restart", async () => {
+    await waitUntil("a watch signal after the restart", async () => {
       await open({ prefix }).register(reg(`r-${signals}`));
       return signals > seen;
     });

@@ -1,4 +1,4 @@
-import type { Datastore } from "../store/datastore.ts";
+import type { Datastore } from "./datastore.ts";
 
 // Datastore health as plain counters: the datastores and the factory record here without knowing Prometheus,
 // and the metrics module exports them at scrape time.

@@ -1,10 +1,10 @@
 import { type FSWatcher, mkdirSync, watch, writeFileSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { DatabaseSync } from "node:sqlite";
 import type { ClusterSnapshot, NodeSnapshot } from "@flatnet/core";
 import { type NetworkConfig, type NetworkConfigInput, parseNetworkConfig } from "../config/network-config.ts";
 import { type Datastore, DatastoreError, type NodeRegistration } from "./datastore.ts";
 import { chooseNodeCidrs } from "./node-cidrs.ts";
+import { openSqlite, type SqlDatabase, transaction } from "../sqlite.ts";
 
 export interface EmbeddedDatastoreOptions {
   /** The SQLite file every agent of the machine opens (they share the filesystem, not the network). */
@@ -36,7 +36,7 @@ interface NodeRow {
 }
 
 // underlay_mtu and registered_at are records for an operator's `sqlite3` (what the node published, when it first took
-// its CIDRs): NodeSnapshot has no field for either. They stay: an older agent sharing the file still inserts both.
+// its CIDRs): NodeSnapshot has no field for either.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS config (id INTEGER PRIMARY KEY CHECK (id = 1), json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS nodes (
@@ -66,7 +66,7 @@ INSERT OR IGNORE INTO generation (id, value) VALUES (1, 0);
 export class EmbeddedDatastore implements Datastore {
   readonly kind = "embedded" as const;
   readonly path: string;
-  private readonly db: DatabaseSync;
+  private readonly db: SqlDatabase;
   private readonly leaseTtlMs: number;
   private readonly releaseGraceMs: number;
   private readonly pollIntervalMs: number;
@@ -97,8 +97,7 @@ export class EmbeddedDatastore implements Datastore {
     }
     mkdirSync(dirname(this.path), { recursive: true });
     try {
-      this.db = new DatabaseSync(this.path, { timeout: options.busyTimeoutMs ?? 5_000 });
-      this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+      this.db = openSqlite(this.path, { busyTimeoutMs: options.busyTimeoutMs ?? 5_000 });
       this.transaction(() => this.db.exec(SCHEMA));
     } catch (error) {
       throw new DatastoreError("ERR_STORE_OPEN", `cannot open the embedded store "${this.path}": ${(error as Error).message}`, { cause: error });
@@ -106,14 +105,14 @@ export class EmbeddedDatastore implements Datastore {
     if (options.networkConfig !== undefined) {
       const config = parseNetworkConfig(options.networkConfig, "network config");
       this.transaction(() => {
-        this.db.prepare("INSERT OR IGNORE INTO config (id, json) VALUES (1, ?)").run(JSON.stringify(config));
+        this.db.run("INSERT OR IGNORE INTO config (id, json) VALUES (1, ?)", JSON.stringify(config));
       });
     }
   }
 
   async config(): Promise<NetworkConfig> {
     if (this.cachedConfig !== undefined) return this.cachedConfig;
-    const row = this.db.prepare("SELECT json FROM config WHERE id = 1").get() as { json: string } | undefined;
+    const row = this.db.get("SELECT json FROM config WHERE id = 1") as { json: string } | undefined;
     if (row === undefined) {
       throw new DatastoreError("ERR_STORE_CONFIG", `the embedded store "${this.path}" has no network config yet; the first agent must be given one (--network-config)`);
     }
@@ -125,11 +124,11 @@ export class EmbeddedDatastore implements Datastore {
     const config = await this.config();
     const now = this.now();
     return this.transaction(() => {
-      const rows = this.db.prepare("SELECT * FROM nodes").all() as unknown as NodeRow[];
+      const rows = this.db.all("SELECT * FROM nodes") as unknown as NodeRow[];
       // Nodes whose lease ran out longer ago than the grace period give their CIDRs back now.
       for (const row of rows) {
         if (row.name !== node.name && row.lease_expires + this.releaseGraceMs <= now) {
-          this.db.prepare("DELETE FROM nodes WHERE name = ?").run(row.name);
+          this.db.run("DELETE FROM nodes WHERE name = ?", row.name);
         }
       }
       const kept = rows.filter((row) => row.name === node.name || row.lease_expires + this.releaseGraceMs > now);
@@ -137,15 +136,15 @@ export class EmbeddedDatastore implements Datastore {
       let podCidrs: string[];
       if (existing !== undefined) {
         podCidrs = JSON.parse(existing.pod_cidrs) as string[];
-        this.db
-          .prepare("UPDATE nodes SET underlay_ips = ?, vtep_mac = ?, underlay_mtu = ?, lease_expires = ? WHERE name = ?")
-          .run(JSON.stringify(node.underlayIps), node.vtepMac, node.underlayMtu ?? null, now + this.leaseTtlMs, node.name);
+        this.db.run(
+          "UPDATE nodes SET underlay_ips = ?, vtep_mac = ?, underlay_mtu = ?, lease_expires = ? WHERE name = ?",
+          JSON.stringify(node.underlayIps), node.vtepMac, node.underlayMtu ?? null, now + this.leaseTtlMs, node.name);
       } else {
         const taken = kept.flatMap((row) => (JSON.parse(row.pod_cidrs) as string[]).map((cidr): [string, string] => [cidr, row.name]));
         podCidrs = chooseNodeCidrs(config, node.name, taken);
-        this.db
-          .prepare("INSERT INTO nodes (name, underlay_ips, vtep_mac, underlay_mtu, pod_cidrs, lease_expires, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-          .run(node.name, JSON.stringify(node.underlayIps), node.vtepMac, node.underlayMtu ?? null, JSON.stringify(podCidrs), now + this.leaseTtlMs, now);
+        this.db.run(
+          "INSERT INTO nodes (name, underlay_ips, vtep_mac, underlay_mtu, pod_cidrs, lease_expires, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+          node.name, JSON.stringify(node.underlayIps), node.vtepMac, node.underlayMtu ?? null, JSON.stringify(podCidrs), now + this.leaseTtlMs, now);
       }
       this.bumpGeneration();
       return { name: node.name, underlayIps: [...node.underlayIps], podCidrs, vtepMac: node.vtepMac };
@@ -155,9 +154,9 @@ export class EmbeddedDatastore implements Datastore {
   async heartbeat(name: string): Promise<void> {
     const now = this.now();
     this.transaction(() => {
-      const row = this.db.prepare("SELECT lease_expires FROM nodes WHERE name = ?").get(name) as { lease_expires: number } | undefined;
+      const row = this.db.get("SELECT lease_expires FROM nodes WHERE name = ?", name) as { lease_expires: number } | undefined;
       if (row === undefined) throw new DatastoreError("ERR_NOT_FOUND", `node "${name}" is not registered in "${this.path}"; register it again`);
-      this.db.prepare("UPDATE nodes SET lease_expires = ? WHERE name = ?").run(now + this.leaseTtlMs, name);
+      this.db.run("UPDATE nodes SET lease_expires = ? WHERE name = ?", now + this.leaseTtlMs, name);
       // Only a node coming back to life changes the snapshot; a routine heartbeat wakes nobody.
       if (row.lease_expires <= now) this.bumpGeneration();
     });
@@ -165,15 +164,14 @@ export class EmbeddedDatastore implements Datastore {
 
   async remove(name: string): Promise<void> {
     this.transaction(() => {
-      const result = this.db.prepare("DELETE FROM nodes WHERE name = ?").run(name);
-      if (result.changes > 0) this.bumpGeneration();
+      if (this.db.run("DELETE FROM nodes WHERE name = ?", name) > 0) this.bumpGeneration();
     });
   }
 
   async snapshot(): Promise<ClusterSnapshot> {
     const config = await this.config();
     const now = this.now();
-    const rows = this.db.prepare("SELECT * FROM nodes ORDER BY name").all() as unknown as NodeRow[];
+    const rows = this.db.all("SELECT * FROM nodes ORDER BY name") as unknown as NodeRow[];
     return {
       clusterCidrs: [...config.clusterCidrs],
       nodes: rows
@@ -265,9 +263,9 @@ export class EmbeddedDatastore implements Datastore {
 
   /** The change counter plus which nodes are live now: either changing means the snapshot did. */
   private observe(): string {
-    const generation = (this.db.prepare("SELECT value FROM generation WHERE id = 1").get() as { value: number }).value;
+    const generation = (this.db.get("SELECT value FROM generation WHERE id = 1") as { value: number }).value;
     const now = this.now();
-    const live = (this.db.prepare("SELECT name FROM nodes WHERE lease_expires > ? ORDER BY name").all(now) as { name: string }[]).map((r) => r.name);
+    const live = (this.db.all("SELECT name FROM nodes WHERE lease_expires > ? ORDER BY name", now) as { name: string }[]).map((r) => r.name);
     return `${generation} ${live.join(",")}`;
   }
 
@@ -275,14 +273,14 @@ export class EmbeddedDatastore implements Datastore {
     if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
     this.expiryTimer = undefined;
     const now = this.now();
-    const next = this.db.prepare("SELECT MIN(lease_expires) AS next FROM nodes WHERE lease_expires > ?").get(now) as { next: number | null };
+    const next = this.db.get("SELECT MIN(lease_expires) AS next FROM nodes WHERE lease_expires > ?", now) as { next: number | null };
     if (next.next === null) return;
     this.expiryTimer = setTimeout(() => this.scheduleCheck(), Math.min(next.next - now + 1, 2_147_483_647));
     this.expiryTimer.unref();
   }
 
   private bumpGeneration(): void {
-    const row = this.db.prepare("UPDATE generation SET value = value + 1 WHERE id = 1 RETURNING value").get() as { value: number };
+    const row = this.db.get("UPDATE generation SET value = value + 1 WHERE id = 1 RETURNING value") as { value: number };
     this.changed = row.value;
   }
 
@@ -297,20 +295,13 @@ export class EmbeddedDatastore implements Datastore {
 
   // BEGIN IMMEDIATE takes the write lock up front, so two registrations never read the same free CIDR.
   private transaction<T>(body: () => T): T {
-    this.db.exec("BEGIN IMMEDIATE");
     this.changed = undefined;
-    let result: T;
     try {
-      result = body();
-      this.db.exec("COMMIT");
-    } catch (error) {
+      const result = transaction(this.db, body);
+      if (this.changed !== undefined) this.notify(this.changed);
+      return result;
+    } finally {
       this.changed = undefined;
-      if (this.db.isTransaction) this.db.exec("ROLLBACK");
-      throw error;
     }
-    const changed = this.changed;
-    this.changed = undefined;
-    if (changed !== undefined) this.notify(changed);
-    return result;
   }
 }

@@ -1,9 +1,9 @@
 import { Etcd3, EtcdLeaseInvalidError, type IKeyValue, type Watcher } from "etcd3";
 import { z } from "zod";
 import type { ClusterSnapshot, NodeSnapshot } from "@flatnet/core";
-import { DatastoreError, type Datastore, type NodeRegistration } from "../store/datastore.ts";
+import { DatastoreError, type Datastore, type NodeRegistration } from "./datastore.ts";
 import { ConfigError, parseNetworkConfig, type NetworkConfig, type NetworkConfigInput } from "../config/network-config.ts";
-import { chooseNodeCidrs } from "../store/node-cidrs.ts";
+import { chooseNodeCidrs } from "./node-cidrs.ts";
 
 // Key layout under the prefix (default /flatnet):
 //   <p>/config            network config JSON, written once by whoever creates the store

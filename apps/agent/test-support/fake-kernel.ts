@@ -1,5 +1,5 @@
 import { type KernelState, type Plan, applyPlan } from "@flatnet/core";
-import type { HostSetup, Kernel } from "../linux/kernel.ts";
+import type { HostSetup, Kernel } from "../src/linux/kernel.ts";
 
 /** An in-memory kernel (the core's applyPlan as its model) for loop tests: counts calls, fails on demand. */
 export class FakeKernel implements Kernel {

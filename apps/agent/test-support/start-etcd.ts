@@ -1,9 +1,13 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, mkdir, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { Etcd3 } from "etcd3";
+import { waitUntil } from "../src/lab/wait.ts";
+
+const run = promisify(execFile);
 
 export interface StartEtcdOptions {
   /** Address to listen on; default 127.0.0.1. Inside a netns, an address of that namespace. */
@@ -110,32 +114,16 @@ export async function startEtcd(options: StartEtcdOptions = {}): Promise<Running
 }
 
 async function waitHealthy(endpoint: string, timeoutMs: number, netns: string | undefined): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const every = { timeoutMs, intervalMs: 100, maxIntervalMs: 100 };
   // Inside a netns the root namespace may not reach the address: poll with etcdctl run in that namespace.
   if (netns) {
-    const { execFile } = await import("node:child_process");
-    for (;;) {
-      const ok = await new Promise<boolean>((resolve) =>
-        execFile("ip", ["netns", "exec", netns, "etcdctl", `--endpoints=${endpoint}`, "endpoint", "health"], (error) =>
-          resolve(!error),
-        ),
-      );
-      if (ok) return;
-      if (Date.now() > deadline) throw new Error(`etcd at ${endpoint} in netns ${netns} not healthy after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const health = ["netns", "exec", netns, "etcdctl", `--endpoints=${endpoint}`, "endpoint", "health"];
+    await waitUntil(`etcd at ${endpoint} in netns ${netns} to be healthy`, () => run("ip", health).then(() => true), every);
+    return;
   }
   const client = new Etcd3({ hosts: endpoint, dialTimeout: 1000 });
   try {
-    for (;;) {
-      try {
-        await client.maintenance.status();
-        return;
-      } catch (error) {
-        if (Date.now() > deadline) throw new Error(`etcd at ${endpoint} not healthy after ${timeoutMs} ms`, { cause: error });
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await waitUntil(`etcd at ${endpoint} to be healthy`, () => client.maintenance.status(), every);
   } finally {
     client.close();
   }
