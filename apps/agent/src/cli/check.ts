@@ -26,10 +26,10 @@ import {
   labProbeToken,
   labStateSource,
   requireLabState,
-  responderSocket,
   startLabResponders,
   stopLabResponders,
-} from "../probe/lab-source.ts";
+} from "../lab/probe-source.ts";
+import { responderSocket } from "../lab/names.ts";
 import { deployProbeResponders, PROBE_MANIFEST, type ProbeDeployment } from "../probe/kube-deploy.ts";
 import { ProbeMetrics } from "../probe/metrics.ts";
 import { renderProgress, renderReport } from "../probe/render.ts";

@@ -1,10 +1,12 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { LAB_BACKENDS, LAB_RUNTIMES } from "@flatnet/core";
 import { defaultCheckOptions, runCheck } from "./check.ts";
 import { LabError, requireRoot } from "../lab/errors.ts";
 import { addNode, killAgent, labDown, labStatus, labUp, removeNode, startAgent, type LabStatus } from "../lab/lab.ts";
 import { Progress } from "../lab/progress.ts";
-import { DEFAULT_STATE_DIR, LAB_BACKENDS, LAB_RUNTIMES } from "../lab/state.ts";
+import { DEFAULT_STATE_DIR } from "../lab/state.ts";
 import { agentPaths } from "../lab/agent-process.ts";
+import { DEFAULT_DEPLOY_IMAGE, findDeployDir } from "../lab/deploy.ts";
 import { addExamples } from "./examples.ts";
 import { addOutputOption, type OutputFlags, outputFormat, renderDocument } from "./output.ts";
 
@@ -59,10 +61,16 @@ export function registerLabCommand(program: Command): void {
     .option("--prefix <prefix>", "prefix of every namespace the lab creates", "fn-")
     .option("--resync-interval <duration>", "agents' periodic resync (e.g. 10s)")
     .addOption(new Option("--datastore <kind>", "where nodes meet: embedded SQLite or etcd in the underlay namespace").choices(["embedded", "etcd"]).default("embedded"))
+    .option("--deploy [dir]", "run the DaemonSet of DIR/*.yaml (default: the checkout's deploy/) on every node under podman (docs/runtimes.md)")
+    .option("--kube-api-socket <path>", "with --deploy: the Kubernetes API the agents use, on a unix socket (e.g. kubectl proxy --unix-socket)")
+    .option("--image <ref>", "with --deploy: the image the DaemonSet runs", DEFAULT_DEPLOY_IMAGE)
     .addOption(stateDirOption())
-    .action((options) =>
+    .action((options, command: Command) =>
       guarded("up", async () => {
+        if (options.deploy !== undefined && options.kubeApiSocket === undefined) throw new LabError("ERR_LAB_INVALID_OPTION", "--deploy needs --kube-api-socket PATH: the agents' datastore is a Kubernetes API server");
+        if (options.deploy !== undefined && command.getOptionValueSource("runtime") === "cli" && options.runtime !== "podman") throw new LabError("ERR_LAB_INVALID_OPTION", `--deploy runs pods with podman (the node's runtime); --runtime "${options.runtime}" does not go with it`);
         await labUp({
+          ...(options.deploy === undefined ? {} : { deploy: { deployDir: options.deploy === true ? findDeployDir() : options.deploy, kubeApiSocket: options.kubeApiSocket, image: options.image } }),
           datastore: options.datastore,
           nodes: options.nodes,
           podsPerNode: options.podsPerNode,
@@ -115,7 +123,7 @@ export function registerLabCommand(program: Command): void {
     .description("probe every ordered pod pair (TCP, UDP, MTU, no NAT); every responder must see the sender's pod IP")
     .addOption(stateDirOption());
   addOutputOption(labCheck, ["text", "wide", "json", "yaml"])
-    // The probe engine (probes engineer's minimal edit): the same run and report as `flatnet check --state-dir`.
+    // The same run and report as `flatnet check --state-dir`.
     .action((options: OutputFlags & { stateDir: string }) =>
       guarded("check", () => runCheck(defaultCheckOptions({ stateDir: options.stateDir, output: outputFormat(options) }))),
     );

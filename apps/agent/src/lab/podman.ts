@@ -1,14 +1,12 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { DEFAULT_PROBE_PORT } from "@flatnet/core";
+import { DEFAULT_PROBE_PORT, type LabNode, type LabPod } from "@flatnet/core";
 import type { CniInstall } from "../cni/runtime.ts";
-import { responderSocket } from "../probe/lab-source.ts";
 import { LabError } from "./errors.ts";
 import { run, type RunOptions, type RunResult } from "./exec.ts";
 import { ENTRY_PATH, POD_IMAGE, RESPONDER_PATH, type PodImage } from "./pod-image.ts";
-import { nodeCniRoot, type PodSlot } from "./pods.ts";
-import type { LabNode, LabPod } from "./state.ts";
+import { nodeCniRoot, responderSocket, type PodSlot } from "./names.ts";
 import { waitFor } from "./wait.ts";
 
 // `--runtime podman`: each node has its own podman (storage, run root, containers.conf) started inside the node's

@@ -1,13 +1,13 @@
+import { ipFamilyOf, type LabBackend } from "@flatnet/core";
 import { planSegments, type SegmentPlan } from "./addressing.ts";
-import { ipBatch, run } from "./exec.ts";
+import { ipBatch } from "../linux/exec.ts";
+import { run } from "./exec.ts";
 import { isLabNamespace, routerNs, underlayNs } from "./names.ts";
-import type { LabBackend } from "./state.ts";
 
 // Every command here runs inside a lab namespace (ip -n NS, or a veth created in one with its peer put in another):
 // nothing is ever created in the root namespace.
 
 const prefixLength = (cidr: string): string => cidr.slice(cidr.indexOf("/"));
-const isIpv6 = (address: string): boolean => address.includes(":");
 
 /** The namespaces present now (`ip netns list`), names only. */
 export async function listNamespaces(): Promise<string[]> {
@@ -86,7 +86,7 @@ export async function createUnderlay(prefix: string, backend: LabBackend, dualSt
     for (const segment of segments) {
       segment.gateways.forEach((gateway, family) => {
         const subnet = segment.subnets[family] ?? "";
-        routerLines.push(`addr add ${gateway}${prefixLength(subnet)} dev eth${segment.index}${isIpv6(gateway) ? " nodad" : ""}`);
+        routerLines.push(`addr add ${gateway}${prefixLength(subnet)} dev eth${segment.index}${ipFamilyOf(gateway) === "IPv6" ? " nodad" : ""}`);
       });
       routerLines.push(`link set eth${segment.index} up`);
     }
@@ -116,7 +116,7 @@ export async function createNode(prefix: string, node: NodeWiring): Promise<void
   const lines = node.underlayIps.map((ip, family) => {
     const subnet = node.segment.subnets[family] ?? "";
     // nodad: the address is usable at once instead of after IPv6 duplicate address detection (about 1 s).
-    return `addr add ${ip}${prefixLength(subnet)} dev eth0${isIpv6(ip) ? " nodad" : ""}`;
+    return `addr add ${ip}${prefixLength(subnet)} dev eth0${ipFamilyOf(ip) === "IPv6" ? " nodad" : ""}`;
   });
   lines.push("link set eth0 up");
   for (const other of node.segments) {

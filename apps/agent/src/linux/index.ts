@@ -9,3 +9,5 @@ export * from "./underlay.ts";
 export * from "./cleanup.ts";
 export * from "./pod.ts";
 export * from "./kernel.ts";
+export * from "./flatnet-routes.ts";
+export * from "./node-facts.ts";

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { DEFAULT_PROBE_PORT, dialResultSchema, nodeEvidenceSchema, type DialResult, type NodeEvidence, type NodeProbeState, type ProbeInventory, type RouteQuery } from "@flatnet/core";
 import type { DialTransport, NodeStateSource } from "./engine.ts";
 import { PROBE_TOKEN_HEADER } from "./dial-policy.ts";
-import { ndjsonLines, readAll } from "./transport.ts";
+import { ndjsonLines, readAll } from "../http/client.ts";
 
 // A Kubernetes cluster as a probe source: responders of deploy/probe-daemonset.yaml found through the API server,
 // and reached through its pods/proxy subresource (exec-less: `POST .../pods/NAME:7471/proxy/v1/dial`).

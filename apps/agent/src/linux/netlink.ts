@@ -1,8 +1,9 @@
 import { constants } from "node:os";
-import type { NetnsTarget } from "../linux/exec.ts";
-import { type AttachedPod, hostVethName, type PodAttachment, type PodLink, type PodLinkSpec, type PodRef, POD_BRIDGE } from "../linux/pod.ts";
+import { POD_BRIDGE, safeParseIp } from "@flatnet/core";
+import { KernelError, type KernelErrorCode, type NetnsTarget } from "./exec.ts";
+import { type AttachedPod, hostVethName, type PodAttachment, type PodLink, type PodLinkSpec, type PodRef } from "./pod.ts";
 
-// ADD's two kernel steps (linux/pod.ts createPodLink + configurePodLink) done with rtnetlink from the CNI worker itself
+// ADD's two kernel steps (pod.ts createPodLink + configurePodLink) done with rtnetlink from the CNI worker itself
 // instead of two `ip` processes: the same requests `ip` sends, on a NETLINK_ROUTE socket opened inside the target
 // namespace (setns on this thread, socket, setns back), through bun:ffi's libc. Only the Bun worker uses it (serve.ts);
 // everything else (DEL, CHECK, GC, the in-process plugin) stays on iproute2. Messages follow rtnetlink(7).
@@ -53,24 +54,23 @@ const AF_INET6 = 10;
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 const ENODEV = constants.errno.ENODEV;
 const EEXIST = constants.errno.EEXIST;
+const CLASSIFIED_ERRNOS: ReadonlyMap<number, KernelErrorCode> = new Map(
+  (["ENODEV", "EEXIST", "ESRCH", "ENOENT", "EPERM"] as const).map((name) => [constants.errno[name], name]),
+);
 
-/** A failed rtnetlink request; the message reads like iproute2's ("RTNETLINK answers: ..."), which add.ts matches on. */
-export class NetlinkError extends Error {
-  override readonly name = "NetlinkError";
-  constructor(
-    readonly errno: number,
-    what: string,
-  ) {
-    super(`${what}: RTNETLINK answers: ${errno === EEXIST ? "File exists" : errno === ENODEV ? "No such device" : (ERRNO_NAMES.get(errno) ?? `errno ${errno}`)}`);
-  }
+/** The code of an rtnetlink errno (the classification exec.ts does for iproute2's text). */
+export function classifyErrno(errno: number): KernelErrorCode {
+  return CLASSIFIED_ERRNOS.get(errno) ?? "ERR_KERNEL_COMMAND";
 }
 
-class NamespaceGone extends Error {
-  override readonly name = "NamespaceGone";
-  constructor(path: string) {
-    super(`Cannot open network namespace "${path}": No such file or directory`);
-  }
+/** A refused rtnetlink request; the message reads like iproute2's ("RTNETLINK answers: ..."). */
+function netlinkError(errno: number, what: string): KernelError {
+  const text = errno === EEXIST ? "File exists" : errno === ENODEV ? "No such device" : (ERRNO_NAMES.get(errno) ?? `errno ${errno}`);
+  return new KernelError(classifyErrno(errno), `${what}: RTNETLINK answers: ${text}`);
 }
+
+const namespaceGone = (path: string) => new KernelError("ENONS", `Cannot open network namespace "${path}": No such file or directory`);
+const deviceMissing = (name: string) => new KernelError("ENODEV", `Cannot find device "${name}"`);
 
 // ---- message building ----
 
@@ -122,28 +122,14 @@ function ifinfomsg(index: number, flags: number, change: number): Buffer {
   return b;
 }
 
-/** "10.244.1.5" / "fd00::5" as bytes with the address family. */
+/** "10.244.1.5" / "fd00::5" as bytes (network order) with the address family. */
 export function ipBytes(ip: string): { family: number; bytes: Buffer } {
-  if (!ip.includes(":")) {
-    const octets = ip.split(".").map(Number);
-    if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) throw new Error(`not an IPv4 address: ${JSON.stringify(ip)}`);
-    return { family: AF_INET, bytes: Buffer.from(octets) };
-  }
-  const halves = ip.split("::");
-  if (halves.length > 2) throw new Error(`not an IPv6 address: ${JSON.stringify(ip)}`);
-  const [head = "", tail] = halves;
-  const groups = (s: string) => (s === "" ? [] : s.split(":"));
-  const left = groups(head);
-  const right = tail === undefined ? [] : groups(tail);
-  const fill = 8 - left.length - right.length;
-  if (tail === undefined ? fill !== 0 : fill < 1) throw new Error(`not an IPv6 address: ${JSON.stringify(ip)}`);
-  const all = [...left, ...Array.from({ length: tail === undefined ? 0 : fill }, () => "0"), ...right];
-  const bytes = Buffer.alloc(16);
-  all.forEach((g, i) => {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) throw new Error(`not an IPv6 address: ${JSON.stringify(ip)}`);
-    bytes.writeUInt16BE(Number.parseInt(g, 16), i * 2);
-  });
-  return { family: AF_INET6, bytes };
+  const parsed = safeParseIp(ip);
+  if (!parsed.success) throw new Error(`not an IP address: ${JSON.stringify(ip)} (${parsed.error.message})`);
+  const bytes = Buffer.alloc(parsed.data.family === "IPv4" ? 4 : 16);
+  let value = parsed.data.value;
+  for (let at = bytes.length - 1; at >= 0; at--, value >>= 8n) bytes[at] = Number(value & 0xffn);
+  return { family: parsed.data.family === "IPv4" ? AF_INET : AF_INET6, bytes };
 }
 
 function macOf(attrs: Map<number, Buffer>): string {
@@ -188,17 +174,17 @@ class RtSocket {
     }
   }
 
-  /** Sends a change with NLM_F_ACK; throws NetlinkError on a negative answer. */
+  /** Sends a change with NLM_F_ACK; throws a KernelError on a negative answer. */
   change(message: Message, what: string): void {
     const reply = this.request(message, what);
-    if (reply.error !== undefined && reply.error !== 0) throw new NetlinkError(reply.error, what);
+    if (reply.error !== undefined && reply.error !== 0) throw netlinkError(reply.error, what);
   }
 
   /** The link named `name`: index and attributes, or undefined when there is none. */
   link(name: string): { index: number; attrs: Map<number, Buffer> } | undefined {
     const reply = this.request(new Message(RTM_GETLINK, 0).header(ifinfomsg(0, 0, 0)).attr(IFLA_IFNAME, str(name)), `link show ${name}`);
     if (reply.error === ENODEV) return undefined;
-    if (reply.error !== undefined && reply.error !== 0) throw new NetlinkError(reply.error, `link show ${name}`);
+    if (reply.error !== undefined && reply.error !== 0) throw netlinkError(reply.error, `link show ${name}`);
     return reply.link;
   }
 
@@ -254,7 +240,7 @@ export async function createNetlinkPodOps(): Promise<NetlinkPodOps | undefined> 
   }
   const openNs = (path: string): number => {
     const fd = libc.open(str(path), O_RDONLY_CLOEXEC);
-    if (fd < 0) throw new NamespaceGone(path);
+    if (fd < 0) throw namespaceGone(path);
     return fd;
   };
   /** Runs `fn` with a rtnetlink socket created inside the namespace at `path`; this thread returns to its own after. */
@@ -304,7 +290,7 @@ export async function createNetlinkPodOps(): Promise<NetlinkPodOps | undefined> 
     try {
       return withSocket(`/run/netns/${spec.nodeNetns}`, (sock) => {
         const master = sock.link(bridge);
-        if (master === undefined) throw new Error(`Cannot find device "${bridge}"`); // add.ts creates the bridge and retries
+        if (master === undefined) throw deviceMissing(bridge); // ADD creates the bridge and retries
         const peer = Buffer.concat([ifinfomsg(0, 0, 0), attr(IFLA_IFNAME, str(spec.ifName)), attr(IFLA_MTU, u32(spec.mtu)), attr(IFLA_NET_NS_FD, u32(podNs))]);
         const data = attr(VETH_INFO_PEER, peer);
         const linkinfo = Buffer.concat([attr(IFLA_INFO_KIND, str("veth")), attr(IFLA_INFO_DATA, data)]);
@@ -318,7 +304,7 @@ export async function createNetlinkPodOps(): Promise<NetlinkPodOps | undefined> 
         try {
           sock.change(add(), `link add ${hostIfName}`);
         } catch (error) {
-          if (!(error instanceof NetlinkError && error.errno === EEXIST)) throw error;
+          if (!(error instanceof KernelError && error.code === "EEXIST")) throw error;
           // A retried ADD: drop our own leftover host veth (its peer goes with it) and try once more, as pod.ts does.
           const stale = sock.link(hostIfName);
           if (stale !== undefined) sock.change(new Message(RTM_DELLINK, NLM_F_ACK).header(ifinfomsg(stale.index, 0, 0)), `link del ${hostIfName}`);
@@ -337,7 +323,7 @@ export async function createNetlinkPodOps(): Promise<NetlinkPodOps | undefined> 
       const podMac = withSocket(nsPath(spec.podNetns), (sock) => {
         const up = (name: string) => {
           const l = sock.link(name);
-          if (l === undefined) throw new Error(`Cannot find device "${name}"`);
+          if (l === undefined) throw deviceMissing(name);
           sock.change(new Message(RTM_NEWLINK, NLM_F_ACK).header(ifinfomsg(l.index, IFF_UP, IFF_UP)), `link set ${name} up`);
           return l;
         };
@@ -381,13 +367,13 @@ export async function createNetlinkPodOps(): Promise<NetlinkPodOps | undefined> 
         try {
           sock.change(new Message(RTM_DELLINK, NLM_F_ACK).header(ifinfomsg(link.index, 0, 0)), `link del ${name}`);
         } catch (error) {
-          if (error instanceof NetlinkError && error.errno === ENODEV) return { removed: false }; // a concurrent DEL won
+          if (error instanceof KernelError && error.code === "ENODEV") return { removed: false }; // a concurrent DEL won
           throw error;
         }
         return { removed: true };
       });
     } catch (error) {
-      if (error instanceof NamespaceGone) return { removed: false }; // the node namespace is gone: nothing to remove
+      if (error instanceof KernelError && error.code === "ENONS") return { removed: false }; // the node namespace is gone: nothing to remove
       throw error;
     }
   };

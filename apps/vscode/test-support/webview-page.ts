@@ -9,13 +9,13 @@ import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { build } from "esbuild";
 import { type Browser, type Page, chromium } from "playwright-core";
-import { makeNonce, renderWebviewHtml } from "../panels/html.ts";
-import type { HostMessage, ViewKind } from "../protocol.ts";
+import { makeNonce, renderWebviewHtml } from "../src/panels/html.ts";
+import type { HostMessage, ViewKind } from "../src/protocol.ts";
 import { THEMES, type ThemeKind } from "./themes.ts";
 
 export const CHROMIUM = "/usr/bin/chromium";
 export const CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-const appRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const appRoot = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 export function chromiumMissingReason(): string | undefined {
   return existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (apt-get install chromium)`;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createNetlinkPodOps, ipBytes } from "./netlink.ts";
+import { constants } from "node:os";
+import { classifyErrno, createNetlinkPodOps, ipBytes } from "./netlink.ts";
 
 describe("ipBytes", () => {
   it.each([
@@ -22,4 +23,16 @@ describe("createNetlinkPodOps", () => {
   it("is undefined under Node (bun:ffi is the worker's; the plugin elsewhere uses iproute2)", async () => {
     expect(await createNetlinkPodOps()).toBeUndefined();
   });
+});
+
+describe("classifyErrno", () => {
+  it.each([
+    [constants.errno.ENODEV, "ENODEV"],
+    [constants.errno.EEXIST, "EEXIST"],
+    [constants.errno.ESRCH, "ESRCH"],
+    [constants.errno.ENOENT, "ENOENT"],
+    [constants.errno.EPERM, "EPERM"],
+    [constants.errno.EBUSY, "ERR_KERNEL_COMMAND"],
+    [0, "ERR_KERNEL_COMMAND"],
+  ])("errno %i is %s", (errno, code) => expect(classifyErrno(errno)).toBe(code));
 });

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import type { IpFamily } from "./checker.ts";
-import { LabError } from "../errors.ts";
-import { run } from "../exec.ts";
-import type { CheckPod, CheckReport, Checker, PairResult } from "./checker.ts";
+import { ipFamilyOf } from "@flatnet/core";
+import { LabError } from "../../../apps/agent/src/lab/errors.ts";
+import { run } from "../../../apps/agent/src/lab/exec.ts";
+import { loadState } from "../../../apps/agent/src/lab/state.ts";
+import type { CheckPod, CheckReport, Checker, IpFamily, PairResult } from "./checker.ts";
 import { PROBER_SOURCE, RESPONDER_SOURCE } from "./scripts.ts";
 
 export const RESPONDER_PORT = 17070;
-const familyOf = (ip: string): IpFamily => (ip.includes(":") ? "IPv6" : "IPv4");
 
 interface ProbeOutput {
   to: string;
@@ -65,8 +65,8 @@ export class PodChecker implements Checker {
       .filter((pod) => pod.name !== source.name)
       .flatMap((pod) =>
         pod.ips.map((dst) => {
-          const family = familyOf(dst);
-          return { to: pod.name, dst, family, expectedSource: source.ips.find((ip) => familyOf(ip) === family) ?? "" };
+          const family: IpFamily = ipFamilyOf(dst) ?? "IPv4";
+          return { to: pod.name, dst, family, expectedSource: source.ips.find((ip) => ipFamilyOf(ip) === family) ?? "" };
         }),
       );
     if (targets.length === 0) return [];
@@ -113,4 +113,11 @@ async function runLimited<T, R>(items: readonly T[], limit: number, task: (item:
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
+}
+
+/** Checks every ordered pair of a lab's pods with `checker` (the PodChecker unless given): an oracle independent of the probe engine. */
+export async function labCheck({ stateDir, checker = new PodChecker() }: { stateDir: string; checker?: Checker }): Promise<CheckReport> {
+  const state = await loadState(stateDir);
+  if (state === undefined) throw new LabError("ERR_LAB_NOT_FOUND", `no lab in "${stateDir}"; run "flatnet lab up" first`);
+  return checker.check(state.pods.map(({ name, netns, node, ips }) => ({ name, netns, node, ips })));
 }

@@ -1,4 +1,4 @@
-import { err, ok, type Result } from "../errors.ts";
+import { err, ok, type Result } from "./errors.ts";
 
 /**
  * The one rule for a name that reaches a kernel (bridge, veth, VXLAN, underlay, CNI_IFNAME): a letter or digit, then

@@ -1,9 +1,9 @@
 /**
- * Deterministic synthetic clusters and probe runs, for tests, benchmarks and the demo fixture source.
+ * Deterministic synthetic clusters and probe runs, for tests, benchmarks and the recorded fixtures.
  * Faults are injected by name so a test can say what it expects to see.
  */
 import type { PairResult, ProbeEvent, ProbePair, ProbeReport, TraceHop } from "@flatnet/core";
-import type { ClusterView, PodView } from "./cluster-view.ts";
+import type { ClusterView, PodView } from "../src/model/cluster-view.ts";
 
 export interface SyntheticOptions {
   nodes: number;

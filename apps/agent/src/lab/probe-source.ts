@@ -1,6 +1,5 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
-import { request } from "node:http";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import {
@@ -10,16 +9,19 @@ import {
   type LedgerInput,
   type NodeProbeState,
   type ProbeInventory,
+  type LabState,
   type StateTables,
 } from "@flatnet/core";
+import { getOkJson, isHealthy } from "../http/client.ts";
 import { IpamStore } from "../ipam-store/store.ts";
-import { agentPaths } from "../lab/agent-process.ts";
-import { underlayNs } from "../lab/names.ts";
-import { loadState, type LabState } from "../lab/state.ts";
-import { flatnetCommand, isRecordedProcessAlive, startInNamespace, stopRecordedProcess } from "../lab/supervisor.ts";
-import { waitFor } from "../lab/wait.ts";
-import type { NodeStateSource } from "./engine.ts";
-import { agentEvidence, fromAgentState, kernelStateSource, readLink, type EvidencePlace } from "./node-state.ts";
+import type { NodeStateSource } from "../probe/engine.ts";
+import { agentEvidence, fromAgentState, kernelStateSource, type EvidencePlace } from "../probe/node-state.ts";
+import { readLink } from "../linux/index.ts";
+import { agentPaths } from "./agent-process.ts";
+import { responderSocket, underlayNs } from "./names.ts";
+import { loadState } from "./state.ts";
+import { flatnetCommand, isRecordedProcessAlive, startInNamespace, stopRecordedProcess } from "./supervisor.ts";
+import { waitFor } from "./wait.ts";
 
 // The probe engine's view of a `flatnet lab`: its state file, a responder per pod (started here), the agents' sockets.
 
@@ -30,7 +32,6 @@ export interface LabResponderRecord {
   socket: string;
 }
 
-export const responderSocket = (stateDir: string, pod: string): string => join(stateDir, "probe", `${pod}.sock`);
 /** The lab's probe token (0600): its responders dial over TCP (an agent's relay) only for a caller presenting it. */
 export const labProbeTokenPath = (stateDir: string): string => join(stateDir, "probe", "token");
 
@@ -82,7 +83,7 @@ export async function startLabResponders(stateDir: string, state?: LabState): Pr
   await Promise.all(
     lab.pods.map(async (pod) => {
       const existing = records.find((r) => r.pod === pod.name);
-      if (existing !== undefined && (await isRecordedProcessAlive(existing)) && (await healthy(existing.socket))) {
+      if (existing !== undefined && (await isRecordedProcessAlive(existing)) && (await isHealthy({ socketPath: existing.socket }))) {
         kept.push(existing);
         return;
       }
@@ -112,11 +113,16 @@ export async function startLabResponders(stateDir: string, state?: LabState): Pr
   const deadline = Date.now() + 20_000 + 500 * started.length;
   for (const pod of started) {
     const record = kept.find((r) => r.pod === pod) as LabResponderRecord;
-    while (!(await healthy(record.socket))) {
-      if (Date.now() > deadline) throw new Error(`the probe responder of ${pod} did not answer on ${record.socket} in time; see ${join(stateDir, "logs", `probe-${pod}.log`)}`);
-      if (!(await isRecordedProcessAlive(record))) throw new Error(`the probe responder of ${pod} exited; see ${join(stateDir, "logs", `probe-${pod}.log`)}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    const log = join(stateDir, "logs", `probe-${pod}.log`);
+    const answered = await waitFor(
+      async () => {
+        if (await isHealthy({ socketPath: record.socket })) return true;
+        if (!(await isRecordedProcessAlive(record))) throw new Error(`the probe responder of ${pod} exited; see ${log}`);
+        return false;
+      },
+      { timeoutMs: Math.max(0, deadline - Date.now()), maxIntervalMs: 50 },
+    );
+    if (!answered) throw new Error(`the probe responder of ${pod} did not answer on ${record.socket} in time; see ${log}`);
   }
   return started;
 }
@@ -126,7 +132,7 @@ async function waitContainerResponders(stateDir: string, lab: LabState): Promise
   const timeoutMs = 20_000;
   for (const pod of lab.pods) {
     const socket = responderSocket(stateDir, pod.name);
-    if (!(await waitFor(() => healthy(socket), { timeoutMs, maxIntervalMs: 100 }))) {
+    if (!(await waitFor(() => isHealthy({ socketPath: socket }), { timeoutMs, maxIntervalMs: 100 }))) {
       throw new Error(`the probe responder of container ${pod.name} did not answer on ${socket} within ${timeoutMs} ms; see "podman logs ${pod.name}" of ${pod.node}`);
     }
   }
@@ -224,7 +230,7 @@ export function labStateSource(stateDir: string, state: LabState, podMtu: number
     async read(names) {
       const [fromKernel, fromAgents] = await Promise.all([
         kernel.read(names),
-        Promise.all(names.map(async (name) => [name, await getAgentState(labAgentSocket(stateDir, name))] as const)),
+        Promise.all(names.map(async (name) => [name, await getOkJson({ socketPath: labAgentSocket(stateDir, name) }, "/v1/state", 3_000).catch((error: Error) => error)] as const)),
       ]);
       const out = new Map<string, NodeProbeState>();
       const [start, now] = await Promise.all([before, readNeighbourTables()]);
@@ -270,39 +276,6 @@ export async function readNeighbourTables(): Promise<{ family: "IPv4" | "IPv6"; 
     }
   }
   return out;
-}
-
-function getAgentState(socketPath: string): Promise<unknown> {
-  return new Promise((resolve) => {
-    const req = request({ socketPath, path: "/v1/state", method: "GET", timeout: 3_000 }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (text += c));
-      res.on("end", () => {
-        if (res.statusCode !== 200) return resolve(new Error(`/v1/state answered HTTP ${res.statusCode}`));
-        try {
-          resolve(JSON.parse(text));
-        } catch {
-          resolve(new Error("/v1/state did not answer JSON"));
-        }
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error("no answer within 3 s")));
-    req.on("error", (error) => resolve(error));
-    req.end();
-  });
-}
-
-function healthy(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request({ socketPath, path: "/healthz", method: "GET", timeout: 1_000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-    req.end();
-  });
 }
 
 async function readRecords(stateDir: string): Promise<LabResponderRecord[]> {

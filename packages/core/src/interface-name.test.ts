@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clusterDescriptionSchema } from "./cluster-description.ts";
+import { clusterDescriptionSchema } from "./schema/cluster-description.ts";
 import { safeParseInterfaceName } from "./interface-name.ts";
 
 describe("safeParseInterfaceName", () => {
