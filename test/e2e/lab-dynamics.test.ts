@@ -5,7 +5,7 @@ import { addNode, killAgent, labDown, labStatus, labUp, removeNode, startAgent }
 import { labCheck } from "./pod-checker/pod-checker.ts";
 import { loadState } from "../../apps/agent/src/lab/state.ts";
 import { listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
-import { waitFor } from "../../apps/agent/src/lab/wait.ts";
+import { waitFor } from "../../apps/agent/src/wait.ts";
 import { deleteRoute, describeRoute, flatnetRoutes, isRoot, skipReason, tempStateDir, vxlanFdb, vxlanNeighbours } from "./lab-helpers.ts";
 
 // One auto, dual-stack lab (node1 and node3 share a segment: host-gw; node2 is across the router: vxlan) for joins,

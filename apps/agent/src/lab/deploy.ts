@@ -15,7 +15,7 @@ import { buildPodImage, ENTRY_PATH, POD_IMAGE, RESPONDER_PATH } from "./pod-imag
 import { podImageDir, responderSocket, type PodSlot } from "./names.ts";
 import { PODMAN_NETWORK } from "./podman.ts";
 import { isRecordedProcessAlive } from "./supervisor.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../wait.ts";
 
 // `lab up --deploy`: each lab node is a host running the DaemonSet of deploy/*.yaml as kubelet would (install-cni,
 // then the agent, from the image, under the node's podman), against a Kubernetes API server the lab is given; the

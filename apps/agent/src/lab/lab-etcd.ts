@@ -1,5 +1,5 @@
 import { execInNetns, ipBatch, KernelCommandError } from "../linux/index.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../wait.ts";
 
 // etcd for `flatnet lab up --datastore etcd`. The node namespaces cannot reach the root namespace's loopback, so
 // etcd runs inside the lab's underlay namespace on an address of the first segment's bridge (netlab etcd.sh part B);

@@ -20,7 +20,7 @@ import {
   deleteNamespaces,
   listLabNamespaces,
 } from "./topology.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../wait.ts";
 // `lab up --datastore etcd` runs etcd inside the underlay namespace.
 import { LAB_ETCD_ENDPOINT, labEtcdArgs, prepareLabEtcdNetwork, removeNodeFromLabEtcd, waitLabEtcdHealthy } from "./lab-etcd.ts";
 

@@ -8,7 +8,7 @@ import { LabError } from "./errors.ts";
 import { run, type RunOptions, type RunResult } from "./exec.ts";
 import { ENTRY_PATH, POD_IMAGE, RESPONDER_PATH, type PodImage } from "./pod-image.ts";
 import { nodeCniRoot, responderSocket, type PodSlot } from "./names.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../wait.ts";
 
 // `--runtime podman`: each node has its own podman (storage, run root, containers.conf) started inside the node's
 // network namespace with `nsenter --net`, not `ip netns exec`: the latter's private mount namespace remounts /sys,

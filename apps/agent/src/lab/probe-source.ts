@@ -21,7 +21,7 @@ import { agentPaths } from "./agent-process.ts";
 import { responderSocket, underlayNs } from "./names.ts";
 import { loadState } from "./state.ts";
 import { flatnetCommand, isRecordedProcessAlive, startInNamespace, stopRecordedProcess } from "./supervisor.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../wait.ts";
 
 // The probe engine's view of a `flatnet lab`: its state file, a responder per pod (started here), the agents' sockets.
 

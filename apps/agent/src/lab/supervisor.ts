@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { startTimeFromStat, type LabAgent } from "@flatnet/core";
 import { spawnInNetns } from "../linux/exec.ts";
 import { LabError } from "./errors.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../wait.ts";
 
 /**
  * The command that starts flatnet: the running bundle itself (dist/main.js), or from sources (vitest, tsx) the built
