@@ -1,20 +1,26 @@
 #!/usr/bin/env node
 // The import guard: the rules of .dependency-cruiser.cjs (file cycles, layers) plus no cycle between folders.
 // Exit 1 listing every violation; prints the counts either way.
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { cruise } from "dependency-cruiser";
 import extractTsConfig from "dependency-cruiser/config-utl/extract-ts-config";
 
+// Usage: node scripts/check-deps.mjs [ROOT] (ROOT: a checkout, default the current folder)
+process.chdir(process.argv[2] ?? ".");
 const require = createRequire(import.meta.url);
 const config = require("../.dependency-cruiser.cjs");
-const ROOTS = ["packages/core/src", "apps/agent/src", "apps/vscode/src"];
+const ROOTS = ["packages/core/src", "apps/agent/src", "apps/vscode/src"].filter((root) => existsSync(root));
 const isTest = (path) => /\.test\.ts$|\.test-util\.ts$|\/test-support\//.test(path);
 
+const withTsConfig = existsSync("tsconfig.depcruise.json");
+const { tsConfig: _, ...withoutTsConfig } = config.options;
+const options = withTsConfig ? config.options : withoutTsConfig;
 const { output } = await cruise(
   ROOTS,
-  { ...config.options, validate: true, ruleSet: { forbidden: config.forbidden } },
+  { ...options, validate: true, ruleSet: { forbidden: config.forbidden } },
   undefined,
-  { tsConfig: extractTsConfig("tsconfig.depcruise.json") },
+  withTsConfig ? { tsConfig: extractTsConfig("tsconfig.depcruise.json") } : {},
 );
 
 const problems = output.summary.violations.map(
