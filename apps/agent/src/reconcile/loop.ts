@@ -166,6 +166,11 @@ export class Reconciler {
     return this.state.desired?.podMtu;
   }
 
+  /** The live state, to read within the same tick (metrics, readiness): never kept or changed by the caller. */
+  get current(): Readonly<ReconcileState> {
+    return this.state;
+  }
+
   /** Desired, actual, last plan, skipped peers and stats (a copy). */
   snapshotState(): ReconcileState {
     return structuredClone(this.state);

@@ -28,7 +28,7 @@ export function registerReconcileMetrics(registry: Registry, loop: () => Reconci
     help: "Peers this node programs routes for.",
     registers,
     collect() {
-      const desired = loop()?.snapshotState().desired;
+      const desired = loop()?.current.desired;
       this.set(desired === undefined ? 0 : new Set(desired.peers.map((p) => p.node)).size);
     },
   });
@@ -37,7 +37,7 @@ export function registerReconcileMetrics(registry: Registry, loop: () => Reconci
     help: "Peers (or peer families) left out for missing or invalid data.",
     registers,
     collect() {
-      this.set(loop()?.snapshotState().skipped.length ?? 0);
+      this.set(loop()?.current.skipped.length ?? 0);
     },
   });
   new Gauge({

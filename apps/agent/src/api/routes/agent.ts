@@ -10,7 +10,7 @@ export const agentRoutes: RouteModule = (context: AgentContext): ApiRoute[] => [
     path: "/readyz",
     handler: () => {
       if (!context.reconciler.synced) {
-        const { stats } = context.reconciler.snapshotState();
+        const { stats } = context.reconciler.current;
         throw new ApiProblem(503, "Not Ready", "the first sync has not completed yet", stats.lastError === undefined ? {} : { lastError: stats.lastError });
       }
       return { body: { status: "ready" } };
@@ -24,8 +24,7 @@ export const agentRoutes: RouteModule = (context: AgentContext): ApiRoute[] => [
     handler: () => {
       const self = context.self();
       if (self === undefined) throw new ApiProblem(503, "Not Ready", "the node is not registered yet");
-      const desired = context.reconciler.snapshotState().desired;
-      return { body: { ...self, podMtu: desired?.podMtu ?? null } };
+      return { body: { ...self, podMtu: context.reconciler.podMtu ?? null } };
     },
   },
   {
