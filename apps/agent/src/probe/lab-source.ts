@@ -14,7 +14,7 @@ import {
 } from "@flatnet/core";
 import { IpamStore } from "../ipam-store/store.ts";
 import { agentPaths } from "../lab/agent-process.ts";
-import { underlayNs } from "../lab/names.ts";
+import { routerNs, underlayNs } from "../lab/names.ts";
 import { loadState, type LabState } from "../lab/state.ts";
 import { flatnetCommand, isRecordedProcessAlive, startInNamespace, stopRecordedProcess } from "../lab/supervisor.ts";
 import { waitFor } from "../lab/wait.ts";
@@ -212,7 +212,7 @@ export function labStateSource(stateDir: string, state: LabState, podMtu: number
     new Map(
       state.nodes.map((n) => [n.name, { netns: n.netns, podCidrs: n.podCidrs, nodeIps: n.underlayIps, underlayDevice: "eth0", podMtu }]),
     ),
-    [underlay],
+    state.backend === "auto" ? [underlay, { name: "router", netns: routerNs(state.prefix), role: "router" }] : [underlay],
   );
   return {
     // Each node's agent answers for its node; the lab reads a node whose agent is down (and the underlay) itself.

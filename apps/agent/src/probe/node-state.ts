@@ -1,5 +1,5 @@
 import { request } from "node:http";
-import { nodeEvidenceSchema, parseNftRuleset, type FirewallRule, type NodeEvidence, type NodeProbeState, type RouteQuery, type StateNeighbour, type StateTables } from "@flatnet/core";
+import { nodeEvidenceSchema, ROUTER_QUERIES, parseNftRuleset, type FirewallRule, type NodeEvidence, type NodeProbeState, type RouteQuery, type StateNeighbour, type StateTables } from "@flatnet/core";
 import { execInNetns, readKernelState, runCommand } from "../linux/index.ts";
 import { gatherEvidence } from "../trace/gather.ts";
 import type { NodeStateSource } from "./engine.ts";
@@ -115,7 +115,7 @@ export function kernelStateSource(nodes: ReadonlyMap<string, KernelNode>, places
         }),
         ...places.map(async (place) => {
           const options = { node: place.name, role: place.role, ...(place.portNodes === undefined ? {} : { portNodes: place.portNodes }) };
-          out.set(place.name, await gatherEvidence(place.netns, [], options));
+          out.set(place.name, await gatherEvidence(place.netns, place.role === "router" ? (queries.get(ROUTER_QUERIES) ?? []) : [], options));
         }),
       ]);
       return out;
@@ -228,7 +228,7 @@ export async function agentEvidence(
   const out = new Map<string, NodeEvidence>();
   await Promise.all(
     [...queries].map(async ([node, lookups]) => {
-      const endpoint = locateAgent(node);
+      const endpoint = node === ROUTER_QUERIES ? undefined : locateAgent(node);
       if (endpoint === undefined) return;
       try {
         const response = await postJson(endpoint, "/v1/evidence", { lookups }, timeoutMs);
