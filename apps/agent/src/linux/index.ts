@@ -9,3 +9,4 @@ export * from "./underlay.ts";
 export * from "./cleanup.ts";
 export * from "./pod.ts";
 export * from "./kernel.ts";
+export * from "./conntrack.ts";

@@ -3,6 +3,7 @@ import type { NodeProbeState } from "../probe/diagnose.ts";
 import { pair } from "../probe/fixtures.test-util.ts";
 import type { PairProblem, PairResult, ProbePair } from "../probe/types.ts";
 import type { NodeEvidence, RouteLookup } from "./evidence.ts";
+import { parseConntrack } from "./conntrack.ts";
 import { parseIptablesSave } from "./iptables-save.ts";
 import { explainPair, planTraceQueries, ROUTER_QUERIES, tracePair } from "./trace.ts";
 
@@ -209,6 +210,28 @@ describe("explainPair", () => {
       ["snat-rule", "node-1", "node-1 rewrites the source of 10.244.1.2 -> 10.244.2.2: masquerade to 172.31.0.11 (iptables-nft nat POSTROUTING rule 1: -s 10.244.1.0/24 -d 10.244.0.0/16 ! -o fn-br0 -j MASQUERADE)",
         "iptables-nft -t nat -D POSTROUTING 1"],
     ]);
+  });
+
+  it("a conntrack entry of this run's probe flow shows a NAT that already happened; an earlier flow's, another port's, or one without NAT name nothing", () => {
+    const evidence = healthy();
+    n1(evidence).sysctls.conntrackTimeouts = { nf_conntrack_udp_timeout: 30, nf_conntrack_udp_timeout_stream: 120 };
+    const entry = (timeout: number, dport: number, replyDst: string): string =>
+      `ipv4     2 udp      17 ${timeout} src=10.244.1.2 dst=10.244.2.2 sport=59513 dport=${dport} [UNREPLIED] src=10.244.2.2 dst=${replyDst} sport=${dport} dport=59513 mark=0 use=1\n`;
+    const result: PairResult = { ...failed(pair(), ["nat-violation"]), nat: { verdict: "snat-to-node-ip", observedSrc: "172.31.0.11", expectedSrc: "10.244.1.2" } };
+    const named = (text: string, probeSeconds?: number): string[][] => {
+      n1(evidence).conntrack = parseConntrack(text);
+      return explainPair(result, states, evidence, nodeIps, probeSeconds === undefined ? {} : { probeSeconds }).diagnosis.filter((d) => d.code === "conntrack-nat").map((d) => [d.node!, d.message, d.fix!]);
+    };
+    expect(named(entry(28, 7471, "172.31.0.11"), 3)).toEqual([[
+      "node-1",
+      "node-1: conntrack entry `udp src=10.244.1.2 dst=10.244.2.2 sport=59513 dport=7471 reply src=10.244.2.2 dst=172.31.0.11` of this probe's flow shows 10.244.1.2 was rewritten to 172.31.0.11 (SNAT)",
+      "conntrack -D -p udp -s 10.244.1.2 -d 10.244.2.2 --dport 7471, once the rule that made it is gone",
+    ]]);
+    // A repaired fault's entry, idle 20 s, while this run took 3 s: not this run's flow.
+    expect(named(entry(10, 7471, "172.31.0.11"), 3)).toEqual([]);
+    expect(named(entry(28, 7472, "172.31.0.11"), 3)).toEqual([]);
+    expect(named(entry(28, 7471, "10.244.1.2"), 3)).toEqual([]);
+    expect(named(entry(28, 7471, "172.31.0.11"))).toEqual([]);
   });
 
   it("without evidence it is diagnosePair's answer, without hops", () => {

@@ -3,7 +3,17 @@ import { cidrIncludes, probeAddressFamily, unmapAddress } from "../probe/address
 import { diagnosePair, ruleLocation, type NodeProbeState } from "../probe/diagnose.ts";
 import { ruleMatches, type ChainPolicy } from "../probe/firewall.ts";
 import type { Diagnosis, PairResult, ProbePair, TraceHop } from "../probe/types.ts";
+import { conntrackIdleSeconds, conntrackNat } from "./conntrack.ts";
 import { routeQueryKey, type NodeEvidence, type PolicyRule, type RouteEntry, type RouteLookup, type RouteQuery } from "./evidence.ts";
+
+/** What the tracer knows of the probe run besides the evidence. */
+export interface TraceOptions {
+  /**
+   * Seconds from the start of the probe run to the gathering of the evidence: a conntrack entry idle for longer
+   * belongs to an earlier flow (a repaired fault's), not to this run's. Without it no conntrack entry is named.
+   */
+  probeSeconds?: number;
+}
 
 /** A pair's path and its findings, most specific first (`flatnet trace --json` carries both). */
 export interface PairTrace {
@@ -19,7 +29,7 @@ const FLATNET_PROTOCOL = String(FLATNET_ROUTE_PROTOCOL);
 const RANK: Record<string, number> = {
   "drop-rule": 0, "snat-rule": 0, "blackhole-route": 0, "policy-rule": 0, "foreign-route": 0, "wrong-fdb": 0, "missing-fdb": 0, "stale-vtep-mac": 0,
   "responder-down": 0, "agent-unreachable": 0,
-  "forwarding-disabled": 1, "rp-filter": 1, "chain-policy-drop": 1, "link-down": 1, "mtu-below-pod-mtu": 1,
+  "forwarding-disabled": 1, "conntrack-nat": 1, "rp-filter": 1, "chain-policy-drop": 1, "link-down": 1, "mtu-below-pod-mtu": 1,
   "neighbour-failed": 2, "route-lookup-failed": 3,
 };
 
@@ -117,6 +127,7 @@ export function tracePair(
   states: ReadonlyMap<string, NodeProbeState>,
   evidence: ReadonlyMap<string, NodeEvidence>,
   nodeIps: ReadonlyMap<string, readonly string[]>,
+  options: TraceOptions = {},
 ): PairTrace {
   const { pair } = result;
   const findings: Diagnosis[] = [];
@@ -155,6 +166,7 @@ export function tracePair(
       for (const f of checkHop(e, plan, lookup, pair.family, dataPath || mtuProblem)) add(hop, f);
       if (dataPath || mtuProblem) for (const f of checkVxlan(e, plan, lookup, evidence)) add(hop, f);
       if (dataPath) for (const f of checkPolicies(e, plan, pair)) add(hop, f);
+      if (plan.direction === "forward" && options.probeSeconds !== undefined) for (const f of checkConntrack(e, plan, pair, options.probeSeconds)) add(hop, f);
     }
     // The underlay sits between the source node's forward hop and the destination node's (and back).
     const crossing = pair.path === "cross-node" && (index === 0 || index === 2);
@@ -222,6 +234,7 @@ export function explainPair(
   states: ReadonlyMap<string, NodeProbeState>,
   evidence: ReadonlyMap<string, NodeEvidence>,
   nodeIps: ReadonlyMap<string, readonly string[]>,
+  options: TraceOptions = {},
 ): { diagnosis: Diagnosis[]; hops?: TraceHop[] } {
   if (result.verdict !== "failed" || evidence.size === 0) return { diagnosis: diagnosePair(result, states) };
   // The evidence's netfilter is the whole of it (nft and both iptables flavours): diagnosis reads that.
@@ -230,11 +243,13 @@ export function explainPair(
     return [name, rules === undefined || !state.reachable ? state : { ...state, firewall: rules }] as const;
   }));
   const base = diagnosePair(result, withRules);
-  const traced = tracePair(result, withRules, evidence, nodeIps);
+  const traced = tracePair(result, withRules, evidence, nodeIps, options);
   // diagnosePair knows flatnet's own routes: its missing/wrong route says more than a failed lookup at that node.
   const routeKnown = new Set(base.filter((d) => d.code === "missing-route" || d.code === "wrong-route").map((d) => d.node));
-  const out = traced.findings.filter((d) => !(d.code === "route-lookup-failed" && routeKnown.has(d.node)));
+  // A conntrack entry shows what a rule did: the rule (diagnosePair's snat-rule) is named before its trace.
+  const out = traced.findings.filter((d) => !(d.code === "route-lookup-failed" && routeKnown.has(d.node)) && d.code !== "conntrack-nat");
   for (const d of base) if (d.code !== "unexplained" && !out.some((o) => o.code === d.code && o.node === d.node)) out.push(d);
+  out.push(...traced.findings.filter((d) => d.code === "conntrack-nat"));
   return { diagnosis: out.length > 0 ? out : base, hops: traced.hops };
 }
 
@@ -321,6 +336,32 @@ function checkHop(e: NodeEvidence, plan: HopPlan, lookup: RouteLookup, family: "
       message: `${e.node}: neighbour ${next} on ${dev} is ${neighbour.state.join(",")}: nothing answers ARP/ND for the next hop of ${flow}`,
       fix: `check that ${next} exists on ${dev}'s link, or remove the route that uses it`,
       details: { neighbour },
+    });
+  }
+  return out;
+}
+
+/**
+ * The probe flow's own conntrack entries at this hop (original tuple exactly the probe's: protocol, source,
+ * destination, destination port; last seen during this probe run): a NAT that already happened shows there.
+ */
+function checkConntrack(e: NodeEvidence, plan: HopPlan, pair: ProbePair, probeSeconds: number): Diagnosis[] {
+  const { src, dst } = plan.packet;
+  const out: Diagnosis[] = [];
+  for (const entry of e.conntrack ?? []) {
+    if ((entry.protocol !== "tcp" && entry.protocol !== "udp") || entry.dport !== pair.dst.port || !sameIp(entry.src, src) || !sameIp(entry.dst, dst)) continue;
+    const idle = conntrackIdleSeconds(entry, e.sysctls.conntrackTimeouts ?? {});
+    if (idle === undefined || idle > Math.ceil(probeSeconds)) continue;
+    const { snat, dnat } = conntrackNat(entry);
+    if (snat === undefined && dnat === undefined) continue;
+    const text = `${entry.protocol} src=${entry.src} dst=${entry.dst} sport=${entry.sport} dport=${entry.dport} reply src=${entry.replySrc} dst=${entry.replyDst}`;
+    const what = [snat === undefined ? "" : `${src} was rewritten to ${snat} (SNAT)`, dnat === undefined ? "" : `${dst} was rewritten to ${dnat} (DNAT)`].filter(Boolean).join(" and ");
+    out.push({
+      code: "conntrack-nat",
+      node: e.node,
+      message: `${e.node}: conntrack entry \`${text}\` of this probe's flow shows ${what}`,
+      fix: `conntrack -D -p ${entry.protocol} -s ${entry.src} -d ${entry.dst} --dport ${entry.dport}, once the rule that made it is gone`,
+      details: { conntrack: entry, idleSeconds: idle },
     });
   }
   return out;
