@@ -4,11 +4,14 @@ import {
   DEFAULT_PROBE_OPTIONS,
   planTraceQueries,
   tracePair,
+  type NftTraceOutcome,
   type PairResult,
   type ProbeEndpoint,
   type ProbePair,
 } from "@flatnet/core";
 import { DEFAULT_STATE_DIR } from "../lab/state.ts";
+import { sendUdpDatagram, traceOnePacket } from "../linux/index.ts";
+import { requireLabState } from "../probe/lab-source.ts";
 import { runProbe } from "../probe/engine.ts";
 import { renderFindings, renderHops } from "../probe/render.ts";
 import { defaultCheckOptions, labSource } from "./check.ts";
@@ -20,6 +23,7 @@ export interface TraceCommandOptions extends OutputFlags {
   family: "IPv4" | "IPv6" | "all";
   timeout: number;
   color?: boolean;
+  trace?: boolean;
 }
 
 // One probe attempt of a short timeout: on a lab a healthy pair answers in well under a millisecond.
@@ -38,12 +42,14 @@ export function registerTraceCommand(program: Command): void {
       if (!Number.isInteger(n) || n < 10 || n > 60_000) throw new InvalidArgumentError(`--timeout "${value}" must be an integer from 10 to 60000`);
       return n;
     }, TRACE_TIMEOUT_MS)
+    .option("--trace", "also follow one UDP probe packet live through the netfilter of both nodes (meta nftrace, a temporary table inet fn_trace, always removed)", false)
     .option("--no-color", "no ANSI colour");
   addOutputOption(trace, ["text", "json", "yaml"]);
   addExamples(
     trace,
     "flatnet trace pod-node1-1 10.244.2.3            # one pair, every kernel on its path (lab, root)",
     "flatnet trace node1 pod-node2-1 -o json         # hops and findings as a document",
+    "flatnet trace pod-node1-1 pod-node2-1 --trace   # and the nft table/chain/rule that dropped or rewrote its packet",
   )
     .addHelpText("after", "\nExit codes: 0 the pair passed, 1 it is broken (findings printed), 2 usage error or could not trace.")
     .action(async (src: string, dst: string, options: TraceCommandOptions) => {
@@ -60,7 +66,16 @@ export function registerTraceCommand(program: Command): void {
 export interface TraceDocument {
   v: 1;
   kind: "flatnet-trace";
-  pairs: Pick<PairResult, "pair" | "verdict" | "problems" | "nat" | "error" | "hops" | "diagnosis">[];
+  pairs: (Pick<PairResult, "pair" | "verdict" | "problems" | "nat" | "error" | "hops" | "diagnosis"> & { nftrace?: NodeNftTrace[] })[];
+}
+
+/** What `--trace` saw of one UDP probe packet in one node's netfilter. */
+export interface NodeNftTrace {
+  node: string;
+  /** The rules and policies that dropped or rewrote it, in the order it met them; empty when none did. */
+  outcomes: NftTraceOutcome[];
+  /** The packet was never seen there (not sent, or lost before that node). */
+  seen: boolean;
 }
 
 /** Trace SRC -> DST on the lab: probe the pair once, gather each node's evidence once, walk the hops. 0 ok, 1 broken, 2 error. */
@@ -99,6 +114,9 @@ export async function runTrace(src: string, dst: string, options: TraceCommandOp
       kind: "flatnet-trace",
       pairs: report.results.map((r) => ({ pair: r.pair, verdict: r.verdict, problems: r.problems, nat: r.nat, ...(r.error === undefined ? {} : { error: r.error }), hops: r.hops ?? [], diagnosis: r.diagnosis })),
     };
+    if (options.trace === true) {
+      for (const entry of document.pairs) entry.nftrace = await nftracePair(options.stateDir, entry.pair);
+    }
     const format = outputFormat(options);
     if (format === "json" || format === "yaml") process.stdout.write(renderDocument(document, format));
     else process.stdout.write(renderTrace(document, options.color !== false && process.stdout.isTTY === true && process.env.NO_COLOR === undefined));
@@ -106,6 +124,25 @@ export async function runTrace(src: string, dst: string, options: TraceCommandOp
   } finally {
     await source.finish?.();
   }
+}
+
+/** One UDP probe packet of the pair, traced live in the source node's netfilter, then in the destination node's. */
+async function nftracePair(stateDir: string, pair: ProbePair): Promise<NodeNftTrace[]> {
+  const state = await requireLabState(stateDir);
+  const netnsOf = (endpoint: ProbeEndpoint): string | undefined =>
+    endpoint.kind === "node" ? state.nodes.find((n) => n.name === endpoint.node)?.netns : state.pods.find((p) => p.name === endpoint.pod)?.netns;
+  const from = netnsOf(pair.src);
+  if (from === undefined) throw new Error(`--trace: no namespace for ${pair.src.pod} in the lab`);
+  const flow = { protocol: "udp" as const, src: pair.src.ip, dst: pair.dst.ip, dport: pair.dst.port };
+  const out: NodeNftTrace[] = [];
+  for (const node of [...new Set([pair.src.node, pair.dst.node])]) {
+    const netns = state.nodes.find((n) => n.name === node)?.netns;
+    if (netns === undefined) continue;
+    const result = await traceOnePacket(netns, flow, () => sendUdpDatagram(from, pair.dst.ip, pair.dst.port), { timeoutMs: 1500 });
+    out.push({ node, outcomes: result.outcomes, seen: result.events.length > 0 });
+    if (result.outcomes.some((o) => o.action === "drop")) break; // dropped here: it never reaches the next node
+  }
+  return out;
 }
 
 function names(endpoint: ProbeEndpoint, text: string): boolean {
@@ -123,6 +160,14 @@ export function renderTrace(document: TraceDocument, color: boolean): string {
     lines.push(paint(ok ? 32 : 31, `${p.src.pod} (${p.src.ip}) -> ${p.dst.pod} (${p.dst.ip}) ${p.family} ${p.path}: ${r.verdict}${r.problems.length > 0 ? ` (${r.problems.join(", ")})` : ""}`));
     lines.push(...renderHops(r.hops ?? [], "  "));
     if (!ok) lines.push(...renderFindings(r.diagnosis, "  "));
+    for (const t of r.nftrace ?? []) {
+      if (!t.seen) lines.push(`  nftrace ${t.node}: the probe packet was not seen`);
+      else if (t.outcomes.length === 0) lines.push(`  nftrace ${t.node}: passed, no rule dropped or rewrote it`);
+      for (const o of t.outcomes) {
+        const rule = o.handle === undefined ? `${o.chain} policy` : `rule handle ${o.handle}${o.rule ? ` (\`${o.rule}\`)` : ""}`;
+        lines.push(`  nftrace ${t.node}: ${o.action === "drop" ? "dropped" : "rewritten (NAT)"} by ${o.family} ${o.table} ${o.chain} ${rule}${o.fix ? `; fix: ${o.fix}` : ""}`);
+      }
+    }
     lines.push("");
   }
   return `${lines.join("\n")}`;

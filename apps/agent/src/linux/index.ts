@@ -10,3 +10,4 @@ export * from "./cleanup.ts";
 export * from "./pod.ts";
 export * from "./kernel.ts";
 export * from "./conntrack.ts";
+export * from "./nft-trace.ts";
