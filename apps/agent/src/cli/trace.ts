@@ -127,7 +127,7 @@ export async function runTrace(src: string, dst: string, options: TraceCommandOp
 }
 
 /** One UDP probe packet of the pair, traced live in the source node's netfilter, then in the destination node's. */
-async function nftracePair(stateDir: string, pair: ProbePair): Promise<NodeNftTrace[]> {
+export async function nftracePair(stateDir: string, pair: ProbePair): Promise<NodeNftTrace[]> {
   const state = await requireLabState(stateDir);
   const netnsOf = (endpoint: ProbeEndpoint): string | undefined =>
     endpoint.kind === "node" ? state.nodes.find((n) => n.name === endpoint.node)?.netns : state.pods.find((p) => p.name === endpoint.pod)?.netns;
@@ -145,6 +145,20 @@ async function nftracePair(stateDir: string, pair: ProbePair): Promise<NodeNftTr
   return out;
 }
 
+/** `nftrace node1: dropped by ip t c rule handle 2 (`...`); fix: ...`, one line per outcome (or why there is none). */
+export function renderNftrace(traces: readonly NodeNftTrace[], indent: string): string[] {
+  const lines: string[] = [];
+  for (const t of traces) {
+    if (!t.seen) lines.push(`${indent}nftrace ${t.node}: the probe packet was not seen`);
+    else if (t.outcomes.length === 0) lines.push(`${indent}nftrace ${t.node}: passed, no rule dropped or rewrote it`);
+    for (const o of t.outcomes) {
+      const rule = o.handle === undefined ? `${o.chain} policy` : `rule handle ${o.handle}${o.rule ? ` (\`${o.rule}\`)` : ""}`;
+      lines.push(`${indent}nftrace ${t.node}: ${o.action === "drop" ? "dropped" : "rewritten (NAT)"} by ${o.family} ${o.table} ${o.chain} ${rule}${o.fix ? `; fix: ${o.fix}` : ""}`);
+    }
+  }
+  return lines;
+}
+
 function names(endpoint: ProbeEndpoint, text: string): boolean {
   if (endpoint.kind === "node") return endpoint.node === text || endpoint.pod === text || endpoint.ip === text;
   return endpoint.pod === text || endpoint.ip === text || `${endpoint.namespace ?? ""}/${endpoint.pod}` === text;
@@ -160,14 +174,7 @@ export function renderTrace(document: TraceDocument, color: boolean): string {
     lines.push(paint(ok ? 32 : 31, `${p.src.pod} (${p.src.ip}) -> ${p.dst.pod} (${p.dst.ip}) ${p.family} ${p.path}: ${r.verdict}${r.problems.length > 0 ? ` (${r.problems.join(", ")})` : ""}`));
     lines.push(...renderHops(r.hops ?? [], "  "));
     if (!ok) lines.push(...renderFindings(r.diagnosis, "  "));
-    for (const t of r.nftrace ?? []) {
-      if (!t.seen) lines.push(`  nftrace ${t.node}: the probe packet was not seen`);
-      else if (t.outcomes.length === 0) lines.push(`  nftrace ${t.node}: passed, no rule dropped or rewrote it`);
-      for (const o of t.outcomes) {
-        const rule = o.handle === undefined ? `${o.chain} policy` : `rule handle ${o.handle}${o.rule ? ` (\`${o.rule}\`)` : ""}`;
-        lines.push(`  nftrace ${t.node}: ${o.action === "drop" ? "dropped" : "rewritten (NAT)"} by ${o.family} ${o.table} ${o.chain} ${rule}${o.fix ? `; fix: ${o.fix}` : ""}`);
-      }
-    }
+    lines.push(...renderNftrace(r.nftrace ?? [], "  "));
     lines.push("");
   }
   return `${lines.join("\n")}`;

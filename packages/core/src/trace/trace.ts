@@ -347,24 +347,24 @@ function checkHop(e: NodeEvidence, plan: HopPlan, lookup: RouteLookup, family: "
  */
 function checkConntrack(e: NodeEvidence, plan: HopPlan, pair: ProbePair, probeSeconds: number): Diagnosis[] {
   const { src, dst } = plan.packet;
-  const out: Diagnosis[] = [];
-  for (const entry of e.conntrack ?? []) {
-    if ((entry.protocol !== "tcp" && entry.protocol !== "udp") || entry.dport !== pair.dst.port || !sameIp(entry.src, src) || !sameIp(entry.dst, dst)) continue;
-    const idle = conntrackIdleSeconds(entry, e.sysctls.conntrackTimeouts ?? {});
-    if (idle === undefined || idle > Math.ceil(probeSeconds)) continue;
-    const { snat, dnat } = conntrackNat(entry);
-    if (snat === undefined && dnat === undefined) continue;
-    const text = `${entry.protocol} src=${entry.src} dst=${entry.dst} sport=${entry.sport} dport=${entry.dport} reply src=${entry.replySrc} dst=${entry.replyDst}`;
-    const what = [snat === undefined ? "" : `${src} was rewritten to ${snat} (SNAT)`, dnat === undefined ? "" : `${dst} was rewritten to ${dnat} (DNAT)`].filter(Boolean).join(" and ");
-    out.push({
-      code: "conntrack-nat",
-      node: e.node,
-      message: `${e.node}: conntrack entry \`${text}\` of this probe's flow shows ${what}`,
-      fix: `conntrack -D -p ${entry.protocol} -s ${entry.src} -d ${entry.dst} --dport ${entry.dport}, once the rule that made it is gone`,
-      details: { conntrack: entry, idleSeconds: idle },
-    });
-  }
-  return out;
+  // The most recently used of the flow's entries with a NAT: one finding per hop, however many probes ran.
+  const found = (e.conntrack ?? [])
+    .filter((c) => (c.protocol === "tcp" || c.protocol === "udp") && c.dport === pair.dst.port && sameIp(c.src, src) && sameIp(c.dst, dst))
+    .map((c) => ({ c, idle: conntrackIdleSeconds(c, e.sysctls.conntrackTimeouts ?? {}) }))
+    .filter((x): x is { c: typeof x.c; idle: number } => x.idle !== undefined && x.idle <= Math.ceil(probeSeconds) && Object.keys(conntrackNat(x.c)).length > 0)
+    .sort((a, b) => a.idle - b.idle)[0];
+  if (found === undefined) return [];
+  const { c: entry, idle } = found;
+  const { snat, dnat } = conntrackNat(entry);
+  const text = `${entry.protocol} src=${entry.src} dst=${entry.dst} sport=${entry.sport} dport=${entry.dport} reply src=${entry.replySrc} dst=${entry.replyDst}`;
+  const what = [snat === undefined ? "" : `${src} was rewritten to ${snat} (SNAT)`, dnat === undefined ? "" : `${dst} was rewritten to ${dnat} (DNAT)`].filter(Boolean).join(" and ");
+  return [{
+    code: "conntrack-nat",
+    node: e.node,
+    message: `${e.node}: conntrack entry \`${text}\` of this probe's flow shows ${what}`,
+    fix: `conntrack -D -p ${entry.protocol} -s ${entry.src} -d ${entry.dst} --dport ${entry.dport}, once the rule that made it is gone`,
+    details: { conntrack: entry, idleSeconds: idle },
+  }];
 }
 
 /** Base-chain policies that drop the pair's packets at this hop when no rule of that chain accepts them. */
