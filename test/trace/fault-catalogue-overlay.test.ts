@@ -1,14 +1,14 @@
-import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildProbePlan, DEFAULT_PROBE_OPTIONS, type ProbeReport } from "@flatnet/core";
 import { runProbe } from "../../apps/agent/src/probe/engine.ts";
 import { labInventory, labPodMtu, labStateSource, requireLabState, responderSocket, startLabResponders } from "../../apps/agent/src/probe/lab-source.ts";
 import { responderTransport } from "../../apps/agent/src/probe/transport.ts";
 import { inNetns, ipBatch, isRoot } from "../probe/topology.ts";
+import { built, flatnet, labUp } from "./lab-cli.ts";
 import { between, both, expectExplained, waitHealthy, type Fault } from "./catalogue.ts";
 
 // The tracer's fault catalogue on the overlay paths: a `flatnet lab` with real agents, once with the vxlan backend
@@ -16,18 +16,10 @@ import { between, both, expectExplained, waitHealthy, type Fault } from "./catal
 // those paths only, made by hand (bridge FDB, neighbours, nft on the underlay bridge, link MTU, sysctl, ip route,
 // iptables-nft). A fault in a node's VXLAN state is made with that node's agent stopped, or it would repair it.
 
-const repo = resolve(fileURLToPath(new URL("../..", import.meta.url)));
-const main = join(repo, "apps/agent/dist/main.js");
-const built = existsSync(main) && existsSync(join(repo, "apps/agent/dist/cni/flatnet")) && existsSync(join(repo, "apps/agent/dist/probe-responder.js"));
 const skip = !isRoot() || !built;
 if (skip) console.log(`overlay fault catalogue skipped: ${!isRoot() ? "needs root" : "needs the built agent (npm run build -w @flatnet/agent)"}`);
 
 const [P1, P2, P3] = ["pod-node1-1", "pod-node2-1", "pod-node3-1"] as const;
-
-function flatnet(args: string[]): { status: number | null; out: string } {
-  const r = spawnSync(process.execPath, [main, ...args], { encoding: "utf8" });
-  return { status: r.status, out: `${r.stdout}${r.stderr}` };
-}
 
 interface Lab {
   stateDir: string;
@@ -59,10 +51,7 @@ function catalogue(backend: "vxlan" | "auto", prefix: string, faults: (lab: Lab)
     };
 
     beforeAll(async () => {
-      const args = ["lab", "up", "--prefix", prefix, "--state-dir", stateDir, "--nodes", "3", "--pods-per-node", "1", "--backend", backend];
-      let up = flatnet(args);
-      for (let attempt = 2; up.status !== 0 && attempt <= 3; attempt++) up = flatnet(args); // a lab rebuilds from scratch
-      expect(up.status, up.out).toBe(0);
+      labUp(["--prefix", prefix, "--state-dir", stateDir, "--nodes", "3", "--pods-per-node", "1", "--backend", backend]);
       await startLabResponders(stateDir);
     }, 240_000);
 

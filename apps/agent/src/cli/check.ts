@@ -37,6 +37,7 @@ import { runResponder, RESPONDER_USAGE } from "../probe/responder-cli.ts";
 import { nodeProbeSocket } from "../probe/node-responder.ts";
 import { agentTransport, responderTransport } from "../probe/transport.ts";
 import { addExamples } from "./examples.ts";
+import { nftracePair, renderNftrace } from "./nftrace.ts";
 import { addOutputOption, type OutputFormat, outputFormat, renderDocument } from "./output.ts";
 
 export interface CheckCommandOptions {
@@ -375,7 +376,6 @@ async function checkOnce(source: CheckSource, options: CheckCommandOptions, prob
     const by = options.by ?? (format === "wide" ? "pod" : undefined);
     process.stdout.write(renderReport(report, { color, explain: options.explain === true, ...(by === undefined ? {} : { by }) }));
     if (options.explain === true && options.trace === true && inventory.cluster.source === "lab") {
-      const { nftracePair, renderNftrace } = await import("./trace.ts");
       for (const r of report.results.filter((x) => x.verdict === "failed").slice(0, 10)) {
         process.stdout.write(`${[`${r.pair.id}:`, ...renderNftrace(await nftracePair(options.stateDir, r.pair), "  ")].join("\n")}\n`);
       }

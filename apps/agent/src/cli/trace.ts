@@ -4,18 +4,16 @@ import {
   DEFAULT_PROBE_OPTIONS,
   planTraceQueries,
   tracePair,
-  type NftTraceOutcome,
   type PairResult,
   type ProbeEndpoint,
   type ProbePair,
 } from "@flatnet/core";
 import { DEFAULT_STATE_DIR } from "../lab/state.ts";
-import { sendUdpDatagram, traceOnePacket } from "../linux/index.ts";
-import { requireLabState } from "../probe/lab-source.ts";
 import { runProbe } from "../probe/engine.ts";
 import { renderFindings, renderHops } from "../probe/render.ts";
 import { defaultCheckOptions, labSource } from "./check.ts";
 import { addExamples } from "./examples.ts";
+import { nftracePair, renderNftrace, type NodeNftTrace } from "./nftrace.ts";
 import { addOutputOption, type OutputFlags, outputFormat, renderDocument } from "./output.ts";
 
 export interface TraceCommandOptions extends OutputFlags {
@@ -69,14 +67,6 @@ export interface TraceDocument {
   pairs: (Pick<PairResult, "pair" | "verdict" | "problems" | "nat" | "error" | "hops" | "diagnosis"> & { nftrace?: NodeNftTrace[] })[];
 }
 
-/** What `--trace` saw of one UDP probe packet in one node's netfilter. */
-export interface NodeNftTrace {
-  node: string;
-  /** The rules and policies that dropped or rewrote it, in the order it met them; empty when none did. */
-  outcomes: NftTraceOutcome[];
-  /** The packet was never seen there (not sent, or lost before that node). */
-  seen: boolean;
-}
 
 /** Trace SRC -> DST on the lab: probe the pair once, gather each node's evidence once, walk the hops. 0 ok, 1 broken, 2 error. */
 export async function runTrace(src: string, dst: string, options: TraceCommandOptions): Promise<number> {
@@ -124,39 +114,6 @@ export async function runTrace(src: string, dst: string, options: TraceCommandOp
   } finally {
     await source.finish?.();
   }
-}
-
-/** One UDP probe packet of the pair, traced live in the source node's netfilter, then in the destination node's. */
-export async function nftracePair(stateDir: string, pair: ProbePair): Promise<NodeNftTrace[]> {
-  const state = await requireLabState(stateDir);
-  const netnsOf = (endpoint: ProbeEndpoint): string | undefined =>
-    endpoint.kind === "node" ? state.nodes.find((n) => n.name === endpoint.node)?.netns : state.pods.find((p) => p.name === endpoint.pod)?.netns;
-  const from = netnsOf(pair.src);
-  if (from === undefined) throw new Error(`--trace: no namespace for ${pair.src.pod} in the lab`);
-  const flow = { protocol: "udp" as const, src: pair.src.ip, dst: pair.dst.ip, dport: pair.dst.port };
-  const out: NodeNftTrace[] = [];
-  for (const node of [...new Set([pair.src.node, pair.dst.node])]) {
-    const netns = state.nodes.find((n) => n.name === node)?.netns;
-    if (netns === undefined) continue;
-    const result = await traceOnePacket(netns, flow, () => sendUdpDatagram(from, pair.dst.ip, pair.dst.port), { timeoutMs: 1500 });
-    out.push({ node, outcomes: result.outcomes, seen: result.events.length > 0 });
-    if (result.outcomes.some((o) => o.action === "drop")) break; // dropped here: it never reaches the next node
-  }
-  return out;
-}
-
-/** `nftrace node1: dropped by ip t c rule handle 2 (`...`); fix: ...`, one line per outcome (or why there is none). */
-export function renderNftrace(traces: readonly NodeNftTrace[], indent: string): string[] {
-  const lines: string[] = [];
-  for (const t of traces) {
-    if (!t.seen) lines.push(`${indent}nftrace ${t.node}: the probe packet was not seen`);
-    else if (t.outcomes.length === 0) lines.push(`${indent}nftrace ${t.node}: passed, no rule dropped or rewrote it`);
-    for (const o of t.outcomes) {
-      const rule = o.handle === undefined ? `${o.chain} policy` : `rule handle ${o.handle}${o.rule ? ` (\`${o.rule}\`)` : ""}`;
-      lines.push(`${indent}nftrace ${t.node}: ${o.action === "drop" ? "dropped" : "rewritten (NAT)"} by ${o.family} ${o.table} ${o.chain} ${rule}${o.fix ? `; fix: ${o.fix}` : ""}`);
-    }
-  }
-  return lines;
 }
 
 function names(endpoint: ProbeEndpoint, text: string): boolean {
