@@ -3,10 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildProbePlan, DEFAULT_PROBE_OPTIONS, type ProbeReport } from "@flatnet/core";
-import { runProbe } from "../../apps/agent/src/probe/engine.ts";
-import { labInventory, labPodMtu, labStateSource, requireLabState, responderSocket, startLabResponders } from "../../apps/agent/src/probe/lab-source.ts";
-import { responderTransport } from "../../apps/agent/src/probe/transport.ts";
+import type { ProbeReport } from "@flatnet/core";
+import { startLabResponders } from "../../apps/agent/src/probe/lab-source.ts";
 import { inNetns, ipBatch, isRoot } from "../probe/topology.ts";
 import { built, flatnet, labUp } from "./lab-cli.ts";
 import { between, both, expectExplained, waitHealthy, type Fault } from "./catalogue.ts";
@@ -34,19 +32,11 @@ function catalogue(backend: "vxlan" | "auto", prefix: string, faults: (lab: Lab)
     const lab: Lab = {
       stateDir,
       ns: (name) => `${prefix}${name}`,
+      // As a user would: `flatnet check` of the lab, its JSON report.
       async check() {
-        const state = await requireLabState(stateDir);
-        const inventory = labInventory(state);
-        const podMtu = await labPodMtu(state);
-        return runProbe({
-          cluster: inventory.cluster,
-          plan: buildProbePlan(inventory, { mode: "all-pods" }),
-          options: { ...DEFAULT_PROBE_OPTIONS, podMtu, retries: 1, timeoutMs: 1000 },
-          transport: responderTransport((src) => ({ socketPath: responderSocket(stateDir, src.pod) })),
-          nodeIps: new Map(inventory.nodes.map((n) => [n.name, n.nodeIps])),
-          states: labStateSource(stateDir, state, podMtu),
-          retryBackoffMs: 0,
-        });
+        const r = flatnet(["check", "--state-dir", stateDir, "--no-include-nodes", "--family", "IPv4", "--timeout", "1000", "--retries", "1", "-o", "json"]);
+        expect(r.status === 0 || r.status === 1, r.stderr).toBe(true);
+        return JSON.parse(r.stdout) as ProbeReport;
       },
     };
 
