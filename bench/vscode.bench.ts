@@ -26,7 +26,7 @@ async function treeBench(): Promise<void> {
       contents: `export { FlatnetTreeProvider } from "./src/tree-provider.ts";
 export { TreeModel } from "./src/model/tree.ts";
 export { findInventoryProblems } from "./src/model/problems.ts";
-export { makeSyntheticCluster } from "./src/model/synthetic.ts";`,
+export { makeSyntheticCluster } from "./test-support/synthetic.ts";`,
       resolveDir: app,
       loader: "ts",
     },
@@ -34,7 +34,7 @@ export { makeSyntheticCluster } from "./src/model/synthetic.ts";`,
     format: "esm",
     platform: "node",
     outfile: out,
-    alias: { vscode: join(app, "src", "test-support", "vscode-stub.ts"), "@flatnet/core": join(here, "..", "packages", "core", "src", "index.ts") },
+    alias: { vscode: join(app, "test-support", "vscode-stub.ts"), "@flatnet/core": join(here, "..", "packages", "core", "src", "index.ts") },
     logLevel: "silent",
   });
   const m = await import(out);
@@ -62,7 +62,7 @@ export { makeSyntheticCluster } from "./src/model/synthetic.ts";`,
 }
 
 async function heatmapBench(): Promise<void> {
-  const { buildWebviewBundle, chromiumMissingReason, launchChromium, openWebview } = await import("../apps/vscode/src/test-support/webview-page.ts");
+  const { buildWebviewBundle, chromiumMissingReason, launchChromium, openWebview } = await import("../apps/vscode/test-support/webview-page.ts");
   const missing = chromiumMissingReason();
   if (missing) {
     console.log(`heatmap bench skipped: ${missing}`);

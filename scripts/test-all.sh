@@ -19,6 +19,10 @@ step() {
 }
 
 step "typecheck" npx turbo run typecheck --output-logs=errors-only
+# What may import what (.dependency-cruiser.cjs: no file or folder cycle, the layers of docs/design.md), and the
+# kernel behind one door (only apps/agent/src/linux/ spawns ip, bridge, nft, iptables, conntrack, sysctl or opens netlink).
+step "import guard (dependency-cruiser)" node scripts/check-deps.mjs
+step "kernel door guard" node scripts/check-kernel-door.mjs
 step "unit tests on Node (turbo: core, agent, vscode)" \
   env FLATNET_COUNTS_DIR="$PWD/$out" npx turbo run test --concurrency=1 --continue --output-logs=full
 step "core tests on Bun" npm run -s -w @flatnet/core test:bun

@@ -1,7 +1,7 @@
 import { defineConfig } from "tsup";
 
 export default defineConfig({
-  // probe-responder: the light entry every lab pod / DaemonSet pod runs (probes engineer).
+  // probe-responder: the light entry every lab pod and DaemonSet pod runs.
   entry: { main: "src/main.ts", "probe-responder": "src/probe/responder-main.ts" },
   format: ["esm"],
   sourcemap: true,

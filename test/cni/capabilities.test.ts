@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tryGetFromAgent } from "../../apps/agent/src/lab/agent-client.ts";
+import { tryGetJson } from "../../apps/agent/src/http/client.ts";
 import { addUnderlay, createNamespaces, installPlugin, isRoot, linksOf, runPlugin, type RunningAgent, sh, startAgent, stopAgent, tempDir, waitFor } from "./helpers.ts";
 
 const NODE = "fn-rt-cap-node";
@@ -49,9 +49,9 @@ describe.skipIf(!isRoot || !haveSetpriv)("the agent with the DaemonSet's capabil
     try {
       const apiSocket = agent.apiSocket;
       // Ready, or the sync's error reported by /readyz (503 with lastError), whichever comes first.
-      let readyz = await tryGetFromAgent(apiSocket, "/readyz");
+      let readyz = await tryGetJson({ socketPath: apiSocket }, "/readyz");
       await waitFor("the agent's first sync or its failure", async () => {
-        readyz = await tryGetFromAgent(apiSocket, "/readyz");
+        readyz = await tryGetJson({ socketPath: apiSocket }, "/readyz");
         return readyz?.status === 200 || agent!.log().includes('"msg":"sync failed"');
       });
       const add = await cni("ADD", agentDir);

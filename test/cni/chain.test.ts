@@ -4,13 +4,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   addNetworkList,
-  checkNetworkList,
   CniPluginError,
   type Conflist,
   delNetworkList,
   type ExecutorOptions,
   readCachedResult,
 } from "../../apps/agent/src/cni/executor.ts";
+import { checkNetworkList } from "../../apps/agent/test-support/cni-list.ts";
 import { createNamespaces, haveReference, installPlugin, isRoot, linksOf, REFERENCE_PLUGINS, sh, tempDir } from "./helpers.ts";
 
 const NODE = "fn-tc-c-node";

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attachPod, readKernelState } from "../../apps/agent/src/linux/index.ts";
-import { EmbeddedDatastore } from "../../apps/agent/src/store/embedded.ts";
+import { EmbeddedDatastore } from "../../apps/agent/src/datastore/embedded.ts";
 import { createNetns, deleteNetns, sh, skipReason } from "./netns.ts";
 
 const UL = "fn-ta-e-ul";

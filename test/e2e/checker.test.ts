@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureBridge, attachPod } from "../../apps/agent/src/linux/pod.ts";
-import type { PairResult } from "../../apps/agent/src/lab/checker/checker.ts";
-import { PodChecker } from "../../apps/agent/src/lab/checker/pod-checker.ts";
-import { renderMatrix } from "../../apps/agent/src/lab/checker/render.ts";
+import type { PairResult } from "./pod-checker/checker.ts";
+import { PodChecker } from "./pod-checker/pod-checker.ts";
 import { run } from "../../apps/agent/src/lab/exec.ts";
-import { createNamespaces, deleteNamespaces, listLabNamespaces, setSysctls } from "../../apps/agent/src/lab/topology.ts";
+import { setSysctls } from "../../apps/agent/src/linux/index.ts";
+import { createNamespaces, deleteNamespaces, listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
 
 // The lab's checker against pods on one node bridge (no agent needed), with faults injected by nftables in the pods:
 // a SNAT the responder must notice, and a drop that both ICMP and TCP must report.
@@ -54,7 +54,6 @@ describe.skipIf(!isRoot)("lab pod checker", () => {
     expect(report.ok).toBe(true);
     expect(report.pairs).toHaveLength(3 * 2 * 2);
     for (const pair of report.pairs) expect(pair.sawSource).toBe(pair.expectedSource);
-    expect(renderMatrix(report)).toContain("all 12 pod pairs reachable");
   });
 
   it("reports a SNAT as NAT and a drop as ICMP and TCP failures, and nothing else", async () => {
@@ -84,9 +83,6 @@ describe.skipIf(!isRoot)("lab pod checker", () => {
       const natted = report.pairs.find((p) => p.from === "pod-node1-3" && p.to === "pod-node1-1" && p.family === "IPv4");
       expect(natted?.sawSource).toBe("10.99.0.3");
       expect(natted?.error).toBe("NAT: responder saw 10.99.0.3, expected 10.244.1.4");
-      const matrix = renderMatrix(report);
-      expect(matrix).toContain("3 of 12 pod pairs failed:");
-      expect(matrix).toMatch(/pod-node1-1\s+-\s+ok\/FAIL\s+ok\/ok/);
     } finally {
       await run("ip", ["netns", "exec", pods[2]!.netns, "nft", "delete", "table", "ip", "fnsnat"], { allowFailure: true });
       await run("ip", ["netns", "exec", pods[1]!.netns, "nft", "delete", "table", "ip6", "fndrop"], { allowFailure: true });

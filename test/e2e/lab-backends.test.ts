@@ -1,7 +1,8 @@
 import { rm } from "node:fs/promises";
 import { firstAddress, formatIp, parseCidr } from "@flatnet/core";
 import { afterAll, describe, expect, it } from "vitest";
-import { labCheck, labDown, labStatus, labUp } from "../../apps/agent/src/lab/lab.ts";
+import { labDown, labStatus, labUp } from "../../apps/agent/src/lab/lab.ts";
+import { labCheck } from "./pod-checker/pod-checker.ts";
 import { listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
 import { describeRoute, flatnetRoutes, isRoot, skipReason, tempStateDir } from "./lab-helpers.ts";
 

@@ -9,9 +9,9 @@ import { run } from "../../apps/agent/src/lab/exec.ts";
 import { labDown, labUp } from "../../apps/agent/src/lab/lab.ts";
 import { buildPodImage, ENTRY_PATH, POD_IMAGE, RESPONDER_PATH } from "../../apps/agent/src/lab/pod-image.ts";
 import { nodePodman } from "../../apps/agent/src/lab/podman.ts";
-import { nodeCniRoot, podImageDir } from "../../apps/agent/src/lab/pods.ts";
+import { nodeCniRoot, podImageDir } from "../../apps/agent/src/lab/names.ts";
 import { listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
-import { waitFor } from "../../apps/agent/src/lab/wait.ts";
+import { waitFor } from "../../apps/agent/src/wait.ts";
 import { isRoot, podVeths, reservedPodIps, responderIdentity, skipReason, tempStateDir } from "./lab-helpers.ts";
 
 // Debian's containerd (1.6, libcni 1.1) runs one container with `ctr run --cni` through the conflist the lab

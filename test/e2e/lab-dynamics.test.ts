@@ -1,10 +1,11 @@
 import { rm } from "node:fs/promises";
-import { canonicalCidr, vtepMacFor } from "@flatnet/core";
+import { canonicalCidr, vtepMacFor, type LabNode } from "@flatnet/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { addNode, killAgent, labCheck, labDown, labStatus, labUp, removeNode, startAgent } from "../../apps/agent/src/lab/lab.ts";
-import { loadState, type LabNode } from "../../apps/agent/src/lab/state.ts";
+import { addNode, killAgent, labDown, labStatus, labUp, removeNode, startAgent } from "../../apps/agent/src/lab/lab.ts";
+import { labCheck } from "./pod-checker/pod-checker.ts";
+import { loadState } from "../../apps/agent/src/lab/state.ts";
 import { listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
-import { waitFor } from "../../apps/agent/src/lab/wait.ts";
+import { waitFor } from "../../apps/agent/src/wait.ts";
 import { deleteRoute, describeRoute, flatnetRoutes, isRoot, skipReason, tempStateDir, vxlanFdb, vxlanNeighbours } from "./lab-helpers.ts";
 
 // One auto, dual-stack lab (node1 and node3 share a segment: host-gw; node2 is across the router: vxlan) for joins,

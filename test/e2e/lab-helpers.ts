@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { DEFAULT_PROBE_PORT } from "@flatnet/core";
 import { IpamStore } from "../../apps/agent/src/ipam-store/store.ts";
 import { run } from "../../apps/agent/src/lab/exec.ts";
-import { nodeCniRoot } from "../../apps/agent/src/lab/pods.ts";
+import { nodeCniRoot } from "../../apps/agent/src/lab/names.ts";
 
 export const isRoot = process.getuid?.() === 0;
 

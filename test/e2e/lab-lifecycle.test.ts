@@ -3,11 +3,13 @@ import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { labCheck, labDown, labUp } from "../../apps/agent/src/lab/lab.ts";
+import { labDown, labUp } from "../../apps/agent/src/lab/lab.ts";
+import { labCheck } from "./pod-checker/pod-checker.ts";
 import { Progress } from "../../apps/agent/src/lab/progress.ts";
 import { loadState, statePath } from "../../apps/agent/src/lab/state.ts";
 import { flatnetCommand, isRecordedProcessAlive } from "../../apps/agent/src/lab/supervisor.ts";
-import { createNamespaces, deleteNamespaces, listLabNamespaces, listNamespaces } from "../../apps/agent/src/lab/topology.ts";
+import { listNamespaces } from "../../apps/agent/src/linux/index.ts";
+import { createNamespaces, deleteNamespaces, listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
 import { isRoot, skipReason, tempStateDir } from "./lab-helpers.ts";
 
 // up twice, up after a crash, down removing exactly the lab (recorded and leftover namespaces, processes), and

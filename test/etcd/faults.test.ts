@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { EtcdDatastore } from "../../apps/agent/src/etcd/etcd-datastore.ts";
-import { startEtcd, type RunningEtcd } from "../../apps/agent/src/etcd/start-etcd.ts";
-import { waitFor } from "../../apps/agent/src/etcd/wait-for.ts";
-import { KubeDatastore } from "../../apps/agent/src/kube/kube-datastore.ts";
+import { EtcdDatastore } from "../../apps/agent/src/datastore/etcd-datastore.ts";
+import { startEtcd, type RunningEtcd } from "../../apps/agent/test-support/start-etcd.ts";
+import { waitUntil } from "../../apps/agent/src/wait.ts";
+import { KubeDatastore } from "../../apps/agent/src/datastore/kube-datastore.ts";
 import { FakeApiServer } from "../fake-apiserver/fake-apiserver.ts";
 import { expectedRoutes, TestAgent } from "./harness.ts";
 
@@ -42,12 +42,12 @@ describe.skipIf(!haveEtcd)("faults with the etcd datastore", { timeout: 60_000 }
   it("datastore unreachable: routes kept, retries back off, reconverges when etcd returns (etcd restarted)", async () => {
     const { open, agents: [a, b, c] } = cluster(3);
     for (const agent of [a!, b!, c!]) await agent.start();
-    await waitFor("3 nodes converged", () => converged([a!, b!, c!]));
+    await waitUntil("3 nodes converged", () => converged([a!, b!, c!]));
     const before = a!.routes();
 
     await etcd.kill(); // etcd down; its data stays
     a!.reconciler!.trigger("test: resync while etcd is down");
-    await waitFor("three failed syncs on node1", () => a!.failures().length >= 3);
+    await waitUntil("three failed syncs on node1", () => a!.failures().length >= 3);
     const failures = a!.failures();
     expect(failures.every((f) => f.kind === "datastore")).toBe(true);
     // Exponential backoff: every retry waits longer than the one before, up to the cap.
@@ -59,7 +59,7 @@ describe.skipIf(!haveEtcd)("faults with the etcd datastore", { timeout: 60_000 }
     await etcd.restart();
     const d = new TestAgent("node4", "172.31.0.14", open);
     agents.push(d);
-    await waitFor("node4 registered once etcd is back", async () => {
+    await waitUntil("node4 registered once etcd is back", async () => {
       try {
         await d.start();
         return true;
@@ -68,14 +68,14 @@ describe.skipIf(!haveEtcd)("faults with the etcd datastore", { timeout: 60_000 }
         return false;
       }
     });
-    await waitFor("all 4 nodes converged after the restart", () => converged([a!, b!, c!, d]));
+    await waitUntil("all 4 nodes converged after the restart", () => converged([a!, b!, c!, d]));
     expect(a!.routes()).toHaveLength(3);
   });
 
   it("a node deleted while its peers' agents were down is cleaned from their kernels after restart", async () => {
     const { open, agents: [a, b, c] } = cluster(3);
     for (const agent of [a!, b!, c!]) await agent.start();
-    await waitFor("3 nodes converged", () => converged([a!, b!, c!]));
+    await waitUntil("3 nodes converged", () => converged([a!, b!, c!]));
     await b!.stop();
     await c!.stop();
     expect(b!.routes()).toContain(`${a!.podCidrs[0]} via 172.31.0.11`); // still programmed: agents never flush
@@ -87,7 +87,7 @@ describe.skipIf(!haveEtcd)("faults with the etcd datastore", { timeout: 60_000 }
 
     await b!.start();
     await c!.start();
-    await waitFor("node2 and node3 to drop node1", () => converged([b!, c!]));
+    await waitUntil("node2 and node3 to drop node1", () => converged([b!, c!]));
     expect(b!.routes()).toEqual([`${c!.podCidrs[0]} via 172.31.0.13`]);
     expect(c!.routes()).toEqual([`${b!.podCidrs[0]} via 172.31.0.12`]);
   });
@@ -96,7 +96,7 @@ describe.skipIf(!haveEtcd)("faults with the etcd datastore", { timeout: 60_000 }
     const { agents: [a, b] } = cluster(2);
     await Promise.all([a!.start(), b!.start()]);
     expect(a!.podCidrs).not.toEqual(b!.podCidrs);
-    await waitFor("both converged", () => converged([a!, b!]));
+    await waitUntil("both converged", () => converged([a!, b!]));
   });
 });
 
@@ -131,32 +131,32 @@ describe("faults with the Kubernetes datastore (fake apiserver)", { timeout: 60_
 
   it("a watch dropped mid-stream resumes and the loop sees the next change", async () => {
     const [a, b] = await start(2);
-    await waitFor("2 nodes converged", () => converged([a!, b!]));
+    await waitUntil("2 nodes converged", () => converged([a!, b!]));
     fake.dropWatches();
     fake.putNode(kubeletNode("node3", "172.31.0.13", "10.244.3.0/24"));
-    await waitFor("node1 routes to node3 after the resumed watch", () => a!.routes().includes("10.244.3.0/24 via 172.31.0.13"));
+    await waitUntil("node1 routes to node3 after the resumed watch", () => a!.routes().includes("10.244.3.0/24 via 172.31.0.13"));
   });
 
   it("apiserver down: routes kept; when it returns, a node deleted meanwhile is cleaned", async () => {
     const [a, b, c] = await start(3);
-    await waitFor("3 nodes converged", () => converged([a!, b!, c!]));
+    await waitUntil("3 nodes converged", () => converged([a!, b!, c!]));
     await c!.stop();
     fake.setUnavailable(true);
     a!.reconciler!.trigger("test: resync while the apiserver is down");
-    await waitFor("a sync after the outage began", () => a!.outcomes.length >= 2);
+    await waitUntil("a sync after the outage began", () => a!.outcomes.length >= 2);
     // The informer's cache still answers: the agent keeps (and keeps programming) what it last knew.
     expect(a!.routes()).toEqual(expectedRoutes(a!, [a!, b!, c!]));
     fake.deleteNode("node3"); // the cloud controller removed it while the apiserver was unreachable for agents
     fake.setUnavailable(false);
-    await waitFor("node1 and node2 drop node3", () => converged([a!, b!]));
+    await waitUntil("node1 and node2 drop node3", () => converged([a!, b!]));
   });
 
   it("a node deleted while its peers' agents were down is cleaned after restart", async () => {
     const [a, b, c] = await start(3);
-    await waitFor("3 nodes converged", () => converged([a!, b!, c!]));
+    await waitUntil("3 nodes converged", () => converged([a!, b!, c!]));
     for (const agent of [a!, b!, c!]) await agent.stop();
     fake.deleteNode("node1");
     await b!.start();
-    await waitFor("node2 drops node1", () => JSON.stringify(b!.routes()) === JSON.stringify(["10.244.3.0/24 via 172.31.0.13"]));
+    await waitUntil("node2 drops node1", () => JSON.stringify(b!.routes()) === JSON.stringify(["10.244.3.0/24 via 172.31.0.13"]));
   });
 });

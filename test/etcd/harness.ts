@@ -1,7 +1,7 @@
 import type { NetworkOptions } from "@flatnet/core";
-import { FakeKernel } from "../../apps/agent/src/reconcile/fake-kernel.ts";
+import { FakeKernel } from "../../apps/agent/test-support/fake-kernel.ts";
 import { Reconciler, type SyncOutcome } from "../../apps/agent/src/reconcile/loop.ts";
-import type { Datastore } from "../../apps/agent/src/store/datastore.ts";
+import type { Datastore } from "../../apps/agent/src/datastore/datastore.ts";
 
 // A node agent for fault tests: a real datastore, the real reconcile loop, and a fake kernel that outlives the
 // agent (a restarted agent finds the routes its predecessor programmed, as on a real node).

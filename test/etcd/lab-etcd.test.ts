@@ -3,10 +3,11 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { killAgent, labCheck, labDown, labUp, removeNode, startAgent } from "../../apps/agent/src/lab/lab.ts";
+import { killAgent, labDown, labUp, removeNode, startAgent } from "../../apps/agent/src/lab/lab.ts";
+import { labCheck } from "../e2e/pod-checker/pod-checker.ts";
 import { isRecordedProcessAlive } from "../../apps/agent/src/lab/supervisor.ts";
 import { listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
-import { waitFor } from "../../apps/agent/src/lab/wait.ts";
+import { waitFor } from "../../apps/agent/src/wait.ts";
 import { existsSync } from "node:fs";
 
 // `flatnet lab up --datastore etcd`: etcd inside the lab's underlay namespace, agents in the node namespaces on it,

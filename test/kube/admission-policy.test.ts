@@ -4,7 +4,8 @@ import { evaluate } from "@marcbachmann/cel-js";
 import { ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1";
 import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
-import { annotationKeys, DEFAULT_ANNOTATION_PREFIX, registrationAnnotations } from "../../apps/agent/src/kube/node-object.ts";
+import { annotationKeys, DEFAULT_ANNOTATION_PREFIX } from "@flatnet/core";
+import { registrationAnnotations } from "../../apps/agent/src/datastore/kube-node.ts";
 import { applyMergePatch, applyStrategicMergePatch } from "../fake-apiserver/patch.ts";
 
 // deploy/admission-policy.yaml's CEL, evaluated here (@marcbachmann/cel-js, a CEL implementation; the apiserver's is

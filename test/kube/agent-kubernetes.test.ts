@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { waitFor } from "../../apps/agent/src/etcd/wait-for.ts";
+import { waitUntil } from "../../apps/agent/src/wait.ts";
 import { flatnetCommand } from "../../apps/agent/src/lab/supervisor.ts";
 import { FakeApiServer } from "../fake-apiserver/fake-apiserver.ts";
 
@@ -83,20 +83,20 @@ describe.skipIf(!isRoot)("flatnet agent --datastore kubernetes against the fake 
       stdio: ["ignore", "ignore", "pipe"],
     });
     agent.stderr!.on("data", (chunk) => (log += chunk));
-    await waitFor("the agent to be ready", async () => {
+    await waitUntil("the agent to be ready", async () => {
       if (agent!.exitCode !== null) throw new Error(`agent exited ${agent!.exitCode}: ${log}`);
       return (await get(socket, "/readyz").catch(() => ({ status: 0 }))).status === 200;
     }, { timeoutMs: 60_000, intervalMs: 100 });
 
     expect(fake.getNode("k1")!.metadata.annotations).toMatchObject({ "flatnet.io/underlay-ips": "172.31.9.11" });
-    await waitFor("routes to k2 and k3", async () => (await flatnetRoutes()).length === 2);
+    await waitUntil("routes to k2 and k3", async () => (await flatnetRoutes()).length === 2);
     expect(await flatnetRoutes()).toEqual(["10.244.2.0/24 via 172.31.9.12", "10.244.3.0/24 via 172.31.9.13"]);
     expect(JSON.parse(await readFile(join(dir, "subnet.json"), "utf8"))).toEqual({ podCidrs: ["10.244.1.0/24"], mtu: 1500 });
     const metrics = (await get(socket, "/metrics")).body;
     expect(metrics).toContain('flatnet_datastore_info{kind="kubernetes"} 1');
 
     fake.deleteNode("k3");
-    await waitFor("the route to the deleted k3 to go", async () => (await flatnetRoutes()).length === 1);
+    await waitUntil("the route to the deleted k3 to go", async () => (await flatnetRoutes()).length === 1);
     expect(await flatnetRoutes()).toEqual(["10.244.2.0/24 via 172.31.9.12"]);
   });
 });

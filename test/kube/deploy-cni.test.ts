@@ -9,7 +9,7 @@ import { resolveAgentSettings } from "../../apps/agent/src/config/agent-config.t
 import { agentSocketOf, cniWorkerSocket } from "../../apps/agent/src/cni/delegate.ts";
 import { CniError } from "../../apps/agent/src/cni/errors.ts";
 import { parseNetconf } from "../../apps/agent/src/cni/netconf.ts";
-import { type Invocation, requireNodeNetns, resolveSubnet } from "../../apps/agent/src/cni/plugin.ts";
+import { type Invocation, requireNodeNetns, resolveSubnet } from "../../apps/agent/src/cni/invocation.ts";
 import { installCni } from "../../apps/agent/src/cni/runtime.ts";
 
 // The real-cluster deployment against the CNI plugin as built: the ConfigMap's conflist passes the plugin's own

@@ -14,7 +14,7 @@ import { parseHostPort } from "../../apps/agent/src/config/metrics-address.ts";
 import { parseNetconf } from "../../apps/agent/src/cni/netconf.ts";
 import { evidenceSocketPath } from "../../apps/agent/src/api/routes-probe.ts";
 import { DEFAULT_POD_IPAM_DB } from "../../apps/agent/src/metrics/cluster-metrics.ts";
-import { DEFAULT_IPAM_LEASE as IPAM_LEASE } from "../../apps/agent/src/kube/kube-datastore.ts";
+import { DEFAULT_IPAM_LEASE as IPAM_LEASE } from "../../apps/agent/src/datastore/kube-datastore.ts";
 
 // The manifests are validated against the Kubernetes OpenAPI schemas that the kubernetes-models package compiles
 // (types, enums, required fields), plus flatnet's own rules: least privilege, and configs the agent accepts.

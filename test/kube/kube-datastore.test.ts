@@ -4,9 +4,9 @@ import { join } from "node:path";
 import { CoordinationV1Api, KubeConfig } from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FakeApiServer } from "../fake-apiserver/fake-apiserver.ts";
-import { KubeDatastore, loadKubeConfig, type KubeDatastoreOptions } from "../../apps/agent/src/kube/kube-datastore.ts";
-import { LeaseLeader } from "../../apps/agent/src/kube/lease-leader.ts";
-import { waitFor } from "../../apps/agent/src/etcd/wait-for.ts";
+import { KubeDatastore, loadKubeConfig, type KubeDatastoreOptions } from "../../apps/agent/src/datastore/kube-datastore.ts";
+import { LeaseLeader } from "../../apps/agent/src/datastore/kube-lease-leader.ts";
+import { waitUntil } from "../../apps/agent/src/wait.ts";
 
 const network = { clusterCidrs: ["10.244.0.0/16", "fd00:10:244::/56"] };
 
@@ -59,7 +59,7 @@ describe("KubeDatastore through @kubernetes/client-node against the fake apiserv
       "flatnet.io/backend": "vxlan",
     });
     expect(fake.requests).toContainEqual(expect.stringMatching(/^GET \/api\/v1\/nodes\?.*allowWatchBookmarks=true/));
-    await waitFor("the annotation to reach the informer", async () => (await store.snapshot()).nodes[0]?.vtepMac);
+    await waitUntil("the annotation to reach the informer", async () => (await store.snapshot()).nodes[0]?.vtepMac);
     expect(await store.snapshot()).toEqual({
       clusterCidrs: network.clusterCidrs,
       nodes: [
@@ -84,7 +84,7 @@ describe("KubeDatastore through @kubernetes/client-node against the fake apiserv
     const n2 = fake.getNode("n2")!;
     fake.putNode({ ...n2, metadata: { ...n2.metadata, annotations: { ...n2.metadata.annotations, "flatnet.io/underlay-ips": "8.8.8.8,1.1.1.1" } } });
     fake.requests.length = 0;
-    await waitFor("the stripped annotations to reach the informer", async () => ((await store.snapshot()).nodes.find((n) => n.name === "n1")?.vtepMac === undefined ? true : undefined));
+    await waitUntil("the stripped annotations to reach the informer", async () => ((await store.snapshot()).nodes.find((n) => n.name === "n1")?.vtepMac === undefined ? true : undefined));
     await store.heartbeat("n1");
     await store.snapshot();
     await expect(store.heartbeat("n2")).rejects.toMatchObject({ code: "ERR_NOT_FOUND" });
@@ -107,7 +107,7 @@ describe("KubeDatastore through @kubernetes/client-node against the fake apiserv
     const notReady = structuredClone(fake.getNode("n1")!);
     notReady.status.conditions[0].status = "False";
     fake.putNode(notReady);
-    await waitFor("the Ready change", async () => (await store.snapshot()).nodes[0]?.ready === false);
+    await waitUntil("the Ready change", async () => (await store.snapshot()).nodes[0]?.ready === false);
     expect(signals).toBe(1);
   });
 
@@ -120,7 +120,7 @@ describe("KubeDatastore through @kubernetes/client-node against the fake apiserv
     fake.putNode(kubeletNode("n2", "172.31.0.12", ["10.244.2.0/24"]));
     fake.deleteNode("n1");
     fake.compact(); // the informer's resourceVersion is now too old
-    await waitFor("a re-list that shows n2 only", async () => (await store.snapshot()).nodes.map((n) => n.name).join() === "n2");
+    await waitUntil("a re-list that shows n2 only", async () => (await store.snapshot()).nodes.map((n) => n.name).join() === "n2");
     expect(lists()).toBeGreaterThan(listsBefore);
   });
 
@@ -128,14 +128,14 @@ describe("KubeDatastore through @kubernetes/client-node against the fake apiserv
     fake.putNode(kubeletNode("n1", "172.31.0.11", ["10.244.1.0/24"]));
     const store = open();
     await store.start();
-    await waitFor("the watch to be open", () => fake.openWatches() === 1);
+    await waitUntil("the watch to be open", () => fake.openWatches() === 1);
     fake.bookmark();
     fake.putNode(kubeletNode("n2", "172.31.0.12", ["10.244.2.0/24"]));
-    await waitFor("n2 via the watch", async () => (await store.snapshot()).nodes.length === 2);
+    await waitUntil("n2 via the watch", async () => (await store.snapshot()).nodes.length === 2);
     const listsBefore = lists();
     fake.dropWatches();
     fake.putNode(kubeletNode("n3", "172.31.0.13", ["10.244.3.0/24"]));
-    await waitFor("n3 after the resumed watch", async () => (await store.snapshot()).nodes.length === 3);
+    await waitUntil("n3 after the resumed watch", async () => (await store.snapshot()).nodes.length === 3);
     expect(lists()).toBe(listsBefore);
   });
 
@@ -145,12 +145,12 @@ describe("KubeDatastore through @kubernetes/client-node against the fake apiserv
     const store = open({ onEvent: (e) => events.push(e.kind) });
     await store.start();
     fake.setUnavailable(true);
-    await waitFor("two failed restarts", () => events.filter((e) => e === "watch-restart").length >= 2);
+    await waitUntil("two failed restarts", () => events.filter((e) => e === "watch-restart").length >= 2);
     // Cached state is kept while the apiserver is away: the agent keeps its routes.
     expect((await store.snapshot()).nodes.map((n) => n.name)).toEqual(["n1"]);
     fake.putNode(kubeletNode("n2", "172.31.0.12", ["10.244.2.0/24"]));
     fake.setUnavailable(false);
-    await waitFor("n2 after the apiserver returned", async () => (await store.snapshot()).nodes.length === 2);
+    await waitUntil("n2 after the apiserver returned", async () => (await store.snapshot()).nodes.length === 2);
     expect(events).toContain("watch-error");
   });
 
@@ -176,7 +176,7 @@ describe("KubeDatastore through @kubernetes/client-node against the fake apiserv
     // The leader goes away (releases the Lease); another agent takes over and serves a new node.
     await agents[leaderIndex]!.close();
     fake.putNode(kubeletNode("n4", "172.31.0.14"));
-    const n4 = await waitFor("n4 to get pod CIDRs from the new leader", () => fake.getNode("n4")!.spec.podCIDRs);
+    const n4 = await waitUntil("n4 to get pod CIDRs from the new leader", () => fake.getNode("n4")!.spec.podCIDRs);
     expect(cidrs).not.toContain(n4[0]);
     expect(agents.filter((a, i) => i !== leaderIndex && a.isLeader)).toHaveLength(1);
   });

@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildProbePlan, DEFAULT_PROBE_OPTIONS, type ProbeReport } from "@flatnet/core";
 import { runProbe } from "../../apps/agent/src/probe/engine.ts";
-import { labInventory, labPodMtu, labStateSource, requireLabState, responderSocket, startLabResponders } from "../../apps/agent/src/probe/lab-source.ts";
+import { labInventory, labPodMtu, labStateSource, requireLabState, startLabResponders } from "../../apps/agent/src/lab/probe-source.ts";
+import { responderSocket } from "../../apps/agent/src/lab/names.ts";
 import { responderTransport } from "../../apps/agent/src/probe/transport.ts";
 import { inNetns, isRoot } from "./topology.ts";
 

@@ -5,7 +5,8 @@ import { buildProbePlan, probeEventSchema, type PairResult, type ProbeEvent, typ
 import { runProbe, type DialTransport } from "../../apps/agent/src/probe/engine.ts";
 import { kernelStateSource } from "../../apps/agent/src/probe/node-state.ts";
 import { PROBE_TOKEN_HEADER } from "../../apps/agent/src/probe/dial-policy.ts";
-import { agentTransport, ndjsonLines, postJson, responderTransport } from "../../apps/agent/src/probe/transport.ts";
+import { ndjsonLines, postJson } from "../../apps/agent/src/http/client.ts";
+import { agentTransport, responderTransport } from "../../apps/agent/src/probe/transport.ts";
 import { inNetns, ipBatch, isRoot, ProbeTopology } from "./topology.ts";
 
 // Faults injected into a hand-built 3-node x 2-pod host-gw network (namespaces fn-tp-a*): the check must

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ProbeReport } from "@flatnet/core";
-import { startLabResponders } from "../../apps/agent/src/probe/lab-source.ts";
+import { startLabResponders } from "../../apps/agent/src/lab/probe-source.ts";
 import { inNetns, ipBatch, isRoot } from "../probe/topology.ts";
 import { built, flatnet, labUp } from "./lab-cli.ts";
 import { between, both, expectExplained, waitHealthy, type Fault } from "./catalogue.ts";

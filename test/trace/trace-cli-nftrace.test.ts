@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { requireLabState } from "../../apps/agent/src/probe/lab-source.ts";
+import { requireLabState } from "../../apps/agent/src/lab/probe-source.ts";
 import { inNetns, isRoot } from "../probe/topology.ts";
 import { built, flatnet, labUp } from "./lab-cli.ts";
 

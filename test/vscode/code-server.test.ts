@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeSyntheticCluster, makeSyntheticRun } from "../../apps/vscode/src/model/synthetic.ts";
+import { makeSyntheticCluster, makeSyntheticRun } from "../../apps/vscode/test-support/synthetic.ts";
 import { type CodeServer, codeServerMissingReason, ensureCodeServer, ensureVsix, findFrame, repoRoot, runCommand, startCodeServer } from "./code-server.ts";
 
 const CHROMIUM = "/usr/bin/chromium";

@@ -22,6 +22,7 @@ cpSync(join(root, "dist", "extension.cjs"), join(stage, "dist", "extension.cjs")
 cpSync(webview, join(stage, "dist", "webview"), { recursive: true, filter: (path) => !path.endsWith(".map") });
 cpSync(join(root, "media"), join(stage, "media"), { recursive: true });
 cpSync(join(root, "README.md"), join(stage, "README.md"));
+cpSync(join(root, "CHANGELOG.md"), join(stage, "CHANGELOG.md"));
 cpSync(join(root, "LICENSE.txt"), join(stage, "LICENSE.txt"));
 
 // The marketplace name cannot be scoped; the npm workspace name (@flatnet/vscode) stays as it is.

@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { makeSyntheticCluster, makeSyntheticRun } from "../src/model/synthetic.ts";
+import { makeSyntheticCluster, makeSyntheticRun } from "../test-support/synthetic.ts";
 
 const dir = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures");
 mkdirSync(join(dir, ".vscode"), { recursive: true });

@@ -1,10 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { makeSyntheticCluster, makeSyntheticRun } from "./model/synthetic.ts";
+import { makeSyntheticCluster, makeSyntheticRun } from "../test-support/synthetic.ts";
 import { parseHostMessage, parseWebviewMessage, PROTOCOL_VERSION } from "./protocol.ts";
 import { parseSettings, SETTING_KEYS, settingsSchema } from "./settings.ts";
 
-// Fuzz of the extension's input boundaries (issue 14): webview messages in both directions and `flatnet.*` settings.
+// Fuzz of the extension's input boundaries: webview messages in both directions and `flatnet.*` settings.
 // VS Code carries webview messages as JSON and settings from JSON files, so inputs are JSON values: arbitrary ones and
 // near misses of valid ones. Whatever arrives: no throw, and a rejection is ERR_INVALID_MESSAGE naming the side and
 // the type, or a settings problem naming the setting and falling back to its default.

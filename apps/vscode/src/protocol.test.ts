@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { pairPath } from "./model/pair-path.ts";
-import { makeSyntheticCluster, makeSyntheticRun, makeSyntheticTracedPair } from "./model/synthetic.ts";
+import { makeSyntheticCluster, makeSyntheticRun, makeSyntheticTracedPair } from "../test-support/synthetic.ts";
 import { parseHostMessage, parseWebviewMessage } from "./protocol.ts";
 
 const cluster = makeSyntheticCluster({ nodes: 2, podsPerNode: 1 });

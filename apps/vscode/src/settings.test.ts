@@ -16,7 +16,6 @@ describe("parseSettings", () => {
       fixture: "",
       cli: ["flatnet"],
       "probe.args": ["check", "--ndjson"],
-      "probe.labArgs": ["check", "--ndjson"],
       "probe.replay": "",
       refreshDebounceMs: 250,
     });
@@ -40,6 +39,13 @@ describe("parseSettings", () => {
     expect(problems).toEqual([]);
     expect(settings.cli).toEqual(["npx", "flatnet"]);
     expect(settings.refreshDebounceMs).toBe(0);
+  });
+
+  it("ignores the removed flatnet.probe.labArgs: a lab runs flatnet.probe.args", () => {
+    const { settings, problems } = parseSettings((k) => ({ "probe.labArgs": ["lab", "check", "--json"] })[k]);
+    expect(problems).toEqual([]);
+    expect(Object.keys(settings)).not.toContain("probe.labArgs");
+    expect(settings["probe.args"]).toEqual(["check", "--ndjson"]);
   });
 });
 

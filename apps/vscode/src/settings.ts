@@ -16,7 +16,6 @@ export const settingsSchema = z.object({
   fixture: z.string().default(""),
   cli: z.array(z.string().min(1)).min(1, "must name the flatnet command, e.g. [\"flatnet\"]").default(["flatnet"]),
   "probe.args": z.array(z.string()).default(["check", "--ndjson"]),
-  "probe.labArgs": z.array(z.string()).default(["check", "--ndjson"]),
   "probe.replay": z.string().default(""),
   refreshDebounceMs: z.number().int().min(0).max(10_000).default(250),
 });
@@ -31,9 +30,9 @@ export interface SettingsResult {
 }
 
 /** Settings that name what runs or what is read: restricted in untrusted workspaces, user-level by default. */
-export const RESTRICTED_KEYS = ["cli", "probe.args", "probe.labArgs", "kubeconfig"] as const satisfies readonly (keyof Settings)[];
+export const RESTRICTED_KEYS = ["cli", "probe.args", "kubeconfig"] as const satisfies readonly (keyof Settings)[];
 /** Of those, the ones that choose a command line: a workspace value runs only after the user agrees. */
-export const COMMAND_KEYS = ["cli", "probe.args", "probe.labArgs"] as const satisfies readonly (keyof Settings)[];
+export const COMMAND_KEYS = ["cli", "probe.args"] as const satisfies readonly (keyof Settings)[];
 
 export interface InspectedSetting {
   globalValue?: unknown;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { findInventoryProblems } from "./model/problems.ts";
-import { makeSyntheticCluster } from "./model/synthetic.ts";
+import { makeSyntheticCluster } from "../test-support/synthetic.ts";
 import { TreeModel } from "./model/tree.ts";
 import { FlatnetTreeProvider } from "./tree-provider.ts";
 

@@ -1,7 +1,7 @@
 import type { Registry } from "prom-client";
 import type { Logger } from "../log.ts";
 import type { Reconciler } from "../reconcile/loop.ts";
-import type { Datastore } from "../store/datastore.ts";
+import type { Datastore } from "../datastore/datastore.ts";
 import type { ApiRoute } from "./server.ts";
 
 /** This agent's node as registered: what `GET /v1/node` answers. */

@@ -1,7 +1,7 @@
 import { type Server, createServer } from "node:http";
 import { type HostPort, formatHostPort, parseHostPort } from "../config/metrics-address.ts";
 import { runsInNetns } from "../probe/node-responder.ts";
-import { type ConnectionLimits, guardConnections, NETWORK_LISTENER_LIMITS } from "./connection-guard.ts";
+import { type ConnectionLimits, guardConnections, NETWORK_LISTENER_LIMITS } from "../http/connection-guard.ts";
 import { type ApiLogger, type ApiRoute, createRequestListener } from "./server.ts";
 
 // The agent's second listener (issue 5): the unix socket API is invisible to Prometheus and to kubelet's httpGet

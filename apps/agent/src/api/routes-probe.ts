@@ -18,7 +18,8 @@ import { agentStateSource, readNodeFacts } from "../probe/node-state.ts";
 import { PROBE_TOKEN_ENV, PROBE_TOKEN_HEADER } from "../probe/dial-policy.ts";
 import { nodeProbeSocket } from "../probe/node-responder.ts";
 import { gatherEvidence } from "../trace/gather.ts";
-import { agentTransport, streamDial, type HttpEndpoint } from "../probe/transport.ts";
+import type { HttpEndpoint } from "../http/client.ts";
+import { agentTransport, streamDial } from "../probe/transport.ts";
 import type { AgentContext, RouteModule } from "./context.ts";
 import { ApiProblem, type ApiRequest, type ApiRoute } from "./server.ts";
 

@@ -3,7 +3,8 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import { connect } from "node:net";
 import { dirname } from "node:path";
 import { Readable, pipeline } from "node:stream";
-import { type ConnectionLimits, guardConnections } from "./connection-guard.ts";
+import { type ConnectionLimits, guardConnections } from "../http/connection-guard.ts";
+import { sendProblem } from "../http/problem.ts";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE" | "PATCH";
 
@@ -266,11 +267,4 @@ function send(res: ServerResponse, response: ApiResponse): void {
   }
   res.setHeader("content-type", response.contentType ?? "application/json");
   res.end(JSON.stringify(response.body ?? null) + "\n");
-}
-
-/** RFC 9457 problem details. */
-export function sendProblem(res: ServerResponse, status: number, title: string, detail?: string, extra: Record<string, unknown> = {}): void {
-  res.statusCode = status;
-  res.setHeader("content-type", "application/problem+json");
-  res.end(JSON.stringify({ type: "about:blank", title, status, ...(detail === undefined ? {} : { detail }), ...extra }) + "\n");
 }

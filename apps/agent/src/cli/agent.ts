@@ -1,23 +1,13 @@
 import { readFileSync } from "node:fs";
-import { type ClusterSnapshot, type NetworkOptions, vtepMacFor } from "@flatnet/core";
 import { type Command, Option } from "commander";
-import { Registry, collectDefaultMetrics } from "prom-client";
-import { evidenceSocketPath } from "../api/routes-probe.ts";
-import { type AgentSelf, type MetricsListener, createApiServer, resolveMetricsAddress, routeModules, startMetricsListener } from "../api/index.ts";
+import { resolveMetricsAddress } from "../api/index.ts";
+import { DURATION_FORMS, durationMs } from "../config/duration.ts";
 import { parseNetworkConfig } from "../config/network-config.ts";
-import { POD_BRIDGE, type UnderlayChoice, type UnderlayInfo, cleanupNode, createLinuxKernel, detectUnderlay, findUnderlayDevice } from "../linux/index.ts";
-import { LOG_FORMATS, LOG_LEVELS, type LogLevel, type Logger, createLogger, resolveLogFormat } from "../log.ts";
-import { backoffDelay } from "../reconcile/backoff.ts";
-import { Reconciler } from "../reconcile/loop.ts";
-import { registerReconcileMetrics } from "../reconcile/metrics.ts";
-import type { Datastore } from "../store/datastore.ts";
-import { createDatastore } from "../store/factory.ts";
-import { nodeProbeSocket, startNodeResponder } from "../probe/node-responder.ts";
-import type { Responder } from "../probe/responder.ts";
-// clusters: etcd/kubernetes datastores and settings from flags > FLATNET_* env > --config file > defaults.
-import { addClusterOptions, applyAgentSettings, datastoreOptionsFor, type ClusterFlags } from "../config/datastore-options.ts";
-import { SubnetFileWriter } from "../config/subnet-file.ts";
-import { startCniWorker } from "../cni/worker.ts";
+import { addClusterOptions, applyAgentSettings, datastoreOptionsFor, type ClusterFlags } from "../datastore/datastore-options.ts";
+import { createDatastore } from "../datastore/factory.ts";
+import { type UnderlayChoice, cleanupNode } from "../linux/index.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogLevel, createLogger, resolveLogFormat } from "../log.ts";
+import { NodeAgent } from "../node-agent/node-agent.ts";
 import { addExamples } from "./examples.ts";
 
 export interface AgentOptions extends ClusterFlags {
@@ -93,14 +83,10 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
-
-/** "10s", "500ms", "1.5m", "2h", or bare seconds, in milliseconds. */
+/** A duration flag in milliseconds (see durationMs); a usage error naming the flag when it is not one, or is zero. */
 export function parseDuration(text: string, flag: string): number {
-  const match = DURATION.exec(text.trim());
-  if (!match) throw new UsageError(`${flag} "${text}" is not a duration; use a number with ms, s, m or h (e.g. 10s)`);
-  const scale = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[(match[2] ?? "s") as "ms" | "s" | "m" | "h"];
-  const ms = Number(match[1]) * scale;
+  const ms = durationMs(text);
+  if (ms === undefined) throw new UsageError(`${flag} "${text}" is not a duration; use ${DURATION_FORMS}`);
   if (ms <= 0) throw new UsageError(`${flag} "${text}" must be longer than zero`);
   return ms;
 }
@@ -118,165 +104,24 @@ export async function runAgent(options: AgentOptions): Promise<number> {
   const resyncIntervalMs = parseDuration(options.resyncInterval, "--resync-interval");
   const leaseTtlMs = parseDuration(options.leaseTtl, "--lease-ttl");
   const networkConfig = options.networkConfig === undefined ? undefined : readNetworkConfig(options.networkConfig);
-  const node = options.node;
-  const socketPath = options.socket ?? `/run/flatnet/${node}.sock`;
   const probePort = parseProbePort(options.probePort ?? "7471");
-  // metrics-tcp: the read-only TCP listener (GET /metrics, /healthz, /readyz), only in the agent's own netns.
   const metricsAddress = options.metricsAddress === undefined ? undefined : await resolveMetricsAddress(options.metricsAddress, options.netns);
-
-  const found = await findUnderlayDevice(options.netns, underlayChoice(options));
-  const underlay = await detectUnderlay(options.netns, found.device, options.underlayIp);
-  logger.info({ underlay, chosenBy: found.how }, "underlay detected");
-  const datastore = await createDatastore(datastoreOptionsFor(options, { leaseTtlMs, networkConfig }));
-
-  const stopping = new AbortController();
-  const signals = ["SIGTERM", "SIGINT"] as const;
-  const onSignal = (signal: string) => {
-    logger.info({ signal }, "stopping; routes stay programmed");
-    stopping.abort();
-  };
-  for (const signal of signals) process.on(signal, onSignal);
-
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  let self: AgentSelf | undefined;
-  let networkOptions: NetworkOptions | undefined;
-  let reconciler: Reconciler | undefined;
-  const onSync = registerReconcileMetrics(registry, () => reconciler);
-  // clusters: the subnet file the CNI plugin reads (pod CIDRs, pod MTU), checked after successful syncs, at most once a second.
-  const subnetFile = options.subnetFile === undefined ? undefined : new SubnetFileWriter(options.subnetFile, 1_000);
-  const writeSubnetFile = () =>
-    subnetFile?.update(() => {
-      const podMtu = reconciler?.snapshotState().desired?.podMtu;
-      return self === undefined || podMtu === undefined ? undefined : { podCidrs: self.podCidrs, mtu: podMtu };
-    });
-  const kernel = createLinuxKernel(options.netns, { vxlanDevice: options.vxlanDevice, bridge: POD_BRIDGE });
-  const source = {
-    snapshot: (): Promise<ClusterSnapshot> => datastore.snapshot(),
-  };
-  reconciler = new Reconciler({
-    node,
-    source,
-    kernel,
-    networkOptions: () => {
-      if (networkOptions === undefined) throw new Error("network options are not known before registration");
-      return networkOptions;
-    },
-    resyncIntervalMs,
-    masquerade: options.masquerade,
+  await new NodeAgent({
+    node: options.node,
+    netns: options.netns,
     logger,
-    onSync: (outcome) => {
-      onSync(outcome);
-      if (outcome.ok) writeSubnetFile();
-    },
-  });
-  const routes = routeModules.flatMap((module) => module({ self: () => self, reconciler: reconciler!, datastore, registry, logger, socketPath }));
-  const api = createApiServer({ socketPath, routes, logger });
-  await api.listen();
-  logger.info({ socket: socketPath }, "API listening");
-  // The read-only evidence of the path tracer, for any local reader (on a cluster: the probe responder pod, which
-  // relays it to `flatnet check --kubeconfig` through pods/proxy); nothing on it can change the node.
-  const evidenceApi = createApiServer({ socketPath: evidenceSocketPath(socketPath), routes: routes.filter((r) => r.method === "POST" && r.path === "/v1/evidence"), logger, socketMode: 0o666 });
-  await evidenceApi.listen();
-  // cni-fast: the CNI plugin's fast path, served warm next to the API socket (<socket>-cni.sock; cni/worker.ts).
-  const cniWorker = startCniWorker({ apiSocket: socketPath, logger });
-
-  let heartbeat: ReturnType<typeof setInterval> | undefined;
-  let underlayWatch: ReturnType<typeof setInterval> | undefined;
-  let unwatch: (() => void) | undefined;
-  // The node's own probe responder (node endpoints of flatnet check), restarted when its addresses change.
-  let probe: { responder: Responder; key: string } | undefined;
-  let probeChain: Promise<void> = Promise.resolve();
-  let metrics: MetricsListener | undefined;
-  const ensureProbeResponder = (): Promise<void> =>
-    (probeChain = probeChain.then(async () => {
-      if (probePort === 0 || self === undefined || stopping.signal.aborted) return;
-      const key = JSON.stringify([self.underlayIps, self.podCidrs]);
-      if (probe?.key === key) return;
-      await probe?.responder.close();
-      probe = undefined;
-      const started = await startNodeResponder({
-        netns: options.netns,
-        node,
-        underlayIps: self.underlayIps,
-        podCidrs: self.podCidrs,
-        port: probePort,
-        controlSocket: nodeProbeSocket(socketPath),
-      });
-      if (started.responder === undefined) {
-        logger.warn({ reason: started.reason, port: probePort }, "node probe responder not started");
-        return;
-      }
-      probe = { responder: started.responder, key };
-      logger.info({ port: probePort, addresses: self.underlayIps, socket: nodeProbeSocket(socketPath) }, "node probe responder listening");
-    }).catch((error: Error) => logger.warn({ err: error.message }, "node probe responder failed")));
-  try {
-    if (metricsAddress !== undefined) {
-      metrics = await startMetricsListener({ ...metricsAddress, routes, logger });
-      logger.info({ address: metrics.address }, "metrics listener (GET /metrics, /healthz, /readyz) listening");
-    }
-    const registration = { name: node, underlayIps: underlay.ips, vtepMac: vtepMacFor(node), underlayMtu: underlay.mtu };
-    const registered = await retryUntil(stopping.signal, logger, "register", () => datastore.register(registration));
-    if (registered !== undefined) {
-      const config = await datastore.config();
-      networkOptions = {
-        backend: config.backend,
-        vni: config.vni,
-        vxlanPort: config.vxlanPort,
-        underlayDevice: underlay.device,
-        underlayMtu: underlay.mtu,
-        underlaySubnets: underlay.subnets,
-        vxlanDevice: options.vxlanDevice,
-      };
-      self = {
-        name: node,
-        netns: options.netns,
-        podCidrs: registered.podCidrs,
-        underlayIps: underlay.ips,
-        underlayDevice: underlay.device,
-        underlayMtu: underlay.mtu,
-        vtepMac: registration.vtepMac,
-        backend: config.backend,
-        vxlanDevice: options.vxlanDevice,
-        bridge: POD_BRIDGE,
-      };
-      logger.info({ podCidrs: registered.podCidrs, backend: config.backend }, "registered");
-      await ensureProbeResponder();
-      heartbeat = startHeartbeat(datastore, registration, leaseTtlMs, logger, reconciler, (again) => {
-        if (self !== undefined) self = { ...self, podCidrs: again.podCidrs };
-        void ensureProbeResponder();
-      });
-      unwatch = datastore.watch(() => reconciler!.trigger("datastore"));
-      underlayWatch = watchUnderlay(options, underlay, resyncIntervalMs, logger, async (next) => {
-        // A new underlay address (DHCP, a moved VM): publish it, so peers re-point their routes and FDB entries.
-        Object.assign(registration, { underlayIps: next.ips, underlayMtu: next.mtu });
-        await datastore.register(registration);
-        networkOptions = { ...networkOptions!, underlayMtu: next.mtu, underlaySubnets: next.subnets };
-        if (self !== undefined) self = { ...self, underlayIps: next.ips, underlayMtu: next.mtu };
-        reconciler!.trigger("underlay-changed");
-        await ensureProbeResponder();
-      });
-      reconciler.start();
-    }
-    await new Promise<void>((resolve) => {
-      if (stopping.signal.aborted) resolve();
-      else stopping.signal.addEventListener("abort", () => resolve(), { once: true });
-    });
-  } finally {
-    if (heartbeat !== undefined) clearInterval(heartbeat);
-    if (underlayWatch !== undefined) clearInterval(underlayWatch);
-    unwatch?.();
-    await probeChain;
-    await probe?.responder.close();
-    await reconciler.stop();
-    await cniWorker?.stop();
-    await metrics?.close();
-    await evidenceApi.close();
-    await api.close();
-    await datastore.close();
-    for (const signal of signals) process.off(signal, onSignal);
-  }
-  logger.info({}, "stopped");
+    openDatastore: () => createDatastore(datastoreOptionsFor(options, { leaseTtlMs, networkConfig })),
+    leaseTtlMs,
+    resyncIntervalMs,
+    underlayChoice: underlayChoice(options),
+    underlayIps: options.underlayIp,
+    socketPath: options.socket ?? `/run/flatnet/${options.node}.sock`,
+    vxlanDevice: options.vxlanDevice,
+    masquerade: options.masquerade,
+    probePort,
+    ...(metricsAddress !== undefined ? { metricsAddress } : {}),
+    ...(options.subnetFile !== undefined ? { subnetFile: options.subnetFile } : {}),
+  }).run();
   return 0;
 }
 
@@ -305,90 +150,10 @@ function readNetworkConfig(path: string) {
   return parseNetworkConfig(data, path);
 }
 
-/** Retries `body` with capped backoff until it succeeds or `signal` aborts (then undefined). */
-async function retryUntil<T>(signal: AbortSignal, logger: Logger, what: string, body: () => Promise<T>): Promise<T | undefined> {
-  for (let attempt = 1; !signal.aborted; attempt++) {
-    try {
-      return await body();
-    } catch (error) {
-      const retryInMs = backoffDelay(attempt, { initialMs: 500, maxMs: 30_000 });
-      logger.warn({ err: (error as Error).message, code: (error as { code?: string }).code, retryInMs }, `${what} failed`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, retryInMs);
-        signal.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
-      });
-    }
-  }
-  return undefined;
-}
-
 /** The flags that choose the underlay device, in the order findUnderlayDevice tries them. */
 export function underlayChoice(options: Pick<AgentOptions, "underlayDevice" | "underlayCanReach" | "underlayIp" | "nodeIp">): UnderlayChoice {
   const choice: UnderlayChoice = { ips: options.underlayIp.length > 0 ? options.underlayIp : options.nodeIp ? [options.nodeIp] : [] };
   if (options.underlayDevice) choice.device = options.underlayDevice;
   if (options.underlayCanReach) choice.canReach = options.underlayCanReach;
   return choice;
-}
-
-/** Re-reads the underlay device every resync interval; calls `onChange` when its addresses, MTU or subnets change. */
-function watchUnderlay(
-  options: AgentOptions,
-  initial: UnderlayInfo,
-  intervalMs: number,
-  logger: Logger,
-  onChange: (next: UnderlayInfo) => Promise<void>,
-): ReturnType<typeof setInterval> {
-  let known = JSON.stringify(initial);
-  let busy = false;
-  const timer = setInterval(async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      const next = await detectUnderlay(options.netns, initial.device, options.underlayIp);
-      if (JSON.stringify(next) !== known) {
-        logger.warn({ before: JSON.parse(known), after: next }, "underlay changed");
-        await onChange(next);
-        known = JSON.stringify(next);
-      }
-    } catch (error) {
-      logger.warn({ err: (error as Error).message }, "underlay check failed; routes stay as they are");
-    } finally {
-      busy = false;
-    }
-  }, intervalMs);
-  timer.unref();
-  return timer;
-}
-
-/** Heartbeats at a third of the lease; a store that forgot the node (removed, expired past grace) gets it re-registered. */
-function startHeartbeat(
-  datastore: Datastore,
-  registration: Parameters<Datastore["register"]>[0],
-  leaseTtlMs: number,
-  logger: Logger,
-  reconciler: Reconciler,
-  onRegistered: (node: { podCidrs: string[] }) => void,
-): ReturnType<typeof setInterval> {
-  let busy = false;
-  return setInterval(async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      await datastore.heartbeat(registration.name);
-    } catch (error) {
-      if ((error as { code?: string }).code === "ERR_NOT_FOUND") {
-        logger.warn({}, "the datastore no longer knows this node; registering again");
-        try {
-          onRegistered(await datastore.register(registration));
-          reconciler.trigger("re-registered");
-        } catch (again) {
-          logger.warn({ err: (again as Error).message }, "re-registration failed; retrying at the next heartbeat");
-        }
-      } else {
-        logger.warn({ err: (error as Error).message }, "heartbeat failed");
-      }
-    } finally {
-      busy = false;
-    }
-  }, Math.max(100, Math.floor(leaseTtlMs / 3)));
 }

@@ -26,10 +26,10 @@ import {
   labProbeToken,
   labStateSource,
   requireLabState,
-  responderSocket,
   startLabResponders,
   stopLabResponders,
-} from "../probe/lab-source.ts";
+} from "../lab/probe-source.ts";
+import { responderSocket } from "../lab/names.ts";
 import { deployProbeResponders, PROBE_MANIFEST, type ProbeDeployment } from "../probe/kube-deploy.ts";
 import { ProbeMetrics } from "../probe/metrics.ts";
 import { renderProgress, renderReport } from "../probe/render.ts";
@@ -39,6 +39,7 @@ import { agentTransport, responderTransport } from "../probe/transport.ts";
 import { addExamples } from "./examples.ts";
 import { nftracePair, renderNftrace } from "./nftrace.ts";
 import { addOutputOption, type OutputFormat, outputFormat, renderDocument } from "./output.ts";
+import { durationMs } from "../config/duration.ts";
 
 export interface CheckCommandOptions {
   stateDir: string;
@@ -87,9 +88,8 @@ const integer = (name: string, min: number, max: number) => (value: string): num
 };
 
 const duration = (name: string) => (value: string): number => {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(value);
-  if (match === null) throw new InvalidArgumentError(`${name} "${value}" is not a duration like 500ms, 30s or 5m`);
-  const n = Number(match[1]) * ({ ms: 1, s: 1000, m: 60_000 }[match[2] ?? "s"] as number);
+  const n = durationMs(value);
+  if (n === undefined) throw new InvalidArgumentError(`${name} "${value}" is not a duration like 500ms, 30s or 5m`);
   if (n < 100) throw new InvalidArgumentError(`${name} "${value}" is below the minimum of 100ms`);
   return n;
 };

@@ -1,10 +1,12 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { LAB_BACKENDS, LAB_RUNTIMES } from "@flatnet/core";
 import { defaultCheckOptions, runCheck } from "./check.ts";
 import { LabError, requireRoot } from "../lab/errors.ts";
 import { addNode, killAgent, labDown, labStatus, labUp, removeNode, startAgent, type LabStatus } from "../lab/lab.ts";
 import { Progress } from "../lab/progress.ts";
-import { DEFAULT_STATE_DIR, LAB_BACKENDS, LAB_RUNTIMES } from "../lab/state.ts";
+import { DEFAULT_STATE_DIR } from "../lab/state.ts";
 import { agentPaths } from "../lab/agent-process.ts";
+import { DEFAULT_DEPLOY_IMAGE, findDeployDir } from "../lab/deploy.ts";
 import { addExamples } from "./examples.ts";
 import { addOutputOption, type OutputFlags, outputFormat, renderDocument } from "./output.ts";
 
@@ -37,6 +39,12 @@ async function guarded(command: string, task: () => Promise<number | void>): Pro
 
 const progressToStdout = (): Progress => new Progress((line) => process.stdout.write(line));
 
+/** A lab command whose outcome is its progress lines and exit code 0 (errors as `guarded` reports them). */
+const withProgress = (command: string, task: () => Promise<unknown>): Promise<void> =>
+  guarded(command, async () => {
+    await task();
+  });
+
 export function registerLabCommand(program: Command): void {
   const lab = addExamples(
     program
@@ -59,10 +67,16 @@ export function registerLabCommand(program: Command): void {
     .option("--prefix <prefix>", "prefix of every namespace the lab creates", "fn-")
     .option("--resync-interval <duration>", "agents' periodic resync (e.g. 10s)")
     .addOption(new Option("--datastore <kind>", "where nodes meet: embedded SQLite or etcd in the underlay namespace").choices(["embedded", "etcd"]).default("embedded"))
+    .option("--deploy [dir]", "run the DaemonSet of DIR/*.yaml (default: the checkout's deploy/) on every node under podman (docs/runtimes.md)")
+    .option("--kube-api-socket <path>", "with --deploy: the Kubernetes API the agents use, on a unix socket (e.g. kubectl proxy --unix-socket)")
+    .option("--image <ref>", "with --deploy: the image the DaemonSet runs", DEFAULT_DEPLOY_IMAGE)
     .addOption(stateDirOption())
-    .action((options) =>
+    .action((options, command: Command) =>
       guarded("up", async () => {
+        if (options.deploy !== undefined && options.kubeApiSocket === undefined) throw new LabError("ERR_LAB_INVALID_OPTION", "--deploy needs --kube-api-socket PATH: the agents' datastore is a Kubernetes API server");
+        if (options.deploy !== undefined && command.getOptionValueSource("runtime") === "cli" && options.runtime !== "podman") throw new LabError("ERR_LAB_INVALID_OPTION", `--deploy runs pods with podman (the node's runtime); --runtime "${options.runtime}" does not go with it`);
         await labUp({
+          ...(options.deploy === undefined ? {} : { deploy: { deployDir: options.deploy === true ? findDeployDir() : options.deploy, kubeApiSocket: options.kubeApiSocket, image: options.image } }),
           datastore: options.datastore,
           nodes: options.nodes,
           podsPerNode: options.podsPerNode,
@@ -86,11 +100,7 @@ export function registerLabCommand(program: Command): void {
     .description("remove everything the lab made, and only that (also after a crash)")
     .option("--prefix <prefix>", "prefix to scan for leftover namespaces (default: the lab's, or fn-)")
     .addOption(stateDirOption())
-    .action((options) =>
-      guarded("down", async () => {
-        await labDown({ stateDir: options.stateDir, prefix: options.prefix, progress: progressToStdout() });
-      }),
-    );
+    .action((options: { stateDir: string; prefix?: string }) => withProgress("down", () => labDown({ ...options, progress: progressToStdout() })));
 
   const statusCommand = addExamples(
     lab.command("status"),
@@ -115,7 +125,7 @@ export function registerLabCommand(program: Command): void {
     .description("probe every ordered pod pair (TCP, UDP, MTU, no NAT); every responder must see the sender's pod IP")
     .addOption(stateDirOption());
   addOutputOption(labCheck, ["text", "wide", "json", "yaml"])
-    // The probe engine (probes engineer's minimal edit): the same run and report as `flatnet check --state-dir`.
+    // The same run and report as `flatnet check --state-dir`.
     .action((options: OutputFlags & { stateDir: string }) =>
       guarded("check", () => runCheck(defaultCheckOptions({ stateDir: options.stateDir, output: outputFormat(options) }))),
     );
@@ -127,49 +137,33 @@ export function registerLabCommand(program: Command): void {
     .description("join a new node (next free index) with the lab's pods per node")
     .option("--resync-interval <duration>", "the agent's periodic resync (e.g. 10s)")
     .addOption(stateDirOption())
-    .action((options) =>
-      guarded("add-node", async () => {
-        await addNode({ stateDir: options.stateDir, resyncInterval: options.resyncInterval, progress: progressToStdout() });
-      }),
-    );
+    .action((options: { stateDir: string; resyncInterval?: string }) => withProgress("add-node", () => addNode({ ...options, progress: progressToStdout() })));
 
-  addExamples(
-    lab.command("remove-node"),
-    "flatnet lab remove-node node4",
-  )
-    .description("a node leaves: agent stopped, deregistered, namespaces removed; waits until peers dropped its routes")
-    .argument("<node>", "node name, e.g. node4")
-    .addOption(stateDirOption())
-    .action((name: string, options) =>
-      guarded("remove-node", () => removeNode(name, { stateDir: options.stateDir, progress: progressToStdout() })),
-    );
+  nodeCommand(lab, "remove-node", "flatnet lab remove-node node4",
+    "a node leaves: agent stopped, deregistered, namespaces removed; waits until peers dropped its routes",
+    (node, options) => removeNode(node, options));
+  nodeCommand(lab, "kill-agent", "flatnet lab kill-agent node2   # then: flatnet lab check (routes stay), flatnet lab start-agent node2",
+    "kill a node's agent with SIGKILL (a crash; its routes stay)",
+    (node, options) => killAgent(node, options));
+  nodeCommand(lab, "start-agent", "flatnet lab start-agent node2",
+    "start a node's agent again and wait until it is ready",
+    (node, options) => startAgent(node, options))
+    .option("--resync-interval <duration>", "the agent's periodic resync (e.g. 10s)");
+}
 
-  addExamples(
-    lab.command("kill-agent"),
-    "flatnet lab kill-agent node2   # then: flatnet lab check (routes stay), flatnet lab start-agent node2",
-  )
-    .description("kill a node's agent with SIGKILL (a crash; its routes stay)")
+/** `flatnet lab <name> <node>`: a command that acts on one node of the lab. */
+function nodeCommand(
+  lab: Command,
+  name: string,
+  example: string,
+  description: string,
+  act: (node: string, options: { stateDir: string; resyncInterval?: string; progress: Progress }) => Promise<unknown>,
+): Command {
+  return addExamples(lab.command(name), example)
+    .description(description)
     .argument("<node>", "node name, e.g. node2")
     .addOption(stateDirOption())
-    .action((name: string, options) =>
-      guarded("kill-agent", async () => {
-        await killAgent(name, { stateDir: options.stateDir, progress: progressToStdout() });
-      }),
-    );
-
-  addExamples(
-    lab.command("start-agent"),
-    "flatnet lab start-agent node2",
-  )
-    .description("start a node's agent again and wait until it is ready")
-    .argument("<node>", "node name, e.g. node2")
-    .option("--resync-interval <duration>", "the agent's periodic resync (e.g. 10s)")
-    .addOption(stateDirOption())
-    .action((name: string, options) =>
-      guarded("start-agent", async () => {
-        await startAgent(name, { stateDir: options.stateDir, resyncInterval: options.resyncInterval, progress: progressToStdout() });
-      }),
-    );
+    .action((node: string, options: { stateDir: string; resyncInterval?: string }) => withProgress(name, () => act(node, { ...options, progress: progressToStdout() })));
 }
 
 function renderStatus(status: LabStatus, wide = false): string {

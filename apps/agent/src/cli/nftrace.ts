@@ -1,6 +1,6 @@
 import type { NftTraceOutcome, ProbeEndpoint, ProbePair } from "@flatnet/core";
 import { sendUdpDatagram, traceOnePacket } from "../linux/index.ts";
-import { requireLabState } from "../probe/lab-source.ts";
+import { requireLabState } from "../lab/probe-source.ts";
 
 // `--trace` of `flatnet trace` and `flatnet check --explain`: one UDP probe packet of a pair, followed live
 // through the lab nodes' netfilter (linux/nft-trace.ts), and its human form.

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { z } from "zod";
 import { DEFAULT_KUBE_TARGET, KubeClient } from "../probe/kube-source.ts";
 import { type BuildInfo, buildInfo } from "../build-info.ts";
-import { tryGetFromAgent } from "../lab/agent-client.ts";
+import { tryGetJson } from "../http/client.ts";
 import { agentPaths } from "../lab/agent-process.ts";
 import { DEFAULT_STATE_DIR, loadState } from "../lab/state.ts";
 import { addExamples } from "./examples.ts";
@@ -65,7 +65,7 @@ export async function collectVersions(stateDir: string, timeoutMs = 1_000): Prom
   const agents = await Promise.all(
     (state?.nodes ?? []).map(async (node): Promise<AgentVersion> => {
       const { socket } = agentPaths(stateDir, node.name);
-      const answer = await tryGetFromAgent(socket, "/v1/version", timeoutMs);
+      const answer = await tryGetJson({ socketPath: socket }, "/v1/version", timeoutMs);
       if (answer?.status === 200) return { source: "lab", node: node.name, socket, version: answer.body as BuildInfo };
       const error = answer === undefined ? "not reachable" : `answered HTTP ${answer.status} (an agent older than /v1/version?)`;
       return { source: "lab", node: node.name, socket, error };

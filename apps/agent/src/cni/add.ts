@@ -1,7 +1,9 @@
+import { KernelError } from "../linux/exec.ts";
+import { bridgeGateway, POD_BRIDGE } from "@flatnet/core";
 import type { AttachedPod, PodAttachment, PodLink, PodLinkSpec } from "../linux/pod.ts";
 import type { Allocation, IpamStore } from "../ipam-store/store.ts";
 import { CniCode, CniError } from "./errors.ts";
-import { type Invocation, openStore, podTarget, requireNodeNetns, resolveSubnet } from "./plugin.ts";
+import { type Invocation, openStore, podTarget, requireNodeNetns, resolveSubnet } from "./invocation.ts";
 import { type CniInterface, type CniIpConfig, type CniResult, type CniRoute, formatResult, parsePrevResult } from "./result.ts";
 
 /** A pending allocation older than this whose interface is gone is a crashed ADD's leftover (reaped before failing). */
@@ -38,7 +40,6 @@ export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> 
     const allocations = allocated.data;
     const seq = allocations[0]?.seq ?? 0;
     deps.trace("allocated");
-    deps.crashPoint("after-alloc");
 
     const spec: PodAttachment = { ...linkSpec, addresses: allocations.map((a) => `${a.ip}/${a.prefix}`), gateways: allocations.map((a) => a.gateway) };
     let attached: AttachedPod;
@@ -51,14 +52,13 @@ export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> 
       throw error instanceof CniError ? error : new CniError(CniCode.KernelFailure, `cannot attach ${env.ifName} of container ${env.containerId}: ${(error as Error).message}`);
     }
     deps.trace("attached");
-    deps.crashPoint("after-attach");
 
     if (!store.markAttached(key, seq)) {
       // GC released this allocation while the ADD ran: the address may already be another pod's, so undo the interface.
       await removeLink();
       throw new CniError(CniCode.TryAgainLater, `the addresses of container ${env.containerId} were released (GC) while ADD ran; retry the ADD`);
     }
-    deps.crashPoint("after-commit");
+    deps.trace("committed");
     return formatResult(buildResult(inv, netns, attached, allocations, prev), netconf.cniVersion);
   } finally {
     store.close();
@@ -73,15 +73,14 @@ function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
 // The node bridge is the agent's to create; if it is not there yet, create it from the allocated gateways and retry once.
 async function linkWithBridge(inv: Invocation, spec: PodLinkSpec, first: Settled<PodLink>, allocations: Allocation[]): Promise<PodLink> {
   if (first.ok) return first.value;
-  const message = (first.error as Error).message;
-  const bridge = spec.bridge ?? "fn-br0";
-  if (!message.includes(bridge) && !/Cannot find device|does not exist/.test(message)) throw first.error;
-  const gateways = allocations.map((a) => `${a.gateway}/${a.prefix}`);
+  if (!(first.error instanceof KernelError && first.error.code === "ENODEV")) throw first.error;
+  const bridge = spec.bridge ?? POD_BRIDGE;
+  const gateways = allocations.map((a) => bridgeGateway(a.pool));
   try {
     await inv.deps.pods.ensureBridge(spec.nodeNetns, { name: bridge, gateways, mtu: spec.mtu });
   } catch (raced) {
     // Concurrent first ADDs race to create it: the loser finds it made and only needs the addresses in place.
-    if (!/File exists/.test((raced as Error).message)) throw raced;
+    if (!(raced instanceof KernelError && raced.code === "EEXIST")) throw raced;
     await inv.deps.pods.ensureBridge(spec.nodeNetns, { name: bridge, gateways, mtu: spec.mtu });
   }
   return await inv.deps.pods.createLink(spec);

@@ -1,6 +1,6 @@
 import { canonicalIp, safeParseInterfaceAddress, formatInterfaceAddress } from "@flatnet/core";
 import { CniCode, CniError } from "./errors.ts";
-import { type Invocation, openStore, podTarget, requireNodeNetns, resolveSubnet } from "./plugin.ts";
+import { type Invocation, openStore, podTarget, requireNodeNetns, resolveSubnet } from "./invocation.ts";
 import { parsePrevResult } from "./result.ts";
 
 function mismatch(message: string): CniError {

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { compareVersions, negotiateCniVersion } from "./version.ts";
+import { negotiateCniVersion } from "./version.ts";
 
 /** A CNI network configuration list (SPEC.md section 1), as a runtime reads it from its conf dir. */
 export interface Conflist {
@@ -54,7 +54,7 @@ export class CniPluginError extends Error {
 }
 
 type Command = "ADD" | "DEL" | "CHECK" | "GC" | "STATUS" | "VERSION";
-type ResultJson = Record<string, unknown>;
+export type ResultJson = Record<string, unknown>;
 
 /** Runs one plugin binary as a runtime does: CNI_* env, config on stdin, result or error JSON on stdout. */
 export async function execPlugin(command: Command, conf: Record<string, unknown>, rt: RuntimeConf | undefined, options: ExecutorOptions): Promise<ResultJson | undefined> {
@@ -129,7 +129,8 @@ export function pluginConfig(list: Conflist, plugin: PluginConf, rt: RuntimeConf
   return conf;
 }
 
-interface CachedAttachment {
+/** A cached ADD result as libcni keeps it (cacheDir/results/NET-CID-IF). */
+export interface CachedAttachment {
   kind: "flatnet-cni-cache-v1";
   networkName: string;
   containerId: string;
@@ -149,15 +150,6 @@ export function readCachedResult(list: Conflist, rt: RuntimeConf, options: Execu
   return (JSON.parse(readFileSync(path, "utf8")) as CachedAttachment).result;
 }
 
-function listCached(list: Conflist, options: ExecutorOptions): CachedAttachment[] {
-  const dir = join(options.cacheDir, "results");
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.startsWith(`${list.name}-`))
-    .map((f) => JSON.parse(readFileSync(join(dir, f), "utf8")) as CachedAttachment)
-    .filter((c) => c.kind === "flatnet-cni-cache-v1" && c.networkName === list.name);
-}
-
 /** ADD through the list in order, each plugin getting the previous one's result; caches the final result. */
 export async function addNetworkList(list: Conflist, rt: RuntimeConf, options: ExecutorOptions): Promise<ResultJson> {
   let result: ResultJson | undefined;
@@ -174,43 +166,9 @@ export async function addNetworkList(list: Conflist, rt: RuntimeConf, options: E
   return result;
 }
 
-/** CHECK through the list in order with the cached ADD result as prevResult (skipped when the list disables CHECK). */
-export async function checkNetworkList(list: Conflist, rt: RuntimeConf, options: ExecutorOptions): Promise<void> {
-  if (list.disableCheck === true) return;
-  const cached = readCachedResult(list, rt, options);
-  if (cached === undefined) throw new CniPluginError(list.name, "CHECK", 3, `no cached result for container ${rt.containerId} ${rt.ifName}`);
-  for (const plugin of list.plugins) await execPlugin("CHECK", pluginConfig(list, plugin, rt, cached, options.specVersion), rt, options);
-}
-
 /** DEL through the list in reverse order with the cached result (if any); the cache goes once every plugin succeeded. */
 export async function delNetworkList(list: Conflist, rt: RuntimeConf, options: ExecutorOptions): Promise<void> {
   const cached = readCachedResult(list, rt, options);
   for (const plugin of [...list.plugins].reverse()) await execPlugin("DEL", pluginConfig(list, plugin, rt, cached, options.specVersion), rt, options);
   rmSync(cachePath(options.cacheDir, list.name, rt.containerId, rt.ifName), { force: true });
-}
-
-/** GC (libcni semantics): DEL every cached attachment not in `valid`, then GC each plugin with the valid list (1.1.0+). */
-export async function gcNetworkList(list: Conflist, valid: { containerId: string; ifName: string }[], options: ExecutorOptions): Promise<void> {
-  const keep = new Set(valid.map((v) => `${v.containerId}\0${v.ifName}`));
-  const errors: Error[] = [];
-  for (const cached of listCached(list, options)) {
-    if (keep.has(`${cached.containerId}\0${cached.ifName}`)) continue;
-    const rt: RuntimeConf = { containerId: cached.containerId, ifName: cached.ifName };
-    if (cached.netns !== undefined) rt.netns = cached.netns;
-    await delNetworkList(list, rt, options).catch((error: Error) => errors.push(error));
-  }
-  if (compareVersions(negotiateCniVersion(list, options.specVersion), "1.1.0") >= 0 && list.disableGC !== true) {
-    const attachments = valid.map((v) => ({ containerID: v.containerId, ifname: v.ifName }));
-    for (const plugin of list.plugins) {
-      const conf = { ...pluginConfig(list, plugin, undefined, undefined, options.specVersion), "cni.dev/valid-attachments": attachments, "cni.dev/attachments": attachments };
-      await execPlugin("GC", conf, undefined, options).catch((error: Error) => errors.push(error));
-    }
-  }
-  if (errors.length > 0) throw errors[0];
-}
-
-/** STATUS of every plugin in order (1.1.0+); throws the first plugin's error (code 50/51 when not ready). */
-export async function statusNetworkList(list: Conflist, options: ExecutorOptions): Promise<void> {
-  if (compareVersions(negotiateCniVersion(list, options.specVersion), "1.1.0") < 0) return;
-  for (const plugin of list.plugins) await execPlugin("STATUS", pluginConfig(list, plugin, undefined, undefined, options.specVersion), undefined, options);
 }

@@ -1,6 +1,6 @@
 import { CniCode, CniError } from "./errors.ts";
 import { requireVersionAtLeast } from "./netconf.ts";
-import { type Invocation, openStore, requireNodeNetns, resolveSubnet } from "./plugin.ts";
+import { type Invocation, openStore, requireNodeNetns, resolveSubnet } from "./invocation.ts";
 
 /**
  * GC (1.1): release every allocation whose attachment is not in `cni.dev/valid-attachments`, then remove the host
@@ -17,7 +17,7 @@ export async function cmdGc(inv: Invocation): Promise<void> {
   const store = openStore(inv);
   try {
     store.gc(netconf.validAttachments);
-    deps.crashPoint("gc-after-release");
+    deps.trace("gc released");
     // Veths first, then what to keep: ADD allocates before it creates its veth, so every veth listed here belongs to
     // an allocation already committed, which the read below sees (an in-flight ADD's veth is never swept).
     const listed = await deps.pods.listHostVeths(nodeNetns, netconf.bridge).catch(() => [] as string[]);

@@ -9,7 +9,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { INTERFACE_NAME_PATTERN } from "@flatnet/core";
 import { IpamStore } from "../ipam-store/store.ts";
 import { isNetnsPath, type NetnsTarget } from "../linux/exec.ts";
-import { handleCni, type PluginDeps } from "./plugin.ts";
+import type { PluginDeps } from "./invocation.ts";
+import { handleCni } from "./plugin.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "fn-hc-fuzz-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -53,7 +54,6 @@ function recordingDeps(seen: string[]): PluginDeps {
     exists: () => true,
     openStore: () => IpamStore.open(join(dir, "ipam.db")), // never where the fuzzed dataDir points
     trace: () => {},
-    crashPoint: () => {},
   };
 }
 

@@ -1,6 +1,6 @@
 // zod/mini, not classic zod: the plugin is a process per call and classic zod costs ~5 ms of start-up (bench/cni).
 import * as z from "zod/mini";
-import { type Cidr, type IpFamily, safeParseCidr, safeParseInterfaceName } from "@flatnet/core";
+import { type Cidr, type IpFamily, POD_BRIDGE, safeParseCidr, safeParseInterfaceName } from "@flatnet/core";
 import { CniCode, CniError } from "./errors.ts";
 import { compareVersions, type CniVersion, requireSupportedVersion } from "./version.ts";
 
@@ -44,7 +44,6 @@ export const subnetFileSchema = z.looseObject({
 });
 export type SubnetFile = z.infer<typeof subnetFileSchema>;
 
-export const DEFAULT_BRIDGE = "fn-br0";
 // /run (a tmpfs): pod IP reservations describe pods, and no pod survives a reboot (kind keeps host-local there too).
 export const DEFAULT_DATA_DIR = "/run/flatnet/ipam";
 export const DEFAULT_MTU = 1500;
@@ -109,7 +108,7 @@ export function parseNetconf(stdin: string): Netconf {
   const netconf: Netconf = {
     cniVersion,
     name: raw.name,
-    bridge: raw.bridge ?? DEFAULT_BRIDGE,
+    bridge: raw.bridge ?? POD_BRIDGE,
     dataDir: raw.dataDir ?? DEFAULT_DATA_DIR,
   };
   if (raw.nodeNetns !== undefined) netconf.nodeNetns = raw.nodeNetns;

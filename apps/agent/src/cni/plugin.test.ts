@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { PodAttachment } from "../linux/pod.ts";
 import { IpamStore } from "../ipam-store/store.ts";
-import { handleCni, type PluginDeps, podTarget } from "./plugin.ts";
+import { type PluginDeps, podTarget } from "./invocation.ts";
+import { handleCni } from "./plugin.ts";
 
 let dir: string;
 let attached: Map<string, PodAttachment>;
@@ -43,7 +44,6 @@ function deps(): PluginDeps {
     exists: () => true,
     openStore: (path) => IpamStore.open(path),
     trace: () => {},
-    crashPoint: () => {},
   };
 }
 

@@ -1,53 +1,13 @@
-import { join } from "node:path";
-import type { AttachedPod, BridgeSpec, BridgeState, PodAttachment, PodInterfaceState, PodLink, PodLinkSpec, PodRef } from "../linux/pod.ts";
-import type { NetnsTarget } from "../linux/exec.ts";
-import { IpamDamagedError, IpamStore } from "../ipam-store/store.ts";
+import { IpamDamagedError } from "../ipam-store/store.ts";
 import { cmdAdd } from "./add.ts";
 import { cmdCheck } from "./check.ts";
 import { cmdDel } from "./del.ts";
 import { cmdGc, cmdStatus } from "./gc-status.ts";
-import { type CniEnv, parseCniCommand, parseCniEnv } from "./env.ts";
+import { parseCniCommand, parseCniEnv } from "./env.ts";
 import { CniCode, CniError, toCniErrorJson } from "./errors.ts";
-import { DEFAULT_MTU, type Netconf, type NodeSubnet, parseNetconf, parsePools, parseSubnetFile } from "./netconf.ts";
+import type { Invocation, PluginDeps } from "./invocation.ts";
+import { parseNetconf } from "./netconf.ts";
 import { isSupportedVersion, LATEST_CNI_VERSION, SUPPORTED_CNI_VERSIONS } from "./version.ts";
-
-/** The kernel operations the plugin needs: linux/pod.ts in production, a fake in unit tests. */
-export interface PodOps {
-  /** Attach, node half (needs no addresses: it runs while the IPAM allocates). */
-  createLink(spec: PodLinkSpec): Promise<PodLink>;
-  /** Attach, pod half: addresses, routes, up. */
-  configureLink(spec: PodAttachment, link: PodLink): Promise<AttachedPod>;
-  detach(ref: PodRef): Promise<{ removed: boolean }>;
-  inspect(target: NetnsTarget, ifName: string): Promise<PodInterfaceState | undefined>;
-  ensureBridge(netns: string, spec: BridgeSpec): Promise<BridgeState>;
-  hostVethName(containerId: string, ifName: string): string;
-  /** Names of flatnet's host veths (fnv*) on `bridge` in the node namespace. */
-  listHostVeths(netns: string, bridge: string): Promise<string[]>;
-  /** Deletes a host veth by name (GC's sweep of veths no attachment owns). */
-  detachLink(netns: string, name: string): Promise<void>;
-}
-
-/** Everything the plugin touches outside itself, injected so every command is testable without a kernel. */
-export interface PluginDeps {
-  pods: PodOps;
-  /** File contents, or undefined when the file does not exist. */
-  readFile(path: string): string | undefined;
-  exists(path: string): boolean;
-  openStore(path: string): IpamStore;
-  /** Phase timings on stderr when FLATNET_CNI_TRACE is set (stderr is the runtime's log, never the result). */
-  trace(label: string): void;
-  /** Test-only crash injection (FLATNET_CNI_CRASH_AT): kills the process at the named point. */
-  crashPoint(point: CrashPoint): void;
-}
-
-export type CrashPoint = "after-alloc" | "after-attach" | "after-commit" | "del-after-detach" | "del-after-release" | "gc-after-release";
-
-/** One invocation after validation, shared by the command implementations. */
-export interface Invocation {
-  env: CniEnv;
-  netconf: Netconf;
-  deps: PluginDeps;
-}
 
 export interface CniResponse {
   exitCode: number;
@@ -93,41 +53,4 @@ function versionInfo(stdin: string): string {
   }
   const cniVersion = typeof requested === "string" && isSupportedVersion(requested) ? requested : LATEST_CNI_VERSION;
   return JSON.stringify({ cniVersion, supportedVersions: [...SUPPORTED_CNI_VERSIONS] }) + "\n";
-}
-
-/** The node's pod CIDRs and MTU, inline in the netconf or from the agent's subnet file; netconf `mtu` wins. */
-export function resolveSubnet(inv: Invocation): NodeSubnet {
-  const { netconf, deps } = inv;
-  if (netconf.podCidrs !== undefined) return { pools: parsePools(netconf.podCidrs, "podCidrs"), mtu: netconf.mtu ?? DEFAULT_MTU };
-  if (netconf.subnetFile === undefined) {
-    throw new CniError(CniCode.InvalidNetworkConfig, "network configuration sets neither podCidrs nor subnetFile; set exactly one");
-  }
-  const file = parseSubnetFile(netconf.subnetFile, deps.readFile(netconf.subnetFile));
-  return { pools: parsePools(file.podCidrs, `subnet file ${netconf.subnetFile}: podCidrs`), mtu: netconf.mtu ?? file.mtu };
-}
-
-/** The node namespace the plugin acts in (the lab's node, or a name bound to the host's namespace on a real node). */
-export function requireNodeNetns(inv: Invocation): string {
-  const name = inv.netconf.nodeNetns;
-  if (name === undefined) {
-    throw new CniError(CniCode.InvalidNetworkConfig, 'network configuration has no nodeNetns; flatnet acts only in a named network namespace (e.g. "ip netns attach host 1" on a node)');
-  }
-  return name;
-}
-
-/** The IPAM database of this network: one file per network name under dataDir. */
-export function openStore(inv: Invocation): IpamStore {
-  const path = join(inv.netconf.dataDir, inv.netconf.name, "ipam.db");
-  try {
-    return inv.deps.openStore(path);
-  } catch (error) {
-    if (error instanceof IpamDamagedError) throw new CniError(CniCode.IoFailure, error.message);
-    throw new CniError(CniCode.IoFailure, `cannot open the IPAM database ${JSON.stringify(path)}: ${(error as Error).message}`);
-  }
-}
-
-/** CNI_NETNS as pod.ts addresses it: a /run/netns name when it is one (no nsenter needed), else the path. */
-export function podTarget(netns: string): NetnsTarget {
-  const match = /^\/(?:var\/)?run\/netns\/([A-Za-z0-9][A-Za-z0-9_.-]*)$/.exec(netns);
-  return match?.[1] !== undefined ? { name: match[1] } : { path: netns };
 }

@@ -148,17 +148,3 @@ describe("results across versions", () => {
     expect(compareVersions(a, b)).toBe(expected);
   });
 });
-
-describe("writeSubnetFile", () => {
-  it("writes what parseSubnetFile reads back", async () => {
-    const { mkdtempSync, readFileSync, rmSync } = await import("node:fs");
-    const { tmpdir } = await import("node:os");
-    const { join } = await import("node:path");
-    const { writeSubnetFile } = await import("./subnet-file.ts");
-    const dir = mkdtempSync(join(tmpdir(), "fn-subnet-"));
-    const path = join(dir, "run", "subnet.json");
-    writeSubnetFile(path, { podCidrs: ["10.244.1.0/24", "fd00:10:244:1::/64"], mtu: 1450 });
-    expect(parseSubnetFile(path, readFileSync(path, "utf8"))).toEqual({ podCidrs: ["10.244.1.0/24", "fd00:10:244:1::/64"], mtu: 1450 });
-    rmSync(dir, { recursive: true, force: true });
-  });
-});

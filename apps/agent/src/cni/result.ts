@@ -18,40 +18,18 @@ export interface CniDns { nameservers?: string[]; domain?: string; search?: stri
 // Built on first use: only CHECK and a chained ADD read a prevResult, and schema construction costs start-up time.
 let resultSchema: ReturnType<typeof buildResultSchema> | undefined;
 function buildResultSchema() {
-  const interfaceSchema = z.looseObject({
-    name: z.string(),
-    mac: z.optional(z.string()),
-    mtu: z.optional(z.number()),
-    sandbox: z.optional(z.string()),
-    socketPath: z.optional(z.string()),
-    pciID: z.optional(z.string()),
-  });
-  const ipSchema = z.looseObject({
-    address: z.string(),
-    gateway: z.optional(z.string()),
-    interface: z.optional(z.number()),
-    version: z.optional(z.string()), // 0.3.x/0.4.0 only
-  });
-  const routeSchema = z.looseObject({
-    dst: z.string(),
-    gw: z.optional(z.string()),
-    mtu: z.optional(z.number()),
-    advmss: z.optional(z.number()),
-    priority: z.optional(z.number()),
-    table: z.optional(z.number()),
-    scope: z.optional(z.number()),
-  });
+  const str = z.optional(z.string());
+  const num = z.optional(z.number());
+  const strings = z.optional(z.array(z.string()));
+  const interfaceSchema = z.looseObject({ name: z.string(), mac: str, mtu: num, sandbox: str, socketPath: str, pciID: str });
+  const ipSchema = z.looseObject({ address: z.string(), gateway: str, interface: num, version: str /* 0.3.x/0.4.0 only */ });
+  const routeSchema = z.looseObject({ dst: z.string(), gw: str, mtu: num, advmss: num, priority: num, table: num, scope: num });
   return z.looseObject({
-    cniVersion: z.optional(z.string()),
+    cniVersion: str,
     interfaces: z.optional(z.array(interfaceSchema)),
     ips: z.optional(z.array(ipSchema)),
     routes: z.optional(z.array(routeSchema)),
-    dns: z.optional(z.looseObject({
-      nameservers: z.optional(z.array(z.string())),
-      domain: z.optional(z.string()),
-      search: z.optional(z.array(z.string())),
-      options: z.optional(z.array(z.string())),
-    })),
+    dns: z.optional(z.looseObject({ nameservers: strings, domain: str, search: strings, options: strings })),
   });
 }
 

@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { addNetworkList, checkNetworkList, type Conflist, delNetworkList, type ExecutorOptions, type RuntimeConf } from "./executor.ts";
+import { addNetworkList, type Conflist, delNetworkList, type ExecutorOptions, type RuntimeConf } from "./executor.ts";
 
 /** A node's CNI installation as a runtime sees it: plugin binaries, conf dir, result cache, and the node's namespace. */
 export interface CniInstall {
@@ -144,14 +144,4 @@ export async function cniAdd(install: CniInstall, pod: PodCniRef): Promise<CniAd
     await delNetworkList(list, rt, executorOptions(install)).catch(() => undefined);
     throw error;
   }
-}
-
-/** Detaches a pod as a runtime would (DEL through the list in reverse); idempotent. */
-export async function cniDel(install: CniInstall, pod: PodCniRef): Promise<void> {
-  await delNetworkList(loadConflist(install), runtimeConf(pod), executorOptions(install));
-}
-
-/** CHECK of a pod's attachment against its cached ADD result. */
-export async function cniCheck(install: CniInstall, pod: PodCniRef): Promise<void> {
-  await checkNetworkList(loadConflist(install), runtimeConf(pod), executorOptions(install));
 }

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { createServer } from "node:http";
 import { dirname } from "node:path";
 import { CNI_ROUTE, EXIT_CODE_HEADER, RAW_ANSWER, wantsRaw } from "./delegate.ts";
-import { createNetlinkPodOps } from "./netlink.ts";
+import { createNetlinkPodOps } from "../linux/netlink.ts";
 import { type CniCall, createCniService, netnsDeclined, parseCniCall } from "./service.ts";
 
 // The CNI worker: the plugin binary run by the agent with FLATNET_CNI_SERVE=<socket> (cni/worker.ts). It serves the

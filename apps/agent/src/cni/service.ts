@@ -2,7 +2,8 @@ import { statSync } from "node:fs";
 import { IpamStore } from "../ipam-store/store.ts";
 import type { NetnsIdentity } from "./delegate.ts";
 import { realDeps } from "./deps.ts";
-import { type CniResponse, handleCni, type PluginDeps, type PodOps } from "./plugin.ts";
+import type { PluginDeps, PodOps } from "./invocation.ts";
+import { type CniResponse, handleCni } from "./plugin.ts";
 
 // The agent's side of the plugin's fast path (delegate.ts): the same handleCni the plugin process runs, kept warm in
 // the agent. Modules are loaded once and each IPAM database is opened once and kept open; the database stays the one
@@ -19,7 +20,7 @@ export interface CniService {
 }
 
 /**
- * The agent's CNI service; `pods` replaces kernel operations (the worker's rtnetlink ADD, cni/netlink.ts).
+ * The agent's CNI service; `pods` replaces kernel operations (the worker's rtnetlink ADD, linux/netlink.ts).
  * `processEnv` is the agent's own environment: FLATNET_CNI_TRACE and the test-only
  * FLATNET_CNI_CRASH_AT are honoured from there, never from a request (a caller cannot make the agent kill itself).
  */

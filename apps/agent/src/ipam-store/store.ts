@@ -1,5 +1,5 @@
 import { type Cidr, cidrContains, formatCidr, parseCidr, parseIp, type IpFamily, NodeIpam, type NodeIpamEvent, type NodeIpamState, type PodAllocation, type Result, err, ok } from "@flatnet/core";
-import { openSqlite, type OpenOptions, type SqlDatabase, transaction } from "./sqlite.ts";
+import { openSqlite, type OpenOptions, type SqlDatabase, transaction } from "../sqlite.ts";
 
 /** One attachment of a pod to the network, as CNI names it. */
 export interface AttachmentKey {

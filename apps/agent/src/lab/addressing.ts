@@ -1,5 +1,4 @@
-import { canonicalCidr, canonicalIp } from "@flatnet/core";
-import type { LabBackend } from "./state.ts";
+import { canonicalCidr, canonicalIp, type LabBackend } from "@flatnet/core";
 
 /** The cluster CIDRs of every lab: 10.244.0.0/16 with /24 per node, and for dual-stack fd00:10:244::/56 with /64 per node. */
 export const CLUSTER_CIDR_V4 = "10.244.0.0/16";

@@ -1,12 +1,12 @@
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { LabAgent, LabBackend, LabNode, LabState } from "@flatnet/core";
 import { z } from "zod";
-import { createDatastore } from "../store/factory.ts";
-import { LAB_ETCD_ENDPOINT } from "../etcd/lab-etcd.ts";
-import { getFromAgent } from "./agent-client.ts";
+import { getJson } from "../http/client.ts";
+import { createDatastore } from "../datastore/factory.ts";
+import { LAB_ETCD_ENDPOINT } from "./lab-etcd.ts";
 import { LabError } from "./errors.ts";
-import type { LabAgent, LabBackend, LabNode, LabState } from "./state.ts";
 import { flatnetCommand, startInNamespace } from "./supervisor.ts";
 
 // Everything the lab knows about `flatnet agent`'s command line and API lives in this file.
@@ -45,7 +45,7 @@ type LabDatastore = NonNullable<LabState["datastore"]>;
 export function agentArguments(stateDir: string, node: LabNode, resyncInterval: string | undefined, datastore: LabDatastore | undefined): string[] {
   const paths = agentPaths(stateDir, node.name);
   return [
-    // clusters: the agent's pod IP metrics read the node's CNI IPAM database (installCni's <root>/ipam/<network>).
+    // The agent's pod IP metrics read the node's CNI IPAM database (installCni's <root>/ipam/<network>).
     "env",
     `FLATNET_POD_IPAM_DB=${join(stateDir, "cni", node.name, "ipam", "flatnet", "ipam.db")}`,
     // re-read every second (a scrape never reads it): a lab's figures follow its pods closely
@@ -96,7 +96,7 @@ export type AgentNode = z.infer<typeof agentNodeSchema>;
 /** The agent's own view of its node (`GET /v1/node`): pod CIDRs and pod MTU. */
 export async function fetchAgentNode(stateDir: string, node: LabNode): Promise<AgentNode> {
   const { socket } = agentPaths(stateDir, node.name);
-  const response = await getFromAgent(socket, "/v1/node");
+  const response = await getJson({ socketPath: socket }, "/v1/node");
   const parsed = agentNodeSchema.safeParse(response.body);
   if (response.status !== 200 || !parsed.success) {
     throw new LabError(

@@ -8,7 +8,7 @@ import { LabError } from "./errors.ts";
 import { containersConf } from "./podman.ts";
 import { run, type RunResult } from "./exec.ts";
 import { processStartTime } from "./supervisor.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../wait.ts";
 
 // `lab up --deploy`: a lab node is a host for the DaemonSet. Its network namespace plus its own mount and PID
 // namespaces: pid 1 is the node's init (so the install-cni symlink /run/netns/host -> /proc/1/ns/net names the node's

@@ -1,17 +1,17 @@
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { LAB_BACKENDS, LAB_RUNTIMES, type LabBackend, type LabNode, type LabRuntime, type LabState } from "@flatnet/core";
+import { tryGetJson } from "../http/client.ts";
 import { MAX_NODES, clusterCidrs, planSegments, segmentOf, underlayIpsOf } from "./addressing.ts";
-import { tryGetFromAgent } from "./agent-client.ts";
 import { agentPaths, fetchAgentNode, startAgentProcess, initialiseStore, deregisterNode } from "./agent-process.ts";
-import type { CheckReport, Checker } from "./checker/checker.ts";
-import { PodChecker } from "./checker/pod-checker.ts";
 import { LabError } from "./errors.ts";
 import { nodeIndex, nodeName, nodeNs, podName, podNs, routerNs, underlayNs, validatePrefix } from "./names.ts";
 import { attachPods } from "./pods.ts";
 import { removeAllPodmanPods, removePodmanPods } from "./podman.ts";
+import { deployAgent, isDeployLab, prepareDeployment, refuseOnDeployLab, removeDeployedNodes, startDeployedPods, waitDeployedReady, type DeployOptions } from "./deploy.ts";
 import { Progress } from "./progress.ts";
-import { missingRoutes } from "./routes-check.ts";
-import { DEFAULT_STATE_DIR, LAB_BACKENDS, LAB_RUNTIMES, loadState, lockLab, saveState, type LabBackend, type LabNode, type LabRuntime, type LabState } from "./state.ts";
+import { listNamespaces, missingRoutes, namespacePids } from "../linux/index.ts";
+import { DEFAULT_STATE_DIR, loadState, lockLab, saveState } from "./state.ts";
 import { isRecordedProcessAlive, killPid, startInNamespace, stopRecordedProcess } from "./supervisor.ts";
 import {
   createNamespaces,
@@ -19,12 +19,10 @@ import {
   createUnderlay,
   deleteNamespaces,
   listLabNamespaces,
-  listNamespaces,
-  namespacePids,
 } from "./topology.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../wait.ts";
 // `lab up --datastore etcd` runs etcd inside the underlay namespace.
-import { LAB_ETCD_ENDPOINT, labEtcdArgs, prepareLabEtcdNetwork, removeNodeFromLabEtcd, waitLabEtcdHealthy } from "../etcd/lab-etcd.ts";
+import { LAB_ETCD_ENDPOINT, labEtcdArgs, prepareLabEtcdNetwork, removeNodeFromLabEtcd, waitLabEtcdHealthy } from "./lab-etcd.ts";
 
 export interface LabTarget {
   stateDir?: string;
@@ -45,6 +43,8 @@ export interface UpOptions extends LabTarget {
   timeoutMs?: number;
   /** Where nodes meet: the embedded SQLite file (default) or etcd in the underlay namespace. */
   datastore?: "embedded" | "etcd";
+  /** Run the DaemonSet of deploy/*.yaml on every node (podman in the node), the API server on a unix socket. */
+  deploy?: DeployOptions;
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
@@ -75,7 +75,8 @@ function validateUpOptions(options: UpOptions): LabShape {
   if (!LAB_BACKENDS.includes(backend)) {
     throw new LabError("ERR_LAB_INVALID_OPTION", `--backend "${backend}" is unknown; use one of ${LAB_BACKENDS.join(", ")}`);
   }
-  const runtime = options.runtime ?? "netns";
+  // --deploy: pods come from the node's podman through the conflist install-cni wrote.
+  const runtime = options.deploy === undefined ? (options.runtime ?? "netns") : "podman";
   if (!LAB_RUNTIMES.includes(runtime)) {
     throw new LabError("ERR_LAB_INVALID_OPTION", `--runtime "${runtime}" is unknown; use one of ${LAB_RUNTIMES.join(", ")}`);
   }
@@ -98,7 +99,7 @@ export async function labUp(options: UpOptions = {}): Promise<LabState> {
   const release = await lockLab(ctx.stateDir);
   try {
     const existing = await loadStateIfReadable(ctx.stateDir, (message) => ctx.progress.line(`ignoring unreadable state: ${message}`));
-    if (existing !== undefined && sameShape(existing, shape) && (await isHealthy(existing))) {
+    if (existing !== undefined && sameShape(existing, shape) && isDeployLab(ctx.stateDir) === (options.deploy !== undefined) && (await isHealthy(existing))) {
       ctx.progress.line(`lab "${shape.prefix}" already up with ${existing.nodes.length} nodes (${existing.backend}); nothing to do`);
       return existing;
     }
@@ -117,6 +118,11 @@ export async function labUp(options: UpOptions = {}): Promise<LabState> {
 async function build(ctx: Context, shape: LabShape, options: UpOptions): Promise<LabState> {
   const { prefix, backend, dualStack } = shape;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  // Checked (API socket, manifests, image) before anything is built.
+  const deployment = options.deploy === undefined ? undefined : await ctx.progress.step(
+    (d) => `deploy: ${options.deploy?.deployDir} (image ${d.image.reference.join(" ")}), API ${options.deploy?.kubeApiSocket}, cluster ${d.clusterCidrs.join(" ")}`,
+    () => prepareDeployment(ctx.stateDir, options.deploy!),
+  );
   const state: LabState = {
     version: 1,
     datastore: shape.datastore,
@@ -141,7 +147,8 @@ async function build(ctx: Context, shape: LabShape, options: UpOptions): Promise
     (made) => `underlay ${underlayNs(prefix)}: ${made.map((s) => `${s.bridge} ${s.subnets.join(" ")}`).join(", ")}${made.length > 1 ? `, joined by ${routerNs(prefix)}` : ""}`,
     () => createUnderlay(prefix, backend, dualStack),
   );
-  if (shape.datastore === "etcd") {
+  if (deployment !== undefined) state.clusterCidrs = deployment.clusterCidrs;
+  else if (shape.datastore === "etcd") {
     state.etcd = await ctx.progress.step(
       (etcd) => `datastore etcd ${LAB_ETCD_ENDPOINT} in ${underlayNs(prefix)} (pid ${etcd.pid}, log ${etcd.log}): cluster ${state.clusterCidrs.join(" ")}, backend ${backend}`,
       () => startLabEtcd(ctx.stateDir, prefix, segments, { clusterCidrs: state.clusterCidrs, backend }),
@@ -165,12 +172,12 @@ async function build(ctx: Context, shape: LabShape, options: UpOptions): Promise
   for (const node of state.nodes) {
     node.agent = await ctx.progress.step(
       (agent) => `agent ${node.name} started in ${node.netns} (pid ${agent.pid}, log ${agent.log})`,
-      () => startAgentProcess(ctx.stateDir, node, state.resyncInterval, state.datastore),
+      () => (deployment === undefined ? startAgentProcess(ctx.stateDir, node, state.resyncInterval, state.datastore) : deployAgent(ctx.stateDir, node, deployment)),
     );
     await saveState(ctx.stateDir, state);
   }
   await ctx.progress.step(`agents ready (${state.nodes.length}/${state.nodes.length})`, () =>
-    Promise.all(state.nodes.map((node) => waitAgentReady(ctx.stateDir, node, timeoutMs))),
+    Promise.all(state.nodes.map((node) => (deployment === undefined ? waitAgentReady(ctx.stateDir, node, timeoutMs) : waitDeployedReady(ctx.stateDir, node, deployment, timeoutMs)))),
   );
   for (const node of state.nodes) node.podCidrs = (await fetchAgentNode(ctx.stateDir, node)).podCidrs;
   await saveState(ctx.stateDir, state);
@@ -209,7 +216,7 @@ async function addPods(stateDir: string, state: LabState, node: LabNode, count: 
   // A container runtime makes its pods' namespaces itself; the lab names them afterwards.
   if (runtime === "netns") await createNamespaces(pods.map((pod) => pod.netns));
   const existing = state.pods.filter((pod) => pod.node === node.name);
-  const attached = await attachPods(stateDir, node, existing, pods, runtime);
+  const attached = isDeployLab(stateDir) ? await startDeployedPods(stateDir, node, pods) : await attachPods(stateDir, node, existing, pods, runtime);
   state.pods.push(...attached);
   await saveState(stateDir, state);
 }
@@ -245,7 +252,7 @@ async function waitAgentReady(stateDir: string, node: LabNode, timeoutMs: number
       if (node.agent !== undefined && !(await isRecordedProcessAlive(node.agent))) {
         throw new LabError("ERR_LAB_AGENT", `agent ${node.name} (pid ${node.agent.pid}) exited; see ${log}`);
       }
-      return (await tryGetFromAgent(socket, "/readyz", 1_000))?.status === 200;
+      return (await tryGetJson({ socketPath: socket }, "/readyz", 1_000))?.status === 200;
     },
     { timeoutMs, maxIntervalMs: 100 },
   );
@@ -295,6 +302,7 @@ async function removeLabObjects(stateDir: string, state: LabState | undefined, p
   const processes: number[] = [];
   // Containers first, while the agents still answer: each one's CNI DEL frees its veth and reservation.
   await removeAllPodmanPods(stateDir, (node) => nodeNs(prefix, node));
+  await removeDeployedNodes(stateDir);
   await Promise.all(
     (state?.nodes ?? []).map(async (node) => {
       if (node.agent !== undefined && (await stopRecordedProcess(node.agent, "SIGTERM", 3_000))) processes.push(node.agent.pid);
@@ -335,6 +343,17 @@ async function requireState(stateDir: string): Promise<LabState> {
   return state;
 }
 
+/** Runs `change` under the lab's lock on the state read after taking it; no lab is an error before the lock (which would create the directory). */
+async function withLockedState<T>(stateDir: string, change: (state: LabState) => Promise<T>): Promise<T> {
+  await requireState(stateDir);
+  const release = await lockLab(stateDir);
+  try {
+    return await change(await requireState(stateDir));
+  } finally {
+    await release();
+  }
+}
+
 function requireNode(state: LabState, name: string): LabNode {
   const node = state.nodes.find((candidate) => candidate.name === name);
   if (node === undefined) {
@@ -371,9 +390,9 @@ export async function labStatus(target: LabTarget = {}): Promise<LabStatus> {
       const running = recorded !== undefined && (await isRecordedProcessAlive(recorded));
       const [health, ready, self] = running
         ? await Promise.all([
-            tryGetFromAgent(socket, "/healthz", 1_000),
-            tryGetFromAgent(socket, "/readyz", 1_000),
-            tryGetFromAgent(socket, "/v1/node", 1_000),
+            tryGetJson({ socketPath: socket }, "/healthz", 1_000),
+            tryGetJson({ socketPath: socket }, "/readyz", 1_000),
+            tryGetJson({ socketPath: socket }, "/v1/node", 1_000),
           ])
         : [undefined, undefined, undefined];
       const agent: AgentStatus = {
@@ -390,21 +409,11 @@ export async function labStatus(target: LabTarget = {}): Promise<LabStatus> {
   return { prefix: state.prefix, stateDir: ctx.stateDir, backend: state.backend, dualStack: state.dualStack, clusterCidrs: state.clusterCidrs, nodes };
 }
 
-/** Sends real packets between every ordered pair of pods (ICMP and TCP) and checks each source address arrives unchanged. */
-export async function labCheck(target: LabTarget & { checker?: Checker } = {}): Promise<CheckReport> {
-  const ctx = contextOf(target);
-  const state = await requireState(ctx.stateDir);
-  const checker = target.checker ?? new PodChecker();
-  return checker.check(state.pods.map(({ name, netns, node, ips }) => ({ name, netns, node, ips })));
-}
-
 /** Joins a new node (the next free index) with the lab's pods per node, and waits until every node routes to it. */
 export async function addNode(target: LabTarget & { resyncInterval?: string; timeoutMs?: number } = {}): Promise<LabNode> {
   const ctx = contextOf(target);
-  await requireState(ctx.stateDir); // before the lock, which would create the directory
-  const release = await lockLab(ctx.stateDir);
-  try {
-    const state = await requireState(ctx.stateDir);
+  refuseOnDeployLab(ctx.stateDir, "add-node");
+  return withLockedState(ctx.stateDir, async (state) => {
     const index = Math.max(0, ...state.nodes.map((node) => node.index)) + 1;
     if (index > MAX_NODES) throw new LabError("ERR_LAB_INVALID_OPTION", `cannot add node${index}: a lab has at most ${MAX_NODES} nodes`);
     const node = labNodeFor(state.prefix, state.backend, state.dualStack, index);
@@ -425,18 +434,14 @@ export async function addNode(target: LabTarget & { resyncInterval?: string; tim
     if (state.podsPerNode > 0) await addPods(ctx.stateDir, state, node, state.podsPerNode);
     await ctx.progress.step(`routes converged on ${state.nodes.length} nodes`, () => waitConverged(state, target.timeoutMs));
     return node;
-  } finally {
-    await release();
-  }
+  });
 }
 
 /** A node leaves: its agent stops, it is removed from the datastore (peers drop its routes), its namespaces go. */
 export async function removeNode(name: string, target: LabTarget & { timeoutMs?: number } = {}): Promise<void> {
   const ctx = contextOf(target);
-  await requireState(ctx.stateDir); // before the lock, which would create the directory
-  const release = await lockLab(ctx.stateDir);
-  try {
-    const state = await requireState(ctx.stateDir);
+  refuseOnDeployLab(ctx.stateDir, "remove-node");
+  return withLockedState(ctx.stateDir, async (state) => {
     const node = requireNode(state, name);
     if (state.runtime === "podman") await removePodmanPods(ctx.stateDir, node);
     if (node.agent !== undefined) await stopRecordedProcess(node.agent);
@@ -461,14 +466,13 @@ export async function removeNode(name: string, target: LabTarget & { timeoutMs?:
       throw new LabError("ERR_LAB_TIMEOUT", `peers still route to ${name}'s pod CIDRs after ${timeoutMs} ms`);
     }
     ctx.progress.line(`every peer dropped ${name}'s routes`);
-  } finally {
-    await release();
-  }
+  });
 }
 
 /** Kills a node's agent with SIGKILL (a crash: nothing is cleaned up), keeping the node in the lab. */
 export async function killAgent(name: string, target: LabTarget = {}): Promise<number | undefined> {
   const ctx = contextOf(target);
+  refuseOnDeployLab(ctx.stateDir, "kill-agent");
   const state = await requireState(ctx.stateDir);
   const node = requireNode(state, name);
   if (node.agent === undefined || !(await stopRecordedProcess(node.agent, "SIGKILL"))) {
@@ -482,10 +486,8 @@ export async function killAgent(name: string, target: LabTarget = {}): Promise<n
 /** Starts a node's agent again (after kill-agent) and waits until it is ready. */
 export async function startAgent(name: string, target: LabTarget & { resyncInterval?: string; timeoutMs?: number } = {}): Promise<number> {
   const ctx = contextOf(target);
-  await requireState(ctx.stateDir); // before the lock, which would create the directory
-  const release = await lockLab(ctx.stateDir);
-  try {
-    const state = await requireState(ctx.stateDir);
+  refuseOnDeployLab(ctx.stateDir, "start-agent");
+  return withLockedState(ctx.stateDir, async (state) => {
     const node = requireNode(state, name);
     if (node.agent !== undefined && (await isRecordedProcessAlive(node.agent))) {
       ctx.progress.line(`agent ${name} already running (pid ${node.agent.pid})`);
@@ -496,9 +498,7 @@ export async function startAgent(name: string, target: LabTarget & { resyncInter
     await waitAgentReady(ctx.stateDir, node, target.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     ctx.progress.line(`agent ${name} started (pid ${node.agent.pid}) and ready`);
     return node.agent.pid;
-  } finally {
-    await release();
-  }
+  });
 }
 
 export { nodeIndex };

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { LabError } from "./errors.ts";
 
 // netns names become files in /run/netns; keep them short, lower-case and shell-safe.
@@ -37,3 +38,20 @@ export function isLabNamespace(prefix: string, name: string): boolean {
   const rest = name.slice(prefix.length);
   return /^(underlay|router|node[1-9][0-9]{0,2}|pod-node[1-9][0-9]{0,2}-[1-9][0-9]{0,3})$/.test(rest);
 }
+
+/** A pod the lab is about to create: its name, namespace, node and index on the node. */
+export interface PodSlot {
+  name: string;
+  netns: string;
+  node: string;
+  index: number;
+}
+
+/** Where a node's CNI installation lives in the lab: bin/, net.d/, cache/, ipam/. */
+export const nodeCniRoot = (stateDir: string, node: string): string => join(stateDir, "cni", node);
+
+/** The pod image and responder of `--runtime podman`, built once per lab. */
+export const podImageDir = (stateDir: string): string => join(stateDir, "pod-image");
+
+/** The control socket of a lab pod's probe responder. */
+export const responderSocket = (stateDir: string, pod: string): string => join(stateDir, "probe", `${pod}.sock`);

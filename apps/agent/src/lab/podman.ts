@@ -1,15 +1,14 @@
 import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { DEFAULT_PROBE_PORT } from "@flatnet/core";
+import { attachNamespace, globalAddresses } from "../linux/index.ts";
+import { DEFAULT_PROBE_PORT, type LabNode, type LabPod } from "@flatnet/core";
 import type { CniInstall } from "../cni/runtime.ts";
-import { responderSocket } from "../probe/lab-source.ts";
 import { LabError } from "./errors.ts";
 import { run, type RunOptions, type RunResult } from "./exec.ts";
 import { ENTRY_PATH, POD_IMAGE, RESPONDER_PATH, type PodImage } from "./pod-image.ts";
-import { nodeCniRoot, type PodSlot } from "./pods.ts";
-import type { LabNode, LabPod } from "./state.ts";
-import { waitFor } from "./wait.ts";
+import { nodeCniRoot, responderSocket, type PodSlot } from "./names.ts";
+import { waitFor } from "../wait.ts";
 
 // `--runtime podman`: each node has its own podman (storage, run root, containers.conf) started inside the node's
 // network namespace with `nsenter --net`, not `ip netns exec`: the latter's private mount namespace remounts /sys,
@@ -80,7 +79,7 @@ export async function startPodmanPods(stateDir: string, node: LabNode, install: 
       const { stdout } = await nodePodman(stateDir, node, ["inspect", "--format", "{{.State.Pid}}", containerId]);
       const pid = Number(stdout.trim());
       if (!Number.isInteger(pid) || pid <= 0) throw new LabError("ERR_LAB_RUNTIME", `podman container ${pod.name} on ${node.name} is not running (pid "${stdout.trim()}")`);
-      await run("ip", ["netns", "attach", pod.netns, String(pid)]);
+      await attachNamespace(pod.netns, pid);
       return { ...pod, containerId, ifName: "eth0", ips: await globalAddresses(pod.netns, "eth0") };
     }),
   );
@@ -122,9 +121,3 @@ export function mountPointsUnder(mountinfo: string, root: string): string[] {
     .sort((a, b) => b.length - a.length);
 }
 
-async function globalAddresses(netns: string, device: string): Promise<string[]> {
-  const { stdout } = await run("ip", ["-n", netns, "-j", "addr", "show", "dev", device, "scope", "global"]);
-  // `ip -j` keeps an empty object for each address the scope filter left out.
-  const links = JSON.parse(stdout) as { addr_info?: { local?: string }[] }[];
-  return links.flatMap((link) => (link.addr_info ?? []).flatMap((info) => (info.local === undefined ? [] : [info.local])));
-}

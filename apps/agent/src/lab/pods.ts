@@ -1,25 +1,12 @@
-import { join } from "node:path";
+import type { LabNode, LabPod, LabRuntime } from "@flatnet/core";
 import { cniWorkerSocket } from "../cni/delegate.ts";
 import { cniAdd, installCni } from "../cni/runtime.ts";
 import { agentPaths, fetchAgentNode } from "./agent-process.ts";
+import { nodeCniRoot, podImageDir, type PodSlot } from "./names.ts";
 import { buildPodImage } from "./pod-image.ts";
 import { startPodmanPods } from "./podman.ts";
-import type { LabNode, LabPod, LabRuntime } from "./state.ts";
-
-export interface PodSlot {
-  name: string;
-  netns: string;
-  node: string;
-  index: number;
-}
 
 export const podContainerId = (netns: string): string => `lab-${netns}`;
-
-/** Where a node's CNI installation lives in the lab: bin/, net.d/, cache/, ipam/. */
-export const nodeCniRoot = (stateDir: string, node: string): string => join(stateDir, "cni", node);
-
-/** The pod image and responder of `--runtime podman`, built once per lab. */
-export const podImageDir = (stateDir: string): string => join(stateDir, "pod-image");
 
 /**
  * Attaches pod namespaces (already created) to their node as a container runtime would: the flatnet CNI plugin is

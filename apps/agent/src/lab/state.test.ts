@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { loadState, lockLab, saveState, statePath, type LabState } from "./state.ts";
+import type { LabState } from "@flatnet/core";
+import { loadState, lockLab, saveState, statePath } from "./state.ts";
 
 const sample: LabState = {
   version: 1,

@@ -1,68 +1,9 @@
 import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { z } from "zod";
+import { safeParseLabState, type LabState } from "@flatnet/core";
 import { LabError } from "./errors.ts";
 
-export type LabBackend = "host-gw" | "vxlan" | "auto";
-export const LAB_BACKENDS: readonly LabBackend[] = ["host-gw", "vxlan", "auto"];
-/** How lab pods are made: bare namespaces attached by CNI ADD (quick, the default), or podman containers. */
-export type LabRuntime = "netns" | "podman";
-export const LAB_RUNTIMES: readonly LabRuntime[] = ["netns", "podman"];
 export const DEFAULT_STATE_DIR = "/run/flatnet/lab";
-
-const agentSchema = z.object({
-  pid: z.number().int().positive(),
-  /** /proc/PID/stat field 22: with the PID it identifies the process, so a reused PID is never signalled. */
-  startTime: z.string(),
-  socket: z.string(),
-  log: z.string(),
-});
-
-const nodeSchema = z.object({
-  name: z.string(),
-  index: z.number().int().positive(),
-  netns: z.string(),
-  segment: z.number().int().nonnegative(),
-  underlayIps: z.array(z.string()),
-  podCidrs: z.array(z.string()),
-  agent: agentSchema.optional(),
-});
-
-const podSchema = z.object({
-  name: z.string(),
-  netns: z.string(),
-  node: z.string(),
-  index: z.number().int().positive(),
-  containerId: z.string(),
-  ifName: z.string(),
-  ips: z.array(z.string()),
-});
-
-// clusters: the lab's datastore, and the etcd process when it is etcd (run in the underlay namespace).
-const etcdSchema = z.object({ pid: z.number().int().positive(), startTime: z.string(), log: z.string(), endpoint: z.string() });
-
-const stateSchema = z.object({
-  version: z.literal(1),
-  datastore: z.enum(["embedded", "etcd"]).optional(),
-  etcd: etcdSchema.optional(),
-  prefix: z.string(),
-  backend: z.enum(["host-gw", "vxlan", "auto"]),
-  runtime: z.enum(["netns", "podman"]).optional(),
-  dualStack: z.boolean(),
-  podsPerNode: z.number().int().nonnegative(),
-  /** The agents' `--resync-interval`, reused when an agent is restarted or a node added. */
-  resyncInterval: z.string().optional(),
-  createdAt: z.string(),
-  clusterCidrs: z.array(z.string()),
-  namespaces: z.array(z.string()),
-  nodes: z.array(nodeSchema),
-  pods: z.array(podSchema),
-});
-
-export type LabAgent = z.infer<typeof agentSchema>;
-export type LabNode = z.infer<typeof nodeSchema>;
-export type LabPod = z.infer<typeof podSchema>;
-export type LabState = z.infer<typeof stateSchema>;
 
 export const statePath = (stateDir: string): string => join(stateDir, "state.json");
 
@@ -82,14 +23,8 @@ export async function loadState(stateDir: string): Promise<LabState | undefined>
   } catch (error) {
     throw new LabError("ERR_LAB_STATE", `lab state file "${path}" is not JSON; run "flatnet lab down" to clear it`, { cause: error });
   }
-  const parsed = stateSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new LabError(
-      "ERR_LAB_STATE",
-      `lab state file "${path}" is invalid at "${issue?.path.join(".") ?? ""}": ${issue?.message ?? "unknown"}; run "flatnet lab down" to clear it`,
-    );
-  }
+  const parsed = safeParseLabState(json);
+  if (!parsed.success) throw new LabError("ERR_LAB_STATE", `lab state file "${path}" is ${parsed.error.message}; run "flatnet lab down" to clear it`);
   return parsed.data;
 }
 

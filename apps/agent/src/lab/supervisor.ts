@@ -1,11 +1,11 @@
-import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { startTimeFromStat, type LabAgent } from "@flatnet/core";
+import { spawnInNetns } from "../linux/exec.ts";
 import { LabError } from "./errors.ts";
-import type { LabAgent } from "./state.ts";
-import { waitFor } from "./wait.ts";
+import { waitFor } from "../wait.ts";
 
 /**
  * The command that starts flatnet: the running bundle itself (dist/main.js), or from sources (vitest, tsx) the built
@@ -29,7 +29,8 @@ export interface StartProcessOptions {
 export async function startInNamespace(options: StartProcessOptions): Promise<{ pid: number; startTime: string }> {
   const log = openSync(options.logPath, "a");
   try {
-    const child = spawn("ip", ["netns", "exec", options.netns, ...options.args], {
+    const [file = "", ...args] = options.args;
+    const child = spawnInNetns(options.netns, file, args, {
       detached: true,
       stdio: ["ignore", log, log],
     });
@@ -56,10 +57,7 @@ export async function processStartTime(pid: number): Promise<string | undefined>
   } catch {
     return undefined;
   }
-  // The command name (field 2) is in parentheses and may contain spaces: split after its closing one.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  if (fields[0] === "Z" || fields[0] === "X") return undefined;
-  return fields[19];
+  return startTimeFromStat(stat);
 }
 
 /** Whether the recorded process is still that very process (same PID and start time), not a reused PID. */

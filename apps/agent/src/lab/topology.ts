@@ -1,22 +1,12 @@
+import { ipFamilyOf, type LabBackend } from "@flatnet/core";
 import { planSegments, type SegmentPlan } from "./addressing.ts";
-import { ipBatch, run } from "./exec.ts";
+import { addNamespaces, ipBatch, listNamespaces, removeNamespaces, setSysctls } from "../linux/index.ts";
 import { isLabNamespace, routerNs, underlayNs } from "./names.ts";
-import type { LabBackend } from "./state.ts";
 
 // Every command here runs inside a lab namespace (ip -n NS, or a veth created in one with its peer put in another):
 // nothing is ever created in the root namespace.
 
 const prefixLength = (cidr: string): string => cidr.slice(cidr.indexOf("/"));
-const isIpv6 = (address: string): boolean => address.includes(":");
-
-/** The namespaces present now (`ip netns list`), names only. */
-export async function listNamespaces(): Promise<string[]> {
-  const { stdout } = await run("ip", ["netns", "list"]);
-  return stdout
-    .split("\n")
-    .map((line) => line.trim().split(/\s+/)[0] ?? "")
-    .filter((name) => name !== "");
-}
 
 /** Namespaces of this lab's shapes (`<prefix>node3`, ...) found now: the leftovers of a crashed run included. */
 export async function listLabNamespaces(prefix: string): Promise<string[]> {
@@ -28,8 +18,7 @@ export async function listLabNamespaces(prefix: string): Promise<string[]> {
  * them later is usable at once (a tentative link-local address stalls neighbour discovery through a router for ~1 s).
  */
 export async function createNamespaces(names: readonly string[]): Promise<void> {
-  if (names.length === 0) return;
-  await run("ip", ["-batch", "-"], { input: names.map((name) => `netns add ${name}`).join("\n") + "\n" });
+  await addNamespaces(names);
   await Promise.all(
     names.map(async (name) => {
       await setSysctls(name, { "net.ipv6.conf.all.accept_dad": "0", "net.ipv6.conf.default.accept_dad": "0" });
@@ -38,26 +27,10 @@ export async function createNamespaces(names: readonly string[]): Promise<void> 
   );
 }
 
-/** Deletes namespaces by exact name (their links, routes and the veth peers go with them); missing ones are fine. */
+/** Deletes namespaces by exact name; missing ones are fine. */
 export async function deleteNamespaces(names: readonly string[]): Promise<void> {
   const present = new Set(await listNamespaces());
-  const doomed = names.filter((name) => present.has(name));
-  if (doomed.length === 0) return;
-  await run("ip", ["-batch", "-"], { input: doomed.map((name) => `netns del ${name}`).join("\n") + "\n" });
-}
-
-/** PIDs of processes living in a namespace (`ip netns pids`), e.g. agents left by a crashed lab. */
-export async function namespacePids(name: string): Promise<number[]> {
-  const { stdout } = await run("ip", ["netns", "pids", name], { allowFailure: true });
-  return stdout
-    .split("\n")
-    .map((line) => Number(line.trim()))
-    .filter((pid) => Number.isInteger(pid) && pid > 0);
-}
-
-export async function setSysctls(netns: string, settings: Record<string, string>): Promise<void> {
-  const args = Object.entries(settings).map(([key, value]) => `${key}=${value}`);
-  await run("ip", ["netns", "exec", netns, "sysctl", "-qw", ...args]);
+  await removeNamespaces(names.filter((name) => present.has(name)));
 }
 
 /** Builds the underlay namespace: one bridge per L2 segment, and for two segments the router joining them. */
@@ -86,7 +59,7 @@ export async function createUnderlay(prefix: string, backend: LabBackend, dualSt
     for (const segment of segments) {
       segment.gateways.forEach((gateway, family) => {
         const subnet = segment.subnets[family] ?? "";
-        routerLines.push(`addr add ${gateway}${prefixLength(subnet)} dev eth${segment.index}${isIpv6(gateway) ? " nodad" : ""}`);
+        routerLines.push(`addr add ${gateway}${prefixLength(subnet)} dev eth${segment.index}${ipFamilyOf(gateway) === "IPv6" ? " nodad" : ""}`);
       });
       routerLines.push(`link set eth${segment.index} up`);
     }
@@ -116,7 +89,7 @@ export async function createNode(prefix: string, node: NodeWiring): Promise<void
   const lines = node.underlayIps.map((ip, family) => {
     const subnet = node.segment.subnets[family] ?? "";
     // nodad: the address is usable at once instead of after IPv6 duplicate address detection (about 1 s).
-    return `addr add ${ip}${prefixLength(subnet)} dev eth0${isIpv6(ip) ? " nodad" : ""}`;
+    return `addr add ${ip}${prefixLength(subnet)} dev eth0${ipFamilyOf(ip) === "IPv6" ? " nodad" : ""}`;
   });
   lines.push("link set eth0 up");
   for (const other of node.segments) {

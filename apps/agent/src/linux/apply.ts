@@ -1,6 +1,6 @@
-import { FLATNET_ROUTE_PROTOCOL, type Plan, type PlanStep, type VxlanDevice, renderStep } from "@flatnet/core";
+import { FLATNET_ROUTE_PROTOCOL, ipFamilyOf, type Plan, type PlanStep, type VxlanDevice, renderStep } from "@flatnet/core";
 import type { BatchRunner } from "./batch-session.ts";
-import { type BatchFailure, KernelCommandError, runBatch } from "./exec.ts";
+import { type BatchFailure, KernelCommandError, type KernelErrorCode, classifyKernelMessage, runBatch } from "./exec.ts";
 import { setSysctls } from "./sysctl.ts";
 
 /** One `ip -batch` or `bridge -batch` run, with the plan step each line came from. */
@@ -52,13 +52,13 @@ export function renderDeviceUpdate(device: VxlanDevice, previous: VxlanDevice): 
   const mac = device.mac === previous.mac ? "" : ` address ${device.mac}`;
   return [
     `link set dev ${device.name}${mac} mtu ${device.mtu} up`,
-    ...device.addresses.filter((a) => !kept.has(a)).map((a) => `address replace ${a} dev ${device.name}${a.includes(":") ? " nodad" : ""}`),
+    ...device.addresses.filter((a) => !kept.has(a)).map((a) => `address replace ${a} dev ${device.name}${ipFamilyOf(a) === "IPv6" ? " nodad" : ""}`),
     ...previous.addresses.filter((a) => !wanted.has(a)).map((a) => `address del ${a} dev ${device.name}`),
   ];
 }
 
 // The kernel's answers when a deletion finds nothing to delete.
-const ALREADY_GONE = /No such process|No such file or directory|Cannot find device|does not exist/i;
+const ALREADY_GONE: ReadonlySet<KernelErrorCode> = new Set(["ESRCH", "ENOENT", "ENODEV"]);
 
 // The fallback runner: one `-force -batch -` process per group.
 const oneShot = (netns: string): BatchRunner => (tool, lines) => runBatch(tool, netns, lines, { force: true });
@@ -81,7 +81,7 @@ export async function applyKernelPlan(netns: string, plan: Plan, runner: BatchRu
     lastError = { argv: [batch.tool, "-n", netns, "-force", "-batch", "-"], exitCode: result.exitCode, stderr: result.stderr };
     for (const failure of result.failures) {
       const step = batch.steps[failure.line - 1];
-      if (step !== undefined && step.op === "delete" && ALREADY_GONE.test(failure.message)) alreadyGone++;
+      if (step !== undefined && step.op === "delete" && ALREADY_GONE.has(classifyKernelMessage(failure.message))) alreadyGone++;
       else refused.push(failure);
     }
     // Some iproute2 commands (neigh, an unknown device name) end the whole batch without a "Command failed" line.

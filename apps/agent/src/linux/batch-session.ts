@@ -1,5 +1,5 @@
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { type BatchResult, KernelCommandError, assertNetnsName, parseBatchFailures } from "./exec.ts";
+import { type BatchResult, KernelCommandError, assertNetnsName, classifyKernelMessage, parseBatchFailures } from "./exec.ts";
 
 export interface BatchSessionOptions {
   /** How long one group may take before the child is killed and the group fails (default 30 s). */
@@ -187,9 +187,6 @@ export class BatchSession {
   }
 }
 
-// What a line naming a device gets from a child whose name -> ifindex cache went stale (or when the device is gone).
-const DEVICE_LOOKUP_FAILED = /No such device|Device not found|unknown ifindex|Cannot find device/;
-
 /** Long-lived batch sessions of one namespace, one per tool; `close` ends both. */
 export class NetnsBatchSessions {
   private readonly sessions: Record<"ip" | "bridge", BatchSession>;
@@ -211,7 +208,8 @@ export class NetnsBatchSessions {
       return result;
     }
     const result = await session.run(lines);
-    if (result.exitCode === 0 || !DEVICE_LOOKUP_FAILED.test(result.stderr)) return result;
+    // ENODEV: what a line naming a device gets from a child whose name -> ifindex cache went stale (or the device is gone).
+    if (result.exitCode === 0 || classifyKernelMessage(result.stderr) !== "ENODEV") return result;
     return session.run(lines); // the refusal retired the child: this runs in a new one
   };
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { assertNetnsName, parseBatchFailures, parseJsonStream } from "./exec.ts";
+import { assertNetnsName, classifyKernelMessage, failureCode, KernelCommandError, parseBatchFailures, parseJsonStream, plainKernelMessage } from "./exec.ts";
 import { withPrefix } from "./read.ts";
 import { renderMasqueradeRuleset } from "./masquerade.ts";
 import { hostVethName, stableMac } from "./pod.ts";
@@ -89,5 +89,49 @@ describe("renderMasqueradeRuleset", () => {
       "    ip saddr { 10.244.0.0/16 } ip daddr != { 10.244.0.0/16, 172.31.0.11, 172.31.0.12, 224.0.0.0/4 } masquerade fully-random",
       "    ip6 saddr { fd00:10:244::/56 } ip6 daddr != { fd00:10:244::/56, fd00::11, ff00::/8 } masquerade fully-random",
     ]);
+  });
+});
+
+describe("classifyKernelMessage", () => {
+  it.each([
+    ['Cannot open network namespace "fn-k1-gone": No such file or directory', "ENONS"],
+    ["nsenter: cannot open /proc/4242/ns/net: No such file or directory", "ENONS"],
+    ["nsenter: reassociate to namespace 'ns/net' failed: Invalid argument", "ENONS"],
+    ['Cannot find device "fn-br0"', "ENODEV"],
+    ['Device "eth9" does not exist.', "ENODEV"],
+    ["RTNETLINK answers: No such device", "ENODEV"],
+    ["Error: Device not found.", "ENODEV"],
+    ["RTNETLINK answers: File exists", "EEXIST"],
+    ["RTNETLINK answers: No such process", "ESRCH"],
+    ["RTNETLINK answers: No such file or directory", "ENOENT"],
+    ["RTNETLINK answers: Operation not permitted", "EPERM"],
+    ["Error: Nexthop has invalid gateway.", "ERR_KERNEL_COMMAND"],
+    ["cannot run ip: spawn ip ENOENT", "ERR_KERNEL_COMMAND"],
+    ["", "ERR_KERNEL_COMMAND"],
+  ])("%j is %s", (text, code) => expect(classifyKernelMessage(text)).toBe(code));
+
+  it("strips iproute2's prefixes for people", () => {
+    expect(["RTNETLINK answers: Network is unreachable", "Error: any valid prefix is expected.", "plain"].map(plainKernelMessage)).toEqual([
+      "Network is unreachable",
+      "any valid prefix is expected.",
+      "plain",
+    ]);
+  });
+});
+
+describe("failureCode and KernelCommandError.code", () => {
+  const lines = ["link add a type dummy", "link add b type dummy"];
+  it.each([
+    ["success", { exitCode: 0, stdout: "", stderr: "", failures: [] }, undefined],
+    // The first refused line decides, not whichever message the stderr happens to hold first.
+    ["first refused line", { exitCode: 1, stdout: "", stderr: "RTNETLINK answers: File exists\nCommand failed -:2\n", failures: parseBatchFailures("RTNETLINK answers: File exists\nCommand failed -:2\n", lines) }, "EEXIST"],
+    ["stderr without batch lines", { exitCode: 1, stdout: "", stderr: 'Cannot open network namespace "x": No such file or directory\n' }, "ENONS"],
+  ] as const)("%s", (_, result, code) => expect(failureCode(result)).toBe(code));
+
+  it("an error classifies as the run did, and an explicit code wins", () => {
+    expect(new KernelCommandError(["ip"], 1, "RTNETLINK answers: No such process\n").code).toBe("ESRCH");
+    expect(new KernelCommandError(["ip"], 1, "x", [{ line: 1, command: "c", message: 'Cannot find device "d"' }]).code).toBe("ENODEV");
+    expect(new KernelCommandError(["ip"], 2, '"File exists" is a bad name', [], "ERR_KERNEL_COMMAND").code).toBe("ERR_KERNEL_COMMAND");
+    expect(() => assertNetnsName("File exists")).toThrow(expect.objectContaining({ code: "ERR_KERNEL_COMMAND" }));
   });
 });

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
 
 /** What a finished tool process left behind. */
 export interface CommandResult {
@@ -14,22 +14,68 @@ export interface BatchFailure {
   message: string;
 }
 
-/** A kernel tool exited non-zero; `failures` names the refused batch lines when the tool reported them. */
-export class KernelCommandError extends Error {
-  readonly code = "ERR_KERNEL_COMMAND";
+/**
+ * What a kernel request failed with, classified once (iproute2's text here, rtnetlink's errno in netlink.ts):
+ * `ENONS` is a named or pathed network namespace that is not there; `ERR_KERNEL_COMMAND` anything unclassified.
+ */
+export type KernelErrorCode = "ENONS" | "ENODEV" | "EEXIST" | "ESRCH" | "ENOENT" | "EPERM" | "ERR_KERNEL_COMMAND";
+
+// Checked in this order: a missing namespace's message also says "No such file or directory".
+const KERNEL_MESSAGES: readonly [Exclude<KernelErrorCode, "ERR_KERNEL_COMMAND">, RegExp][] = [
+  ["ENONS", /Cannot open network namespace|nsenter: cannot open|reassociate/i],
+  ["ENODEV", /Cannot find device|does not exist|No such device|Device not found|unknown ifindex/i],
+  ["EEXIST", /File exists/i],
+  ["ESRCH", /No such process/i],
+  ["ENOENT", /No such file or directory/i],
+  ["EPERM", /Operation not permitted/i],
+];
+
+/** The code of an iproute2, nsenter or sysctl message ("RTNETLINK answers: File exists" is EEXIST). */
+export function classifyKernelMessage(text: string): KernelErrorCode {
+  return KERNEL_MESSAGES.find(([, pattern]) => pattern.test(text))?.[0] ?? "ERR_KERNEL_COMMAND";
+}
+
+/** A kernel message without iproute2's "RTNETLINK answers: " / "Error: " prefix, for people to read. */
+export function plainKernelMessage(text: string): string {
+  return text.replace(/^(?:RTNETLINK answers|Error): /, "");
+}
+
+/** A refused kernel request, its cause classified once into `code`; callers branch on the code, never the message. */
+export class KernelError extends Error {
+  override readonly name: string = "KernelError";
+  constructor(
+    readonly code: KernelErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A kernel tool exited non-zero; `failures` names the refused batch lines when the tool reported them, `code`
+ * classifies the first of them (else the whole stderr).
+ */
+export class KernelCommandError extends KernelError {
   override readonly name = "KernelCommandError";
   constructor(
     readonly argv: readonly string[],
     readonly exitCode: number,
     readonly stderr: string,
     readonly failures: readonly BatchFailure[] = [],
+    code?: KernelErrorCode,
   ) {
     const detail = failures.length > 0
       ? failures.slice(0, 3).map((f) => `line ${f.line} "${f.command}": ${f.message}`).join("; ") +
         (failures.length > 3 ? `; and ${failures.length - 3} more` : "")
       : stderr.trim().split("\n").slice(0, 3).join("; ") || "no message";
-    super(`"${argv.join(" ")}" exited with ${exitCode}: ${detail}`);
+    super(code ?? classifyKernelMessage(failures[0]?.message ?? stderr), `"${argv.join(" ")}" exited with ${exitCode}: ${detail}`);
   }
+}
+
+/** The code of a failed run (the first refused batch line, else its stderr); undefined when it succeeded. */
+export function failureCode(result: CommandResult & { failures?: readonly BatchFailure[] }): KernelErrorCode | undefined {
+  if (result.exitCode === 0) return undefined;
+  return classifyKernelMessage(result.failures?.[0]?.message ?? result.stderr);
 }
 
 // Network namespace names are file names under /run/netns; refusing anything else keeps a name from becoming a path.
@@ -38,7 +84,7 @@ const NETNS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
 /** Throws unless `netns` is a plain namespace name (never empty: no code path may fall through to the root namespace). */
 export function assertNetnsName(netns: string): void {
   if (!NETNS_NAME.test(netns)) {
-    throw new KernelCommandError(["ip", "-n", netns], 2, `network namespace name "${netns}" must match ${NETNS_NAME.source}`);
+    throw new KernelCommandError(["ip", "-n", netns], 2, `network namespace name "${netns}" must match ${NETNS_NAME.source}`, [], "ERR_KERNEL_COMMAND");
   }
 }
 
@@ -121,6 +167,19 @@ export async function runBatch(
   return { ...result, failures: parseBatchFailures(result.stderr, lines) };
 }
 
+/** Starts `file args` inside the named namespace (`ip netns exec` execs it, so the child's PID is the program's own). */
+export function spawnInNetns(netns: string, file: string, args: readonly string[], options: SpawnOptions): ChildProcess {
+  assertNetnsName(netns);
+  return spawn("ip", ["netns", "exec", netns, file, ...args], options);
+}
+
+/** Runs `ip -batch -` in a namespace: one process for many commands (about 16 us a line vs 1.5 ms a process). */
+export async function ipBatch(netns: string, lines: readonly string[]): Promise<void> {
+  if (lines.length === 0) return;
+  const result = await runBatch("ip", netns, lines);
+  if (result.exitCode !== 0) throw new KernelCommandError(["ip", "-n", netns, "-batch", "-"], result.exitCode, result.stderr, result.failures);
+}
+
 /** Runs `cmd args` inside a namespace given by name (`ip netns exec`) or by path (`nsenter --net=PATH`). */
 export function execInNetns(target: NetnsTarget, file: string, args: readonly string[], input?: string): Promise<CommandResult> {
   if ("name" in target) {
@@ -147,7 +206,7 @@ export function isNetnsPath(path: string): boolean {
 
 export function assertNetnsPath(path: string): void {
   if (!isNetnsPath(path)) {
-    throw new KernelCommandError(["nsenter", `--net=${path}`], 2, `network namespace path ${JSON.stringify(path)} is refused: ${NETNS_PATH_RULE}`);
+    throw new KernelCommandError(["nsenter", `--net=${path}`], 2, `network namespace path ${JSON.stringify(path)} is refused: ${NETNS_PATH_RULE}`, [], "ERR_KERNEL_COMMAND");
   }
 }
 

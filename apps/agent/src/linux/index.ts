@@ -9,5 +9,8 @@ export * from "./underlay.ts";
 export * from "./cleanup.ts";
 export * from "./pod.ts";
 export * from "./kernel.ts";
+export * from "./flatnet-routes.ts";
+export * from "./node-facts.ts";
+export * from "./netns.ts";
 export * from "./conntrack.ts";
 export * from "./nft-trace.ts";

@@ -1,8 +1,8 @@
-import type { KernelState, Plan } from "@flatnet/core";
+import { DEFAULT_VXLAN_DEVICE, type KernelState, type Plan, POD_BRIDGE } from "@flatnet/core";
 import { type ApplyResult, applyKernelPlan } from "./apply.ts";
 import { NetnsBatchSessions } from "./batch-session.ts";
 import { ensureMasquerade } from "./masquerade.ts";
-import { POD_BRIDGE, ensureBridge } from "./pod.ts";
+import { ensureBridge } from "./pod.ts";
 import { readKernelState } from "./read.ts";
 import { enableForwarding } from "./sysctl.ts";
 
@@ -39,7 +39,7 @@ export interface LinuxKernelOptions {
 
 /** The Kernel of one network namespace, through iproute2 and nft. */
 export function createLinuxKernel(netns: string, options: LinuxKernelOptions = {}): Kernel {
-  const vxlanDevice = options.vxlanDevice ?? "flatnet.1";
+  const vxlanDevice = options.vxlanDevice ?? DEFAULT_VXLAN_DEVICE;
   const sessions = options.batchSessions === false ? undefined : new NetnsBatchSessions(netns);
   return {
     read: () => readKernelState(netns, { vxlanDevice }),

@@ -1,6 +1,5 @@
-import { cidrIncludes, isCidr, isIp } from "@flatnet/core";
+import { cidrIncludes, ipFamilyOf, isCidr, isIp } from "@flatnet/core";
 import { KernelCommandError, execInNetns } from "./exec.ts";
-import { familyOf } from "./read.ts";
 
 /** flatnet's own nftables table; nothing else in the namespace's ruleset is read or changed. */
 export const NFT_TABLE = "flatnet";
@@ -15,12 +14,12 @@ const KUBE_MARK_MASQ = "0x00004000";
  * in one transaction (declare, delete, define), so there is never a moment without rules.
  */
 export function renderMasqueradeRuleset(clusterCidrs: readonly string[], nodeIps: readonly string[] = []): string {
-  const v4 = clusterCidrs.filter((c) => familyOf(c) === "IPv4");
-  const v6 = clusterCidrs.filter((c) => familyOf(c) === "IPv6");
+  const v4 = clusterCidrs.filter((c) => ipFamilyOf(c) === "IPv4");
+  const v6 = clusterCidrs.filter((c) => ipFamilyOf(c) === "IPv6");
   // An address inside a cluster CIDR is excluded already (and would be an overlapping interval to nft).
   const outside = nodeIps.filter((ip) => !clusterCidrs.some((cidr) => cidrIncludes(cidr, ip)));
-  const nodes4 = [...new Set(outside.filter((ip) => familyOf(ip) === "IPv4"))];
-  const nodes6 = [...new Set(outside.filter((ip) => familyOf(ip) === "IPv6"))];
+  const nodes4 = [...new Set(outside.filter((ip) => ipFamilyOf(ip) === "IPv4"))];
+  const nodes6 = [...new Set(outside.filter((ip) => ipFamilyOf(ip) === "IPv6"))];
   const rules: string[] = [`meta mark & ${KUBE_MARK_MASQ} == ${KUBE_MARK_MASQ} return`];
   if (v4.length > 0) rules.push(`ip saddr { ${v4.join(", ")} } ip daddr != { ${[...v4, ...nodes4, "224.0.0.0/4"].join(", ")} } masquerade fully-random`);
   if (v6.length > 0) rules.push(`ip6 saddr { ${v6.join(", ")} } ip6 daddr != { ${[...v6, ...nodes6, "ff00::/8"].join(", ")} } masquerade fully-random`);

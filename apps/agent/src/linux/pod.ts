@@ -1,21 +1,21 @@
-import { isIp, safeParseInterfaceAddress, safeParseInterfaceName } from "@flatnet/core";
+import { ipFamilyOf, isIp, POD_BRIDGE, safeParseInterfaceAddress, safeParseInterfaceName } from "@flatnet/core";
 import {
   type BatchFailure,
   KernelCommandError,
   type NetnsTarget,
   assertNetnsName,
   execInNetns,
+  failureCode,
   netnsArgument,
   parseBatchFailures,
   parseJsonStream,
   runBatch,
   runCommand,
 } from "./exec.ts";
-import { familyOf, routeDestination } from "./read.ts";
+import { routeDestination } from "./read.ts";
 import { setSysctls } from "./sysctl.ts";
 
-/** The node's pod bridge: holds the gateway address of each pod CIDR; every pod's host veth is its port. */
-export const POD_BRIDGE = "fn-br0";
+export { POD_BRIDGE };
 /** Host-side veth names start with this; flatnet owns every link so named. */
 export const HOST_VETH_PREFIX = "fnv";
 
@@ -85,7 +85,7 @@ export async function ensureBridge(netns: string, spec: BridgeSpec): Promise<Bri
   const lines: string[] = [];
   if (current === undefined) {
     const created = await runBatch("ip", netns, [`link add ${name} address ${stableMac(`${netns}/${name}`)} mtu ${spec.mtu} type bridge`]);
-    if (created.exitCode !== 0 && !/File exists/.test(created.stderr)) {
+    if (created.exitCode !== 0 && failureCode(created) !== "EEXIST") {
       throw new KernelCommandError(["ip", "-n", netns, "link", "add", name, "type", "bridge"], created.exitCode, created.stderr, created.failures);
     }
     // Linux sends neighbour solicitations from the link-local address and holds them while it is tentative: without
@@ -160,7 +160,7 @@ export async function createPodLink(spec: PodLinkSpec): Promise<PodLink> {
     `link show dev ${hostIfName}`,
   ];
   let node = await runBatch("ip", spec.nodeNetns, nodeLines, { json: true });
-  if (node.exitCode !== 0 && /File exists/.test(node.stderr) && node.failures[0]?.line === 1) {
+  if (failureCode(node) === "EEXIST" && node.failures[0]?.line === 1) {
     // A retried ADD: drop our own leftover host veth (its peer goes with it) and try once more.
     await deleteLink(spec.nodeNetns, hostIfName);
     node = await runBatch("ip", spec.nodeNetns, nodeLines, { json: true });
@@ -180,7 +180,7 @@ export async function configurePodLink(spec: PodAttachment, link: PodLink): Prom
     "link set lo up",
     `link set ${spec.ifName} up`,
     ...spec.addresses.map((a) => addrAdd(a, spec.ifName, "add")),
-    ...spec.gateways.map((g) => `route add ${familyOf(g) === "IPv4" ? "0.0.0.0/0" : "::/0"} via ${g} dev ${spec.ifName}`),
+    ...spec.gateways.map((g) => `route add ${ipFamilyOf(g) === "IPv4" ? "0.0.0.0/0" : "::/0"} via ${g} dev ${spec.ifName}`),
     `link show dev ${spec.ifName}`,
   ];
   const pod = await podBatch(spec.podNetns, podLines);
@@ -227,7 +227,8 @@ export async function inspectPod(podNetns: NetnsTarget, ifName: string): Promise
   assertIfName(ifName);
   const result = await podBatch(podNetns, [`addr show dev ${ifName}`, "route show table all"]);
   if (result.exitCode !== 0) {
-    if (/does not exist|Cannot find device|Cannot open network namespace|No such file or directory|reassociate/i.test(result.stderr)) return undefined;
+    const code = failureCode(result);
+    if (code === "ENODEV" || code === "ENONS" || code === "ENOENT") return undefined;
     throw new KernelCommandError(result.argv, result.exitCode, result.stderr, result.failures);
   }
   const [links = [], routes = []] = parseJsonStream(result.stdout) as [LinkJson[]?, RouteJson[]?];
@@ -265,7 +266,7 @@ async function podBatch(target: NetnsTarget, lines: string[]): Promise<PodBatchR
 async function readLink(target: NetnsTarget, name: string): Promise<LinkJson | undefined> {
   const result = await podBatch(target, [`addr show dev ${name}`]);
   if (result.exitCode !== 0) {
-    if (/does not exist|Cannot find device/.test(result.stderr)) return undefined;
+    if (failureCode(result) === "ENODEV") return undefined;
     throw new KernelCommandError(result.argv, result.exitCode, result.stderr);
   }
   return (parseJsonStream(result.stdout)[0] as LinkJson[] | undefined)?.[0];
@@ -277,8 +278,27 @@ async function deleteLink(netns: string, name: string): Promise<boolean> {
   const argv = ["-n", netns, "link", "del", name];
   const result = await runCommand("ip", argv);
   if (result.exitCode === 0) return true;
-  if (/Cannot find device|does not exist|Cannot open network namespace/.test(result.stderr)) return false;
+  const code = failureCode(result);
+  if (code === "ENODEV" || code === "ENONS") return false;
   throw new KernelCommandError(["ip", ...argv], result.exitCode, result.stderr);
+}
+
+/** Names of flatnet's host veths (fnv*) on `bridge` in `netns`; none when the namespace or bridge is gone. */
+export async function listHostVeths(netns: string, bridge: string): Promise<string[]> {
+  const result = await runBatch("ip", netns, [`link show master ${bridge} type veth`], { json: true });
+  if (result.exitCode !== 0) {
+    const code = failureCode(result);
+    if (code === "ENONS" || code === "ENODEV") return [];
+    throw new KernelCommandError(["ip", "-n", netns, "link", "show", "type", "veth"], result.exitCode, result.stderr, result.failures);
+  }
+  const links = (parseJsonStream(result.stdout)[0] as { ifname?: string }[] | undefined) ?? [];
+  return links.flatMap((l) => (l.ifname?.startsWith(HOST_VETH_PREFIX) ? [l.ifname] : []));
+}
+
+/** Deletes a flatnet host veth by name (GC's sweep of veths no attachment owns); one already gone is success. */
+export async function detachLink(netns: string, name: string): Promise<void> {
+  if (!name.startsWith(HOST_VETH_PREFIX)) throw new Error(`invariant: GC deletes only flatnet host veths, not ${JSON.stringify(name)}`);
+  await deleteLink(netns, name);
 }
 
 function globalAddresses(link: LinkJson | undefined): string[] {
@@ -289,7 +309,7 @@ function globalAddresses(link: LinkJson | undefined): string[] {
 
 // IPv6 without DAD: the address is usable at once and a pod's first packet does not wait a second for it.
 function addrAdd(cidr: string, dev: string, verb: "add" | "replace"): string {
-  return `addr ${verb} ${cidr} dev ${dev}${familyOf(cidr) === "IPv6" ? " nodad" : ""}`;
+  return `addr ${verb} ${cidr} dev ${dev}${ipFamilyOf(cidr) === "IPv6" ? " nodad" : ""}`;
 }
 
 function validateLink(spec: PodLinkSpec): void {
@@ -307,10 +327,10 @@ function validateAttachment(spec: PodAttachment): void {
   for (const g of spec.gateways) {
     if (!isIp(g)) fail(`gateway "${g}" must be a bare IP address`);
   }
-  const families = spec.addresses.map(familyOf);
+  const families = spec.addresses.map(ipFamilyOf);
   if (new Set(families).size !== families.length) fail(`pod addresses ${JSON.stringify(spec.addresses)} must have at most one per family`);
   for (const g of spec.gateways) {
-    if (!families.includes(familyOf(g))) fail(`gateway "${g}" has no pod address of its family in ${JSON.stringify(spec.addresses)}`);
+    if (!families.includes(ipFamilyOf(g))) fail(`gateway "${g}" has no pod address of its family in ${JSON.stringify(spec.addresses)}`);
   }
 }
 

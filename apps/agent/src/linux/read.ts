@@ -1,5 +1,5 @@
-import { type FdbEntry, FLATNET_ROUTE_PROTOCOL, type IpFamily, type KernelState, type Neighbour, type Route, type VxlanDevice } from "@flatnet/core";
-import { KernelCommandError, parseJsonStream, runBatch } from "./exec.ts";
+import { DEFAULT_VXLAN_DEVICE, type FdbEntry, FLATNET_ROUTE_PROTOCOL, ipFamilyOf, type KernelState, type Neighbour, type Route, type VxlanDevice } from "@flatnet/core";
+import { KernelCommandError, failureCode, parseJsonStream, runBatch } from "./exec.ts";
 
 export interface ReadOptions {
   /** The VXLAN device flatnet owns in this namespace (default "flatnet.1"). */
@@ -23,7 +23,7 @@ export interface IpLinkJson {
  * FDB entries of its VXLAN device. Two processes run side by side: one `ip -batch`, one `bridge`.
  */
 export async function readKernelState(netns: string, options: ReadOptions = {}): Promise<KernelState> {
-  const vxlanDevice = options.vxlanDevice ?? "flatnet.1";
+  const vxlanDevice = options.vxlanDevice ?? DEFAULT_VXLAN_DEVICE;
   // `table all` lists both families in one command (a family flag cannot appear inside a batch line).
   const ipLines = ["addr show type vxlan", `route show table all proto ${FLATNET_ROUTE_PROTOCOL}`, "neigh show nud permanent"];
   const [ip, fdb] = await Promise.all([
@@ -37,7 +37,7 @@ export async function readKernelState(netns: string, options: ReadOptions = {}):
   if (fdb.exitCode === 0) fdbEntries = (parseJsonStream(fdb.stdout)[0] as BridgeFdbJson[] | undefined) ?? [];
   else if (link !== undefined) {
     // The device may vanish between the two reads; anything else is a real failure.
-    if (!/does not exist|Cannot find device/i.test(fdb.stderr)) {
+    if (failureCode(fdb) !== "ENODEV") {
       throw new KernelCommandError(["bridge", "-n", netns, "fdb", "show", "dev", vxlanDevice], fdb.exitCode, fdb.stderr);
     }
   }
@@ -50,19 +50,15 @@ export async function readKernelState(netns: string, options: ReadOptions = {}):
   return state;
 }
 
-export function familyOf(address: string): IpFamily {
-  return address.includes(":") ? "IPv6" : "IPv4";
-}
-
 /** iproute2 prints host routes without a length ("10.0.0.5"); the model always carries one. */
 export function withPrefix(dst: string): string {
   if (dst.includes("/")) return dst;
-  return `${dst}/${familyOf(dst) === "IPv4" ? 32 : 128}`;
+  return `${dst}/${ipFamilyOf(dst) === "IPv6" ? 128 : 32}`;
 }
 
 /** A route's destination as iproute2 prints it ("default", "10.0.0.5", "10.0.0.0/24") as a CIDR. */
 export function routeDestination(dst: string, gateway: string | undefined): string {
-  if (dst === "default") return gateway?.includes(":") ? "::/0" : "0.0.0.0/0";
+  if (dst === "default") return ipFamilyOf(gateway ?? "") === "IPv6" ? "::/0" : "0.0.0.0/0";
   return withPrefix(dst);
 }
 
@@ -70,13 +66,13 @@ function toRoute(r: IpRouteJson): Route[] {
   if (r.dst === undefined || r.gateway === undefined || r.dev === undefined) return [];
   if (r.table !== undefined && r.table !== "main") return [];
   const dst = routeDestination(r.dst, r.gateway);
-  return [{ family: familyOf(dst), dst, via: r.gateway, dev: r.dev, onlink: (r.flags ?? []).includes("onlink") }];
+  return [{ family: ipFamilyOf(dst) ?? "IPv4", dst, via: r.gateway, dev: r.dev, onlink: (r.flags ?? []).includes("onlink") }];
 }
 
 function toNeighbour(n: IpNeighJson, dev: string): Neighbour[] {
   if (n.dev !== dev || n.dst === undefined || n.lladdr === undefined) return [];
   if (!(n.state ?? []).includes("PERMANENT")) return [];
-  return [{ family: familyOf(n.dst), ip: n.dst, mac: n.lladdr.toLowerCase(), dev }];
+  return [{ family: ipFamilyOf(n.dst) ?? "IPv4", ip: n.dst, mac: n.lladdr.toLowerCase(), dev }];
 }
 
 function toFdb(f: BridgeFdbJson, dev: string): FdbEntry[] {
@@ -93,7 +89,7 @@ export function toVxlanDevice(link: IpLinkJson, name: string): VxlanDevice {
     vni: data.id ?? 0,
     port: data.port ?? 0,
     local,
-    underlayFamily: familyOf(local),
+    underlayFamily: ipFamilyOf(local) ?? "IPv4",
     underlayDevice: data.link ?? "",
     mac: (link.address ?? "").toLowerCase(),
     mtu: link.mtu ?? 0,

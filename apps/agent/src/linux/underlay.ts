@@ -1,6 +1,5 @@
-import { cidrOf, formatCidr, parseIp, safeParseIp } from "@flatnet/core";
-import { assertNetnsName, parseJsonStream, runBatch, runCommand } from "./exec.ts";
-import { familyOf } from "./read.ts";
+import { cidrOf, formatCidr, ipFamilyOf, parseIp, safeParseIp } from "@flatnet/core";
+import { KernelCommandError, assertNetnsName, parseJsonStream, runBatch, runCommand } from "./exec.ts";
 
 /** What the agent learns about its underlay interface, inside its own namespace. */
 export interface UnderlayInfo {
@@ -37,16 +36,16 @@ export async function detectUnderlay(netns: string, device: string, preferred: s
       const have = addresses.map((a) => a.local).join(", ") || "none";
       throw new UnderlayError(`underlay IP "${want}" is not an address of "${device}" in namespace "${netns}" (it has: ${have})`);
     }
-    if (!chosen.some((c) => familyOf(c.local) === familyOf(want))) chosen.push({ local: want, prefixlen: found.prefixlen ?? 0 });
+    if (!chosen.some((c) => ipFamilyOf(c.local) === ipFamilyOf(want))) chosen.push({ local: want, prefixlen: found.prefixlen ?? 0 });
   }
   for (const a of addresses) {
-    if (!chosen.some((c) => familyOf(c.local) === familyOf(a.local ?? ""))) chosen.push({ local: a.local ?? "", prefixlen: a.prefixlen ?? 0 });
+    if (!chosen.some((c) => ipFamilyOf(c.local) === ipFamilyOf(a.local ?? ""))) chosen.push({ local: a.local ?? "", prefixlen: a.prefixlen ?? 0 });
   }
   if (chosen.length === 0) {
     throw new UnderlayError(`underlay device "${device}" in namespace "${netns}" has no global address`);
   }
   // The first underlay IP picks the VXLAN underlay family: keep the order given, else IPv4 first.
-  if (preferred.length === 0) chosen.sort((a, b) => (familyOf(a.local) === familyOf(b.local) ? 0 : familyOf(a.local) === "IPv4" ? -1 : 1));
+  if (preferred.length === 0) chosen.sort((a, b) => (ipFamilyOf(a.local) === ipFamilyOf(b.local) ? 0 : ipFamilyOf(a.local) === "IPv4" ? -1 : 1));
   return {
     device,
     ips: chosen.map((c) => c.local),
@@ -78,10 +77,10 @@ export interface FoundUnderlay {
  */
 export async function findUnderlayDevice(netns: string, choice: UnderlayChoice): Promise<FoundUnderlay> {
   if (choice.device !== undefined) {
-    const links = await readJson(netns, ["link", "show", "dev", choice.device]).catch((error: Error) => {
-      // Only a missing device is "does not exist"; anything else (a namespace ip cannot enter) is reported as it is.
-      if (/does not exist/.test(error.message)) return undefined;
-      throw new UnderlayError(`underlay device "${choice.device}" in namespace "${netns}" cannot be read: ${error.message}`);
+    const links = await readJson(netns, ["link", "show", "dev", choice.device]).catch((error: KernelCommandError) => {
+      // Only a missing device is ENODEV; anything else (a namespace ip cannot enter) is reported as it is.
+      if (error.code === "ENODEV") return undefined;
+      throw new UnderlayError(`underlay device "${choice.device}" in namespace "${netns}" cannot be read: ${firstLine(error)}`);
     });
     if (links === undefined || links.length === 0) {
       const have = (await readJson(netns, ["link", "show"]).catch(() => []))
@@ -94,8 +93,8 @@ export async function findUnderlayDevice(netns: string, choice: UnderlayChoice):
   }
   if (choice.canReach !== undefined) {
     if (!safeParseIp(choice.canReach).success) throw new UnderlayError(`--underlay-can-reach "${choice.canReach}" is not an IP address`);
-    const routes = await readJson(netns, ["route", "get", choice.canReach]).catch((error: Error) => {
-      throw new UnderlayError(`no route to ${choice.canReach} (--underlay-can-reach) in namespace "${netns}": ${error.message}`);
+    const routes = await readJson(netns, ["route", "get", choice.canReach]).catch((error: KernelCommandError) => {
+      throw new UnderlayError(`no route to ${choice.canReach} (--underlay-can-reach) in namespace "${netns}": ${firstLine(error)}`);
     });
     const dev = routes[0]?.dev;
     if (dev === undefined || dev === "lo") throw new UnderlayError(`the route to ${choice.canReach} (--underlay-can-reach) in namespace "${netns}" leaves by no usable device (${dev ?? "none"})`);
@@ -126,9 +125,14 @@ interface LinkJson extends AddrJson {
 
 async function readJson(netns: string, args: readonly string[]): Promise<LinkJson[]> {
   assertNetnsName(netns);
-  const result = await runCommand("ip", ["-n", netns, "-json", ...args]);
-  if (result.exitCode !== 0) throw new Error(result.stderr.trim().split("\n")[0] || `ip exited ${result.exitCode}`);
+  const argv = ["-n", netns, "-json", ...args];
+  const result = await runCommand("ip", argv);
+  if (result.exitCode !== 0) throw new KernelCommandError(["ip", ...argv], result.exitCode, result.stderr);
   return result.stdout.trim() === "" ? [] : (JSON.parse(result.stdout) as LinkJson[]);
+}
+
+function firstLine(error: KernelCommandError): string {
+  return error.stderr.trim().split("\n")[0] || `ip exited ${error.exitCode}`;
 }
 
 /** The network of `ip/prefix` in canonical form ("172.31.0.11", 24 -> "172.31.0.0/24"). */

@@ -5,9 +5,9 @@ import { parseCidr, type ClusterSnapshot } from "@flatnet/core";
 import { Registry } from "prom-client";
 import { afterAll, describe, expect, it } from "vitest";
 import { IpamStore } from "../ipam-store/store.ts";
-import type { Datastore } from "../store/datastore.ts";
+import type { Datastore } from "../datastore/datastore.ts";
 import { registerClusterMetrics } from "./cluster-metrics.ts";
-import { DatastoreStats, errorCode, instrumentDatastore } from "./datastore-stats.ts";
+import { DatastoreStats, errorCode, instrumentDatastore } from "../datastore/datastore-stats.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "fnk-metrics-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

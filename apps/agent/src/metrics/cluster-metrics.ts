@@ -2,12 +2,10 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ClusterIpam, type Cidr, safeParseCidr } from "@flatnet/core";
 import { Counter, Gauge, type Registry } from "prom-client";
-import type { AgentContext } from "../api/context.ts";
-import type { ApiRoute } from "../api/server.ts";
 import { DEFAULT_DATA_DIR } from "../cni/netconf.ts";
 import { IpamStore } from "../ipam-store/store.ts";
-import type { Datastore } from "../store/datastore.ts";
-import { datastoreStats, type DatastoreStats } from "./datastore-stats.ts";
+import type { Datastore } from "../datastore/datastore.ts";
+import { datastoreStats, type DatastoreStats } from "../datastore/datastore-stats.ts";
 
 // Cluster-level metrics next to the reconcile loop's: which datastore and how healthy, node CIDRs used/free per
 // cluster CIDR, and pod IPs used/free in this node's pod CIDRs (read from the CNI plugin's IPAM database by the agent's
@@ -168,10 +166,4 @@ export function registerClusterMetrics(options: ClusterMetricsOptions): ClusterM
 export function podIpRefreshMs(env: Record<string, string | undefined>): number {
   const ms = Number(env.FLATNET_POD_IP_REFRESH_MS);
   return Number.isInteger(ms) && ms > 0 ? ms : DEFAULT_POD_IP_REFRESH_MS;
-}
-
-/** The route module that registers these metrics on the agent's registry (it serves no routes of its own). */
-export function clusterMetricsRoutes(context: AgentContext): ApiRoute[] {
-  registerClusterMetrics({ registry: context.registry, datastore: context.datastore, podCidrs: () => context.self()?.podCidrs, podIpRefreshMs: podIpRefreshMs(process.env) });
-  return [];
 }

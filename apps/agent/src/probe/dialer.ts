@@ -10,6 +10,7 @@ import {
   type ProbeOptions,
   type ResponderIdentity,
 } from "@flatnet/core";
+import { urlHost } from "../http/client.ts";
 
 /**
  * Dial every target of a request from this process (so from this pod's IP), yielding each target's result as
@@ -251,7 +252,7 @@ class EchoClient {
       socket.once("connect", () => {
         cancel();
         socket.removeAllListeners("error");
-        resolve(new EchoClient(socket, ip.includes(":") ? `[${ip}]` : ip));
+        resolve(new EchoClient(socket, urlHost(ip)));
       });
       socket.once("error", (error) => {
         cancel();

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { PROBE_TOKEN_SECRET, type KubeClient } from "./kube-source.ts";
+import { waitFor } from "../wait.ts";
 
 // `flatnet check --deploy`: apply the responder DaemonSet, wait until every scheduled pod is ready, and remove what
 // was created afterwards (also on failure and Ctrl-C), as `cilium connectivity test` does with its namespace.
@@ -214,27 +215,26 @@ async function ensureNetConf(client: KubeClient, namespace: string, say: (line: 
 }
 
 async function waitReady(client: KubeClient, path: string, label: string, options: DeployOptions, say: (line: string) => void): Promise<void> {
-  const deadline = Date.now() + options.timeoutMs;
-  let last = "";
-  for (;;) {
-    if (options.signal?.aborted) throw new Error(`interrupted while waiting for daemonset ${label}`);
-    const answer = await client.requestJson("GET", path);
-    if (answer.status !== 200) throw new Error(`reading daemonset ${label} answered HTTP ${answer.status}: ${answer.message}`);
-    const ds = statusSchema.parse(answer.body);
-    if (daemonSetReady(ds)) {
-      say(`daemonset ${label}: ${ds.status?.numberReady}/${ds.status?.desiredNumberScheduled} ready`);
-      return;
-    }
-    const now = `${ds.status?.numberReady ?? 0}/${ds.status?.desiredNumberScheduled ?? 0} ready`;
-    if (now !== last) say(`waiting for daemonset ${label}: ${now}`);
-    last = now;
-    if (Date.now() >= deadline) {
-      throw new Error(`daemonset ${label} not ready within ${options.timeoutMs / 1000} s (${now}, generation ${ds.metadata.generation ?? "?"} observed ${ds.status?.observedGeneration ?? "none"}); see kubectl -n ${label.split("/")[0]} describe daemonset`);
-    }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, options.pollMs ?? 1_000);
-      options.signal?.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-    });
+  let now = "";
+  let generations = "";
+  const pollMs = options.pollMs ?? 1_000;
+  const ready = await waitFor(
+    async () => {
+      if (options.signal?.aborted) throw new Error(`interrupted while waiting for daemonset ${label}`);
+      const answer = await client.requestJson("GET", path);
+      if (answer.status !== 200) throw new Error(`reading daemonset ${label} answered HTTP ${answer.status}: ${answer.message}`);
+      const ds = statusSchema.parse(answer.body);
+      const seen = `${ds.status?.numberReady ?? 0}/${ds.status?.desiredNumberScheduled ?? 0} ready`;
+      if (daemonSetReady(ds)) say(`daemonset ${label}: ${seen}`);
+      else if (seen !== now) say(`waiting for daemonset ${label}: ${seen}`);
+      now = seen;
+      generations = `generation ${ds.metadata.generation ?? "?"} observed ${ds.status?.observedGeneration ?? "none"}`;
+      return daemonSetReady(ds);
+    },
+    { timeoutMs: options.timeoutMs, intervalMs: pollMs, maxIntervalMs: pollMs, ...(options.signal ? { signal: options.signal } : {}) },
+  );
+  if (!ready) {
+    throw new Error(`daemonset ${label} not ready within ${options.timeoutMs / 1000} s (${now}, ${generations}); see kubectl -n ${label.split("/")[0]} describe daemonset`);
   }
 }
 

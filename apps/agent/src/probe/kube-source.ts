@@ -2,10 +2,10 @@ import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest, type RequestOptions as HttpsRequestOptions } from "node:https";
 import { KubeConfig } from "@kubernetes/client-node";
 import { z } from "zod";
-import { DEFAULT_PROBE_PORT, dialResultSchema, nodeEvidenceSchema, type DialResult, type NodeEvidence, type NodeProbeState, type ProbeInventory, type RouteQuery } from "@flatnet/core";
+import { DEFAULT_PROBE_PORT, dialResultSchema, kubeNodeAddresses, kubeNodePodCidrs, kubeNodeReady, kubeNodeSchema, nodeEvidenceSchema, type DialResult, type NodeEvidence, type NodeProbeState, type ProbeInventory, type RouteQuery } from "@flatnet/core";
 import type { DialTransport, NodeStateSource } from "./engine.ts";
 import { PROBE_TOKEN_HEADER } from "./dial-policy.ts";
-import { ndjsonLines, readAll } from "./transport.ts";
+import { ndjsonLines, readAll } from "../http/client.ts";
 
 // A Kubernetes cluster as a probe source: responders of deploy/probe-daemonset.yaml found through the API server,
 // and reached through its pods/proxy subresource (exec-less: `POST .../pods/NAME:7471/proxy/v1/dial`).
@@ -24,20 +24,7 @@ export const DEFAULT_KUBE_TARGET: KubeTarget = {
 };
 
 // Only the fields the inventory reads, validated at the boundary.
-const nodeList = z.object({
-  items: z.array(
-    z.object({
-      metadata: z.object({ name: z.string() }),
-      spec: z.object({ podCIDR: z.string().optional(), podCIDRs: z.array(z.string()).optional(), unschedulable: z.boolean().optional() }).optional(),
-      status: z
-        .object({
-          conditions: z.array(z.object({ type: z.string(), status: z.string() })).optional(),
-          addresses: z.array(z.object({ type: z.string(), address: z.string() })).optional(),
-        })
-        .optional(),
-    }),
-  ),
-});
+const nodeList = z.object({ items: z.array(kubeNodeSchema) });
 
 const podList = z.object({
   items: z.array(
@@ -146,9 +133,9 @@ export async function kubeInventory(client: KubeClient, target: KubeTarget): Pro
     cluster: { name: client.serverName, source: "kubernetes" },
     nodes: nodes.items.map((n) => ({
       name: n.metadata.name,
-      ready: ready(n.status?.conditions) && n.spec?.unschedulable !== true,
-      podCidrs: n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : []),
-      nodeIps: (n.status?.addresses ?? []).filter((a) => a.type === "InternalIP" || a.type === "ExternalIP").map((a) => a.address),
+      ready: kubeNodeReady(n) === true && n.spec?.unschedulable !== true,
+      podCidrs: kubeNodePodCidrs(n),
+      nodeIps: kubeNodeAddresses(n, ["InternalIP", "ExternalIP"]),
     })),
     pods: pods.items
       .filter((p) => p.spec?.nodeName !== undefined)

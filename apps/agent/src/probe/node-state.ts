@@ -1,47 +1,8 @@
-import { request } from "node:http";
-import { nodeEvidenceSchema, ROUTER_QUERIES, parseNftRuleset, type FirewallRule, type NodeEvidence, type NodeProbeState, type RouteQuery, type StateNeighbour, type StateTables } from "@flatnet/core";
-import { execInNetns, readKernelState, runCommand } from "../linux/index.ts";
+import { nodeEvidenceSchema, ROUTER_QUERIES, type FirewallRule, type NodeEvidence, type NodeProbeState, type RouteQuery, type StateNeighbour, type StateTables, VXLAN_OVERHEAD } from "@flatnet/core";
+import { readFirewall, readKernelState, readLink, readNeighbours, readRouteMtus } from "../linux/index.ts";
 import { gatherEvidence } from "../trace/gather.ts";
 import type { NodeStateSource } from "./engine.ts";
-import { postJson, type HttpEndpoint } from "./transport.ts";
-
-/** The firewall rules of a namespace that drop, reject or rewrite addresses (`nft -j list ruleset`). */
-export async function readFirewall(netns: string): Promise<FirewallRule[]> {
-  const result = await execInNetns({ name: netns }, "nft", ["-j", "list", "ruleset"]);
-  if (result.exitCode !== 0) throw new Error(`nft -j list ruleset in ${netns} exited ${result.exitCode}: ${result.stderr.trim()}`);
-  return parseNftRuleset(result.stdout.trim() === "" ? {} : JSON.parse(result.stdout));
-}
-
-/** MTU and MAC of a device in a namespace, or undefined when it does not exist. */
-export async function readLink(netns: string, device: string): Promise<{ mtu?: number; mac?: string } | undefined> {
-  const result = await runCommand("ip", ["-n", netns, "-j", "link", "show", "dev", device]);
-  if (result.exitCode !== 0) return undefined;
-  const link = (JSON.parse(result.stdout) as { mtu?: number; address?: string }[])[0];
-  return link === undefined ? undefined : { ...(link.mtu === undefined ? {} : { mtu: link.mtu }), ...(link.address === undefined ? {} : { mac: link.address }) };
-}
-
-/** Neighbour entries (with a link-layer address) on a device. */
-export async function readNeighbours(netns: string, device: string): Promise<StateNeighbour[]> {
-  const result = await runCommand("ip", ["-n", netns, "-j", "neigh", "show", "dev", device]);
-  if (result.exitCode !== 0) return [];
-  return (JSON.parse(result.stdout) as { dst?: string; lladdr?: string }[]).flatMap((n) =>
-    n.dst !== undefined && n.lladdr !== undefined ? [{ ip: n.dst, mac: n.lladdr, dev: device }] : [],
-  );
-}
-
-/** The MTUs set on flatnet's routes (`ip route ... proto 77 mtu N`), both families. */
-export async function readRouteMtus(netns: string): Promise<{ dst: string; mtu: number }[]> {
-  const out: { dst: string; mtu: number }[] = [];
-  for (const family of ["-4", "-6"]) {
-    const result = await runCommand("ip", [family, "-n", netns, "-j", "route", "show", "table", "all", "proto", "77"]);
-    if (result.exitCode !== 0) continue;
-    for (const r of JSON.parse(result.stdout || "[]") as { dst?: string; metrics?: { mtu?: number }[] }[]) {
-      const mtu = r.metrics?.find((m) => m.mtu !== undefined)?.mtu;
-      if (r.dst !== undefined && mtu !== undefined) out.push({ dst: r.dst, mtu });
-    }
-  }
-  return out;
-}
+import { getOkJson, postJson, readAll, type HttpEndpoint } from "../http/client.ts";
 
 /** What a node contributes to diagnosis beyond its `/v1/state`: firewall, underlay MTU, MAC and next-hop neighbours. */
 export interface ProbeNodeFacts {
@@ -172,8 +133,8 @@ export function agentStateSource(locateAgent: (node: string) => HttpEndpoint | u
           }
           try {
             const [state, facts] = await Promise.all([
-              getJson(endpoint, "/v1/state", timeoutMs),
-              getJson(endpoint, "/v1/probe/node-facts", timeoutMs).catch(() => undefined),
+              getOkJson(endpoint, "/v1/state", timeoutMs),
+              getOkJson(endpoint, "/v1/probe/node-facts", timeoutMs).catch(() => undefined),
             ]);
             out.set(name, fromAgentState(name, state, facts as ProbeNodeFacts | undefined));
           } catch (error) {
@@ -214,7 +175,7 @@ export function fromAgentState(name: string, body: unknown, facts?: ProbeNodeFac
   if (typeof podMtu === "number") state.podMtu = podMtu;
   const vxlan = (desired.vxlan ?? undefined) as { underlayFamily?: string } | undefined;
   const peersOverVxlan = (d?.routes ?? []).some((r) => r.dev !== undefined && r.dev === (desired.vxlan as { name?: string } | undefined)?.name);
-  state.encapOverhead = peersOverVxlan ? (vxlan?.underlayFamily === "IPv6" ? 70 : 50) : 0;
+  state.encapOverhead = peersOverVxlan ? VXLAN_OVERHEAD[vxlan?.underlayFamily === "IPv6" ? "IPv6" : "IPv4"] : 0;
   if (facts !== undefined) applyNodeFacts(state, { ...facts, underlayNeighbours: facts.underlayNeighbours ?? [], routeMtus: facts.routeMtus ?? [] });
   return state;
 }
@@ -232,9 +193,7 @@ export async function agentEvidence(
       if (endpoint === undefined) return;
       try {
         const response = await postJson(endpoint, "/v1/evidence", { lookups }, timeoutMs);
-        let text = "";
-        response.setEncoding("utf8");
-        for await (const chunk of response as AsyncIterable<string>) text += chunk;
+        const text = await readAll(response);
         const parsed = nodeEvidenceSchema.safeParse(response.statusCode === 200 ? JSON.parse(text) : undefined);
         if (parsed.success) out.set(node, parsed.data);
       } catch {
@@ -243,25 +202,4 @@ export async function agentEvidence(
     }),
   );
   return out;
-}
-
-function getJson(endpoint: HttpEndpoint, path: string, timeoutMs: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const req = request({ ...endpoint, path, method: "GET", timeout: timeoutMs, headers: { accept: "application/json" } }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => (text += chunk));
-      res.on("end", () => {
-        if ((res.statusCode ?? 0) !== 200) return reject(new Error(`${path} answered HTTP ${res.statusCode}`));
-        try {
-          resolve(JSON.parse(text));
-        } catch {
-          reject(new Error(`${path} did not answer JSON`));
-        }
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error(`no answer from ${path} within ${timeoutMs} ms`)));
-    req.on("error", reject);
-    req.end();
-  });
 }

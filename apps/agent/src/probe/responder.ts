@@ -8,7 +8,9 @@ import {
   type EchoReply,
   type ResponderIdentity,
 } from "@flatnet/core";
-import { type ConnectionLimits, guardConnections } from "../api/connection-guard.ts";
+import { type ConnectionLimits, guardConnections } from "../http/connection-guard.ts";
+import { urlHost } from "../http/client.ts";
+import { sendProblem } from "../http/problem.ts";
 import { authorizeDial, checkDialTargets, type DialPolicy, PROBE_TOKEN_HEADER } from "./dial-policy.ts";
 import { dialTargets } from "./dialer.ts";
 
@@ -149,7 +151,7 @@ function createHandler(identity: ResponderIdentity, policy: DialPolicy, via: "co
     if (req.method === "GET" && path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (req.method === "GET" && path === "/clientip") {
       res.writeHead(200, { "content-type": "text/plain" });
-      return void res.end(`${formatHostPort(req.socket.remoteAddress ?? "", req.socket.remotePort ?? 0)}\n`);
+      return void res.end(`${urlHost(req.socket.remoteAddress ?? "")}:${req.socket.remotePort ?? 0}\n`);
     }
     req.resume();
     sendProblem(res, 404, "ERR_NOT_FOUND", `no route ${req.method} ${path}; the responder serves POST /v1/echo, POST /v1/dial, POST /v1/evidence, GET /v1/identity, GET /healthz, GET /clientip`);
@@ -237,7 +239,7 @@ async function startUdpEcho(identity: ResponderIdentity, port: number): Promise<
       const match = /"probeId":"([^"]{0,128})","seq":(\d{1,9})/.exec(message.subarray(0, 256).toString("latin1"));
       if (match === null) {
         // Not ours: answer agnhost-style with the source we saw.
-        reply(`${formatHostPort(rinfo.address, rinfo.port)}\n`);
+        reply(`${urlHost(rinfo.address)}:${rinfo.port}\n`);
         return;
       }
       const echoed: EchoReply = {
@@ -329,18 +331,4 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
   res.end(text);
-}
-
-export function sendProblem(res: ServerResponse, status: number, code: string, detail: string): void {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  const text = JSON.stringify({ type: `urn:flatnet:error:${code}`, title: code, status, detail });
-  res.writeHead(status, { "content-type": "application/problem+json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
-
-function formatHostPort(ip: string, port: number): string {
-  return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
 }

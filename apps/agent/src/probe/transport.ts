@@ -1,10 +1,7 @@
-import { Agent, request, type IncomingMessage } from "node:http";
 import { dialResultSchema, type DialRequest, type DialResult, type ProbeEndpoint } from "@flatnet/core";
+import { describeEndpoint, ndjsonLines, postJson, problemDetail, readAll, type HttpEndpoint } from "../http/client.ts";
 import { PROBE_TOKEN_HEADER } from "./dial-policy.ts";
 import type { DialTransport } from "./engine.ts";
-
-/** Where an HTTP API listens: a unix socket (lab, agents) or a TCP address (a pod's responder from its node). */
-export type HttpEndpoint = { socketPath: string } | { host: string; port: number };
 
 /** Body of `POST /v1/probe/dial` on an agent: dial from `src`, one of this agent's pods. */
 export interface RelayDialBody {
@@ -52,8 +49,6 @@ async function* failing(message: string): AsyncGenerator<DialResult> {
   throw new Error(message);
 }
 
-const keepAlive = new Agent({ keepAlive: false, maxSockets: Infinity });
-
 /** POST a JSON body (with the probe token, when given) and yield the NDJSON lines of the answer, validated as DialResults. */
 export async function* streamDial(endpoint: HttpEndpoint, path: string, body: unknown, idleMs: number, token?: string): AsyncGenerator<DialResult> {
   const response = await postJson(endpoint, path, body, idleMs, token === undefined ? {} : { [PROBE_TOKEN_HEADER]: token });
@@ -62,62 +57,4 @@ export async function* streamDial(endpoint: HttpEndpoint, path: string, body: un
     throw new Error(`${describeEndpoint(endpoint)}${path} answered HTTP ${response.statusCode}: ${problemDetail(text)}`);
   }
   yield* ndjsonLines(response, (value) => dialResultSchema.parse(value));
-}
-
-/** POST JSON and resolve with the response head; the socket times out after `idleMs` of silence. */
-export function postJson(endpoint: HttpEndpoint, path: string, body: unknown, idleMs: number, headers: Record<string, string> = {}): Promise<IncomingMessage> {
-  const payload = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        ...endpoint,
-        agent: keepAlive,
-        path,
-        method: "POST",
-        headers: { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(payload), accept: "application/x-ndjson" },
-        timeout: idleMs,
-      },
-      (res) => resolve(res),
-    );
-    req.on("timeout", () => req.destroy(new Error(`no data from ${describeEndpoint(endpoint)}${path} for ${idleMs} ms`)));
-    req.on("error", reject);
-    req.end(payload);
-  });
-}
-
-/** Yield each non-empty line of a response body, parsed as JSON and checked by `validate`. */
-export async function* ndjsonLines<T>(response: IncomingMessage, validate: (value: unknown) => T): AsyncGenerator<T> {
-  let rest = "";
-  response.setEncoding("utf8");
-  for await (const chunk of response as AsyncIterable<string>) {
-    rest += chunk;
-    let newline: number;
-    while ((newline = rest.indexOf("\n")) >= 0) {
-      const line = rest.slice(0, newline).trim();
-      rest = rest.slice(newline + 1);
-      if (line !== "") yield validate(JSON.parse(line));
-    }
-  }
-  if (!response.complete) throw new Error("the stream was cut before its end");
-  if (rest.trim() !== "") yield validate(JSON.parse(rest));
-}
-
-export async function readAll(response: IncomingMessage): Promise<string> {
-  let text = "";
-  response.setEncoding("utf8");
-  for await (const chunk of response as AsyncIterable<string>) text += chunk;
-  return text;
-}
-
-function problemDetail(text: string): string {
-  try {
-    const body = JSON.parse(text) as { detail?: string; title?: string };
-    return body.detail ?? body.title ?? text.slice(0, 300);
-  } catch {
-    return text.slice(0, 300);
-  }
-}
-
-export function describeEndpoint(endpoint: HttpEndpoint): string {
-  return "socketPath" in endpoint ? `unix:${endpoint.socketPath}:` : `http://${endpoint.host.includes(":") ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}`;
 }

@@ -1,7 +1,8 @@
 import { type ClusterSnapshot, computeNodeNetwork, type NetworkOptions, vtepMacFor } from "@flatnet/core";
 import { afterEach, describe, expect, it } from "vitest";
+import { waitUntil } from "../wait.ts";
 import { backoffDelay } from "./backoff.ts";
-import { FakeKernel } from "./fake-kernel.ts";
+import { FakeKernel } from "../../test-support/fake-kernel.ts";
 import { bridgeGateways, hostSetupFor } from "./host-setup.ts";
 import { Reconciler, type ReconcilerOptions, type SyncOutcome } from "./loop.ts";
 
@@ -29,13 +30,7 @@ class FakeSource {
   }
 }
 
-async function until(condition: () => boolean, what: string, limitMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!condition()) {
-    if (Date.now() - start > limitMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
+const until = (condition: () => boolean, what: string, limitMs = 10_000) => waitUntil(what, condition, { timeoutMs: limitMs, intervalMs: 2, maxIntervalMs: 2 });
 
 describe("Reconciler against a fake kernel", () => {
   const loops: Reconciler[] = [];
@@ -76,6 +71,11 @@ describe("Reconciler against a fake kernel", () => {
     expect(state.stats).toMatchObject({ successes: state.stats.syncs, consecutiveFailures: 0 });
     expect(state.skipped).toEqual([]);
     expect(Object.keys(state.stats.convergenceMs).sort()).toEqual(["node-2", "node-3"]);
+    expect(loop.podMtu).toBe(1450);
+  });
+
+  it("has no pod MTU before the first compute", () => {
+    expect(make().loop.podMtu).toBeUndefined();
   });
 
   it("a device step is followed at once by another sync (the kernel may have dropped objects)", async () => {

@@ -161,6 +161,11 @@ export class Reconciler {
     return this.state.stats.successes > 0;
   }
 
+  /** The pod MTU of the last computed network (read without copying the state); undefined before the first compute. */
+  get podMtu(): number | undefined {
+    return this.state.desired?.podMtu;
+  }
+
   /** Desired, actual, last plan, skipped peers and stats (a copy). */
   snapshotState(): ReconcileState {
     return structuredClone(this.state);

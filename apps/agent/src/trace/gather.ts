@@ -11,7 +11,7 @@ import {
   type RouteLookup,
   type RouteQuery,
 } from "@flatnet/core";
-import { execInNetns, listConntrack, parseJsonStream, runBatch, runCommand } from "../linux/index.ts";
+import { execInNetns, listConntrack, parseJsonStream, plainKernelMessage, runBatch, runCommand } from "../linux/index.ts";
 
 // Read-only evidence of one namespace for the path tracer: one `ip -batch` for the tables and the route
 // queries' arrival devices, one for the queries, and one process per netfilter tool. Nothing is ever written.
@@ -51,7 +51,7 @@ export async function gatherEvidence(netns: string, queries: readonly RouteQuery
     const lookup: RouteLookup = { query };
     if (iif !== undefined && query.iif === undefined) lookup.iif = iif;
     const failure = answers.failures.get(i + 1);
-    if (failure !== undefined) lookup.error = failure.replace(/^RTNETLINK answers: /, "");
+    if (failure !== undefined) lookup.error = plainKernelMessage(failure);
     else {
       const r = ((answers.values[next++] as IpRoute[] | undefined) ?? [])[0] ?? {};
       lookup.route = pick(r, ["type", "dst", "gateway", "dev", "prefsrc", "table"]);

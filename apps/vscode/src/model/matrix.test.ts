@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { CellMark, CellState, ProbeMatrix } from "./matrix.ts";
-import { makeSyntheticCluster, makeSyntheticRun } from "./synthetic.ts";
+import { CellMark, CellState, HeatmapModel } from "./matrix.ts";
+import { makeSyntheticCluster, makeSyntheticRun } from "../../test-support/synthetic.ts";
 
 const view = makeSyntheticCluster({ nodes: 3, podsPerNode: 1 });
 const nodes = view.nodes.map((node) => node.name);
 
-describe("ProbeMatrix", () => {
+describe("HeatmapModel", () => {
   it("marks planned cells pending, then fills them in as results stream", () => {
     const events = makeSyntheticRun(view, [{ kind: "nat", src: "node-1", dst: "node-2" }]);
-    const matrix = new ProbeMatrix(nodes);
+    const matrix = new HeatmapModel(nodes);
     matrix.apply(events[0]!);
     expect([...matrix.grid.state]).toEqual([0, 1, 1, 1, 0, 1, 1, 1, 0]);
     const changed = matrix.apply(events[1]!);
@@ -28,7 +28,7 @@ describe("ProbeMatrix", () => {
     ["loss", CellState.failed, CellMark.loss],
     ["flaky", CellState.flaky, 0],
   ] as const)("a %s fault gives state %i and marks %i", (kind, state, marks) => {
-    const matrix = new ProbeMatrix(nodes);
+    const matrix = new HeatmapModel(nodes);
     for (const event of makeSyntheticRun(view, [{ kind, src: "node-2", dst: "node-3" }])) matrix.apply(event);
     const detail = matrix.detail("node-2", "node-3");
     expect({ state: detail.state, marks: detail.marks, pairs: detail.pairs.length }).toEqual({ state, marks, pairs: 1 });
@@ -36,7 +36,7 @@ describe("ProbeMatrix", () => {
 
   it("replaces a retried pair's result instead of adding to it", () => {
     const events = makeSyntheticRun(view, [{ kind: "unreachable", src: "node-1", dst: "node-2" }]);
-    const matrix = new ProbeMatrix(nodes);
+    const matrix = new HeatmapModel(nodes);
     matrix.apply(events[0]!);
     const failed = events[1]!;
     if (failed.type !== "pair-result") throw new Error("expected a pair-result");
@@ -48,7 +48,7 @@ describe("ProbeMatrix", () => {
   });
 
   it("grows for nodes it did not know and ignores results of another run", () => {
-    const matrix = new ProbeMatrix(["node-1"]);
+    const matrix = new HeatmapModel(["node-1"]);
     const events = makeSyntheticRun(view);
     matrix.apply(events[0]!);
     expect(matrix.grid.nodes).toEqual(["node-1", "node-2", "node-3"]);
@@ -59,7 +59,7 @@ describe("ProbeMatrix", () => {
   });
 
   it("builds the grid from a final report alone (open a recorded report)", () => {
-    const matrix = new ProbeMatrix([]);
+    const matrix = new HeatmapModel([]);
     const last = makeSyntheticRun(view, [{ kind: "mtu", src: "node-3", dst: "node-1" }]).at(-1)!;
     matrix.apply(last);
     expect(matrix.grid.nodes).toEqual(["node-1", "node-2", "node-3"]);
@@ -68,7 +68,7 @@ describe("ProbeMatrix", () => {
   });
 
   it("records a failed run's error", () => {
-    const matrix = new ProbeMatrix(nodes);
+    const matrix = new HeatmapModel(nodes);
     matrix.apply({ v: 1, type: "run-failed", runId: "r", error: { code: "ERR_AGENT_UNREACHABLE", message: "agent on node-1 did not answer" } });
     expect(matrix.error).toBe("ERR_AGENT_UNREACHABLE: agent on node-1 did not answer");
   });

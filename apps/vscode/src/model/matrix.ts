@@ -1,10 +1,10 @@
 /**
- * The connectivity matrix: probe pair results folded into a node x node grid. Pure and DOM-free: the
+ * The connectivity heatmap's model: probe events folded into a node x node grid, each cell core's `MatrixCell` of
+ * its pairs (`addToMatrixCell`) packed into typed arrays. Pure and DOM-free: the
  * extension host uses it for problems and the report, the webview bundles the same code to paint the heatmap.
  * The grid is typed arrays (500 nodes = 250,000 cells) so folding and painting stay linear and allocation-free.
  */
-import type { PairResult, PairVerdict, ProbeEvent } from "@flatnet/core";
-import { hasMtuBlackhole, hasNatViolation } from "./pair-faults.ts";
+import { addToMatrixCell, emptyMatrixCell, type MatrixCell, type PairResult, type PairVerdict, type ProbeEvent } from "@flatnet/core";
 
 /** Cell states, worst last: a cell shows the worst verdict among its pod pairs. */
 export const CellState = { none: 0, pending: 1, excluded: 2, ok: 3, flaky: 4, inconclusive: 5, failed: 6 } as const;
@@ -46,19 +46,15 @@ export function createGrid(nodes: readonly string[]): MatrixGrid {
   return { nodes: [...nodes], state: new Uint8Array(size), marks: new Uint8Array(size), rttMs: new Float32Array(size).fill(Number.NaN) };
 }
 
-function marksOf(result: PairResult): number {
-  let marks = 0;
-  if (hasNatViolation(result)) marks |= CellMark.nat;
-  if (result.problems.includes("udp-loss") || (result.udpLossRatio ?? 0) > 0) marks |= CellMark.loss;
-  if (hasMtuBlackhole(result)) marks |= CellMark.mtu;
-  return marks;
+function marksOf(cell: MatrixCell): number {
+  return (cell.natViolations > 0 ? CellMark.nat : 0) | (cell.udpLosses > 0 ? CellMark.loss : 0) | (cell.mtuFailures > 0 ? CellMark.mtu : 0);
 }
 
 /**
  * Folds probe events into a grid. A later result for the same pair id replaces the earlier one (retries),
  * so the cell is recomputed from its pairs rather than accumulated.
  */
-export class ProbeMatrix {
+export class HeatmapModel {
   grid: MatrixGrid;
   runId: string | undefined;
   progress = { done: 0, total: 0 };
@@ -164,18 +160,11 @@ export class ProbeMatrix {
     let pairs = this.#cellPairs.get(cell);
     if (!pairs) this.#cellPairs.set(cell, (pairs = new Map()));
     pairs.set(result.pair.id, result);
-    let state: CellStateValue = CellState.none;
-    let marks = 0;
-    let rtt = Number.NaN;
-    for (const pair of pairs.values()) {
-      const pairState = VERDICT_STATE[pair.verdict];
-      if (pairState > state) state = pairState;
-      marks |= marksOf(pair);
-      if (pair.rtt && pair.rtt.samples > 0 && !(pair.rtt.p50Ms <= rtt)) rtt = pair.rtt.p50Ms;
-    }
-    this.grid.state[cell] = state;
-    this.grid.marks[cell] = marks;
-    this.grid.rttMs[cell] = rtt;
+    const summary = emptyMatrixCell();
+    for (const pair of pairs.values()) addToMatrixCell(summary, pair);
+    this.grid.state[cell] = summary.verdict === undefined ? CellState.none : VERDICT_STATE[summary.verdict];
+    this.grid.marks[cell] = marksOf(summary);
+    this.grid.rttMs[cell] = summary.p50Ms ?? Number.NaN;
     return cell;
   }
 }

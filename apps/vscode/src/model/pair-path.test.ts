@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { pairPath, pairPathSchema } from "./pair-path.ts";
-import { makeSyntheticTracedPair as blackholedPair } from "./synthetic.ts";
+import { makeSyntheticTracedPair as blackholedPair } from "../../test-support/synthetic.ts";
 
 describe("pairPath", () => {
   it("lays the hops out pod to pod and back, marks the first broken hop and places its finding there", () => {

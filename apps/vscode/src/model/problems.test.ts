@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ClusterView } from "./cluster-view.ts";
 import { findInventoryProblems, findProbeProblems } from "./problems.ts";
-import { makeSyntheticCluster, makeSyntheticRun } from "./synthetic.ts";
+import { makeSyntheticCluster, makeSyntheticRun } from "../../test-support/synthetic.ts";
 
 function cluster(overrides: Partial<ClusterView>): ClusterView {
   return {

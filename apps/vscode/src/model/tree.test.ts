@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { findInventoryProblems } from "./problems.ts";
-import { makeSyntheticCluster } from "./synthetic.ts";
+import { makeSyntheticCluster } from "../../test-support/synthetic.ts";
 import { TreeModel, escapeMarkdown } from "./tree.ts";
 
 describe("TreeModel", () => {

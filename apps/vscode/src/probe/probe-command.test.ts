@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { buildProbeCommand } from "./probe-command.ts";
 
-const args = { cluster: ["check", "--ndjson"], lab: ["check", "--ndjson"] };
+const args = ["check", "--ndjson"];
 const cluster = { id: "kubernetes:prod", name: "prod", source: "kubernetes" as const };
 
 describe("buildProbeCommand", () => {
@@ -14,7 +14,7 @@ describe("buildProbeCommand", () => {
   });
 
   it("keeps a context or kubeconfig the user put in the probe args", () => {
-    const own = { ...args, cluster: ["check", "--ndjson", "--context=other", "--kubeconfig", "/mine"] };
+    const own = ["check", "--ndjson", "--context=other", "--kubeconfig", "/mine"];
     expect(buildProbeCommand(["flatnet"], own, cluster, ["/k/a"]).argv).toEqual(["flatnet", "check", "--ndjson", "--context=other", "--kubeconfig", "/mine"]);
   });
 

@@ -26,14 +26,14 @@ export interface ProbeCommand {
  */
 export function buildProbeCommand(
   cli: readonly string[],
-  args: { cluster: readonly string[]; lab: readonly string[] },
+  args: readonly string[],
   target: ProbeTarget,
   kubeconfigs: readonly string[],
 ): ProbeCommand {
-  if (target.source === "lab") return { argv: [...cli, ...args.lab, "--state-dir", target.id.slice("lab:".length)], env: { FLATNET_CLUSTER_SOURCE: "lab" } };
+  if (target.source === "lab") return { argv: [...cli, ...args, "--state-dir", target.id.slice("lab:".length)], env: { FLATNET_CLUSTER_SOURCE: "lab" } };
   if (target.source !== "kubernetes") throw new Error(`cluster "${target.name}" is a ${target.source}: only a lab or a Kubernetes context can be verified`);
-  const has = (flag: string) => args.cluster.some((a) => a === flag || a.startsWith(`${flag}=`));
-  const argv = [...cli, ...args.cluster];
+  const has = (flag: string) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
+  const argv = [...cli, ...args];
   const env: Record<string, string> = { FLATNET_CLUSTER_SOURCE: "kubernetes" };
   if (!has("--context")) argv.push("--context", target.name);
   if (!has("--kubeconfig")) {

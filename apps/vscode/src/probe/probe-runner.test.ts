@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ProbeEvent } from "@flatnet/core";
 import { afterAll, describe, expect, it } from "vitest";
-import { makeSyntheticCluster, makeSyntheticRun } from "../model/synthetic.ts";
+import { makeSyntheticCluster, makeSyntheticRun } from "../../test-support/synthetic.ts";
 import { NdjsonSplitter, type LineOutcome } from "./ndjson.ts";
 import { replayProbeRun, spawnProbeRun } from "./probe-runner.ts";
 
@@ -11,7 +11,6 @@ const dir = mkdtempSync(join(tmpdir(), "fn-tv-runner-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const run = makeSyntheticRun(makeSyntheticCluster({ nodes: 2, podsPerNode: 1 }));
 const ndjson = run.map((e) => JSON.stringify(e)).join("\n") + "\n";
-const cluster = { name: "t", source: "fixture" as const };
 
 async function collect(start: (cb: { onEvents: (e: ProbeEvent[]) => void; onWarning: (m: string) => void }) => { done: Promise<void> }) {
   const events: ProbeEvent[] = [];
@@ -45,18 +44,18 @@ describe("NdjsonSplitter", () => {
 describe("spawnProbeRun", () => {
   it("streams NDJSON events from the command", async () => {
     const command = script("ndjson.mjs", `process.stdout.write(${JSON.stringify(ndjson)});`);
-    const { events, warnings } = await collect((cb) => spawnProbeRun(command, process.env, cluster, cb));
+    const { events, warnings } = await collect((cb) => spawnProbeRun(command, process.env, cb));
     expect(events).toEqual(run);
     expect(warnings).toEqual([]);
   });
 
-  it("converts a whole ProbeReport document", async () => {
+  it("fails a run whose output is one JSON document instead of NDJSON events, naming the line", async () => {
     const last = run.at(-1)!;
     if (last.type !== "run-finished") throw new Error("expected run-finished");
-    const command = script("report.mjs", `process.stdout.write(${JSON.stringify(JSON.stringify(last.report, null, 2))}); process.exitCode = 1;`);
-    const { events, warnings } = await collect((cb) => spawnProbeRun(command, process.env, cluster, cb));
-    expect(events).toEqual([last]);
-    expect(warnings).toEqual([]);
+    const command = script("report.mjs", `process.stdout.write(${JSON.stringify(JSON.stringify(last.report))}); process.exitCode = 1;`);
+    const { events, warnings } = await collect((cb) => spawnProbeRun(command, process.env, cb));
+    expect(warnings).toEqual([expect.stringMatching(/^probe output line 1 is not a probe event: at "type": /)]);
+    expect(events).toEqual([{ v: 1, type: "run-failed", runId: "unknown", error: { code: "ERR_PROBE_EXIT", message: `${command.join(" ")}: ${warnings[0]}` } }]);
   });
 
   it.each([
@@ -64,7 +63,7 @@ describe("spawnProbeRun", () => {
     ["output that stops before run-finished", `process.stdout.write(${JSON.stringify(JSON.stringify(run[0]) + "\n")});`, "ERR_PROBE_EXIT", "exited with code 0 without a probe report"],
   ])("reports %s as run-failed", async (_name, body, code, detail) => {
     const command = script(`fail-${code}-${detail.length}.mjs`, body);
-    const { events } = await collect((cb) => spawnProbeRun(command, process.env, cluster, cb));
+    const { events } = await collect((cb) => spawnProbeRun(command, process.env, cb));
     expect(events.at(-1)).toMatchObject({ type: "run-failed", error: { code, message: expect.stringContaining(detail) } });
   });
 
@@ -74,7 +73,7 @@ describe("spawnProbeRun", () => {
     const events: ProbeEvent[] = [];
     let started!: () => void;
     const first = new Promise<void>((resolve) => (started = resolve));
-    const probe = spawnProbeRun(command, process.env, cluster, { onEvents: (e) => (events.push(...e), started()), onWarning: () => {} });
+    const probe = spawnProbeRun(command, process.env, { onEvents: (e) => (events.push(...e), started()), onWarning: () => {} });
     await first;
     probe.cancel();
     await probe.done;
@@ -83,7 +82,7 @@ describe("spawnProbeRun", () => {
   });
 
   it("reports a missing command as ERR_PROBE_SPAWN", async () => {
-    const { events } = await collect((cb) => spawnProbeRun(["/nonexistent/flatnet", "check"], process.env, cluster, cb));
+    const { events } = await collect((cb) => spawnProbeRun(["/nonexistent/flatnet", "check"], process.env, cb));
     expect(events).toEqual([{ v: 1, type: "run-failed", runId: "unknown", error: { code: "ERR_PROBE_SPAWN", message: expect.stringContaining("ENOENT") } }]);
   });
 });

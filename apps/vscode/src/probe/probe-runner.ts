@@ -1,14 +1,11 @@
 /**
- * Runs one verification: spawns `flatnet check --json`-style commands (NDJSON on stdout) or replays a
+ * Runs one verification: spawns `flatnet check --ndjson` (NDJSON probe events on stdout) or replays a
  * recorded NDJSON file, and hands validated events to the caller as they arrive.
  */
 import { spawn } from "node:child_process";
 import { createReadStream } from "node:fs";
 import type { ProbeEvent } from "@flatnet/core";
 import { NdjsonSplitter } from "./ndjson.ts";
-import { documentToEvents } from "./report-adapters.ts";
-
-const MAX_DOCUMENT_BYTES = 64 * 1024 * 1024;
 
 export interface ProbeRun {
   /** Resolves when the run ended; always with a terminal event seen or synthesised. */
@@ -52,22 +49,18 @@ function batcher(onEvents: (events: ProbeEvent[]) => void) {
 }
 
 /**
- * Spawns the probe command. Its stdout is NDJSON probe events, or one JSON document (a ProbeReport or a lab
- * check report) that is converted once the command exits. A run that ends without a terminal event gets a
+ * Spawns the probe command; its stdout is NDJSON probe events. A run that ends without a terminal event gets a
  * `run-failed` naming the command and its last stderr line.
  */
-export function spawnProbeRun(command: readonly string[], env: NodeJS.ProcessEnv, cluster: { name: string; source: "lab" | "kubernetes" | "fixture" }, callbacks: RunCallbacks): ProbeRun {
+export function spawnProbeRun(command: readonly string[], env: NodeJS.ProcessEnv, callbacks: RunCallbacks): ProbeRun {
   const [file, ...args] = command;
   if (!file) throw new Error("probe command must not be empty");
   const out = batcher(callbacks.onEvents);
   let terminal = false;
-  let events = 0;
   let runId = "unknown";
   const warnings: string[] = [];
-  let document = "";
   const splitter = new NdjsonSplitter((outcome) => {
     if (!outcome.ok) return void warnings.push(outcome.message);
-    events++;
     if (outcome.event.type === "run-started") runId = outcome.event.runId;
     if (outcome.event.type === "run-finished" || outcome.event.type === "run-failed") terminal = true;
     out.push(outcome.event);
@@ -75,28 +68,12 @@ export function spawnProbeRun(command: readonly string[], env: NodeJS.ProcessEnv
   const child = spawn(file, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   let cancelled = false;
   let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-    if (document.length < MAX_DOCUMENT_BYTES) document += chunk;
-    splitter.push(chunk);
-  });
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => splitter.push(chunk));
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
   const done = new Promise<void>((resolve) => {
     const finish = (code: number | null, error?: Error) => {
       splitter.end();
       out.flush();
-      if (!terminal && events === 0 && document.trim() !== "") {
-        let converted: ProbeEvent[] | undefined;
-        try {
-          converted = documentToEvents(JSON.parse(document), cluster, new Date().toISOString());
-        } catch {
-          converted = undefined;
-        }
-        if (converted) {
-          callbacks.onEvents(converted);
-          terminal = true;
-          warnings.length = 0;
-        }
-      }
       for (const warning of warnings.slice(0, 5)) callbacks.onWarning(warning);
       if (!terminal && cancelled) callbacks.onEvents([failed(runId, "ERR_PROBE_CANCELLED", `cancelled: ${command.join(" ")} was stopped`)]);
       else if (!terminal) {
@@ -117,7 +94,7 @@ export function spawnProbeRun(command: readonly string[], env: NodeJS.ProcessEnv
   };
 }
 
-/** Replays a recorded run (NDJSON of ProbeEvents, or one ProbeReport JSON) as if it were streaming. */
+/** Replays a recorded run (NDJSON of ProbeEvents) as if it were streaming. */
 export function replayProbeRun(path: string, callbacks: RunCallbacks): ProbeRun {
   const out = batcher(callbacks.onEvents);
   let terminal = false;

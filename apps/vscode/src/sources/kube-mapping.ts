@@ -2,20 +2,12 @@
  * Kubernetes Node and Pod objects -> NodeView / PodView. zod at the edge: only the fields we read are
  * checked, and an object that does not fit is skipped with a reason instead of breaking the whole view.
  */
+import { annotationKeys, DEFAULT_ANNOTATION_PREFIX, type KubeNode, kubeNodeAddresses, kubeNodePodCidrs, kubeNodeReady, kubeNodeSchema } from "@flatnet/core";
 import { z } from "zod";
 import type { AgentHealth, ClusterView, NodeView, PodView } from "../model/cluster-view.ts";
 
-/** The annotation the agent publishes its chosen backend in (host-gw / vxlan). */
-export const BACKEND_ANNOTATION = "flatnet.io/backend";
-
 const metadata = z.object({ name: z.string().min(1), namespace: z.string().optional(), annotations: z.record(z.string(), z.string()).nullish(), labels: z.record(z.string(), z.string()).nullish() });
 const condition = z.object({ type: z.string(), status: z.string() });
-
-export const kubeNodeSchema = z.object({
-  metadata,
-  spec: z.object({ podCIDR: z.string().nullish(), podCIDRs: z.array(z.string()).nullish(), unschedulable: z.boolean().nullish() }).nullish(),
-  status: z.object({ addresses: z.array(z.object({ type: z.string(), address: z.string() })).nullish(), conditions: z.array(condition).nullish() }).nullish(),
-});
 
 export const kubePodSchema = z.object({
   metadata,
@@ -23,19 +15,18 @@ export const kubePodSchema = z.object({
   status: z.object({ phase: z.string().nullish(), podIP: z.string().nullish(), podIPs: z.array(z.object({ ip: z.string() })).nullish(), conditions: z.array(condition).nullish() }).nullish(),
 });
 
-export type KubeNode = z.infer<typeof kubeNodeSchema>;
 export type KubePod = z.infer<typeof kubePodSchema>;
 
 export function nodeToView(node: KubeNode, agent: AgentHealth): NodeView {
-  const cidrs = node.spec?.podCIDRs?.length ? node.spec.podCIDRs : node.spec?.podCIDR ? [node.spec.podCIDR] : [];
-  const backend = node.metadata.annotations?.[BACKEND_ANNOTATION];
+  // The agent publishes its chosen backend (host-gw / vxlan) on its Node.
+  const backend = node.metadata.annotations?.[annotationKeys(DEFAULT_ANNOTATION_PREFIX).backend];
   return {
     name: node.metadata.name,
-    internalIps: (node.status?.addresses ?? []).filter((a) => a.type === "InternalIP").map((a) => a.address),
-    podCidrs: cidrs,
+    internalIps: kubeNodeAddresses(node),
+    podCidrs: kubeNodePodCidrs(node),
     ...(backend ? { backend } : {}),
     agent,
-    ready: (node.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True"),
+    ready: kubeNodeReady(node) === true,
   };
 }
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { agentHealthFromProcess, labPodShell, type LabStateFile, processStartTime, type RecordedAgent, startTimeFromStat } from "./lab-source.ts";
+import { agentHealthFromProcess, labPodShell, processStartTime, type RecordedAgent } from "./lab-source.ts";
 
 const hasProc = processStartTime(process.pid) !== undefined;
 if (!hasProc) console.log("lab-source process tests skipped: no /proc on this system");
@@ -33,23 +33,8 @@ describe.skipIf(!hasProc)("agent health from the recorded process", () => {
 
 });
 
-describe("start time from a /proc/PID/stat line", () => {
-  const tail = (state: string) => `${state} 1 1 1 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10`;
-  it.each<[string, string, string | undefined]>([
-    ["plain command", `4242 (flatnet) ${tail("S")}`, "987654"],
-    ["command with spaces and parentheses", `4242 (a (b) c) ${tail("R")}`, "987654"],
-    ["zombie", `4242 (flatnet) ${tail("Z")}`, undefined],
-    ["dead", `4242 (flatnet) ${tail("X")}`, undefined],
-  ])("%s", (_name, stat, startTime) => {
-    expect(startTimeFromStat(stat)).toBe(startTime);
-  });
-});
-
 describe("labPodShell", () => {
-  const state: LabStateFile = {
-    prefix: "fn-",
-    clusterCidrs: [],
-    nodes: [],
+  const state = {
     pods: [
       { name: "pod-node1-0", node: "node1", ips: ["10.244.1.2"], netns: "fn-pod-node1-0" },
       { name: "old", node: "node1", ips: [] },

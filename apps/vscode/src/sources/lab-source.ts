@@ -5,42 +5,24 @@
  */
 import { existsSync, readFileSync, watch, type FSWatcher } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
+import { safeParseLabState, startTimeFromStat, type LabAgent, type LabState } from "@flatnet/core";
 import type { AgentHealth, ClusterView } from "../model/cluster-view.ts";
 import type { ClusterSource } from "./source.ts";
 
 export const DEFAULT_LAB_STATE_DIR = "/run/flatnet/lab";
 
-// Only the fields the view needs; the lab owns the full schema (apps/agent/src/lab/state.ts).
-const labStateSchema = z.object({
-  prefix: z.string().default("fn-"),
-  backend: z.string().optional(),
-  clusterCidrs: z.array(z.string()).default([]),
-  nodes: z.array(
-    z.object({
-      name: z.string().min(1),
-      underlayIps: z.array(z.string()).default([]),
-      podCidrs: z.array(z.string()).default([]),
-      backend: z.string().optional(),
-      agent: z.object({ pid: z.number().int().positive(), startTime: z.string(), socket: z.string() }).partial().optional(),
-    }),
-  ),
-  pods: z.array(z.object({ name: z.string().min(1), node: z.string(), ips: z.array(z.string()).default([]), netns: z.string().optional() })).default([]),
-});
-export type LabStateFile = z.infer<typeof labStateSchema>;
-
 /** The shell of a terminal inside a lab pod's network namespace (`ip netns exec`, through sudo unless root). */
-export function labPodShell(state: LabStateFile, pod: string, uid: number | undefined): { shellPath: string; shellArgs: string[] } | { error: string } {
+export function labPodShell(state: { pods: readonly { name: string; netns?: string }[] }, pod: string, uid: number | undefined): { shellPath: string; shellArgs: string[] } | { error: string } {
   const found = state.pods.find((p) => p.name === pod);
   if (!found) return { error: `pod "${pod}" is not in the lab (pods: ${state.pods.map((p) => p.name).join(", ") || "none"})` };
   if (!found.netns || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(found.netns)) return { error: `pod "${pod}" has no usable network namespace in the lab state (netns ${JSON.stringify(found.netns)})` };
   const args = ["netns", "exec", found.netns, "sh"];
   return uid === 0 ? { shellPath: "ip", shellArgs: args } : { shellPath: "sudo", shellArgs: ["ip", ...args] };
 }
-/** A node's agent as the lab recorded it. */
-export type RecordedAgent = NonNullable<LabStateFile["nodes"][number]["agent"]>;
+/** A node's agent as the lab recorded it (the fields health needs). */
+export type RecordedAgent = Partial<Pick<LabAgent, "pid" | "startTime" | "socket">>;
 
-export type ReadLabResult = { kind: "absent" } | { kind: "invalid"; message: string } | { kind: "ok"; state: LabStateFile };
+export type ReadLabResult = { kind: "absent" } | { kind: "invalid"; message: string } | { kind: "ok"; state: LabState };
 
 export function readLabState(stateDir: string): ReadLabResult {
   const path = join(stateDir, "state.json");
@@ -56,18 +38,12 @@ export function readLabState(stateDir: string): ReadLabResult {
   } catch {
     return { kind: "invalid", message: `lab state "${path}" is not JSON` };
   }
-  const parsed = labStateSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { kind: "invalid", message: `lab state "${path}" is invalid at "${issue?.path.join(".") ?? ""}": ${issue?.message ?? "unknown"}` };
-  }
+  const parsed = safeParseLabState(json);
+  if (!parsed.success) return { kind: "invalid", message: `lab state "${path}" is ${parsed.error.message}` };
   return { kind: "ok", state: parsed.data };
 }
 
-/**
- * /proc/PID/stat field 22 (start time in clock ticks since boot); undefined when the process is gone or a zombie.
- * The same rule as the lab's supervisor (apps/agent/src/lab/supervisor.ts `processStartTime`), read synchronously.
- */
+/** /proc/PID/stat field 22 (start time in clock ticks since boot); undefined when the process is gone or a zombie. */
 export function processStartTime(pid: number): string | undefined {
   let stat: string;
   try {
@@ -76,14 +52,6 @@ export function processStartTime(pid: number): string | undefined {
     return undefined;
   }
   return startTimeFromStat(stat);
-}
-
-/** The start time in a /proc/PID/stat line; undefined for a zombie or dead process. */
-export function startTimeFromStat(stat: string): string | undefined {
-  // The command name (field 2) is in parentheses and may contain spaces: split after its closing one.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  if (fields[0] === "Z" || fields[0] === "X") return undefined;
-  return fields[19];
 }
 
 /** Whether the recorded process is still that very process: same PID and, when the lab recorded it, same start time (a reused PID is not alive). */
@@ -98,16 +66,13 @@ export function isProcessAlive(pid: number, startTime?: string): boolean {
 }
 
 /** Pure mapping; `health` is injected so tests need no processes. */
-export function labStateToView(stateDir: string, state: LabStateFile, health: (agent: RecordedAgent | undefined) => AgentHealth): ClusterView {
+export function labStateToView(stateDir: string, state: LabState, health: (agent: RecordedAgent | undefined) => AgentHealth): ClusterView {
   return {
     id: `lab:${stateDir}`,
     name: `flatnet lab (${state.prefix.replace(/-$/, "")})`,
     source: "lab",
     clusterCidrs: state.clusterCidrs,
-    nodes: state.nodes.map((node) => {
-      const backend = node.backend ?? state.backend;
-      return { name: node.name, internalIps: node.underlayIps, podCidrs: node.podCidrs, ...(backend ? { backend } : {}), agent: health(node.agent), ready: true };
-    }),
+    nodes: state.nodes.map((node) => ({ name: node.name, internalIps: node.underlayIps, podCidrs: node.podCidrs, backend: state.backend, agent: health(node.agent), ready: true })),
     pods: state.pods.map((pod) => ({ namespace: "lab", name: pod.name, node: pod.node, ips: pod.ips, phase: "Running", hostNetwork: false })),
     status: { state: "ready" },
   };

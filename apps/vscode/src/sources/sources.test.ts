@@ -49,11 +49,26 @@ describe("kubeconfig discovery", () => {
   });
 });
 
+// A state file as `flatnet lab up` writes it (core's labStateSchema).
+const labState = {
+  version: 1,
+  prefix: "fn-",
+  backend: "host-gw",
+  dualStack: false,
+  podsPerNode: 1,
+  createdAt: "2026-12-06T00:00:00.000Z",
+  clusterCidrs: ["10.244.0.0/16"],
+  namespaces: ["fn-node1", "fn-pod-node1-1"],
+  nodes: [{ name: "node1", index: 1, netns: "fn-node1", segment: 0, underlayIps: ["172.31.0.11"], podCidrs: ["10.244.1.0/24"], agent: { pid: 42, socket: "/x.sock", startTime: "1", log: "/l" } }],
+  pods: [{ name: "pod-node1-1", node: "node1", index: 1, containerId: "lab-fn-pod-node1-1", ifName: "eth0", ips: ["10.244.1.2"], netns: "fn-pod-node1-1" }],
+};
+
 describe("lab detection", () => {
   it.each([
     ["no lab", undefined, { kind: "absent" }],
     ["not JSON", "{", { kind: "invalid", message: 'lab state "STATE" is not JSON' }],
-    ["wrong shape", JSON.stringify({ nodes: [{ name: "" }] }), { kind: "invalid", message: 'lab state "STATE" is invalid at "nodes.0.name": Too small: expected string to have >=1 characters' }],
+    ["wrong shape", JSON.stringify({ ...labState, nodes: [{ ...labState.nodes[0], name: "" }] }), { kind: "invalid", message: 'lab state "STATE" is invalid at "nodes.0.name": Too small: expected string to have >=1 characters' }],
+    ["not a lab state file", JSON.stringify({ nodes: [] }), { kind: "invalid", message: 'lab state "STATE" is invalid at "version": Invalid input: expected 1' }],
   ])("%s", (_name, content, expected) => {
     const stateDir = mkdtempSync(join(dir, "lab-"));
     if (content !== undefined) writeFileSync(join(stateDir, "state.json"), content);
@@ -64,17 +79,7 @@ describe("lab detection", () => {
   it("maps the lab's state file to a cluster view", () => {
     const stateDir = join(dir, "lab-ok");
     mkdirSync(stateDir);
-    writeFileSync(
-      join(stateDir, "state.json"),
-      JSON.stringify({
-        version: 1,
-        prefix: "fn-",
-        backend: "host-gw",
-        clusterCidrs: ["10.244.0.0/16"],
-        nodes: [{ name: "node1", index: 1, underlayIps: ["172.31.0.11"], podCidrs: ["10.244.1.0/24"], agent: { pid: 42, socket: "/x.sock", startTime: "1", log: "/l" } }],
-        pods: [{ name: "pod-node1-1", node: "node1", ips: ["10.244.1.2"], netns: "fn-pod-node1-1" }],
-      }),
-    );
+    writeFileSync(join(stateDir, "state.json"), JSON.stringify(labState));
     const result = readLabState(stateDir);
     if (result.kind !== "ok") throw new Error(`expected ok, got ${result.kind}`);
     expect(labStateToView(stateDir, result.state, (agent) => (agent?.pid === 42 ? "healthy" : "unknown"))).toEqual({

@@ -4,7 +4,7 @@
  */
 import type { PairResult, ProbeEvent } from "@flatnet/core";
 import type { ClusterView } from "../model/cluster-view.ts";
-import { CellMark, CellState, type CellDetail, ProbeMatrix } from "../model/matrix.ts";
+import { CellMark, CellState, type CellDetail, HeatmapModel } from "../model/matrix.ts";
 import { h, icon } from "./dom.ts";
 import { type HeatmapLayout, cellAt, layoutHeatmap, moveCursor, paintHeatmap } from "./heatmap.ts";
 import { readPalette } from "./palette.ts";
@@ -32,7 +32,7 @@ function markNames(marks: number): string[] {
 }
 
 export class MatrixView {
-  #matrix = new ProbeMatrix([]);
+  #matrix = new HeatmapModel([]);
   #layout: HeatmapLayout = layoutHeatmap(0, 800);
   #pending = new Set<number>();
   #full = true;
@@ -92,7 +92,7 @@ export class MatrixView {
     const known = this.#matrix.grid.nodes;
     if (nodes.length === known.length && nodes.every((name, i) => name === known[i])) return;
     const old = this.#matrix;
-    this.#matrix = new ProbeMatrix(nodes);
+    this.#matrix = new HeatmapModel(nodes);
     for (const result of old.results()) this.#matrix.apply({ v: 1, type: "pair-result", runId: old.runId ?? "", result, final: true, progress: old.progress });
     this.#matrix.runId = old.runId;
     this.#relayout();
@@ -111,7 +111,7 @@ export class MatrixView {
   }
 
   /** The folded state (read by tests and the benchmark). */
-  get matrix(): ProbeMatrix {
+  get matrix(): HeatmapModel {
     return this.#matrix;
   }
 

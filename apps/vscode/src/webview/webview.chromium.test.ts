@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterView } from "../model/cluster-view.ts";
 import { CellState } from "../model/matrix.ts";
 import { pairPath } from "../model/pair-path.ts";
-import { makeSyntheticCluster, makeSyntheticRun, makeSyntheticTracedPair } from "../model/synthetic.ts";
-import { buildWebviewBundle, chromiumMissingReason, launchChromium, openWebview, resultsDir } from "../test-support/webview-page.ts";
-import type { ThemeKind } from "../test-support/themes.ts";
+import { makeSyntheticCluster, makeSyntheticRun, makeSyntheticTracedPair } from "../../test-support/synthetic.ts";
+import { buildWebviewBundle, chromiumMissingReason, launchChromium, openWebview, resultsDir } from "../../test-support/webview-page.ts";
+import type { ThemeKind } from "../../test-support/themes.ts";
 
 const missing = chromiumMissingReason();
 if (missing) console.warn(`skipping webview rendering tests: ${missing}`);

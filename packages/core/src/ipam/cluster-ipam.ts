@@ -2,6 +2,7 @@ import { type CoreError, coreError, err, ok, type Result } from "../errors.ts";
 import { type Cidr, cidrContains, cidrsOverlap, formatCidr, hostMask, safeParseCidr } from "../cidr/cidr.ts";
 import { ipBits, type IpFamily } from "../ip/address.ts";
 import { OffsetIndex } from "./offset-index.ts";
+import { replayEvents } from "./replay.ts";
 
 /** Configuration of the cluster IPAM: the cluster CIDRs and the per-node mask of each family. */
 export interface ClusterIpamConfig {
@@ -181,13 +182,7 @@ export class ClusterIpam {
 
   /** Rebuilds an allocator by replaying journal events in order on an empty one. */
   static replay(config: ClusterIpamConfig, events: Iterable<ClusterIpamEvent>): Result<ClusterIpam> {
-    const created = ClusterIpam.create(config);
-    if (!created.success) return created;
-    for (const event of events) {
-      const applied = created.data.apply(event);
-      if (!applied.success) return applied;
-    }
-    return created;
+    return replayEvents(ClusterIpam.create(config), events);
   }
 
   /** The JSON form: configuration, cursors and every node's pod CIDRs (sorted by node name). */

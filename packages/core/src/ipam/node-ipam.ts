@@ -2,6 +2,7 @@ import { type CoreError, coreError, err, ok, type Result } from "../errors.ts";
 import { type Cidr, formatCidr, safeParseCidr } from "../cidr/cidr.ts";
 import { formatIpv4Value, formatIpv6Value, ipBits, type IpFamily, safeParseIp } from "../ip/address.ts";
 import { OffsetIndex } from "./offset-index.ts";
+import { replayEvents } from "./replay.ts";
 
 /** Configuration of a node's pod IPAM: the node's pod CIDRs, at most one per family. */
 export interface NodeIpamConfig {
@@ -235,13 +236,7 @@ export class NodeIpam {
 
   /** Rebuilds an IPAM by replaying journal events in order on an empty one. */
   static replay(config: NodeIpamConfig, events: Iterable<NodeIpamEvent>): Result<NodeIpam> {
-    const created = NodeIpam.create(config);
-    if (!created.success) return created;
-    for (const event of events) {
-      const applied = created.data.apply(event);
-      if (!applied.success) return err(coreError(applied.error.code, `replay: ${applied.error.message}`, applied.error.details, applied.error));
-    }
-    return created;
+    return replayEvents(NodeIpam.create(config), events, "replay");
   }
 
   /** The JSON form: pod CIDRs, sequence counter, cursors and every allocation (in seq order). */

@@ -16,7 +16,7 @@ import {
   type VxlanDevice,
 } from "./types.ts";
 import { safeParseVtepMac, vtepMacFor } from "./vtep-mac.ts";
-import { INTERFACE_NAME_PATTERN, INTERFACE_NAME_RULE } from "../schema/interface-name.ts";
+import { INTERFACE_NAME_PATTERN, INTERFACE_NAME_RULE } from "../interface-name.ts";
 
 const FAMILIES: readonly IpFamily[] = ["IPv4", "IPv6"];
 // Linux IFNAMSIZ is 16 including the NUL; names must not contain '/', ':' or whitespace.

@@ -1,4 +1,5 @@
 export * from "./types.ts";
+export { bridgeGateway, POD_BRIDGE } from "./bridge.ts";
 export { safeParseMac, safeParseVtepMac, vtepMacFor } from "./vtep-mac.ts";
 export { computeNodeNetwork, SKIP_CODES } from "./compute.ts";
 export { clearParseCache } from "./parse-cache.ts";

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { type Cidr, formatCidr, safeParseCidr } from "../cidr/index.ts";
 import { formatIp, type IpFamily, ipFamilyOf, safeParseIp } from "../ip/index.ts";
 import { safeParseVtepMac } from "../routes/vtep-mac.ts";
-import { INTERFACE_NAME_PATTERN, INTERFACE_NAME_RULE } from "./interface-name.ts";
+import { INTERFACE_NAME_PATTERN, INTERFACE_NAME_RULE } from "../interface-name.ts";
 
 // Field schemas shared by the boundary schemas: strings in, canonical strings out, rules in the message.
 

@@ -1,0 +1,41 @@
+import { canonicalCidr, FLATNET_ROUTE_PROTOCOL } from "@flatnet/core";
+import { assertNetnsName, runCommand } from "./exec.ts";
+
+interface RouteJson {
+  dst: string;
+  metrics?: { mtu?: number }[];
+}
+
+// One family per run: `-4`/`-6` cannot appear inside a batch line. A namespace that cannot be read has no routes.
+async function readFlatnetRoutes(netns: string, family: "-4" | "-6", tableAll: boolean): Promise<RouteJson[]> {
+  assertNetnsName(netns);
+  const table = tableAll ? ["table", "all"] : [];
+  const result = await runCommand("ip", [family, "-n", netns, "-j", "route", "show", ...table, "proto", String(FLATNET_ROUTE_PROTOCOL)]);
+  if (result.exitCode !== 0 || result.stdout.trim() === "") return [];
+  return JSON.parse(result.stdout) as RouteJson[];
+}
+
+/** Destinations of the routes flatnet programmed in a namespace's main table (both families), canonical CIDR strings. */
+export async function flatnetRouteDestinations(netns: string): Promise<string[]> {
+  const read = async (family: "-4" | "-6"): Promise<string[]> =>
+    (await readFlatnetRoutes(netns, family, false)).map((route) => canonicalCidr(route.dst.includes("/") ? route.dst : `${route.dst}/${family === "-4" ? 32 : 128}`));
+  return [...(await read("-4")), ...(await read("-6"))];
+}
+
+/** The pod CIDRs of `expected` a node has no flatnet route to (empty = converged for that node). */
+export async function missingRoutes(netns: string, expected: readonly string[]): Promise<string[]> {
+  const present = new Set(await flatnetRouteDestinations(netns));
+  return expected.map((cidr) => canonicalCidr(cidr)).filter((cidr) => !present.has(cidr));
+}
+
+/** The MTUs set on flatnet's routes (`ip route ... proto 77 mtu N`), both families, every table. */
+export async function readRouteMtus(netns: string): Promise<{ dst: string; mtu: number }[]> {
+  const out: { dst: string; mtu: number }[] = [];
+  for (const family of ["-4", "-6"] as const) {
+    for (const r of await readFlatnetRoutes(netns, family, true)) {
+      const mtu = r.metrics?.find((m) => m.mtu !== undefined)?.mtu;
+      if (r.dst !== undefined && mtu !== undefined) out.push({ dst: r.dst, mtu });
+    }
+  }
+  return out;
+}

@@ -1,3 +1,0 @@
-export * from "./backoff.ts";
-export * from "./host-setup.ts";
-export * from "./loop.ts";
