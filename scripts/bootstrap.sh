@@ -15,6 +15,7 @@ declare -A NEED=(
   [ip]=iproute2
   [bridge]=iproute2
   [nft]=nftables
+  [conntrack]=conntrack
   [etcd]=etcd-server
   [etcdctl]=etcd-client
   [/usr/lib/cni/bridge]=containernetworking-plugins

@@ -112,7 +112,8 @@ describe.skipIf(!root)("probe engine on a netns network with injected faults", (
         expect(r.verdict).toBe("failed");
         expect(r.problems).toEqual(["nat-violation"]);
         expect(r.nat).toEqual({ verdict: "snat-to-node-ip", observedSrc: "172.31.0.11", expectedSrc: r.pair.src.ip });
-        expect(r.diagnosis.map((d) => [d.code, d.node])).toEqual([["snat-rule", "node-1"]]);
+        // The rule, then the conntrack entry of this run's flow that shows the NAT it made.
+        expect(r.diagnosis.map((d) => [d.code, d.node])).toEqual([["snat-rule", "node-1"], ["conntrack-nat", "node-1"]]);
         expect(r.diagnosis[0]!.message).toBe(`node-1 rewrites the source of ${r.pair.src.ip} -> ${r.pair.dst.ip}: snat to 172.31.0.11 (nft ip fn-tp-fault post #2)`);
       }
       expect(report.summary.line).toBe("4/30 pairs failed (4 NAT violations), 0 excluded");

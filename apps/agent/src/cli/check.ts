@@ -37,6 +37,7 @@ import { runResponder, RESPONDER_USAGE } from "../probe/responder-cli.ts";
 import { nodeProbeSocket } from "../probe/node-responder.ts";
 import { agentTransport, responderTransport } from "../probe/transport.ts";
 import { addExamples } from "./examples.ts";
+import { nftracePair, renderNftrace } from "./nftrace.ts";
 import { addOutputOption, type OutputFormat, outputFormat, renderDocument } from "./output.ts";
 import { durationMs } from "../config/duration.ts";
 
@@ -74,6 +75,8 @@ export interface CheckCommandOptions {
   color?: boolean;
   /** Print each failed pair's hops under its findings. */
   explain?: boolean;
+  /** With --explain on the lab: a live nftrace of one probe packet per failed pair. */
+  trace?: boolean;
   /** Probe the nodes themselves too (their agent's responder): default on for the lab, off on a cluster. */
   includeNodes?: boolean;
 }
@@ -124,6 +127,7 @@ export function registerCheckCommand(program: Command): void {
     .option("--include-nodes", "also probe the nodes (each agent's responder on its node IPs): node -> remote pods, pods -> remote nodes (default on the lab)")
     .option("--no-include-nodes", "probe pods only")
     .option("--explain", "under each failed pair, print its hops (the path tracer's walk), not only its findings", false)
+    .option("--trace", "with --explain on the lab: also follow one UDP probe packet of each failed pair (up to 10) live through the nodes' netfilter (meta nftrace, a temporary table inet fn_trace, always removed)", false)
     .option("--no-color", "no ANSI colour");
   addOutputOption(check, ["text", "wide", "json", "yaml"]);
   addExamples(
@@ -371,6 +375,11 @@ async function checkOnce(source: CheckSource, options: CheckCommandOptions, prob
     const color = options.color !== false && process.stdout.isTTY === true && process.env.NO_COLOR === undefined;
     const by = options.by ?? (format === "wide" ? "pod" : undefined);
     process.stdout.write(renderReport(report, { color, explain: options.explain === true, ...(by === undefined ? {} : { by }) }));
+    if (options.explain === true && options.trace === true && inventory.cluster.source === "lab") {
+      for (const r of report.results.filter((x) => x.verdict === "failed").slice(0, 10)) {
+        process.stdout.write(`${[`${r.pair.id}:`, ...renderNftrace(await nftracePair(options.stateDir, r.pair), "  ")].join("\n")}\n`);
+      }
+    }
   }
   return report;
 }

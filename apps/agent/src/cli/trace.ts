@@ -13,6 +13,7 @@ import { runProbe } from "../probe/engine.ts";
 import { renderFindings, renderHops } from "../probe/render.ts";
 import { defaultCheckOptions, labSource } from "./check.ts";
 import { addExamples } from "./examples.ts";
+import { nftracePair, renderNftrace, type NodeNftTrace } from "./nftrace.ts";
 import { addOutputOption, type OutputFlags, outputFormat, renderDocument } from "./output.ts";
 
 export interface TraceCommandOptions extends OutputFlags {
@@ -20,6 +21,7 @@ export interface TraceCommandOptions extends OutputFlags {
   family: "IPv4" | "IPv6" | "all";
   timeout: number;
   color?: boolean;
+  trace?: boolean;
 }
 
 // One probe attempt of a short timeout: on a lab a healthy pair answers in well under a millisecond.
@@ -38,12 +40,14 @@ export function registerTraceCommand(program: Command): void {
       if (!Number.isInteger(n) || n < 10 || n > 60_000) throw new InvalidArgumentError(`--timeout "${value}" must be an integer from 10 to 60000`);
       return n;
     }, TRACE_TIMEOUT_MS)
+    .option("--trace", "also follow one UDP probe packet live through the netfilter of both nodes (meta nftrace, a temporary table inet fn_trace, always removed)", false)
     .option("--no-color", "no ANSI colour");
   addOutputOption(trace, ["text", "json", "yaml"]);
   addExamples(
     trace,
     "flatnet trace pod-node1-1 10.244.2.3            # one pair, every kernel on its path (lab, root)",
     "flatnet trace node1 pod-node2-1 -o json         # hops and findings as a document",
+    "flatnet trace pod-node1-1 pod-node2-1 --trace   # and the nft table/chain/rule that dropped or rewrote its packet",
   )
     .addHelpText("after", "\nExit codes: 0 the pair passed, 1 it is broken (findings printed), 2 usage error or could not trace.")
     .action(async (src: string, dst: string, options: TraceCommandOptions) => {
@@ -60,8 +64,9 @@ export function registerTraceCommand(program: Command): void {
 export interface TraceDocument {
   v: 1;
   kind: "flatnet-trace";
-  pairs: Pick<PairResult, "pair" | "verdict" | "problems" | "nat" | "error" | "hops" | "diagnosis">[];
+  pairs: (Pick<PairResult, "pair" | "verdict" | "problems" | "nat" | "error" | "hops" | "diagnosis"> & { nftrace?: NodeNftTrace[] })[];
 }
+
 
 /** Trace SRC -> DST on the lab: probe the pair once, gather each node's evidence once, walk the hops. 0 ok, 1 broken, 2 error. */
 export async function runTrace(src: string, dst: string, options: TraceCommandOptions): Promise<number> {
@@ -99,6 +104,9 @@ export async function runTrace(src: string, dst: string, options: TraceCommandOp
       kind: "flatnet-trace",
       pairs: report.results.map((r) => ({ pair: r.pair, verdict: r.verdict, problems: r.problems, nat: r.nat, ...(r.error === undefined ? {} : { error: r.error }), hops: r.hops ?? [], diagnosis: r.diagnosis })),
     };
+    if (options.trace === true) {
+      for (const entry of document.pairs) entry.nftrace = await nftracePair(options.stateDir, entry.pair);
+    }
     const format = outputFormat(options);
     if (format === "json" || format === "yaml") process.stdout.write(renderDocument(document, format));
     else process.stdout.write(renderTrace(document, options.color !== false && process.stdout.isTTY === true && process.env.NO_COLOR === undefined));
@@ -123,6 +131,7 @@ export function renderTrace(document: TraceDocument, color: boolean): string {
     lines.push(paint(ok ? 32 : 31, `${p.src.pod} (${p.src.ip}) -> ${p.dst.pod} (${p.dst.ip}) ${p.family} ${p.path}: ${r.verdict}${r.problems.length > 0 ? ` (${r.problems.join(", ")})` : ""}`));
     lines.push(...renderHops(r.hops ?? [], "  "));
     if (!ok) lines.push(...renderFindings(r.diagnosis, "  "));
+    lines.push(...renderNftrace(r.nftrace ?? [], "  "));
     lines.push("");
   }
   return `${lines.join("\n")}`;

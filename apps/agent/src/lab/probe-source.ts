@@ -18,7 +18,7 @@ import type { NodeStateSource } from "../probe/engine.ts";
 import { agentEvidence, fromAgentState, kernelStateSource, type EvidencePlace } from "../probe/node-state.ts";
 import { readLink } from "../linux/index.ts";
 import { agentPaths } from "./agent-process.ts";
-import { responderSocket, underlayNs } from "./names.ts";
+import { responderSocket, routerNs, underlayNs } from "./names.ts";
 import { loadState } from "./state.ts";
 import { flatnetCommand, isRecordedProcessAlive, startInNamespace, stopRecordedProcess } from "./supervisor.ts";
 import { waitFor } from "../wait.ts";
@@ -218,7 +218,7 @@ export function labStateSource(stateDir: string, state: LabState, podMtu: number
     new Map(
       state.nodes.map((n) => [n.name, { netns: n.netns, podCidrs: n.podCidrs, nodeIps: n.underlayIps, underlayDevice: "eth0", podMtu }]),
     ),
-    [underlay],
+    state.backend === "auto" ? [underlay, { name: "router", netns: routerNs(state.prefix), role: "router" }] : [underlay],
   );
   return {
     // Each node's agent answers for its node; the lab reads a node whose agent is down (and the underlay) itself.

@@ -12,3 +12,5 @@ export * from "./kernel.ts";
 export * from "./flatnet-routes.ts";
 export * from "./node-facts.ts";
 export * from "./netns.ts";
+export * from "./conntrack.ts";
+export * from "./nft-trace.ts";

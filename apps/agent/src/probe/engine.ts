@@ -119,8 +119,10 @@ export async function runProbe(input: RunProbeInput): Promise<ProbeReport> {
         ? input.states.evidence(planTraceQueries(failed.map((r) => r.pair), input.nodeIps)).catch(() => new Map<string, NodeEvidence>())
         : new Map<string, NodeEvidence>(),
     ]);
+    // Conntrack entries idle for longer than this run belong to earlier flows.
+    const probeSeconds = (Date.now() - startedAt.getTime()) / 1000;
     for (const r of broken) {
-      const explained = explainPair(r, states, evidence, input.nodeIps);
+      const explained = explainPair(r, states, evidence, input.nodeIps, { probeSeconds });
       r.diagnosis = explained.diagnosis;
       if (explained.hops !== undefined) r.hops = explained.hops;
     }

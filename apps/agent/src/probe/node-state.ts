@@ -1,4 +1,4 @@
-import { nodeEvidenceSchema, type FirewallRule, type NodeEvidence, type NodeProbeState, type RouteQuery, type StateNeighbour, type StateTables, VXLAN_OVERHEAD } from "@flatnet/core";
+import { nodeEvidenceSchema, ROUTER_QUERIES, type FirewallRule, type NodeEvidence, type NodeProbeState, type RouteQuery, type StateNeighbour, type StateTables, VXLAN_OVERHEAD } from "@flatnet/core";
 import { readFirewall, readKernelState, readLink, readNeighbours, readRouteMtus } from "../linux/index.ts";
 import { gatherEvidence } from "../trace/gather.ts";
 import type { NodeStateSource } from "./engine.ts";
@@ -76,7 +76,7 @@ export function kernelStateSource(nodes: ReadonlyMap<string, KernelNode>, places
         }),
         ...places.map(async (place) => {
           const options = { node: place.name, role: place.role, ...(place.portNodes === undefined ? {} : { portNodes: place.portNodes }) };
-          out.set(place.name, await gatherEvidence(place.netns, [], options));
+          out.set(place.name, await gatherEvidence(place.netns, place.role === "router" ? (queries.get(ROUTER_QUERIES) ?? []) : [], options));
         }),
       ]);
       return out;
@@ -189,7 +189,7 @@ export async function agentEvidence(
   const out = new Map<string, NodeEvidence>();
   await Promise.all(
     [...queries].map(async ([node, lookups]) => {
-      const endpoint = locateAgent(node);
+      const endpoint = node === ROUTER_QUERIES ? undefined : locateAgent(node);
       if (endpoint === undefined) return;
       try {
         const response = await postJson(endpoint, "/v1/evidence", { lookups }, timeoutMs);

@@ -3,6 +3,7 @@ import {
   parseIptablesSave,
   parseNftChainPolicies,
   parseNftRuleset,
+  parseConntrack,
   type IptablesRuleset,
   type NodeEvidence,
   type PolicyRule,
@@ -10,7 +11,7 @@ import {
   type RouteLookup,
   type RouteQuery,
 } from "@flatnet/core";
-import { execInNetns, parseJsonStream, plainKernelMessage, runBatch, runCommand } from "../linux/index.ts";
+import { execInNetns, listConntrack, parseJsonStream, plainKernelMessage, runBatch, runCommand } from "../linux/index.ts";
 
 // Read-only evidence of one namespace for the path tracer: one `ip -batch` for the tables and the route
 // queries' arrival devices, one for the queries, and one process per netfilter tool. Nothing is ever written.
@@ -30,13 +31,15 @@ export async function gatherEvidence(netns: string, queries: readonly RouteQuery
   const errors: string[] = [];
   const arrivals = [...new Set(queries.flatMap((q) => (q.iifOf === undefined ? [] : [q.iifOf])))];
   const tableLines = ["route show table all", "rule show", "link show", "neigh show"];
-  const [first, rules6, fdb, netfilter, sysctls] = await Promise.all([
+  const [first, rules6, fdb, netfilter, sysctls, conntrack] = await Promise.all([
     ipBatch(netns, [...tableLines, ...arrivals.map((a) => `route get ${a}`)]),
     runCommand("ip", ["-6", "-n", netns, "-j", "rule", "show"]),
     runCommand("bridge", ["-n", netns, "-j", "fdb", "show"]),
     readNetfilter(netns, errors),
     readSysctls(netns, errors),
+    listConntrack(netns),
   ]);
+  if (conntrack.exitCode !== 0) errors.push(`conntrack -L: ${conntrack.stderr.trim() || `exit ${conntrack.exitCode}`}`);
   const [routes, rules, links, neighbours, ...arrivalRoutes] = first;
   const arrivalDev = new Map(arrivals.map((a, i) => [a, (arrivalRoutes[i]?.[0] as IpRoute | undefined)?.dev]));
 
@@ -63,6 +66,7 @@ export async function gatherEvidence(netns: string, queries: readonly RouteQuery
     routes: ((routes ?? []) as IpRoute[]).flatMap((r) => (r.dst === undefined ? [] : [toRouteEntry(r)])),
     policyRules: [...toPolicyRules(rules ?? [], "IPv4"), ...toPolicyRules(rules6.exitCode === 0 ? (JSON.parse(rules6.stdout || "[]") as unknown[]) : [], "IPv6")],
     firewall: netfilter.rules,
+    ...(conntrack.exitCode === 0 ? { conntrack: parseConntrack(conntrack.stdout) } : {}),
     policies: netfilter.policies,
     neighbours: ((neighbours ?? []) as { dst?: string; lladdr?: string; dev?: string; state?: string[] }[]).flatMap((n) =>
       n.dst === undefined || n.dev === undefined ? [] : [{ ip: n.dst, dev: n.dev, state: n.state ?? [], ...(n.lladdr === undefined ? {} : { mac: n.lladdr }) }],
@@ -129,7 +133,7 @@ async function readNetfilter(netns: string, errors: string[]): Promise<{ rules: 
 }
 
 // One process for every sysctl the tracer reads (rp_filter of each device included).
-const SYSCTL_PATTERN = "^net\\.ipv4\\.ip_forward$|^net\\.ipv6\\.conf\\.all\\.forwarding$|^net\\.ipv4\\.conf\\..*\\.rp_filter$|^net\\.bridge\\.bridge-nf-call-iptables$";
+const SYSCTL_PATTERN = "^net\\.ipv4\\.ip_forward$|^net\\.ipv6\\.conf\\.all\\.forwarding$|^net\\.ipv4\\.conf\\..*\\.rp_filter$|^net\\.bridge\\.bridge-nf-call-iptables$|^net\\.netfilter\\.nf_conntrack_(udp|tcp)_timeout";
 
 async function readSysctls(netns: string, errors: string[]): Promise<NodeEvidence["sysctls"]> {
   const out: NodeEvidence["sysctls"] = { rpFilter: {} };
@@ -147,6 +151,7 @@ async function readSysctls(netns: string, errors: string[]): Promise<NodeEvidenc
     else if (key === "net.ipv4.ip_forward") out.ipForward = Number(value);
     else if (key === "net.ipv6.conf.all.forwarding") out.ip6Forward = Number(value);
     else if (key === "net.bridge.bridge-nf-call-iptables") out.bridgeNfCallIptables = Number(value);
+    else if (key.startsWith("net.netfilter.")) (out.conntrackTimeouts ??= {})[key.slice("net.netfilter.".length)] = Number(value);
   }
   return out;
 }

@@ -256,7 +256,7 @@ function checkForwarding(from: NodeProbeState, to: NodeProbeState, ip: string, p
 }
 
 /** `nft ip t c #4` for an nft rule; `iptables-nft nat POSTROUTING rule 3: -s ... -j MASQUERADE` for iptables. */
-function ruleLocation(rule: FirewallRule): string {
+export function ruleLocation(rule: FirewallRule): string {
   if (rule.source === undefined || rule.source === "nft") return `nft ${rule.where}`;
   return rule.text === undefined ? rule.where : `${rule.where}: ${rule.text}`;
 }

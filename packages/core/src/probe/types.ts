@@ -195,6 +195,7 @@ export interface Diagnosis {
     | "neighbour-table-full"
     | "mtu-below-pod-mtu"
     | "snat-rule"
+    | "conntrack-nat"
     | "drop-rule"
     | "agent-unreachable"
     | "node-not-ready"

@@ -115,7 +115,21 @@ export const nodeEvidenceSchema = z.object({
   policyRules: z.array(policyRuleSchema),
   firewall: z.array(firewallRuleSchema),
   policies: z.array(chainPolicySchema),
-  conntrack: z.array(z.object({ protocol: z.string(), src: z.string(), dst: z.string(), replySrc: z.string(), replyDst: z.string() })).optional(),
+  /** `conntrack -L -o extended`: the original and reply tuples, the seconds left on each entry's timer, its state and flags. */
+  conntrack: z.array(z.object({
+    protocol: z.string(),
+    timeout: z.number(),
+    state: z.string().optional(),
+    flags: z.array(z.string()),
+    src: z.string(),
+    dst: z.string(),
+    sport: z.number().optional(),
+    dport: z.number().optional(),
+    replySrc: z.string(),
+    replyDst: z.string(),
+    replySport: z.number().optional(),
+    replyDport: z.number().optional(),
+  })).optional(),
   neighbours: z.array(z.object({ ip: z.string(), mac: z.string().optional(), dev: z.string(), state: z.array(z.string()) })),
   fdb: z.array(z.object({ mac: z.string(), dev: z.string(), dst: z.string().optional(), master: z.string().optional(), state: z.string().optional() })),
   links: z.array(linkEvidenceSchema),
@@ -125,6 +139,8 @@ export const nodeEvidenceSchema = z.object({
     /** `net.ipv4.conf.<dev>.rp_filter`, including `all` and `default`. */
     rpFilter: z.record(z.string(), z.number()),
     bridgeNfCallIptables: z.number().optional(),
+    /** `net.netfilter.nf_conntrack_{udp,tcp}_timeout*` by their last name part, to age conntrack entries. */
+    conntrackTimeouts: z.record(z.string(), z.number()).optional(),
   }),
   /** What could not be read (a missing tool, a refused command): evidence is partial, never fatal. */
   errors: z.array(z.string()),

@@ -2,3 +2,5 @@
 export * from "./evidence.ts";
 export * from "./iptables-save.ts";
 export * from "./trace.ts";
+export * from "./conntrack.ts";
+export * from "./nft-trace.ts";

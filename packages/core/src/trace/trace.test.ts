@@ -3,8 +3,9 @@ import type { NodeProbeState } from "../probe/diagnose.ts";
 import { pair } from "../probe/fixtures.test-util.ts";
 import type { PairProblem, PairResult, ProbePair } from "../probe/types.ts";
 import type { NodeEvidence, RouteLookup } from "./evidence.ts";
+import { parseConntrack } from "./conntrack.ts";
 import { parseIptablesSave } from "./iptables-save.ts";
-import { explainPair, planTraceQueries, tracePair } from "./trace.ts";
+import { explainPair, planTraceQueries, ROUTER_QUERIES, tracePair } from "./trace.ts";
 
 // A host-gw pair pod-1-0 (node-1, 10.244.1.2) -> pod-2-0 (node-2, 10.244.2.2), node IPs 172.31.0.1N, as the
 // agents' evidence shows it when healthy; each case breaks one thing the way a kernel would show it.
@@ -211,6 +212,28 @@ describe("explainPair", () => {
     ]);
   });
 
+  it("a conntrack entry of this run's probe flow shows a NAT that already happened; an earlier flow's, another port's, or one without NAT name nothing", () => {
+    const evidence = healthy();
+    n1(evidence).sysctls.conntrackTimeouts = { nf_conntrack_udp_timeout: 30, nf_conntrack_udp_timeout_stream: 120 };
+    const entry = (timeout: number, dport: number, replyDst: string): string =>
+      `ipv4     2 udp      17 ${timeout} src=10.244.1.2 dst=10.244.2.2 sport=59513 dport=${dport} [UNREPLIED] src=10.244.2.2 dst=${replyDst} sport=${dport} dport=59513 mark=0 use=1\n`;
+    const result: PairResult = { ...failed(pair(), ["nat-violation"]), nat: { verdict: "snat-to-node-ip", observedSrc: "172.31.0.11", expectedSrc: "10.244.1.2" } };
+    const named = (text: string, probeSeconds?: number): string[][] => {
+      n1(evidence).conntrack = parseConntrack(text);
+      return explainPair(result, states, evidence, nodeIps, probeSeconds === undefined ? {} : { probeSeconds }).diagnosis.filter((d) => d.code === "conntrack-nat").map((d) => [d.node!, d.message, d.fix!]);
+    };
+    expect(named(entry(28, 7471, "172.31.0.11"), 3)).toEqual([[
+      "node-1",
+      "node-1: conntrack entry `udp src=10.244.1.2 dst=10.244.2.2 sport=59513 dport=7471 reply src=10.244.2.2 dst=172.31.0.11` of this probe's flow shows 10.244.1.2 was rewritten to 172.31.0.11 (SNAT)",
+      "conntrack -D -p udp -s 10.244.1.2 -d 10.244.2.2 --dport 7471, once the rule that made it is gone",
+    ]]);
+    // A repaired fault's entry, idle 20 s, while this run took 3 s: not this run's flow.
+    expect(named(entry(10, 7471, "172.31.0.11"), 3)).toEqual([]);
+    expect(named(entry(28, 7472, "172.31.0.11"), 3)).toEqual([]);
+    expect(named(entry(28, 7471, "10.244.1.2"), 3)).toEqual([]);
+    expect(named(entry(28, 7471, "172.31.0.11"))).toEqual([]);
+  });
+
   it("without evidence it is diagnosePair's answer, without hops", () => {
     expect(explainPair(failed(), states, new Map(), nodeIps)).toEqual({ diagnosis: [{ code: "unexplained", message: "no cause found in the state of node-1 and node-2" }] });
   });
@@ -235,5 +258,48 @@ describe("planTraceQueries", () => {
       { dst: "10.244.2.2", from: "172.31.0.11" },
       { dst: "172.31.0.11", from: "10.244.2.2", iifOf: "172.31.0.12" },
     ]);
+  });
+});
+
+describe("a router between two L2 segments (the lab's auto)", () => {
+  // node-1 on 172.31.0.0/24, node-2 moved to 172.31.1.0/24 behind the router's eth0/eth1.
+  const routedIps = new Map([["node-1", ["172.31.0.11"]], ["node-2", ["172.31.1.12"]]]);
+  function router(ipForward: number, peerSubnet = "172.31.1.0/24"): NodeEvidence {
+    const ask = (dst: string, from: string, iif: string, dev: string): RouteLookup =>
+      ipForward === 1 ? { query: { dst, from, iifOf: from }, iif, route: { dst, dev } } : { query: { dst, from, iifOf: from }, iif, error: "No route to host" };
+    return {
+      node: "router", role: "router", policyRules: [], firewall: [], policies: [], neighbours: [], fdb: [], links: [], errors: [],
+      lookups: [ask("172.31.1.12", "172.31.0.11", "eth0", "eth1"), ask("172.31.0.11", "172.31.1.12", "eth1", "eth0")],
+      routes: [
+        { dst: "172.31.0.0/24", type: "unicast", dev: "eth0", protocol: "kernel", table: "main" },
+        { dst: peerSubnet, type: "unicast", dev: peerSubnet === "172.31.1.0/24" ? "eth1" : "eth0", protocol: "kernel", table: "main" },
+      ],
+      sysctls: { ipForward, rpFilter: {} },
+    };
+  }
+
+  it("asks the router the node-to-node questions under ROUTER_QUERIES", () => {
+    expect(planTraceQueries([pair()], routedIps).get(ROUTER_QUERIES)).toEqual([
+      { dst: "172.31.1.12", from: "172.31.0.11", iifOf: "172.31.0.11" },
+      { dst: "172.31.0.11", from: "172.31.1.12", iifOf: "172.31.1.12" },
+    ]);
+  });
+
+  it("is a hop of its own after the bridge, and its ip_forward=0 is named there", () => {
+    const evidence = healthy();
+    evidence.set("router", router(0));
+    const traced = tracePair(failed(), states, evidence, routedIps);
+    expect(traced.hops.map((h) => `${h.node}/${h.direction}`)).toEqual([
+      "node-1/forward", "underlay/forward", "router/forward", "node-2/forward", "node-2/reply", "underlay/reply", "router/reply", "node-1/reply",
+    ]);
+    expect(traced.findings[0]).toMatchObject({ code: "forwarding-disabled", node: "router", fix: "sysctl -w net.ipv4.ip_forward=1" });
+    expect(traced.hops.find((h) => h.node === "router")).toMatchObject({ packet: { src: "172.31.0.11", dst: "172.31.1.12" }, status: "broken" });
+  });
+
+  it("is no hop when both nodes are on one of its segments", () => {
+    const evidence = healthy();
+    evidence.set("router", router(0, "172.31.1.0/25"));
+    evidence.get("router")!.routes[1]!.dev = "eth0";
+    expect(tracePair(failed(), states, evidence, routedIps).hops.map((h) => h.node)).not.toContain("router");
   });
 });

@@ -1,9 +1,19 @@
 import { FLATNET_ROUTE_PROTOCOL } from "../routes/types.ts";
 import { cidrIncludes, probeAddressFamily, unmapAddress } from "../probe/address.ts";
-import { diagnosePair, type NodeProbeState } from "../probe/diagnose.ts";
+import { diagnosePair, ruleLocation, type NodeProbeState } from "../probe/diagnose.ts";
 import { ruleMatches, type ChainPolicy } from "../probe/firewall.ts";
 import type { Diagnosis, PairResult, ProbePair, TraceHop } from "../probe/types.ts";
+import { conntrackIdleSeconds, conntrackNat } from "./conntrack.ts";
 import { routeQueryKey, type NodeEvidence, type PolicyRule, type RouteEntry, type RouteLookup, type RouteQuery } from "./evidence.ts";
+
+/** What the tracer knows of the probe run besides the evidence. */
+export interface TraceOptions {
+  /**
+   * Seconds from the start of the probe run to the gathering of the evidence: a conntrack entry idle for longer
+   * belongs to an earlier flow (a repaired fault's), not to this run's. Without it no conntrack entry is named.
+   */
+  probeSeconds?: number;
+}
 
 /** A pair's path and its findings, most specific first (`flatnet trace --json` carries both). */
 export interface PairTrace {
@@ -17,8 +27,9 @@ const FLATNET_PROTOCOL = String(FLATNET_ROUTE_PROTOCOL);
 // Findings that name one object (a rule, a route, an FDB entry) come before those naming a setting or a state,
 // and those before symptoms another finding may cause (a next hop that does not answer, a failed lookup).
 const RANK: Record<string, number> = {
-  "drop-rule": 0, "snat-rule": 0, "blackhole-route": 0, "policy-rule": 0, "foreign-route": 0, "wrong-fdb": 0, "responder-down": 0, "agent-unreachable": 0,
-  "forwarding-disabled": 1, "rp-filter": 1, "chain-policy-drop": 1, "link-down": 1, "mtu-below-pod-mtu": 1,
+  "drop-rule": 0, "snat-rule": 0, "blackhole-route": 0, "policy-rule": 0, "foreign-route": 0, "wrong-fdb": 0, "missing-fdb": 0, "stale-vtep-mac": 0,
+  "responder-down": 0, "agent-unreachable": 0,
+  "forwarding-disabled": 1, "conntrack-nat": 1, "rp-filter": 1, "chain-policy-drop": 1, "link-down": 1, "mtu-below-pod-mtu": 1,
   "neighbour-failed": 2, "route-lookup-failed": 3,
 };
 
@@ -30,6 +41,30 @@ interface HopPlan {
   query: RouteQuery;
   /** The packet is forwarded here (not sent or delivered by this kernel's own sockets). */
   forwarded: boolean;
+  /** The next node and its node IP when this hop sends the packet across the underlay. */
+  peer?: { node: string; ip: string | undefined };
+}
+
+/**
+ * The key of the route queries asked of a router between L2 segments (the lab's `auto` router): the nodes'
+ * underlay packets (node IP to node IP) as they arrive there. Not a node name (`*` is no DNS label character).
+ */
+export const ROUTER_QUERIES = "*router";
+
+/** The underlay packets of a cross-node pair (node IP to node IP, forward then reply), as a router would see them. */
+function planUnderlayPackets(pair: ProbePair, nodeIps: ReadonlyMap<string, readonly string[]>): { direction: TraceHop["direction"]; packet: { src: string; dst: string }; query: RouteQuery }[] {
+  if (pair.path !== "cross-node") return [];
+  const a = nodeIpOf(nodeIps, pair.src.node, pair.family);
+  const b = nodeIpOf(nodeIps, pair.dst.node, pair.family);
+  if (a === undefined || b === undefined) return [];
+  return [
+    { direction: "forward", packet: { src: a, dst: b }, query: { dst: b, from: a, iifOf: a } },
+    { direction: "reply", packet: { src: b, dst: a }, query: { dst: a, from: b, iifOf: b } },
+  ];
+}
+
+function nodeIpOf(nodeIps: ReadonlyMap<string, readonly string[]>, node: string, family: "IPv4" | "IPv6"): string | undefined {
+  return (nodeIps.get(node) ?? []).map(unmapAddress).find((ip) => probeAddressFamily(ip) === family);
 }
 
 /** The hops of a pair in order (forward then reply), each with the route query that kernel should answer. */
@@ -38,7 +73,7 @@ function planHops(pair: ProbePair, nodeIps: ReadonlyMap<string, readonly string[
   const d = unmapAddress(pair.dst.ip);
   const srcPod = pair.src.kind !== "node";
   const dstPod = pair.dst.kind !== "node";
-  const nodeIp = (node: string): string | undefined => (nodeIps.get(node) ?? []).map(unmapAddress).find((ip) => probeAddressFamily(ip) === pair.family);
+  const nodeIp = (node: string): string | undefined => nodeIpOf(nodeIps, node, pair.family);
   const ask = (dst: string, from: string, iifOf: string | undefined): RouteQuery => (iifOf === undefined ? { dst, from } : { dst, from, iifOf });
   const a = pair.src.node;
   const b = pair.dst.node;
@@ -51,9 +86,9 @@ function planHops(pair: ProbePair, nodeIps: ReadonlyMap<string, readonly string[
   const viaA = nodeIp(a);
   const viaB = nodeIp(b);
   return [
-    { node: a, role: "src-node", direction: "forward", packet: { src: s, dst: d }, query: ask(d, s, srcPod ? s : undefined), forwarded: srcPod },
+    { node: a, role: "src-node", direction: "forward", packet: { src: s, dst: d }, query: ask(d, s, srcPod ? s : undefined), forwarded: srcPod, peer: { node: b, ip: viaB } },
     { node: b, role: "dst-node", direction: "forward", packet: { src: s, dst: d }, query: ask(d, s, viaA), forwarded: dstPod },
-    { node: b, role: "dst-node", direction: "reply", packet: { src: d, dst: s }, query: ask(s, d, dstPod ? d : undefined), forwarded: dstPod },
+    { node: b, role: "dst-node", direction: "reply", packet: { src: d, dst: s }, query: ask(s, d, dstPod ? d : undefined), forwarded: dstPod, peer: { node: a, ip: viaA } },
     { node: a, role: "src-node", direction: "reply", packet: { src: d, dst: s }, query: ask(s, d, viaB), forwarded: srcPod },
   ];
 }
@@ -71,6 +106,11 @@ export function planTraceQueries(pairs: readonly ProbePair[], nodeIps: ReadonlyM
       queries.set(routeQueryKey(hop.query), hop.query);
       out.set(hop.node, queries);
     }
+    for (const hop of planUnderlayPackets(pair, nodeIps)) {
+      const queries = out.get(ROUTER_QUERIES) ?? new Map<string, RouteQuery>();
+      queries.set(routeQueryKey(hop.query), hop.query);
+      out.set(ROUTER_QUERIES, queries);
+    }
   }
   return new Map([...out].map(([node, queries]) => [node, [...queries.values()]]));
 }
@@ -87,6 +127,7 @@ export function tracePair(
   states: ReadonlyMap<string, NodeProbeState>,
   evidence: ReadonlyMap<string, NodeEvidence>,
   nodeIps: ReadonlyMap<string, readonly string[]>,
+  options: TraceOptions = {},
 ): PairTrace {
   const { pair } = result;
   const findings: Diagnosis[] = [];
@@ -104,7 +145,9 @@ export function tracePair(
   };
 
   const plans = planHops(pair, nodeIps);
-  const underlays = [...evidence.values()].filter((e) => e.role !== "node");
+  const underlays = [...evidence.values()].filter((e) => e.role === "underlay");
+  const routers = [...evidence.values()].filter((e) => e.role === "router");
+  const underlayPackets = planUnderlayPackets(pair, nodeIps);
   for (const [index, plan] of plans.entries()) {
     const e = evidence.get(plan.node);
     const lookup = e?.lookups.find((l) => routeQueryKey(l.query) === routeQueryKey(plan.query));
@@ -121,15 +164,40 @@ export function tracePair(
     hops.push(hop);
     if (e !== undefined && lookup !== undefined) {
       for (const f of checkHop(e, plan, lookup, pair.family, dataPath || mtuProblem)) add(hop, f);
+      if (dataPath || mtuProblem) for (const f of checkVxlan(e, plan, lookup, evidence)) add(hop, f);
       if (dataPath) for (const f of checkPolicies(e, plan, pair)) add(hop, f);
+      if (plan.direction === "forward" && options.probeSeconds !== undefined) for (const f of checkConntrack(e, plan, pair, options.probeSeconds)) add(hop, f);
     }
     // The underlay sits between the source node's forward hop and the destination node's (and back).
     const crossing = pair.path === "cross-node" && (index === 0 || index === 2);
     if (crossing) {
+      const outer = underlayPackets.find((p) => p.direction === plan.direction);
       for (const u of underlays) {
         const uhop: TraceHop = { node: u.node, role: "underlay", direction: plan.direction, packet: plan.packet, decision: "bridged", status: "ok", findings: [] };
         hops.push(uhop);
         for (const f of checkUnderlay(u, pair, states, mtuProblem, dataPath || mtuProblem)) add(uhop, f);
+        // A VXLAN frame carries the node IPs outside: that is what a bridge rule matches.
+        const encapsulated = (states.get(pair.src.node)?.encapOverhead ?? 0) > 0 && outer !== undefined;
+        if (dataPath) for (const f of checkBridgeFirewall(u, pair, encapsulated ? outer.packet : plan.packet)) add(uhop, f);
+      }
+      for (const r of routers) {
+        if (outer === undefined || !routedBetweenSegments(r, outer.packet)) continue;
+        const rplan: HopPlan = { node: r.node, role: "underlay", direction: plan.direction, packet: outer.packet, query: outer.query, forwarded: true };
+        const rlookup = r.lookups.find((l) => routeQueryKey(l.query) === routeQueryKey(outer.query));
+        const rhop: TraceHop = {
+          node: r.node,
+          role: "underlay",
+          direction: plan.direction,
+          packet: outer.packet,
+          query: rlookup?.iif === undefined ? outer.query : { ...outer.query, iif: rlookup.iif },
+          decision: rlookup === undefined ? "not asked" : `routed: ${describeLookup(rlookup)}`,
+          status: rlookup === undefined ? "unknown" : "ok",
+          findings: [],
+        };
+        hops.push(rhop);
+        if (rlookup === undefined) continue;
+        for (const f of checkHop(r, rplan, rlookup, pair.family, dataPath || mtuProblem)) add(rhop, f);
+        if (dataPath) for (const f of checkPolicies(r, rplan, pair)) add(rhop, f);
       }
     }
   }
@@ -166,6 +234,7 @@ export function explainPair(
   states: ReadonlyMap<string, NodeProbeState>,
   evidence: ReadonlyMap<string, NodeEvidence>,
   nodeIps: ReadonlyMap<string, readonly string[]>,
+  options: TraceOptions = {},
 ): { diagnosis: Diagnosis[]; hops?: TraceHop[] } {
   if (result.verdict !== "failed" || evidence.size === 0) return { diagnosis: diagnosePair(result, states) };
   // The evidence's netfilter is the whole of it (nft and both iptables flavours): diagnosis reads that.
@@ -174,11 +243,13 @@ export function explainPair(
     return [name, rules === undefined || !state.reachable ? state : { ...state, firewall: rules }] as const;
   }));
   const base = diagnosePair(result, withRules);
-  const traced = tracePair(result, withRules, evidence, nodeIps);
+  const traced = tracePair(result, withRules, evidence, nodeIps, options);
   // diagnosePair knows flatnet's own routes: its missing/wrong route says more than a failed lookup at that node.
   const routeKnown = new Set(base.filter((d) => d.code === "missing-route" || d.code === "wrong-route").map((d) => d.node));
-  const out = traced.findings.filter((d) => !(d.code === "route-lookup-failed" && routeKnown.has(d.node)));
+  // A conntrack entry shows what a rule did: the rule (diagnosePair's snat-rule) is named before its trace.
+  const out = traced.findings.filter((d) => !(d.code === "route-lookup-failed" && routeKnown.has(d.node)) && d.code !== "conntrack-nat");
   for (const d of base) if (d.code !== "unexplained" && !out.some((o) => o.code === d.code && o.node === d.node)) out.push(d);
+  out.push(...traced.findings.filter((d) => d.code === "conntrack-nat"));
   return { diagnosis: out.length > 0 ? out : base, hops: traced.hops };
 }
 
@@ -270,6 +341,32 @@ function checkHop(e: NodeEvidence, plan: HopPlan, lookup: RouteLookup, family: "
   return out;
 }
 
+/**
+ * The probe flow's own conntrack entries at this hop (original tuple exactly the probe's: protocol, source,
+ * destination, destination port; last seen during this probe run): a NAT that already happened shows there.
+ */
+function checkConntrack(e: NodeEvidence, plan: HopPlan, pair: ProbePair, probeSeconds: number): Diagnosis[] {
+  const { src, dst } = plan.packet;
+  // The most recently used of the flow's entries with a NAT: one finding per hop, however many probes ran.
+  const found = (e.conntrack ?? [])
+    .filter((c) => (c.protocol === "tcp" || c.protocol === "udp") && c.dport === pair.dst.port && sameIp(c.src, src) && sameIp(c.dst, dst))
+    .map((c) => ({ c, idle: conntrackIdleSeconds(c, e.sysctls.conntrackTimeouts ?? {}) }))
+    .filter((x): x is { c: typeof x.c; idle: number } => x.idle !== undefined && x.idle <= Math.ceil(probeSeconds) && Object.keys(conntrackNat(x.c)).length > 0)
+    .sort((a, b) => a.idle - b.idle)[0];
+  if (found === undefined) return [];
+  const { c: entry, idle } = found;
+  const { snat, dnat } = conntrackNat(entry);
+  const text = `${entry.protocol} src=${entry.src} dst=${entry.dst} sport=${entry.sport} dport=${entry.dport} reply src=${entry.replySrc} dst=${entry.replyDst}`;
+  const what = [snat === undefined ? "" : `${src} was rewritten to ${snat} (SNAT)`, dnat === undefined ? "" : `${dst} was rewritten to ${dnat} (DNAT)`].filter(Boolean).join(" and ");
+  return [{
+    code: "conntrack-nat",
+    node: e.node,
+    message: `${e.node}: conntrack entry \`${text}\` of this probe's flow shows ${what}`,
+    fix: `conntrack -D -p ${entry.protocol} -s ${entry.src} -d ${entry.dst} --dport ${entry.dport}, once the rule that made it is gone`,
+    details: { conntrack: entry, idleSeconds: idle },
+  }];
+}
+
 /** Base-chain policies that drop the pair's packets at this hop when no rule of that chain accepts them. */
 function checkPolicies(e: NodeEvidence, plan: HopPlan, pair: ProbePair): Diagnosis[] {
   const { src, dst } = plan.packet;
@@ -334,6 +431,83 @@ function checkUnderlay(u: NodeEvidence, pair: ProbePair, states: ReadonlyMap<str
     }
   }
   return out;
+}
+
+/**
+ * A hop that leaves by a VXLAN device: the VTEP neighbour of the next hop must hold the peer's VTEP MAC, and the
+ * device's FDB must send that MAC to the peer's node IP.
+ */
+function checkVxlan(e: NodeEvidence, plan: HopPlan, lookup: RouteLookup, evidence: ReadonlyMap<string, NodeEvidence>): Diagnosis[] {
+  const dev = lookup.route?.dev;
+  const gateway = lookup.route?.gateway;
+  const link = e.links.find((l) => l.name === dev);
+  if (plan.peer === undefined || dev === undefined || gateway === undefined || link?.kind !== "vxlan") return [];
+  const { node: peer, ip: peerIp } = plan.peer;
+  const flow = `${plan.packet.src} -> ${plan.packet.dst}`;
+  const peerMac = evidence.get(peer)?.links.find((l) => l.kind === "vxlan" && l.name === dev)?.mac?.toLowerCase();
+  const neighbour = e.neighbours.find((n) => n.dev === dev && sameIp(n.ip, gateway));
+  const pin = (mac: string): string => `ip neigh replace ${gateway} lladdr ${mac} dev ${dev} nud permanent`;
+  if (neighbour?.mac === undefined) {
+    if (neighbour !== undefined) return []; // FAILED/INCOMPLETE: checkHop names it
+    return [{
+      code: "missing-vtep-neighbour",
+      node: e.node,
+      message: `${e.node}: no neighbour entry for ${peer}'s VTEP ${gateway} on ${dev}: ${flow} cannot be encapsulated`,
+      ...(peerMac === undefined ? {} : { fix: pin(peerMac) }),
+    }];
+  }
+  const mac = neighbour.mac.toLowerCase();
+  if (peerMac !== undefined && mac !== peerMac) {
+    // Worded as diagnosePair words it (agent down), so the two name it once.
+    return [{
+      code: "stale-vtep-mac",
+      node: e.node,
+      message: `VTEP MAC of ${peer} is stale on ${e.node}: ${gateway} -> ${mac}, ${peer}'s VXLAN device is ${peerMac}`,
+      fix: pin(peerMac),
+      details: { neighbour, expected: peerMac },
+    }];
+  }
+  if (peerIp === undefined) return [];
+  const entries = e.fdb.filter((f) => f.dev === dev && f.dst !== undefined && (f.mac.toLowerCase() === mac || f.mac === "00:00:00:00:00:00"));
+  if (entries.length === 0) {
+    return [{
+      code: "missing-fdb",
+      node: e.node,
+      message: `${e.node}: ${dev} has no FDB entry for ${mac} (${peer}'s VTEP), so ${flow} is not sent to ${peerIp}`,
+      fix: `bridge fdb append ${mac} dev ${dev} dst ${peerIp}`,
+    }];
+  }
+  if (entries.some((f) => sameIp(f.dst as string, peerIp))) return [];
+  const wrong = entries[0] as (typeof entries)[number];
+  return [{
+    code: "wrong-fdb",
+    node: e.node,
+    message: `${e.node}: FDB entry ${wrong.mac} dev ${dev} dst ${wrong.dst} sends ${flow} to ${wrong.dst}, but ${peer}'s VTEP is at ${peerIp}`,
+    fix: `bridge fdb del ${wrong.mac} dev ${dev} dst ${wrong.dst}; bridge fdb append ${wrong.mac} dev ${dev} dst ${peerIp}`,
+    details: { entry: wrong },
+  }];
+}
+
+/** Drop rules of the underlay bridge's own netfilter (nft bridge family) that match the frames it forwards. */
+function checkBridgeFirewall(u: NodeEvidence, pair: ProbePair, packet: { src: string; dst: string }): Diagnosis[] {
+  return u.firewall
+    .filter((r) => (r.action === "drop" || r.action === "reject") && (r.hook === undefined || r.hook === "forward" || r.hook === "prerouting") && ruleMatches(r, packet.src, packet.dst))
+    .map((rule) => ({
+      code: "drop-rule",
+      node: u.node,
+      message: `${u.node}: ${ruleLocation(rule)} ${rule.action === "drop" ? "drops" : "rejects"} ${packet.src} -> ${packet.dst} (${pair.src.node} to ${pair.dst.node}) on the bridge`,
+      ...(rule.fix === undefined ? {} : { fix: rule.fix }),
+      details: { rule },
+    }));
+}
+
+/** A router forwards the packet when its source and destination are on two of its connected subnets. */
+function routedBetweenSegments(r: NodeEvidence, packet: { src: string; dst: string }): boolean {
+  const segment = (ip: string): string | undefined =>
+    r.routes.find((x) => x.protocol === "kernel" && x.gateway === undefined && x.dev !== undefined && (x.type ?? "unicast") === "unicast" && (x.table ?? "main") === "main" && covers(x.dst, ip))?.dev;
+  const from = segment(packet.src);
+  const to = segment(packet.dst);
+  return from !== undefined && to !== undefined && from !== to;
 }
 
 interface Chosen {
