@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { planTraceQueries, tracePair, type NodeEvidence, type NodeProbeState, type PairResult, type ProbePair } from "@flatnet/core";
-import { gatherEvidence } from "../apps/agent/src/trace/gather.ts";
+import { gatherEvidence } from "../apps/agent/src/linux/evidence.ts";
 
 const PAIRS = Number(process.env.PAIRS ?? 100);
 const RUNS = Number(process.env.RUNS ?? 3);

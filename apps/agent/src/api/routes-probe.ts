@@ -17,7 +17,7 @@ import { runProbe, type DialTransport } from "../probe/engine.ts";
 import { agentStateSource, readNodeFacts } from "../probe/node-state.ts";
 import { PROBE_TOKEN_ENV, PROBE_TOKEN_HEADER } from "../probe/dial-policy.ts";
 import { nodeProbeSocket } from "../probe/node-responder.ts";
-import { gatherEvidence } from "../trace/gather.ts";
+import { gatherEvidence } from "../linux/evidence.ts";
 import type { HttpEndpoint } from "../http/client.ts";
 import { agentTransport, streamDial } from "../probe/transport.ts";
 import type { AgentContext, RouteModule } from "./context.ts";

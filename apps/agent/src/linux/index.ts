@@ -14,3 +14,4 @@ export * from "./node-facts.ts";
 export * from "./netns.ts";
 export * from "./conntrack.ts";
 export * from "./nft-trace.ts";
+export * from "./evidence.ts";

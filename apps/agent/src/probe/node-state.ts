@@ -1,6 +1,6 @@
 import { nodeEvidenceSchema, ROUTER_QUERIES, type FirewallRule, type NodeEvidence, type NodeProbeState, type RouteQuery, type StateNeighbour, type StateTables, VXLAN_OVERHEAD } from "@flatnet/core";
 import { readFirewall, readKernelState, readLink, readNeighbours, readRouteMtus } from "../linux/index.ts";
-import { gatherEvidence } from "../trace/gather.ts";
+import { gatherEvidence } from "../linux/evidence.ts";
 import type { NodeStateSource } from "./engine.ts";
 import { getOkJson, postJson, readAll, type HttpEndpoint } from "../http/client.ts";
 

@@ -11,7 +11,8 @@ import {
   type RouteLookup,
   type RouteQuery,
 } from "@flatnet/core";
-import { execInNetns, listConntrack, parseJsonStream, plainKernelMessage, runBatch, runCommand } from "../linux/index.ts";
+import { listConntrack } from "./conntrack.ts";
+import { execInNetns, parseJsonStream, plainKernelMessage, runBatch, runCommand } from "./exec.ts";
 
 // Read-only evidence of one namespace for the path tracer: one `ip -batch` for the tables and the route
 // queries' arrival devices, one for the queries, and one process per netfilter tool. Nothing is ever written.
