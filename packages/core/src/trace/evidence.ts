@@ -3,6 +3,9 @@ import type { ChainPolicy, FirewallRule } from "../probe/firewall.ts";
 
 // Boundary schemas of the evidence an agent (or the lab) gathers about one namespace, read-only, for the tracer.
 
+const str = z.string().optional();
+const num = z.number().optional();
+
 /**
  * One forwarding question to a kernel: `ip route get DST from FROM iif IIF mark MARK`. `iifOf` asks the gatherer
  * to use the device of its own route to that address as `iif` (the device the packet arrives on from there).
@@ -29,16 +32,7 @@ export const routeLookupSchema = z.object({
 export type RouteLookup = z.infer<typeof routeLookupSchema>;
 
 /** One route of any table (`ip -j route show table all`). */
-export const routeEntrySchema = z.object({
-  dst: z.string(),
-  type: z.string().optional(),
-  gateway: z.string().optional(),
-  dev: z.string().optional(),
-  protocol: z.string().optional(),
-  table: z.string().optional(),
-  metric: z.number().optional(),
-  flags: z.array(z.string()).optional(),
-});
+export const routeEntrySchema = z.object({ dst: z.string(), type: str, gateway: str, dev: str, protocol: str, table: str, metric: num, flags: z.array(z.string()).optional() });
 export type RouteEntry = z.infer<typeof routeEntrySchema>;
 
 /** One policy routing rule (`ip -j rule`), `action` absent for a table lookup. */
@@ -46,12 +40,7 @@ export const policyRuleSchema = z.object({
   priority: z.number(),
   /** Absent: applies to both (as read without a family). */
   family: z.enum(["IPv4", "IPv6"]).optional(),
-  src: z.string().optional(),
-  dst: z.string().optional(),
-  iif: z.string().optional(),
-  fwmark: z.string().optional(),
-  table: z.string().optional(),
-  action: z.string().optional(),
+  ...{ src: str, dst: str, iif: str, fwmark: str, table: str, action: str },
   not: z.boolean().optional(),
 });
 export type PolicyRule = z.infer<typeof policyRuleSchema>;
@@ -60,35 +49,22 @@ const addressMatch = z.object({ negated: z.boolean(), cidrs: z.array(z.string())
 const ifaceMatch = z.object({ negated: z.boolean(), name: z.string() });
 const source = z.enum(["nft", "iptables-nft", "iptables-legacy"]);
 
+/** Where a rule or policy lives: `family table chain`, at `hook`. */
+const chainPlace = { family: z.string(), table: z.string(), chain: z.string(), hook: str };
+
 const firewallRuleSchema = z.object({
-  family: z.string(),
-  table: z.string(),
-  chain: z.string(),
-  hook: z.string().optional(),
+  ...chainPlace,
   action: z.enum(["drop", "reject", "snat", "masquerade", "dnat", "accept", "other"]),
   saddr: addressMatch.optional(),
   daddr: addressMatch.optional(),
   icmpOnly: z.boolean().optional(),
-  to: z.string().optional(),
-  where: z.string(),
-  source: source.optional(),
-  text: z.string().optional(),
+  ...{ to: str, where: z.string(), source: source.optional(), text: str },
   iif: ifaceMatch.optional(),
   oif: ifaceMatch.optional(),
-  packets: z.number().optional(),
-  fix: z.string().optional(),
+  ...{ packets: num, fix: str },
 }) satisfies z.ZodType<FirewallRule>;
 
-const chainPolicySchema = z.object({
-  source,
-  family: z.string(),
-  table: z.string(),
-  chain: z.string(),
-  hook: z.string().optional(),
-  policy: z.enum(["accept", "drop"]),
-  packets: z.number().optional(),
-  fix: z.string(),
-}) satisfies z.ZodType<ChainPolicy>;
+const chainPolicySchema = z.object({ source, ...chainPlace, policy: z.enum(["accept", "drop"]), packets: num, fix: z.string() }) satisfies z.ZodType<ChainPolicy>;
 
 /** A link with its state (`operstate`: UP, DOWN, LOWERLAYERDOWN...) and MTU. */
 export const linkEvidenceSchema = z.object({
@@ -116,20 +92,15 @@ export const nodeEvidenceSchema = z.object({
   firewall: z.array(firewallRuleSchema),
   policies: z.array(chainPolicySchema),
   /** `conntrack -L -o extended`: the original and reply tuples, the seconds left on each entry's timer, its state and flags. */
-  conntrack: z.array(z.object({
-    protocol: z.string(),
-    timeout: z.number(),
-    state: z.string().optional(),
-    flags: z.array(z.string()),
-    src: z.string(),
-    dst: z.string(),
-    sport: z.number().optional(),
-    dport: z.number().optional(),
-    replySrc: z.string(),
-    replyDst: z.string(),
-    replySport: z.number().optional(),
-    replyDport: z.number().optional(),
-  })).optional(),
+  conntrack: z
+    .array(
+      z.object({
+        ...{ protocol: z.string(), timeout: z.number(), state: str, flags: z.array(z.string()) },
+        ...{ src: z.string(), dst: z.string(), sport: num, dport: num },
+        ...{ replySrc: z.string(), replyDst: z.string(), replySport: num, replyDport: num },
+      }),
+    )
+    .optional(),
   neighbours: z.array(z.object({ ip: z.string(), mac: z.string().optional(), dev: z.string(), state: z.array(z.string()) })),
   fdb: z.array(z.object({ mac: z.string(), dev: z.string(), dst: z.string().optional(), master: z.string().optional(), state: z.string().optional() })),
   links: z.array(linkEvidenceSchema),

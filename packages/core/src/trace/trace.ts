@@ -229,13 +229,8 @@ export function tracePair(
  * `diagnosePair` that add something; `unexplained` only when neither found a cause. `hops` when traced.
  * @example explainPair(result, states, evidence, nodeIps).diagnosis // [{ code: "snat-rule", node: "node-2", fix: "iptables-nft -t nat -D POSTROUTING 1", ... }]
  */
-export function explainPair(
-  result: PairResult,
-  states: ReadonlyMap<string, NodeProbeState>,
-  evidence: ReadonlyMap<string, NodeEvidence>,
-  nodeIps: ReadonlyMap<string, readonly string[]>,
-  options: TraceOptions = {},
-): { diagnosis: Diagnosis[]; hops?: TraceHop[] } {
+export function explainPair(...args: Parameters<typeof tracePair>): { diagnosis: Diagnosis[]; hops?: TraceHop[] } {
+  const [result, states, evidence, nodeIps, options = {}] = args;
   if (result.verdict !== "failed" || evidence.size === 0) return { diagnosis: diagnosePair(result, states) };
   // The evidence's netfilter is the whole of it (nft and both iptables flavours): diagnosis reads that.
   const withRules = new Map([...states].map(([name, state]) => {
