@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
+import { DEFAULT_VXLAN_DEVICE } from "@flatnet/core";
 import { resolveMetricsAddress } from "../api/index.ts";
 import { DURATION_FORMS, durationMs } from "../config/duration.ts";
 import { parseNetworkConfig } from "../config/network-config.ts";
@@ -57,7 +58,7 @@ export function registerAgentCommand(program: Command): void {
     .option("--resync-interval <duration>", "periodic resync that repairs drift (e.g. 10s, 500ms)", "10s")
     .option("--lease-ttl <duration>", "a node not heartbeating this long leaves the cluster", "30s")
     .option("--no-masquerade", "do not masquerade traffic leaving the cluster CIDRs")
-    .option("--vxlan-device <name>", "the VXLAN device's name", "flatnet.1")
+    .option("--vxlan-device <name>", "the VXLAN device's name", DEFAULT_VXLAN_DEVICE)
     .option("--probe-port <port>", "TCP+UDP port of the node's probe responder on its underlay IPs (flatnet check); 0 disables it", "7471")
     .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS as string[]).default("info"))
     .addOption(new Option("--log-format <format>", "log lines as JSON or text (default: $FLATNET_LOG_FORMAT, else text on a terminal, JSON otherwise)").choices([...LOG_FORMATS]))

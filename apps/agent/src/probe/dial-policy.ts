@@ -1,6 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import { isIP } from "node:net";
-import { cidrContains, type DialRequest, parseCidr, safeParseCidr, safeParseIp } from "@flatnet/core";
+import { asHostCidr, cidrContains, type DialRequest, parseCidr, safeParseCidr, safeParseIp } from "@flatnet/core";
 
 // Who may make a responder dial, and what (issue 14.1). A responder that dials anything for anyone is an open relay
 // and scanner from a pod's (or, for the node's responder, the node's) address: dial requests over TCP need the
@@ -62,7 +62,7 @@ export function checkDialTargets(policy: DialPolicy, via: "control" | "tcp", req
 /** The allowed networks from CIDRs and bare IPs (a node IP becomes a /32 or /128); throws naming a bad value. */
 export function allowedNetworks(values: readonly string[]): string[] {
   return values.map((value) => {
-    const text = value.includes("/") ? value : `${value}/${value.includes(":") ? 128 : 32}`;
+    const text = asHostCidr(value);
     const parsed = safeParseCidr(text);
     if (!parsed.success) throw new Error(`allowed network "${value}" is not a CIDR or an IP address: ${parsed.error.message}`);
     return text;

@@ -1,13 +1,5 @@
-import { type ClusterSnapshot, type DesiredNetwork, formatIp, isIp, nthAddress, parseCidr } from "@flatnet/core";
+import { bridgeGateway, type ClusterSnapshot, type DesiredNetwork, isIp } from "@flatnet/core";
 import type { HostSetup } from "../linux/kernel.ts";
-
-/** The pod bridge's gateway per own pod CIDR: its first usable address with the CIDR's prefix ("10.244.1.1/24"). */
-export function bridgeGateways(podCidrs: readonly string[]): string[] {
-  return podCidrs.map((text) => {
-    const cidr = parseCidr(text);
-    return `${formatIp(nthAddress(cidr, 1))}/${cidr.prefix}`;
-  });
-}
 
 /**
  * Node-wide setup that follows from the cluster and this node's desired network. Peers' values count only for the
@@ -21,7 +13,7 @@ export function hostSetupFor(cluster: ClusterSnapshot, desired: DesiredNetwork, 
   const used = cluster.nodes.filter((node, i) => accepted.has(node?.name) && cluster.nodes.findIndex((n) => n?.name === node.name) === i);
   return {
     clusterCidrs: [...cluster.clusterCidrs],
-    bridgeGateways: bridgeGateways(self?.podCidrs ?? []),
+    bridgeGateways: (self?.podCidrs ?? []).map(bridgeGateway),
     podMtu: desired.podMtu,
     masquerade,
     // Wire values: only valid addresses reach the nft script.

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { waitUntil } from "../wait.ts";
 import { backoffDelay } from "./backoff.ts";
 import { FakeKernel } from "../../test-support/fake-kernel.ts";
-import { bridgeGateways, hostSetupFor } from "./host-setup.ts";
+import { hostSetupFor } from "./host-setup.ts";
 import { Reconciler, type ReconcilerOptions, type SyncOutcome } from "./loop.ts";
 
 const OPTIONS: NetworkOptions = {
@@ -205,13 +205,6 @@ describe("backoffDelay", () => {
   });
 });
 
-describe("bridgeGateways", () => {
-  it.each([
-    [["10.244.1.0/24"], ["10.244.1.1/24"]],
-    [["10.244.1.0/24", "fd00:10:244:1::/64"], ["10.244.1.1/24", "fd00:10:244:1::1/64"]],
-    [["10.0.0.0/31"], ["10.0.0.1/31"]],
-  ])("%j -> %j", (cidrs, expected) => expect(bridgeGateways(cidrs)).toEqual(expected));
-});
 
 function setupOf(cluster: ClusterSnapshot) {
   const desired = computeNodeNetwork(cluster, "node-1", OPTIONS);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { formatIp, parseIp } from "../ip/address.ts";
 import {
+  asHostCidr,
   addressIndex,
   canonicalCidr,
   cidrContains,
@@ -215,4 +216,12 @@ describe("nthAddress / addressIndex / cidrOf / iterateAddresses", () => {
     const huge = iterateAddresses(parseCidr("fd00::/64"));
     expect(formatIp(huge.next().value as never)).toBe("fd00::");
   });
+});
+
+describe("asHostCidr", () => {
+  it.each([
+    ["10.0.0.1", "10.0.0.1/32"],
+    ["fd00::1", "fd00::1/128"],
+    ["10.0.0.0/8", "10.0.0.0/8"],
+  ])("%s -> %s", (text, expected) => expect(asHostCidr(text)).toBe(expected));
 });

@@ -29,6 +29,14 @@ function buildMasks(bits: number): bigint[] {
 const HOST_MASKS: Record<IpFamily, bigint[]> = { IPv4: buildMasks(32), IPv6: buildMasks(128) };
 
 /** The host-bit mask of a prefix (`/24` -> `0xff`). */
+/**
+ * A CIDR as written, or a bare address as its host prefix; text only, not validated.
+ * @example asHostCidr("10.0.0.1") // "10.0.0.1/32"; asHostCidr("fd00::1") // "fd00::1/128"; asHostCidr("10.0.0.0/8") // "10.0.0.0/8"
+ */
+export function asHostCidr(text: string): string {
+  return text.includes("/") ? text : `${text}/${text.includes(":") ? 128 : 32}`;
+}
+
 export function hostMask(family: IpFamily, prefix: number): bigint {
   const mask = HOST_MASKS[family][prefix];
   if (mask === undefined) throw new Error(`invariant: prefix ${prefix} is outside 0-${ipBits(family)} for ${family}`);

@@ -1,5 +1,6 @@
 export {
   addressIndex,
+  asHostCidr,
   canonicalCidr,
   cidrContains,
   cidrEquals,

@@ -1,3 +1,4 @@
+import { asHostCidr } from "../cidr/cidr.ts";
 import { cidrIncludes, probeAddressFamily } from "./address.ts";
 
 /** An address match of a firewall rule: `ip saddr 10.244.0.0/16` or `ip daddr != 10.244.0.0/16`. */
@@ -139,7 +140,7 @@ function matchAddress(match: AddressMatch | undefined, ip: string): boolean {
 }
 
 function toCidrs(right: unknown): string[] {
-  if (typeof right === "string") return probeAddressFamily(right) ? [`${right}/${right.includes(":") ? 128 : 32}`] : [];
+  if (typeof right === "string") return probeAddressFamily(right) ? [asHostCidr(right)] : [];
   if (right === null || typeof right !== "object") return [];
   const r = right as { prefix?: { addr?: string; len?: number }; set?: unknown[]; range?: unknown[] };
   if (r.prefix?.addr !== undefined && r.prefix.len !== undefined) return [`${r.prefix.addr}/${r.prefix.len}`];

@@ -1,3 +1,4 @@
+import { asHostCidr } from "../cidr/cidr.ts";
 import { FLATNET_ROUTE_PROTOCOL } from "../routes/types.ts";
 import { cidrIncludes, probeAddressFamily, unmapAddress } from "../probe/address.ts";
 import { diagnosePair, ruleLocation, type NodeProbeState } from "../probe/diagnose.ts";
@@ -556,11 +557,11 @@ function queryText(lookup: RouteLookup): string {
 }
 
 function covers(cidr: string, ip: string): boolean {
-  return cidrIncludes(cidr.includes("/") ? cidr : `${cidr}/${cidr.includes(":") ? 128 : 32}`, ip);
+  return cidrIncludes(asHostCidr(cidr), ip);
 }
 
 function prefixOf(cidr: string): number {
-  return cidr.includes("/") ? Number(cidr.split("/")[1]) : cidr.includes(":") ? 128 : 32;
+  return Number(asHostCidr(cidr).split("/")[1]);
 }
 
 function byPrefix(a: RouteEntry, b: RouteEntry): number {
