@@ -24,7 +24,7 @@ describe("parseSettings", () => {
   it.each([
     ["refreshDebounceMs", -1, 'flatnet.refreshDebounceMs: -1 Too small: expected number to be >=0; using the default'],
     ["refreshDebounceMs", 1.5, 'flatnet.refreshDebounceMs: 1.5 Invalid input: expected int, received number; using the default'],
-    ["lab.prefix", "FN_", 'flatnet.lab.prefix: "FN_" must be a-z, 0-9 and "-", start with a letter, end with "-", at most 13 characters; using the default'],
+    ["lab.prefix", "FN_", 'flatnet.lab.prefix: "FN_" must start with a lower-case letter, use only a-z, 0-9 and "-", end with "-" and be at most 13 characters; using the default'],
     ["cli", [], 'flatnet.cli: [] must name the flatnet command, e.g. ["flatnet"]; using the default'],
     ["agentLabelSelector", "app in (a,b)", 'flatnet.agentLabelSelector: "app in (a,b)" must be key=value terms joined by commas; using the default'],
     ["kubeconfig", "/home/me/.kube/config", 'flatnet.kubeconfig: "/home/me/.kube/config" Invalid input: expected array, received string; using the default'],

@@ -3,6 +3,7 @@
  * that one setting falls back to its default: the rest of the configuration still applies.
  */
 import { z } from "zod";
+import { DEFAULT_LAB_STATE_DIR, LAB_PREFIX_PATTERN, LAB_PREFIX_RULE } from "@flatnet/core";
 
 export const settingsSchema = z.object({
   kubeconfig: z.array(z.string().min(1)).default([]),
@@ -10,9 +11,9 @@ export const settingsSchema = z.object({
   "kubernetes.enabled": z.boolean().default(true),
   agentLabelSelector: z.string().regex(/^\s*([\w./-]+=[\w.-]*\s*)(,\s*[\w./-]+=[\w.-]*\s*)*$/, "must be key=value terms joined by commas").default("app.kubernetes.io/name=flatnet"),
   "lab.enabled": z.boolean().default(true),
-  "lab.stateDir": z.string().min(1).default("/run/flatnet/lab"),
-  // The rule of `flatnet lab up --prefix` (apps/agent/src/lab/names.ts): the lab's namespaces are named with it.
-  "lab.prefix": z.string().regex(/^[a-z][a-z0-9-]{0,11}-$/, 'must be a-z, 0-9 and "-", start with a letter, end with "-", at most 13 characters').default("fn-"),
+  "lab.stateDir": z.string().min(1).default(DEFAULT_LAB_STATE_DIR),
+  // The rule of `flatnet lab up --prefix`: the lab's namespaces are named with it.
+  "lab.prefix": z.string().regex(LAB_PREFIX_PATTERN, `must ${LAB_PREFIX_RULE}`).default("fn-"),
   fixture: z.string().default(""),
   cli: z.array(z.string().min(1)).min(1, "must name the flatnet command, e.g. [\"flatnet\"]").default(["flatnet"]),
   "probe.args": z.array(z.string()).default(["check", "--ndjson"]),

@@ -1,17 +1,10 @@
 import { join } from "node:path";
+import { LAB_PREFIX_PATTERN, LAB_PREFIX_RULE } from "@flatnet/core";
 import { LabError } from "./errors.ts";
-
-// netns names become files in /run/netns; keep them short, lower-case and shell-safe.
-const PREFIX_RULE = /^[a-z][a-z0-9-]{0,11}-$/;
 
 /** Checks a lab prefix (`fn-`, `fn-e1-`): lower-case letters, digits and dashes, ending in a dash, at most 13 characters. */
 export function validatePrefix(prefix: string): string {
-  if (!PREFIX_RULE.test(prefix)) {
-    throw new LabError(
-      "ERR_LAB_INVALID_PREFIX",
-      `prefix "${prefix}" is invalid; it must start with a lower-case letter, use only a-z, 0-9 and "-", end with "-" and be at most 13 characters`,
-    );
-  }
+  if (!LAB_PREFIX_PATTERN.test(prefix)) throw new LabError("ERR_LAB_INVALID_PREFIX", `prefix "${prefix}" is invalid; it must ${LAB_PREFIX_RULE}`);
   return prefix;
 }
 

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { safeParseLabState, type LabState } from "@flatnet/core";
 import { LabError } from "./errors.ts";
 
-export const DEFAULT_STATE_DIR = "/run/flatnet/lab";
+export { DEFAULT_LAB_STATE_DIR as DEFAULT_STATE_DIR } from "@flatnet/core";
 
 export const statePath = (stateDir: string): string => join(stateDir, "state.json");
 

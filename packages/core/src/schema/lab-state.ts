@@ -3,6 +3,13 @@ import { coreError, err, ok, type Result } from "../errors.ts";
 
 // The state file of `flatnet lab` (`<state-dir>/state.json`): written by the lab, read by the lab and the extension.
 
+/** Where a lab keeps its state when no `--state-dir` is given. */
+export const DEFAULT_LAB_STATE_DIR = "/run/flatnet/lab";
+
+/** The rule of a lab prefix (`fn-`, `fn-e1-`): its namespaces are named with it, files in /run/netns. */
+export const LAB_PREFIX_PATTERN = /^[a-z][a-z0-9-]{0,11}-$/;
+export const LAB_PREFIX_RULE = 'start with a lower-case letter, use only a-z, 0-9 and "-", end with "-" and be at most 13 characters';
+
 /** How the lab routes between nodes: host-gw, vxlan, or auto (host-gw within a segment, vxlan across). */
 export const LAB_BACKENDS = ["host-gw", "vxlan", "auto"] as const;
 export type LabBackend = (typeof LAB_BACKENDS)[number];
