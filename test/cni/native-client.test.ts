@@ -105,7 +105,7 @@ describe.skipIf(!haveCc)("native CNI client: bounded by a deadline and an answer
 
   afterAll(async () => {
     for (const server of servers) {
-      server.closeAllConnections?.();
+      (server as { closeAllConnections?: () => void }).closeAllConnections?.();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
     dir.remove();

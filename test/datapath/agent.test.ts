@@ -31,7 +31,7 @@ function get(socketPath: string, path: string): Promise<{ status: number; body: 
 
 async function until(condition: () => boolean | Promise<boolean>, what: string, limitMs = 30_000): Promise<void> {
   const start = Date.now();
-  while (!(await condition().catch(() => false))) {
+  while (!(await Promise.resolve().then(condition).catch(() => false))) {
     if (Date.now() - start > limitMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }

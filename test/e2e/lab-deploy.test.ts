@@ -10,7 +10,8 @@ import { inNodeHost, nodeHostPodman, nodeRunRoot, runInitContainer, startNodeHos
 import { FakeApiServer } from "../fake-apiserver/fake-apiserver.ts";
 import { run } from "../../apps/agent/src/lab/exec.ts";
 import { flatnetCommand, killPid } from "../../apps/agent/src/lab/supervisor.ts";
-import { labCheck, labDown, labStatus, labUp } from "../../apps/agent/src/lab/lab.ts";
+import { labDown, labStatus, labUp } from "../../apps/agent/src/lab/lab.ts";
+import { labCheck } from "./pod-checker/pod-checker.ts";
 import { listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
 import { isRoot, skipReason } from "./lab-helpers.ts";
 

@@ -48,7 +48,7 @@ const registration = registrationAnnotations({ name: "n1", underlayIps: ["172.31
 describe("deploy/admission-policy.yaml", () => {
   it("validates against the Kubernetes schema and is bound with Deny", () => {
     expect(() => new ValidatingAdmissionPolicy(policy).validate()).not.toThrow();
-    expect(() => new ValidatingAdmissionPolicyBinding(binding).validate()).not.toThrow();
+    expect(() => new ValidatingAdmissionPolicyBinding(binding as ConstructorParameters<typeof ValidatingAdmissionPolicyBinding>[0]).validate()).not.toThrow();
     expect(binding.spec).toEqual({ policyName: policy.metadata.name, validationActions: ["Deny"] });
     expect(policy.spec.failurePolicy).toBe("Fail");
   });

@@ -107,9 +107,10 @@ describe.skipIf(!root)("node endpoints: node -> remote pod, pod -> remote node",
         expect(r.problems).toEqual(["nat-violation"]);
         expect(r.nat).toEqual({ verdict: "snat-other", observedSrc: "172.31.0.111", expectedSrc: "172.31.0.11", expectedSrcs: ["172.31.0.11", "10.244.1.1", "10.244.1.0"] });
         expect(r.error).toContain("expected one of node-1's own addresses (172.31.0.11, 10.244.1.1, 10.244.1.0)");
-        expect(r.diagnosis.map((d) => [d.code, d.node, d.message])).toEqual([
-          ["snat-rule", "node-1", `node-1 rewrites the source of 172.31.0.11 -> ${r.pair.dst.ip}: snat to 172.31.0.111 (nft ip fn-tn-fault post #2)`],
-        ]);
+        // The rule first, then this probe's own conntrack entry showing the rewrite that already happened.
+        expect(r.diagnosis.map((d) => [d.code, d.node])).toEqual([["snat-rule", "node-1"], ["conntrack-nat", "node-1"]]);
+        expect(r.diagnosis[0]?.message).toBe(`node-1 rewrites the source of 172.31.0.11 -> ${r.pair.dst.ip}: snat to 172.31.0.111 (nft ip fn-tn-fault post #2)`);
+        expect(r.diagnosis[1]?.message).toContain("172.31.0.11 was rewritten to 172.31.0.111 (SNAT)");
       }
       expect(report.summary.line).toBe("2/18 pairs failed (2 NAT violations), 0 excluded");
     } finally {
@@ -133,7 +134,7 @@ describe.skipIf(!root)("node endpoints: node -> remote pod, pod -> remote node",
         expect(r.verdict).toBe("failed");
         expect(r.problems).toEqual(["nat-violation"]);
         expect(r.nat).toEqual({ verdict: "snat-to-node-ip", observedSrc: "172.31.0.12", expectedSrc: "10.244.2.2" });
-        expect(r.diagnosis.map((d) => [d.code, d.node])).toEqual([["snat-rule", "node-2"]]);
+        expect(r.diagnosis.map((d) => [d.code, d.node])).toEqual([["snat-rule", "node-2"], ["conntrack-nat", "node-2"]]);
       }
     } finally {
       inNetns(n2, "nft", ["delete", "table", "ip", "fn-tn-fault"], undefined, true);
