@@ -133,8 +133,8 @@ async function readNetfilter(netns: string, errors: string[]): Promise<{ rules: 
   return combineNetfilter({ rules: parseNftRuleset(document), policies: parseNftChainPolicies(document) }, iptables);
 }
 
-// One process for every sysctl the tracer reads (rp_filter of each device included).
-const SYSCTL_PATTERN = "^net\\.ipv4\\.ip_forward$|^net\\.ipv6\\.conf\\.all\\.forwarding$|^net\\.ipv4\\.conf\\..*\\.rp_filter$|^net\\.bridge\\.bridge-nf-call-iptables$|^net\\.netfilter\\.nf_conntrack_(udp|tcp)_timeout";
+// One process for every sysctl the tracer reads (rp_filter and forwarding of each device included).
+const SYSCTL_PATTERN = "^net\\.ipv4\\.ip_forward$|^net\\.ipv6\\.conf\\.all\\.forwarding$|^net\\.ipv4\\.conf\\..*\\.(rp_filter|forwarding)$|^net\\.bridge\\.bridge-nf-call-iptables$|^net\\.netfilter\\.nf_conntrack_(udp|tcp)_timeout";
 
 async function readSysctls(netns: string, errors: string[]): Promise<NodeEvidence["sysctls"]> {
   const out: NodeEvidence["sysctls"] = { rpFilter: {} };
@@ -148,7 +148,9 @@ async function readSysctls(netns: string, errors: string[]): Promise<NodeEvidenc
     if (match === null) continue;
     const [, key, value] = match as unknown as [string, string, string];
     const rp = /^net\.ipv4\.conf\.(.+)\.rp_filter$/.exec(key);
+    const fwd = /^net\.ipv4\.conf\.(.+)\.forwarding$/.exec(key);
     if (rp !== null) out.rpFilter[rp[1] as string] = Number(value);
+    else if (fwd !== null) (out.deviceForwarding ??= {})[fwd[1] as string] = Number(value);
     else if (key === "net.ipv4.ip_forward") out.ipForward = Number(value);
     else if (key === "net.ipv6.conf.all.forwarding") out.ip6Forward = Number(value);
     else if (key === "net.bridge.bridge-nf-call-iptables") out.bridgeNfCallIptables = Number(value);

@@ -109,6 +109,8 @@ export const nodeEvidenceSchema = z.object({
     ip6Forward: z.number().optional(),
     /** `net.ipv4.conf.<dev>.rp_filter`, including `all` and `default`. */
     rpFilter: z.record(z.string(), z.number()),
+    /** `net.ipv4.conf.<dev>.forwarding`: a device that does not forward drops what arrives on it for elsewhere. */
+    deviceForwarding: z.record(z.string(), z.number()).optional(),
     bridgeNfCallIptables: z.number().optional(),
     /** `net.netfilter.nf_conntrack_{udp,tcp}_timeout*` by their last name part, to age conntrack entries. */
     conntrackTimeouts: z.record(z.string(), z.number()).optional(),

@@ -96,6 +96,8 @@ describe("tracePair: the first finding names the object, the place and the fix",
       "route-lookup-failed", "node-2", "node-2: `ip route get 10.244.1.2 from 10.244.2.2 iif fn-br0` answers No route to host", undefined],
     ["forwarding off on node-2", (e) => { n2(e).sysctls.ipForward = 0; fail(n2(e), 0, "No route to host"); },
       "forwarding-disabled", "node-2", "node-2: net.ipv4.ip_forward is 0, so node-2 does not forward 10.244.1.2 -> 10.244.2.2", "sysctl -w net.ipv4.ip_forward=1"],
+    ["forwarding off on node-2's arrival device only (net.ipv4.conf.eth0.forwarding=0)", (e) => { n2(e).sysctls.deviceForwarding = { all: 1, eth0: 0, "fn-br0": 1 }; fail(n2(e), 0, "No route to host"); },
+      "forwarding-disabled", "node-2", "node-2: net.ipv4.conf.eth0.forwarding is 0, so node-2 does not forward 10.244.1.2 -> 10.244.2.2 arriving on eth0", "sysctl -w net.ipv4.conf.eth0.forwarding=1"],
     ["rp_filter on node-2 with the way back by another device", (e) => {
       n2(e).sysctls.rpFilter.all = 1;
       n2(e).routes[1]!.dev = "eth1"; // the way back leaves by a second link
@@ -135,6 +137,16 @@ describe("tracePair: the first finding names the object, the place and the fix",
     const findings = tracePair(failed(pair(), ["mtu-tcp-blackhole", "mtu-udp-blackhole"]), states, evidence, nodeIps).findings;
     expect(findings.map((f) => [f.code, f.node, f.message, f.fix])).toEqual([
       ["mtu-below-pod-mtu", "underlay", "underlay: bridge port u2 (to node-2) has MTU 1400, below the 1500 the pod MTU 1500 needs: larger frames are dropped at L2, without ICMP", "ip link set u2 mtu 1500"],
+    ]);
+  });
+
+  it("a node's underlay device MTU below the pod MTU, when large packets are lost", () => {
+    const evidence = healthy();
+    n1(evidence).links[0]!.mtu = 1280;
+    expect(tracePair(failed(pair(), ["tcp-unreachable"]), states, evidence, nodeIps).findings).toEqual([]);
+    const findings = tracePair(failed(pair(), ["mtu-udp-blackhole"]), states, evidence, nodeIps).findings;
+    expect(findings.map((f) => [f.code, f.node, f.message, f.fix])).toEqual([
+      ["mtu-below-pod-mtu", "node-1", "node-1: eth0 has MTU 1280, below the pod MTU 1500: full-size pod packets through it are lost", "ip link set eth0 mtu 1500"],
     ]);
   });
 

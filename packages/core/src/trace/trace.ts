@@ -167,6 +167,7 @@ export function tracePair(
       for (const f of checkHop(e, plan, lookup, pair.family, dataPath || mtuProblem)) add(hop, f);
       if (dataPath || mtuProblem) for (const f of checkVxlan(e, plan, lookup, evidence)) add(hop, f);
       if (dataPath) for (const f of checkPolicies(e, plan, pair)) add(hop, f);
+      if (mtuProblem) for (const f of checkHopMtu(e, lookup, states)) add(hop, f);
       if (plan.direction === "forward" && options.probeSeconds !== undefined) for (const f of checkConntrack(e, plan, pair, options.probeSeconds)) add(hop, f);
     }
     // The underlay sits between the source node's forward hop and the destination node's (and back).
@@ -270,6 +271,10 @@ function checkHop(e: NodeEvidence, plan: HopPlan, lookup: RouteLookup, family: "
     const key = family === "IPv4" ? "net.ipv4.ip_forward" : "net.ipv6.conf.all.forwarding";
     if (plan.forwarded && forward === 0) {
       out.push({ code: "forwarding-disabled", node: e.node, message: `${e.node}: ${key} is 0, so ${e.node} does not forward ${flow}`, fix: `sysctl -w ${key}=1`, details: { sysctl: key } });
+    } else if (plan.forwarded && family === "IPv4" && iif !== undefined && e.sysctls.deviceForwarding?.[iif] === 0) {
+      // ip_forward is on, but the arrival device's own switch is off: the kernel refuses to forward what it receives.
+      const device = `net.ipv4.conf.${iif}.forwarding`;
+      out.push({ code: "forwarding-disabled", node: e.node, message: `${e.node}: ${device} is 0, so ${e.node} does not forward ${flow} arriving on ${iif}`, fix: `sysctl -w ${device}=1`, details: { sysctl: device } });
     }
     if (chosen?.rule !== undefined && chosen.rule.action !== undefined && BAD_ROUTE_TYPES.has(chosen.rule.action)) {
       const r = chosen.rule;
@@ -427,6 +432,29 @@ function checkUnderlay(u: NodeEvidence, pair: ProbePair, states: ReadonlyMap<str
     }
   }
   return out;
+}
+
+/**
+ * A node device the packet arrives on or leaves by with an MTU below the pod MTU: a full-size pod packet is
+ * larger than the device takes (received frames over the MTU are dropped, without ICMP). The largest pod MTU of
+ * the nodes: an agent derives its own from its underlay device, so a shrunken device lowers its node's figure too.
+ */
+function checkHopMtu(e: NodeEvidence, lookup: RouteLookup, states: ReadonlyMap<string, NodeProbeState>): Diagnosis[] {
+  const mtus = [...states.values()].flatMap((s) => (s.podMtu === undefined ? [] : [s.podMtu]));
+  if (mtus.length === 0) return [];
+  const podMtu = Math.max(...mtus);
+  const devices = [...new Set([lookup.iif ?? lookup.query.iif, lookup.route?.dev].filter((d): d is string => d !== undefined))];
+  return devices.flatMap((name) => {
+    const link = e.links.find((l) => l.name === name);
+    if (link === undefined || link.mtu >= podMtu) return [];
+    return [{
+      code: "mtu-below-pod-mtu",
+      node: e.node,
+      message: `${e.node}: ${name} has MTU ${link.mtu}, below the pod MTU ${podMtu}: full-size pod packets through it are lost`,
+      fix: `ip link set ${name} mtu ${podMtu}`,
+      details: { link, need: podMtu },
+    }];
+  });
 }
 
 /**
