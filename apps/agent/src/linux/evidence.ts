@@ -77,7 +77,7 @@ export async function gatherEvidence(netns: string, queries: readonly RouteQuery
           f.mac === undefined || f.ifname === undefined ? [] : [{ mac: f.mac, dev: f.ifname, ...pick(f, ["dst", "master", "state"]) }],
         )
       : [],
-    links: ((links ?? []) as { ifname?: string; operstate?: string; flags?: string[]; mtu?: number; address?: string; master?: string; linkinfo?: { info_kind?: string } }[]).flatMap((l) => {
+    links: ((links ?? []) as { ifname?: string; operstate?: string; flags?: string[]; mtu?: number; address?: string; master?: string; linkinfo?: { info_kind?: string; info_slave_data?: { isolated?: boolean } } }[]).flatMap((l) => {
       if (l.ifname === undefined) return [];
       const node = options.portNodes?.get(l.ifname);
       return [{
@@ -88,6 +88,7 @@ export async function gatherEvidence(netns: string, queries: readonly RouteQuery
         ...(l.address === undefined ? {} : { mac: l.address }),
         ...(l.master === undefined ? {} : { master: l.master }),
         ...(l.linkinfo?.info_kind === undefined ? {} : { kind: l.linkinfo.info_kind }),
+        ...(l.linkinfo?.info_slave_data?.isolated === true ? { isolated: true } : {}),
         ...(node === undefined ? {} : { node }),
       }];
     }),

@@ -105,6 +105,8 @@ const diagnosis = z.object({
     "link-down",
     "neighbour-failed",
     "wrong-fdb",
+    "pod-port-detached",
+    "bridge-port-isolated",
     "responder-down",
     "route-lookup-failed",
     "unexplained",

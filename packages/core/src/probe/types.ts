@@ -209,6 +209,8 @@ export interface Diagnosis {
     | "link-down"
     | "neighbour-failed"
     | "wrong-fdb"
+    | "pod-port-detached"
+    | "bridge-port-isolated"
     | "responder-down"
     | "route-lookup-failed"
     | "unexplained";

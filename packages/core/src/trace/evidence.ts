@@ -76,6 +76,8 @@ export const linkEvidenceSchema = z.object({
   mac: z.string().optional(),
   master: z.string().optional(),
   kind: z.string().optional(),
+  /** A bridge port in isolated mode (`bridge link set dev PORT isolated on`): it forwards no frames to other isolated ports. */
+  isolated: z.boolean().optional(),
   /** The node a port of an underlay bridge leads to, when the gatherer knows it (the lab does). */
   node: z.string().optional(),
 });

@@ -167,6 +167,47 @@ describe("tracePair: the first finding names the object, the place and the fix",
     expect(tracePair(failed(local), states, evidence, nodeIps).findings.map((f) => f.code)).toEqual(codes);
   });
 
+  it("same-node pods behind two isolated ports of the pod bridge", () => {
+    const evidence = healthy();
+    const local = pair("pod-1-0", "node-1", "10.244.1.2", "pod-1-1", "node-1", "10.244.1.3");
+    n1(evidence).lookups.push({ query: { dst: "10.244.1.3", from: "10.244.1.2", iifOf: "10.244.1.2" }, iif: "fn-br0", route: { dst: "10.244.1.3", dev: "fn-br0" } });
+    n1(evidence).links.push({ name: "fnv0000000a", state: "UP", mtu: 1500, master: "fn-br0" }, { name: "fnv0000000b", state: "UP", mtu: 1500, master: "fn-br0" });
+    expect(tracePair(failed(local), states, evidence, nodeIps).findings).toEqual([]);
+    for (const link of n1(evidence).links.filter((l) => l.name.startsWith("fnv"))) link.isolated = true;
+    expect(tracePair(failed(local), states, evidence, nodeIps).findings.map((f) => [f.code, f.node, f.message, f.fix])).toEqual([[
+      "bridge-port-isolated", "node-1",
+      "node-1: ports fnv0000000a, fnv0000000b of fn-br0 are isolated: the bridge forwards no frames between isolated ports, so pods behind them cannot reach each other (10.244.1.2 -> 10.244.1.3)",
+      "bridge link set dev fnv0000000a isolated off; bridge link set dev fnv0000000b isolated off",
+    ]]);
+  });
+
+  it.each<[string, Mutate, string, string]>([
+    ["a pod veth detached from the pod bridge", (e) => {
+      n2(e).links.push({ name: "fnv00000002", state: "UP", mtu: 1500, kind: "veth" });
+      n2(e).neighbours.push({ ip: "10.244.2.2", dev: "fn-br0", state: ["INCOMPLETE"] });
+    }, "node-2: pod veth fnv00000002 is not a port of fn-br0 (no master), so the pod behind it is cut off: nothing answers ARP for 10.244.2.2 (10.244.1.2 -> 10.244.2.2)",
+      "ip link set fnv00000002 master fn-br0"],
+    ["a pod's neighbour entry pinned to a MAC no bridge port has", (e) => {
+      n2(e).neighbours.push({ ip: "10.244.2.2", mac: "02:00:00:00:00:42", dev: "fn-br0", state: ["PERMANENT"] });
+      n2(e).fdb.push({ mac: "02:00:00:00:00:22", dev: "fnv00000002", master: "fn-br0" });
+    }, "node-2: neighbour 10.244.2.2 on fn-br0 is pinned to 02:00:00:00:00:42 (PERMANENT), a MAC no port of fn-br0 has: 10.244.1.2 -> 10.244.2.2 goes nowhere",
+      "ip neigh del 10.244.2.2 dev fn-br0"],
+  ])("%s", (_name, mutate, message, fix) => {
+    const evidence = healthy();
+    const [first] = tracePair(failed(), states, evidence, nodeIps).findings;
+    expect(first).toBeUndefined();
+    mutate(evidence);
+    const [found] = tracePair(failed(), states, evidence, nodeIps).findings;
+    expect([found?.node, found?.message, found?.fix]).toEqual(["node-2", message, fix]);
+  });
+
+  it("a pod's permanent neighbour entry with the MAC its bridge port learned is no cause", () => {
+    const evidence = healthy();
+    n2(evidence).neighbours.push({ ip: "10.244.2.2", mac: "02:00:00:00:00:22", dev: "fn-br0", state: ["PERMANENT"] });
+    n2(evidence).fdb.push({ mac: "02:00:00:00:00:22", dev: "fnv00000002", master: "fn-br0" });
+    expect(tracePair(failed(), states, evidence, nodeIps).findings).toEqual([]);
+  });
+
   it("a refused connection names the stopped responder", () => {
     const findings = tracePair(failed(pair(), ["tcp-unreachable", "udp-unreachable"], "tcp: connect ECONNREFUSED 10.244.2.2:7471"), states, healthy(), nodeIps).findings;
     expect(findings.map((f) => [f.code, f.node, f.message])).toEqual([

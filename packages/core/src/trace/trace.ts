@@ -1,4 +1,5 @@
 import { asHostCidr } from "../cidr/cidr.ts";
+import { HOST_VETH_PREFIX, POD_BRIDGE } from "../routes/bridge.ts";
 import { FLATNET_ROUTE_PROTOCOL } from "../routes/types.ts";
 import { cidrIncludes, probeAddressFamily, unmapAddress } from "../probe/address.ts";
 import { diagnosePair, ruleLocation, type NodeProbeState } from "../probe/diagnose.ts";
@@ -28,7 +29,7 @@ const FLATNET_PROTOCOL = String(FLATNET_ROUTE_PROTOCOL);
 // Findings that name one object (a rule, a route, an FDB entry) come before those naming a setting or a state,
 // and those before symptoms another finding may cause (a next hop that does not answer, a failed lookup).
 const RANK: Record<string, number> = {
-  "drop-rule": 0, "snat-rule": 0, "blackhole-route": 0, "policy-rule": 0, "foreign-route": 0, "wrong-fdb": 0, "missing-fdb": 0, "stale-vtep-mac": 0,
+  "drop-rule": 0, "snat-rule": 0, "blackhole-route": 0, "policy-rule": 0, "foreign-route": 0, "wrong-fdb": 0, "missing-fdb": 0, "pod-port-detached": 0, "bridge-port-isolated": 0, "stale-neighbour": 0, "stale-vtep-mac": 0,
   "responder-down": 0, "agent-unreachable": 0,
   "forwarding-disabled": 1, "conntrack-nat": 1, "rp-filter": 1, "chain-policy-drop": 1, "link-down": 1, "mtu-below-pod-mtu": 1,
   "neighbour-failed": 2, "route-lookup-failed": 3,
@@ -168,6 +169,7 @@ export function tracePair(
       if (dataPath || mtuProblem) for (const f of checkVxlan(e, plan, lookup, evidence)) add(hop, f);
       if (dataPath) for (const f of checkPolicies(e, plan, pair)) add(hop, f);
       if (mtuProblem) for (const f of checkHopMtu(e, lookup, states)) add(hop, f);
+      if (dataPath) for (const f of checkPodBridge(e, plan, lookup)) add(hop, f);
       if (plan.direction === "forward" && options.probeSeconds !== undefined) for (const f of checkConntrack(e, plan, pair, options.probeSeconds)) add(hop, f);
     }
     // The underlay sits between the source node's forward hop and the destination node's (and back).
@@ -430,6 +432,54 @@ function checkUnderlay(u: NodeEvidence, pair: ProbePair, states: ReadonlyMap<str
         details: { entry },
       });
     }
+  }
+  return out;
+}
+
+/**
+ * A hop that delivers to a pod through the pod bridge: a pod veth that is no port of the bridge, two isolated ports
+ * (the bridge forwards nothing between them), or the pod's neighbour entry pinned to a MAC no bridge port has.
+ */
+function checkPodBridge(e: NodeEvidence, plan: HopPlan, lookup: RouteLookup): Diagnosis[] {
+  if (lookup.route?.dev !== POD_BRIDGE) return [];
+  const out: Diagnosis[] = [];
+  const { src, dst } = plan.packet;
+  const flow = `${src} -> ${dst}`;
+  const neighbour = e.neighbours.find((n) => n.dev === POD_BRIDGE && sameIp(n.ip, dst));
+  const unanswered = neighbour === undefined || neighbour.state.some((s) => s === "FAILED" || s === "INCOMPLETE");
+  const vethsOff = e.links.filter((l) => l.name.startsWith(HOST_VETH_PREFIX) && l.master === undefined);
+  if (unanswered && vethsOff.length > 0) {
+    const names = vethsOff.map((l) => l.name);
+    out.push({
+      code: "pod-port-detached",
+      node: e.node,
+      message: `${e.node}: pod veth ${names.join(", ")} is not a port of ${POD_BRIDGE} (no master), so the pod behind it is cut off: nothing answers ARP for ${dst} (${flow})`,
+      fix: names.map((n) => `ip link set ${n} master ${POD_BRIDGE}`).join("; "),
+      details: { links: vethsOff },
+    });
+  }
+  const isolated = e.links.filter((l) => l.master === POD_BRIDGE && l.isolated === true);
+  if (plan.query.iif === POD_BRIDGE || lookup.iif === POD_BRIDGE) {
+    if (isolated.length >= 2) {
+      const names = isolated.map((l) => l.name);
+      out.push({
+        code: "bridge-port-isolated",
+        node: e.node,
+        message: `${e.node}: ports ${names.join(", ")} of ${POD_BRIDGE} are isolated: the bridge forwards no frames between isolated ports, so pods behind them cannot reach each other (${flow})`,
+        fix: names.map((n) => `bridge link set dev ${n} isolated off`).join("; "),
+        details: { links: isolated },
+      });
+    }
+  }
+  const pinned = neighbour !== undefined && neighbour.mac !== undefined && neighbour.state.some((s) => s === "PERMANENT" || s === "NOARP");
+  if (pinned && !e.fdb.some((f) => f.mac.toLowerCase() === neighbour.mac?.toLowerCase() && (f.master === POD_BRIDGE || f.dev === POD_BRIDGE))) {
+    out.push({
+      code: "stale-neighbour",
+      node: e.node,
+      message: `${e.node}: neighbour ${dst} on ${POD_BRIDGE} is pinned to ${neighbour.mac} (${neighbour.state.join(" ")}), a MAC no port of ${POD_BRIDGE} has: ${flow} goes nowhere`,
+      fix: `ip neigh del ${dst} dev ${POD_BRIDGE}`,
+      details: { neighbour },
+    });
   }
   return out;
 }
