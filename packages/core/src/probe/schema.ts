@@ -91,6 +91,7 @@ const diagnosis = z.object({
     "neighbour-table-full",
     "mtu-below-pod-mtu",
     "snat-rule",
+    "dnat-rule",
     "conntrack-nat",
     "drop-rule",
     "agent-unreachable",

@@ -195,6 +195,7 @@ export interface Diagnosis {
     | "neighbour-table-full"
     | "mtu-below-pod-mtu"
     | "snat-rule"
+    | "dnat-rule"
     | "conntrack-nat"
     | "drop-rule"
     | "agent-unreachable"

@@ -184,7 +184,7 @@ describe("tracePair: the first finding names the object, the place and the fix",
   it.each<[string, Mutate, string, string]>([
     ["a pod veth detached from the pod bridge", (e) => {
       n2(e).links.push({ name: "fnv00000002", state: "UP", mtu: 1500, kind: "veth" });
-      n2(e).neighbours.push({ ip: "10.244.2.2", dev: "fn-br0", state: ["INCOMPLETE"] });
+      n2(e).neighbours.push({ ip: "10.244.2.2", mac: "02:00:00:00:00:22", dev: "fn-br0", state: ["STALE"] });
     }, "node-2: pod veth fnv00000002 is not a port of fn-br0 (no master), so the pod behind it is cut off: nothing answers ARP for 10.244.2.2 (10.244.1.2 -> 10.244.2.2)",
       "ip link set fnv00000002 master fn-br0"],
     ["a pod's neighbour entry pinned to a MAC no bridge port has", (e) => {
@@ -201,11 +201,27 @@ describe("tracePair: the first finding names the object, the place and the fix",
     expect([found?.node, found?.message, found?.fix]).toEqual(["node-2", message, fix]);
   });
 
+  it("a detached veth is not named for a pod whose MAC its bridge port still holds", () => {
+    const evidence = healthy();
+    n2(evidence).links.push({ name: "fnv00000009", state: "UP", mtu: 1500, kind: "veth" });
+    n2(evidence).neighbours.push({ ip: "10.244.2.2", mac: "02:00:00:00:00:22", dev: "fn-br0", state: ["REACHABLE"] });
+    n2(evidence).fdb.push({ mac: "02:00:00:00:00:22", dev: "fnv00000002", master: "fn-br0" });
+    expect(tracePair(failed(), states, evidence, nodeIps).findings).toEqual([]);
+  });
+
   it("a pod's permanent neighbour entry with the MAC its bridge port learned is no cause", () => {
     const evidence = healthy();
     n2(evidence).neighbours.push({ ip: "10.244.2.2", mac: "02:00:00:00:00:22", dev: "fn-br0", state: ["PERMANENT"] });
     n2(evidence).fdb.push({ mac: "02:00:00:00:00:22", dev: "fnv00000002", master: "fn-br0" });
     expect(tracePair(failed(), states, evidence, nodeIps).findings).toEqual([]);
+  });
+
+  it("a refused connection through a DNAT rule names the rule, not the responder", () => {
+    const evidence = healthy();
+    n2(evidence).firewall.push(...parseIptablesSave("*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -d 10.244.2.2/32 -p tcp -m tcp --dport 7471 -j DNAT --to-destination 10.244.2.2:7499\nCOMMIT\n", "iptables-nft").rules);
+    const findings = tracePair(failed(pair(), ["tcp-unreachable", "udp-unreachable"], "tcp: connect ECONNREFUSED 10.244.2.2:7471"), states, evidence, nodeIps).findings;
+    expect(findings.map((f) => [f.code, f.node, f.fix])).toEqual([["dnat-rule", "node-2", "iptables-nft -t nat -D PREROUTING 1"]]);
+    expect(findings[0]!.message).toContain("node-2 rewrites the destination of 10.244.1.2 -> 10.244.2.2:7471");
   });
 
   it("a refused connection names the stopped responder", () => {

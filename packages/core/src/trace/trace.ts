@@ -29,7 +29,7 @@ const FLATNET_PROTOCOL = String(FLATNET_ROUTE_PROTOCOL);
 // Findings that name one object (a rule, a route, an FDB entry) come before those naming a setting or a state,
 // and those before symptoms another finding may cause (a next hop that does not answer, a failed lookup).
 const RANK: Record<string, number> = {
-  "drop-rule": 0, "snat-rule": 0, "blackhole-route": 0, "policy-rule": 0, "foreign-route": 0, "wrong-fdb": 0, "missing-fdb": 0, "pod-port-detached": 0, "bridge-port-isolated": 0, "stale-neighbour": 0, "stale-vtep-mac": 0,
+  "drop-rule": 0, "snat-rule": 0, "dnat-rule": 0, "blackhole-route": 0, "policy-rule": 0, "foreign-route": 0, "wrong-fdb": 0, "missing-fdb": 0, "pod-port-detached": 0, "bridge-port-isolated": 0, "stale-neighbour": 0, "stale-vtep-mac": 0,
   "responder-down": 0, "agent-unreachable": 0,
   "forwarding-disabled": 1, "conntrack-nat": 1, "rp-filter": 1, "chain-policy-drop": 1, "link-down": 1, "mtu-below-pod-mtu": 1,
   "neighbour-failed": 2, "route-lookup-failed": 3,
@@ -206,8 +206,23 @@ export function tracePair(
     }
   }
 
-  // A refused connection crossed the whole path: what is missing is the process that should answer.
+  // A refused connection crossed the whole path: what is missing is the process that should answer, unless a
+  // DNAT rule on the way sent the packet to another address or port than the responder's.
   if (dataPath && /ECONNREFUSED/.test(result.error ?? "")) {
+    for (const node of new Set([pair.src.node, pair.dst.node])) {
+      for (const rule of evidence.get(node)?.firewall ?? []) {
+        if (rule.action !== "dnat" || !ruleMatches(rule, pair.src.ip, pair.dst.ip)) continue;
+        add(undefined, {
+          code: "dnat-rule",
+          node,
+          message: `${node} rewrites the destination of ${unmapAddress(pair.src.ip)} -> ${unmapAddress(pair.dst.ip)}:${pair.dst.port}${rule.to ? ` to ${rule.to}` : ""} (${ruleLocation(rule)}): the connection is refused there, not by ${pair.dst.pod}`,
+          ...(rule.fix === undefined ? {} : { fix: rule.fix }),
+          details: { rule },
+        });
+      }
+    }
+  }
+  if (dataPath && /ECONNREFUSED/.test(result.error ?? "") && !findings.some((f) => f.code === "dnat-rule")) {
     const where = `${unmapAddress(pair.dst.ip)}:${pair.dst.port}`;
     const agentError = states.get(pair.dst.node)?.error;
     add(undefined, pair.dst.kind === "node"
@@ -446,7 +461,9 @@ function checkPodBridge(e: NodeEvidence, plan: HopPlan, lookup: RouteLookup): Di
   const { src, dst } = plan.packet;
   const flow = `${src} -> ${dst}`;
   const neighbour = e.neighbours.find((n) => n.dev === POD_BRIDGE && sameIp(n.ip, dst));
-  const unanswered = neighbour === undefined || neighbour.state.some((s) => s === "FAILED" || s === "INCOMPLETE");
+  const onBridge = (mac: string | undefined): boolean => mac !== undefined && e.fdb.some((f) => f.mac.toLowerCase() === mac.toLowerCase() && (f.master === POD_BRIDGE || f.dev === POD_BRIDGE));
+  // No answer to ARP, or an answer whose MAC no port of the bridge holds any more (a detached port's entries go with it).
+  const unanswered = neighbour === undefined || neighbour.state.some((s) => s === "FAILED" || s === "INCOMPLETE") || !onBridge(neighbour.mac);
   const vethsOff = e.links.filter((l) => l.name.startsWith(HOST_VETH_PREFIX) && l.master === undefined);
   if (unanswered && vethsOff.length > 0) {
     const names = vethsOff.map((l) => l.name);
@@ -472,7 +489,7 @@ function checkPodBridge(e: NodeEvidence, plan: HopPlan, lookup: RouteLookup): Di
     }
   }
   const pinned = neighbour !== undefined && neighbour.mac !== undefined && neighbour.state.some((s) => s === "PERMANENT" || s === "NOARP");
-  if (pinned && !e.fdb.some((f) => f.mac.toLowerCase() === neighbour.mac?.toLowerCase() && (f.master === POD_BRIDGE || f.dev === POD_BRIDGE))) {
+  if (pinned && vethsOff.length === 0 && !onBridge(neighbour.mac)) {
     out.push({
       code: "stale-neighbour",
       node: e.node,
