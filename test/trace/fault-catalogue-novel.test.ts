@@ -7,7 +7,7 @@ import { labCatalogue, type Lab } from "./lab-catalogue.ts";
 // Faults a new user made by hand on a 3 x 2 host-gw lab, none of them made by the other catalogues (docs/trace.md,
 // "Tried as a new user"): iptables in the raw and mangle tables, an nft netdev ingress chain, a pod veth detached
 // from the pod bridge, isolated bridge ports, a pod's neighbour pinned to a wrong MAC, one device's forwarding
-// sysctl, a node's underlay device MTU. Namespaces fn-nu-t-*.
+// sysctl, a DNAT rule on the probe port, a node's underlay device MTU. Namespaces fn-nu-t-*.
 
 if (!isRoot() || !built) console.log(`novel fault catalogue skipped: ${!isRoot() ? "needs root" : "needs the built agent (npm run build -w @flatnet/agent)"}`);
 
@@ -74,6 +74,13 @@ labCatalogue("host-gw", "fn-nu-t-", 2, (lab) => [
     repair: () => sysctl(lab, "node3", "net.ipv4.conf.eth0.forwarding=1"),
     broken: both(pods(3), [...pods(1), ...pods(2)]),
     first: ["forwarding-disabled", "node3", "net.ipv4.conf.eth0.forwarding is 0"],
+  },
+  {
+    name: "iptables-nft DNAT on node2 sending the probe port of pod-node2-1 to a port nothing listens on",
+    inject: () => ["tcp", "udp"].forEach((proto) => inNetns(lab.ns("node2"), "iptables-nft", ["-t", "nat", "-A", "PREROUTING", "-d", podIp(lab, "pod-node2-1"), "-p", proto, "--dport", "7471", "-j", "DNAT", "--to-destination", `${podIp(lab, "pod-node2-1")}:7499`])),
+    repair: () => void inNetns(lab.ns("node2"), "iptables-nft", ["-t", "nat", "-F", "PREROUTING"]),
+    broken: between(others("pod-node2-1"), ["pod-node2-1"]).sort(),
+    first: ["dnat-rule", "node2", "iptables-nft nat PREROUTING rule 1"],
   },
   {
     name: "node1's eth0 at MTU 1280, below the pod MTU (full-size packets to node1's pods are lost)",
