@@ -12,8 +12,8 @@ import type { KernelNode } from "../../apps/agent/src/probe/node-state.ts";
 
 export const PREFIX = "fn-tp-";
 // Namespace prefixes these helpers may create or act in: the probes tests', the node-endpoint tests' (fn-tn-),
-// the dial-guard tests' (fn-hn-), check --deploy's (fn-cl-), the extension's cluster e2e (fn-vs-) and the tracer's (fn-tr-).
-const ALLOWED_PREFIXES = [PREFIX, "fn-tn-", "fn-hn-", "fn-cl-", "fn-vs-", "fn-tr-", "fn-tw-", "fn-tx-"];
+// the dial-guard tests' (fn-hn-), check --deploy's (fn-cl-), the extension's cluster e2e (fn-vs-), the tracer's (fn-tr-, fn-tw-, fn-tx-) and its novel-fault catalogue (fn-nu-t-).
+const ALLOWED_PREFIXES = [PREFIX, "fn-tn-", "fn-hn-", "fn-cl-", "fn-vs-", "fn-tr-", "fn-tw-", "fn-tx-", "fn-nu-t-"];
 const allowed = (name: string): boolean => ALLOWED_PREFIXES.some((p) => name.startsWith(p));
 const repo = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const responderCli = join(repo, "apps/agent/src/probe/responder-cli.ts");

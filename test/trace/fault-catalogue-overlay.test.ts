@@ -1,70 +1,18 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ProbeReport } from "@flatnet/core";
-import { startLabResponders } from "../../apps/agent/src/lab/probe-source.ts";
+import { expect } from "vitest";
 import { inNetns, ipBatch, isRoot } from "../probe/topology.ts";
-import { built, flatnet, labUp } from "./lab-cli.ts";
-import { between, both, expectExplained, waitHealthy, type Fault } from "./catalogue.ts";
+import { built, flatnet } from "./lab-cli.ts";
+import { between, both, type Fault } from "./catalogue.ts";
+import { labCatalogue, type Lab } from "./lab-catalogue.ts";
 
 // The tracer's fault catalogue on the overlay paths: a `flatnet lab` with real agents, once with the vxlan backend
 // (namespaces fn-tx-v-*) and once with auto, whose two L2 segments are joined by a router (fn-tx-a-*). Faults of
 // those paths only, made by hand (bridge FDB, neighbours, nft on the underlay bridge, link MTU, sysctl, ip route,
 // iptables-nft). A fault in a node's VXLAN state is made with that node's agent stopped, or it would repair it.
 
-const skip = !isRoot() || !built;
-if (skip) console.log(`overlay fault catalogue skipped: ${!isRoot() ? "needs root" : "needs the built agent (npm run build -w @flatnet/agent)"}`);
+if (!isRoot() || !built) console.log(`overlay fault catalogue skipped: ${!isRoot() ? "needs root" : "needs the built agent (npm run build -w @flatnet/agent)"}`);
 
 const [P1, P2, P3] = ["pod-node1-1", "pod-node2-1", "pod-node3-1"] as const;
-
-interface Lab {
-  stateDir: string;
-  ns(name: string): string;
-  check(): Promise<ProbeReport>;
-}
-
-/** A 3-node x 1-pod lab of `backend` with responders, its check, and each fault of `faults` in turn. */
-function catalogue(backend: "vxlan" | "auto", prefix: string, faults: (lab: Lab) => Fault[]): void {
-  describe.skipIf(skip)(`path tracer: faults of the ${backend} path, on a flatnet lab`, () => {
-    const stateDir = mkdtempSync(join(tmpdir(), prefix));
-    const lab: Lab = {
-      stateDir,
-      ns: (name) => `${prefix}${name}`,
-      // As a user would: `flatnet check` of the lab, its JSON report.
-      async check() {
-        const r = flatnet(["check", "--state-dir", stateDir, "--no-include-nodes", "--family", "IPv4", "--timeout", "1000", "--retries", "1", "-o", "json"]);
-        expect(r.status === 0 || r.status === 1, r.stderr).toBe(true);
-        return JSON.parse(r.stdout) as ProbeReport;
-      },
-    };
-
-    beforeAll(async () => {
-      labUp(["--prefix", prefix, "--state-dir", stateDir, "--nodes", "3", "--pods-per-node", "1", "--backend", backend]);
-      await startLabResponders(stateDir);
-    }, 240_000);
-
-    afterAll(() => {
-      flatnet(["lab", "down", "--state-dir", stateDir]);
-      rmSync(stateDir, { recursive: true, force: true });
-    });
-
-    it("the healthy lab: every pair ok", async () => {
-      expect((await lab.check()).summary.line).toBe("0/6 pairs failed (0 NAT violations), 0 excluded");
-    }, 60_000);
-
-    it.each(faults(lab).map((f, i) => [i + 1, f.name, f] as const))("fault %i: %s", async (_i, _name, fault) => {
-      await waitHealthy(() => lab.check());
-      await fault.inject();
-      try {
-        expectExplained(await lab.check(), fault);
-      } finally {
-        await fault.repair();
-      }
-    }, 120_000);
-  });
-}
 
 const vtepMac = (netns: string): string => JSON.parse(inNetns(netns, "ip", ["-j", "link", "show", "dev", "flatnet.1"]))[0].address as string;
 /** node2's VTEP address as node1's flatnet.1 neighbours hold it (pod CIDRs are not in node order). */
@@ -82,7 +30,7 @@ function withoutAgent(lab: Lab, fault: Omit<Fault, "inject" | "repair"> & { make
   };
 }
 
-catalogue("vxlan", "fn-tx-v-", (lab) => [
+labCatalogue("vxlan", "fn-tx-v-", 1, (lab) => [
   withoutAgent(lab, {
     name: "a wrong FDB entry on node1's flatnet.1: node2's VTEP MAC sent to 172.31.0.99",
     make: () => void execFileSync("bridge", ["-n", lab.ns("node1"), "fdb", "replace", vtepMac(lab.ns("node2")), "dev", "flatnet.1", "dst", "172.31.0.99", "self", "permanent"]),
@@ -119,7 +67,7 @@ catalogue("vxlan", "fn-tx-v-", (lab) => [
 ]);
 
 // auto: node1 and node3 share segment 0 (host-gw between them), node2 is on segment 1 behind the router.
-catalogue("auto", "fn-tx-a-", (lab) => [
+labCatalogue("auto", "fn-tx-a-", 1, (lab) => [
   {
     name: "net.ipv4.ip_forward=0 on the router",
     inject: () => void inNetns(lab.ns("router"), "sysctl", ["-qw", "net.ipv4.ip_forward=0"]),

@@ -77,7 +77,7 @@ export async function gatherEvidence(netns: string, queries: readonly RouteQuery
           f.mac === undefined || f.ifname === undefined ? [] : [{ mac: f.mac, dev: f.ifname, ...pick(f, ["dst", "master", "state"]) }],
         )
       : [],
-    links: ((links ?? []) as { ifname?: string; operstate?: string; flags?: string[]; mtu?: number; address?: string; master?: string; linkinfo?: { info_kind?: string } }[]).flatMap((l) => {
+    links: ((links ?? []) as { ifname?: string; operstate?: string; flags?: string[]; mtu?: number; address?: string; master?: string; linkinfo?: { info_kind?: string; info_slave_data?: { isolated?: boolean } } }[]).flatMap((l) => {
       if (l.ifname === undefined) return [];
       const node = options.portNodes?.get(l.ifname);
       return [{
@@ -88,6 +88,7 @@ export async function gatherEvidence(netns: string, queries: readonly RouteQuery
         ...(l.address === undefined ? {} : { mac: l.address }),
         ...(l.master === undefined ? {} : { master: l.master }),
         ...(l.linkinfo?.info_kind === undefined ? {} : { kind: l.linkinfo.info_kind }),
+        ...(l.linkinfo?.info_slave_data?.isolated === true ? { isolated: true } : {}),
         ...(node === undefined ? {} : { node }),
       }];
     }),
@@ -133,8 +134,8 @@ async function readNetfilter(netns: string, errors: string[]): Promise<{ rules: 
   return combineNetfilter({ rules: parseNftRuleset(document), policies: parseNftChainPolicies(document) }, iptables);
 }
 
-// One process for every sysctl the tracer reads (rp_filter of each device included).
-const SYSCTL_PATTERN = "^net\\.ipv4\\.ip_forward$|^net\\.ipv6\\.conf\\.all\\.forwarding$|^net\\.ipv4\\.conf\\..*\\.rp_filter$|^net\\.bridge\\.bridge-nf-call-iptables$|^net\\.netfilter\\.nf_conntrack_(udp|tcp)_timeout";
+// One process for every sysctl the tracer reads (rp_filter and forwarding of each device included).
+const SYSCTL_PATTERN = "^net\\.ipv4\\.ip_forward$|^net\\.ipv6\\.conf\\.all\\.forwarding$|^net\\.ipv4\\.conf\\..*\\.(rp_filter|forwarding)$|^net\\.bridge\\.bridge-nf-call-iptables$|^net\\.netfilter\\.nf_conntrack_(udp|tcp)_timeout";
 
 async function readSysctls(netns: string, errors: string[]): Promise<NodeEvidence["sysctls"]> {
   const out: NodeEvidence["sysctls"] = { rpFilter: {} };
@@ -148,7 +149,9 @@ async function readSysctls(netns: string, errors: string[]): Promise<NodeEvidenc
     if (match === null) continue;
     const [, key, value] = match as unknown as [string, string, string];
     const rp = /^net\.ipv4\.conf\.(.+)\.rp_filter$/.exec(key);
+    const fwd = /^net\.ipv4\.conf\.(.+)\.forwarding$/.exec(key);
     if (rp !== null) out.rpFilter[rp[1] as string] = Number(value);
+    else if (fwd !== null) (out.deviceForwarding ??= {})[fwd[1] as string] = Number(value);
     else if (key === "net.ipv4.ip_forward") out.ipForward = Number(value);
     else if (key === "net.ipv6.conf.all.forwarding") out.ip6Forward = Number(value);
     else if (key === "net.bridge.bridge-nf-call-iptables") out.bridgeNfCallIptables = Number(value);

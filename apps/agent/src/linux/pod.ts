@@ -1,4 +1,4 @@
-import { ipFamilyOf, isIp, POD_BRIDGE, safeParseInterfaceAddress, safeParseInterfaceName } from "@flatnet/core";
+import { HOST_VETH_PREFIX, ipFamilyOf, isIp, POD_BRIDGE, safeParseInterfaceAddress, safeParseInterfaceName } from "@flatnet/core";
 import {
   type BatchFailure,
   KernelCommandError,
@@ -17,7 +17,7 @@ import { setSysctls } from "./sysctl.ts";
 
 export { POD_BRIDGE };
 /** Host-side veth names start with this; flatnet owns every link so named. */
-export const HOST_VETH_PREFIX = "fnv";
+export { HOST_VETH_PREFIX };
 
 /** `fnv` + 8 hex digits of SHA-256(containerId NUL ifName): stable across retries, 11 characters (IFNAMSIZ is 16). */
 export function hostVethName(containerId: string, ifName: string): string {

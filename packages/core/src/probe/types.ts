@@ -195,6 +195,7 @@ export interface Diagnosis {
     | "neighbour-table-full"
     | "mtu-below-pod-mtu"
     | "snat-rule"
+    | "dnat-rule"
     | "conntrack-nat"
     | "drop-rule"
     | "agent-unreachable"
@@ -209,6 +210,8 @@ export interface Diagnosis {
     | "link-down"
     | "neighbour-failed"
     | "wrong-fdb"
+    | "pod-port-detached"
+    | "bridge-port-isolated"
     | "responder-down"
     | "route-lookup-failed"
     | "unexplained";

@@ -1,5 +1,5 @@
 export * from "./types.ts";
-export { bridgeGateway, POD_BRIDGE } from "./bridge.ts";
+export { bridgeGateway, HOST_VETH_PREFIX, POD_BRIDGE } from "./bridge.ts";
 export { safeParseMac, safeParseVtepMac, vtepMacFor } from "./vtep-mac.ts";
 export { computeNodeNetwork, SKIP_CODES } from "./compute.ts";
 export { clearParseCache } from "./parse-cache.ts";

@@ -76,6 +76,8 @@ export const linkEvidenceSchema = z.object({
   mac: z.string().optional(),
   master: z.string().optional(),
   kind: z.string().optional(),
+  /** A bridge port in isolated mode (`bridge link set dev PORT isolated on`): it forwards no frames to other isolated ports. */
+  isolated: z.boolean().optional(),
   /** The node a port of an underlay bridge leads to, when the gatherer knows it (the lab does). */
   node: z.string().optional(),
 });
@@ -109,6 +111,8 @@ export const nodeEvidenceSchema = z.object({
     ip6Forward: z.number().optional(),
     /** `net.ipv4.conf.<dev>.rp_filter`, including `all` and `default`. */
     rpFilter: z.record(z.string(), z.number()),
+    /** `net.ipv4.conf.<dev>.forwarding`: a device that does not forward drops what arrives on it for elsewhere. */
+    deviceForwarding: z.record(z.string(), z.number()).optional(),
     bridgeNfCallIptables: z.number().optional(),
     /** `net.netfilter.nf_conntrack_{udp,tcp}_timeout*` by their last name part, to age conntrack entries. */
     conntrackTimeouts: z.record(z.string(), z.number()).optional(),

@@ -96,6 +96,8 @@ describe("tracePair: the first finding names the object, the place and the fix",
       "route-lookup-failed", "node-2", "node-2: `ip route get 10.244.1.2 from 10.244.2.2 iif fn-br0` answers No route to host", undefined],
     ["forwarding off on node-2", (e) => { n2(e).sysctls.ipForward = 0; fail(n2(e), 0, "No route to host"); },
       "forwarding-disabled", "node-2", "node-2: net.ipv4.ip_forward is 0, so node-2 does not forward 10.244.1.2 -> 10.244.2.2", "sysctl -w net.ipv4.ip_forward=1"],
+    ["forwarding off on node-2's arrival device only (net.ipv4.conf.eth0.forwarding=0)", (e) => { n2(e).sysctls.deviceForwarding = { all: 1, eth0: 0, "fn-br0": 1 }; fail(n2(e), 0, "No route to host"); },
+      "forwarding-disabled", "node-2", "node-2: net.ipv4.conf.eth0.forwarding is 0, so node-2 does not forward 10.244.1.2 -> 10.244.2.2 arriving on eth0", "sysctl -w net.ipv4.conf.eth0.forwarding=1"],
     ["rp_filter on node-2 with the way back by another device", (e) => {
       n2(e).sysctls.rpFilter.all = 1;
       n2(e).routes[1]!.dev = "eth1"; // the way back leaves by a second link
@@ -138,6 +140,16 @@ describe("tracePair: the first finding names the object, the place and the fix",
     ]);
   });
 
+  it("a node's underlay device MTU below the pod MTU, when large packets are lost", () => {
+    const evidence = healthy();
+    n1(evidence).links[0]!.mtu = 1280;
+    expect(tracePair(failed(pair(), ["tcp-unreachable"]), states, evidence, nodeIps).findings).toEqual([]);
+    const findings = tracePair(failed(pair(), ["mtu-udp-blackhole"]), states, evidence, nodeIps).findings;
+    expect(findings.map((f) => [f.code, f.node, f.message, f.fix])).toEqual([
+      ["mtu-below-pod-mtu", "node-1", "node-1: eth0 has MTU 1280, below the pod MTU 1500: full-size pod packets through it are lost", "ip link set eth0 mtu 1500"],
+    ]);
+  });
+
   it("a FORWARD policy with an accept rule for the pair is not the cause", () => {
     const evidence = healthy();
     const filter = parseIptablesSave("*filter\n:FORWARD DROP [0:0]\n-A FORWARD -s 10.244.0.0/16 -d 10.244.0.0/16 -j ACCEPT\nCOMMIT\n", "iptables-nft");
@@ -153,6 +165,63 @@ describe("tracePair: the first finding names the object, the place and the fix",
     const local = pair("pod-1-0", "node-1", "10.244.1.2", "pod-1-1", "node-1", "10.244.1.3");
     n1(evidence).lookups.push({ query: { dst: "10.244.1.3", from: "10.244.1.2", iifOf: "10.244.1.2" }, iif: "fn-br0", route: { dst: "10.244.1.3", dev: "fn-br0" } });
     expect(tracePair(failed(local), states, evidence, nodeIps).findings.map((f) => f.code)).toEqual(codes);
+  });
+
+  it("same-node pods behind two isolated ports of the pod bridge", () => {
+    const evidence = healthy();
+    const local = pair("pod-1-0", "node-1", "10.244.1.2", "pod-1-1", "node-1", "10.244.1.3");
+    n1(evidence).lookups.push({ query: { dst: "10.244.1.3", from: "10.244.1.2", iifOf: "10.244.1.2" }, iif: "fn-br0", route: { dst: "10.244.1.3", dev: "fn-br0" } });
+    n1(evidence).links.push({ name: "fnv0000000a", state: "UP", mtu: 1500, master: "fn-br0" }, { name: "fnv0000000b", state: "UP", mtu: 1500, master: "fn-br0" });
+    expect(tracePair(failed(local), states, evidence, nodeIps).findings).toEqual([]);
+    for (const link of n1(evidence).links.filter((l) => l.name.startsWith("fnv"))) link.isolated = true;
+    expect(tracePair(failed(local), states, evidence, nodeIps).findings.map((f) => [f.code, f.node, f.message, f.fix])).toEqual([[
+      "bridge-port-isolated", "node-1",
+      "node-1: ports fnv0000000a, fnv0000000b of fn-br0 are isolated: the bridge forwards no frames between isolated ports, so pods behind them cannot reach each other (10.244.1.2 -> 10.244.1.3)",
+      "bridge link set dev fnv0000000a isolated off; bridge link set dev fnv0000000b isolated off",
+    ]]);
+  });
+
+  it.each<[string, Mutate, string, string]>([
+    ["a pod veth detached from the pod bridge", (e) => {
+      n2(e).links.push({ name: "fnv00000002", state: "UP", mtu: 1500, kind: "veth" });
+      n2(e).neighbours.push({ ip: "10.244.2.2", mac: "02:00:00:00:00:22", dev: "fn-br0", state: ["STALE"] });
+    }, "node-2: pod veth fnv00000002 is not a port of fn-br0 (no master), so the pod behind it is cut off: nothing answers ARP for 10.244.2.2 (10.244.1.2 -> 10.244.2.2)",
+      "ip link set fnv00000002 master fn-br0"],
+    ["a pod's neighbour entry pinned to a MAC no bridge port has", (e) => {
+      n2(e).neighbours.push({ ip: "10.244.2.2", mac: "02:00:00:00:00:42", dev: "fn-br0", state: ["PERMANENT"] });
+      n2(e).fdb.push({ mac: "02:00:00:00:00:22", dev: "fnv00000002", master: "fn-br0" });
+    }, "node-2: neighbour 10.244.2.2 on fn-br0 is pinned to 02:00:00:00:00:42 (PERMANENT), a MAC no port of fn-br0 has: 10.244.1.2 -> 10.244.2.2 goes nowhere",
+      "ip neigh del 10.244.2.2 dev fn-br0"],
+  ])("%s", (_name, mutate, message, fix) => {
+    const evidence = healthy();
+    const [first] = tracePair(failed(), states, evidence, nodeIps).findings;
+    expect(first).toBeUndefined();
+    mutate(evidence);
+    const [found] = tracePair(failed(), states, evidence, nodeIps).findings;
+    expect([found?.node, found?.message, found?.fix]).toEqual(["node-2", message, fix]);
+  });
+
+  it("a detached veth is not named for a pod whose MAC its bridge port still holds", () => {
+    const evidence = healthy();
+    n2(evidence).links.push({ name: "fnv00000009", state: "UP", mtu: 1500, kind: "veth" });
+    n2(evidence).neighbours.push({ ip: "10.244.2.2", mac: "02:00:00:00:00:22", dev: "fn-br0", state: ["REACHABLE"] });
+    n2(evidence).fdb.push({ mac: "02:00:00:00:00:22", dev: "fnv00000002", master: "fn-br0" });
+    expect(tracePair(failed(), states, evidence, nodeIps).findings).toEqual([]);
+  });
+
+  it("a pod's permanent neighbour entry with the MAC its bridge port learned is no cause", () => {
+    const evidence = healthy();
+    n2(evidence).neighbours.push({ ip: "10.244.2.2", mac: "02:00:00:00:00:22", dev: "fn-br0", state: ["PERMANENT"] });
+    n2(evidence).fdb.push({ mac: "02:00:00:00:00:22", dev: "fnv00000002", master: "fn-br0" });
+    expect(tracePair(failed(), states, evidence, nodeIps).findings).toEqual([]);
+  });
+
+  it("a refused connection through a DNAT rule names the rule, not the responder", () => {
+    const evidence = healthy();
+    n2(evidence).firewall.push(...parseIptablesSave("*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -d 10.244.2.2/32 -p tcp -m tcp --dport 7471 -j DNAT --to-destination 10.244.2.2:7499\nCOMMIT\n", "iptables-nft").rules);
+    const findings = tracePair(failed(pair(), ["tcp-unreachable", "udp-unreachable"], "tcp: connect ECONNREFUSED 10.244.2.2:7471"), states, evidence, nodeIps).findings;
+    expect(findings.map((f) => [f.code, f.node, f.fix])).toEqual([["dnat-rule", "node-2", "iptables-nft -t nat -D PREROUTING 1"]]);
+    expect(findings[0]!.message).toContain("node-2 rewrites the destination of 10.244.1.2 -> 10.244.2.2:7471");
   });
 
   it("a refused connection names the stopped responder", () => {

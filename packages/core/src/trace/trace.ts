@@ -1,4 +1,5 @@
 import { asHostCidr } from "../cidr/cidr.ts";
+import { HOST_VETH_PREFIX, POD_BRIDGE } from "../routes/bridge.ts";
 import { FLATNET_ROUTE_PROTOCOL } from "../routes/types.ts";
 import { cidrIncludes, probeAddressFamily, unmapAddress } from "../probe/address.ts";
 import { diagnosePair, ruleLocation, type NodeProbeState } from "../probe/diagnose.ts";
@@ -28,7 +29,7 @@ const FLATNET_PROTOCOL = String(FLATNET_ROUTE_PROTOCOL);
 // Findings that name one object (a rule, a route, an FDB entry) come before those naming a setting or a state,
 // and those before symptoms another finding may cause (a next hop that does not answer, a failed lookup).
 const RANK: Record<string, number> = {
-  "drop-rule": 0, "snat-rule": 0, "blackhole-route": 0, "policy-rule": 0, "foreign-route": 0, "wrong-fdb": 0, "missing-fdb": 0, "stale-vtep-mac": 0,
+  "drop-rule": 0, "snat-rule": 0, "dnat-rule": 0, "blackhole-route": 0, "policy-rule": 0, "foreign-route": 0, "wrong-fdb": 0, "missing-fdb": 0, "pod-port-detached": 0, "bridge-port-isolated": 0, "stale-neighbour": 0, "stale-vtep-mac": 0,
   "responder-down": 0, "agent-unreachable": 0,
   "forwarding-disabled": 1, "conntrack-nat": 1, "rp-filter": 1, "chain-policy-drop": 1, "link-down": 1, "mtu-below-pod-mtu": 1,
   "neighbour-failed": 2, "route-lookup-failed": 3,
@@ -167,6 +168,8 @@ export function tracePair(
       for (const f of checkHop(e, plan, lookup, pair.family, dataPath || mtuProblem)) add(hop, f);
       if (dataPath || mtuProblem) for (const f of checkVxlan(e, plan, lookup, evidence)) add(hop, f);
       if (dataPath) for (const f of checkPolicies(e, plan, pair)) add(hop, f);
+      if (mtuProblem) for (const f of checkHopMtu(e, lookup, states)) add(hop, f);
+      if (dataPath) for (const f of checkPodBridge(e, plan, lookup)) add(hop, f);
       if (plan.direction === "forward" && options.probeSeconds !== undefined) for (const f of checkConntrack(e, plan, pair, options.probeSeconds)) add(hop, f);
     }
     // The underlay sits between the source node's forward hop and the destination node's (and back).
@@ -203,8 +206,23 @@ export function tracePair(
     }
   }
 
-  // A refused connection crossed the whole path: what is missing is the process that should answer.
+  // A refused connection crossed the whole path: what is missing is the process that should answer, unless a
+  // DNAT rule on the way sent the packet to another address or port than the responder's.
   if (dataPath && /ECONNREFUSED/.test(result.error ?? "")) {
+    for (const node of new Set([pair.src.node, pair.dst.node])) {
+      for (const rule of evidence.get(node)?.firewall ?? []) {
+        if (rule.action !== "dnat" || !ruleMatches(rule, pair.src.ip, pair.dst.ip)) continue;
+        add(undefined, {
+          code: "dnat-rule",
+          node,
+          message: `${node} rewrites the destination of ${unmapAddress(pair.src.ip)} -> ${unmapAddress(pair.dst.ip)}:${pair.dst.port}${rule.to ? ` to ${rule.to}` : ""} (${ruleLocation(rule)}): the connection is refused there, not by ${pair.dst.pod}`,
+          ...(rule.fix === undefined ? {} : { fix: rule.fix }),
+          details: { rule },
+        });
+      }
+    }
+  }
+  if (dataPath && /ECONNREFUSED/.test(result.error ?? "") && !findings.some((f) => f.code === "dnat-rule")) {
     const where = `${unmapAddress(pair.dst.ip)}:${pair.dst.port}`;
     const agentError = states.get(pair.dst.node)?.error;
     add(undefined, pair.dst.kind === "node"
@@ -270,6 +288,10 @@ function checkHop(e: NodeEvidence, plan: HopPlan, lookup: RouteLookup, family: "
     const key = family === "IPv4" ? "net.ipv4.ip_forward" : "net.ipv6.conf.all.forwarding";
     if (plan.forwarded && forward === 0) {
       out.push({ code: "forwarding-disabled", node: e.node, message: `${e.node}: ${key} is 0, so ${e.node} does not forward ${flow}`, fix: `sysctl -w ${key}=1`, details: { sysctl: key } });
+    } else if (plan.forwarded && family === "IPv4" && iif !== undefined && e.sysctls.deviceForwarding?.[iif] === 0) {
+      // ip_forward is on, but the arrival device's own switch is off: the kernel refuses to forward what it receives.
+      const device = `net.ipv4.conf.${iif}.forwarding`;
+      out.push({ code: "forwarding-disabled", node: e.node, message: `${e.node}: ${device} is 0, so ${e.node} does not forward ${flow} arriving on ${iif}`, fix: `sysctl -w ${device}=1`, details: { sysctl: device } });
     }
     if (chosen?.rule !== undefined && chosen.rule.action !== undefined && BAD_ROUTE_TYPES.has(chosen.rule.action)) {
       const r = chosen.rule;
@@ -427,6 +449,79 @@ function checkUnderlay(u: NodeEvidence, pair: ProbePair, states: ReadonlyMap<str
     }
   }
   return out;
+}
+
+/**
+ * A hop that delivers to a pod through the pod bridge: a pod veth that is no port of the bridge, two isolated ports
+ * (the bridge forwards nothing between them), or the pod's neighbour entry pinned to a MAC no bridge port has.
+ */
+function checkPodBridge(e: NodeEvidence, plan: HopPlan, lookup: RouteLookup): Diagnosis[] {
+  if (lookup.route?.dev !== POD_BRIDGE) return [];
+  const out: Diagnosis[] = [];
+  const { src, dst } = plan.packet;
+  const flow = `${src} -> ${dst}`;
+  const neighbour = e.neighbours.find((n) => n.dev === POD_BRIDGE && sameIp(n.ip, dst));
+  const onBridge = (mac: string | undefined): boolean => mac !== undefined && e.fdb.some((f) => f.mac.toLowerCase() === mac.toLowerCase() && (f.master === POD_BRIDGE || f.dev === POD_BRIDGE));
+  // No answer to ARP, or an answer whose MAC no port of the bridge holds any more (a detached port's entries go with it).
+  const unanswered = neighbour === undefined || neighbour.state.some((s) => s === "FAILED" || s === "INCOMPLETE") || !onBridge(neighbour.mac);
+  const vethsOff = e.links.filter((l) => l.name.startsWith(HOST_VETH_PREFIX) && l.master === undefined);
+  if (unanswered && vethsOff.length > 0) {
+    const names = vethsOff.map((l) => l.name);
+    out.push({
+      code: "pod-port-detached",
+      node: e.node,
+      message: `${e.node}: pod veth ${names.join(", ")} is not a port of ${POD_BRIDGE} (no master), so the pod behind it is cut off: nothing answers ARP for ${dst} (${flow})`,
+      fix: names.map((n) => `ip link set ${n} master ${POD_BRIDGE}`).join("; "),
+      details: { links: vethsOff },
+    });
+  }
+  const isolated = e.links.filter((l) => l.master === POD_BRIDGE && l.isolated === true);
+  if (plan.query.iif === POD_BRIDGE || lookup.iif === POD_BRIDGE) {
+    if (isolated.length >= 2) {
+      const names = isolated.map((l) => l.name);
+      out.push({
+        code: "bridge-port-isolated",
+        node: e.node,
+        message: `${e.node}: ports ${names.join(", ")} of ${POD_BRIDGE} are isolated: the bridge forwards no frames between isolated ports, so pods behind them cannot reach each other (${flow})`,
+        fix: names.map((n) => `bridge link set dev ${n} isolated off`).join("; "),
+        details: { links: isolated },
+      });
+    }
+  }
+  const pinned = neighbour !== undefined && neighbour.mac !== undefined && neighbour.state.some((s) => s === "PERMANENT" || s === "NOARP");
+  if (pinned && vethsOff.length === 0 && !onBridge(neighbour.mac)) {
+    out.push({
+      code: "stale-neighbour",
+      node: e.node,
+      message: `${e.node}: neighbour ${dst} on ${POD_BRIDGE} is pinned to ${neighbour.mac} (${neighbour.state.join(" ")}), a MAC no port of ${POD_BRIDGE} has: ${flow} goes nowhere`,
+      fix: `ip neigh del ${dst} dev ${POD_BRIDGE}`,
+      details: { neighbour },
+    });
+  }
+  return out;
+}
+
+/**
+ * A node device the packet arrives on or leaves by with an MTU below the pod MTU: a full-size pod packet is
+ * larger than the device takes (received frames over the MTU are dropped, without ICMP). The largest pod MTU of
+ * the nodes: an agent derives its own from its underlay device, so a shrunken device lowers its node's figure too.
+ */
+function checkHopMtu(e: NodeEvidence, lookup: RouteLookup, states: ReadonlyMap<string, NodeProbeState>): Diagnosis[] {
+  const mtus = [...states.values()].flatMap((s) => (s.podMtu === undefined ? [] : [s.podMtu]));
+  if (mtus.length === 0) return [];
+  const podMtu = Math.max(...mtus);
+  const devices = [...new Set([lookup.iif ?? lookup.query.iif, lookup.route?.dev].filter((d): d is string => d !== undefined))];
+  return devices.flatMap((name) => {
+    const link = e.links.find((l) => l.name === name);
+    if (link === undefined || link.mtu >= podMtu) return [];
+    return [{
+      code: "mtu-below-pod-mtu",
+      node: e.node,
+      message: `${e.node}: ${name} has MTU ${link.mtu}, below the pod MTU ${podMtu}: full-size pod packets through it are lost`,
+      fix: `ip link set ${name} mtu ${podMtu}`,
+      details: { link, need: podMtu },
+    }];
+  });
 }
 
 /**
