@@ -1,34 +1,13 @@
 // The import guard (scripts/check-deps.mjs, rules in .dependency-cruiser.cjs): on the repo, and on fixture trees
 // that break one rule each.
-import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { guardScript, repo } from "./guard-fixture.ts";
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const script = join(repo, "scripts", "check-deps.mjs");
-let root: string | undefined;
-
-function tree(files: Record<string, string>): string {
-  root = mkdtempSync(join(tmpdir(), "fn-deps-"));
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), text);
-  }
-  return root;
-}
-
-function guard(dir: string): { status: number | null; stdout: string } {
-  const result = spawnSync(process.execPath, [script, dir], { encoding: "utf8" });
+const { tree, guard: run } = guardScript("check-deps.mjs");
+const guard = (dir: string) => {
+  const result = run(dir);
   return { status: result.status, stdout: result.stdout + result.stderr };
-}
-
-afterEach(() => {
-  if (root !== undefined) rmSync(root, { recursive: true, force: true });
-  root = undefined;
-});
+};
 
 describe("scripts/check-deps.mjs", () => {
   it("passes the repository as it is: no file or folder cycle, no layer broken", () => {

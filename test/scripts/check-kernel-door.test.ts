@@ -1,33 +1,8 @@
 // The guard that keeps the kernel behind apps/agent/src/linux/: run on a fixture tree it builds, and on the repo.
-import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { guardScript, repo } from "./guard-fixture.ts";
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const script = join(repo, "scripts", "check-kernel-door.mjs");
-let root: string | undefined;
-
-function tree(files: Record<string, string>): string {
-  root = mkdtempSync(join(tmpdir(), "fn-k1-door-"));
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), text);
-  }
-  return root;
-}
-
-function guard(dir: string): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [script, dir], { encoding: "utf8" });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-afterEach(() => {
-  if (root !== undefined) rmSync(root, { recursive: true, force: true });
-  root = undefined;
-});
+const { tree, guard } = guardScript("check-kernel-door.mjs");
 
 describe("scripts/check-kernel-door.mjs", () => {
   it("passes the repository as it is", () => {
