@@ -141,10 +141,16 @@ export async function findFrame(page: Page, selector: string, timeoutMs: number)
   }
 }
 
-/** Runs a command from the palette by its title (F1, type, the row appears, Enter). */
+/**
+ * Runs a command from the palette by its title (F1, the title into the palette's own input, the row appears, Enter
+ * on that input). Writing to the input, not to whatever has the keyboard, keeps a focus change in the workbench
+ * (a view finishing its layout) from taking the typed title.
+ */
 export async function runCommand(page: Page, title: string): Promise<void> {
   await page.keyboard.press("F1");
-  await page.keyboard.type(title);
+  const input = page.locator(".quick-input-widget .quick-input-box input");
+  await input.waitFor({ state: "visible", timeout: 10_000 });
+  await input.fill(`>${title}`);
   await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ timeout: 10_000 });
-  await page.keyboard.press("Enter");
+  await input.press("Enter");
 }
