@@ -25,8 +25,8 @@ step "import guard (dependency-cruiser)" node scripts/check-deps.mjs
 step "kernel door guard" node scripts/check-kernel-door.mjs
 step "unit tests on Node (turbo: core, agent, vscode)" \
   env FLATNET_COUNTS_DIR="$PWD/$out" npx turbo run test --concurrency=1 --continue --output-logs=full
-step "core tests on Bun" npm run -s -w @flatnet/core test:bun
-step "core tests on Deno" npm run -s -w @flatnet/core test:deno
+step "core tests on Bun" env FLATNET_COUNTS_DIR="$PWD/$out" npm run -s -w @flatnet/core test:bun
+step "core tests on Deno" env FLATNET_COUNTS_DIR="$PWD/$out" npm run -s -w @flatnet/core test:deno
 # The image of deploy/Dockerfile, built here from a Debian base made with mmdebstrap (no registry), runs its CLI;
 # built before test/, whose lab-deploy tests run the DaemonSet from it.
 step "image (npm run image) runs flatnet help" \
