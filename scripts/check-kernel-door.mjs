@@ -18,11 +18,6 @@ const RULES = [
 // A netlink module other than the door's own (linux/netlink.ts, reached by its relative path).
 const NETLINK_IMPORT = /\b(?:from|import)\s*\(?\s*["']([^"']*netlink[^"']*)["']/;
 
-// Breaches in files that other work moves behind the door; listed so the guard holds from now on for everything
-// else. Each entry is reported as pending; remove it once its file passes (a stale entry is reported too).
-const PENDING = new Set([
-]);
-
 function* sources(dir) {
   const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const entry of entries) {
@@ -54,7 +49,6 @@ export function findBreaches(text, path) {
 function main() {
   const apps = join(root, "apps");
   const breaches = [];
-  const pendingSeen = new Set();
   for (const app of readdirSync(apps, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     if (!app.isDirectory()) continue;
     let files;
@@ -68,15 +62,8 @@ function main() {
       if (rel.startsWith(DOOR)) continue;
       const found = findBreaches(readFileSync(file, "utf8"), file);
       const name = rel.split(sep).join("/");
-      if (found.length > 0 && PENDING.has(name)) {
-        pendingSeen.add(name);
-        continue;
-      }
       for (const b of found) breaches.push(`${name}:${b.line}: ${b.rule}: ${b.text}`);
     }
-  }
-  for (const name of PENDING) {
-    console.log(pendingSeen.has(name) ? `pending (to move behind apps/agent/src/linux/): ${name}` : `stale pending entry (passes now; remove it): ${name}`);
   }
   if (breaches.length > 0) {
     console.error(`The kernel is behind one door: only apps/agent/src/linux/ may spawn ip, bridge, nft, iptables*, conntrack, sysctl or use netlink (add a function there and call it).`);

@@ -4,16 +4,16 @@ import { mkdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promi
 import { request } from "node:http";
 import { dirname, join, resolve } from "node:path";
 import { attachNamespace, globalAddresses, setSysctls } from "../linux/index.ts";
-import { DEFAULT_PROBE_PORT, formatCidr, nthSubnet, parseCidr, type LabAgent, type LabNode, type LabPod } from "@flatnet/core";
+import { formatCidr, nthSubnet, parseCidr, type LabAgent, type LabNode, type LabPod } from "@flatnet/core";
 import { nodeProbeSocket } from "../probe/node-responder.ts";
 import { agentPaths } from "./agent-process.ts";
 import { containerRun, type DeployImage, type DeployManifests, type DeployNode, type HttpProbe, loadDeployManifests } from "./deploy-manifest.ts";
 import { exportImage, inNodeHost, nodeHostPodman, nodeRunRoot, prepareVolumes, runInitContainer, startNodeHost, type NodeHost } from "./deploy-node.ts";
 import { LabError } from "./errors.ts";
 import { run } from "./exec.ts";
-import { buildPodImage, ENTRY_PATH, POD_IMAGE, RESPONDER_PATH } from "./pod-image.ts";
+import { buildPodImage, POD_IMAGE } from "./pod-image.ts";
 import { podImageDir, responderSocket, type PodSlot } from "./names.ts";
-import { PODMAN_NETWORK } from "./podman.ts";
+import { podRunArgs } from "./podman.ts";
 import { isRecordedProcessAlive } from "./supervisor.ts";
 import { waitFor } from "../wait.ts";
 
@@ -159,9 +159,7 @@ export async function startDeployedPods(stateDir: string, node: LabNode, pods: r
   await mkdir(probeDir, { recursive: true });
   return Promise.all(
     pods.map(async (pod) => {
-      const responder = ["--pod", pod.name, "--node", node.name, "--port", String(DEFAULT_PROBE_PORT), "--control-socket", responderSocket(stateDir, pod.name)];
-      const where = [...node.podCidrs.flatMap((cidr) => ["--node-pod-cidr", cidr]), ...node.underlayIps.flatMap((ip) => ["--node-ip", ip])];
-      const containerId = (await podman(["run", "-d", "--name", pod.name, "--network", PODMAN_NETWORK, "-v", `${image.responder}:${RESPONDER_PATH}:ro`, "-v", `${probeDir}:${probeDir}`, POD_IMAGE, ENTRY_PATH, ...responder, ...where])).stdout.trim();
+      const containerId = (await podman(podRunArgs(stateDir, node, pod, image))).stdout.trim();
       // podman's pid is the node's (its own PID namespace): find the process on this machine by its netns inode.
       const pid = (await podman(["inspect", "--format", "{{.State.Pid}}", containerId])).stdout.trim();
       const inode = (await inNodeHost(host, "stat", ["-L", "-c", "%i", `/proc/${pid}/ns/net`])).stdout.trim();

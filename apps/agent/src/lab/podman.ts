@@ -50,6 +50,23 @@ export function nodePodman(stateDir: string, node: Pick<LabNode, "name" | "netns
 }
 
 /**
+ * `podman run` of one lab pod: the pod image running the probe responder, on the flatnet network, its control socket
+ * in the lab's probe directory (bind-mounted at the same path, so the probe engine reaches it).
+ */
+export function podRunArgs(stateDir: string, node: LabNode, pod: PodSlot, image: PodImage): string[] {
+  const probeDir = dirname(responderSocket(stateDir, "-"));
+  const responder = [
+    "--pod", pod.name,
+    "--node", node.name,
+    "--port", String(DEFAULT_PROBE_PORT),
+    "--control-socket", responderSocket(stateDir, pod.name),
+    ...node.podCidrs.flatMap((cidr) => ["--node-pod-cidr", cidr]),
+    ...node.underlayIps.flatMap((ip) => ["--node-ip", ip]),
+  ];
+  return ["run", "-d", "--name", pod.name, "--network", PODMAN_NETWORK, "-v", `${image.responder}:${RESPONDER_PATH}:ro`, "-v", `${probeDir}:${probeDir}`, POD_IMAGE, ENTRY_PATH, ...responder];
+}
+
+/**
  * Starts each pod as a container of the node's podman through the installed conflist, running the probe responder;
  * the container's network namespace is then named `pod.netns` (`ip netns attach`), so `lab check` and the rest see
  * a podman pod as they see any lab pod.
@@ -66,16 +83,7 @@ export async function startPodmanPods(stateDir: string, node: LabNode, install: 
   await mkdir(probeDir, { recursive: true });
   return Promise.all(
     pods.map(async (pod) => {
-      const responderArgs = [
-        "--pod", pod.name,
-        "--node", node.name,
-        "--port", String(DEFAULT_PROBE_PORT),
-        "--control-socket", responderSocket(stateDir, pod.name),
-        ...node.podCidrs.flatMap((cidr) => ["--node-pod-cidr", cidr]),
-        ...node.underlayIps.flatMap((ip) => ["--node-ip", ip]),
-      ];
-      const runArgs = ["run", "-d", "--name", pod.name, "--network", PODMAN_NETWORK, "-v", `${image.responder}:${RESPONDER_PATH}:ro`, "-v", `${probeDir}:${probeDir}`, POD_IMAGE, ENTRY_PATH, ...responderArgs];
-      const containerId = (await nodePodman(stateDir, node, runArgs)).stdout.trim();
+      const containerId = (await nodePodman(stateDir, node, podRunArgs(stateDir, node, pod, image))).stdout.trim();
       const { stdout } = await nodePodman(stateDir, node, ["inspect", "--format", "{{.State.Pid}}", containerId]);
       const pid = Number(stdout.trim());
       if (!Number.isInteger(pid) || pid <= 0) throw new LabError("ERR_LAB_RUNTIME", `podman container ${pod.name} on ${node.name} is not running (pid "${stdout.trim()}")`);

@@ -12,7 +12,7 @@ import {
   type RouteQuery,
 } from "@flatnet/core";
 import { listConntrack } from "./conntrack.ts";
-import { execInNetns, parseJsonStream, plainKernelMessage, runBatch, runCommand } from "./exec.ts";
+import { parseJsonStream, plainKernelMessage, readInNetns, runBatch, runCommand } from "./exec.ts";
 
 // Read-only evidence of one namespace for the path tracer: one `ip -batch` for the tables and the route
 // queries' arrival devices, one for the queries, and one process per netfilter tool. Nothing is ever written.
@@ -115,13 +115,8 @@ async function ipBatchRaw(netns: string, lines: readonly string[]): Promise<{ va
 async function readNetfilter(netns: string, errors: string[]): Promise<{ rules: NodeEvidence["firewall"]; policies: NodeEvidence["policies"] }> {
   const target = { name: netns };
   const [nft, ...saves] = await Promise.all([
-    execInNetns(target, "nft", ["-j", "list", "ruleset"]).catch((error: Error) => ({ exitCode: 127, stdout: "", stderr: error.message })),
-    ...(["iptables-nft", "iptables-legacy"] as const).map((flavour) =>
-      execInNetns(target, `${flavour}-save`, ["-c"]).then(
-        (r) => ({ flavour, r }),
-        (error: Error) => ({ flavour, r: { exitCode: 127, stdout: "", stderr: error.message } }),
-      ),
-    ),
+    readInNetns(target, "nft", ["-j", "list", "ruleset"]),
+    ...(["iptables-nft", "iptables-legacy"] as const).map(async (flavour) => ({ flavour, r: await readInNetns(target, `${flavour}-save`, ["-c"]) })),
   ]);
   let document: unknown = {};
   if (nft.exitCode !== 0) errors.push(`nft -j list ruleset: ${nft.stderr.trim() || `exit ${nft.exitCode}`}`);
@@ -139,7 +134,7 @@ const SYSCTL_PATTERN = "^net\\.ipv4\\.ip_forward$|^net\\.ipv6\\.conf\\.all\\.for
 
 async function readSysctls(netns: string, errors: string[]): Promise<NodeEvidence["sysctls"]> {
   const out: NodeEvidence["sysctls"] = { rpFilter: {} };
-  const result = await execInNetns({ name: netns }, "sysctl", ["-a", "-r", SYSCTL_PATTERN]).catch((error: Error) => ({ exitCode: 127, stdout: "", stderr: error.message }));
+  const result = await readInNetns({ name: netns }, "sysctl", ["-a", "-r", SYSCTL_PATTERN]);
   if (result.exitCode !== 0 && result.stdout === "") {
     errors.push(`sysctl: ${result.stderr.trim() || `exit ${result.exitCode}`}`);
     return out;

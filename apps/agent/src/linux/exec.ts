@@ -190,6 +190,11 @@ export function execInNetns(target: NetnsTarget, file: string, args: readonly st
   return runCommand("nsenter", [`--net=${target.path}`, "--", file, ...args], input);
 }
 
+/** As execInNetns, for read-only evidence: a tool that cannot be started (not installed) is exit 127 with the reason. */
+export function readInNetns(target: NetnsTarget, file: string, args: readonly string[]): Promise<CommandResult> {
+  return execInNetns(target, file, args).catch((error: Error) => ({ exitCode: 127, stdout: "", stderr: error.message }));
+}
+
 /** A network namespace named in /run/netns, or a path to one (/proc/PID/ns/net, a bind mount). */
 export type NetnsTarget = { name: string } | { path: string };
 
