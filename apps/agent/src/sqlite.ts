@@ -35,14 +35,11 @@ export interface OpenOptions {
 /** Opens (creating) a SQLite database in WAL mode with the given durability (default NORMAL). */
 export function openSqlite(path: string, options: OpenOptions = {}): SqlDatabase {
   const busyTimeoutMs = options.busyTimeoutMs ?? 60_000;
-  if (options.readOnly === true) {
-    const db = new DatabaseSync(path, { readOnly: true });
-    db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
-    return wrap(db, busyTimeoutMs);
-  }
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const db = new DatabaseSync(path);
+  const readOnly = options.readOnly === true;
+  if (!readOnly) mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const db = new DatabaseSync(path, { readOnly });
   db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+  if (readOnly) return wrap(db, busyTimeoutMs);
   // Switching a new database to WAL (and reading a WAL another process is recovering) can answer SQLITE_BUSY at once,
   // without SQLite's busy handler: seen as "database is locked" when 60 plugin processes open a fresh database at once.
   retryBusy(() => db.exec("PRAGMA journal_mode = WAL"), busyTimeoutMs);

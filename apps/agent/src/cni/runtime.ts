@@ -108,10 +108,8 @@ export function loadConflist(install: CniInstall): Conflist {
   return JSON.parse(readFileSync(join(install.confDir, first), "utf8")) as Conflist;
 }
 
-function executorOptions(install: CniInstall, env?: Record<string, string>): ExecutorOptions {
-  const options: ExecutorOptions = { binDirs: [install.binDir, "/usr/lib/cni", "/opt/cni/bin"], cacheDir: install.cacheDir, nodeNetns: install.nodeNetns };
-  if (env !== undefined) options.env = env;
-  return options;
+function executorOptions(install: CniInstall): ExecutorOptions {
+  return { binDirs: [install.binDir, "/usr/lib/cni", "/opt/cni/bin"], cacheDir: install.cacheDir, nodeNetns: install.nodeNetns };
 }
 
 export interface PodCniRef {
@@ -128,14 +126,10 @@ export interface CniAddResult {
   result: Record<string, unknown>;
 }
 
-function runtimeConf(pod: PodCniRef): RuntimeConf {
-  return { containerId: pod.containerId, netns: pod.netns, ifName: pod.ifName ?? "eth0" };
-}
-
 /** Attaches a pod as a runtime would: runs the installed conflist's ADD; on failure runs DEL (SPEC: clean up) and throws. */
 export async function cniAdd(install: CniInstall, pod: PodCniRef): Promise<CniAddResult> {
   const list = loadConflist(install);
-  const rt = runtimeConf(pod);
+  const rt: RuntimeConf = { containerId: pod.containerId, netns: pod.netns, ifName: pod.ifName ?? "eth0" };
   try {
     const result = await addNetworkList(list, rt, executorOptions(install));
     const ips = (result.ips ?? []) as { address: string; gateway?: string }[];

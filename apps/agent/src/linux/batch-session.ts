@@ -202,12 +202,11 @@ export class NetnsBatchSessions {
    */
   readonly run: BatchRunner = async (tool, lines) => {
     const session = this.sessions[tool];
+    const result = await session.run(lines);
     if (changesLinks(lines)) {
-      const result = await session.run(lines);
       this.sessions[tool === "ip" ? "bridge" : "ip"].retireChild();
       return result;
     }
-    const result = await session.run(lines);
     // ENODEV: what a line naming a device gets from a child whose name -> ifindex cache went stale (or the device is gone).
     if (result.exitCode === 0 || classifyKernelMessage(result.stderr) !== "ENODEV") return result;
     return session.run(lines); // the refusal retired the child: this runs in a new one

@@ -13,6 +13,7 @@ import {
 } from "@flatnet/core";
 import { listConntrack } from "./conntrack.ts";
 import { parseJsonStream, plainKernelMessage, readInNetns, runBatch, runCommand } from "./exec.ts";
+import type { IpRouteJson } from "./read.ts";
 
 // Read-only evidence of one namespace for the path tracer: one `ip -batch` for the tables and the route
 // queries' arrival devices, one for the queries, and one process per netfilter tool. Nothing is ever written.
@@ -24,8 +25,6 @@ export interface GatherOptions {
   /** The node each port of an underlay bridge leads to (the lab knows its own wiring). */
   portNodes?: ReadonlyMap<string, string>;
 }
-
-interface IpRoute { type?: string; dst?: string; gateway?: string; dev?: string; prefsrc?: string; table?: string; protocol?: string; metric?: number; flags?: string[] }
 
 /** Gather the evidence of `netns`, answering `queries` (`ip route get`, as each packet arrives there). */
 export async function gatherEvidence(netns: string, queries: readonly RouteQuery[], options: GatherOptions): Promise<NodeEvidence> {
@@ -42,7 +41,7 @@ export async function gatherEvidence(netns: string, queries: readonly RouteQuery
   ]);
   if (conntrack.exitCode !== 0) errors.push(`conntrack -L: ${conntrack.stderr.trim() || `exit ${conntrack.exitCode}`}`);
   const [routes, rules, links, neighbours, ...arrivalRoutes] = first;
-  const arrivalDev = new Map(arrivals.map((a, i) => [a, (arrivalRoutes[i]?.[0] as IpRoute | undefined)?.dev]));
+  const arrivalDev = new Map(arrivals.map((a, i) => [a, (arrivalRoutes[i]?.[0] as IpRouteJson | undefined)?.dev]));
 
   const resolved = queries.map((q) => ({ query: q, iif: q.iif ?? (q.iifOf === undefined ? undefined : arrivalDev.get(q.iifOf)) }));
   const lines = resolved.map(({ query, iif }) => ["route get", query.dst, query.from ? `from ${query.from}` : "", iif ? `iif ${iif}` : "", query.mark !== undefined ? `mark ${query.mark}` : ""].filter(Boolean).join(" "));
@@ -54,7 +53,7 @@ export async function gatherEvidence(netns: string, queries: readonly RouteQuery
     const failure = answers.failures.get(i + 1);
     if (failure !== undefined) lookup.error = plainKernelMessage(failure);
     else {
-      const r = ((answers.values[next++] as IpRoute[] | undefined) ?? [])[0] ?? {};
+      const r = ((answers.values[next++] as IpRouteJson[] | undefined) ?? [])[0] ?? {};
       lookup.route = pick(r, ["type", "dst", "gateway", "dev", "prefsrc", "table"]);
     }
     return lookup;
@@ -64,7 +63,7 @@ export async function gatherEvidence(netns: string, queries: readonly RouteQuery
     node: options.node,
     role: options.role ?? "node",
     lookups,
-    routes: ((routes ?? []) as IpRoute[]).flatMap((r) => (r.dst === undefined ? [] : [toRouteEntry(r)])),
+    routes: ((routes ?? []) as IpRouteJson[]).flatMap((r) => (r.dst === undefined ? [] : [toRouteEntry(r)])),
     policyRules: [...toPolicyRules(rules ?? [], "IPv4"), ...toPolicyRules(rules6.exitCode === 0 ? (JSON.parse(rules6.stdout || "[]") as unknown[]) : [], "IPv6")],
     firewall: netfilter.rules,
     ...(conntrack.exitCode === 0 ? { conntrack: parseConntrack(conntrack.stdout) } : {}),
@@ -155,11 +154,10 @@ async function readSysctls(netns: string, errors: string[]): Promise<NodeEvidenc
   return out;
 }
 
-function toRouteEntry(r: IpRoute): RouteEntry {
+function toRouteEntry(r: IpRouteJson): RouteEntry {
   const v6 = (r.gateway ?? r.prefsrc ?? "").includes(":");
   const dst = r.dst === "default" ? (v6 ? "::/0" : "0.0.0.0/0") : (r.dst as string);
-  const entry: RouteEntry = { dst, ...pick(r, ["type", "gateway", "dev", "protocol", "table", "metric", "flags"]) };
-  return entry;
+  return { dst, ...pick(r, ["type", "gateway", "dev", "protocol", "table", "metric", "flags"]) };
 }
 
 function toPolicyRules(rules: unknown[], family: "IPv4" | "IPv6"): PolicyRule[] {

@@ -1,5 +1,6 @@
 import { canonicalCidr, FLATNET_ROUTE_PROTOCOL } from "@flatnet/core";
 import { assertNetnsName, runCommand } from "./exec.ts";
+import { withPrefix } from "./read.ts";
 
 interface RouteJson {
   dst: string;
@@ -18,7 +19,7 @@ async function readFlatnetRoutes(netns: string, family: "-4" | "-6", tableAll: b
 /** Destinations of the routes flatnet programmed in a namespace's main table (both families), canonical CIDR strings. */
 export async function flatnetRouteDestinations(netns: string): Promise<string[]> {
   const read = async (family: "-4" | "-6"): Promise<string[]> =>
-    (await readFlatnetRoutes(netns, family, false)).map((route) => canonicalCidr(route.dst.includes("/") ? route.dst : `${route.dst}/${family === "-4" ? 32 : 128}`));
+    (await readFlatnetRoutes(netns, family, false)).map((route) => canonicalCidr(withPrefix(route.dst)));
   return [...(await read("-4")), ...(await read("-6"))];
 }
 

@@ -1,7 +1,7 @@
 import { constants } from "node:os";
 import { POD_BRIDGE, safeParseIp } from "@flatnet/core";
 import { KernelError, type KernelErrorCode, type NetnsTarget } from "./exec.ts";
-import { type AttachedPod, hostVethName, type PodAttachment, type PodLink, type PodLinkSpec, type PodRef } from "./pod.ts";
+import { type AttachedPod, attachedPod, hex, hostVethName, type PodAttachment, type PodLink, type PodLinkSpec, type PodRef } from "./pod.ts";
 
 // ADD's two kernel steps (pod.ts createPodLink + configurePodLink) done with rtnetlink from the CNI worker itself
 // instead of two `ip` processes: the same requests `ip` sends, on a NETLINK_ROUTE socket opened inside the target
@@ -134,7 +134,7 @@ export function ipBytes(ip: string): { family: number; bytes: Buffer } {
 
 function macOf(attrs: Map<number, Buffer>): string {
   const raw = attrs.get(IFLA_ADDRESS);
-  return raw === undefined ? "" : [...raw].map((b) => b.toString(16).padStart(2, "0")).join(":");
+  return raw === undefined ? "" : hex(raw, ":");
 }
 
 // ---- the socket ----
@@ -186,6 +186,14 @@ class RtSocket {
     if (reply.error === ENODEV) return undefined;
     if (reply.error !== undefined && reply.error !== 0) throw netlinkError(reply.error, `link show ${name}`);
     return reply.link;
+  }
+
+  /** Deletes the link named `name`; false when there is none. */
+  deleteLink(name: string): boolean {
+    const link = this.link(name);
+    if (link === undefined) return false;
+    this.change(new Message(RTM_DELLINK, NLM_F_ACK).header(ifinfomsg(link.index, 0, 0)), `link del ${name}`);
+    return true;
   }
 
   close(): void {
@@ -274,16 +282,13 @@ export async function createNetlinkPodOps(): Promise<NetlinkPodOps | undefined> 
   };
   const deleteHost = (nodeNetns: string, name: string) => {
     try {
-      withSocket(`/run/netns/${nodeNetns}`, (sock) => {
-        const link = sock.link(name);
-        if (link !== undefined) sock.change(new Message(RTM_DELLINK, NLM_F_ACK).header(ifinfomsg(link.index, 0, 0)), `link del ${name}`);
-      });
+      withSocket(`/run/netns/${nodeNetns}`, (sock) => sock.deleteLink(name));
     } catch {
       // best effort, as pod.ts's deleteLink on a failed ADD: DEL and GC sweep what is left
     }
   };
 
-  const createLink = (spec: PodLinkSpec): PodLink => {
+  const createLink = async (spec: PodLinkSpec): Promise<PodLink> => {
     const hostIfName = hostVethName(spec.containerId, spec.ifName);
     const bridge = spec.bridge ?? POD_BRIDGE;
     const podNs = openNs(nsPath(spec.podNetns));
@@ -306,8 +311,7 @@ export async function createNetlinkPodOps(): Promise<NetlinkPodOps | undefined> 
         } catch (error) {
           if (!(error instanceof KernelError && error.code === "EEXIST")) throw error;
           // A retried ADD: drop our own leftover host veth (its peer goes with it) and try once more, as pod.ts does.
-          const stale = sock.link(hostIfName);
-          if (stale !== undefined) sock.change(new Message(RTM_DELLINK, NLM_F_ACK).header(ifinfomsg(stale.index, 0, 0)), `link del ${hostIfName}`);
+          sock.deleteLink(hostIfName);
           sock.change(add(), `link add ${hostIfName}`);
         }
         const host = sock.link(hostIfName);
@@ -318,7 +322,7 @@ export async function createNetlinkPodOps(): Promise<NetlinkPodOps | undefined> 
     }
   };
 
-  const configureLink = (spec: PodAttachment, link: PodLink): AttachedPod => {
+  const configureLink = async (spec: PodAttachment, link: PodLink): Promise<AttachedPod> => {
     try {
       const podMac = withSocket(nsPath(spec.podNetns), (sock) => {
         const up = (name: string) => {
@@ -351,26 +355,23 @@ export async function createNetlinkPodOps(): Promise<NetlinkPodOps | undefined> 
         }
         return macOf(pod.attrs);
       });
-      return { hostIfName: link.hostIfName, hostMac: link.hostMac, podIfName: spec.ifName, podMac, mtu: spec.mtu, addresses: [...spec.addresses], gateways: [...spec.gateways] };
+      return attachedPod(spec, link, podMac);
     } catch (error) {
       deleteHost(spec.nodeNetns, link.hostIfName);
       throw error;
     }
   };
 
-  const detach = (ref: PodRef): { removed: boolean } => {
+  const detach = async (ref: PodRef): Promise<{ removed: boolean }> => {
     const name = hostVethName(ref.containerId, ref.ifName);
     try {
       return withSocket(`/run/netns/${ref.nodeNetns}`, (sock) => {
-        const link = sock.link(name);
-        if (link === undefined) return { removed: false };
         try {
-          sock.change(new Message(RTM_DELLINK, NLM_F_ACK).header(ifinfomsg(link.index, 0, 0)), `link del ${name}`);
+          return { removed: sock.deleteLink(name) };
         } catch (error) {
           if (error instanceof KernelError && error.code === "ENODEV") return { removed: false }; // a concurrent DEL won
           throw error;
         }
-        return { removed: true };
       });
     } catch (error) {
       if (error instanceof KernelError && error.code === "ENONS") return { removed: false }; // the node namespace is gone: nothing to remove
@@ -378,9 +379,5 @@ export async function createNetlinkPodOps(): Promise<NetlinkPodOps | undefined> 
     }
   };
 
-  return {
-    createLink: async (spec) => createLink(spec),
-    configureLink: async (spec, link) => configureLink(spec, link),
-    detach: async (ref) => detach(ref),
-  };
+  return { createLink, configureLink, detach };
 }

@@ -17,17 +17,19 @@ export async function listNamespaces(): Promise<string[]> {
 }
 
 /** Adds empty named namespaces in one `ip -batch` process. */
-export async function addNamespaces(names: readonly string[]): Promise<void> {
-  if (names.length === 0) return;
-  names.forEach(assertNetnsName);
-  await ip(["-batch", "-"], names.map((name) => `netns add ${name}`).join("\n") + "\n");
+export function addNamespaces(names: readonly string[]): Promise<void> {
+  return namespaceBatch("add", names);
 }
 
 /** Deletes named namespaces in one `ip -batch` process (their links, routes and veth peers go with them). */
-export async function removeNamespaces(names: readonly string[]): Promise<void> {
+export function removeNamespaces(names: readonly string[]): Promise<void> {
+  return namespaceBatch("del", names);
+}
+
+async function namespaceBatch(verb: "add" | "del", names: readonly string[]): Promise<void> {
   if (names.length === 0) return;
   names.forEach(assertNetnsName);
-  await ip(["-batch", "-"], names.map((name) => `netns del ${name}`).join("\n") + "\n");
+  await ip(["-batch", "-"], names.map((name) => `netns ${verb} ${name}`).join("\n") + "\n");
 }
 
 /** PIDs of processes living in a namespace (`ip netns pids`); none when it is not there. */

@@ -6,18 +6,17 @@ import {
   assertNetnsName,
   execInNetns,
   failureCode,
+  ipBatch,
   netnsArgument,
   parseBatchFailures,
   parseJsonStream,
   runBatch,
   runCommand,
 } from "./exec.ts";
-import { routeDestination } from "./read.ts";
+import { linkAddresses, type IpLinkJson, type IpRouteJson, routeDestination } from "./read.ts";
 import { setSysctls } from "./sysctl.ts";
 
 export { POD_BRIDGE };
-/** Host-side veth names start with this; flatnet owns every link so named. */
-export { HOST_VETH_PREFIX };
 
 /** `fnv` + 8 hex digits of SHA-256(containerId NUL ifName): stable across retries, 11 characters (IFNAMSIZ is 16). */
 export function hostVethName(containerId: string, ifName: string): string {
@@ -28,7 +27,7 @@ export function hostVethName(containerId: string, ifName: string): string {
 export function stableMac(seed: string): string {
   const bytes = sha256(seed).subarray(0, 6);
   bytes[0] = ((bytes[0] ?? 0) | 0x02) & 0xfe;
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(":");
+  return hex(bytes, ":");
 }
 
 interface BunHasher { update(data: string): BunHasher; digest(): Uint8Array }
@@ -42,8 +41,9 @@ function sha256(text: string): Uint8Array {
   return createHash("sha256").update(text).digest();
 }
 
-function hex(bytes: Uint8Array): string {
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+/** Bytes as two lowercase hex digits each, joined by `separator` (":" for a MAC). */
+export function hex(bytes: Uint8Array, separator = ""): string {
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join(separator);
 }
 
 export interface BridgeSpec {
@@ -64,16 +64,6 @@ export interface BridgeState {
   changed: boolean;
 }
 
-interface LinkJson {
-  ifname?: string;
-  address?: string;
-  mtu?: number;
-  flags?: string[];
-  addr_info?: { family?: string; local?: string; prefixlen?: number; scope?: string }[];
-}
-
-interface RouteJson { dst?: string; gateway?: string; dev?: string; table?: string; type?: string }
-
 /** Ensures the node bridge exists, is up, has the pod MTU and exactly the given gateway addresses (others are removed). */
 export async function ensureBridge(netns: string, spec: BridgeSpec): Promise<BridgeState> {
   const name = spec.name ?? POD_BRIDGE;
@@ -93,13 +83,10 @@ export async function ensureBridge(netns: string, spec: BridgeSpec): Promise<Bri
     await setSysctls(netns, { [`net/ipv6/conf/${name}/accept_dad`]: "0" }, { ignoreMissing: true });
   }
   if (current === undefined || current.mtu !== spec.mtu || !(current.flags ?? []).includes("UP")) lines.push(`link set ${name} mtu ${spec.mtu} up`);
-  const have = globalAddresses(current);
+  const have = linkAddresses(current);
   for (const address of have) if (!spec.gateways.includes(address)) lines.push(`addr del ${address} dev ${name}`);
   for (const gateway of spec.gateways) if (!have.includes(gateway)) lines.push(addrAdd(gateway, name, "replace"));
-  if (lines.length > 0) {
-    const result = await runBatch("ip", netns, lines);
-    if (result.exitCode !== 0) throw new KernelCommandError(["ip", "-n", netns, "-batch", "-"], result.exitCode, result.stderr, result.failures);
-  }
+  await ipBatch(netns, lines);
   const mac = current?.address ?? stableMac(`${netns}/${name}`);
   return { name, mac, mtu: spec.mtu, addresses: [...spec.gateways], changed: lines.length > 0 };
 }
@@ -169,7 +156,7 @@ export async function createPodLink(spec: PodLinkSpec): Promise<PodLink> {
     if (node.failures[0]?.line !== 1) await deleteLink(spec.nodeNetns, hostIfName);
     throw new KernelCommandError(["ip", "-n", spec.nodeNetns, "-batch", "-"], node.exitCode, node.stderr, node.failures);
   }
-  const hostLink = (parseJsonStream(node.stdout)[0] as LinkJson[] | undefined)?.[0];
+  const hostLink = (parseJsonStream(node.stdout)[0] as IpLinkJson[] | undefined)?.[0];
   return { hostIfName, hostMac: hostLink?.address ?? "" };
 }
 
@@ -188,16 +175,13 @@ export async function configurePodLink(spec: PodAttachment, link: PodLink): Prom
     await deleteLink(spec.nodeNetns, link.hostIfName);
     throw new KernelCommandError(pod.argv, pod.exitCode, pod.stderr, pod.failures);
   }
-  const podLink = (parseJsonStream(pod.stdout)[0] as LinkJson[] | undefined)?.[0];
-  return {
-    hostIfName: link.hostIfName,
-    hostMac: link.hostMac,
-    podIfName: spec.ifName,
-    podMac: podLink?.address ?? "",
-    mtu: spec.mtu,
-    addresses: [...spec.addresses],
-    gateways: [...spec.gateways],
-  };
+  const podLink = (parseJsonStream(pod.stdout)[0] as IpLinkJson[] | undefined)?.[0];
+  return attachedPod(spec, link, podLink?.address ?? "");
+}
+
+/** What an attach reports: the link's host end, the pod end's MAC, and the spec's MTU, addresses and gateways. */
+export function attachedPod(spec: PodAttachment, link: PodLink, podMac: string): AttachedPod {
+  return { hostIfName: link.hostIfName, hostMac: link.hostMac, podIfName: spec.ifName, podMac, mtu: spec.mtu, addresses: [...spec.addresses], gateways: [...spec.gateways] };
 }
 
 export interface PodRef {
@@ -231,7 +215,7 @@ export async function inspectPod(podNetns: NetnsTarget, ifName: string): Promise
     if (code === "ENODEV" || code === "ENONS" || code === "ENOENT") return undefined;
     throw new KernelCommandError(result.argv, result.exitCode, result.stderr, result.failures);
   }
-  const [links = [], routes = []] = parseJsonStream(result.stdout) as [LinkJson[]?, RouteJson[]?];
+  const [links = [], routes = []] = parseJsonStream(result.stdout) as [IpLinkJson[]?, IpRouteJson[]?];
   const link = links[0];
   if (link === undefined) return undefined;
   return {
@@ -239,7 +223,7 @@ export async function inspectPod(podNetns: NetnsTarget, ifName: string): Promise
     mac: link.address ?? "",
     mtu: link.mtu ?? 0,
     up: (link.flags ?? []).includes("UP"),
-    addresses: globalAddresses(link),
+    addresses: linkAddresses(link),
     routes: routes
       .filter((r) => r.dev === ifName && (r.table === undefined || r.table === "main") && (r.type === undefined || r.type === "unicast"))
       .flatMap((r) => {
@@ -263,13 +247,13 @@ async function podBatch(target: NetnsTarget, lines: string[]): Promise<PodBatchR
   return { ...result, argv: ["nsenter", `--net=${target.path}`, "ip", "-batch", "-"], failures: parseBatchFailures(result.stderr, lines) };
 }
 
-async function readLink(target: NetnsTarget, name: string): Promise<LinkJson | undefined> {
+async function readLink(target: NetnsTarget, name: string): Promise<IpLinkJson | undefined> {
   const result = await podBatch(target, [`addr show dev ${name}`]);
   if (result.exitCode !== 0) {
     if (failureCode(result) === "ENODEV") return undefined;
     throw new KernelCommandError(result.argv, result.exitCode, result.stderr);
   }
-  return (parseJsonStream(result.stdout)[0] as LinkJson[] | undefined)?.[0];
+  return (parseJsonStream(result.stdout)[0] as IpLinkJson[] | undefined)?.[0];
 }
 
 /** Deletes a link; false when it (or the namespace) was already gone. */
@@ -301,12 +285,6 @@ export async function detachLink(netns: string, name: string): Promise<void> {
   await deleteLink(netns, name);
 }
 
-function globalAddresses(link: LinkJson | undefined): string[] {
-  return (link?.addr_info ?? [])
-    .filter((a) => a.scope === "global" && a.local !== undefined && a.prefixlen !== undefined)
-    .map((a) => `${a.local}/${a.prefixlen}`);
-}
-
 // IPv6 without DAD: the address is usable at once and a pod's first packet does not wait a second for it.
 function addrAdd(cidr: string, dev: string, verb: "add" | "replace"): string {
   return `addr ${verb} ${cidr} dev ${dev}${ipFamilyOf(cidr) === "IPv6" ? " nodad" : ""}`;
@@ -324,14 +302,10 @@ function validateLink(spec: PodLinkSpec): void {
 function validateAttachment(spec: PodAttachment): void {
   validateLink(spec);
   for (const a of spec.addresses) assertCidr(a, "pod address");
-  for (const g of spec.gateways) {
-    if (!isIp(g)) fail(`gateway "${g}" must be a bare IP address`);
-  }
+  for (const g of spec.gateways) if (!isIp(g)) fail(`gateway "${g}" must be a bare IP address`);
   const families = spec.addresses.map(ipFamilyOf);
   if (new Set(families).size !== families.length) fail(`pod addresses ${JSON.stringify(spec.addresses)} must have at most one per family`);
-  for (const g of spec.gateways) {
-    if (!families.includes(ipFamilyOf(g))) fail(`gateway "${g}" has no pod address of its family in ${JSON.stringify(spec.addresses)}`);
-  }
+  for (const g of spec.gateways) if (!families.includes(ipFamilyOf(g))) fail(`gateway "${g}" has no pod address of its family in ${JSON.stringify(spec.addresses)}`);
 }
 
 function assertIfName(ifName: string): void {

@@ -6,16 +6,17 @@ export interface ReadOptions {
   vxlanDevice?: string;
 }
 
-interface IpRouteJson { dst?: string; gateway?: string; dev?: string; table?: string; flags?: string[] }
+// What `ip -json` / `bridge -json` print, as far as flatnet reads it (linux/ reads every answer through these).
+export interface IpRouteJson { type?: string; dst?: string; gateway?: string; dev?: string; prefsrc?: string; table?: string; protocol?: string; metric?: number; flags?: string[] }
 interface IpNeighJson { dst?: string; dev?: string; lladdr?: string; state?: string[] }
 interface BridgeFdbJson { mac?: string; dst?: string; ifname?: string; state?: string }
-interface IpAddrInfoJson { family?: string; local?: string; prefixlen?: number; scope?: string }
 export interface IpLinkJson {
   ifname?: string;
   address?: string;
   mtu?: number;
+  flags?: string[];
   linkinfo?: { info_kind?: string; info_data?: { id?: number; local?: string; local6?: string; link?: string; port?: number } };
-  addr_info?: IpAddrInfoJson[];
+  addr_info?: { family?: string; local?: string; prefixlen?: number; scope?: string }[];
 }
 
 /**
@@ -93,8 +94,13 @@ export function toVxlanDevice(link: IpLinkJson, name: string): VxlanDevice {
     underlayDevice: data.link ?? "",
     mac: (link.address ?? "").toLowerCase(),
     mtu: link.mtu ?? 0,
-    addresses: (link.addr_info ?? [])
-      .filter((a) => a.scope === "global" && a.local !== undefined && a.prefixlen !== undefined)
-      .map((a) => `${a.local}/${a.prefixlen}`),
+    addresses: linkAddresses(link),
   };
+}
+
+/** A link's global-scope addresses with their prefix ("10.244.1.1/24"). */
+export function linkAddresses(link: IpLinkJson | undefined): string[] {
+  return (link?.addr_info ?? [])
+    .filter((a) => a.scope === "global" && a.local !== undefined && a.prefixlen !== undefined)
+    .map((a) => `${a.local}/${a.prefixlen}`);
 }

@@ -1,5 +1,6 @@
 import { cidrOf, formatCidr, ipFamilyOf, parseIp, safeParseIp } from "@flatnet/core";
 import { KernelCommandError, assertNetnsName, parseJsonStream, runBatch, runCommand } from "./exec.ts";
+import type { IpLinkJson, IpRouteJson } from "./read.ts";
 
 /** What the agent learns about its underlay interface, inside its own namespace. */
 export interface UnderlayInfo {
@@ -9,12 +10,6 @@ export interface UnderlayInfo {
   mtu: number;
   /** The L2 subnets of those addresses ("172.31.0.0/24"): peers inside one are reachable by host-gw. */
   subnets: string[];
-}
-
-interface AddrJson {
-  ifname?: string;
-  mtu?: number;
-  addr_info?: { family?: string; local?: string; prefixlen?: number; scope?: string; tentative?: boolean }[];
 }
 
 /**
@@ -27,7 +22,7 @@ export async function detectUnderlay(netns: string, device: string, preferred: s
     const reason = result.stderr.trim().split("\n")[0] ?? "";
     throw new UnderlayError(`underlay device "${device}" in namespace "${netns}" cannot be read: ${reason}`);
   }
-  const link = (parseJsonStream(result.stdout)[0] as AddrJson[] | undefined)?.[0];
+  const link = (parseJsonStream(result.stdout)[0] as IpLinkJson[] | undefined)?.[0];
   const addresses = (link?.addr_info ?? []).filter((a) => a.scope === "global" && a.local !== undefined && a.prefixlen !== undefined);
   const chosen: { local: string; prefixlen: number }[] = [];
   for (const want of preferred) {
@@ -119,16 +114,13 @@ export async function findUnderlayDevice(netns: string, choice: UnderlayChoice):
   );
 }
 
-interface LinkJson extends AddrJson {
-  dev?: string;
-}
-
-async function readJson(netns: string, args: readonly string[]): Promise<LinkJson[]> {
+// Links, addresses or routes: each answer reads the fields it asked for.
+async function readJson(netns: string, args: readonly string[]): Promise<(IpLinkJson & IpRouteJson)[]> {
   assertNetnsName(netns);
   const argv = ["-n", netns, "-json", ...args];
   const result = await runCommand("ip", argv);
   if (result.exitCode !== 0) throw new KernelCommandError(["ip", ...argv], result.exitCode, result.stderr);
-  return result.stdout.trim() === "" ? [] : (JSON.parse(result.stdout) as LinkJson[]);
+  return result.stdout.trim() === "" ? [] : (JSON.parse(result.stdout) as (IpLinkJson & IpRouteJson)[]);
 }
 
 function firstLine(error: KernelCommandError): string {
