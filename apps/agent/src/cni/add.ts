@@ -1,9 +1,9 @@
 import { KernelError } from "../linux/exec.ts";
 import { bridgeGateway, POD_BRIDGE } from "@flatnet/core";
 import type { AttachedPod, PodAttachment, PodLink, PodLinkSpec } from "../linux/pod.ts";
-import type { Allocation, IpamStore } from "../ipam-store/store.ts";
+import type { Allocation } from "../ipam-store/store.ts";
 import { CniCode, CniError } from "./errors.ts";
-import { type Invocation, openStore, podTarget, requireNodeNetns, resolveSubnet } from "./invocation.ts";
+import { type Invocation, podTarget, requireNodeNetns, resolveSubnet, withStore } from "./invocation.ts";
 import { type CniInterface, type CniIpConfig, type CniResult, type CniRoute, formatResult, parsePrevResult } from "./result.ts";
 
 /** A pending allocation older than this whose interface is gone is a crashed ADD's leftover (reaped before failing). */
@@ -25,9 +25,8 @@ export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> 
   const key = { containerId: env.containerId, ifName: env.ifName };
   const linkSpec: PodLinkSpec = { nodeNetns, podNetns: podTarget(netns), containerId: env.containerId, ifName: env.ifName, mtu: subnet.mtu, bridge: netconf.bridge };
   const removeLink = () => deps.pods.detach({ nodeNetns, containerId: env.containerId, ifName: env.ifName }).catch(() => undefined);
-  const store: IpamStore = openStore(inv);
-  deps.trace("store open");
-  try {
+  return withStore(inv, async (store) => {
+    deps.trace("store open");
     let allocated = store.allocate(key, subnet.pools);
     if (!allocated.success && allocated.error.code === "ERR_POOL_EXHAUSTED") {
       const reaped = await reapCrashedAdds(inv, nodeNetns, store.list().filter((a) => a.state === "pending"));
@@ -60,9 +59,7 @@ export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> 
     }
     deps.trace("committed");
     return formatResult(buildResult(inv, netns, attached, allocations, prev), netconf.cniVersion);
-  } finally {
-    store.close();
-  }
+  });
 }
 
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };

@@ -1,6 +1,6 @@
 import { canonicalIp, safeParseInterfaceAddress, formatInterfaceAddress } from "@flatnet/core";
 import { CniCode, CniError } from "./errors.ts";
-import { type Invocation, openStore, podTarget, requireNodeNetns, resolveSubnet } from "./invocation.ts";
+import { type Invocation, podTarget, requireNodeNetns, resolveSubnet, withStore } from "./invocation.ts";
 import { parsePrevResult } from "./result.ts";
 
 function mismatch(message: string): CniError {
@@ -28,13 +28,7 @@ export async function cmdCheck(inv: Invocation): Promise<void> {
   if (ips.length === 0) throw mismatch(`prevResult gives interface ${JSON.stringify(env.ifName)} no address`);
   const subnet = resolveSubnet(inv);
 
-  const store = openStore(inv);
-  let held: string[];
-  try {
-    held = store.get({ containerId: env.containerId, ifName: env.ifName }).map((a) => `${a.ip}/${a.prefix}`);
-  } finally {
-    store.close();
-  }
+  const held = await withStore(inv, (store) => store.get({ containerId: env.containerId, ifName: env.ifName }).map((a) => `${a.ip}/${a.prefix}`));
   for (const ip of ips) {
     if (!held.includes(canonicalAddress(ip.address))) {
       throw mismatch(`IPAM holds no reservation of ${ip.address} for container ${env.containerId} ${env.ifName} (it holds ${JSON.stringify(held)})`);

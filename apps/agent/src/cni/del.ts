@@ -1,5 +1,5 @@
 import { CniCode, CniError } from "./errors.ts";
-import { type Invocation, openStore, requireNodeNetns } from "./invocation.ts";
+import { type Invocation, requireNodeNetns, withStore } from "./invocation.ts";
 
 /**
  * DEL: remove the host veth (its pod end goes with it), then release the addresses. Idempotent and best-effort: an
@@ -15,11 +15,6 @@ export async function cmdDel(inv: Invocation): Promise<void> {
     throw new CniError(CniCode.TryAgainLater, `cannot remove the interface of container ${env.containerId}: ${(error as Error).message}`);
   }
   deps.trace("detached");
-  const store = openStore(inv);
-  try {
-    store.release({ containerId: env.containerId, ifName: env.ifName });
-  } finally {
-    store.close();
-  }
+  await withStore(inv, (store) => store.release({ containerId: env.containerId, ifName: env.ifName }));
   deps.trace("released");
 }

@@ -17,7 +17,6 @@ export const CniCode = {
   /** flatnet: CHECK found the attachment different from its ADD result. */
   CheckFailed: 102,
 } as const;
-export type CniCodeValue = (typeof CniCode)[keyof typeof CniCode];
 
 /** An error the plugin reports as CNI error JSON on stdout (`{cniVersion, code, msg, details}`) with a non-zero exit. */
 export class CniError extends Error {
@@ -33,11 +32,7 @@ export class CniError extends Error {
 
 /** The CNI error JSON for `error`; anything that is not a CniError is a bug and becomes a plugin failure without a stack. */
 export function toCniErrorJson(error: unknown, cniVersion: string): { cniVersion: string; code: number; msg: string; details?: string } {
-  if (error instanceof CniError) {
-    return error.details === undefined
-      ? { cniVersion, code: error.code, msg: error.message }
-      : { cniVersion, code: error.code, msg: error.message, details: error.details };
-  }
+  if (error instanceof CniError) return { cniVersion, code: error.code, msg: error.message, ...(error.details === undefined ? {} : { details: error.details }) };
   const message = error instanceof Error ? error.message : String(error);
   return { cniVersion, code: CniCode.IoFailure, msg: `flatnet internal error: ${message}` };
 }

@@ -1,6 +1,6 @@
 import { CniCode, CniError } from "./errors.ts";
 import { requireVersionAtLeast } from "./netconf.ts";
-import { type Invocation, openStore, requireNodeNetns, resolveSubnet } from "./invocation.ts";
+import { type Invocation, openStore, requireNodeNetns, resolveSubnet, withStore } from "./invocation.ts";
 
 /**
  * GC (1.1): release every allocation whose attachment is not in `cni.dev/valid-attachments`, then remove the host
@@ -14,21 +14,19 @@ export async function cmdGc(inv: Invocation): Promise<void> {
   if (netconf.validAttachments === undefined) {
     throw new CniError(CniCode.InvalidNetworkConfig, "GC needs cni.dev/valid-attachments (the list of attachments to keep)");
   }
-  const store = openStore(inv);
-  try {
-    store.gc(netconf.validAttachments);
+  const valid = netconf.validAttachments;
+  await withStore(inv, async (store) => {
+    store.gc(valid);
     deps.trace("gc released");
     // Veths first, then what to keep: ADD allocates before it creates its veth, so every veth listed here belongs to
     // an allocation already committed, which the read below sees (an in-flight ADD's veth is never swept).
     const listed = await deps.pods.listHostVeths(nodeNetns, netconf.bridge).catch(() => [] as string[]);
     deps.trace("gc listed veths");
     // Host veths to keep: the valid attachments' and those of allocations still held (an ADD in flight holds one).
-    const keep = new Set([...netconf.validAttachments, ...store.list()].map((a) => deps.pods.hostVethName(a.containerId, a.ifName)));
+    const keep = new Set([...valid, ...store.list()].map((a) => deps.pods.hostVethName(a.containerId, a.ifName)));
     // Sweep every other flatnet host veth on this network's bridge, including those a crashed ADD, DEL or GC left behind.
     for (const name of listed.filter((n) => !keep.has(n))) await deps.pods.detachLink(nodeNetns, name).catch(() => undefined);
-  } finally {
-    store.close();
-  }
+  });
 }
 
 /**

@@ -71,6 +71,16 @@ export function openStore(inv: Invocation): IpamStore {
   }
 }
 
+/** Runs `fn` with this network's IPAM database open (openStore) and closes it after, however `fn` ends. */
+export async function withStore<T>(inv: Invocation, fn: (store: IpamStore) => T | Promise<T>): Promise<T> {
+  const store = openStore(inv);
+  try {
+    return await fn(store);
+  } finally {
+    store.close();
+  }
+}
+
 /** CNI_NETNS as pod.ts addresses it: a /run/netns name when it is one (no nsenter needed), else the path. */
 export function podTarget(netns: string): NetnsTarget {
   const match = /^\/(?:var\/)?run\/netns\/([A-Za-z0-9][A-Za-z0-9_.-]*)$/.exec(netns);

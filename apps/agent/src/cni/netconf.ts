@@ -35,7 +35,6 @@ export const netconfSchema = z.looseObject({
   prevResult: z.optional(z.unknown()),
   "cni.dev/valid-attachments": z.optional(z.array(attachmentSchema)),
 });
-export type RawNetconf = z.infer<typeof netconfSchema>;
 
 /** What the agent writes for the plugin (`subnetFile`): the node's pod CIDRs and the backend's pod MTU. */
 export const subnetFileSchema = z.looseObject({
@@ -70,13 +69,7 @@ export interface NodeSubnet {
 }
 
 function describeIssues(error: z.core.$ZodError, what: string): string {
-  return error.issues
-    .slice(0, 3)
-    .map((issue) => {
-      const path = issue.path.length > 0 ? issue.path.join(".") : what;
-      return `${path}: ${issue.message}`;
-    })
-    .join("; ");
+  return error.issues.slice(0, 3).map((issue) => `${issue.path.length > 0 ? issue.path.join(".") : what}: ${issue.message}`).join("; ");
 }
 
 /** Parses stdin into a Netconf: error 6 for JSON that does not decode, 1 for an unknown cniVersion, 7 for a bad config. */

@@ -1,5 +1,6 @@
 import { IpamDamagedError } from "../ipam-store/store.ts";
 import { cmdAdd } from "./add.ts";
+import type { DelegatedResponse } from "./delegate.ts";
 import { cmdCheck } from "./check.ts";
 import { cmdDel } from "./del.ts";
 import { cmdGc, cmdStatus } from "./gc-status.ts";
@@ -9,16 +10,11 @@ import type { Invocation, PluginDeps } from "./invocation.ts";
 import { parseNetconf } from "./netconf.ts";
 import { isSupportedVersion, LATEST_CNI_VERSION, SUPPORTED_CNI_VERSIONS } from "./version.ts";
 
-export interface CniResponse {
-  exitCode: number;
-  stdout: string;
-}
-
 /**
  * Runs one CNI invocation: validates env and stdin, dispatches the command, and turns every failure into CNI error
  * JSON on stdout with a non-zero exit (never a stack trace).
  */
-export async function handleCni(env: Record<string, string | undefined>, stdin: string, deps: PluginDeps): Promise<CniResponse> {
+export async function handleCni(env: Record<string, string | undefined>, stdin: string, deps: PluginDeps): Promise<DelegatedResponse> {
   let cniVersion: string = LATEST_CNI_VERSION;
   try {
     const command = parseCniCommand(env);

@@ -1,20 +1,18 @@
 import { statSync } from "node:fs";
 import { IpamStore } from "../ipam-store/store.ts";
-import type { NetnsIdentity } from "./delegate.ts";
+import type { DelegatedResponse, NetnsIdentity } from "./delegate.ts";
 import { realDeps } from "./deps.ts";
 import type { PluginDeps, PodOps } from "./invocation.ts";
-import { type CniResponse, handleCni } from "./plugin.ts";
+import { handleCni } from "./plugin.ts";
 
 // The agent's side of the plugin's fast path (delegate.ts): the same handleCni the plugin process runs, kept warm in
 // the agent. Modules are loaded once and each IPAM database is opened once and kept open; the database stays the one
 // source of truth, shared with plugin processes that run the call themselves while the agent is away (SQLite's write
 // lock serialises both, exactly as between two plugin processes).
 
-/** Runs one CNI call ({CNI_* env, stdin}) as the plugin binary would; the answer is what it would print and exit with. */
-export type CniCallHandler = (env: Record<string, string>, stdin: string) => Promise<CniResponse>;
-
 export interface CniService {
-  handle: CniCallHandler;
+  /** Runs one CNI call ({CNI_* env, stdin}) as the plugin binary would; the answer is what it would print and exit with. */
+  handle(env: Record<string, string>, stdin: string): Promise<DelegatedResponse>;
   /** Closes the IPAM databases the service holds open. */
   close(): void;
 }

@@ -32,7 +32,7 @@ export async function gatherEvidence(netns: string, queries: readonly RouteQuery
   const arrivals = [...new Set(queries.flatMap((q) => (q.iifOf === undefined ? [] : [q.iifOf])))];
   const tableLines = ["route show table all", "rule show", "link show", "neigh show"];
   const [first, rules6, fdb, netfilter, sysctls, conntrack] = await Promise.all([
-    ipBatch(netns, [...tableLines, ...arrivals.map((a) => `route get ${a}`)]),
+    ipBatch(netns, [...tableLines, ...arrivals.map((a) => `route get ${a}`)]).then((batch) => batch.docs),
     runCommand("ip", ["-6", "-n", netns, "-j", "rule", "show"]),
     runCommand("bridge", ["-n", netns, "-j", "fdb", "show"]),
     readNetfilter(netns, errors),
@@ -45,17 +45,13 @@ export async function gatherEvidence(netns: string, queries: readonly RouteQuery
 
   const resolved = queries.map((q) => ({ query: q, iif: q.iif ?? (q.iifOf === undefined ? undefined : arrivalDev.get(q.iifOf)) }));
   const lines = resolved.map(({ query, iif }) => ["route get", query.dst, query.from ? `from ${query.from}` : "", iif ? `iif ${iif}` : "", query.mark !== undefined ? `mark ${query.mark}` : ""].filter(Boolean).join(" "));
-  const answers = lines.length === 0 ? { values: [], failures: new Map<number, string>() } : await ipBatchRaw(netns, lines);
-  let next = 0;
+  const answers = await ipBatch(netns, lines);
   const lookups: RouteLookup[] = resolved.map(({ query, iif }, i) => {
     const lookup: RouteLookup = { query };
     if (iif !== undefined && query.iif === undefined) lookup.iif = iif;
     const failure = answers.failures.get(i + 1);
     if (failure !== undefined) lookup.error = plainKernelMessage(failure);
-    else {
-      const r = ((answers.values[next++] as IpRouteJson[] | undefined) ?? [])[0] ?? {};
-      lookup.route = pick(r, ["type", "dst", "gateway", "dev", "prefsrc", "table"]);
-    }
+    else lookup.route = pick((answers.docs[i] as IpRouteJson[] | undefined)?.[0] ?? {}, ["type", "dst", "gateway", "dev", "prefsrc", "table"]);
     return lookup;
   });
 
@@ -94,21 +90,18 @@ export async function gatherEvidence(netns: string, queries: readonly RouteQuery
     sysctls,
     errors,
   };
-  if (answers.values.length < next) errors.push("ip route get answered fewer routes than asked");
+  if (answers.docs.some((doc, i) => doc === undefined && !answers.failures.has(i + 1))) errors.push("ip route get answered fewer routes than asked");
   return evidence;
 }
 
-/** `ip -json -details -force -batch`: one parsed document per line (undefined for a refused line). */
-async function ipBatch(netns: string, lines: readonly string[]): Promise<(unknown[] | undefined)[]> {
-  if (lines.length === 0) return [];
-  const { values, failures } = await ipBatchRaw(netns, lines);
-  let next = 0;
-  return lines.map((_, i) => (failures.has(i + 1) ? undefined : (values[next++] as unknown[] | undefined)));
-}
-
-async function ipBatchRaw(netns: string, lines: readonly string[]): Promise<{ values: unknown[]; failures: Map<number, string> }> {
+/** `ip -json -details -force -batch`: one parsed document per line (undefined for a refused or unanswered line), refusals by line. */
+async function ipBatch(netns: string, lines: readonly string[]): Promise<{ docs: (unknown[] | undefined)[]; failures: Map<number, string> }> {
+  if (lines.length === 0) return { docs: [], failures: new Map() };
   const result = await runBatch("ip", netns, lines, { json: true, details: true, force: true });
-  return { values: parseJsonStream(result.stdout), failures: new Map(result.failures.map((f) => [f.line, f.message])) };
+  const values = parseJsonStream(result.stdout);
+  const failures = new Map(result.failures.map((f) => [f.line, f.message]));
+  let next = 0;
+  return { docs: lines.map((_, i) => (failures.has(i + 1) ? undefined : (values[next++] as unknown[] | undefined))), failures };
 }
 
 async function readNetfilter(netns: string, errors: string[]): Promise<{ rules: NodeEvidence["firewall"]; policies: NodeEvidence["policies"] }> {

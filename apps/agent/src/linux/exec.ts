@@ -182,12 +182,9 @@ export async function ipBatch(netns: string, lines: readonly string[]): Promise<
 
 /** Runs `cmd args` inside a namespace given by name (`ip netns exec`) or by path (`nsenter --net=PATH`). */
 export function execInNetns(target: NetnsTarget, file: string, args: readonly string[], input?: string): Promise<CommandResult> {
-  if ("name" in target) {
-    assertNetnsName(target.name);
-    return runCommand("ip", ["netns", "exec", target.name, file, ...args], input);
-  }
-  assertNetnsPath(target.path);
-  return runCommand("nsenter", [`--net=${target.path}`, "--", file, ...args], input);
+  const netns = netnsArgument(target);
+  if ("name" in target) return runCommand("ip", ["netns", "exec", netns, file, ...args], input);
+  return runCommand("nsenter", [`--net=${netns}`, "--", file, ...args], input);
 }
 
 /** As execInNetns, for read-only evidence: a tool that cannot be started (not installed) is exit 127 with the reason. */

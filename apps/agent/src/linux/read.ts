@@ -34,14 +34,11 @@ export async function readKernelState(netns: string, options: ReadOptions = {}):
   if (ip.exitCode !== 0) throw new KernelCommandError(["ip", "-n", netns, "-batch", "-"], ip.exitCode, ip.stderr, ip.failures);
   const [links = [], routes = [], neighbours = []] = parseJsonStream(ip.stdout) as [IpLinkJson[]?, IpRouteJson[]?, IpNeighJson[]?];
   const link = links.find((l) => l.ifname === vxlanDevice);
-  let fdbEntries: BridgeFdbJson[] = [];
-  if (fdb.exitCode === 0) fdbEntries = (parseJsonStream(fdb.stdout)[0] as BridgeFdbJson[] | undefined) ?? [];
-  else if (link !== undefined) {
-    // The device may vanish between the two reads; anything else is a real failure.
-    if (failureCode(fdb) !== "ENODEV") {
-      throw new KernelCommandError(["bridge", "-n", netns, "fdb", "show", "dev", vxlanDevice], fdb.exitCode, fdb.stderr);
-    }
+  // The device may vanish between the two reads; anything else is a real failure.
+  if (fdb.exitCode !== 0 && link !== undefined && failureCode(fdb) !== "ENODEV") {
+    throw new KernelCommandError(["bridge", "-n", netns, "fdb", "show", "dev", vxlanDevice], fdb.exitCode, fdb.stderr);
   }
+  const fdbEntries = fdb.exitCode === 0 ? ((parseJsonStream(fdb.stdout)[0] as BridgeFdbJson[] | undefined) ?? []) : [];
   const state: KernelState = {
     routes: routes.flatMap((r) => toRoute(r)),
     neighbours: link === undefined ? [] : neighbours.flatMap((n) => toNeighbour(n, vxlanDevice)),
