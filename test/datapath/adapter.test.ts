@@ -8,10 +8,13 @@ import {
   vtepMacFor,
 } from "@flatnet/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KernelCommandError, applyKernelPlan, cleanupNode, ensureMasquerade, hasMasquerade, readKernelState } from "../../apps/agent/src/linux/index.ts";
+import { KernelCommandError, NFT_TABLE, applyKernelPlan, cleanupNode, ensureMasquerade, execInNetns, readKernelState } from "../../apps/agent/src/linux/index.ts";
 import { createNode, deleteNetns, ipJson, sh, skipReason } from "./netns.ts";
 
 const NS = "fn-ta-adapter";
+
+/** Whether flatnet's nftables table exists in `netns`. */
+const hasMasquerade = async (netns: string): Promise<boolean> => (await execInNetns({ name: netns }, "nft", ["list", "table", "inet", NFT_TABLE])).exitCode === 0;
 
 const cluster = (backend: string, peers = 3): ClusterSnapshot => ({
   clusterCidrs: ["10.244.0.0/16", "fd00:10:244::/56"],

@@ -43,7 +43,7 @@ export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> 
     const spec: PodAttachment = { ...linkSpec, addresses: allocations.map((a) => `${a.ip}/${a.prefix}`), gateways: allocations.map((a) => a.gateway) };
     let attached: AttachedPod;
     try {
-      const link = await linkWithBridge(inv, linkSpec, await settle(deps.pods.createLink(linkSpec)), allocations);
+      const link = await linkWithBridge(inv, linkSpec, allocations);
       deps.trace("link created");
       attached = await deps.pods.configureLink(spec, link);
     } catch (error) {
@@ -62,15 +62,13 @@ export async function cmdAdd(inv: Invocation): Promise<Record<string, unknown>> 
   });
 }
 
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-function settle<T>(promise: Promise<T>): Promise<Settled<T>> {
-  return promise.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
-}
-
 // The node bridge is the agent's to create; if it is not there yet, create it from the allocated gateways and retry once.
-async function linkWithBridge(inv: Invocation, spec: PodLinkSpec, first: Settled<PodLink>, allocations: Allocation[]): Promise<PodLink> {
-  if (first.ok) return first.value;
-  if (!(first.error instanceof KernelError && first.error.code === "ENODEV")) throw first.error;
+async function linkWithBridge(inv: Invocation, spec: PodLinkSpec, allocations: Allocation[]): Promise<PodLink> {
+  try {
+    return await inv.deps.pods.createLink(spec);
+  } catch (error) {
+    if (!(error instanceof KernelError && error.code === "ENODEV")) throw error;
+  }
   const bridge = spec.bridge ?? POD_BRIDGE;
   const gateways = allocations.map((a) => bridgeGateway(a.pool));
   try {

@@ -59,13 +59,8 @@ async function run(): Promise<number> {
   if (outcome.kind === "lost" && command === "ADD") {
     // The agent went away mid-ADD: it may have allocated or attached. Answer "try again"; the runtime's DEL (which
     // falls back to in-process work while the agent is down) and the retried ADD converge, as after a plugin crash.
-    let cniVersion = "1.1.0";
-    try {
-      const v = (JSON.parse(stdin) as { cniVersion?: unknown }).cniVersion;
-      if (typeof v === "string") cniVersion = v;
-    } catch {
-      // agentSocketOf parsed it already
-    }
+    const requested = (JSON.parse(stdin) as { cniVersion?: unknown }).cniVersion; // JSON: agentSocketOf parsed it already
+    const cniVersion = typeof requested === "string" ? requested : "1.1.0";
     await print(JSON.stringify({ cniVersion, code: 11, msg: `the flatnet agent went away during ADD (${outcome.reason}); try again` }) + "\n");
     return 1;
   }

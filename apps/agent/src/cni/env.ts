@@ -51,15 +51,14 @@ export function parseCniEnv(env: Record<string, string | undefined>): CniEnv {
     if (command !== "DEL" && netns === undefined) throw invalidEnv(`CNI_NETNS is not set; ${command} needs the container's network namespace path`);
     if (netns !== undefined && !isNetnsPath(netns)) throw invalidEnv(`CNI_NETNS ${JSON.stringify(netns)} is refused: ${NETNS_PATH_RULE}`);
   }
-  const parsed: CniEnv = {
+  return {
     command,
     containerId,
     ifName,
     args: parseCniArgs(env.CNI_ARGS ?? ""),
     path: (env.CNI_PATH ?? "").split(":").filter((p) => p !== ""),
+    ...(netns === undefined ? {} : { netns }),
   };
-  if (netns !== undefined) parsed.netns = netns;
-  return parsed;
 }
 
 /** Parses CNI_ARGS ("K=V;K=V"); a pair without "=" is invalid environment (error 4). */

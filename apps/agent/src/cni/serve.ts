@@ -22,11 +22,7 @@ export async function serveCni(socketPath: string, parentPid: number | undefined
   const netlink = process.env.FLATNET_CNI_NETLINK === "0" ? undefined : await createNetlinkPodOps();
   const service = createCniService(process.env, netlink ?? {});
   mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
-  try {
-    unlinkSync(socketPath); // a previous worker's socket (it was killed): nobody listens on it
-  } catch {
-    // none
-  }
+  unlinkQuietly(socketPath); // a previous worker's socket (it was killed): nobody listens on it
   const server = createServer((req, res) => {
     const answer = (status: number, body: unknown, type = "application/json") => {
       const text = JSON.stringify(body) + "\n";
@@ -100,11 +96,7 @@ export async function serveCni(socketPath: string, parentPid: number | undefined
       // at the path closes it; otherwise the listener is left to the process's exit, which follows (bin.ts).
       if (ownsPath()) {
         server.close();
-        try {
-          unlinkSync(socketPath);
-        } catch {
-          // already gone
-        }
+        unlinkQuietly(socketPath);
       } else if (own === undefined) {
         server.close(); // never listened: nothing of ours at the path
       }
@@ -126,4 +118,12 @@ export async function serveCni(socketPath: string, parentPid: number | undefined
     // The agent died without stopping us (SIGKILL): we are reparented; go, so a restarted agent starts a fresh worker.
     if (parentPid !== undefined) watch = setInterval(() => process.ppid !== parentPid && stop(0), 1_000);
   });
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // not there: already gone, or none was left
+  }
 }

@@ -153,16 +153,9 @@ export class IpamStore {
   reapPending(olderThanMs: number, isGone: (a: Allocation) => boolean): Allocation[] {
     const cutoff = this.now() - olderThanMs;
     const candidates = this.list().filter((a) => a.state === "pending" && a.createdMs <= cutoff && isGone(a));
-    const reaped: Allocation[] = [];
-    const seen = new Set<string>();
-    for (const a of candidates) {
-      const id = `${a.containerId}\0${a.ifName}`;
-      if (seen.has(id)) continue;
-      seen.add(id);
-      // seq-guarded: an attachment re-allocated since the scan keeps its new addresses.
-      reaped.push(...this.release(a, a.seq));
-    }
-    return reaped;
+    // One release per attachment (one entry per address here), seq-guarded: one re-allocated since the scan keeps its new addresses.
+    const attachments = new Map(candidates.map((a) => [`${a.containerId}\0${a.ifName}`, a]));
+    return [...attachments.values()].flatMap((a) => this.release(a, a.seq));
   }
 
   /** The attachment's current addresses (empty when it holds none). */

@@ -52,12 +52,6 @@ export function removeMasquerade(netns: string): Promise<void> {
   return runNft(netns, `table inet ${NFT_TABLE} {}\ndelete table inet ${NFT_TABLE}\n`);
 }
 
-/** Whether flatnet's table exists in `netns`. */
-export async function hasMasquerade(netns: string): Promise<boolean> {
-  const result = await execInNetns({ name: netns }, "nft", ["list", "table", "inet", NFT_TABLE]);
-  return result.exitCode === 0;
-}
-
 async function runNft(netns: string, script: string): Promise<void> {
   const result = await execInNetns({ name: netns }, "nft", ["-f", "-"], script);
   if (result.exitCode !== 0) throw new KernelCommandError(["ip", "netns", "exec", netns, "nft", "-f", "-"], result.exitCode, result.stderr);

@@ -24,16 +24,15 @@ export async function detectUnderlay(netns: string, device: string, preferred: s
   }
   const link = (parseJsonStream(result.stdout)[0] as IpLinkJson[] | undefined)?.[0];
   const addresses = (link?.addr_info ?? []).filter((a) => a.scope === "global" && a.local !== undefined && a.prefixlen !== undefined);
-  const chosen: { local: string; prefixlen: number }[] = [];
-  for (const want of preferred) {
+  const picked = preferred.map((want) => {
     const found = addresses.find((a) => a.local === want);
-    if (found === undefined) {
-      const have = addresses.map((a) => a.local).join(", ") || "none";
-      throw new UnderlayError(`underlay IP "${want}" is not an address of "${device}" in namespace "${netns}" (it has: ${have})`);
-    }
-    if (!chosen.some((c) => ipFamilyOf(c.local) === ipFamilyOf(want))) chosen.push({ local: want, prefixlen: found.prefixlen ?? 0 });
-  }
-  for (const a of addresses) {
+    if (found !== undefined) return found;
+    const have = addresses.map((a) => a.local).join(", ") || "none";
+    throw new UnderlayError(`underlay IP "${want}" is not an address of "${device}" in namespace "${netns}" (it has: ${have})`);
+  });
+  // The first address of each family: the preferred ones, then the device's in its order.
+  const chosen: { local: string; prefixlen: number }[] = [];
+  for (const a of [...picked, ...addresses]) {
     if (!chosen.some((c) => ipFamilyOf(c.local) === ipFamilyOf(a.local ?? ""))) chosen.push({ local: a.local ?? "", prefixlen: a.prefixlen ?? 0 });
   }
   if (chosen.length === 0) {
