@@ -23,31 +23,14 @@ export function registerReconcileMetrics(registry: Registry, loop: () => Reconci
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers,
   });
-  new Gauge({
-    name: "flatnet_peers",
-    help: "Peers this node programs routes for.",
-    registers,
-    collect() {
-      const desired = loop()?.current.desired;
-      this.set(desired === undefined ? 0 : new Set(desired.peers.map((p) => p.node)).size);
-    },
+  // Gauges of the loop's state, read at scrape time.
+  const scraped = (name: string, help: string, value: () => number) => new Gauge({ name, help, registers, collect() { this.set(value()); } });
+  scraped("flatnet_peers", "Peers this node programs routes for.", () => {
+    const desired = loop()?.current.desired;
+    return desired === undefined ? 0 : new Set(desired.peers.map((p) => p.node)).size;
   });
-  new Gauge({
-    name: "flatnet_skipped_peers",
-    help: "Peers (or peer families) left out for missing or invalid data.",
-    registers,
-    collect() {
-      this.set(loop()?.current.skipped.length ?? 0);
-    },
-  });
-  new Gauge({
-    name: "flatnet_ready",
-    help: "1 after the first successful sync.",
-    registers,
-    collect() {
-      this.set(loop()?.synced ? 1 : 0);
-    },
-  });
+  scraped("flatnet_skipped_peers", "Peers (or peer families) left out for missing or invalid data.", () => loop()?.current.skipped.length ?? 0);
+  scraped("flatnet_ready", "1 after the first successful sync.", () => (loop()?.synced ? 1 : 0));
   return (outcome) => {
     syncs.inc();
     last.set(outcome.durationMs / 1000);
