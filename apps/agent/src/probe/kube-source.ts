@@ -5,7 +5,7 @@ import { z } from "zod";
 import { DEFAULT_PROBE_PORT, dialResultSchema, kubeNodeAddresses, kubeNodePodCidrs, kubeNodeReady, kubeNodeSchema, type DialResult, type NodeEvidence, type NodeProbeState, type ProbeInventory, type RouteQuery } from "@flatnet/core";
 import type { DialTransport, NodeStateSource } from "./engine.ts";
 import { PROBE_TOKEN_HEADER } from "./dial-policy.ts";
-import { ndjsonLines, readAll } from "../http/client.ts";
+import { ndjsonLines, problemDetail, readAll } from "../http/client.ts";
 import { answeredEvidence, readEachNode } from "./node-state.ts";
 
 // A Kubernetes cluster as a probe source: responders of deploy/probe-daemonset.yaml found through the API server,
@@ -43,6 +43,9 @@ const podList = z.object({
     }),
   ),
 });
+
+// An API server's Status names the failure in `message`; a proxied responder answers a problem with `detail`.
+const STATUS_FIELDS = ["message", "detail"];
 
 /** An authenticated client of one API server, from a kubeconfig (its current or given context). */
 export class KubeClient {
@@ -104,13 +107,13 @@ export class KubeClient {
     } catch {
       // not JSON: kept as text (a proxy's error page)
     }
-    return { status: response.statusCode ?? 0, body: parsed, message: statusMessage(text) };
+    return { status: response.statusCode ?? 0, body: parsed, message: problemDetail(text, STATUS_FIELDS) };
   }
 
   async getJson<T>(path: string, schema: z.ZodType<T>): Promise<T> {
     const response = await this.send("GET", path);
     const text = await readAll(response);
-    if (response.statusCode !== 200) throw new Error(`GET ${path} answered HTTP ${response.statusCode}: ${statusMessage(text)}`);
+    if (response.statusCode !== 200) throw new Error(`GET ${path} answered HTTP ${response.statusCode}: ${problemDetail(text, STATUS_FIELDS)}`);
     const parsed = schema.safeParse(JSON.parse(text));
     if (!parsed.success) throw new Error(`GET ${path}: unexpected answer at "${parsed.error.issues[0]?.path.join(".")}"`);
     return parsed.data;
@@ -173,7 +176,7 @@ export function kubeProxyTransport(client: KubeClient, namespace: string, token?
       const path = `/api/v1/namespaces/${encodeURIComponent(src.namespace ?? namespace)}/pods/${encodeURIComponent(src.pod)}:${src.port}/proxy/v1/dial`;
       const headers: Record<string, string> = token === undefined ? {} : { [PROBE_TOKEN_HEADER]: token };
       const response = await client.send("POST", path, dialRequest, Math.max(30_000, dialRequest.options.timeoutMs * 20), headers);
-      if (response.statusCode !== 200) throw new Error(`pods/proxy to ${src.pod} answered HTTP ${response.statusCode}: ${statusMessage(await readAll(response))}`);
+      if (response.statusCode !== 200) throw new Error(`pods/proxy to ${src.pod} answered HTTP ${response.statusCode}: ${problemDetail(await readAll(response), STATUS_FIELDS)}`);
       yield* ndjsonLines(response, (value) => dialResultSchema.parse(value));
     },
   };
@@ -214,13 +217,4 @@ export function kubeEvidence(
     // As on the lab (agentEvidence): a node without evidence keeps its hops "unknown"; its diagnosis names why.
     return answeredEvidence(() => client.send("POST", path, { lookups: queries.get(node) }, 15_000, headers));
   });
-}
-
-function statusMessage(text: string): string {
-  try {
-    const body = JSON.parse(text) as { message?: string; detail?: string };
-    return body.message ?? body.detail ?? text.slice(0, 300);
-  } catch {
-    return text.slice(0, 300);
-  }
 }
