@@ -179,9 +179,9 @@ export function createRequestListener(
       return;
     }
     if (pathMatched) {
-      const allowed = compiled.filter((c) => match(c.segments, parts) !== undefined).map((c) => c.route.method);
-      res.setHeader("allow", [...new Set(allowed)].join(", "));
-      sendProblem(res, 405, "Method Not Allowed", `${method} is not allowed on ${url.pathname}; allowed: ${[...new Set(allowed)].join(", ")}`);
+      const allowed = [...new Set(compiled.filter((c) => match(c.segments, parts) !== undefined).map((c) => c.route.method))].join(", ");
+      res.setHeader("allow", allowed);
+      sendProblem(res, 405, "Method Not Allowed", `${method} is not allowed on ${url.pathname}; allowed: ${allowed}`);
       return;
     }
     sendProblem(res, 404, "Not Found", `no route for ${method} ${url.pathname}`);
