@@ -1,7 +1,7 @@
 import { type Server, createServer } from "node:http";
 import { type HostPort, formatHostPort, parseHostPort } from "../config/metrics-address.ts";
 import { runsInNetns } from "../probe/node-responder.ts";
-import { type ConnectionLimits, guardConnections, NETWORK_LISTENER_LIMITS } from "../http/connection-guard.ts";
+import { closeServer, type ConnectionLimits, guardConnections, NETWORK_LISTENER_LIMITS } from "../http/connection-guard.ts";
 import { type ApiLogger, type ApiRoute, createRequestListener } from "./server.ts";
 
 // The agent's second listener (issue 5): the unix socket API is invisible to Prometheus and to kubelet's httpGet
@@ -88,12 +88,6 @@ export async function startMetricsListener(options: MetricsListenerOptions): Pro
   const address = typeof bound === "object" && bound !== null ? formatHostPort({ host: bound.address, port: bound.port }) : wanted;
   return {
     address,
-    async close() {
-      if (!server.listening) return;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-    },
+    close: () => closeServer(server),
   };
 }

@@ -3,7 +3,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import { connect } from "node:net";
 import { dirname } from "node:path";
 import { Readable, pipeline } from "node:stream";
-import { type ConnectionLimits, guardConnections } from "../http/connection-guard.ts";
+import { closeServer, type ConnectionLimits, guardConnections } from "../http/connection-guard.ts";
 import { sendProblem } from "../http/problem.ts";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE" | "PATCH";
@@ -119,13 +119,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         }
       });
     },
-    async close() {
-      if (!server.listening) return;
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-    },
+    close: () => closeServer(server),
   };
 }
 
@@ -185,9 +179,9 @@ export function createRequestListener(
       return;
     }
     if (pathMatched) {
-      const allowed = compiled.filter((c) => match(c.segments, parts) !== undefined).map((c) => c.route.method);
-      res.setHeader("allow", [...new Set(allowed)].join(", "));
-      sendProblem(res, 405, "Method Not Allowed", `${method} is not allowed on ${url.pathname}; allowed: ${[...new Set(allowed)].join(", ")}`);
+      const allowed = [...new Set(compiled.filter((c) => match(c.segments, parts) !== undefined).map((c) => c.route.method))].join(", ");
+      res.setHeader("allow", allowed);
+      sendProblem(res, 405, "Method Not Allowed", `${method} is not allowed on ${url.pathname}; allowed: ${allowed}`);
       return;
     }
     sendProblem(res, 404, "Not Found", `no route for ${method} ${url.pathname}`);

@@ -38,7 +38,6 @@ const nodeRecordSchema = z.object({
 });
 type NodeRecord = z.infer<typeof nodeRecordSchema>;
 
-
 const MAX_ALLOCATION_ATTEMPTS = 16;
 
 export class EtcdDatastore implements Datastore {
@@ -107,7 +106,8 @@ export class EtcdDatastore implements Datastore {
       const podCidrs = reused ? existing.podCidrs : chooseNodeCidrs(config, node.name, all.cidrs);
       const alive = await this.client.lease(this.nodeTtl, { autoKeepAlive: false }).grant();
       const reservation = await this.client.lease(this.reservationTtl, { autoKeepAlive: false }).grant();
-      const record: NodeRecord = { ...pickRegistration(node), podCidrs, reservationLease: reservation };
+      const { name, underlayIps, vtepMac, underlayMtu } = node;
+      const record: NodeRecord = { name, underlayIps, vtepMac, ...(underlayMtu !== undefined ? { underlayMtu } : {}), podCidrs, reservationLease: reservation };
       const nodeKey = this.key("nodes", node.name);
       // CAS: a new node claims CIDR keys that must not exist; a known node must still hold the record we read.
       let txn = reused
@@ -224,9 +224,7 @@ export class EtcdDatastore implements Datastore {
   private restartWatch(reason: string, generation: number): void {
     if (this.closed || generation !== this.watchGeneration) return;
     this.options.onWatchRestart?.(reason);
-    const old = this.watcher;
-    this.watcher = undefined;
-    if (old) void old.cancel().catch(() => undefined);
+    this.cancelWatcher();
     this.signal();
     // Back off when restarts fail in a row (etcd down, permission): 0, 100 ms, 200 ms ... capped at 5 s.
     const delay = this.watchFailures === 0 ? 0 : Math.min(5000, 100 * 2 ** (this.watchFailures - 1));
@@ -241,9 +239,12 @@ export class EtcdDatastore implements Datastore {
     this.watchGeneration++;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
-    const old = this.watcher;
+    this.cancelWatcher();
+  }
+
+  private cancelWatcher(): void {
+    void this.watcher?.cancel().catch(() => undefined);
     this.watcher = undefined;
-    if (old) void old.cancel().catch(() => undefined);
   }
 
   private signal(): void {
@@ -257,12 +258,7 @@ export class EtcdDatastore implements Datastore {
     this.client.close();
   }
 
-  private async readAll(): Promise<{
-    nodes: Map<string, NodeRecord>;
-    nodeModRevisions: Map<string, string>;
-    cidrs: Map<string, string>;
-    alive: Set<string>;
-  }> {
+  private async readAll() {
     const response = await this.client.getAll().prefix(`${this.prefix}/`).exec();
     const nodes = new Map<string, NodeRecord>();
     const nodeModRevisions = new Map<string, string>();
@@ -309,15 +305,6 @@ export class EtcdDatastore implements Datastore {
       // Already expired or etcd unreachable: the lease's TTL cleans up.
     }
   }
-}
-
-function pickRegistration(node: NodeRegistration): Omit<NodeRecord, "podCidrs" | "reservationLease"> {
-  return {
-    name: node.name,
-    underlayIps: node.underlayIps,
-    vtepMac: node.vtepMac,
-    ...(node.underlayMtu !== undefined ? { underlayMtu: node.underlayMtu } : {}),
-  };
 }
 
 /** An etcd node value as a record; undefined (skipped) when it is not JSON or breaks the schema. */

@@ -17,17 +17,13 @@ export async function createDatastore(options: DatastoreOptions): Promise<Datast
 
 async function openDatastore(options: DatastoreOptions): Promise<Datastore> {
   switch (options.kind) {
-    case "embedded": {
-      const { kind: _kind, ...rest } = options;
-      return new EmbeddedDatastore(rest);
-    }
-    case "etcd": {
-      const { kind: _kind, ...rest } = options;
-      return new EtcdDatastore(rest);
-    }
+    // Each constructor reads only its own options; `kind` is left unread.
+    case "embedded":
+      return new EmbeddedDatastore(options);
+    case "etcd":
+      return new EtcdDatastore(options);
     case "kubernetes": {
-      const { kind: _kind, ...rest } = options;
-      const store = new KubeDatastore(rest);
+      const store = new KubeDatastore(options);
       await store.start();
       return store;
     }

@@ -141,10 +141,7 @@ export class KubeDatastore implements Datastore {
   async register(node: NodeRegistration): Promise<NodeSnapshot> {
     await this.start();
     try {
-      await this.core.patchNode(
-        { name: node.name, body: { metadata: { annotations: registrationAnnotations(node, this.prefix, this.network.backend) } } },
-        setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch),
-      );
+      await this.patchNode(node.name, { metadata: { annotations: registrationAnnotations(node, this.prefix, this.network.backend) } });
     } catch (error) {
       if (error instanceof ApiException && error.code === 404) {
         throw new DatastoreError("ERR_NOT_FOUND", `Node "${node.name}" does not exist: --node must be the kubelet's node name (spec.nodeName)`, { cause: error });
@@ -193,10 +190,7 @@ export class KubeDatastore implements Datastore {
     const wanted = registrationAnnotations(registration, this.prefix, this.network.backend);
     const current = node?.metadata?.annotations ?? {};
     if (Object.entries(wanted).every(([k, v]) => current[k] === v)) return;
-    await this.core.patchNode(
-      { name, body: { metadata: { annotations: wanted } } },
-      setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch),
-    );
+    await this.patchNode(name, { metadata: { annotations: wanted } });
   }
 
   async remove(name: string): Promise<void> {
@@ -206,7 +200,7 @@ export class KubeDatastore implements Datastore {
     this.registered.delete(name);
     const annotations = Object.fromEntries(Object.values(annotationKeys(this.prefix)).map((key) => [key, null]));
     try {
-      await this.core.patchNode({ name, body: { metadata: { annotations } } }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch));
+      await this.patchNode(name, { metadata: { annotations } }, PatchStrategy.MergePatch);
     } catch (error) {
       if (!(error instanceof ApiException && error.code === 404)) throw error;
     }
@@ -224,6 +218,10 @@ export class KubeDatastore implements Datastore {
   watch(onChange: () => void): () => void {
     this.listeners.add(onChange);
     return () => this.listeners.delete(onChange);
+  }
+
+  private patchNode(name: string, body: object, strategy: PatchStrategy = PatchStrategy.StrategicMergePatch): Promise<V1Node> {
+    return this.core.patchNode({ name, body }, setHeaderOptions("Content-Type", strategy));
   }
 
   private signal(): void {
@@ -301,10 +299,8 @@ export class KubeDatastore implements Datastore {
         }
         try {
           // resourceVersion makes this a compare-and-swap: a Node changed since our cache read gets 409 and waits a round.
-          await this.core.patchNode(
-            { name, body: { metadata: { resourceVersion: node.metadata?.resourceVersion }, spec: { podCIDR: cidrs[0], podCIDRs: cidrs } } },
-            setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-          );
+          const spec = { podCIDR: cidrs[0], podCIDRs: cidrs };
+          await this.patchNode(name, { metadata: { resourceVersion: node.metadata?.resourceVersion }, spec }, PatchStrategy.MergePatch);
           for (const c of cidrs) taken.set(c, name);
           this.options.onEvent?.({ kind: "allocate", message: `node "${name}": ${cidrs.join(",")}` });
         } catch (error) {

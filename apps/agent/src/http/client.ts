@@ -92,11 +92,11 @@ export async function readAll(response: IncomingMessage): Promise<string> {
   return text;
 }
 
-/** A problem body's detail (or title), else the start of the text. */
-export function problemDetail(text: string): string {
+/** The first of `fields` a JSON body has (a problem's detail, else its title), else the start of the text. */
+export function problemDetail(text: string, fields: readonly string[] = ["detail", "title"]): string {
   try {
-    const body = JSON.parse(text) as { detail?: string; title?: string };
-    return body.detail ?? body.title ?? text.slice(0, 300);
+    const body = JSON.parse(text) as Record<string, string | undefined | null>;
+    return fields.map((field) => body[field]).find((value) => value !== undefined && value !== null) ?? text.slice(0, 300);
   } catch {
     return text.slice(0, 300);
   }

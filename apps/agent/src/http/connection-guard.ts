@@ -15,6 +15,15 @@ export interface ConnectionLimits {
 /** The limits of a listener reachable from a network (metrics, probe responders). */
 export const NETWORK_LISTENER_LIMITS: ConnectionLimits = { waitMs: 5_000, maxConnections: 64 };
 
+/** Stops listening and closes every open connection, idle or not; resolves once the server has closed. */
+export async function closeServer(server: Server): Promise<void> {
+  if (!server.listening) return;
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
 /**
  * Close connections that do not finish their request headers within `waitMs` (silent or dripping ones alike), and
  * on overflow evict the oldest idle connection instead of refusing the new one: a new request cannot be starved

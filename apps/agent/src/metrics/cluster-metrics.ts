@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ClusterIpam, type Cidr, safeParseCidr } from "@flatnet/core";
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type LabelValues, type Registry } from "prom-client";
 import { DEFAULT_DATA_DIR } from "../cni/netconf.ts";
 import { IpamStore } from "../ipam-store/store.ts";
 import type { Datastore } from "../datastore/datastore.ts";
@@ -76,39 +76,30 @@ export function registerClusterMetrics(options: ClusterMetricsOptions): ClusterM
     },
   });
   // Counters mirrored from the stats at scrape time (reset, then the totals): they only ever grow.
-  new Counter({
-    name: "flatnet_datastore_errors_total",
-    help: "Failed datastore calls by operation and error code.",
-    labelNames: ["op", "code"],
-    registers,
-    collect() {
-      this.reset();
-      for (const [key, count] of stats.errors) {
-        const [op = "", code = ""] = key.split("|");
-        this.inc({ op, code }, count);
-      }
-    },
-  });
-  new Counter({
-    name: "flatnet_datastore_events_total",
-    help: "Datastore watch and allocator events by kind: watch-error, watch-restart, relist, allocate, allocate-error.",
-    labelNames: ["kind"],
-    registers,
-    collect() {
-      this.reset();
-      for (const [kind, count] of stats.events) this.inc({ kind }, count);
-    },
-  });
-  new Counter({
-    name: "flatnet_datastore_calls_total",
-    help: "Datastore calls by operation, successful or not.",
-    labelNames: ["op"],
-    registers,
-    collect() {
-      this.reset();
-      for (const [op, entry] of stats.calls) this.inc({ op }, entry.count);
-    },
-  });
+  const mirror = <L extends string>(name: string, help: string, labelNames: L[], totals: () => [LabelValues<L>, number][]) =>
+    new Counter({
+      name,
+      help,
+      labelNames,
+      registers,
+      collect() {
+        this.reset();
+        for (const [labels, count] of totals()) this.inc(labels, count);
+      },
+    });
+  mirror("flatnet_datastore_errors_total", "Failed datastore calls by operation and error code.", ["op", "code"], () =>
+    [...stats.errors].map(([key, count]) => {
+      const [op = "", code = ""] = key.split("|");
+      return [{ op, code }, count];
+    }),
+  );
+  mirror(
+    "flatnet_datastore_events_total",
+    "Datastore watch and allocator events by kind: watch-error, watch-restart, relist, allocate, allocate-error.",
+    ["kind"],
+    () => [...stats.events].map(([kind, count]) => [{ kind }, count]),
+  );
+  mirror("flatnet_datastore_calls_total", "Datastore calls by operation, successful or not.", ["op"], () => [...stats.calls].map(([op, entry]) => [{ op }, entry.count]));
   new Gauge({
     name: "flatnet_datastore_last_success_timestamp_seconds",
     help: "Unix time of the last successful datastore call (0 before the first).",

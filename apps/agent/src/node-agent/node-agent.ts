@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { type NetworkOptions, vtepMacFor } from "@flatnet/core";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { evidenceSocketPath } from "../api/routes-probe.ts";
@@ -284,10 +285,7 @@ async function retryUntil<T>(signal: AbortSignal, logger: Logger, what: string, 
     } catch (error) {
       const retryInMs = backoffDelay(attempt, { initialMs: 500, maxMs: 30_000 });
       logger.warn({ err: (error as Error).message, code: (error as { code?: string }).code, retryInMs }, `${what} failed`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, retryInMs);
-        signal.addEventListener("abort", () => { clearTimeout(timer); resolve(); }, { once: true });
-      });
+      await sleep(retryInMs, undefined, { signal }).catch(() => undefined); // stop() ends the wait at once
     }
   }
   return undefined;

@@ -455,6 +455,5 @@ export async function* mapConcurrent<T, R>(items: readonly T[], limit: number, t
 }
 
 function describe(error: unknown): string {
-  const e = error as NodeJS.ErrnoException;
-  return e?.message ?? String(error);
+  return (error as Error | undefined)?.message ?? String(error);
 }

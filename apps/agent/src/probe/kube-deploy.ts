@@ -106,29 +106,22 @@ export async function deployProbeResponders(client: KubeClient, options: DeployO
   const say = options.progress ?? (() => undefined);
   const nsPath = `/api/v1/namespaces/${encodeURIComponent(namespace)}`;
   const dsPath = `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/daemonsets`;
-  const secretsPath = `${nsPath}/secrets`;
-  const configMapsPath = `${nsPath}/configmaps`;
   const created = { namespace: false, secret: false, configMap: false, daemonSet: false };
   const deployment: ProbeDeployment = {
     namespace,
     name,
     created,
     async remove() {
-      if (created.daemonSet) {
-        say(`removing daemonset ${namespace}/${name}`);
-        await deleteIgnoringMissing(client, `${dsPath}/${encodeURIComponent(name)}?propagationPolicy=Background`);
-      }
-      if (created.configMap) {
-        say(`removing configmap ${namespace}/${NET_CONF_CONFIGMAP}`);
-        await deleteIgnoringMissing(client, `${configMapsPath}/${NET_CONF_CONFIGMAP}`);
-      }
-      if (created.secret) {
-        say(`removing secret ${namespace}/${PROBE_TOKEN_SECRET}`);
-        await deleteIgnoringMissing(client, `${secretsPath}/${PROBE_TOKEN_SECRET}`);
-      }
-      if (created.namespace) {
-        say(`removing namespace ${namespace}`);
-        await deleteIgnoringMissing(client, `${nsPath}?propagationPolicy=Background`);
+      const owned: [boolean, string, string][] = [
+        [created.daemonSet, `daemonset ${namespace}/${name}`, `${dsPath}/${encodeURIComponent(name)}?propagationPolicy=Background`],
+        [created.configMap, `configmap ${namespace}/${NET_CONF_CONFIGMAP}`, `${nsPath}/configmaps/${NET_CONF_CONFIGMAP}`],
+        [created.secret, `secret ${namespace}/${PROBE_TOKEN_SECRET}`, `${nsPath}/secrets/${PROBE_TOKEN_SECRET}`],
+        [created.namespace, `namespace ${namespace}`, `${nsPath}?propagationPolicy=Background`],
+      ];
+      for (const [made, what, path] of owned) {
+        if (!made) continue;
+        say(`removing ${what}`);
+        await deleteIgnoringMissing(client, path);
       }
     },
   };

@@ -2,10 +2,11 @@ import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest, type RequestOptions as HttpsRequestOptions } from "node:https";
 import { KubeConfig } from "@kubernetes/client-node";
 import { z } from "zod";
-import { DEFAULT_PROBE_PORT, dialResultSchema, kubeNodeAddresses, kubeNodePodCidrs, kubeNodeReady, kubeNodeSchema, nodeEvidenceSchema, type DialResult, type NodeEvidence, type NodeProbeState, type ProbeInventory, type RouteQuery } from "@flatnet/core";
+import { DEFAULT_PROBE_PORT, dialResultSchema, kubeNodeAddresses, kubeNodePodCidrs, kubeNodeReady, kubeNodeSchema, type DialResult, type NodeEvidence, type NodeProbeState, type ProbeInventory, type RouteQuery } from "@flatnet/core";
 import type { DialTransport, NodeStateSource } from "./engine.ts";
 import { PROBE_TOKEN_HEADER } from "./dial-policy.ts";
-import { ndjsonLines, readAll } from "../http/client.ts";
+import { ndjsonLines, problemDetail, readAll } from "../http/client.ts";
+import { answeredEvidence, readEachNode } from "./node-state.ts";
 
 // A Kubernetes cluster as a probe source: responders of deploy/probe-daemonset.yaml found through the API server,
 // and reached through its pods/proxy subresource (exec-less: `POST .../pods/NAME:7471/proxy/v1/dial`).
@@ -42,6 +43,9 @@ const podList = z.object({
     }),
   ),
 });
+
+// An API server's Status names the failure in `message`; a proxied responder answers a problem with `detail`.
+const STATUS_FIELDS = ["message", "detail"];
 
 /** An authenticated client of one API server, from a kubeconfig (its current or given context). */
 export class KubeClient {
@@ -96,24 +100,20 @@ export class KubeClient {
   /** A request with a JSON body and answer, whatever its status (the caller branches on 404, 409, ...). */
   async requestJson(method: "GET" | "POST" | "DELETE", path: string, body?: unknown): Promise<{ status: number; body: unknown; message: string }> {
     const response = await this.send(method, path, body);
-    let text = "";
-    response.setEncoding("utf8");
-    for await (const chunk of response as AsyncIterable<string>) text += chunk;
+    const text = await readAll(response);
     let parsed: unknown = text;
     try {
       parsed = JSON.parse(text);
     } catch {
       // not JSON: kept as text (a proxy's error page)
     }
-    return { status: response.statusCode ?? 0, body: parsed, message: statusMessage(text) };
+    return { status: response.statusCode ?? 0, body: parsed, message: problemDetail(text, STATUS_FIELDS) };
   }
 
   async getJson<T>(path: string, schema: z.ZodType<T>): Promise<T> {
     const response = await this.send("GET", path);
-    let text = "";
-    response.setEncoding("utf8");
-    for await (const chunk of response as AsyncIterable<string>) text += chunk;
-    if (response.statusCode !== 200) throw new Error(`GET ${path} answered HTTP ${response.statusCode}: ${statusMessage(text)}`);
+    const text = await readAll(response);
+    if (response.statusCode !== 200) throw new Error(`GET ${path} answered HTTP ${response.statusCode}: ${problemDetail(text, STATUS_FIELDS)}`);
     const parsed = schema.safeParse(JSON.parse(text));
     if (!parsed.success) throw new Error(`GET ${path}: unexpected answer at "${parsed.error.issues[0]?.path.join(".")}"`);
     return parsed.data;
@@ -176,12 +176,7 @@ export function kubeProxyTransport(client: KubeClient, namespace: string, token?
       const path = `/api/v1/namespaces/${encodeURIComponent(src.namespace ?? namespace)}/pods/${encodeURIComponent(src.pod)}:${src.port}/proxy/v1/dial`;
       const headers: Record<string, string> = token === undefined ? {} : { [PROBE_TOKEN_HEADER]: token };
       const response = await client.send("POST", path, dialRequest, Math.max(30_000, dialRequest.options.timeoutMs * 20), headers);
-      if (response.statusCode !== 200) {
-        let text = "";
-        response.setEncoding("utf8");
-        for await (const chunk of response as AsyncIterable<string>) text += chunk;
-        throw new Error(`pods/proxy to ${src.pod} answered HTTP ${response.statusCode}: ${statusMessage(text)}`);
-      }
+      if (response.statusCode !== 200) throw new Error(`pods/proxy to ${src.pod} answered HTTP ${response.statusCode}: ${problemDetail(await readAll(response), STATUS_FIELDS)}`);
       yield* ndjsonLines(response, (value) => dialResultSchema.parse(value));
     },
   };
@@ -196,52 +191,30 @@ export function kubeProxyTransport(client: KubeClient, namespace: string, token?
 export function kubeStateSource(inventory: ProbeInventory, relay?: { client: KubeClient; namespace: string; token?: string }): NodeStateSource {
   return {
     ...(relay === undefined ? {} : { evidence: (queries: ReadonlyMap<string, RouteQuery[]>) => kubeEvidence(relay.client, relay.namespace, inventory, queries, relay.token) }),
-    async read(names) {
-      const out = new Map<string, NodeProbeState>();
-      for (const name of names) {
+    read: (names) =>
+      readEachNode(names, async (name): Promise<NodeProbeState> => {
         const node = inventory.nodes.find((n) => n.name === name);
-        out.set(name, node === undefined
+        return node === undefined
           ? { node: name, reachable: false, error: "not in the node list", podCidrs: [], nodeIps: [] }
-          : { node: name, reachable: true, podCidrs: node.podCidrs, nodeIps: node.nodeIps });
-      }
-      return out;
-    },
+          : { node: name, reachable: true, podCidrs: node.podCidrs, nodeIps: node.nodeIps };
+      }),
   };
 }
 
 /** Each node's evidence through one Ready responder on it; a node whose responder or agent does not answer is left out. */
-export async function kubeEvidence(
+export function kubeEvidence(
   client: KubeClient,
   namespace: string,
   inventory: ProbeInventory,
   queries: ReadonlyMap<string, RouteQuery[]>,
   token?: string,
 ): Promise<Map<string, NodeEvidence>> {
-  const out = new Map<string, NodeEvidence>();
   const headers: Record<string, string> = token === undefined ? {} : { [PROBE_TOKEN_HEADER]: token };
-  await Promise.all(
-    [...queries].map(async ([node, lookups]) => {
-      const pod = inventory.pods.find((p) => p.node === node && p.ready !== false);
-      if (pod === undefined) return;
-      const path = `/api/v1/namespaces/${encodeURIComponent(pod.namespace ?? namespace)}/pods/${encodeURIComponent(pod.name)}:${pod.port ?? DEFAULT_PROBE_PORT}/proxy/v1/evidence`;
-      try {
-        const response = await client.send("POST", path, { lookups }, 15_000, headers);
-        const text = await readAll(response);
-        const parsed = nodeEvidenceSchema.safeParse(response.statusCode === 200 ? JSON.parse(text) : undefined);
-        if (parsed.success) out.set(node, parsed.data);
-      } catch {
-        // As on the lab (agentEvidence): a node without evidence keeps its hops "unknown"; its diagnosis names why.
-      }
-    }),
-  );
-  return out;
-}
-
-function statusMessage(text: string): string {
-  try {
-    const body = JSON.parse(text) as { message?: string; detail?: string };
-    return body.message ?? body.detail ?? text.slice(0, 300);
-  } catch {
-    return text.slice(0, 300);
-  }
+  return readEachNode(queries.keys(), async (node) => {
+    const pod = inventory.pods.find((p) => p.node === node && p.ready !== false);
+    if (pod === undefined) return undefined;
+    const path = `/api/v1/namespaces/${encodeURIComponent(pod.namespace ?? namespace)}/pods/${encodeURIComponent(pod.name)}:${pod.port ?? DEFAULT_PROBE_PORT}/proxy/v1/evidence`;
+    // As on the lab (agentEvidence): a node without evidence keeps its hops "unknown"; its diagnosis names why.
+    return answeredEvidence(() => client.send("POST", path, { lookups: queries.get(node) }, 15_000, headers));
+  });
 }

@@ -2,6 +2,7 @@ import { nodeEvidenceSchema, ROUTER_QUERIES, type FirewallRule, type NodeEvidenc
 import { readFirewall, readKernelState, readLink, readNeighbours, readRouteMtus } from "../linux/index.ts";
 import { gatherEvidence } from "../linux/evidence.ts";
 import type { NodeStateSource } from "./engine.ts";
+import type { IncomingMessage } from "node:http";
 import { getOkJson, postJson, readAll, type HttpEndpoint } from "../http/client.ts";
 
 /** What a node contributes to diagnosis beyond its `/v1/state`: firewall, underlay MTU, MAC and next-hop neighbours. */
@@ -81,37 +82,29 @@ export function kernelStateSource(nodes: ReadonlyMap<string, KernelNode>, places
       ]);
       return out;
     },
-    async read(names) {
-      const out = new Map<string, NodeProbeState>();
-      await Promise.all(
-        names.map(async (name) => {
-          const node = nodes.get(name);
-          if (node === undefined) {
-            out.set(name, { node: name, reachable: false, error: "unknown node", podCidrs: [], nodeIps: [] });
-            return;
-          }
-          try {
-            const [actual, facts] = await Promise.all([readKernelState(node.netns), readNodeFacts(node.netns, node.underlayDevice ?? "eth0")]);
-            const state: NodeProbeState = {
-              node: name,
-              reachable: true,
-              podCidrs: node.podCidrs,
-              nodeIps: node.nodeIps,
-              actual: { routes: actual.routes, neighbours: actual.neighbours, fdb: actual.fdb },
-            };
-            applyNodeFacts(state, facts);
-            if (actual.vxlan !== undefined) state.vtepMac = actual.vxlan.mac;
-            if (node.desired !== undefined) state.desired = node.desired;
-            if (node.podMtu !== undefined) state.podMtu = node.podMtu;
-            if (node.encapOverhead !== undefined) state.encapOverhead = node.encapOverhead;
-            out.set(name, state);
-          } catch (error) {
-            out.set(name, { node: name, reachable: false, error: (error as Error).message, podCidrs: node.podCidrs, nodeIps: node.nodeIps });
-          }
-        }),
-      );
-      return out;
-    },
+    read: (names) =>
+      readEachNode(names, async (name): Promise<NodeProbeState> => {
+        const node = nodes.get(name);
+        if (node === undefined) return { node: name, reachable: false, error: "unknown node", podCidrs: [], nodeIps: [] };
+        try {
+          const [actual, facts] = await Promise.all([readKernelState(node.netns), readNodeFacts(node.netns, node.underlayDevice ?? "eth0")]);
+          const state: NodeProbeState = {
+            node: name,
+            reachable: true,
+            podCidrs: node.podCidrs,
+            nodeIps: node.nodeIps,
+            actual: { routes: actual.routes, neighbours: actual.neighbours, fdb: actual.fdb },
+          };
+          applyNodeFacts(state, facts);
+          if (actual.vxlan !== undefined) state.vtepMac = actual.vxlan.mac;
+          if (node.desired !== undefined) state.desired = node.desired;
+          if (node.podMtu !== undefined) state.podMtu = node.podMtu;
+          if (node.encapOverhead !== undefined) state.encapOverhead = node.encapOverhead;
+          return state;
+        } catch (error) {
+          return { node: name, reachable: false, error: (error as Error).message, podCidrs: node.podCidrs, nodeIps: node.nodeIps };
+        }
+      }),
   };
 }
 
@@ -122,28 +115,20 @@ export function kernelStateSource(nodes: ReadonlyMap<string, KernelNode>, places
 export function agentStateSource(locateAgent: (node: string) => HttpEndpoint | undefined, timeoutMs = 3_000): NodeStateSource {
   return {
     evidence: (queries) => agentEvidence(locateAgent, queries, timeoutMs),
-    async read(names) {
-      const out = new Map<string, NodeProbeState>();
-      await Promise.all(
-        names.map(async (name) => {
-          const endpoint = locateAgent(name);
-          if (endpoint === undefined) {
-            out.set(name, { node: name, reachable: false, error: "no agent endpoint known", podCidrs: [], nodeIps: [] });
-            return;
-          }
-          try {
-            const [state, facts] = await Promise.all([
-              getOkJson(endpoint, "/v1/state", timeoutMs),
-              getOkJson(endpoint, "/v1/probe/node-facts", timeoutMs).catch(() => undefined),
-            ]);
-            out.set(name, fromAgentState(name, state, facts as ProbeNodeFacts | undefined));
-          } catch (error) {
-            out.set(name, { node: name, reachable: false, error: (error as Error).message, podCidrs: [], nodeIps: [] });
-          }
-        }),
-      );
-      return out;
-    },
+    read: (names) =>
+      readEachNode(names, async (name): Promise<NodeProbeState> => {
+        const endpoint = locateAgent(name);
+        if (endpoint === undefined) return { node: name, reachable: false, error: "no agent endpoint known", podCidrs: [], nodeIps: [] };
+        try {
+          const [state, facts] = await Promise.all([
+            getOkJson(endpoint, "/v1/state", timeoutMs),
+            getOkJson(endpoint, "/v1/probe/node-facts", timeoutMs).catch(() => undefined),
+          ]);
+          return fromAgentState(name, state, facts as ProbeNodeFacts | undefined);
+        } catch (error) {
+          return { node: name, reachable: false, error: (error as Error).message, podCidrs: [], nodeIps: [] };
+        }
+      }),
   };
 }
 
@@ -181,24 +166,37 @@ export function fromAgentState(name: string, body: unknown, facts?: ProbeNodeFac
 }
 
 /** Each node's evidence from its agent (`POST /v1/evidence`); a node whose agent does not answer is left out. */
-export async function agentEvidence(
+export function agentEvidence(
   locateAgent: (node: string) => HttpEndpoint | undefined,
   queries: ReadonlyMap<string, RouteQuery[]>,
   timeoutMs = 5_000,
 ): Promise<Map<string, NodeEvidence>> {
-  const out = new Map<string, NodeEvidence>();
+  return readEachNode(queries.keys(), async (node) => {
+    const endpoint = node === ROUTER_QUERIES ? undefined : locateAgent(node);
+    // An agent that cannot answer is named by diagnosis (agent-unreachable); its hops stay "unknown".
+    return endpoint === undefined ? undefined : answeredEvidence(() => postJson(endpoint, "/v1/evidence", { lookups: queries.get(node) }, timeoutMs));
+  });
+}
+
+/** The evidence in the answer to an evidence request; undefined when the request fails or the answer is not evidence. */
+export async function answeredEvidence(send: () => Promise<IncomingMessage>): Promise<NodeEvidence | undefined> {
+  try {
+    const response = await send();
+    const text = await readAll(response);
+    const parsed = nodeEvidenceSchema.safeParse(response.statusCode === 200 ? JSON.parse(text) : undefined);
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `read` for every node at once, into a map in completion order; a node read as undefined is left out. */
+export async function readEachNode<T>(nodes: Iterable<string>, read: (node: string) => Promise<T | undefined>): Promise<Map<string, T>> {
+  const out = new Map<string, T>();
   await Promise.all(
-    [...queries].map(async ([node, lookups]) => {
-      const endpoint = node === ROUTER_QUERIES ? undefined : locateAgent(node);
-      if (endpoint === undefined) return;
-      try {
-        const response = await postJson(endpoint, "/v1/evidence", { lookups }, timeoutMs);
-        const text = await readAll(response);
-        const parsed = nodeEvidenceSchema.safeParse(response.statusCode === 200 ? JSON.parse(text) : undefined);
-        if (parsed.success) out.set(node, parsed.data);
-      } catch {
-        // An agent that cannot answer is named by diagnosis (agent-unreachable); its hops stay "unknown".
-      }
+    [...nodes].map(async (node) => {
+      const value = await read(node);
+      if (value !== undefined) out.set(node, value);
     }),
   );
   return out;

@@ -8,7 +8,7 @@ import {
   type EchoReply,
   type ResponderIdentity,
 } from "@flatnet/core";
-import { type ConnectionLimits, guardConnections } from "../http/connection-guard.ts";
+import { closeServer, type ConnectionLimits, guardConnections } from "../http/connection-guard.ts";
 import { urlHost } from "../http/client.ts";
 import { sendProblem } from "../http/problem.ts";
 import { authorizeDial, checkDialTargets, type DialPolicy, PROBE_TOKEN_HEADER } from "./dial-policy.ts";
@@ -65,14 +65,7 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
     return server;
   };
   const tcpServers: Server[] = [];
-  const closeTcp = async (): Promise<void> => {
-    await Promise.all(
-      tcpServers.map((server) => {
-        server.closeAllConnections();
-        return new Promise<void>((resolve) => server.close(() => resolve()));
-      }),
-    );
-  };
+  const closeTcp = (): Promise<unknown> => Promise.all(tcpServers.map(closeServer));
   try {
     if (options.listenAddresses !== undefined && options.listenAddresses.length > 0) {
       for (const host of options.listenAddresses) {
@@ -117,10 +110,7 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
     async close() {
       for (const s of udp) s.close();
       await closeTcp();
-      if (control !== undefined) {
-        control.closeAllConnections();
-        await new Promise<void>((resolve) => control!.close(() => resolve()));
-      }
+      if (control !== undefined) await closeServer(control);
     },
   };
 }
@@ -287,18 +277,10 @@ function listenOn(server: Server, port: number, host: string): Promise<void> {
   });
 }
 
+// "::" accepts IPv4 too (Node's default ipv6Only: false); a namespace with IPv6 disabled refuses it: fall back to IPv4 only.
 function listenDualStack(server: Server, port: number): Promise<void> {
-  const attempt = (host: string): Promise<void> =>
-    new Promise((resolve, reject) => {
-      server.once("error", reject);
-      server.listen({ port, host, ipv6Only: false }, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-  // A namespace with IPv6 disabled refuses "::": fall back to IPv4 only.
-  return attempt("::").catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "EAFNOSUPPORT" || error.code === "EADDRNOTAVAIL") return attempt("0.0.0.0");
+  return listenOn(server, port, "::").catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "EAFNOSUPPORT" || error.code === "EADDRNOTAVAIL") return listenOn(server, port, "0.0.0.0");
     throw error;
   });
 }

@@ -3,12 +3,6 @@ import { describeEndpoint, ndjsonLines, postJson, problemDetail, readAll, type H
 import { PROBE_TOKEN_HEADER } from "./dial-policy.ts";
 import type { DialTransport } from "./engine.ts";
 
-/** Body of `POST /v1/probe/dial` on an agent: dial from `src`, one of this agent's pods. */
-export interface RelayDialBody {
-  src: ProbeEndpoint;
-  request: DialRequest;
-}
-
 /**
  * Dial by talking to each source pod's responder: `POST /v1/dial` on the endpoint `locate` gives for the
  * source (its control socket in the lab, or its pod IP from inside its node).
@@ -33,8 +27,7 @@ export function agentTransport(locateAgent: (node: string) => HttpEndpoint | und
     dial(src, dialRequest) {
       const endpoint = locateAgent(src.node);
       if (endpoint === undefined) return failing(`no agent endpoint known for node ${src.node}`);
-      const body: RelayDialBody = { src, request: dialRequest };
-      return streamDial(endpoint, "/v1/probe/dial", body, idleTimeout(dialRequest, idleTimeoutMs), token);
+      return streamDial(endpoint, "/v1/probe/dial", { src, request: dialRequest }, idleTimeout(dialRequest, idleTimeoutMs), token);
     },
   };
 }
