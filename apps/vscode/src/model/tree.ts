@@ -45,21 +45,12 @@ export function escapeMarkdown(text: string): string {
   return text.replace(/[\\`*_{}[\]()#+\-.!|<>&~]/g, (c) => `\\${c}`);
 }
 
-function phaseIcon(pod: PodView, hasProblem: boolean): { id: string; color?: string } {
-  if (hasProblem) return { id: "warning", color: "list.errorForeground" };
-  switch (pod.phase) {
-    case "Running":
-      return { id: "pass-filled", color: "testing.iconPassed" };
-    case "Pending":
-      return { id: "clock", color: "list.warningForeground" };
-    case "Succeeded":
-      return { id: "check" };
-    case "Failed":
-      return { id: "error", color: "list.errorForeground" };
-    default:
-      return { id: "question" };
-  }
-}
+const PHASE_ICON = new Map<string, { id: string; color?: string }>([
+  ["Running", { id: "pass-filled", color: "testing.iconPassed" }],
+  ["Pending", { id: "clock", color: "list.warningForeground" }],
+  ["Succeeded", { id: "check" }],
+  ["Failed", { id: "error", color: "list.errorForeground" }],
+]);
 
 export class TreeModel {
   readonly #entries = new Map<string, ClusterEntry>();
@@ -73,9 +64,7 @@ export class TreeModel {
 
   /** Problems across every cluster: the view's badge. */
   problemCount(): number {
-    let count = 0;
-    for (const entry of this.#entries.values()) count += entry.problems.length;
-    return count;
+    return [...this.#entries.values()].reduce((count, entry) => count + entry.problems.length, 0);
   }
 
   roots(): TreeNode[] {
@@ -85,28 +74,25 @@ export class TreeModel {
   /** Children of a node previously returned by `roots()` or `children()`; unknown ids have none. */
   children(parent: TreeNode): TreeNode[] {
     const entry = this.#entries.get(parent.clusterId);
-    if (!entry) return [];
-    let nodes: TreeNode[];
+    return entry ? this.#childrenOf(entry, parent).map((node) => this.#remember(node)) : [];
+  }
+
+  #childrenOf(entry: ClusterEntry, parent: TreeNode): TreeNode[] {
     switch (parent.kind) {
       case "cluster":
-        nodes = [this.#problemsNode(entry), ...sortByName(entry.cluster.nodes).map((node) => this.#nodeNode(entry, node))];
-        break;
+        return [this.#problemsNode(entry), ...sortByName(entry.cluster.nodes).map((node) => this.#nodeNode(entry, node))];
       case "problems":
-        nodes = PROBLEM_KINDS.flatMap(({ kind, title }) => {
+        return PROBLEM_KINDS.flatMap(({ kind, title }) => {
           const count = entry.problems.filter((problem) => problem.kind === kind).length;
           return count === 0 ? [] : [this.#kindNode(entry, kind, title, count)];
         });
-        break;
       case "problem-kind":
-        nodes = entry.problems.filter((problem) => `${entry.cluster.id}/problems/${problem.kind}` === parent.id).map((problem) => this.#problemNode(entry, problem));
-        break;
+        return entry.problems.filter((problem) => `${entry.cluster.id}/problems/${problem.kind}` === parent.id).map((problem) => this.#problemNode(entry, problem));
       case "node":
-        nodes = (this.#pods(entry).get(parent.node ?? "") ?? []).map((pod) => this.#podNode(entry, pod));
-        break;
+        return (this.#pods(entry).get(parent.node ?? "") ?? []).map((pod) => this.#podNode(entry, pod));
       default:
-        nodes = [];
+        return [];
     }
-    return nodes.map((node) => this.#remember(node));
   }
 
   /** A node by id, once it has been produced (the provider's getParent/reveal use it). */
@@ -246,7 +232,7 @@ export class TreeModel {
       label: pod.namespace === "default" ? pod.name : key,
       description: `${pod.ips.join(", ") || "no IP"} · ${pod.phase}${pod.hostNetwork ? " · hostNetwork" : ""}`,
       tooltip: [`**${escapeMarkdown(key)}**`, `IPs: ${escapeMarkdown(pod.ips.join(", ") || "none")}`, `Node: ${escapeMarkdown(pod.node)}`, `Phase: ${escapeMarkdown(pod.phase)}`].join("\n\n"),
-      icon: phaseIcon(pod, hasProblem),
+      icon: hasProblem ? { id: "warning", color: "list.errorForeground" } : (PHASE_ICON.get(pod.phase) ?? { id: "question" }),
       contextValue: pod.ips.length > 0 ? "flatnet.pod.hasIp" : "flatnet.pod",
       collapsible: "none",
       clusterId: entry.cluster.id,
