@@ -69,9 +69,14 @@ export function readPalette(root: HTMLElement = document.body): Palette {
   };
 }
 
-/** RTT shade: green at <= 0.1 ms to yellow at >= 10 ms, on a log scale (sub-ms differences stay visible). */
+/** Where an RTT sits between 0.1 ms (0) and 10 ms (1), on a log scale (sub-ms differences stay visible). */
+export function rttScale(rttMs: number): number {
+  return Math.min(1, Math.max(0, (Math.log10(Math.max(rttMs, 0.1)) + 1) / 2));
+}
+
+/** RTT shade: green at <= 0.1 ms to yellow at >= 10 ms. */
 export function rttColor(palette: Palette, rttMs: number): string {
-  const t = Number.isNaN(rttMs) ? 0 : Math.min(1, Math.max(0, (Math.log10(Math.max(rttMs, 0.1)) + 1) / 2));
+  const t = Number.isNaN(rttMs) ? 0 : rttScale(rttMs);
   const [r1, g1, b1] = palette.ok;
   const [r2, g2, b2] = palette.slow;
   return `rgb(${Math.round(r1 + (r2 - r1) * t)},${Math.round(g1 + (g2 - g1) * t)},${Math.round(b1 + (b2 - b1) * t)})`;
