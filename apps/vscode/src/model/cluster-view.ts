@@ -49,3 +49,19 @@ export type AgentHealth = NodeView["agent"];
 export function podKey(pod: Pick<PodView, "namespace" | "name">): string {
   return `${pod.namespace}/${pod.name}`;
 }
+
+/** Natural order of names, so node10 follows node9 (the tree, topology and matrix agree on it). */
+export function compareNames(a: string, b: string): number {
+  return a.localeCompare(b, "en", { numeric: true });
+}
+
+/** The pods of each node, in the cluster's order. */
+export function podsByNode(pods: readonly PodView[]): Map<string, PodView[]> {
+  const byNode = new Map<string, PodView[]>();
+  for (const pod of pods) {
+    const list = byNode.get(pod.node);
+    if (list) list.push(pod);
+    else byNode.set(pod.node, [pod]);
+  }
+  return byNode;
+}

@@ -3,7 +3,7 @@
  * first level of a 5,000-pod cluster costs one pass over the pods; the TreeDataProvider only maps TreeNode to
  * vscode.TreeItem.
  */
-import { type AgentHealth, type ClusterView, type NodeView, type PodView, podKey } from "./cluster-view.ts";
+import { type AgentHealth, type ClusterView, type NodeView, type PodView, compareNames, podKey, podsByNode } from "./cluster-view.ts";
 import { PROBLEM_KINDS, type Problem, type ProblemKind } from "./problems.ts";
 
 export type TreeNodeKind = "cluster" | "problems" | "problem-kind" | "problem" | "node" | "pod";
@@ -80,7 +80,7 @@ export class TreeModel {
   #childrenOf(entry: ClusterEntry, parent: TreeNode): TreeNode[] {
     switch (parent.kind) {
       case "cluster":
-        return [this.#problemsNode(entry), ...sortByName(entry.cluster.nodes).map((node) => this.#nodeNode(entry, node))];
+        return [this.#problemsNode(entry), ...[...entry.cluster.nodes].sort((a, b) => compareNames(a.name, b.name)).map((node) => this.#nodeNode(entry, node))];
       case "problems":
         return PROBLEM_KINDS.flatMap(({ kind, title }) => {
           const count = entry.problems.filter((problem) => problem.kind === kind).length;
@@ -108,12 +108,7 @@ export class TreeModel {
   #pods(entry: ClusterEntry): Map<string, PodView[]> {
     let byNode = this.#podsByNode.get(entry.cluster.id);
     if (!byNode) {
-      byNode = new Map();
-      for (const pod of entry.cluster.pods) {
-        const list = byNode.get(pod.node);
-        if (list) list.push(pod);
-        else byNode.set(pod.node, [pod]);
-      }
+      byNode = podsByNode(entry.cluster.pods);
       for (const list of byNode.values()) list.sort((a, b) => compareText(podKey(a), podKey(b)));
       this.#podsByNode.set(entry.cluster.id, byNode);
     }
@@ -245,9 +240,4 @@ export class TreeModel {
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Natural order so node10 follows node9. */
-function sortByName(nodes: readonly NodeView[]): NodeView[] {
-  return [...nodes].sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
 }

@@ -3,7 +3,7 @@
  * on a canvas, a hover tooltip with the diagnosis, and a click (or arrows + Enter) drill-down to the cell's pod pairs.
  */
 import type { PairResult, ProbeEvent } from "@flatnet/core";
-import type { ClusterView } from "../model/cluster-view.ts";
+import { type ClusterView, compareNames } from "../model/cluster-view.ts";
 import { CellMark, CellState, type CellDetail, HeatmapModel } from "../model/matrix.ts";
 import { h, icon } from "./dom.ts";
 import { type HeatmapLayout, cellAt, layoutHeatmap, moveCursor, paintHeatmap } from "./heatmap.ts";
@@ -88,7 +88,7 @@ export class MatrixView {
 
   /** Node order comes from the cluster (natural sort); a run adds any node the cluster did not list. */
   setCluster(cluster: ClusterView | null): void {
-    const nodes = (cluster?.nodes ?? []).map((node) => node.name).sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+    const nodes = (cluster?.nodes ?? []).map((node) => node.name).sort(compareNames);
     const known = this.#matrix.grid.nodes;
     if (nodes.length === known.length && nodes.every((name, i) => name === known[i])) return;
     const old = this.#matrix;
