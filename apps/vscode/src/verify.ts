@@ -23,8 +23,7 @@ export async function verify(context: FlatnetContext, clusterId?: string, focus?
   const s = context.settings;
   const command = s["probe.replay"] ? undefined : await probeCommand(context, cluster);
   if (command === null) return;
-  const previous = context.runs.get(cluster.id);
-  previous?.process?.cancel();
+  context.runs.get(cluster.id)?.process?.cancel();
   const run: RunState = { clusterId: cluster.id, events: [], matrix: new HeatmapModel(cluster.nodes.map((n) => n.name)), report: undefined, process: undefined };
   context.runs.set(cluster.id, run);
   const panel = context.showPanel("matrix", cluster.id);

@@ -30,12 +30,7 @@ const WORKSPACE_PACKAGE = join("apps", "agent", "package.json");
 
 /** The first executable `name` in PATH, as a shell finds it; undefined when none. */
 export function whichOnPath(name: string, path: string | undefined, isExecutable: (path: string) => boolean, separator = delimiter): string | undefined {
-  for (const dir of (path ?? "").split(separator)) {
-    if (dir === "") continue;
-    const candidate = join(dir, name);
-    if (isExecutable(candidate)) return candidate;
-  }
-  return undefined;
+  return (path ?? "").split(separator).filter((dir) => dir !== "").map((dir) => join(dir, name)).find((candidate) => isExecutable(candidate));
 }
 
 export function findCli(env: CliEnvironment): CliFound | CliMissing {
