@@ -132,8 +132,7 @@ export class TreeModel {
   #clusterNode(entry: ClusterEntry): TreeNode {
     const { cluster } = entry;
     const state = cluster.status?.state;
-    const podCount = cluster.pods.length;
-    const summary = `${cluster.nodes.length} nodes, ${podCount} pods`;
+    const summary = `${cluster.nodes.length} nodes, ${cluster.pods.length} pods`;
     return {
       id: cluster.id,
       kind: "cluster",

@@ -27,6 +27,11 @@ function failed(runId: string, code: string, message: string): ProbeEvent {
 function batcher(onEvents: (events: ProbeEvent[]) => void) {
   let batch: ProbeEvent[] = [];
   let scheduled = false;
+  const emit = () => {
+    const out = batch;
+    batch = [];
+    onEvents(out);
+  };
   return {
     push(event: ProbeEvent) {
       batch.push(event);
@@ -34,16 +39,11 @@ function batcher(onEvents: (events: ProbeEvent[]) => void) {
       scheduled = true;
       setImmediate(() => {
         scheduled = false;
-        const out = batch;
-        batch = [];
-        onEvents(out);
+        emit();
       });
     },
     flush() {
-      if (batch.length === 0) return;
-      const out = batch;
-      batch = [];
-      onEvents(out);
+      if (batch.length > 0) emit();
     },
   };
 }

@@ -122,8 +122,7 @@ export function paintHeatmap(ctx: CanvasRenderingContext2D, grid: MatrixGrid, pa
     const x = left + (index % n) * cell;
     const y = top + Math.floor(index / n) * cell;
     if (cell >= 12) {
-      const text = markText(grid.marks[index]!);
-      ctx.fillText(text, x + (cell - gap) / 2, y + (cell - gap) / 2, cell - 2);
+      ctx.fillText(markText(grid.marks[index]!), x + (cell - gap) / 2, y + (cell - gap) / 2, cell - 2);
     } else if (cell >= 4) {
       ctx.fillRect(x + cell / 2 - 1, y + cell / 2 - 1, 2, 2);
     }

@@ -49,13 +49,11 @@ function toRgb(ctx: CanvasRenderingContext2D, color: string): [number, number, n
 export function readPalette(root: HTMLElement = document.body): Palette {
   const style = getComputedStyle(root);
   const probe = document.createElement("canvas").getContext("2d", { willReadFrequently: true })!;
-  const contrast = style.getPropertyValue("--vscode-contrastBorder").trim();
-  const highContrast = root.classList.contains("vscode-high-contrast") || root.classList.contains("vscode-high-contrast-light");
   return {
     background: cssVariable(style, "--vscode-editor-background"),
     foreground: cssVariable(style, "--vscode-foreground"),
     muted: cssVariable(style, "--vscode-disabledForeground"),
-    border: contrast || undefined,
+    border: style.getPropertyValue("--vscode-contrastBorder").trim() || undefined,
     ok: toRgb(probe, cssVariable(style, "--vscode-charts-green")),
     slow: toRgb(probe, cssVariable(style, "--vscode-charts-yellow")),
     flaky: cssVariable(style, "--vscode-charts-orange"),
@@ -64,7 +62,7 @@ export function readPalette(root: HTMLElement = document.body): Palette {
     pending: cssVariable(style, "--vscode-editorWidget-border"),
     excluded: cssVariable(style, "--vscode-disabledForeground"),
     mark: cssVariable(style, "--vscode-editor-background"),
-    highContrast,
+    highContrast: root.classList.contains("vscode-high-contrast") || root.classList.contains("vscode-high-contrast-light"),
     fontFamily: style.getPropertyValue("--vscode-font-family").trim() || "sans-serif",
   };
 }
