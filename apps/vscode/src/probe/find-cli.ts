@@ -58,8 +58,7 @@ export function findCli(env: CliEnvironment): CliFound | CliMissing {
 
 /** A lab is probed inside its network namespaces (`ip netns exec`): that needs root. */
 export function labNeedsRoot(uid: number | undefined): string | undefined {
-  if (uid === undefined || uid === 0) return undefined;
-  return "Verify on the lab needs root: the probes run inside the lab's network namespaces (ip netns exec).";
+  return uid === undefined || uid === 0 ? undefined : "Verify on the lab needs root: the probes run inside the lab's network namespaces (ip netns exec).";
 }
 
 /** One POSIX shell line for a terminal: plain words stay as they are, anything else is single-quoted. */
