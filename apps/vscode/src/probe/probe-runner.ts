@@ -19,7 +19,8 @@ export interface RunCallbacks {
   onWarning(message: string): void;
 }
 
-function failed(runId: string, code: string, message: string): ProbeEvent {
+/** The `run-failed` event a run ends with when the engine could not say so itself. */
+export function runFailed(runId: string, code: string, message: string): ProbeEvent {
   return { v: 1, type: "run-failed", runId, error: { code, message } };
 }
 
@@ -80,10 +81,10 @@ export function spawnProbeRun(command: readonly string[], env: NodeJS.ProcessEnv
       splitter.end();
       out.flush();
       for (const warning of warnings.slice(0, 5)) callbacks.onWarning(warning);
-      if (!seen.terminal && cancelled) callbacks.onEvents([failed(seen.runId, "ERR_PROBE_CANCELLED", `cancelled: ${command.join(" ")} was stopped`)]);
+      if (!seen.terminal && cancelled) callbacks.onEvents([runFailed(seen.runId, "ERR_PROBE_CANCELLED", `cancelled: ${command.join(" ")} was stopped`)]);
       else if (!seen.terminal) {
         const detail = error ? error.message : stderr.trim().split("\n").at(-1) || (warnings[0] ?? `exited with code ${code} without a probe report`);
-        callbacks.onEvents([failed(seen.runId, error ? "ERR_PROBE_SPAWN" : "ERR_PROBE_EXIT", `${command.join(" ")}: ${detail}`)]);
+        callbacks.onEvents([runFailed(seen.runId, error ? "ERR_PROBE_SPAWN" : "ERR_PROBE_EXIT", `${command.join(" ")}: ${detail}`)]);
       }
       resolve();
     };
@@ -108,13 +109,13 @@ export function replayProbeRun(path: string, callbacks: RunCallbacks): ProbeRun 
     stream.on("data", (chunk) => !cancelled && splitter.push(String(chunk)));
     stream.on("error", (error) => {
       out.flush();
-      callbacks.onEvents([failed("replay", "ERR_PROBE_REPLAY", `recorded run "${path}" cannot be read: ${error.message}`)]);
+      callbacks.onEvents([runFailed("replay", "ERR_PROBE_REPLAY", `recorded run "${path}" cannot be read: ${error.message}`)]);
       resolve();
     });
     stream.on("end", () => {
       splitter.end();
       out.flush();
-      if (!seen.terminal && !cancelled) callbacks.onEvents([failed("replay", "ERR_PROBE_REPLAY", `recorded run "${path}" ends without run-finished`)]);
+      if (!seen.terminal && !cancelled) callbacks.onEvents([runFailed("replay", "ERR_PROBE_REPLAY", `recorded run "${path}" ends without run-finished`)]);
       resolve();
     });
   });
