@@ -243,14 +243,14 @@ export class FlatnetContext implements vscode.Disposable {
 
   showPanel(view: ViewKind, clusterId?: string, restored?: vscode.WebviewPanel): WebviewPanelHost {
     this.activeCluster(clusterId);
-    let panel = this.#panels.get(view);
-    if (panel && restored) restored.dispose();
-    if (panel) {
-      panel.reveal();
-      this.#sendInitial(panel);
-      return panel;
+    const open = this.#panels.get(view);
+    if (open) {
+      restored?.dispose();
+      open.reveal();
+      this.#sendInitial(open);
+      return open;
     }
-    panel = new WebviewPanelHost(
+    const panel = new WebviewPanelHost(
       view,
       this.extension.extensionUri,
       this.onWebviewMessage,

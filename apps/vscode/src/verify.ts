@@ -10,7 +10,7 @@ import type { ClusterView } from "./model/cluster-view.ts";
 import { HeatmapModel } from "./model/matrix.ts";
 import { findCli, labNeedsRoot, shellLine } from "./probe/find-cli.ts";
 import { buildProbeCommand } from "./probe/probe-command.ts";
-import { replayProbeRun, spawnProbeRun } from "./probe/probe-runner.ts";
+import { replayProbeRun, runFailed, spawnProbeRun } from "./probe/probe-runner.ts";
 import { PROTOCOL_VERSION } from "./protocol.ts";
 
 /** Runs the probe engine for a cluster and streams its results into the matrix; cancellable from the progress. */
@@ -23,8 +23,7 @@ export async function verify(context: FlatnetContext, clusterId?: string, focus?
   const s = context.settings;
   const command = s["probe.replay"] ? undefined : await probeCommand(context, cluster);
   if (command === null) return;
-  const previous = context.runs.get(cluster.id);
-  previous?.process?.cancel();
+  context.runs.get(cluster.id)?.process?.cancel();
   const run: RunState = { clusterId: cluster.id, events: [], matrix: new HeatmapModel(cluster.nodes.map((n) => n.name)), report: undefined, process: undefined };
   context.runs.set(cluster.id, run);
   const panel = context.showPanel("matrix", cluster.id);
@@ -43,13 +42,13 @@ export async function verify(context: FlatnetContext, clusterId?: string, focus?
     onWarning: (message: string) => context.output.warn(message),
   };
   if (command === undefined) run.process = replayProbeRun(s["probe.replay"], callbacks);
-  else if ("error" in command) callbacks.onEvents([{ v: 1, type: "run-failed", runId: "spawn", error: { code: "ERR_PROBE_SPAWN", message: command.error } }]);
+  else if ("error" in command) callbacks.onEvents([runFailed("spawn", "ERR_PROBE_SPAWN", command.error)]);
   else {
     context.output.info(`running ${command.argv.join(" ")}${Object.keys(command.env).length ? ` with ${Object.entries(command.env).map(([k, v]) => `${k}=${v}`).join(" ")}` : ""}`);
     try {
       run.process = spawnProbeRun(command.argv, { ...process.env, ...command.env }, callbacks);
     } catch (error) {
-      callbacks.onEvents([{ v: 1, type: "run-failed", runId: "spawn", error: { code: "ERR_PROBE_SPAWN", message: String(error) } }]);
+      callbacks.onEvents([runFailed("spawn", "ERR_PROBE_SPAWN", String(error))]);
     }
   }
   if (focus) panel.post({ v: PROTOCOL_VERSION, type: "select", src: focus.src, dst: focus.dst });

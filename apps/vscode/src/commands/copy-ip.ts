@@ -5,8 +5,7 @@ import type { TreeNode } from "../model/tree.ts";
 export async function copyIp(node?: TreeNode): Promise<void> {
   const ips = node?.ips ?? [];
   const ip = ips.length > 1 ? await vscode.window.showQuickPick(ips, { title: "Copy which IP?" }) : ips[0];
-  if (!ip) return;
-  await copyText(ip);
+  if (ip) await copyText(ip);
 }
 
 export async function copyText(text: string): Promise<void> {

@@ -4,22 +4,14 @@
  * extension host uses it for problems and the report, the webview bundles the same code to paint the heatmap.
  * The grid is typed arrays (500 nodes = 250,000 cells) so folding and painting stay linear and allocation-free.
  */
-import { addToMatrixCell, emptyMatrixCell, type MatrixCell, type PairResult, type PairVerdict, type ProbeEvent } from "@flatnet/core";
+import { addToMatrixCell, emptyMatrixCell, type MatrixCell, type PairResult, type ProbeEvent } from "@flatnet/core";
 
-/** Cell states, worst last: a cell shows the worst verdict among its pod pairs. */
+/** Cell states, worst last: a cell shows the worst verdict among its pod pairs (a verdict's state has its name). */
 export const CellState = { none: 0, pending: 1, excluded: 2, ok: 3, flaky: 4, inconclusive: 5, failed: 6 } as const;
 export type CellStateValue = (typeof CellState)[keyof typeof CellState];
 
 /** Marks drawn on a cell, as bit flags. */
 export const CellMark = { nat: 1, loss: 2, mtu: 4 } as const;
-
-const VERDICT_STATE: Record<PairVerdict, CellStateValue> = {
-  ok: CellState.ok,
-  flaky: CellState.flaky,
-  failed: CellState.failed,
-  inconclusive: CellState.inconclusive,
-  excluded: CellState.excluded,
-};
 
 export interface MatrixGrid {
   nodes: string[];
@@ -62,7 +54,7 @@ export class HeatmapModel {
   error: string | undefined;
   readonly #nodeIndex = new Map<string, number>();
   readonly #pairs = new Map<string, PairResult>();
-  readonly #cellPairs = new Map<number, Map<string, PairResult>>();
+  #cellPairs = new Map<number, Map<string, PairResult>>();
 
   constructor(nodes: readonly string[]) {
     this.grid = createGrid(nodes);
@@ -141,10 +133,7 @@ export class HeatmapModel {
         grid.rttMs[row * nodes.length + col] = old.rttMs[row * n + col]!;
       }
     }
-    const remapped = new Map<number, Map<string, PairResult>>();
-    for (const [cell, pairs] of this.#cellPairs) remapped.set(Math.floor(cell / n) * nodes.length + (cell % n), pairs);
-    this.#cellPairs.clear();
-    for (const [cell, pairs] of remapped) this.#cellPairs.set(cell, pairs);
+    this.#cellPairs = new Map([...this.#cellPairs].map(([cell, pairs]) => [Math.floor(cell / n) * nodes.length + (cell % n), pairs]));
     nodes.forEach((name, index) => this.#nodeIndex.set(name, index));
     this.grid = grid;
   }
@@ -162,7 +151,7 @@ export class HeatmapModel {
     pairs.set(result.pair.id, result);
     const summary = emptyMatrixCell();
     for (const pair of pairs.values()) addToMatrixCell(summary, pair);
-    this.grid.state[cell] = summary.verdict === undefined ? CellState.none : VERDICT_STATE[summary.verdict];
+    this.grid.state[cell] = summary.verdict === undefined ? CellState.none : CellState[summary.verdict];
     this.grid.marks[cell] = marksOf(summary);
     this.grid.rttMs[cell] = summary.p50Ms ?? Number.NaN;
     return cell;

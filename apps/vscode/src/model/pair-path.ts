@@ -6,58 +6,36 @@
 import type { Diagnosis, PairResult, TraceHop } from "@flatnet/core";
 import { z } from "zod";
 
-export interface PathFinding {
-  code: string;
-  node?: string;
-  message: string;
-  fix?: string;
-}
-
-export interface PathStep {
-  role: "src-pod" | "src-node" | "underlay" | "dst-node" | "dst-pod";
-  direction: "forward" | "reply";
-  /** Pod name (`namespace/name` when known), node name, or the underlay / router name. */
-  name: string;
-  /** Packet as it arrives at this step: `10.244.1.2 > 10.244.2.2`; endpoints carry none. */
-  packet?: string;
-  /** What this kernel would do with it (`via 172.31.0.12 dev eth0`, `blackhole`); endpoints carry none. */
-  decision?: string;
-  status: "ok" | "broken" | "unknown";
-  findings: PathFinding[];
-}
-
-export interface PairPath {
-  pairId: string;
-  verdict: string;
-  /** Forward steps (source pod first, destination pod last), then the reply steps back. */
-  steps: PathStep[];
-  /** Index in `steps` of the first broken hop, when a hop is broken. */
-  brokenAt?: number;
-  /** Findings that no hop carries (e.g. an agent that did not answer): shown under the path. */
-  unplaced: PathFinding[];
-  /** False when the pair has no hops (no evidence was gathered): only the endpoints are drawn. */
-  traced: boolean;
-}
-
 const findingSchema = z.object({ code: z.string(), node: z.string().optional(), message: z.string(), fix: z.string().optional() });
 export const pairPathSchema = z.object({
   pairId: z.string(),
   verdict: z.string(),
+  /** Forward steps (source pod first, destination pod last), then the reply steps back. */
   steps: z.array(
     z.object({
       role: z.enum(["src-pod", "src-node", "underlay", "dst-node", "dst-pod"]),
       direction: z.enum(["forward", "reply"]),
+      /** Pod name (`namespace/name` when known), node name, or the underlay / router name. */
       name: z.string(),
+      /** Packet as it arrives at this step: `10.244.1.2 > 10.244.2.2`; endpoints carry none. */
       packet: z.string().optional(),
+      /** What this kernel would do with it (`via 172.31.0.12 dev eth0`, `blackhole`); endpoints carry none. */
       decision: z.string().optional(),
       status: z.enum(["ok", "broken", "unknown"]),
       findings: z.array(findingSchema),
     }),
   ).max(64),
+  /** Index in `steps` of the first broken hop, when a hop is broken. */
   brokenAt: z.number().int().nonnegative().optional(),
+  /** Findings that no hop carries (e.g. an agent that did not answer): shown under the path. */
   unplaced: z.array(findingSchema),
+  /** False when the pair has no hops (no evidence was gathered): only the endpoints are drawn. */
   traced: z.boolean(),
 });
+
+export type PathFinding = z.infer<typeof findingSchema>;
+export type PairPath = z.infer<typeof pairPathSchema>;
+export type PathStep = PairPath["steps"][number];
 
 function finding(d: Diagnosis): PathFinding {
   return { code: d.code, ...(d.node ? { node: d.node } : {}), message: d.message, ...(d.fix ? { fix: d.fix } : {}) };

@@ -3,7 +3,7 @@
  * first level of a 5,000-pod cluster costs one pass over the pods; the TreeDataProvider only maps TreeNode to
  * vscode.TreeItem.
  */
-import { type AgentHealth, type ClusterView, type NodeView, type PodView, podKey } from "./cluster-view.ts";
+import { type AgentHealth, type ClusterView, type NodeView, type PodView, compareNames, podKey, podsByNode } from "./cluster-view.ts";
 import { PROBLEM_KINDS, type Problem, type ProblemKind } from "./problems.ts";
 
 export type TreeNodeKind = "cluster" | "problems" | "problem-kind" | "problem" | "node" | "pod";
@@ -45,21 +45,12 @@ export function escapeMarkdown(text: string): string {
   return text.replace(/[\\`*_{}[\]()#+\-.!|<>&~]/g, (c) => `\\${c}`);
 }
 
-function phaseIcon(pod: PodView, hasProblem: boolean): { id: string; color?: string } {
-  if (hasProblem) return { id: "warning", color: "list.errorForeground" };
-  switch (pod.phase) {
-    case "Running":
-      return { id: "pass-filled", color: "testing.iconPassed" };
-    case "Pending":
-      return { id: "clock", color: "list.warningForeground" };
-    case "Succeeded":
-      return { id: "check" };
-    case "Failed":
-      return { id: "error", color: "list.errorForeground" };
-    default:
-      return { id: "question" };
-  }
-}
+const PHASE_ICON = new Map<string, { id: string; color?: string }>([
+  ["Running", { id: "pass-filled", color: "testing.iconPassed" }],
+  ["Pending", { id: "clock", color: "list.warningForeground" }],
+  ["Succeeded", { id: "check" }],
+  ["Failed", { id: "error", color: "list.errorForeground" }],
+]);
 
 export class TreeModel {
   readonly #entries = new Map<string, ClusterEntry>();
@@ -73,9 +64,7 @@ export class TreeModel {
 
   /** Problems across every cluster: the view's badge. */
   problemCount(): number {
-    let count = 0;
-    for (const entry of this.#entries.values()) count += entry.problems.length;
-    return count;
+    return [...this.#entries.values()].reduce((count, entry) => count + entry.problems.length, 0);
   }
 
   roots(): TreeNode[] {
@@ -85,28 +74,25 @@ export class TreeModel {
   /** Children of a node previously returned by `roots()` or `children()`; unknown ids have none. */
   children(parent: TreeNode): TreeNode[] {
     const entry = this.#entries.get(parent.clusterId);
-    if (!entry) return [];
-    let nodes: TreeNode[];
+    return entry ? this.#childrenOf(entry, parent).map((node) => this.#remember(node)) : [];
+  }
+
+  #childrenOf(entry: ClusterEntry, parent: TreeNode): TreeNode[] {
     switch (parent.kind) {
       case "cluster":
-        nodes = [this.#problemsNode(entry), ...sortByName(entry.cluster.nodes).map((node) => this.#nodeNode(entry, node))];
-        break;
+        return [this.#problemsNode(entry), ...[...entry.cluster.nodes].sort((a, b) => compareNames(a.name, b.name)).map((node) => this.#nodeNode(entry, node))];
       case "problems":
-        nodes = PROBLEM_KINDS.flatMap(({ kind, title }) => {
+        return PROBLEM_KINDS.flatMap(({ kind, title }) => {
           const count = entry.problems.filter((problem) => problem.kind === kind).length;
           return count === 0 ? [] : [this.#kindNode(entry, kind, title, count)];
         });
-        break;
       case "problem-kind":
-        nodes = entry.problems.filter((problem) => `${entry.cluster.id}/problems/${problem.kind}` === parent.id).map((problem) => this.#problemNode(entry, problem));
-        break;
+        return entry.problems.filter((problem) => `${entry.cluster.id}/problems/${problem.kind}` === parent.id).map((problem) => this.#problemNode(entry, problem));
       case "node":
-        nodes = (this.#pods(entry).get(parent.node ?? "") ?? []).map((pod) => this.#podNode(entry, pod));
-        break;
+        return (this.#pods(entry).get(parent.node ?? "") ?? []).map((pod) => this.#podNode(entry, pod));
       default:
-        nodes = [];
+        return [];
     }
-    return nodes.map((node) => this.#remember(node));
   }
 
   /** A node by id, once it has been produced (the provider's getParent/reveal use it). */
@@ -122,12 +108,7 @@ export class TreeModel {
   #pods(entry: ClusterEntry): Map<string, PodView[]> {
     let byNode = this.#podsByNode.get(entry.cluster.id);
     if (!byNode) {
-      byNode = new Map();
-      for (const pod of entry.cluster.pods) {
-        const list = byNode.get(pod.node);
-        if (list) list.push(pod);
-        else byNode.set(pod.node, [pod]);
-      }
+      byNode = podsByNode(entry.cluster.pods);
       for (const list of byNode.values()) list.sort((a, b) => compareText(podKey(a), podKey(b)));
       this.#podsByNode.set(entry.cluster.id, byNode);
     }
@@ -151,8 +132,7 @@ export class TreeModel {
   #clusterNode(entry: ClusterEntry): TreeNode {
     const { cluster } = entry;
     const state = cluster.status?.state;
-    const podCount = cluster.pods.length;
-    const summary = `${cluster.nodes.length} nodes, ${podCount} pods`;
+    const summary = `${cluster.nodes.length} nodes, ${cluster.pods.length} pods`;
     return {
       id: cluster.id,
       kind: "cluster",
@@ -246,7 +226,7 @@ export class TreeModel {
       label: pod.namespace === "default" ? pod.name : key,
       description: `${pod.ips.join(", ") || "no IP"} · ${pod.phase}${pod.hostNetwork ? " · hostNetwork" : ""}`,
       tooltip: [`**${escapeMarkdown(key)}**`, `IPs: ${escapeMarkdown(pod.ips.join(", ") || "none")}`, `Node: ${escapeMarkdown(pod.node)}`, `Phase: ${escapeMarkdown(pod.phase)}`].join("\n\n"),
-      icon: phaseIcon(pod, hasProblem),
+      icon: hasProblem ? { id: "warning", color: "list.errorForeground" } : (PHASE_ICON.get(pod.phase) ?? { id: "question" }),
       contextValue: pod.ips.length > 0 ? "flatnet.pod.hasIp" : "flatnet.pod",
       collapsible: "none",
       clusterId: entry.cluster.id,
@@ -259,9 +239,4 @@ export class TreeModel {
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/** Natural order so node10 follows node9. */
-function sortByName(nodes: readonly NodeView[]): NodeView[] {
-  return [...nodes].sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
 }

@@ -30,12 +30,7 @@ const WORKSPACE_PACKAGE = join("apps", "agent", "package.json");
 
 /** The first executable `name` in PATH, as a shell finds it; undefined when none. */
 export function whichOnPath(name: string, path: string | undefined, isExecutable: (path: string) => boolean, separator = delimiter): string | undefined {
-  for (const dir of (path ?? "").split(separator)) {
-    if (dir === "") continue;
-    const candidate = join(dir, name);
-    if (isExecutable(candidate)) return candidate;
-  }
-  return undefined;
+  return (path ?? "").split(separator).filter((dir) => dir !== "").map((dir) => join(dir, name)).find((candidate) => isExecutable(candidate));
 }
 
 export function findCli(env: CliEnvironment): CliFound | CliMissing {
@@ -63,8 +58,7 @@ export function findCli(env: CliEnvironment): CliFound | CliMissing {
 
 /** A lab is probed inside its network namespaces (`ip netns exec`): that needs root. */
 export function labNeedsRoot(uid: number | undefined): string | undefined {
-  if (uid === undefined || uid === 0) return undefined;
-  return "Verify on the lab needs root: the probes run inside the lab's network namespaces (ip netns exec).";
+  return uid === undefined || uid === 0 ? undefined : "Verify on the lab needs root: the probes run inside the lab's network namespaces (ip netns exec).";
 }
 
 /** One POSIX shell line for a terminal: plain words stay as they are, anything else is single-quoted. */

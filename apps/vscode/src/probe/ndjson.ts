@@ -30,14 +30,9 @@ export class NdjsonSplitter {
   constructor(private readonly onOutcome: (outcome: LineOutcome) => void) {}
 
   push(chunk: string): void {
-    this.#buffer += chunk;
-    let newline = this.#buffer.indexOf("\n");
-    while (newline >= 0) {
-      const text = this.#buffer.slice(0, newline);
-      this.#buffer = this.#buffer.slice(newline + 1);
-      this.#emit(text);
-      newline = this.#buffer.indexOf("\n");
-    }
+    const lines = (this.#buffer + chunk).split("\n");
+    this.#buffer = lines.pop()!;
+    for (const text of lines) this.#emit(text);
   }
 
   end(): void {

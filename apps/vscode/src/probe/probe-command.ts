@@ -4,14 +4,7 @@
  * arguments are unit-tested without VS Code.
  */
 import { delimiter } from "node:path";
-import type { SourceKind } from "../model/cluster-view.ts";
-
-export interface ProbeTarget {
-  id: string;
-  /** For Kubernetes: the context name. */
-  name: string;
-  source: SourceKind;
-}
+import type { ClusterView } from "../model/cluster-view.ts";
 
 export interface ProbeCommand {
   argv: string[];
@@ -27,7 +20,7 @@ export interface ProbeCommand {
 export function buildProbeCommand(
   cli: readonly string[],
   args: readonly string[],
-  target: ProbeTarget,
+  target: Pick<ClusterView, "id" | "name" | "source">,
   kubeconfigs: readonly string[],
 ): ProbeCommand {
   if (target.source === "lab") return { argv: [...cli, ...args, "--state-dir", target.id.slice("lab:".length)], env: { FLATNET_CLUSTER_SOURCE: "lab" } };

@@ -19,7 +19,8 @@ export interface RunCallbacks {
   onWarning(message: string): void;
 }
 
-function failed(runId: string, code: string, message: string): ProbeEvent {
+/** The `run-failed` event a run ends with when the engine could not say so itself. */
+export function runFailed(runId: string, code: string, message: string): ProbeEvent {
   return { v: 1, type: "run-failed", runId, error: { code, message } };
 }
 
@@ -27,6 +28,11 @@ function failed(runId: string, code: string, message: string): ProbeEvent {
 function batcher(onEvents: (events: ProbeEvent[]) => void) {
   let batch: ProbeEvent[] = [];
   let scheduled = false;
+  const emit = () => {
+    const out = batch;
+    batch = [];
+    onEvents(out);
+  };
   return {
     push(event: ProbeEvent) {
       batch.push(event);
@@ -34,18 +40,26 @@ function batcher(onEvents: (events: ProbeEvent[]) => void) {
       scheduled = true;
       setImmediate(() => {
         scheduled = false;
-        const out = batch;
-        batch = [];
-        onEvents(out);
+        emit();
       });
     },
     flush() {
-      if (batch.length === 0) return;
-      const out = batch;
-      batch = [];
-      onEvents(out);
+      if (batch.length > 0) emit();
     },
   };
+}
+
+/** The NDJSON reader of both runs: events batched out, bad lines to `onBadLine`, and what the stream said so far. */
+function eventReader(onEvents: (events: ProbeEvent[]) => void, onBadLine: (message: string) => void) {
+  const out = batcher(onEvents);
+  const seen = { runId: "unknown", terminal: false };
+  const splitter = new NdjsonSplitter((outcome) => {
+    if (!outcome.ok) return onBadLine(outcome.message);
+    if (outcome.event.type === "run-started") seen.runId = outcome.event.runId;
+    if (outcome.event.type === "run-finished" || outcome.event.type === "run-failed") seen.terminal = true;
+    out.push(outcome.event);
+  });
+  return { out, splitter, seen };
 }
 
 /**
@@ -55,16 +69,8 @@ function batcher(onEvents: (events: ProbeEvent[]) => void) {
 export function spawnProbeRun(command: readonly string[], env: NodeJS.ProcessEnv, callbacks: RunCallbacks): ProbeRun {
   const [file, ...args] = command;
   if (!file) throw new Error("probe command must not be empty");
-  const out = batcher(callbacks.onEvents);
-  let terminal = false;
-  let runId = "unknown";
   const warnings: string[] = [];
-  const splitter = new NdjsonSplitter((outcome) => {
-    if (!outcome.ok) return void warnings.push(outcome.message);
-    if (outcome.event.type === "run-started") runId = outcome.event.runId;
-    if (outcome.event.type === "run-finished" || outcome.event.type === "run-failed") terminal = true;
-    out.push(outcome.event);
-  });
+  const { out, splitter, seen } = eventReader(callbacks.onEvents, (message) => void warnings.push(message));
   const child = spawn(file, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   let cancelled = false;
   let stderr = "";
@@ -75,10 +81,10 @@ export function spawnProbeRun(command: readonly string[], env: NodeJS.ProcessEnv
       splitter.end();
       out.flush();
       for (const warning of warnings.slice(0, 5)) callbacks.onWarning(warning);
-      if (!terminal && cancelled) callbacks.onEvents([failed(runId, "ERR_PROBE_CANCELLED", `cancelled: ${command.join(" ")} was stopped`)]);
-      else if (!terminal) {
+      if (!seen.terminal && cancelled) callbacks.onEvents([runFailed(seen.runId, "ERR_PROBE_CANCELLED", `cancelled: ${command.join(" ")} was stopped`)]);
+      else if (!seen.terminal) {
         const detail = error ? error.message : stderr.trim().split("\n").at(-1) || (warnings[0] ?? `exited with code ${code} without a probe report`);
-        callbacks.onEvents([failed(runId, error ? "ERR_PROBE_SPAWN" : "ERR_PROBE_EXIT", `${command.join(" ")}: ${detail}`)]);
+        callbacks.onEvents([runFailed(seen.runId, error ? "ERR_PROBE_SPAWN" : "ERR_PROBE_EXIT", `${command.join(" ")}: ${detail}`)]);
       }
       resolve();
     };
@@ -96,26 +102,20 @@ export function spawnProbeRun(command: readonly string[], env: NodeJS.ProcessEnv
 
 /** Replays a recorded run (NDJSON of ProbeEvents) as if it were streaming. */
 export function replayProbeRun(path: string, callbacks: RunCallbacks): ProbeRun {
-  const out = batcher(callbacks.onEvents);
-  let terminal = false;
+  const { out, splitter, seen } = eventReader(callbacks.onEvents, (message) => callbacks.onWarning(message));
   let cancelled = false;
-  const splitter = new NdjsonSplitter((outcome) => {
-    if (!outcome.ok) return callbacks.onWarning(outcome.message);
-    if (outcome.event.type === "run-finished" || outcome.event.type === "run-failed") terminal = true;
-    out.push(outcome.event);
-  });
   const stream = createReadStream(path, { encoding: "utf8", highWaterMark: 16 * 1024 });
   const done = new Promise<void>((resolve) => {
     stream.on("data", (chunk) => !cancelled && splitter.push(String(chunk)));
     stream.on("error", (error) => {
       out.flush();
-      callbacks.onEvents([failed("replay", "ERR_PROBE_REPLAY", `recorded run "${path}" cannot be read: ${error.message}`)]);
+      callbacks.onEvents([runFailed("replay", "ERR_PROBE_REPLAY", `recorded run "${path}" cannot be read: ${error.message}`)]);
       resolve();
     });
     stream.on("end", () => {
       splitter.end();
       out.flush();
-      if (!terminal && !cancelled) callbacks.onEvents([failed("replay", "ERR_PROBE_REPLAY", `recorded run "${path}" ends without run-finished`)]);
+      if (!seen.terminal && !cancelled) callbacks.onEvents([runFailed("replay", "ERR_PROBE_REPLAY", `recorded run "${path}" ends without run-finished`)]);
       resolve();
     });
   });

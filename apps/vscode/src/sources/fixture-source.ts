@@ -35,12 +35,12 @@ export class FixtureSource implements ClusterSource {
   }
 
   start(onChange: () => void): void {
-    this.#view = readFixture(this.path);
-    onChange();
-    watchFile(this.path, { interval: 1000 }, () => {
+    const reload = () => {
       this.#view = readFixture(this.path);
       onChange();
-    });
+    };
+    reload();
+    watchFile(this.path, { interval: 1000 }, reload);
   }
 
   dispose(): void {

@@ -76,18 +76,14 @@ export interface KubeObjects {
 /** Builds the view from raw objects; objects that fail validation are counted, not fatal. */
 export function buildKubeView(id: string, name: string, objects: KubeObjects, agentSelector: Record<string, string>): { view: ClusterView; skipped: number } {
   let skipped = 0;
-  const nodes: KubeNode[] = [];
-  const pods: KubePod[] = [];
-  for (const raw of objects.nodes) {
-    const parsed = kubeNodeSchema.safeParse(raw);
-    if (parsed.success) nodes.push(parsed.data);
-    else skipped++;
-  }
-  for (const raw of objects.pods) {
-    const parsed = kubePodSchema.safeParse(raw);
-    if (parsed.success) pods.push(parsed.data);
-    else skipped++;
-  }
+  const valid = <T>(schema: z.ZodType<T>, raws: readonly unknown[]): T[] =>
+    raws.flatMap((raw) => {
+      const parsed = schema.safeParse(raw);
+      if (!parsed.success) skipped++;
+      return parsed.success ? [parsed.data] : [];
+    });
+  const nodes = valid(kubeNodeSchema, objects.nodes);
+  const pods = valid(kubePodSchema, objects.pods);
   // An empty selector means "no agent selector", not "every pod is an agent".
   const hasSelector = Object.keys(agentSelector).length > 0;
   const health = agentHealthByNode(hasSelector ? pods.filter((pod) => matchesLabels(pod, agentSelector)) : []);

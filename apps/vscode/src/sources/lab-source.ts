@@ -9,7 +9,6 @@ import { safeParseLabState, startTimeFromStat, type LabAgent, type LabState } fr
 import type { AgentHealth, ClusterView } from "../model/cluster-view.ts";
 import type { ClusterSource } from "./source.ts";
 
-
 /** The shell of a terminal inside a lab pod's network namespace (`ip netns exec`, through sudo unless root). */
 export function labPodShell(state: { pods: readonly { name: string; netns?: string }[] }, pod: string, uid: number | undefined): { shellPath: string; shellArgs: string[] } | { error: string } {
   const found = state.pods.find((p) => p.name === pod);

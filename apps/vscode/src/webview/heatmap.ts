@@ -4,7 +4,7 @@
  * Cells are batched by colour into one path each, so 250,000 cells cost a few fills.
  */
 import { CellMark, CellState, type MatrixGrid } from "../model/matrix.ts";
-import { type Palette, rttColor } from "./palette.ts";
+import { type Palette, rttColor, rttScale } from "./palette.ts";
 
 export interface HeatmapLayout {
   cell: number;
@@ -63,11 +63,8 @@ function fillFor(palette: Palette, state: number, rtt: number, rttShades: string
       return palette.pending;
     case CellState.excluded:
       return palette.excluded;
-    case CellState.ok: {
-      if (Number.isNaN(rtt)) return rttShades[0];
-      const t = Math.min(1, Math.max(0, (Math.log10(Math.max(rtt, 0.1)) + 1) / 2));
-      return rttShades[Math.round(t * (RTT_BUCKETS - 1))];
-    }
+    case CellState.ok:
+      return rttShades[Number.isNaN(rtt) ? 0 : Math.round(rttScale(rtt) * (RTT_BUCKETS - 1))];
     case CellState.flaky:
       return palette.flaky;
     case CellState.inconclusive:
@@ -125,8 +122,7 @@ export function paintHeatmap(ctx: CanvasRenderingContext2D, grid: MatrixGrid, pa
     const x = left + (index % n) * cell;
     const y = top + Math.floor(index / n) * cell;
     if (cell >= 12) {
-      const text = markText(grid.marks[index]!);
-      ctx.fillText(text, x + (cell - gap) / 2, y + (cell - gap) / 2, cell - 2);
+      ctx.fillText(markText(grid.marks[index]!), x + (cell - gap) / 2, y + (cell - gap) / 2, cell - 2);
     } else if (cell >= 4) {
       ctx.fillRect(x + cell / 2 - 1, y + cell / 2 - 1, 2, 2);
     }

@@ -24,9 +24,7 @@ const app = document.getElementById("app")!;
 const statusBar = h("div", { class: "status-line", role: "status" });
 document.body.prepend(statusBar);
 
-function post(message: WebviewMessage): void {
-  vscode.postMessage(message);
-}
+const post = (message: WebviewMessage) => vscode.postMessage(message);
 
 // The state survives a reload: the host's serializer reads clusterId back to reopen the panel on its cluster.
 const saved = (vscode.getState() ?? {}) as { selected?: [string, string]; clusterId?: string };

@@ -3,7 +3,7 @@
  * on a canvas, a hover tooltip with the diagnosis, and a click (or arrows + Enter) drill-down to the cell's pod pairs.
  */
 import type { PairResult, ProbeEvent } from "@flatnet/core";
-import type { ClusterView } from "../model/cluster-view.ts";
+import { type ClusterView, compareNames } from "../model/cluster-view.ts";
 import { CellMark, CellState, type CellDetail, HeatmapModel } from "../model/matrix.ts";
 import { h, icon } from "./dom.ts";
 import { type HeatmapLayout, cellAt, layoutHeatmap, moveCursor, paintHeatmap } from "./heatmap.ts";
@@ -88,7 +88,7 @@ export class MatrixView {
 
   /** Node order comes from the cluster (natural sort); a run adds any node the cluster did not list. */
   setCluster(cluster: ClusterView | null): void {
-    const nodes = (cluster?.nodes ?? []).map((node) => node.name).sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+    const nodes = (cluster?.nodes ?? []).map((node) => node.name).sort(compareNames);
     const known = this.#matrix.grid.nodes;
     if (nodes.length === known.length && nodes.every((name, i) => name === known[i])) return;
     const old = this.#matrix;
@@ -139,9 +139,14 @@ export class MatrixView {
 
   /** Opens the drill-down of one node pair (the host asks after "probe from this pod to..."). */
   select(src: string, dst: string): void {
-    this.#selected = [src, dst];
+    this.#open(this.#matrix.detail(src, dst));
+  }
+
+  /** Opens a cell's drill-down and remembers it across a reload. */
+  #open(detail: CellDetail): void {
+    this.#selected = [detail.src, detail.dst];
     this.actions.saveState({ selected: this.#selected });
-    this.#renderDetail(this.#matrix.detail(src, dst));
+    this.#renderDetail(detail);
   }
 
   /** Paints the whole grid now and returns the milliseconds it took (benchmarks and tests call it). */
@@ -230,10 +235,7 @@ export class MatrixView {
     const nodes = this.#matrix.grid.nodes;
     if ((event.key === "Enter" || event.key === " ") && this.#cursor) {
       event.preventDefault();
-      const detail = this.#matrix.detail(nodes[this.#cursor.row]!, nodes[this.#cursor.col]!);
-      this.#selected = [detail.src, detail.dst];
-      this.actions.saveState({ selected: this.#selected });
-      this.#renderDetail(detail);
+      this.#open(this.#matrix.detail(nodes[this.#cursor.row]!, nodes[this.#cursor.col]!));
       return;
     }
     const next = moveCursor(this.#cursor, event.key, nodes.length);
@@ -247,10 +249,7 @@ export class MatrixView {
 
   #click(event: MouseEvent): void {
     const detail = this.#cellFromEvent(event);
-    if (!detail) return;
-    this.#selected = [detail.src, detail.dst];
-    this.actions.saveState({ selected: this.#selected });
-    this.#renderDetail(detail);
+    if (detail) this.#open(detail);
   }
 
   /** Drill-down: the cell's pod pairs with verdict, RTT, what the receiver saw, and why it failed. */

@@ -49,13 +49,11 @@ function toRgb(ctx: CanvasRenderingContext2D, color: string): [number, number, n
 export function readPalette(root: HTMLElement = document.body): Palette {
   const style = getComputedStyle(root);
   const probe = document.createElement("canvas").getContext("2d", { willReadFrequently: true })!;
-  const contrast = style.getPropertyValue("--vscode-contrastBorder").trim();
-  const highContrast = root.classList.contains("vscode-high-contrast") || root.classList.contains("vscode-high-contrast-light");
   return {
     background: cssVariable(style, "--vscode-editor-background"),
     foreground: cssVariable(style, "--vscode-foreground"),
     muted: cssVariable(style, "--vscode-disabledForeground"),
-    border: contrast || undefined,
+    border: style.getPropertyValue("--vscode-contrastBorder").trim() || undefined,
     ok: toRgb(probe, cssVariable(style, "--vscode-charts-green")),
     slow: toRgb(probe, cssVariable(style, "--vscode-charts-yellow")),
     flaky: cssVariable(style, "--vscode-charts-orange"),
@@ -64,14 +62,19 @@ export function readPalette(root: HTMLElement = document.body): Palette {
     pending: cssVariable(style, "--vscode-editorWidget-border"),
     excluded: cssVariable(style, "--vscode-disabledForeground"),
     mark: cssVariable(style, "--vscode-editor-background"),
-    highContrast,
+    highContrast: root.classList.contains("vscode-high-contrast") || root.classList.contains("vscode-high-contrast-light"),
     fontFamily: style.getPropertyValue("--vscode-font-family").trim() || "sans-serif",
   };
 }
 
-/** RTT shade: green at <= 0.1 ms to yellow at >= 10 ms, on a log scale (sub-ms differences stay visible). */
+/** Where an RTT sits between 0.1 ms (0) and 10 ms (1), on a log scale (sub-ms differences stay visible). */
+export function rttScale(rttMs: number): number {
+  return Math.min(1, Math.max(0, (Math.log10(Math.max(rttMs, 0.1)) + 1) / 2));
+}
+
+/** RTT shade: green at <= 0.1 ms to yellow at >= 10 ms. */
 export function rttColor(palette: Palette, rttMs: number): string {
-  const t = Number.isNaN(rttMs) ? 0 : Math.min(1, Math.max(0, (Math.log10(Math.max(rttMs, 0.1)) + 1) / 2));
+  const t = Number.isNaN(rttMs) ? 0 : rttScale(rttMs);
   const [r1, g1, b1] = palette.ok;
   const [r2, g2, b2] = palette.slow;
   return `rgb(${Math.round(r1 + (r2 - r1) * t)},${Math.round(g1 + (g2 - g1) * t)},${Math.round(b1 + (b2 - b1) * t)})`;

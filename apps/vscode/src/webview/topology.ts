@@ -2,8 +2,7 @@
  * The topology, drawn like the classic flat-network figure: each node a box holding its pods and their IPs,
  * nodes on both sides of one flat pod network (the cluster CIDR), every node wired to it, no NAT in between.
  */
-import type { ClusterView, PodView } from "../model/cluster-view.ts";
-import { podKey } from "../model/cluster-view.ts";
+import { type ClusterView, compareNames, podKey, podsByNode } from "../model/cluster-view.ts";
 import { findInventoryProblems } from "../model/problems.ts";
 import { h, icon } from "./dom.ts";
 
@@ -23,13 +22,8 @@ export function renderTopology(root: HTMLElement, cluster: ClusterView | null, a
   const problems = findInventoryProblems(cluster);
   const badPods = new Set(problems.flatMap((problem) => (problem.pod ? [problem.pod] : [])));
   const badNodes = new Set(problems.flatMap((problem) => (problem.node && !problem.pod ? [problem.node] : [])));
-  const podsByNode = new Map<string, PodView[]>();
-  for (const pod of cluster.pods) {
-    const list = podsByNode.get(pod.node) ?? [];
-    list.push(pod);
-    podsByNode.set(pod.node, list);
-  }
-  const nodes = [...cluster.nodes].sort((a, b) => a.name.localeCompare(b.name, "en", { numeric: true }));
+  const podsOf = podsByNode(cluster.pods);
+  const nodes = [...cluster.nodes].sort((a, b) => compareNames(a.name, b.name));
 
   const header = h(
     "header",
@@ -40,7 +34,7 @@ export function renderTopology(root: HTMLElement, cluster: ClusterView | null, a
   );
 
   const boxes = nodes.map((node) => {
-    const pods = (podsByNode.get(node.name) ?? []).sort((a, b) => podKey(a).localeCompare(podKey(b), "en", { numeric: true }));
+    const pods = (podsOf.get(node.name) ?? []).sort((a, b) => compareNames(podKey(a), podKey(b)));
     const healthClass = badNodes.has(node.name) || node.agent === "down" ? "bad" : node.agent === "healthy" ? "good" : node.agent === "degraded" ? "warn" : "";
     const podChips = pods.slice(0, PODS_SHOWN).map((pod) => {
       const bad = badPods.has(podKey(pod));
