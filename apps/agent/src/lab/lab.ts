@@ -5,7 +5,7 @@ import { tryGetJson } from "../http/client.ts";
 import { MAX_NODES, clusterCidrs, planSegments, segmentOf, underlayIpsOf } from "./addressing.ts";
 import { agentPaths, fetchAgentNode, startAgentProcess, initialiseStore, deregisterNode } from "./agent-process.ts";
 import { LabError } from "./errors.ts";
-import { nodeIndex, nodeName, nodeNs, podName, podNs, routerNs, underlayNs, validatePrefix } from "./names.ts";
+import { nodeName, nodeNs, podName, podNs, routerNs, underlayNs, validatePrefix } from "./names.ts";
 import { attachPods } from "./pods.ts";
 import { removeAllPodmanPods, removePodmanPods } from "./podman.ts";
 import { deployAgent, isDeployLab, prepareDeployment, refuseOnDeployLab, removeDeployedNodes, startDeployedPods, waitDeployedReady, type DeployOptions } from "./deploy.ts";
@@ -215,8 +215,7 @@ async function addPods(stateDir: string, state: LabState, node: LabNode, count: 
   const runtime = state.runtime ?? "netns";
   // A container runtime makes its pods' namespaces itself; the lab names them afterwards.
   if (runtime === "netns") await createNamespaces(pods.map((pod) => pod.netns));
-  const existing = state.pods.filter((pod) => pod.node === node.name);
-  const attached = isDeployLab(stateDir) ? await startDeployedPods(stateDir, node, pods) : await attachPods(stateDir, node, existing, pods, runtime);
+  const attached = isDeployLab(stateDir) ? await startDeployedPods(stateDir, node, pods) : await attachPods(stateDir, node, pods, runtime);
   state.pods.push(...attached);
   await saveState(stateDir, state);
 }
@@ -500,8 +499,6 @@ export async function startAgent(name: string, target: LabTarget & { resyncInter
     return node.agent.pid;
   });
 }
-
-export { nodeIndex };
 
 /** Starts etcd in the underlay namespace on br0's 172.31.0.1 and writes the network config the agents store in it. */
 async function startLabEtcd(

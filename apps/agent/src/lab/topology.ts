@@ -101,8 +101,3 @@ export async function createNode(prefix: string, node: NodeWiring): Promise<void
   }
   await ipBatch(node.netns, lines);
 }
-
-/** Removes a node from the underlay: its namespace, and with it the veth (the bridge port goes with its peer). */
-export async function deleteNode(netns: string): Promise<void> {
-  await deleteNamespaces([netns]);
-}
