@@ -14,12 +14,12 @@ import {
   type ProbeOptions,
   type ProbeReport,
 } from "@flatnet/core";
+import { agentPaths } from "../lab/agent-process.ts";
 import { requireRoot } from "../lab/errors.ts";
 import { DEFAULT_STATE_DIR } from "../lab/state.ts";
 import { runProbe, type DialTransport, type NodeStateSource } from "../probe/engine.ts";
 import { DEFAULT_KUBE_TARGET, KubeClient, kubeInventory, kubeProbeToken, kubeProxyTransport, kubeStateSource, type KubeTarget } from "../probe/kube-source.ts";
 import {
-  labAgentSocket,
   labInventory,
   labLedgerFindings,
   labPodMtu,
@@ -81,7 +81,8 @@ export interface CheckCommandOptions {
   includeNodes?: boolean;
 }
 
-const integer = (name: string, min: number, max: number) => (value: string): number => {
+/** A commander parser of an integer flag in [min, max]; the error names the flag and the range. */
+export const integer = (name: string, min: number, max: number) => (value: string): number => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} "${value}" must be an integer from ${min} to ${max}`);
   return n;
@@ -213,11 +214,11 @@ export async function labSource(options: CheckCommandOptions): Promise<CheckSour
     },
     transport:
       options.via === "agents"
-        ? agentTransport((node) => ({ socketPath: labAgentSocket(options.stateDir, node) }), undefined, token)
+        ? agentTransport((node) => ({ socketPath: agentPaths(options.stateDir, node).socket }), undefined, token)
         : responderTransport((src) =>
             // A node endpoint's responder runs in its agent, with a control socket next to the agent's.
             src.kind === "node"
-              ? { socketPath: nodeProbeSocket(labAgentSocket(options.stateDir, src.node)) }
+              ? { socketPath: nodeProbeSocket(agentPaths(options.stateDir, src.node).socket) }
               : { socketPath: responderSocket(options.stateDir, src.pod) },
           ),
     states: (_inventory, podMtu) => labStateSource(options.stateDir, state, podMtu),

@@ -30,10 +30,13 @@ export interface LabNetworkConfig {
   backend: LabBackend;
 }
 
+async function makeAgentDirs(stateDir: string): Promise<void> {
+  for (const dir of ["agents", "logs"]) await mkdir(join(stateDir, dir), { recursive: true });
+}
+
 /** Creates the lab's embedded datastore holding the network config (stored once; agents open the same file). */
 export async function initialiseStore(stateDir: string, config: LabNetworkConfig): Promise<void> {
-  await mkdir(join(stateDir, "agents"), { recursive: true });
-  await mkdir(join(stateDir, "logs"), { recursive: true });
+  await makeAgentDirs(stateDir);
   const store = await createDatastore({ kind: "embedded", path: agentPaths(stateDir, "-").store, networkConfig: config });
   await store.close();
 }
@@ -70,18 +73,13 @@ export function agentArguments(stateDir: string, node: LabNode, resyncInterval: 
 /** Starts `flatnet agent` inside the node's namespace, logging to a file in the state dir. */
 export async function startAgentProcess(stateDir: string, node: LabNode, resyncInterval: string | undefined, datastore: LabDatastore | undefined): Promise<LabAgent> {
   const paths = agentPaths(stateDir, node.name);
-  await mkdir(join(stateDir, "agents"), { recursive: true });
-  await mkdir(join(stateDir, "logs"), { recursive: true });
-  const args = agentArguments(stateDir, node, resyncInterval, datastore);
+  await makeAgentDirs(stateDir);
   const main = flatnetCommand()[1] ?? "";
   if (!existsSync(main)) {
     throw new LabError("ERR_LAB_NOT_BUILT", `flatnet is not built: "${main}" does not exist; run "npm run build -w @flatnet/agent"`);
   }
-  const { pid, startTime } = await startInNamespace({
-    netns: node.netns,
-    args,
-    logPath: paths.log,
-  });
+  const args = agentArguments(stateDir, node, resyncInterval, datastore);
+  const { pid, startTime } = await startInNamespace({ netns: node.netns, args, logPath: paths.log });
   return { pid, startTime, socket: paths.socket, log: paths.log };
 }
 

@@ -140,7 +140,6 @@ async function build(ctx: Context, shape: LabShape, options: UpOptions): Promise
   };
   // The namespaces are recorded before they exist, so `down` after a crash at any point removes them.
   state.namespaces.push(underlayNs(prefix), ...(backend === "auto" ? [routerNs(prefix)] : []));
-  await mkdir(ctx.stateDir, { recursive: true });
   await saveState(ctx.stateDir, state);
 
   const segments = await ctx.progress.step(
@@ -388,12 +387,8 @@ export async function labStatus(target: LabTarget = {}): Promise<LabStatus> {
       const { socket } = agentPaths(ctx.stateDir, node.name);
       const running = recorded !== undefined && (await isRecordedProcessAlive(recorded));
       const [health, ready, self] = running
-        ? await Promise.all([
-            tryGetJson({ socketPath: socket }, "/healthz", 1_000),
-            tryGetJson({ socketPath: socket }, "/readyz", 1_000),
-            tryGetJson({ socketPath: socket }, "/v1/node", 1_000),
-          ])
-        : [undefined, undefined, undefined];
+        ? await Promise.all(["/healthz", "/readyz", "/v1/node"].map((path) => tryGetJson({ socketPath: socket }, path, 1_000)))
+        : [];
       const agent: AgentStatus = {
         ...(recorded === undefined ? {} : { pid: recorded.pid }),
         running,

@@ -202,9 +202,6 @@ export async function labLedgerFindings(stateDir: string, state: LabState): Prom
   });
 }
 
-/** Agent socket of a lab node. */
-export const labAgentSocket = (stateDir: string, node: string): string => agentPaths(stateDir, node).socket;
-
 /**
  * Diagnosis state for the lab: the desired state and pod MTU from each agent's `/v1/state`, the actual state
  * and firewall read from the node's namespace (the lab runs here, as root). A node whose agent does not
@@ -223,14 +220,14 @@ export function labStateSource(stateDir: string, state: LabState, podMtu: number
   return {
     // Each node's agent answers for its node; the lab reads a node whose agent is down (and the underlay) itself.
     async evidence(queries) {
-      const fromAgents = await agentEvidence((node) => ({ socketPath: labAgentSocket(stateDir, node) }), queries);
+      const fromAgents = await agentEvidence((node) => ({ socketPath: agentPaths(stateDir, node).socket }), queries);
       const rest = await kernel.evidence!(new Map([...queries].filter(([node]) => !fromAgents.has(node))));
       return new Map([...fromAgents, ...rest]);
     },
     async read(names) {
       const [fromKernel, fromAgents] = await Promise.all([
         kernel.read(names),
-        Promise.all(names.map(async (name) => [name, await getOkJson({ socketPath: labAgentSocket(stateDir, name) }, "/v1/state", 3_000).catch((error: Error) => error)] as const)),
+        Promise.all(names.map(async (name) => [name, await getOkJson({ socketPath: agentPaths(stateDir, name).socket }, "/v1/state", 3_000).catch((error: Error) => error)] as const)),
       ]);
       const out = new Map<string, NodeProbeState>();
       const [start, now] = await Promise.all([before, readNeighbourTables()]);
