@@ -2,8 +2,8 @@ import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { LAB_BACKENDS, LAB_RUNTIMES, type LabBackend, type LabNode, type LabRuntime, type LabState } from "@flatnet/core";
 import { tryGetJson } from "../http/client.ts";
-import { MAX_NODES, clusterCidrs, planSegments, segmentOf, underlayIpsOf } from "./addressing.ts";
-import { agentPaths, fetchAgentNode, startAgentProcess, initialiseStore, deregisterNode } from "./agent-process.ts";
+import { MAX_NODES, clusterCidrs, planSegments, segmentOf, underlayIpsOf, type SegmentPlan } from "./addressing.ts";
+import { agentPaths, fetchAgentNode, startAgentProcess, initialiseStore, deregisterNode, type LabNetworkConfig } from "./agent-process.ts";
 import { LabError } from "./errors.ts";
 import { nodeName, nodeNs, podName, podNs, routerNs, underlayNs, validatePrefix } from "./names.ts";
 import { attachPods } from "./pods.ts";
@@ -80,12 +80,11 @@ function validateUpOptions(options: UpOptions): LabShape {
   if (!LAB_RUNTIMES.includes(runtime)) {
     throw new LabError("ERR_LAB_INVALID_OPTION", `--runtime "${runtime}" is unknown; use one of ${LAB_RUNTIMES.join(", ")}`);
   }
-  const resyncInterval = options.resyncInterval;
   const datastore = options.datastore ?? "embedded";
   if (datastore !== "embedded" && datastore !== "etcd") {
     throw new LabError("ERR_LAB_INVALID_OPTION", `--datastore "${datastore}" is unknown; use embedded or etcd`);
   }
-  return { nodes, podsPerNode, backend, runtime, dualStack: options.dualStack ?? false, prefix: validatePrefix(options.prefix ?? "fn-"), resyncInterval, datastore };
+  return { nodes, podsPerNode, backend, runtime, dualStack: options.dualStack ?? false, prefix: validatePrefix(options.prefix ?? "fn-"), resyncInterval: options.resyncInterval, datastore };
 }
 
 /**
@@ -496,12 +495,7 @@ export async function startAgent(name: string, target: LabTarget & { resyncInter
 }
 
 /** Starts etcd in the underlay namespace on br0's 172.31.0.1 and writes the network config the agents store in it. */
-async function startLabEtcd(
-  stateDir: string,
-  prefix: string,
-  segments: readonly { index: number; subnets: string[]; gateways: string[] }[],
-  config: { clusterCidrs: string[]; backend: LabBackend },
-): Promise<{ pid: number; startTime: string; log: string; endpoint: string }> {
+async function startLabEtcd(stateDir: string, prefix: string, segments: readonly SegmentPlan[], config: LabNetworkConfig): Promise<NonNullable<LabState["etcd"]>> {
   const underlay = underlayNs(prefix);
   const gateway = segments[0]?.gateways[0];
   const others = segments.slice(1).flatMap((segment) => (gateway === undefined ? [] : [{ subnet: segment.subnets[0] ?? "", via: gateway }]));

@@ -50,14 +50,8 @@ export async function startInNamespace(options: StartProcessOptions): Promise<{ 
 }
 
 /** /proc/PID/stat field 22 (start time in clock ticks since boot); undefined when the process is gone or a zombie. */
-export async function processStartTime(pid: number): Promise<string | undefined> {
-  let stat: string;
-  try {
-    stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return undefined;
-  }
-  return startTimeFromStat(stat);
+export function processStartTime(pid: number): Promise<string | undefined> {
+  return readFile(`/proc/${pid}/stat`, "utf8").then(startTimeFromStat, () => undefined);
 }
 
 /** Whether the recorded process is still that very process (same PID and start time), not a reused PID. */
