@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import { writeFile, unlink } from "node:fs/promises";
+import { setTimeout as delay } from "node:timers/promises";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import {
   buildProbePlan,
@@ -253,18 +254,15 @@ export function kubeSource(options: CheckCommandOptions): CheckSource {
       }
       token ??= await kubeProbeToken(client, target.namespace);
     },
-    ...(options.deploy !== true
-      ? {}
-      : {
-          async finish() {
-            if (options.keepResponders) return void (deployment !== undefined && say(`--keep-responders: daemonset ${deployment.namespace}/${deployment.name} left running`));
-            try {
-              await deployment?.remove();
-            } catch (error) {
-              throw new Error(`${(error as Error).message}; remove it by hand: kubectl -n ${deployment!.namespace} delete daemonset ${deployment!.name}`);
-            }
-          },
-        }),
+    async finish() {
+      if (options.deploy !== true) return;
+      if (options.keepResponders) return void (deployment !== undefined && say(`--keep-responders: daemonset ${deployment.namespace}/${deployment.name} left running`));
+      try {
+        await deployment?.remove();
+      } catch (error) {
+        throw new Error(`${(error as Error).message}; remove it by hand: kubectl -n ${deployment!.namespace} delete daemonset ${deployment!.name}`);
+      }
+    },
     async inventory() {
       const inventory = await kubeInventory(client, target);
       if (inventory.pods.length === 0) {
@@ -293,8 +291,7 @@ export async function runCheck(options: CheckCommandOptions): Promise<number> {
   // --watch ends on SIGTERM/SIGINT after the current run, --deploy at once; either way what this run started is removed.
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
-  const handleSignals = options.watch || options.deploy === true;
-  if (handleSignals) {
+  if (options.watch || options.deploy === true) {
     process.once("SIGTERM", onSignal);
     process.once("SIGINT", onSignal);
   }
@@ -307,7 +304,6 @@ export async function runCheck(options: CheckCommandOptions): Promise<number> {
       return 130;
     }
     if (metrics !== undefined) server = await serveMetrics(metrics, options);
-    const podMtu = options.mtu ? (options.podMtu ?? (await source.podMtu())) : 0;
     const probeOptions: ProbeOptions = {
       ...DEFAULT_PROBE_OPTIONS,
       udpCount: options.udp,
@@ -315,7 +311,7 @@ export async function runCheck(options: CheckCommandOptions): Promise<number> {
       retries: options.retries,
       concurrency: options.concurrency,
       mtuTcpBytes: options.mtu ? options.mtuBytes : 0,
-      podMtu,
+      podMtu: options.mtu ? (options.podMtu ?? (await source.podMtu())) : 0,
     };
     for (;;) {
       const report = await checkOnce(source, options, probeOptions, stop.signal);
@@ -323,10 +319,7 @@ export async function runCheck(options: CheckCommandOptions): Promise<number> {
       // Interrupted outside --watch: 130 (128 + SIGINT), as a shell reports it.
       if (stop.signal.aborted && !options.watch) return 130;
       if (!options.watch || stop.signal.aborted) return reportPassed(report) ? 0 : 1;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.interval);
-        stop.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-      });
+      await delay(options.interval, undefined, { signal: stop.signal }).catch(() => {});
       if (stop.signal.aborted) return reportPassed(report) ? 0 : 1;
       await source.prepare?.(stop.signal);
     }

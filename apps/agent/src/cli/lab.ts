@@ -40,10 +40,7 @@ async function guarded(command: string, task: () => Promise<number | void>): Pro
 const progressToStdout = (): Progress => new Progress((line) => process.stdout.write(line));
 
 /** A lab command whose outcome is its progress lines and exit code 0 (errors as `guarded` reports them). */
-const withProgress = (command: string, task: () => Promise<unknown>): Promise<void> =>
-  guarded(command, async () => {
-    await task();
-  });
+const withProgress = (command: string, task: () => Promise<unknown>): Promise<void> => guarded(command, () => task().then(() => {}));
 
 export function registerLabCommand(program: Command): void {
   const lab = addExamples(

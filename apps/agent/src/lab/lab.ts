@@ -49,10 +49,7 @@ export interface UpOptions extends LabTarget {
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 
-interface Context {
-  stateDir: string;
-  progress: Progress;
-}
+type Context = Required<LabTarget>;
 
 const contextOf = (target: LabTarget): Context => ({
   // Absolute: podman records its storage paths and refuses the same storage named by another relative path.

@@ -19,14 +19,8 @@ export function flatnetCommand(): string[] {
   return [process.execPath, resolve(dirname(here), "../../dist/main.js")];
 }
 
-export interface StartProcessOptions {
-  netns: string;
-  args: string[];
-  logPath: string;
-}
-
 /** Starts a detached process inside a namespace (`ip netns exec` execs it, so the PID is the process's own). */
-export async function startInNamespace(options: StartProcessOptions): Promise<{ pid: number; startTime: string }> {
+export async function startInNamespace(options: { netns: string; args: string[]; logPath: string }): Promise<{ pid: number; startTime: string }> {
   const log = openSync(options.logPath, "a");
   try {
     const [file = "", ...args] = options.args;
