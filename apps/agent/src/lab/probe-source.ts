@@ -145,23 +145,16 @@ export function responderCommand(): string[] {
   return existsSync(light) ? [node, light] : [node, main, "probe-responder"];
 }
 
-/** Stop the lab's responders (all, or only `pods`), by recorded PID after checking they are ours. */
-export async function stopLabResponders(stateDir: string, pods?: readonly string[]): Promise<number> {
+/** Stop the responders of `pods`, by recorded PID after checking they are ours. */
+export async function stopLabResponders(stateDir: string, pods: readonly string[]): Promise<void> {
   const records = await readRecords(stateDir);
-  let stopped = 0;
-  const remaining: LabResponderRecord[] = [];
   await Promise.all(
-    records.map(async (record) => {
-      if (pods !== undefined && !pods.includes(record.pod)) {
-        remaining.push(record);
-        return;
-      }
-      if (await stopRecordedProcess(record, "SIGTERM", 2_000).catch(() => false)) stopped++;
+    records.filter((record) => pods.includes(record.pod)).map(async (record) => {
+      await stopRecordedProcess(record, "SIGTERM", 2_000).catch(() => false);
       await rm(record.socket, { force: true });
     }),
   );
-  await writeRecords(stateDir, remaining);
-  return stopped;
+  await writeRecords(stateDir, records.filter((record) => !pods.includes(record.pod)));
 }
 
 /** The pod MTU as the lab's pods have it (eth0 of the first pod), or 0 when unknown. */
