@@ -158,9 +158,7 @@ export function registerCheckCommand(program: Command): void {
     .allowUnknownOption(true)
     .helpOption(false)
     .argument("[args...]", RESPONDER_USAGE)
-    .action(async (args: string[]) => {
-      await runResponder(args);
-    });
+    .action((args: string[]) => runResponder(args));
 }
 
 /** The options `flatnet check` runs with when given no flags (for `flatnet lab check`). */
@@ -200,11 +198,10 @@ export interface CheckSource {
 
 export async function labSource(options: CheckCommandOptions): Promise<CheckSource> {
   requireRoot("checking the lab", "flatnet check", "; a cluster is checked with --kubeconfig / --context");
-  const initial = await requireLabState(options.stateDir);
-  if (initial.pods.length < 2) {
-    throw new Error(`the lab in "${options.stateDir}" has ${initial.pods.length} pod(s); a check needs at least 2 (is "flatnet lab up" complete?)`);
+  let state = await requireLabState(options.stateDir);
+  if (state.pods.length < 2) {
+    throw new Error(`the lab in "${options.stateDir}" has ${state.pods.length} pod(s); a check needs at least 2 (is "flatnet lab up" complete?)`);
   }
-  let state = initial;
   const started = new Set<string>();
   // Relayed dials reach the pods over TCP: the agents present the lab's token for this command.
   const token = options.via === "agents" ? await labProbeToken(options.stateDir) : undefined;

@@ -129,5 +129,5 @@ export function renderTrace(document: TraceDocument, color: boolean): string {
     lines.push(...renderNftrace(r.nftrace ?? [], "  "));
     lines.push("");
   }
-  return `${lines.join("\n")}`;
+  return lines.join("\n");
 }
