@@ -55,17 +55,13 @@ export function agentArguments(stateDir: string, node: LabNode, resyncInterval: 
     "FLATNET_POD_IP_REFRESH_MS=1000",
     ...flatnetCommand(),
     "agent",
-    "--node",
-    node.name,
-    "--netns",
-    node.netns,
+    "--node", node.name,
+    "--netns", node.netns,
     ...((datastore ?? "embedded") === "etcd"
       ? ["--datastore", "etcd", "--etcd-endpoints", LAB_ETCD_ENDPOINT, "--network-config", join(stateDir, "net-conf.json")]
       : ["--datastore", "embedded", "--store", paths.store]),
-    "--underlay-device",
-    "eth0",
-    "--socket",
-    paths.socket,
+    "--underlay-device", "eth0",
+    "--socket", paths.socket,
     ...(resyncInterval === undefined ? [] : ["--resync-interval", resyncInterval]),
   ];
 }
