@@ -1,8 +1,9 @@
-import { runCniIfInvoked } from "./cli/cni.ts";
+import { runCniProcess } from "./cni/main.ts";
 import { runCli } from "./cli/program.ts";
 
 // A container runtime execs the binary with CNI_COMMAND set: answer as a CNI plugin, not as the CLI.
-if (!(await runCniIfInvoked())) {
+if (process.env.CNI_COMMAND !== undefined) process.exitCode = await runCniProcess();
+else {
   try {
     process.exitCode = await runCli(process.argv);
   } catch (error) {

@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import { writeFile, unlink } from "node:fs/promises";
+import { setTimeout as delay } from "node:timers/promises";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import {
   buildProbePlan,
@@ -14,12 +15,12 @@ import {
   type ProbeOptions,
   type ProbeReport,
 } from "@flatnet/core";
+import { agentPaths } from "../lab/agent-process.ts";
 import { requireRoot } from "../lab/errors.ts";
 import { DEFAULT_STATE_DIR } from "../lab/state.ts";
 import { runProbe, type DialTransport, type NodeStateSource } from "../probe/engine.ts";
 import { DEFAULT_KUBE_TARGET, KubeClient, kubeInventory, kubeProbeToken, kubeProxyTransport, kubeStateSource, type KubeTarget } from "../probe/kube-source.ts";
 import {
-  labAgentSocket,
   labInventory,
   labLedgerFindings,
   labPodMtu,
@@ -81,7 +82,8 @@ export interface CheckCommandOptions {
   includeNodes?: boolean;
 }
 
-const integer = (name: string, min: number, max: number) => (value: string): number => {
+/** A commander parser of an integer flag in [min, max]; the error names the flag and the range. */
+export const integer = (name: string, min: number, max: number) => (value: string): number => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} "${value}" must be an integer from ${min} to ${max}`);
   return n;
@@ -156,9 +158,7 @@ export function registerCheckCommand(program: Command): void {
     .allowUnknownOption(true)
     .helpOption(false)
     .argument("[args...]", RESPONDER_USAGE)
-    .action(async (args: string[]) => {
-      await runResponder(args);
-    });
+    .action((args: string[]) => runResponder(args));
 }
 
 /** The options `flatnet check` runs with when given no flags (for `flatnet lab check`). */
@@ -198,11 +198,10 @@ export interface CheckSource {
 
 export async function labSource(options: CheckCommandOptions): Promise<CheckSource> {
   requireRoot("checking the lab", "flatnet check", "; a cluster is checked with --kubeconfig / --context");
-  const initial = await requireLabState(options.stateDir);
-  if (initial.pods.length < 2) {
-    throw new Error(`the lab in "${options.stateDir}" has ${initial.pods.length} pod(s); a check needs at least 2 (is "flatnet lab up" complete?)`);
+  let state = await requireLabState(options.stateDir);
+  if (state.pods.length < 2) {
+    throw new Error(`the lab in "${options.stateDir}" has ${state.pods.length} pod(s); a check needs at least 2 (is "flatnet lab up" complete?)`);
   }
-  let state = initial;
   const started = new Set<string>();
   // Relayed dials reach the pods over TCP: the agents present the lab's token for this command.
   const token = options.via === "agents" ? await labProbeToken(options.stateDir) : undefined;
@@ -213,11 +212,11 @@ export async function labSource(options: CheckCommandOptions): Promise<CheckSour
     },
     transport:
       options.via === "agents"
-        ? agentTransport((node) => ({ socketPath: labAgentSocket(options.stateDir, node) }), undefined, token)
+        ? agentTransport((node) => ({ socketPath: agentPaths(options.stateDir, node).socket }), undefined, token)
         : responderTransport((src) =>
             // A node endpoint's responder runs in its agent, with a control socket next to the agent's.
             src.kind === "node"
-              ? { socketPath: nodeProbeSocket(labAgentSocket(options.stateDir, src.node)) }
+              ? { socketPath: nodeProbeSocket(agentPaths(options.stateDir, src.node).socket) }
               : { socketPath: responderSocket(options.stateDir, src.pod) },
           ),
     states: (_inventory, podMtu) => labStateSource(options.stateDir, state, podMtu),
@@ -252,18 +251,15 @@ export function kubeSource(options: CheckCommandOptions): CheckSource {
       }
       token ??= await kubeProbeToken(client, target.namespace);
     },
-    ...(options.deploy !== true
-      ? {}
-      : {
-          async finish() {
-            if (options.keepResponders) return void (deployment !== undefined && say(`--keep-responders: daemonset ${deployment.namespace}/${deployment.name} left running`));
-            try {
-              await deployment?.remove();
-            } catch (error) {
-              throw new Error(`${(error as Error).message}; remove it by hand: kubectl -n ${deployment!.namespace} delete daemonset ${deployment!.name}`);
-            }
-          },
-        }),
+    async finish() {
+      if (options.deploy !== true) return;
+      if (options.keepResponders) return void (deployment !== undefined && say(`--keep-responders: daemonset ${deployment.namespace}/${deployment.name} left running`));
+      try {
+        await deployment?.remove();
+      } catch (error) {
+        throw new Error(`${(error as Error).message}; remove it by hand: kubectl -n ${deployment!.namespace} delete daemonset ${deployment!.name}`);
+      }
+    },
     async inventory() {
       const inventory = await kubeInventory(client, target);
       if (inventory.pods.length === 0) {
@@ -292,8 +288,7 @@ export async function runCheck(options: CheckCommandOptions): Promise<number> {
   // --watch ends on SIGTERM/SIGINT after the current run, --deploy at once; either way what this run started is removed.
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
-  const handleSignals = options.watch || options.deploy === true;
-  if (handleSignals) {
+  if (options.watch || options.deploy === true) {
     process.once("SIGTERM", onSignal);
     process.once("SIGINT", onSignal);
   }
@@ -306,7 +301,6 @@ export async function runCheck(options: CheckCommandOptions): Promise<number> {
       return 130;
     }
     if (metrics !== undefined) server = await serveMetrics(metrics, options);
-    const podMtu = options.mtu ? (options.podMtu ?? (await source.podMtu())) : 0;
     const probeOptions: ProbeOptions = {
       ...DEFAULT_PROBE_OPTIONS,
       udpCount: options.udp,
@@ -314,7 +308,7 @@ export async function runCheck(options: CheckCommandOptions): Promise<number> {
       retries: options.retries,
       concurrency: options.concurrency,
       mtuTcpBytes: options.mtu ? options.mtuBytes : 0,
-      podMtu,
+      podMtu: options.mtu ? (options.podMtu ?? (await source.podMtu())) : 0,
     };
     for (;;) {
       const report = await checkOnce(source, options, probeOptions, stop.signal);
@@ -322,10 +316,7 @@ export async function runCheck(options: CheckCommandOptions): Promise<number> {
       // Interrupted outside --watch: 130 (128 + SIGINT), as a shell reports it.
       if (stop.signal.aborted && !options.watch) return 130;
       if (!options.watch || stop.signal.aborted) return reportPassed(report) ? 0 : 1;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.interval);
-        stop.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
-      });
+      await delay(options.interval, undefined, { signal: stop.signal }).catch(() => {});
       if (stop.signal.aborted) return reportPassed(report) ? 0 : 1;
       await source.prepare?.(stop.signal);
     }

@@ -114,7 +114,5 @@ export function registerCompletionCommand(program: Command): void {
     "source <(flatnet completion bash)                          # this shell",
     "flatnet completion bash > /etc/bash_completion.d/flatnet   # every new bash (root, bash-completion installed)",
     'flatnet completion zsh > "${fpath[1]}/_flatnet"            # zsh: then start a new shell',
-  ).action((shell: "bash" | "zsh") => {
-      process.stdout.write(shell === "bash" ? bashCompletion(program) : zshCompletion(program));
-    });
+  ).action((shell: "bash" | "zsh") => void process.stdout.write(shell === "bash" ? bashCompletion(program) : zshCompletion(program)));
 }

@@ -40,10 +40,7 @@ async function guarded(command: string, task: () => Promise<number | void>): Pro
 const progressToStdout = (): Progress => new Progress((line) => process.stdout.write(line));
 
 /** A lab command whose outcome is its progress lines and exit code 0 (errors as `guarded` reports them). */
-const withProgress = (command: string, task: () => Promise<unknown>): Promise<void> =>
-  guarded(command, async () => {
-    await task();
-  });
+const withProgress = (command: string, task: () => Promise<unknown>): Promise<void> => guarded(command, () => task().then(() => {}));
 
 export function registerLabCommand(program: Command): void {
   const lab = addExamples(
@@ -73,19 +70,13 @@ export function registerLabCommand(program: Command): void {
     .addOption(stateDirOption())
     .action((options, command: Command) =>
       guarded("up", async () => {
-        if (options.deploy !== undefined && options.kubeApiSocket === undefined) throw new LabError("ERR_LAB_INVALID_OPTION", "--deploy needs --kube-api-socket PATH: the agents' datastore is a Kubernetes API server");
-        if (options.deploy !== undefined && command.getOptionValueSource("runtime") === "cli" && options.runtime !== "podman") throw new LabError("ERR_LAB_INVALID_OPTION", `--deploy runs pods with podman (the node's runtime); --runtime "${options.runtime}" does not go with it`);
+        // The rest are labUp's own options: nodes, podsPerNode, backend, runtime, dualStack, prefix, resyncInterval, datastore, stateDir.
+        const { deploy, kubeApiSocket, image, ...shape } = options;
+        if (deploy !== undefined && kubeApiSocket === undefined) throw new LabError("ERR_LAB_INVALID_OPTION", "--deploy needs --kube-api-socket PATH: the agents' datastore is a Kubernetes API server");
+        if (deploy !== undefined && command.getOptionValueSource("runtime") === "cli" && options.runtime !== "podman") throw new LabError("ERR_LAB_INVALID_OPTION", `--deploy runs pods with podman (the node's runtime); --runtime "${options.runtime}" does not go with it`);
         await labUp({
-          ...(options.deploy === undefined ? {} : { deploy: { deployDir: options.deploy === true ? findDeployDir() : options.deploy, kubeApiSocket: options.kubeApiSocket, image: options.image } }),
-          datastore: options.datastore,
-          nodes: options.nodes,
-          podsPerNode: options.podsPerNode,
-          backend: options.backend,
-          runtime: options.runtime,
-          dualStack: options.dualStack,
-          prefix: options.prefix,
-          stateDir: options.stateDir,
-          resyncInterval: options.resyncInterval,
+          ...shape,
+          ...(deploy === undefined ? {} : { deploy: { deployDir: deploy === true ? findDeployDir() : deploy, kubeApiSocket, image } }),
           progress: progressToStdout(),
         });
         const where = options.stateDir === DEFAULT_STATE_DIR ? "" : ` --state-dir ${options.stateDir}`;

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { buffer } from "node:stream/consumers";
 import { type Command, CommanderError } from "commander";
 import { parseDocument } from "yaml";
 import { clusterDescriptionSchema, safeParseSchema } from "@flatnet/core";
@@ -23,7 +24,7 @@ export interface PlanIo {
 }
 
 const defaultIo: PlanIo = {
-  readText: (file) => (file === "-" ? readStdin() : readFile(file, "utf8")),
+  readText: async (file) => (file === "-" ? (await buffer(process.stdin)).toString("utf8") : readFile(file, "utf8")),
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
 };
@@ -92,10 +93,4 @@ export async function runPlan(args: PlanArguments, io: PlanIo = defaultIo): Prom
         : formatPlanText(described.data, plans.data),
   );
   return PLAN_EXIT.ok;
-}
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
 }

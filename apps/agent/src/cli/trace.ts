@@ -1,4 +1,4 @@
-import { InvalidArgumentError, Option, type Command } from "commander";
+import { Option, type Command } from "commander";
 import {
   buildProbePlan,
   DEFAULT_PROBE_OPTIONS,
@@ -11,7 +11,7 @@ import {
 import { DEFAULT_STATE_DIR } from "../lab/state.ts";
 import { runProbe } from "../probe/engine.ts";
 import { renderFindings, renderHops } from "../probe/render.ts";
-import { defaultCheckOptions, labSource } from "./check.ts";
+import { defaultCheckOptions, integer, labSource } from "./check.ts";
 import { addExamples } from "./examples.ts";
 import { nftracePair, renderNftrace, type NodeNftTrace } from "./nftrace.ts";
 import { addOutputOption, type OutputFlags, outputFormat, renderDocument } from "./output.ts";
@@ -35,11 +35,7 @@ export function registerTraceCommand(program: Command): void {
     .argument("<dst>", "destination: a pod name, a pod IP or a node name")
     .option("--state-dir <dir>", "the lab to trace in (its state directory)", DEFAULT_STATE_DIR)
     .addOption(new Option("--family <family>", "IP family to trace").choices(["IPv4", "IPv6", "all"]).default("all"))
-    .option("--timeout <ms>", "probe timeout in milliseconds", (value: string) => {
-      const n = Number(value);
-      if (!Number.isInteger(n) || n < 10 || n > 60_000) throw new InvalidArgumentError(`--timeout "${value}" must be an integer from 10 to 60000`);
-      return n;
-    }, TRACE_TIMEOUT_MS)
+    .option("--timeout <ms>", "probe timeout in milliseconds", integer("--timeout", 10, 60_000), TRACE_TIMEOUT_MS)
     .option("--trace", "also follow one UDP probe packet live through the netfilter of both nodes (meta nftrace, a temporary table inet fn_trace, always removed)", false)
     .option("--no-color", "no ANSI colour");
   addOutputOption(trace, ["text", "json", "yaml"]);
@@ -66,7 +62,6 @@ export interface TraceDocument {
   kind: "flatnet-trace";
   pairs: (Pick<PairResult, "pair" | "verdict" | "problems" | "nat" | "error" | "hops" | "diagnosis"> & { nftrace?: NodeNftTrace[] })[];
 }
-
 
 /** Trace SRC -> DST on the lab: probe the pair once, gather each node's evidence once, walk the hops. 0 ok, 1 broken, 2 error. */
 export async function runTrace(src: string, dst: string, options: TraceCommandOptions): Promise<number> {
@@ -134,5 +129,5 @@ export function renderTrace(document: TraceDocument, color: boolean): string {
     lines.push(...renderNftrace(r.nftrace ?? [], "  "));
     lines.push("");
   }
-  return `${lines.join("\n")}`;
+  return lines.join("\n");
 }

@@ -105,7 +105,7 @@ export function registerVersionCommand(program: Command): void {
       const report: VersionReport = options.client ? { client: buildInfo(), lab: null, agents: [] } : await collectVersions(options.stateDir);
       if (!options.client && (options.kubeconfig !== undefined || options.context !== undefined)) {
         try {
-          const client = KubeClient.load({ ...(options.kubeconfig === undefined ? {} : { kubeconfig: options.kubeconfig }), ...(options.context === undefined ? {} : { context: options.context }) });
+          const client = KubeClient.load(options); // reads only kubeconfig and context; undefined means the default
           report.cluster = { name: client.serverName, namespace: options.namespace, agents: await clusterAgentVersions(client, options.namespace) };
         } catch (error) {
           process.stderr.write(`flatnet version: the cluster's agents: ${(error as Error).message}\n`);

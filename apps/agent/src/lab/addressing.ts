@@ -3,8 +3,6 @@ import { canonicalCidr, canonicalIp, type LabBackend } from "@flatnet/core";
 /** The cluster CIDRs of every lab: 10.244.0.0/16 with /24 per node, and for dual-stack fd00:10:244::/56 with /64 per node. */
 export const CLUSTER_CIDR_V4 = "10.244.0.0/16";
 export const CLUSTER_CIDR_V6 = "fd00:10:244::/56";
-export const NODE_MASK_V4 = 24;
-export const NODE_MASK_V6 = 64;
 export const MAX_NODES = 200;
 
 export interface SegmentPlan {

@@ -30,10 +30,13 @@ export interface LabNetworkConfig {
   backend: LabBackend;
 }
 
+async function makeAgentDirs(stateDir: string): Promise<void> {
+  for (const dir of ["agents", "logs"]) await mkdir(join(stateDir, dir), { recursive: true });
+}
+
 /** Creates the lab's embedded datastore holding the network config (stored once; agents open the same file). */
 export async function initialiseStore(stateDir: string, config: LabNetworkConfig): Promise<void> {
-  await mkdir(join(stateDir, "agents"), { recursive: true });
-  await mkdir(join(stateDir, "logs"), { recursive: true });
+  await makeAgentDirs(stateDir);
   const store = await createDatastore({ kind: "embedded", path: agentPaths(stateDir, "-").store, networkConfig: config });
   await store.close();
 }
@@ -52,17 +55,13 @@ export function agentArguments(stateDir: string, node: LabNode, resyncInterval: 
     "FLATNET_POD_IP_REFRESH_MS=1000",
     ...flatnetCommand(),
     "agent",
-    "--node",
-    node.name,
-    "--netns",
-    node.netns,
+    "--node", node.name,
+    "--netns", node.netns,
     ...((datastore ?? "embedded") === "etcd"
       ? ["--datastore", "etcd", "--etcd-endpoints", LAB_ETCD_ENDPOINT, "--network-config", join(stateDir, "net-conf.json")]
       : ["--datastore", "embedded", "--store", paths.store]),
-    "--underlay-device",
-    "eth0",
-    "--socket",
-    paths.socket,
+    "--underlay-device", "eth0",
+    "--socket", paths.socket,
     ...(resyncInterval === undefined ? [] : ["--resync-interval", resyncInterval]),
   ];
 }
@@ -70,18 +69,13 @@ export function agentArguments(stateDir: string, node: LabNode, resyncInterval: 
 /** Starts `flatnet agent` inside the node's namespace, logging to a file in the state dir. */
 export async function startAgentProcess(stateDir: string, node: LabNode, resyncInterval: string | undefined, datastore: LabDatastore | undefined): Promise<LabAgent> {
   const paths = agentPaths(stateDir, node.name);
-  await mkdir(join(stateDir, "agents"), { recursive: true });
-  await mkdir(join(stateDir, "logs"), { recursive: true });
-  const args = agentArguments(stateDir, node, resyncInterval, datastore);
+  await makeAgentDirs(stateDir);
   const main = flatnetCommand()[1] ?? "";
   if (!existsSync(main)) {
     throw new LabError("ERR_LAB_NOT_BUILT", `flatnet is not built: "${main}" does not exist; run "npm run build -w @flatnet/agent"`);
   }
-  const { pid, startTime } = await startInNamespace({
-    netns: node.netns,
-    args,
-    logPath: paths.log,
-  });
+  const args = agentArguments(stateDir, node, resyncInterval, datastore);
+  const { pid, startTime } = await startInNamespace({ netns: node.netns, args, logPath: paths.log });
   return { pid, startTime, socket: paths.socket, log: paths.log };
 }
 

@@ -99,7 +99,7 @@ export async function deployAgent(stateDir: string, node: LabNode, deployment: D
   await setSysctls(node.netns, { "net.ipv4.ip_forward": "1", "net.ipv6.conf.all.forwarding": "1" });
   const { hostRoot, podDir } = nodeDirs(stateDir, node.name);
   const host = await startNodeHost(node.netns, hostRoot);
-  await writeJson(hostFile(stateDir, node.name), host);
+  await writeFile(hostFile(stateDir, node.name), JSON.stringify(host)); // next to hostRoot, made by startNodeHost
   const relay = spawn("nsenter", [`--target=${host.pid}`, "--net", "--mount", "--pid", "socat", `TCP-LISTEN:${NODE_API_PORT},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${resolve(deployment.options.kubeApiSocket)}`], { stdio: "ignore", detached: true });
   relay.unref();
   await registerNode(deployment, node, hostIp);
@@ -222,9 +222,4 @@ async function pidWithNetns(inode: string): Promise<number> {
 
 async function readHost(stateDir: string, node: string): Promise<NodeHost> {
   return JSON.parse(await readFile(hostFile(stateDir, node), "utf8")) as NodeHost;
-}
-
-async function writeJson(path: string, value: unknown): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, JSON.stringify(value));
 }

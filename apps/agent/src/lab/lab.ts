@@ -2,10 +2,10 @@ import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { LAB_BACKENDS, LAB_RUNTIMES, type LabBackend, type LabNode, type LabRuntime, type LabState } from "@flatnet/core";
 import { tryGetJson } from "../http/client.ts";
-import { MAX_NODES, clusterCidrs, planSegments, segmentOf, underlayIpsOf } from "./addressing.ts";
-import { agentPaths, fetchAgentNode, startAgentProcess, initialiseStore, deregisterNode } from "./agent-process.ts";
+import { MAX_NODES, clusterCidrs, planSegments, segmentOf, underlayIpsOf, type SegmentPlan } from "./addressing.ts";
+import { agentPaths, fetchAgentNode, startAgentProcess, initialiseStore, deregisterNode, type LabNetworkConfig } from "./agent-process.ts";
 import { LabError } from "./errors.ts";
-import { nodeIndex, nodeName, nodeNs, podName, podNs, routerNs, underlayNs, validatePrefix } from "./names.ts";
+import { nodeName, nodeNs, podName, podNs, routerNs, underlayNs, validatePrefix } from "./names.ts";
 import { attachPods } from "./pods.ts";
 import { removeAllPodmanPods, removePodmanPods } from "./podman.ts";
 import { deployAgent, isDeployLab, prepareDeployment, refuseOnDeployLab, removeDeployedNodes, startDeployedPods, waitDeployedReady, type DeployOptions } from "./deploy.ts";
@@ -49,10 +49,7 @@ export interface UpOptions extends LabTarget {
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 
-interface Context {
-  stateDir: string;
-  progress: Progress;
-}
+type Context = Required<LabTarget>;
 
 const contextOf = (target: LabTarget): Context => ({
   // Absolute: podman records its storage paths and refuses the same storage named by another relative path.
@@ -80,12 +77,11 @@ function validateUpOptions(options: UpOptions): LabShape {
   if (!LAB_RUNTIMES.includes(runtime)) {
     throw new LabError("ERR_LAB_INVALID_OPTION", `--runtime "${runtime}" is unknown; use one of ${LAB_RUNTIMES.join(", ")}`);
   }
-  const resyncInterval = options.resyncInterval;
   const datastore = options.datastore ?? "embedded";
   if (datastore !== "embedded" && datastore !== "etcd") {
     throw new LabError("ERR_LAB_INVALID_OPTION", `--datastore "${datastore}" is unknown; use embedded or etcd`);
   }
-  return { nodes, podsPerNode, backend, runtime, dualStack: options.dualStack ?? false, prefix: validatePrefix(options.prefix ?? "fn-"), resyncInterval, datastore };
+  return { nodes, podsPerNode, backend, runtime, dualStack: options.dualStack ?? false, prefix: validatePrefix(options.prefix ?? "fn-"), resyncInterval: options.resyncInterval, datastore };
 }
 
 /**
@@ -140,7 +136,6 @@ async function build(ctx: Context, shape: LabShape, options: UpOptions): Promise
   };
   // The namespaces are recorded before they exist, so `down` after a crash at any point removes them.
   state.namespaces.push(underlayNs(prefix), ...(backend === "auto" ? [routerNs(prefix)] : []));
-  await mkdir(ctx.stateDir, { recursive: true });
   await saveState(ctx.stateDir, state);
 
   const segments = await ctx.progress.step(
@@ -215,8 +210,7 @@ async function addPods(stateDir: string, state: LabState, node: LabNode, count: 
   const runtime = state.runtime ?? "netns";
   // A container runtime makes its pods' namespaces itself; the lab names them afterwards.
   if (runtime === "netns") await createNamespaces(pods.map((pod) => pod.netns));
-  const existing = state.pods.filter((pod) => pod.node === node.name);
-  const attached = isDeployLab(stateDir) ? await startDeployedPods(stateDir, node, pods) : await attachPods(stateDir, node, existing, pods, runtime);
+  const attached = isDeployLab(stateDir) ? await startDeployedPods(stateDir, node, pods) : await attachPods(stateDir, node, pods, runtime);
   state.pods.push(...attached);
   await saveState(stateDir, state);
 }
@@ -389,12 +383,8 @@ export async function labStatus(target: LabTarget = {}): Promise<LabStatus> {
       const { socket } = agentPaths(ctx.stateDir, node.name);
       const running = recorded !== undefined && (await isRecordedProcessAlive(recorded));
       const [health, ready, self] = running
-        ? await Promise.all([
-            tryGetJson({ socketPath: socket }, "/healthz", 1_000),
-            tryGetJson({ socketPath: socket }, "/readyz", 1_000),
-            tryGetJson({ socketPath: socket }, "/v1/node", 1_000),
-          ])
-        : [undefined, undefined, undefined];
+        ? await Promise.all(["/healthz", "/readyz", "/v1/node"].map((path) => tryGetJson({ socketPath: socket }, path, 1_000)))
+        : [];
       const agent: AgentStatus = {
         ...(recorded === undefined ? {} : { pid: recorded.pid }),
         running,
@@ -501,15 +491,8 @@ export async function startAgent(name: string, target: LabTarget & { resyncInter
   });
 }
 
-export { nodeIndex };
-
 /** Starts etcd in the underlay namespace on br0's 172.31.0.1 and writes the network config the agents store in it. */
-async function startLabEtcd(
-  stateDir: string,
-  prefix: string,
-  segments: readonly { index: number; subnets: string[]; gateways: string[] }[],
-  config: { clusterCidrs: string[]; backend: LabBackend },
-): Promise<{ pid: number; startTime: string; log: string; endpoint: string }> {
+async function startLabEtcd(stateDir: string, prefix: string, segments: readonly SegmentPlan[], config: LabNetworkConfig): Promise<NonNullable<LabState["etcd"]>> {
   const underlay = underlayNs(prefix);
   const gateway = segments[0]?.gateways[0];
   const others = segments.slice(1).flatMap((segment) => (gateway === undefined ? [] : [{ subnet: segment.subnets[0] ?? "", via: gateway }]));

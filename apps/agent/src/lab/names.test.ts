@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LabError } from "./errors.ts";
-import { isLabNamespace, nodeIndex, podNs, validatePrefix } from "./names.ts";
+import { isLabNamespace, podNs, validatePrefix } from "./names.ts";
 
 describe("validatePrefix", () => {
   it.each(["fn-", "fn-e1-", "a-", "lab2-", "abcdefghijkl-"])("accepts %s", (prefix) => {
@@ -47,18 +47,5 @@ describe("isLabNamespace", () => {
 
   it("recognises every pod namespace name it builds", () => {
     expect(isLabNamespace("fn-", podNs("fn-", "node7", 12))).toBe(true);
-  });
-});
-
-describe("nodeIndex", () => {
-  it.each([
-    ["node1", 1],
-    ["node42", 42],
-    ["node0", undefined],
-    ["node01", undefined],
-    ["node", undefined],
-    ["pod-node1-1", undefined],
-  ])("%s -> %s", (name, expected) => {
-    expect(nodeIndex(name)).toBe(expected);
   });
 });

@@ -10,12 +10,6 @@ export function validatePrefix(prefix: string): string {
 
 export const nodeName = (index: number): string => `node${index}`;
 
-/** The node index of a lab node name (`node3` -> 3), or undefined when it is not one. */
-export function nodeIndex(name: string): number | undefined {
-  const match = /^node([1-9][0-9]{0,2})$/.exec(name);
-  return match ? Number(match[1]) : undefined;
-}
-
 export const underlayNs = (prefix: string): string => `${prefix}underlay`;
 export const routerNs = (prefix: string): string => `${prefix}router`;
 export const nodeNs = (prefix: string, node: string): string => `${prefix}${node}`;

@@ -15,7 +15,7 @@ export const podContainerId = (netns: string): string => `lab-${netns}`;
  * With the podman runtime, the pods are containers the node's podman starts through that conflist instead; their
  * namespaces are created by podman, not beforehand.
  */
-export async function attachPods(stateDir: string, node: LabNode, _existing: readonly LabPod[], pods: readonly PodSlot[], runtime: LabRuntime = "netns"): Promise<LabPod[]> {
+export async function attachPods(stateDir: string, node: LabNode, pods: readonly PodSlot[], runtime: LabRuntime = "netns"): Promise<LabPod[]> {
   const self = await fetchAgentNode(stateDir, node);
   const install = installCni({ root: nodeCniRoot(stateDir, node.name), nodeNetns: node.netns, podCidrs: self.podCidrs, mtu: self.podMtu, agentSocket: cniWorkerSocket(agentPaths(stateDir, node.name).socket), nativeClient: "if-built" });
   if (runtime === "podman") return startPodmanPods(stateDir, node, install, await buildPodImage(podImageDir(stateDir)), pods);

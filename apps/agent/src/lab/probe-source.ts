@@ -145,23 +145,16 @@ export function responderCommand(): string[] {
   return existsSync(light) ? [node, light] : [node, main, "probe-responder"];
 }
 
-/** Stop the lab's responders (all, or only `pods`), by recorded PID after checking they are ours. */
-export async function stopLabResponders(stateDir: string, pods?: readonly string[]): Promise<number> {
+/** Stop the responders of `pods`, by recorded PID after checking they are ours. */
+export async function stopLabResponders(stateDir: string, pods: readonly string[]): Promise<void> {
   const records = await readRecords(stateDir);
-  let stopped = 0;
-  const remaining: LabResponderRecord[] = [];
   await Promise.all(
-    records.map(async (record) => {
-      if (pods !== undefined && !pods.includes(record.pod)) {
-        remaining.push(record);
-        return;
-      }
-      if (await stopRecordedProcess(record, "SIGTERM", 2_000).catch(() => false)) stopped++;
+    records.filter((record) => pods.includes(record.pod)).map(async (record) => {
+      await stopRecordedProcess(record, "SIGTERM", 2_000).catch(() => false);
       await rm(record.socket, { force: true });
     }),
   );
-  await writeRecords(stateDir, remaining);
-  return stopped;
+  await writeRecords(stateDir, records.filter((record) => !pods.includes(record.pod)));
 }
 
 /** The pod MTU as the lab's pods have it (eth0 of the first pod), or 0 when unknown. */
@@ -202,9 +195,6 @@ export async function labLedgerFindings(stateDir: string, state: LabState): Prom
   });
 }
 
-/** Agent socket of a lab node. */
-export const labAgentSocket = (stateDir: string, node: string): string => agentPaths(stateDir, node).socket;
-
 /**
  * Diagnosis state for the lab: the desired state and pod MTU from each agent's `/v1/state`, the actual state
  * and firewall read from the node's namespace (the lab runs here, as root). A node whose agent does not
@@ -223,14 +213,14 @@ export function labStateSource(stateDir: string, state: LabState, podMtu: number
   return {
     // Each node's agent answers for its node; the lab reads a node whose agent is down (and the underlay) itself.
     async evidence(queries) {
-      const fromAgents = await agentEvidence((node) => ({ socketPath: labAgentSocket(stateDir, node) }), queries);
+      const fromAgents = await agentEvidence((node) => ({ socketPath: agentPaths(stateDir, node).socket }), queries);
       const rest = await kernel.evidence!(new Map([...queries].filter(([node]) => !fromAgents.has(node))));
       return new Map([...fromAgents, ...rest]);
     },
     async read(names) {
       const [fromKernel, fromAgents] = await Promise.all([
         kernel.read(names),
-        Promise.all(names.map(async (name) => [name, await getOkJson({ socketPath: labAgentSocket(stateDir, name) }, "/v1/state", 3_000).catch((error: Error) => error)] as const)),
+        Promise.all(names.map(async (name) => [name, await getOkJson({ socketPath: agentPaths(stateDir, name).socket }, "/v1/state", 3_000).catch((error: Error) => error)] as const)),
       ]);
       const out = new Map<string, NodeProbeState>();
       const [start, now] = await Promise.all([before, readNeighbourTables()]);

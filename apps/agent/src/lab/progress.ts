@@ -4,12 +4,8 @@ export class Progress {
 
   constructor(private readonly write: (line: string) => void = () => {}) {}
 
-  elapsedMs(): number {
-    return performance.now() - this.started;
-  }
-
   line(text: string): void {
-    this.write(`[${(this.elapsedMs() / 1000).toFixed(2).padStart(6)}s] ${text}\n`);
+    this.write(`[${((performance.now() - this.started) / 1000).toFixed(2).padStart(6)}s] ${text}\n`);
   }
 
   /** Runs a step and reports it when done; the label may depend on the step's result. */

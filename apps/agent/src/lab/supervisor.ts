@@ -19,14 +19,8 @@ export function flatnetCommand(): string[] {
   return [process.execPath, resolve(dirname(here), "../../dist/main.js")];
 }
 
-export interface StartProcessOptions {
-  netns: string;
-  args: string[];
-  logPath: string;
-}
-
 /** Starts a detached process inside a namespace (`ip netns exec` execs it, so the PID is the process's own). */
-export async function startInNamespace(options: StartProcessOptions): Promise<{ pid: number; startTime: string }> {
+export async function startInNamespace(options: { netns: string; args: string[]; logPath: string }): Promise<{ pid: number; startTime: string }> {
   const log = openSync(options.logPath, "a");
   try {
     const [file = "", ...args] = options.args;
@@ -50,14 +44,8 @@ export async function startInNamespace(options: StartProcessOptions): Promise<{ 
 }
 
 /** /proc/PID/stat field 22 (start time in clock ticks since boot); undefined when the process is gone or a zombie. */
-export async function processStartTime(pid: number): Promise<string | undefined> {
-  let stat: string;
-  try {
-    stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return undefined;
-  }
-  return startTimeFromStat(stat);
+export function processStartTime(pid: number): Promise<string | undefined> {
+  return readFile(`/proc/${pid}/stat`, "utf8").then(startTimeFromStat, () => undefined);
 }
 
 /** Whether the recorded process is still that very process (same PID and start time), not a reused PID. */

@@ -6,7 +6,9 @@ import { isLabNamespace, routerNs, underlayNs } from "./names.ts";
 // Every command here runs inside a lab namespace (ip -n NS, or a veth created in one with its peer put in another):
 // nothing is ever created in the root namespace.
 
-const prefixLength = (cidr: string): string => cidr.slice(cidr.indexOf("/"));
+// nodad: the address is usable at once instead of after IPv6 duplicate address detection (about 1 s).
+const addrAdd = (ip: string, subnet: string, dev: string): string =>
+  `addr add ${ip}${subnet.slice(subnet.indexOf("/"))} dev ${dev}${ipFamilyOf(ip) === "IPv6" ? " nodad" : ""}`;
 
 /** Namespaces of this lab's shapes (`<prefix>node3`, ...) found now: the leftovers of a crashed run included. */
 export async function listLabNamespaces(prefix: string): Promise<string[]> {
@@ -57,10 +59,7 @@ export async function createUnderlay(prefix: string, backend: LabBackend, dualSt
   if (withRouter) {
     const routerLines: string[] = [];
     for (const segment of segments) {
-      segment.gateways.forEach((gateway, family) => {
-        const subnet = segment.subnets[family] ?? "";
-        routerLines.push(`addr add ${gateway}${prefixLength(subnet)} dev eth${segment.index}${ipFamilyOf(gateway) === "IPv6" ? " nodad" : ""}`);
-      });
+      segment.gateways.forEach((gateway, family) => routerLines.push(addrAdd(gateway, segment.subnets[family] ?? "", `eth${segment.index}`)));
       routerLines.push(`link set eth${segment.index} up`);
     }
     await ipBatch(router, routerLines);
@@ -86,11 +85,7 @@ export async function createNode(prefix: string, node: NodeWiring): Promise<void
     `link add ${node.port} type veth peer name eth0 netns ${node.netns}`,
     `link set ${node.port} master ${node.segment.bridge} up`,
   ]);
-  const lines = node.underlayIps.map((ip, family) => {
-    const subnet = node.segment.subnets[family] ?? "";
-    // nodad: the address is usable at once instead of after IPv6 duplicate address detection (about 1 s).
-    return `addr add ${ip}${prefixLength(subnet)} dev eth0${ipFamilyOf(ip) === "IPv6" ? " nodad" : ""}`;
-  });
+  const lines = node.underlayIps.map((ip, family) => addrAdd(ip, node.segment.subnets[family] ?? "", "eth0"));
   lines.push("link set eth0 up");
   for (const other of node.segments) {
     if (other.index === node.segment.index) continue;
@@ -100,9 +95,4 @@ export async function createNode(prefix: string, node: NodeWiring): Promise<void
     });
   }
   await ipBatch(node.netns, lines);
-}
-
-/** Removes a node from the underlay: its namespace, and with it the veth (the bridge port goes with its peer). */
-export async function deleteNode(netns: string): Promise<void> {
-  await deleteNamespaces([netns]);
 }
