@@ -1,11 +1,11 @@
 // zod/mini, not classic zod: the plugin is a process per call and classic zod costs ~5 ms of start-up (bench/cni).
 import * as z from "zod/mini";
 import { type Cidr, type IpFamily, POD_BRIDGE, safeParseCidr, safeParseInterfaceName } from "@flatnet/core";
+import { NETNS_NAME } from "../linux/exec.ts";
 import { CniCode, CniError } from "./errors.ts";
 import { compareVersions, type CniVersion, requireSupportedVersion } from "./version.ts";
 
 const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-const NETNS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
 
 const dnsSchema = z.object({
   nameservers: z.optional(z.array(z.string())),

@@ -117,7 +117,7 @@ export interface AttachedPod {
   gateways: string[];
 }
 
-/** What the node half of an attachment needs: no addresses, so a caller (the CNI plugin) can allocate them meanwhile. */
+/** What the node half of an attachment needs: the spec without its addresses and gateways. */
 export type PodLinkSpec = Omit<PodAttachment, "addresses" | "gateways">;
 
 /** The host end of a pod's veth pair, as `createPodLink` made it. */
