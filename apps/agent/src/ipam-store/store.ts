@@ -140,12 +140,12 @@ export class IpamStore {
     return this.guard(() => transaction(this.db, () => {
       const ipam = this.load(undefined);
       if (!ipam.success) return [];
-      const before = new Map(this.attachmentRows().map((r) => [`${r.containerId}\0${r.ifName}`, r]));
+      const before = this.attachmentRows();
       const { released, events } = ipam.data.gc(valid);
       if (events.length === 0) return [];
       this.save(ipam.data, events);
       for (const a of released) this.db.run("DELETE FROM attachments WHERE container_id = ? AND if_name = ? AND seq = ?", a.containerId, a.ifName, a.seq);
-      return released.flatMap((a) => this.flatten(a, before.get(`${a.containerId}\0${a.ifName}`)));
+      return released.flatMap((a) => this.flatten(a, before));
     }));
   }
 
@@ -154,7 +154,7 @@ export class IpamStore {
     const cutoff = this.now() - olderThanMs;
     const candidates = this.list().filter((a) => a.state === "pending" && a.createdMs <= cutoff && isGone(a));
     // One release per attachment (one entry per address here), seq-guarded: one re-allocated since the scan keeps its new addresses.
-    const attachments = new Map(candidates.map((a) => [`${a.containerId}\0${a.ifName}`, a]));
+    const attachments = new Map(candidates.map((a) => [attachmentId(a), a]));
     return [...attachments.values()].flatMap((a) => this.release(a, a.seq));
   }
 
@@ -169,8 +169,8 @@ export class IpamStore {
   list(): Allocation[] {
     const ipam = this.load(undefined);
     if (!ipam.success) return [];
-    const rows = new Map(this.attachmentRows().map((r) => [`${r.containerId}\0${r.ifName}`, r]));
-    return ipam.data.allocations().flatMap((a) => this.flatten(a, rows.get(`${a.containerId}\0${a.ifName}`)));
+    const rows = this.attachmentRows();
+    return ipam.data.allocations().flatMap((a) => this.flatten(a, rows));
   }
 
   /** Used and free pod addresses per pool (what STATUS reports as exhaustion before an ADD fails). */
@@ -221,18 +221,17 @@ export class IpamStore {
     this.db.run("DELETE FROM journal WHERE id <= (SELECT MAX(id) FROM journal) - ?", JOURNAL_KEEP);
   }
 
-  private attachmentRows(): { containerId: string; ifName: string; seq: number; state: "pending" | "attached"; createdMs: number }[] {
-    return this.guard(() => this.db.all("SELECT * FROM attachments")).map((r) => ({
-      containerId: String(r.container_id),
-      ifName: String(r.if_name),
-      seq: Number(r.seq),
-      state: r.state === "attached" ? "attached" : "pending",
-      createdMs: Number(r.created_ms),
-    }));
+  // The attachments table by attachmentId.
+  private attachmentRows(): Map<string, Pick<Allocation, "seq" | "state" | "createdMs">> {
+    const rows = this.guard(() => this.db.all("SELECT * FROM attachments"));
+    return new Map(rows.map((r) => [
+      attachmentId({ containerId: String(r.container_id), ifName: String(r.if_name) }),
+      { seq: Number(r.seq), state: r.state === "attached" ? "attached" : "pending", createdMs: Number(r.created_ms) },
+    ]));
   }
 
-  private flatten(allocation: PodAllocation, row?: { seq: number; state: "pending" | "attached"; createdMs: number }): Allocation[] {
-    const meta = row ?? this.attachmentRows().find((r) => r.containerId === allocation.containerId && r.ifName === allocation.ifName);
+  private flatten(allocation: PodAllocation, rows = this.attachmentRows()): Allocation[] {
+    const meta = rows.get(attachmentId(allocation));
     const current = meta !== undefined && meta.seq === allocation.seq ? meta : undefined;
     return allocation.ips.map((ip) => ({
       containerId: allocation.containerId,
@@ -248,6 +247,10 @@ export class IpamStore {
       createdMs: current?.createdMs ?? 0,
     }));
   }
+}
+
+function attachmentId(key: AttachmentKey): string {
+  return `${key.containerId}\0${key.ifName}`;
 }
 
 function sameCidrs(a: readonly string[], b: readonly string[]): boolean {
