@@ -113,8 +113,7 @@ export function delegate(socketPath: string, env: Record<string, string>, stdin:
       failed: (code) => finish({ kind: sent ? "lost" : "unavailable", reason: `agent socket ${socketPath}: ${code}` }),
     };
     const bun = (globalThis as { Bun?: BunConnector }).Bun;
-    if (bun !== undefined) close = connectWithBun(bun, socketPath, request, events);
-    else close = connectWithNode(socketPath, request, events);
+    close = bun !== undefined ? connectWithBun(bun, socketPath, request, events) : connectWithNode(socketPath, request, events);
   });
 }
 

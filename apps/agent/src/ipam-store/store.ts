@@ -1,14 +1,8 @@
-import { type Cidr, cidrContains, formatCidr, parseCidr, parseIp, type IpFamily, NodeIpam, type NodeIpamEvent, type NodeIpamState, type PodAllocation, type Result, err, ok } from "@flatnet/core";
+import { type Cidr, cidrContains, formatCidr, parseCidr, parseIp, type IpFamily, NodeIpam, type NodeIpamEvent, type NodeIpamState, type PodAllocation, type PodKey, type Result, err, ok } from "@flatnet/core";
 import { openSqlite, type OpenOptions, type SqlDatabase, transaction } from "../sqlite.ts";
 
-/** One attachment of a pod to the network, as CNI names it. */
-export interface AttachmentKey {
-  containerId: string;
-  ifName: string;
-}
-
 /** A pod IP held by an attachment. `pending` from allocation until the pod's interface is configured, then `attached`. */
-export interface Allocation extends AttachmentKey {
+export interface Allocation extends PodKey {
   pool: string;
   family: IpFamily;
   ip: string;
@@ -92,7 +86,7 @@ export class IpamStore {
    * next-fit so a released IP is reused late, ERR_POOL_EXHAUSTED naming the full pool). A retried ADD gets its
    * addresses back. When the node's pools changed, allocations still inside the new pools are kept.
    */
-  allocate(key: AttachmentKey, pools: readonly Cidr[]): Result<Allocation[]> {
+  allocate(key: PodKey, pools: readonly Cidr[]): Result<Allocation[]> {
     return this.guard(() => transaction(this.db, () => {
       const ipam = this.load(pools.map(formatCidr));
       if (!ipam.success) return ipam;
@@ -113,7 +107,7 @@ export class IpamStore {
   }
 
   /** Marks the attachment's allocation of generation `seq` attached; false when it was released meanwhile (the ADD must fail). */
-  markAttached(key: AttachmentKey, seq: number): boolean {
+  markAttached(key: PodKey, seq: number): boolean {
     return this.guard(() => transaction(this.db, () => {
       const current = this.load(undefined);
       if (!current.success || current.data.get(key)?.seq !== seq) return false;
@@ -122,7 +116,7 @@ export class IpamStore {
   }
 
   /** Releases every address of the attachment (DEL); releasing nothing is success. With `seq`, only that generation. */
-  release(key: AttachmentKey, seq?: number): Allocation[] {
+  release(key: PodKey, seq?: number): Allocation[] {
     return this.guard(() => transaction(this.db, () => {
       const ipam = this.load(undefined);
       if (!ipam.success) return [];
@@ -136,7 +130,7 @@ export class IpamStore {
   }
 
   /** CNI GC: releases every allocation whose attachment is not in `valid`, in one transaction (no race with a listed ADD). */
-  gc(valid: readonly AttachmentKey[]): Allocation[] {
+  gc(valid: readonly PodKey[]): Allocation[] {
     return this.guard(() => transaction(this.db, () => {
       const ipam = this.load(undefined);
       if (!ipam.success) return [];
@@ -159,7 +153,7 @@ export class IpamStore {
   }
 
   /** The attachment's current addresses (empty when it holds none). */
-  get(key: AttachmentKey): Allocation[] {
+  get(key: PodKey): Allocation[] {
     const ipam = this.load(undefined);
     const allocation = ipam.success ? ipam.data.get(key) : undefined;
     return allocation === undefined ? [] : this.flatten(allocation);
@@ -249,7 +243,7 @@ export class IpamStore {
   }
 }
 
-function attachmentId(key: AttachmentKey): string {
+function attachmentId(key: PodKey): string {
   return `${key.containerId}\0${key.ifName}`;
 }
 
