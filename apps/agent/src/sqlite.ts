@@ -50,12 +50,8 @@ export function openSqlite(path: string, options: OpenOptions = {}): SqlDatabase
 function wrap(db: DatabaseSync, busyTimeoutMs: number): SqlDatabase {
   const statements = new Map<string, ReturnType<DatabaseSync["prepare"]>>();
   const prepare = (sql: string) => {
-    let statement = statements.get(sql);
-    if (statement === undefined) {
-      statement = db.prepare(sql);
-      statements.set(sql, statement);
-    }
-    return statement;
+    if (!statements.has(sql)) statements.set(sql, db.prepare(sql));
+    return statements.get(sql)!;
   };
   return {
     exec: (sql) => db.exec(sql),

@@ -45,9 +45,7 @@ export function agentSocketOf(stdin: string): string | undefined {
 
 /** Only the CNI_* variables travel: the agent never sees the runtime's other environment. */
 export function cniEnvOf(env: Record<string, string | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) if (key.startsWith("CNI_") && value !== undefined) out[key] = value;
-  return out;
+  return Object.fromEntries(Object.entries(env).filter(([key, value]) => key.startsWith("CNI_") && value !== undefined)) as Record<string, string>;
 }
 
 /** A plugin's answer is a CNI result or error of a few KiB; a longer one is not an answer (the native client's limit too). */
@@ -115,8 +113,7 @@ export function delegate(socketPath: string, env: Record<string, string>, stdin:
       failed: (code) => finish({ kind: sent ? "lost" : "unavailable", reason: `agent socket ${socketPath}: ${code}` }),
     };
     const bun = (globalThis as { Bun?: BunConnector }).Bun;
-    if (bun !== undefined) close = connectWithBun(bun, socketPath, request, events);
-    else close = connectWithNode(socketPath, request, events);
+    close = bun !== undefined ? connectWithBun(bun, socketPath, request, events) : connectWithNode(socketPath, request, events);
   });
 }
 

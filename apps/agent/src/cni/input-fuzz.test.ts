@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { INTERFACE_NAME_PATTERN } from "@flatnet/core";
 import { IpamStore } from "../ipam-store/store.ts";
-import { isNetnsPath, type NetnsTarget } from "../linux/exec.ts";
+import { isNetnsPath, NETNS_NAME, type NetnsTarget } from "../linux/exec.ts";
 import type { PluginDeps } from "./invocation.ts";
 import { handleCni } from "./plugin.ts";
 
@@ -16,7 +16,6 @@ const dir = mkdtempSync(join(tmpdir(), "fn-hc-fuzz-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const CODES = new Set([1, 2, 3, 4, 5, 6, 7, 11, 50, 51, 100, 101, 102]);
-const NETNS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
 
 /** Fake kernel that records every name and namespace handed to it. */
 function recordingDeps(seen: string[]): PluginDeps {

@@ -8,7 +8,7 @@ import { DEFAULT_MTU, type Netconf, type NodeSubnet, parsePools, parseSubnetFile
 
 /** The kernel operations the plugin needs: linux/pod.ts in production, a fake in unit tests. */
 export interface PodOps {
-  /** Attach, node half (needs no addresses: it runs while the IPAM allocates). */
+  /** Attach, node half: the veth pair, host end on the bridge (ENODEV when the bridge is missing). */
   createLink(spec: PodLinkSpec): Promise<PodLink>;
   /** Attach, pod half: addresses, routes, up. */
   configureLink(spec: PodAttachment, link: PodLink): Promise<AttachedPod>;

@@ -1,11 +1,12 @@
 // zod/mini, not classic zod: the plugin is a process per call and classic zod costs ~5 ms of start-up (bench/cni).
 import * as z from "zod/mini";
 import { type Cidr, type IpFamily, POD_BRIDGE, safeParseCidr, safeParseInterfaceName } from "@flatnet/core";
+import { NETNS_NAME } from "../linux/exec.ts";
+import { pick } from "../linux/read.ts";
 import { CniCode, CniError } from "./errors.ts";
 import { compareVersions, type CniVersion, requireSupportedVersion } from "./version.ts";
 
 const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-const NETNS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
 
 const dnsSchema = z.object({
   nameservers: z.optional(z.array(z.string())),
@@ -98,21 +99,15 @@ export function parseNetconf(stdin: string): Netconf {
     const bridge = safeParseInterfaceName(raw.bridge);
     if (!bridge.success) throw new CniError(CniCode.InvalidNetworkConfig, `invalid flatnet network configuration: bridge: ${bridge.error.message}`);
   }
+  if (raw.podCidrs !== undefined) parsePools(raw.podCidrs, "podCidrs");
   const netconf: Netconf = {
     cniVersion,
     name: raw.name,
     bridge: raw.bridge ?? POD_BRIDGE,
     dataDir: raw.dataDir ?? DEFAULT_DATA_DIR,
+    ...pick(raw, ["nodeNetns", "podCidrs", "subnetFile", "mtu", "dns"]),
   };
-  if (raw.nodeNetns !== undefined) netconf.nodeNetns = raw.nodeNetns;
-  if (raw.podCidrs !== undefined) {
-    parsePools(raw.podCidrs, "podCidrs");
-    netconf.podCidrs = raw.podCidrs;
-  }
-  if (raw.subnetFile !== undefined) netconf.subnetFile = raw.subnetFile;
-  if (raw.mtu !== undefined) netconf.mtu = raw.mtu;
-  if (raw.dns !== undefined) netconf.dns = raw.dns;
-  if (raw.prevResult !== undefined) netconf.prevResult = raw.prevResult;
+  if (raw.prevResult !== undefined) netconf.prevResult = raw.prevResult; // not in pick: a null prevResult is kept (and refused)
   const valid = raw["cni.dev/valid-attachments"];
   if (valid !== undefined) netconf.validAttachments = valid.map((a) => ({ containerId: a.containerID, ifName: a.ifname }));
   return netconf;

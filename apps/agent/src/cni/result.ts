@@ -1,4 +1,5 @@
 import * as z from "zod/mini";
+import { pick } from "../linux/read.ts";
 import { CniCode, CniError } from "./errors.ts";
 import { compareVersions, type CniVersion } from "./version.ts";
 
@@ -14,6 +15,11 @@ export interface CniInterface { name: string; mac?: string; mtu?: number; sandbo
 export interface CniIpConfig { address: string; gateway?: string; interface?: number }
 export interface CniRoute { dst: string; gw?: string; mtu?: number; advmss?: number; priority?: number; table?: number; scope?: number }
 export interface CniDns { nameservers?: string[]; domain?: string; search?: string[]; options?: string[] }
+
+// The 1.1.0 fields of each list entry; parsePrevResult keeps only these, formatResult writes them for 1.1.0.
+const INTERFACE_KEYS = ["name", "mac", "mtu", "sandbox", "socketPath", "pciID"] as const;
+const IP_KEYS = ["address", "gateway", "interface"] as const;
+const ROUTE_KEYS = ["dst", "gw", "mtu", "advmss", "priority", "table", "scope"] as const;
 
 // Built on first use: only CHECK and a chained ADD read a prevResult, and schema construction costs start-up time.
 let resultSchema: ReturnType<typeof buildResultSchema> | undefined;
@@ -43,36 +49,20 @@ export function parsePrevResult(value: unknown, cniVersion: string): CniResult {
   }
   const raw = parsed.data;
   const result: CniResult = { cniVersion: raw.cniVersion ?? cniVersion };
-  if (raw.interfaces) result.interfaces = raw.interfaces.map((i) => pick(i, ["name", "mac", "mtu", "sandbox", "socketPath", "pciID"]) as CniInterface);
-  if (raw.ips) result.ips = raw.ips.map((ip) => pick(ip, ["address", "gateway", "interface"]) as CniIpConfig);
-  if (raw.routes) result.routes = raw.routes.map((r) => pick(r, ["dst", "gw", "mtu", "advmss", "priority", "table", "scope"]) as CniRoute);
+  if (raw.interfaces) result.interfaces = raw.interfaces.map((i) => pick(i, INTERFACE_KEYS) as CniInterface);
+  if (raw.ips) result.ips = raw.ips.map((ip) => pick(ip, IP_KEYS) as CniIpConfig);
+  if (raw.routes) result.routes = raw.routes.map((r) => pick(r, ROUTE_KEYS) as CniRoute);
   if (raw.dns) result.dns = raw.dns;
   return result;
-}
-
-function pick<T extends object>(value: T, keys: readonly string[]): Partial<T> {
-  const out: Record<string, unknown> = {};
-  for (const key of keys) {
-    const v = (value as Record<string, unknown>)[key];
-    if (v !== undefined) out[key] = v;
-  }
-  return out as Partial<T>;
 }
 
 /** Writes `result` in spec `version`: 1.0.0 drops the fields 1.1.0 added; 0.4.0 also adds ips[].version ("4"/"6"). */
 export function formatResult(result: CniResult, version: CniVersion): Record<string, unknown> {
   const v11 = compareVersions(version, "1.1.0") >= 0;
   const out: Record<string, unknown> = { cniVersion: version };
-  if (result.interfaces) {
-    out.interfaces = result.interfaces.map((i) => pick(i, v11 ? ["name", "mac", "mtu", "sandbox", "socketPath", "pciID"] : ["name", "mac", "sandbox"]));
-  }
-  if (result.ips) {
-    out.ips = result.ips.map((ip) => {
-      const base = pick(ip, ["address", "gateway", "interface"]) as Record<string, unknown>;
-      return version === "0.4.0" ? { version: ip.address.includes(":") ? "6" : "4", ...base } : base;
-    });
-  }
-  if (result.routes) out.routes = result.routes.map((r) => pick(r, v11 ? ["dst", "gw", "mtu", "advmss", "priority", "table", "scope"] : ["dst", "gw"]));
+  if (result.interfaces) out.interfaces = result.interfaces.map((i) => pick(i, v11 ? INTERFACE_KEYS : ["name", "mac", "sandbox"]));
+  if (result.ips) out.ips = result.ips.map((ip) => (version === "0.4.0" ? { version: ip.address.includes(":") ? "6" : "4", ...pick(ip, IP_KEYS) } : pick(ip, IP_KEYS)));
+  if (result.routes) out.routes = result.routes.map((r) => pick(r, v11 ? ROUTE_KEYS : ["dst", "gw"]));
   out.dns = result.dns ?? {};
   return out;
 }

@@ -1,6 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { pick } from "../linux/read.ts";
 import { addNetworkList, type Conflist, delNetworkList, type ExecutorOptions, type RuntimeConf } from "./executor.ts";
 
 /** A node's CNI installation as a runtime sees it: plugin binaries, conf dir, result cache, and the node's namespace. */
@@ -75,11 +76,7 @@ export function installCni(options: InstallOptions): CniInstall {
     installFile(source, join(install.binDir, "flatnet"));
     rmSync(join(install.binDir, "flatnet-bun"), { force: true });
   }
-  const flatnet: Record<string, unknown> = { type: "flatnet", nodeNetns: options.nodeNetns, dataDir: install.dataDir };
-  if (options.podCidrs !== undefined) flatnet.podCidrs = options.podCidrs;
-  if (options.subnetFile !== undefined) flatnet.subnetFile = options.subnetFile;
-  if (options.mtu !== undefined) flatnet.mtu = options.mtu;
-  if (options.agentSocket !== undefined) flatnet.agentSocket = options.agentSocket;
+  const flatnet = { type: "flatnet", nodeNetns: options.nodeNetns, dataDir: install.dataDir, ...pick(options, ["podCidrs", "subnetFile", "mtu", "agentSocket"]) };
   const conflist = {
     ...(options.cniVersion === undefined ? SHIPPED_CNI_VERSIONS : { cniVersion: options.cniVersion }),
     name: options.networkName ?? "flatnet",

@@ -1,6 +1,7 @@
 import { chmodSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { createServer } from "node:http";
 import { dirname } from "node:path";
+import { sendProblem } from "../http/problem.ts";
 import { CNI_ROUTE, EXIT_CODE_HEADER, RAW_ANSWER, wantsRaw } from "./delegate.ts";
 import { createNetlinkPodOps } from "../linux/netlink.ts";
 import { type CniCall, createCniService, netnsDeclined, parseCniCall } from "./service.ts";
@@ -24,20 +25,12 @@ export async function serveCni(socketPath: string, parentPid: number | undefined
   mkdirSync(dirname(socketPath), { recursive: true, mode: 0o700 });
   unlinkQuietly(socketPath); // a previous worker's socket (it was killed): nobody listens on it
   const server = createServer((req, res) => {
-    const answer = (status: number, body: unknown, type = "application/json") => {
-      const text = JSON.stringify(body) + "\n";
-      res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(text) });
-      res.end(text);
-    };
-    if (req.method !== "POST" || req.url !== CNI_ROUTE) {
-      answer(404, { type: "about:blank", title: "Not Found", status: 404, detail: `the CNI worker serves only POST ${CNI_ROUTE}` }, "application/problem+json");
-      return;
-    }
+    if (req.method !== "POST" || req.url !== CNI_ROUTE) return sendProblem(res, 404, "Not Found", `the CNI worker serves only POST ${CNI_ROUTE}`);
     const tooLarge = () => {
       res.setHeader("connection", "close");
       // The answer first, then the connection goes: the rest of the body is never read.
       res.once("finish", () => req.socket.destroy());
-      answer(413, { type: "about:blank", title: "Content Too Large", status: 413, detail: `a CNI call is at most ${MAX_CALL_BYTES} bytes` }, "application/problem+json");
+      sendProblem(res, 413, "Content Too Large", `a CNI call is at most ${MAX_CALL_BYTES} bytes`);
     };
     if (Number(req.headers["content-length"] ?? 0) > MAX_CALL_BYTES) return tooLarge();
     const chunks: Buffer[] = [];
@@ -57,20 +50,21 @@ export async function serveCni(socketPath: string, parentPid: number | undefined
       try {
         call = parseCniCall(JSON.parse(Buffer.concat(chunks).toString("utf8")));
       } catch (error) {
-        answer(400, { type: "about:blank", title: "Bad Request", status: 400, detail: (error as Error).message }, "application/problem+json");
-        return;
+        return sendProblem(res, 400, "Bad Request", (error as Error).message);
       }
       // Not this process's namespace: 409 and nothing done; the client runs the call in-process (it sees the path).
       const declined = netnsDeclined(call);
-      if (declined !== undefined) return answer(409, { type: "about:blank", title: "Conflict", status: 409, detail: declined }, "application/problem+json");
+      if (declined !== undefined) return sendProblem(res, 409, "Conflict", declined);
       service.handle(call.env, call.stdin).then(
         (response) => {
-          if (!wantsRaw(req.headers.accept)) return answer(200, response);
           // The native client (cni/native/flatnet-client.c): the plugin's stdout as is, its exit code in a header.
-          res.writeHead(200, { "content-type": RAW_ANSWER, "content-length": Buffer.byteLength(response.stdout), [EXIT_CODE_HEADER]: String(response.exitCode) });
-          res.end(response.stdout);
+          const raw = wantsRaw(req.headers.accept);
+          const text = raw ? response.stdout : JSON.stringify(response) + "\n";
+          const exitCode = raw ? { [EXIT_CODE_HEADER]: String(response.exitCode) } : {};
+          res.writeHead(200, { "content-type": raw ? RAW_ANSWER : "application/json", "content-length": Buffer.byteLength(text), ...exitCode });
+          res.end(text);
         },
-        (error: unknown) => answer(500, { type: "about:blank", title: "Internal Server Error", status: 500, detail: String((error as Error)?.message ?? error) }, "application/problem+json"),
+        (error: unknown) => sendProblem(res, 500, "Internal Server Error", String((error as Error)?.message ?? error)),
       );
     });
   });

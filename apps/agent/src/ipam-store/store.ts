@@ -1,14 +1,8 @@
-import { type Cidr, cidrContains, formatCidr, parseCidr, parseIp, type IpFamily, NodeIpam, type NodeIpamEvent, type NodeIpamState, type PodAllocation, type Result, err, ok } from "@flatnet/core";
+import { type Cidr, cidrContains, formatCidr, parseCidr, parseIp, type IpFamily, NodeIpam, type NodeIpamEvent, type NodeIpamState, type PodAllocation, type PodKey, type Result, err, ok } from "@flatnet/core";
 import { openSqlite, type OpenOptions, type SqlDatabase, transaction } from "../sqlite.ts";
 
-/** One attachment of a pod to the network, as CNI names it. */
-export interface AttachmentKey {
-  containerId: string;
-  ifName: string;
-}
-
 /** A pod IP held by an attachment. `pending` from allocation until the pod's interface is configured, then `attached`. */
-export interface Allocation extends AttachmentKey {
+export interface Allocation extends PodKey {
   pool: string;
   family: IpFamily;
   ip: string;
@@ -92,7 +86,7 @@ export class IpamStore {
    * next-fit so a released IP is reused late, ERR_POOL_EXHAUSTED naming the full pool). A retried ADD gets its
    * addresses back. When the node's pools changed, allocations still inside the new pools are kept.
    */
-  allocate(key: AttachmentKey, pools: readonly Cidr[]): Result<Allocation[]> {
+  allocate(key: PodKey, pools: readonly Cidr[]): Result<Allocation[]> {
     return this.guard(() => transaction(this.db, () => {
       const ipam = this.load(pools.map(formatCidr));
       if (!ipam.success) return ipam;
@@ -113,7 +107,7 @@ export class IpamStore {
   }
 
   /** Marks the attachment's allocation of generation `seq` attached; false when it was released meanwhile (the ADD must fail). */
-  markAttached(key: AttachmentKey, seq: number): boolean {
+  markAttached(key: PodKey, seq: number): boolean {
     return this.guard(() => transaction(this.db, () => {
       const current = this.load(undefined);
       if (!current.success || current.data.get(key)?.seq !== seq) return false;
@@ -122,7 +116,7 @@ export class IpamStore {
   }
 
   /** Releases every address of the attachment (DEL); releasing nothing is success. With `seq`, only that generation. */
-  release(key: AttachmentKey, seq?: number): Allocation[] {
+  release(key: PodKey, seq?: number): Allocation[] {
     return this.guard(() => transaction(this.db, () => {
       const ipam = this.load(undefined);
       if (!ipam.success) return [];
@@ -136,16 +130,16 @@ export class IpamStore {
   }
 
   /** CNI GC: releases every allocation whose attachment is not in `valid`, in one transaction (no race with a listed ADD). */
-  gc(valid: readonly AttachmentKey[]): Allocation[] {
+  gc(valid: readonly PodKey[]): Allocation[] {
     return this.guard(() => transaction(this.db, () => {
       const ipam = this.load(undefined);
       if (!ipam.success) return [];
-      const before = new Map(this.attachmentRows().map((r) => [`${r.containerId}\0${r.ifName}`, r]));
+      const before = this.attachmentRows();
       const { released, events } = ipam.data.gc(valid);
       if (events.length === 0) return [];
       this.save(ipam.data, events);
       for (const a of released) this.db.run("DELETE FROM attachments WHERE container_id = ? AND if_name = ? AND seq = ?", a.containerId, a.ifName, a.seq);
-      return released.flatMap((a) => this.flatten(a, before.get(`${a.containerId}\0${a.ifName}`)));
+      return released.flatMap((a) => this.flatten(a, before));
     }));
   }
 
@@ -154,12 +148,12 @@ export class IpamStore {
     const cutoff = this.now() - olderThanMs;
     const candidates = this.list().filter((a) => a.state === "pending" && a.createdMs <= cutoff && isGone(a));
     // One release per attachment (one entry per address here), seq-guarded: one re-allocated since the scan keeps its new addresses.
-    const attachments = new Map(candidates.map((a) => [`${a.containerId}\0${a.ifName}`, a]));
+    const attachments = new Map(candidates.map((a) => [attachmentId(a), a]));
     return [...attachments.values()].flatMap((a) => this.release(a, a.seq));
   }
 
   /** The attachment's current addresses (empty when it holds none). */
-  get(key: AttachmentKey): Allocation[] {
+  get(key: PodKey): Allocation[] {
     const ipam = this.load(undefined);
     const allocation = ipam.success ? ipam.data.get(key) : undefined;
     return allocation === undefined ? [] : this.flatten(allocation);
@@ -169,8 +163,8 @@ export class IpamStore {
   list(): Allocation[] {
     const ipam = this.load(undefined);
     if (!ipam.success) return [];
-    const rows = new Map(this.attachmentRows().map((r) => [`${r.containerId}\0${r.ifName}`, r]));
-    return ipam.data.allocations().flatMap((a) => this.flatten(a, rows.get(`${a.containerId}\0${a.ifName}`)));
+    const rows = this.attachmentRows();
+    return ipam.data.allocations().flatMap((a) => this.flatten(a, rows));
   }
 
   /** Used and free pod addresses per pool (what STATUS reports as exhaustion before an ADD fails). */
@@ -221,18 +215,17 @@ export class IpamStore {
     this.db.run("DELETE FROM journal WHERE id <= (SELECT MAX(id) FROM journal) - ?", JOURNAL_KEEP);
   }
 
-  private attachmentRows(): { containerId: string; ifName: string; seq: number; state: "pending" | "attached"; createdMs: number }[] {
-    return this.guard(() => this.db.all("SELECT * FROM attachments")).map((r) => ({
-      containerId: String(r.container_id),
-      ifName: String(r.if_name),
-      seq: Number(r.seq),
-      state: r.state === "attached" ? "attached" : "pending",
-      createdMs: Number(r.created_ms),
-    }));
+  // The attachments table by attachmentId.
+  private attachmentRows(): Map<string, Pick<Allocation, "seq" | "state" | "createdMs">> {
+    const rows = this.guard(() => this.db.all("SELECT * FROM attachments"));
+    return new Map(rows.map((r) => [
+      attachmentId({ containerId: String(r.container_id), ifName: String(r.if_name) }),
+      { seq: Number(r.seq), state: r.state === "attached" ? "attached" : "pending", createdMs: Number(r.created_ms) },
+    ]));
   }
 
-  private flatten(allocation: PodAllocation, row?: { seq: number; state: "pending" | "attached"; createdMs: number }): Allocation[] {
-    const meta = row ?? this.attachmentRows().find((r) => r.containerId === allocation.containerId && r.ifName === allocation.ifName);
+  private flatten(allocation: PodAllocation, rows = this.attachmentRows()): Allocation[] {
+    const meta = rows.get(attachmentId(allocation));
     const current = meta !== undefined && meta.seq === allocation.seq ? meta : undefined;
     return allocation.ips.map((ip) => ({
       containerId: allocation.containerId,
@@ -248,6 +241,10 @@ export class IpamStore {
       createdMs: current?.createdMs ?? 0,
     }));
   }
+}
+
+function attachmentId(key: PodKey): string {
+  return `${key.containerId}\0${key.ifName}`;
 }
 
 function sameCidrs(a: readonly string[], b: readonly string[]): boolean {

@@ -13,7 +13,7 @@ import {
 } from "@flatnet/core";
 import { listConntrack } from "./conntrack.ts";
 import { parseJsonStream, plainKernelMessage, readInNetns, runBatch, runCommand } from "./exec.ts";
-import type { IpRouteJson } from "./read.ts";
+import { type IpRouteJson, pick } from "./read.ts";
 
 // Read-only evidence of one namespace for the path tracer: one `ip -batch` for the tables and the route
 // queries' arrival devices, one for the queries, and one process per netfilter tool. Nothing is ever written.
@@ -166,10 +166,4 @@ function toPolicyRules(rules: unknown[], family: "IPv4" | "IPv6"): PolicyRule[] 
     if (r.not !== undefined) rule.not = true;
     return [rule];
   });
-}
-
-function pick<T extends object, K extends keyof T>(from: T, keys: readonly K[]): Partial<Pick<T, K>> {
-  const out: Partial<Pick<T, K>> = {};
-  for (const key of keys) if (from[key] !== undefined && from[key] !== null) out[key] = from[key];
-  return out;
 }

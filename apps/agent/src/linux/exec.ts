@@ -79,7 +79,7 @@ export function failureCode(result: CommandResult & { failures?: readonly BatchF
 }
 
 // Network namespace names are file names under /run/netns; refusing anything else keeps a name from becoming a path.
-const NETNS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
+export const NETNS_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
 
 /** Throws unless `netns` is a plain namespace name (never empty: no code path may fall through to the root namespace). */
 export function assertNetnsName(netns: string): void {
@@ -206,19 +206,15 @@ export function isNetnsPath(path: string): boolean {
   return NETNS_PATH.test(path);
 }
 
-export function assertNetnsPath(path: string): void {
-  if (!isNetnsPath(path)) {
-    throw new KernelCommandError(["nsenter", `--net=${path}`], 2, `network namespace path ${JSON.stringify(path)} is refused: ${NETNS_PATH_RULE}`, [], "ERR_KERNEL_COMMAND");
-  }
-}
-
 /** The argument `ip link set X netns <it>` accepts: iproute2 opens names in /run/netns and anything with a slash as a path. */
 export function netnsArgument(target: NetnsTarget): string {
   if ("name" in target) {
     assertNetnsName(target.name);
     return target.name;
   }
-  assertNetnsPath(target.path);
+  if (!isNetnsPath(target.path)) {
+    throw new KernelCommandError(["nsenter", `--net=${target.path}`], 2, `network namespace path ${JSON.stringify(target.path)} is refused: ${NETNS_PATH_RULE}`, [], "ERR_KERNEL_COMMAND");
+  }
   return target.path;
 }
 

@@ -16,16 +16,10 @@ async function readFlatnetRoutes(netns: string, family: "-4" | "-6", tableAll: b
   return JSON.parse(result.stdout) as RouteJson[];
 }
 
-/** Destinations of the routes flatnet programmed in a namespace's main table (both families), canonical CIDR strings. */
-export async function flatnetRouteDestinations(netns: string): Promise<string[]> {
-  const read = async (family: "-4" | "-6"): Promise<string[]> =>
-    (await readFlatnetRoutes(netns, family, false)).map((route) => canonicalCidr(withPrefix(route.dst)));
-  return [...(await read("-4")), ...(await read("-6"))];
-}
-
-/** The pod CIDRs of `expected` a node has no flatnet route to (empty = converged for that node). */
+/** The pod CIDRs of `expected` a node has no flatnet route to in its main table (empty = converged for that node). */
 export async function missingRoutes(netns: string, expected: readonly string[]): Promise<string[]> {
-  const present = new Set(await flatnetRouteDestinations(netns));
+  const routes = [...(await readFlatnetRoutes(netns, "-4", false)), ...(await readFlatnetRoutes(netns, "-6", false))];
+  const present = new Set(routes.map((route) => canonicalCidr(withPrefix(route.dst))));
   return expected.map((cidr) => canonicalCidr(cidr)).filter((cidr) => !present.has(cidr));
 }
 

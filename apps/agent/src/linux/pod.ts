@@ -117,14 +117,11 @@ export interface AttachedPod {
   gateways: string[];
 }
 
-/** What the node half of an attachment needs: no addresses, so a caller (the CNI plugin) can allocate them meanwhile. */
+/** What the node half of an attachment needs: the spec without its addresses and gateways. */
 export type PodLinkSpec = Omit<PodAttachment, "addresses" | "gateways">;
 
 /** The host end of a pod's veth pair, as `createPodLink` made it. */
-export interface PodLink {
-  hostIfName: string;
-  hostMac: string;
-}
+export type PodLink = Pick<AttachedPod, "hostIfName" | "hostMac">;
 
 /**
  * Attaches a pod: a veth pair created in the node namespace with its pod end placed straight into the pod namespace,
@@ -184,11 +181,7 @@ export function attachedPod(spec: PodAttachment, link: PodLink, podMac: string):
   return { hostIfName: link.hostIfName, hostMac: link.hostMac, podIfName: spec.ifName, podMac, mtu: spec.mtu, addresses: [...spec.addresses], gateways: [...spec.gateways] };
 }
 
-export interface PodRef {
-  nodeNetns: string;
-  containerId: string;
-  ifName: string;
-}
+export type PodRef = Pick<PodAttachment, "nodeNetns" | "containerId" | "ifName">;
 
 /** Detaches a pod by deleting its host veth (the pod end goes with it). A veth or namespace already gone is success. */
 export async function detachPod(ref: PodRef): Promise<{ removed: boolean }> {

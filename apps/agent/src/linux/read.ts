@@ -95,6 +95,13 @@ export function toVxlanDevice(link: IpLinkJson, name: string): VxlanDevice {
   };
 }
 
+/** The fields `keys` of `from` that are set (neither undefined nor null), in the order of `keys`. */
+export function pick<T extends object, K extends keyof T>(from: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (from[key] !== undefined && from[key] !== null) out[key] = from[key];
+  return out;
+}
+
 /** A link's global-scope addresses with their prefix ("10.244.1.1/24"). */
 export function linkAddresses(link: IpLinkJson | undefined): string[] {
   return (link?.addr_info ?? [])

@@ -13,8 +13,8 @@ import { type BackoffOptions, backoffDelay } from "./backoff.ts";
 import { hostSetupFor } from "./host-setup.ts";
 
 /** Where a sync failed; metrics count errors by this. */
-export type SyncErrorKind = "datastore" | "compute" | "host" | "kernel-read" | "kernel-apply";
-export const SYNC_ERROR_KINDS: readonly SyncErrorKind[] = ["datastore", "compute", "host", "kernel-read", "kernel-apply"];
+export const SYNC_ERROR_KINDS = ["datastore", "compute", "host", "kernel-read", "kernel-apply"] as const;
+export type SyncErrorKind = (typeof SYNC_ERROR_KINDS)[number];
 
 export interface ReconcilerLogger {
   info(fields: object, message: string): void;
@@ -104,7 +104,7 @@ export class Reconciler {
     stats: {
       syncs: 0,
       successes: 0,
-      errors: { datastore: 0, compute: 0, host: 0, "kernel-read": 0, "kernel-apply": 0 },
+      errors: Object.fromEntries(SYNC_ERROR_KINDS.map((kind) => [kind, 0])) as Record<SyncErrorKind, number>,
       consecutiveFailures: 0,
       lastSyncDurationMs: undefined,
       lastSyncAt: undefined,
@@ -140,10 +140,8 @@ export class Reconciler {
   trigger(reason: string): void {
     if (this.stopped) return;
     this.reasons.add(reason);
-    if (!this.dirty) {
-      this.dirty = true;
-      this.dirtySince ??= this.now();
-    }
+    this.dirty = true;
+    this.dirtySince ??= this.now(); // set whenever dirty is: the first trigger's time stays
     // While backing off, the retry timer runs the coalesced sync; hammering a failing kernel helps nobody.
     if (this.running || this.timerKind === "retry") return;
     this.clearTimer();
@@ -153,7 +151,7 @@ export class Reconciler {
 
   /** Resolves after the next successful sync (immediately if one already happened). */
   whenSynced(): Promise<void> {
-    if (this.state.stats.successes > 0) return Promise.resolve();
+    if (this.synced) return Promise.resolve();
     return new Promise((resolve) => this.syncedWaiters.push(resolve));
   }
 
