@@ -5,14 +5,11 @@
  */
 import type { PairPath, PathFinding, PathStep } from "../model/pair-path.ts";
 import { h, icon } from "./dom.ts";
-
-export interface PairPathActions {
-  copy(text: string): void;
-}
+import type { TopologyActions } from "./topology.ts";
 
 const ROLE_ICONS: Record<PathStep["role"], string> = { "src-pod": "symbol-field", "src-node": "server", underlay: "globe", "dst-node": "server", "dst-pod": "symbol-field" };
 
-function findingItem(finding: PathFinding, actions: PairPathActions): HTMLElement {
+function findingItem(finding: PathFinding, actions: TopologyActions): HTMLElement {
   let fix: HTMLElement | null = null;
   if (finding.fix) {
     const text = finding.fix;
@@ -22,7 +19,7 @@ function findingItem(finding: PathFinding, actions: PairPathActions): HTMLElemen
   return h("li", { class: "finding", "data-code": finding.code }, icon("lightbulb"), h("span", { class: "finding-message" }, ` ${finding.message}`), fix);
 }
 
-export function renderPairPath(path: PairPath, actions: PairPathActions): HTMLElement {
+export function renderPairPath(path: PairPath, actions: TopologyActions): HTMLElement {
   const step = (s: PathStep, index: number) =>
     h(
       "li",
