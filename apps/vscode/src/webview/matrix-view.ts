@@ -55,7 +55,10 @@ export class MatrixView {
     this.#selected = initial.selected;
     this.#canvas.addEventListener("mousemove", (event) => this.#hover(event));
     this.#canvas.addEventListener("mouseleave", () => (this.#tooltip.hidden = true));
-    this.#canvas.addEventListener("click", (event) => this.#click(event));
+    this.#canvas.addEventListener("click", (event) => {
+      const detail = this.#cellFromEvent(event);
+      if (detail) this.#open(detail);
+    });
     this.#canvas.addEventListener("keydown", (event) => this.#key(event));
     this.#canvas.addEventListener("blur", () => this.#cursor && this.#repaintGrid());
     const legend = h(
@@ -243,11 +246,6 @@ export class MatrixView {
     const detail = this.#matrix.detail(nodes[next.row]!, nodes[next.col]!);
     this.#canvas.setAttribute("aria-label", `${detail.src} → ${detail.dst}: ${STATE_NAMES[detail.state]}, ${detail.pairs.length} pairs. Enter shows them.`);
     this.#repaintGrid();
-  }
-
-  #click(event: MouseEvent): void {
-    const detail = this.#cellFromEvent(event);
-    if (detail) this.#open(detail);
   }
 
   /** Drill-down: the cell's pod pairs with verdict, RTT, what the receiver saw, and why it failed. */
