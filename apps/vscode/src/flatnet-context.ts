@@ -29,7 +29,6 @@ import type { ClusterSource } from "./sources/source.ts";
 import { FlatnetTreeProvider } from "./tree-provider.ts";
 
 export interface RunState {
-  clusterId: string;
   events: ProbeEvent[];
   matrix: HeatmapModel;
   report: ProbeReport | undefined;

@@ -43,26 +43,21 @@ export type WebviewMessage = z.infer<typeof webviewMessageSchema>;
 export type ParseResult<T> = { success: true; data: T } | { success: false; error: { code: "ERR_INVALID_MESSAGE"; message: string } };
 
 function parseWith<T>(schema: z.ZodType<T>, side: string, input: unknown): ParseResult<T> {
-  if (typeof input === "object" && input !== null && "v" in input && (input as { v: unknown }).v !== PROTOCOL_VERSION) {
-    return {
-      success: false,
-      error: { code: "ERR_INVALID_MESSAGE", message: `${side} message has protocol version ${JSON.stringify((input as { v: unknown }).v)}; this build speaks version ${PROTOCOL_VERSION}` },
-    };
+  const invalid = (message: string) => ({ success: false, error: { code: "ERR_INVALID_MESSAGE", message: `${side} message ${message}` } }) as const;
+  if (typeof input === "object" && input !== null && "v" in input && input.v !== PROTOCOL_VERSION) {
+    return invalid(`has protocol version ${JSON.stringify(input.v)}; this build speaks version ${PROTOCOL_VERSION}`);
   }
   const parsed = schema.safeParse(input);
   if (parsed.success) return { success: true, data: parsed.data };
   const issue = parsed.error.issues[0];
-  const type = typeof input === "object" && input !== null && "type" in input ? JSON.stringify((input as { type: unknown }).type) : "(none)";
-  return {
-    success: false,
-    error: { code: "ERR_INVALID_MESSAGE", message: `${side} message of type ${type} is invalid at "${issue?.path.join(".") ?? ""}": ${issue?.message ?? "unknown"}` },
-  };
+  const type = typeof input === "object" && input !== null && "type" in input ? JSON.stringify(input.type) : "(none)";
+  return invalid(`of type ${type} is invalid at "${issue?.path.join(".") ?? ""}": ${issue?.message ?? "unknown"}`);
 }
 
 export function parseHostMessage(input: unknown): ParseResult<HostMessage> {
-  return parseWith(hostMessageSchema as z.ZodType<HostMessage>, "host", input);
+  return parseWith(hostMessageSchema, "host", input);
 }
 
 export function parseWebviewMessage(input: unknown): ParseResult<WebviewMessage> {
-  return parseWith(webviewMessageSchema as z.ZodType<WebviewMessage>, "webview", input);
+  return parseWith(webviewMessageSchema, "webview", input);
 }

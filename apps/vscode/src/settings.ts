@@ -53,16 +53,16 @@ export interface ScopedSettings {
  * restricted settings come from the user only (VS Code's restrictedConfigurations do the same).
  */
 export function scopeSettings(inspect: (key: string) => InspectedSetting | undefined, trusted: boolean): ScopedSettings {
-  const command: Record<string, unknown> = {};
+  const localValue = (inspected: InspectedSetting | undefined) => inspected?.workspaceFolderValue ?? inspected?.workspaceValue;
   const read = (key: string) => {
     const inspected = inspect(key);
-    const local = inspected?.workspaceFolderValue ?? inspected?.workspaceValue;
+    const local = localValue(inspected);
     if (local === undefined || (!trusted && (RESTRICTED_KEYS as readonly string[]).includes(key))) return inspected?.globalValue;
     return local;
   };
+  const command: Record<string, unknown> = {};
   for (const key of COMMAND_KEYS) {
-    const inspected = inspect(key);
-    const local = inspected?.workspaceFolderValue ?? inspected?.workspaceValue;
+    const local = localValue(inspect(key));
     if (trusted && local !== undefined) command[key] = local;
   }
   return { read, workspaceCommand: Object.keys(command).length > 0 ? JSON.stringify(command) : undefined };

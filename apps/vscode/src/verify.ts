@@ -24,7 +24,7 @@ export async function verify(context: FlatnetContext, clusterId?: string, focus?
   const command = s["probe.replay"] ? undefined : await probeCommand(context, cluster);
   if (command === null) return;
   context.runs.get(cluster.id)?.process?.cancel();
-  const run: RunState = { clusterId: cluster.id, events: [], matrix: new HeatmapModel(cluster.nodes.map((n) => n.name)), report: undefined, process: undefined };
+  const run: RunState = { events: [], matrix: new HeatmapModel(cluster.nodes.map((n) => n.name)), report: undefined, process: undefined };
   context.runs.set(cluster.id, run);
   const panel = context.showPanel("matrix", cluster.id);
   panel.post({ v: PROTOCOL_VERSION, type: "status", level: "info", message: `Verifying ${cluster.name}…` });

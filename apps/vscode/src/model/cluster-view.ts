@@ -42,7 +42,6 @@ export const clusterViewSchema = z.object({
 export type NodeView = z.infer<typeof nodeViewSchema>;
 export type PodView = z.infer<typeof podViewSchema>;
 export type ClusterView = z.infer<typeof clusterViewSchema>;
-export type SourceKind = ClusterView["source"];
 export type AgentHealth = NodeView["agent"];
 
 /** Stable key of a pod inside its cluster. */

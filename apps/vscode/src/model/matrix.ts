@@ -127,11 +127,9 @@ export class HeatmapModel {
     const grid = createGrid(nodes);
     const n = old.nodes.length;
     for (let row = 0; row < n; row++) {
-      for (let col = 0; col < n; col++) {
-        grid.state[row * nodes.length + col] = old.state[row * n + col]!;
-        grid.marks[row * nodes.length + col] = old.marks[row * n + col]!;
-        grid.rttMs[row * nodes.length + col] = old.rttMs[row * n + col]!;
-      }
+      grid.state.set(old.state.subarray(row * n, (row + 1) * n), row * nodes.length);
+      grid.marks.set(old.marks.subarray(row * n, (row + 1) * n), row * nodes.length);
+      grid.rttMs.set(old.rttMs.subarray(row * n, (row + 1) * n), row * nodes.length);
     }
     this.#cellPairs = new Map([...this.#cellPairs].map(([cell, pairs]) => [Math.floor(cell / n) * nodes.length + (cell % n), pairs]));
     nodes.forEach((name, index) => this.#nodeIndex.set(name, index));

@@ -54,7 +54,6 @@ const PHASE_ICON = new Map<string, { id: string; color?: string }>([
 
 export class TreeModel {
   readonly #entries = new Map<string, ClusterEntry>();
-  readonly #index = new Map<string, TreeNode>();
   #podsByNode = new Map<string, Map<string, PodView[]>>();
   #flagged = new Map<string, { nodes: Set<string>; pods: Set<string> }>();
 
@@ -68,16 +67,13 @@ export class TreeModel {
   }
 
   roots(): TreeNode[] {
-    return [...this.#entries.values()].map((entry) => this.#remember(this.#clusterNode(entry)));
+    return [...this.#entries.values()].map((entry) => this.#clusterNode(entry));
   }
 
   /** Children of a node previously returned by `roots()` or `children()`; unknown ids have none. */
   children(parent: TreeNode): TreeNode[] {
     const entry = this.#entries.get(parent.clusterId);
-    return entry ? this.#childrenOf(entry, parent).map((node) => this.#remember(node)) : [];
-  }
-
-  #childrenOf(entry: ClusterEntry, parent: TreeNode): TreeNode[] {
+    if (!entry) return [];
     switch (parent.kind) {
       case "cluster":
         return [this.#problemsNode(entry), ...[...entry.cluster.nodes].sort((a, b) => compareNames(a.name, b.name)).map((node) => this.#nodeNode(entry, node))];
@@ -93,16 +89,6 @@ export class TreeModel {
       default:
         return [];
     }
-  }
-
-  /** A node by id, once it has been produced (the provider's getParent/reveal use it). */
-  get(id: string): TreeNode | undefined {
-    return this.#index.get(id);
-  }
-
-  #remember(node: TreeNode): TreeNode {
-    this.#index.set(node.id, node);
-    return node;
   }
 
   #pods(entry: ClusterEntry): Map<string, PodView[]> {

@@ -13,7 +13,6 @@ export class WebviewPanelHost implements vscode.Disposable {
   readonly #disposables: vscode.Disposable[] = [];
   #ready = false;
   #queue: HostMessage[] = [];
-  lastRenderMs: number | undefined;
 
   constructor(
     readonly view: ViewKind,
@@ -52,7 +51,6 @@ export class WebviewPanelHost implements vscode.Disposable {
           this.#queue = [];
           this.onInitial(this);
         }
-        if (parsed.data.type === "rendered") this.lastRenderMs = parsed.data.ms;
         this.onMessage(parsed.data, this);
       }),
       this.#panel.onDidDispose(() => {

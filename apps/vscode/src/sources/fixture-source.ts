@@ -23,12 +23,9 @@ function errorView(path: string, message: string): ClusterView {
 }
 
 export class FixtureSource implements ClusterSource {
-  readonly id: string;
   #view: ClusterView | undefined;
 
-  constructor(private readonly path: string) {
-    this.id = `fixture-file:${path}`;
-  }
+  constructor(private readonly path: string) {}
 
   view(): ClusterView | undefined {
     return this.#view;

@@ -68,13 +68,8 @@ export function parseLabelSelector(text: string): Record<string, string> {
   return selector;
 }
 
-export interface KubeObjects {
-  nodes: readonly unknown[];
-  pods: readonly unknown[];
-}
-
 /** Builds the view from raw objects; objects that fail validation are counted, not fatal. */
-export function buildKubeView(id: string, name: string, objects: KubeObjects, agentSelector: Record<string, string>): { view: ClusterView; skipped: number } {
+export function buildKubeView(id: string, name: string, objects: { nodes: readonly unknown[]; pods: readonly unknown[] }, agentSelector: Record<string, string>): { view: ClusterView; skipped: number } {
   let skipped = 0;
   const valid = <T>(schema: z.ZodType<T>, raws: readonly unknown[]): T[] =>
     raws.flatMap((raw) => {

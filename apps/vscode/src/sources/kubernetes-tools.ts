@@ -25,7 +25,6 @@ export interface ExplorerNode {
 }
 interface ClusterExplorerV1 {
   registerNodeContributor(contributor: { contributesChildren(parent: ExplorerParent): boolean; getChildren(parent: ExplorerParent): Promise<ExplorerNode[]> }): void;
-  refresh(): void;
 }
 
 export interface KubernetesTools {

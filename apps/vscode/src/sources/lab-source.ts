@@ -43,13 +43,11 @@ export function readLabState(stateDir: string): ReadLabResult {
 
 /** /proc/PID/stat field 22 (start time in clock ticks since boot); undefined when the process is gone or a zombie. */
 export function processStartTime(pid: number): string | undefined {
-  let stat: string;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return startTimeFromStat(readFileSync(`/proc/${pid}/stat`, "utf8"));
   } catch {
     return undefined;
   }
-  return startTimeFromStat(stat);
 }
 
 /** Whether the recorded process is still that very process: same PID and, when the lab recorded it, same start time (a reused PID is not alive). */

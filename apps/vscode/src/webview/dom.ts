@@ -1,9 +1,10 @@
 /** A tiny element builder: text goes through textContent only, so cluster-sourced strings never become markup. */
 type Child = Node | string | false | null | undefined;
+type Attributes = Record<string, string | number | boolean | undefined>;
 
 export function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
-  attributes: Record<string, string | number | boolean | undefined> = {},
+  attributes: Attributes = {},
   ...children: Child[]
 ): HTMLElementTagNameMap[K] {
   const element = document.createElement(tag);
@@ -15,6 +16,13 @@ export function h<K extends keyof HTMLElementTagNameMap>(
     if (child === false || child === null || child === undefined) continue;
     element.append(typeof child === "string" ? document.createTextNode(child) : child);
   }
+  return element;
+}
+
+/** A `type="button"` button that runs `onClick` when clicked. */
+export function button(attributes: Attributes, onClick: () => void, ...children: Child[]): HTMLButtonElement {
+  const element = h("button", { type: "button", ...attributes }, ...children);
+  element.addEventListener("click", onClick);
   return element;
 }
 

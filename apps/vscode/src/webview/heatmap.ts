@@ -39,13 +39,11 @@ export function moveCursor(cursor: { row: number; col: number } | undefined, key
   const clamp = (n: number) => Math.max(0, Math.min(nodeCount - 1, n));
   switch (key) {
     case "ArrowUp":
-      return cursor ? { row: clamp(at.row - 1), col: at.col } : at;
     case "ArrowDown":
-      return cursor ? { row: clamp(at.row + 1), col: at.col } : at;
+      return cursor ? { row: clamp(at.row + (key === "ArrowUp" ? -1 : 1)), col: at.col } : at;
     case "ArrowLeft":
-      return cursor ? { row: at.row, col: clamp(at.col - 1) } : at;
     case "ArrowRight":
-      return cursor ? { row: at.row, col: clamp(at.col + 1) } : at;
+      return cursor ? { row: at.row, col: clamp(at.col + (key === "ArrowLeft" ? -1 : 1)) } : at;
     case "Home":
       return { row: at.row, col: 0 };
     case "End":

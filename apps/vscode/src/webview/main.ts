@@ -25,10 +25,17 @@ const statusBar = h("div", { class: "status-line", role: "status" });
 document.body.prepend(statusBar);
 
 const post = (message: WebviewMessage) => vscode.postMessage(message);
+const copy = (text: string) => post({ v: PROTOCOL_VERSION, type: "copy", text });
+const rendered = (ms: number) => post({ v: PROTOCOL_VERSION, type: "rendered", view, ms });
+const showStatus = (level: "info" | "warning" | "error", text: string) => {
+  statusBar.replaceChildren(icon(level), ` ${text}`);
+  statusBar.className = `status-line ${level}`;
+};
 
 // The state survives a reload: the host's serializer reads clusterId back to reopen the panel on its cluster.
-const saved = (vscode.getState() ?? {}) as { selected?: [string, string]; clusterId?: string };
-const saveState = (state: { selected?: [string, string]; clusterId?: string }) => vscode.setState({ ...((vscode.getState() ?? {}) as object), ...state });
+type SavedState = { selected?: [string, string]; clusterId?: string };
+const saved = (vscode.getState() ?? {}) as SavedState;
+const saveState = (state: SavedState) => vscode.setState({ ...((vscode.getState() ?? {}) as object), ...state });
 let cluster: ClusterView | null = null;
 let path: PairPath | null = null;
 const matrix =
@@ -38,35 +45,30 @@ const matrix =
         openReport: () => post({ v: PROTOCOL_VERSION, type: "open-report" }),
         probePair: (src, dst) => post({ v: PROTOCOL_VERSION, type: "probe-pair", src, dst }),
         showPath: (pairId) => post({ v: PROTOCOL_VERSION, type: "show-path", pairId }),
-        copy: (text) => post({ v: PROTOCOL_VERSION, type: "copy", text }),
-        rendered: (ms) => post({ v: PROTOCOL_VERSION, type: "rendered", view, ms }),
+        copy,
+        rendered,
         saveState,
       }, Array.isArray(saved.selected) && saved.selected.length === 2 ? { selected: saved.selected } : {})
     : undefined;
 
 function renderTopologyNow(): void {
   const start = performance.now();
-  const copy = (text: string) => post({ v: PROTOCOL_VERSION, type: "copy", text });
   renderTopology(app, cluster, { copy });
   if (path) {
     const broken = path.brokenAt === undefined ? undefined : path.steps[path.brokenAt];
     if (broken) app.querySelector(`section.node[data-node="${CSS.escape(broken.name)}"]`)?.classList.add("path-breaks");
     app.append(renderPairPath(path, { copy }));
   }
-  requestAnimationFrame(() => post({ v: PROTOCOL_VERSION, type: "rendered", view, ms: performance.now() - start }));
+  requestAnimationFrame(() => rendered(performance.now() - start));
 }
 
 window.addEventListener("message", (event: MessageEvent) => {
   const parsed = parseHostMessage(event.data);
-  if (!parsed.success) {
-    statusBar.replaceChildren(icon("error"), ` ${parsed.error.message}`);
-    statusBar.className = "status-line error";
-    return;
-  }
+  if (!parsed.success) return showStatus("error", parsed.error.message);
   const message = parsed.data;
   switch (message.type) {
     case "cluster":
-      cluster = message.cluster as ClusterView | null;
+      cluster = message.cluster;
       if (cluster) saveState({ clusterId: cluster.id });
       if (matrix) matrix.setCluster(cluster);
       else renderTopologyNow();
@@ -75,19 +77,18 @@ window.addEventListener("message", (event: MessageEvent) => {
       matrix?.apply(message.events);
       break;
     case "path":
-      path = message.path as PairPath | null;
+      path = message.path;
       if (!matrix) renderTopologyNow();
       break;
     case "select":
       matrix?.select(message.src, message.dst);
       break;
     case "status":
-      statusBar.replaceChildren(icon(message.level === "info" ? "info" : message.level), ` ${message.message}`);
-      statusBar.className = `status-line ${message.level}`;
+      showStatus(message.level, message.message);
       break;
   }
 });
 
 // The page is the source of truth for its own render timing (benchmarks and tests read it).
-(window as unknown as { flatnet: unknown }).flatnet = { matrix, view };
+Object.assign(window, { flatnet: { matrix, view } });
 post({ v: PROTOCOL_VERSION, type: "ready", view });

@@ -5,7 +5,7 @@
 import type { PairResult, ProbeEvent } from "@flatnet/core";
 import { type ClusterView, compareNames } from "../model/cluster-view.ts";
 import { CellMark, CellState, type CellDetail, HeatmapModel } from "../model/matrix.ts";
-import { h, icon } from "./dom.ts";
+import { button, h, icon } from "./dom.ts";
 import { type HeatmapLayout, cellAt, layoutHeatmap, moveCursor, paintHeatmap } from "./heatmap.ts";
 import { readPalette } from "./palette.ts";
 
@@ -44,8 +44,8 @@ export class MatrixView {
   readonly #progress = h("span", { class: "progress muted" });
   readonly #summary = h("p", { class: "summary" });
   readonly #detail = h("section", { class: "detail" });
-  readonly #verify = h("button", { type: "button", class: "primary", id: "verify" }, icon("play"), " Verify flat connectivity");
-  readonly #report = h("button", { type: "button", id: "open-report" }, icon("json"), " Open JSON report");
+  readonly #verify = button({ class: "primary", id: "verify" }, () => this.actions.verify(), icon("play"), " Verify flat connectivity");
+  readonly #report = button({ id: "open-report" }, () => this.actions.openReport(), icon("json"), " Open JSON report");
 
   constructor(
     private readonly root: HTMLElement,
@@ -53,11 +53,12 @@ export class MatrixView {
     initial: { selected?: [string, string] } = {},
   ) {
     this.#selected = initial.selected;
-    this.#verify.addEventListener("click", () => actions.verify());
-    this.#report.addEventListener("click", () => actions.openReport());
     this.#canvas.addEventListener("mousemove", (event) => this.#hover(event));
     this.#canvas.addEventListener("mouseleave", () => (this.#tooltip.hidden = true));
-    this.#canvas.addEventListener("click", (event) => this.#click(event));
+    this.#canvas.addEventListener("click", (event) => {
+      const detail = this.#cellFromEvent(event);
+      if (detail) this.#open(detail);
+    });
     this.#canvas.addEventListener("keydown", (event) => this.#key(event));
     this.#canvas.addEventListener("blur", () => this.#cursor && this.#repaintGrid());
     const legend = h(
@@ -247,15 +248,9 @@ export class MatrixView {
     this.#repaintGrid();
   }
 
-  #click(event: MouseEvent): void {
-    const detail = this.#cellFromEvent(event);
-    if (detail) this.#open(detail);
-  }
-
   /** Drill-down: the cell's pod pairs with verdict, RTT, what the receiver saw, and why it failed. */
   #renderDetail(detail: CellDetail): void {
-    const again = h("button", { type: "button" }, icon("debug-restart"), " Probe this node pair again");
-    again.addEventListener("click", () => this.actions.probePair({ node: detail.src }, { node: detail.dst }));
+    const again = button({}, () => this.actions.probePair({ node: detail.src }, { node: detail.dst }), icon("debug-restart"), " Probe this node pair again");
     const rows = [...detail.pairs].sort((a, b) => severity(b) - severity(a)).map((pair) => this.#pairRow(pair));
     this.#detail.replaceChildren(
       h("h2", {}, `${detail.src} → ${detail.dst}`, h("span", { class: `badge state-${STATE_NAMES[detail.state]!.replace(" ", "-")}` }, STATE_NAMES[detail.state]!), again),
@@ -272,11 +267,7 @@ export class MatrixView {
 
   #pairRow(pair: PairResult): HTMLTableRowElement {
     const natBad = pair.nat.verdict === "snat-to-node-ip" || pair.nat.verdict === "snat-other";
-    const copy = (text: string) => {
-      const button = h("button", { type: "button", class: "link ip", title: "Copy IP" }, text);
-      button.addEventListener("click", () => this.actions.copy(text));
-      return button;
-    };
+    const copy = (text: string) => button({ class: "link ip", title: "Copy IP" }, () => this.actions.copy(text), text);
     return h(
       "tr",
       { class: `verdict-${pair.verdict}` },
@@ -293,9 +284,7 @@ export class MatrixView {
   }
 
   #showPathButton(pair: PairResult): HTMLButtonElement {
-    const button = h("button", { type: "button", class: "link show-path", title: "Draw this pair's path in the topology" }, icon("debug-step-over"), " show");
-    button.addEventListener("click", () => this.actions.showPath(pair.pair.id));
-    return button;
+    return button({ class: "link show-path", title: "Draw this pair's path in the topology" }, () => this.actions.showPath(pair.pair.id), icon("debug-step-over"), " show");
   }
 }
 

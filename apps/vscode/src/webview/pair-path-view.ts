@@ -4,25 +4,18 @@
  * their fix text beside it. Drawn from the pure `PairPath` model (model/pair-path.ts).
  */
 import type { PairPath, PathFinding, PathStep } from "../model/pair-path.ts";
-import { h, icon } from "./dom.ts";
-
-export interface PairPathActions {
-  copy(text: string): void;
-}
+import { button, h, icon } from "./dom.ts";
+import type { TopologyActions } from "./topology.ts";
 
 const ROLE_ICONS: Record<PathStep["role"], string> = { "src-pod": "symbol-field", "src-node": "server", underlay: "globe", "dst-node": "server", "dst-pod": "symbol-field" };
 
-function findingItem(finding: PathFinding, actions: PairPathActions): HTMLElement {
-  let fix: HTMLElement | null = null;
-  if (finding.fix) {
-    const text = finding.fix;
-    fix = h("button", { type: "button", class: "link fix", title: "Copy the fix (flatnet never runs it)" }, icon("wrench"), " fix: ", h("code", {}, text));
-    fix.addEventListener("click", () => actions.copy(text));
-  }
+function findingItem(finding: PathFinding, actions: TopologyActions): HTMLElement {
+  const text = finding.fix;
+  const fix = text ? button({ class: "link fix", title: "Copy the fix (flatnet never runs it)" }, () => actions.copy(text), icon("wrench"), " fix: ", h("code", {}, text)) : null;
   return h("li", { class: "finding", "data-code": finding.code }, icon("lightbulb"), h("span", { class: "finding-message" }, ` ${finding.message}`), fix);
 }
 
-export function renderPairPath(path: PairPath, actions: PairPathActions): HTMLElement {
+export function renderPairPath(path: PairPath, actions: TopologyActions): HTMLElement {
   const step = (s: PathStep, index: number) =>
     h(
       "li",

@@ -4,7 +4,7 @@
  */
 import { type ClusterView, compareNames, podKey, podsByNode } from "../model/cluster-view.ts";
 import { findInventoryProblems } from "../model/problems.ts";
-import { h, icon } from "./dom.ts";
+import { button, h, icon } from "./dom.ts";
 
 export interface TopologyActions {
   copy(text: string): void;
@@ -38,15 +38,13 @@ export function renderTopology(root: HTMLElement, cluster: ClusterView | null, a
     const healthClass = badNodes.has(node.name) || node.agent === "down" ? "bad" : node.agent === "healthy" ? "good" : node.agent === "degraded" ? "warn" : "";
     const podChips = pods.slice(0, PODS_SHOWN).map((pod) => {
       const bad = badPods.has(podKey(pod));
-      const chip = h(
-        "button",
-        { class: `pod${bad ? " bad" : ""}`, type: "button", title: `${podKey(pod)}\n${pod.ips.join("\n")}\n${pod.phase}\nClick to copy the IP`, "data-pod": podKey(pod) },
+      return button(
+        { class: `pod${bad ? " bad" : ""}`, title: `${podKey(pod)}\n${pod.ips.join("\n")}\n${pod.phase}\nClick to copy the IP`, "data-pod": podKey(pod) },
+        () => pod.ips[0] && actions.copy(pod.ips[0]),
         icon(bad ? "warning" : "symbol-field"),
         h("span", { class: "pod-name" }, pod.name),
         h("span", { class: "ip" }, pod.ips.join(" ") || "no IP"),
       );
-      chip.addEventListener("click", () => pod.ips[0] && actions.copy(pod.ips[0]));
-      return chip;
     });
     return h(
       "section",
