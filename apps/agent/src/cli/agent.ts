@@ -53,7 +53,7 @@ export function registerAgentCommand(program: Command): void {
     .option("--underlay-device <dev>", "the underlay interface in the namespace (default: found, see --underlay-can-reach)")
     .option("--underlay-can-reach <ip>", "use the interface of the route to this address as the underlay (as flannel's --iface-can-reach)")
     .option("--node-ip <ip>", "the node's own address (Kubernetes InternalIP); without --underlay-device the interface holding it is the underlay")
-    .option("--underlay-ip <ip>", "use this underlay address (repeat per family); default: the device's first per family", collect, [])
+    .option("--underlay-ip <ip>", "use this underlay address (repeat per family); default: the device's first per family", (ip: string, previous: string[]) => [...previous, ip], [])
     .option("--socket <path>", "the API's unix socket (default /run/flatnet/<node>.sock)")
     .option("--resync-interval <duration>", "periodic resync that repairs drift (e.g. 10s, 500ms)", "10s")
     .option("--lease-ttl <duration>", "a node not heartbeating this long leaves the cluster", "30s")
@@ -78,10 +78,6 @@ export function registerAgentCommand(program: Command): void {
         process.exitCode = code === "ERR_USAGE" || code === "ERR_INVALID_CONFIG" ? 2 : 1;
       }
     });
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 /** A duration flag in milliseconds (see durationMs); a usage error naming the flag when it is not one, or is zero. */
