@@ -74,9 +74,8 @@ export async function startLabResponders(stateDir: string, state?: LabState): Pr
     await waitContainerResponders(stateDir, lab);
     return [];
   }
-  await mkdir(join(stateDir, "probe"), { recursive: true });
   await mkdir(join(stateDir, "logs"), { recursive: true });
-  await labProbeToken(stateDir);
+  await labProbeToken(stateDir); // makes probe/, where the responders' sockets go
   const records = await readRecords(stateDir);
   const started: string[] = [];
   const kept: LabResponderRecord[] = [];
