@@ -81,8 +81,7 @@ export async function startPodmanPods(stateDir: string, node: LabNode, install: 
     await nodePodman(stateDir, node, ["import", "--quiet", image.rootfsTar, POD_IMAGE]);
   }
   // The probe engine (`lab check`) drives each responder over its control socket, bind-mounted at the same path.
-  const probeDir = dirname(responderSocket(stateDir, "-"));
-  await mkdir(probeDir, { recursive: true });
+  await mkdir(dirname(responderSocket(stateDir, "-")), { recursive: true });
   return Promise.all(
     pods.map(async (pod) => {
       const containerId = (await nodePodman(stateDir, node, podRunArgs(stateDir, node, pod, image))).stdout.trim();
