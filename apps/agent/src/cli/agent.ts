@@ -60,7 +60,7 @@ export function registerAgentCommand(program: Command): void {
     .option("--no-masquerade", "do not masquerade traffic leaving the cluster CIDRs")
     .option("--vxlan-device <name>", "the VXLAN device's name", DEFAULT_VXLAN_DEVICE)
     .option("--probe-port <port>", "TCP+UDP port of the node's probe responder on its underlay IPs (flatnet check); 0 disables it", "7471")
-    .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS as string[]).default("info"))
+    .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS).default("info"))
     .addOption(new Option("--log-format <format>", "log lines as JSON or text (default: $FLATNET_LOG_FORMAT, else text on a terminal, JSON otherwise)").choices([...LOG_FORMATS]))
     .option("--cleanup", "remove what the agent owns in the namespace (routes proto 77, VXLAN device, nft table), then exit");
   addExamples(
