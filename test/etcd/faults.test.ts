@@ -3,7 +3,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { EtcdDatastore } from "../../apps/agent/src/datastore/etcd-datastore.ts";
 import { startEtcd, type RunningEtcd } from "../../apps/agent/test-support/start-etcd.ts";
-import { waitUntil } from "../../apps/agent/src/wait.ts";
+import { waitUntil } from "../../apps/agent/test-support/wait-until.ts";
 import { KubeDatastore } from "../../apps/agent/src/datastore/kube-datastore.ts";
 import { FakeApiServer } from "../fake-apiserver/fake-apiserver.ts";
 import { expectedRoutes, TestAgent } from "./harness.ts";

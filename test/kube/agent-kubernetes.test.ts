@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { waitUntil } from "../../apps/agent/src/wait.ts";
+import { waitUntil } from "../../apps/agent/test-support/wait-until.ts";
 import { flatnetCommand } from "../../apps/agent/src/lab/supervisor.ts";
 import { FakeApiServer } from "../fake-apiserver/fake-apiserver.ts";
 

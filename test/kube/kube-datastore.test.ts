@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FakeApiServer } from "../fake-apiserver/fake-apiserver.ts";
 import { KubeDatastore, loadKubeConfig, type KubeDatastoreOptions } from "../../apps/agent/src/datastore/kube-datastore.ts";
 import { LeaseLeader } from "../../apps/agent/src/datastore/kube-lease-leader.ts";
-import { waitUntil } from "../../apps/agent/src/wait.ts";
+import { waitUntil } from "../../apps/agent/test-support/wait-until.ts";
 
 const network = { clusterCidrs: ["10.244.0.0/16", "fd00:10:244::/56"] };
 

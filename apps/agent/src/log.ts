@@ -2,12 +2,12 @@ import { pino, type Logger } from "pino";
 
 export type { Logger };
 
-export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
-export const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** JSON lines for collectors, or one readable line per record for a person at a terminal. */
-export type LogFormat = "json" | "text";
-export const LOG_FORMATS: readonly LogFormat[] = ["json", "text"];
+export const LOG_FORMATS = ["json", "text"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** The flag's format, else FLATNET_LOG_FORMAT, else text on a terminal and JSON otherwise (a file, a pipe, journald). */
 export function resolveLogFormat(flag: string | undefined, env: NodeJS.ProcessEnv = process.env, tty = process.stderr.isTTY === true): LogFormat {

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Etcd3 } from "etcd3";
-import { waitUntil } from "../src/wait.ts";
+import { waitUntil } from "./wait-until.ts";
 
 const run = promisify(execFile);
 

@@ -53,14 +53,14 @@ export function registerAgentCommand(program: Command): void {
     .option("--underlay-device <dev>", "the underlay interface in the namespace (default: found, see --underlay-can-reach)")
     .option("--underlay-can-reach <ip>", "use the interface of the route to this address as the underlay (as flannel's --iface-can-reach)")
     .option("--node-ip <ip>", "the node's own address (Kubernetes InternalIP); without --underlay-device the interface holding it is the underlay")
-    .option("--underlay-ip <ip>", "use this underlay address (repeat per family); default: the device's first per family", collect, [])
+    .option("--underlay-ip <ip>", "use this underlay address (repeat per family); default: the device's first per family", (ip: string, previous: string[]) => [...previous, ip], [])
     .option("--socket <path>", "the API's unix socket (default /run/flatnet/<node>.sock)")
     .option("--resync-interval <duration>", "periodic resync that repairs drift (e.g. 10s, 500ms)", "10s")
     .option("--lease-ttl <duration>", "a node not heartbeating this long leaves the cluster", "30s")
     .option("--no-masquerade", "do not masquerade traffic leaving the cluster CIDRs")
     .option("--vxlan-device <name>", "the VXLAN device's name", DEFAULT_VXLAN_DEVICE)
     .option("--probe-port <port>", "TCP+UDP port of the node's probe responder on its underlay IPs (flatnet check); 0 disables it", "7471")
-    .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS as string[]).default("info"))
+    .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS).default("info"))
     .addOption(new Option("--log-format <format>", "log lines as JSON or text (default: $FLATNET_LOG_FORMAT, else text on a terminal, JSON otherwise)").choices([...LOG_FORMATS]))
     .option("--cleanup", "remove what the agent owns in the namespace (routes proto 77, VXLAN device, nft table), then exit");
   addExamples(
@@ -78,10 +78,6 @@ export function registerAgentCommand(program: Command): void {
         process.exitCode = code === "ERR_USAGE" || code === "ERR_INVALID_CONFIG" ? 2 : 1;
       }
     });
-}
-
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
 }
 
 /** A duration flag in milliseconds (see durationMs); a usage error naming the flag when it is not one, or is zero. */

@@ -223,7 +223,7 @@ export async function labSource(options: CheckCommandOptions): Promise<CheckSour
     ledger: () => labLedgerFindings(options.stateDir, state),
     podMtu: () => labPodMtu(state),
     async prepare() {
-      for (const pod of await startLabResponders(options.stateDir, await requireLabState(options.stateDir))) started.add(pod);
+      for (const pod of await startLabResponders(options.stateDir)) started.add(pod);
     },
     async finish() {
       if (!options.keepResponders && started.size > 0) await stopLabResponders(options.stateDir, [...started]);

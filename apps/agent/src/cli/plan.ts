@@ -3,7 +3,7 @@ import { buffer } from "node:stream/consumers";
 import { type Command, CommanderError } from "commander";
 import { parseDocument } from "yaml";
 import { clusterDescriptionSchema, safeParseSchema } from "@flatnet/core";
-import { formatPlanJson, formatPlanText, planCluster, planDocument } from "../plan/cluster-plan.ts";
+import { formatPlanText, planCluster, planDocument } from "../plan/cluster-plan.ts";
 import { addExamples } from "./examples.ts";
 import { addOutputOption, type OutputFormat, outputFormat, renderDocument } from "./output.ts";
 
@@ -85,12 +85,6 @@ export async function runPlan(args: PlanArguments, io: PlanIo = defaultIo): Prom
     return PLAN_EXIT.badInput;
   }
   const format = outputFormat(args);
-  io.stdout(
-    format === "json"
-      ? formatPlanJson(described.data, plans.data)
-      : format === "yaml"
-        ? renderDocument(planDocument(described.data, plans.data), "yaml")
-        : formatPlanText(described.data, plans.data),
-  );
+  io.stdout(format === "json" || format === "yaml" ? renderDocument(planDocument(described.data, plans.data), format) : formatPlanText(described.data, plans.data));
   return PLAN_EXIT.ok;
 }

@@ -6,7 +6,7 @@ import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { waitUntil } from "../wait.ts";
+import { waitUntil } from "../../test-support/wait-until.ts";
 import { DatastoreError } from "./datastore.ts";
 import { EmbeddedDatastore, type EmbeddedDatastoreOptions } from "./embedded.ts";
 import { createDatastore } from "./factory.ts";

@@ -3,7 +3,7 @@ import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EtcdDatastore, type EtcdDatastoreOptions } from "./etcd-datastore.ts";
 import { startEtcd, type RunningEtcd } from "../../test-support/start-etcd.ts";
-import { waitUntil } from "../wait.ts";
+import { waitUntil } from "../../test-support/wait-until.ts";
 
 const haveEtcd = existsSync("/usr/bin/etcd");
 if (!haveEtcd) console.warn("skipping etcd datastore tests: /usr/bin/etcd missing (apt-get install etcd-server)");

@@ -74,8 +74,7 @@ export async function startAgentProcess(stateDir: string, node: LabNode, resyncI
   if (!existsSync(main)) {
     throw new LabError("ERR_LAB_NOT_BUILT", `flatnet is not built: "${main}" does not exist; run "npm run build -w @flatnet/agent"`);
   }
-  const args = agentArguments(stateDir, node, resyncInterval, datastore);
-  const { pid, startTime } = await startInNamespace({ netns: node.netns, args, logPath: paths.log });
+  const { pid, startTime } = await startInNamespace({ netns: node.netns, args: agentArguments(stateDir, node, resyncInterval, datastore), logPath: paths.log });
   return { pid, startTime, socket: paths.socket, log: paths.log };
 }
 

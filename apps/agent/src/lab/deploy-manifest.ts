@@ -49,10 +49,7 @@ export interface DeployNode {
 export interface HttpProbe {
   kind: "readiness" | "liveness" | "startup";
   url: string;
-  periodSeconds: number;
   timeoutSeconds: number;
-  initialDelaySeconds: number;
-  failureThreshold: number;
 }
 
 /** One container of the pod as podman runs it: the files to create first, the `podman run` arguments, its probes. */
@@ -124,13 +121,10 @@ export function containerRun(manifests: DeployManifests, containerName: string, 
       source = join(node.hostRoot, volume.hostPath.path);
       if (volume.hostPath.type === "FileOrCreate") files.push({ path: source, content: "" });
       else directories.push(source);
-    } else if (volume.configMap !== undefined) {
+    } else if (volume.configMap !== undefined || volume.emptyDir !== undefined) {
       source = join(volumeRoot, mount.name);
       directories.push(source);
-      for (const [key, content] of Object.entries<string>(manifests.configMap.data ?? {})) files.push({ path: join(source, key), content });
-    } else if (volume.emptyDir !== undefined) {
-      source = join(volumeRoot, mount.name);
-      directories.push(source);
+      if (volume.configMap !== undefined) for (const [key, content] of Object.entries<string>(manifests.configMap.data ?? {})) files.push({ path: join(source, key), content });
     } else {
       throw new LabError("ERR_LAB_INVALID_OPTION", `volume "${mount.name}" is of a kind lab up --deploy does not map; known: hostPath, configMap, emptyDir`);
     }
@@ -204,14 +198,8 @@ export function httpProbes(container: Obj, hostIp: string): HttpProbe[] {
     if (port === undefined) throw new LabError("ERR_LAB_INVALID_OPTION", `${kind}Probe port "${probe.httpGet.port}" of ${container.name} names no container port`);
     const host = probe.httpGet.host ?? hostIp;
     const scheme = (probe.httpGet.scheme ?? "HTTP").toLowerCase();
-    probes.push({
-      kind,
-      url: `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}${probe.httpGet.path ?? "/"}`,
-      periodSeconds: probe.periodSeconds ?? 10,
-      timeoutSeconds: probe.timeoutSeconds ?? 1,
-      initialDelaySeconds: probe.initialDelaySeconds ?? 0,
-      failureThreshold: probe.failureThreshold ?? 3,
-    });
+    const url = `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}${probe.httpGet.path ?? "/"}`;
+    probes.push({ kind, url, timeoutSeconds: probe.timeoutSeconds ?? 1 });
   }
   return probes;
 }

@@ -103,8 +103,6 @@ export async function exportImage(image: string, dir: string): Promise<DeployIma
   const rootfs = join(dir, "rootfs");
   const configFile = join(dir, "config.json");
   if (!existsSync(configFile)) {
-    const exists = await run("podman", ["image", "exists", image], { allowFailure: true });
-    if (exists.code !== 0) throw new LabError("ERR_LAB_RUNTIME", `image ${image} is not in podman's storage; build it with "npm run image"`);
     await rm(dir, { recursive: true, force: true });
     await mkdir(rootfs, { recursive: true });
     const id = (await run("podman", ["create", image, "true"])).stdout.trim();

@@ -155,8 +155,7 @@ export async function startDeployedPods(stateDir: string, node: LabNode, pods: r
   const podman = (args: string[]) => nodeHostPodman(host, hostRoot, args);
   const image = await buildPodImage(podImageDir(stateDir));
   if ((await nodeHostPodman(host, hostRoot, ["image", "exists", POD_IMAGE], { allowFailure: true })).code !== 0) await podman(["import", "--quiet", image.rootfsTar, POD_IMAGE]);
-  const probeDir = dirname(responderSocket(stateDir, "-"));
-  await mkdir(probeDir, { recursive: true });
+  await mkdir(dirname(responderSocket(stateDir, "-")), { recursive: true });
   return Promise.all(
     pods.map(async (pod) => {
       const containerId = (await podman(podRunArgs(stateDir, node, pod, image))).stdout.trim();

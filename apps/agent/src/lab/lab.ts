@@ -155,11 +155,8 @@ async function build(ctx: Context, shape: LabShape, options: UpOptions): Promise
       () => initialiseStore(ctx.stateDir, { clusterCidrs: state.clusterCidrs, backend }),
     );
   }
-  for (let index = 1; index <= shape.nodes; index++) {
-    const node = labNodeFor(prefix, backend, dualStack, index);
-    state.namespaces.push(node.netns);
-    state.nodes.push(node);
-  }
+  state.nodes = Array.from({ length: shape.nodes }, (_, i) => labNodeFor(prefix, backend, dualStack, i + 1));
+  state.namespaces.push(...state.nodes.map((node) => node.netns));
   await saveState(ctx.stateDir, state);
   await ctx.progress.step(`node namespaces ${state.nodes.map((node) => node.netns).join(", ")}`, () =>
     Promise.all(state.nodes.map((node) => wireNode(prefix, node, segments))),

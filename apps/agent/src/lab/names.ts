@@ -21,9 +21,7 @@ export const podNs = (prefix: string, node: string, index: number): string => `$
  * never matches another lab's `fn-e1-node1` or a test's `fn-ta-x1`.
  */
 export function isLabNamespace(prefix: string, name: string): boolean {
-  if (!name.startsWith(prefix)) return false;
-  const rest = name.slice(prefix.length);
-  return /^(underlay|router|node[1-9][0-9]{0,2}|pod-node[1-9][0-9]{0,2}-[1-9][0-9]{0,3})$/.test(rest);
+  return name.startsWith(prefix) && /^(underlay|router|node[1-9][0-9]{0,2}|pod-node[1-9][0-9]{0,2}-[1-9][0-9]{0,3})$/.test(name.slice(prefix.length));
 }
 
 /** A pod the lab is about to create: its name, namespace, node and index on the node. */

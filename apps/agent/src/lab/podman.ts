@@ -49,21 +49,23 @@ export function nodePodman(stateDir: string, node: Pick<LabNode, "name" | "netns
   });
 }
 
+/** The probe responder's flags for a lab pod (either runtime): its names, port, control socket, its node's pod CIDRs and IPs. */
+export const responderArgs = (stateDir: string, pod: Pick<PodSlot, "name" | "node">, node?: Pick<LabNode, "podCidrs" | "underlayIps">): string[] => [
+  "--pod", pod.name,
+  "--node", pod.node,
+  "--port", String(DEFAULT_PROBE_PORT),
+  "--control-socket", responderSocket(stateDir, pod.name),
+  ...(node?.podCidrs ?? []).flatMap((cidr) => ["--node-pod-cidr", cidr]),
+  ...(node?.underlayIps ?? []).flatMap((ip) => ["--node-ip", ip]),
+];
+
 /**
  * `podman run` of one lab pod: the pod image running the probe responder, on the flatnet network, its control socket
  * in the lab's probe directory (bind-mounted at the same path, so the probe engine reaches it).
  */
 export function podRunArgs(stateDir: string, node: LabNode, pod: PodSlot, image: PodImage): string[] {
   const probeDir = dirname(responderSocket(stateDir, "-"));
-  const responder = [
-    "--pod", pod.name,
-    "--node", node.name,
-    "--port", String(DEFAULT_PROBE_PORT),
-    "--control-socket", responderSocket(stateDir, pod.name),
-    ...node.podCidrs.flatMap((cidr) => ["--node-pod-cidr", cidr]),
-    ...node.underlayIps.flatMap((ip) => ["--node-ip", ip]),
-  ];
-  return ["run", "-d", "--name", pod.name, "--network", PODMAN_NETWORK, "-v", `${image.responder}:${RESPONDER_PATH}:ro`, "-v", `${probeDir}:${probeDir}`, POD_IMAGE, ENTRY_PATH, ...responder];
+  return ["run", "-d", "--name", pod.name, "--network", PODMAN_NETWORK, "-v", `${image.responder}:${RESPONDER_PATH}:ro`, "-v", `${probeDir}:${probeDir}`, POD_IMAGE, ENTRY_PATH, ...responderArgs(stateDir, pod, node)];
 }
 
 /**
@@ -79,8 +81,7 @@ export async function startPodmanPods(stateDir: string, node: LabNode, install: 
     await nodePodman(stateDir, node, ["import", "--quiet", image.rootfsTar, POD_IMAGE]);
   }
   // The probe engine (`lab check`) drives each responder over its control socket, bind-mounted at the same path.
-  const probeDir = dirname(responderSocket(stateDir, "-"));
-  await mkdir(probeDir, { recursive: true });
+  await mkdir(dirname(responderSocket(stateDir, "-")), { recursive: true });
   return Promise.all(
     pods.map(async (pod) => {
       const containerId = (await nodePodman(stateDir, node, podRunArgs(stateDir, node, pod, image))).stdout.trim();

@@ -6,8 +6,6 @@ import { nodeCniRoot, podImageDir, type PodSlot } from "./names.ts";
 import { buildPodImage } from "./pod-image.ts";
 import { startPodmanPods } from "./podman.ts";
 
-export const podContainerId = (netns: string): string => `lab-${netns}`;
-
 /**
  * Attaches pod namespaces (already created) to their node as a container runtime would: the flatnet CNI plugin is
  * installed for the node under <stateDir>/cni/<node> (bin/, net.d/ conflist with the agent's pod CIDRs and MTU) and
@@ -21,7 +19,7 @@ export async function attachPods(stateDir: string, node: LabNode, pods: readonly
   if (runtime === "podman") return startPodmanPods(stateDir, node, install, await buildPodImage(podImageDir(stateDir)), pods);
   return Promise.all(
     pods.map(async (pod) => {
-      const containerId = podContainerId(pod.netns);
+      const containerId = `lab-${pod.netns}`;
       const { addresses } = await cniAdd(install, { containerId, netns: `/run/netns/${pod.netns}`, ifName: "eth0" });
       return { ...pod, containerId, ifName: "eth0", ips: addresses.map((address) => address.slice(0, address.indexOf("/"))) };
     }),

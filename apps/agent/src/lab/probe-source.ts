@@ -19,6 +19,7 @@ import { agentEvidence, fromAgentState, kernelStateSource, type EvidencePlace } 
 import { readLink } from "../linux/index.ts";
 import { agentPaths } from "./agent-process.ts";
 import { responderSocket, routerNs, underlayNs } from "./names.ts";
+import { responderArgs } from "./podman.ts";
 import { loadState } from "./state.ts";
 import { flatnetCommand, isRecordedProcessAlive, startInNamespace, stopRecordedProcess } from "./supervisor.ts";
 import { waitFor } from "../wait.ts";
@@ -74,9 +75,8 @@ export async function startLabResponders(stateDir: string, state?: LabState): Pr
     await waitContainerResponders(stateDir, lab);
     return [];
   }
-  await mkdir(join(stateDir, "probe"), { recursive: true });
   await mkdir(join(stateDir, "logs"), { recursive: true });
-  await labProbeToken(stateDir);
+  await labProbeToken(stateDir); // makes probe/, where the responders' sockets go
   const records = await readRecords(stateDir);
   const started: string[] = [];
   const kept: LabResponderRecord[] = [];
@@ -88,20 +88,14 @@ export async function startLabResponders(stateDir: string, state?: LabState): Pr
         return;
       }
       if (existing !== undefined) await stopRecordedProcess(existing, "SIGKILL").catch(() => false);
-      const node = lab.nodes.find((n) => n.name === pod.node);
       const socket = responderSocket(stateDir, pod.name);
       const args = [
         ...responderCommand(),
-        "--pod", pod.name,
-        "--node", pod.node,
-        "--port", String(DEFAULT_PROBE_PORT),
-        "--control-socket", socket,
+        ...responderArgs(stateDir, pod, lab.nodes.find((n) => n.name === pod.node)),
         "--token-file", labProbeTokenPath(stateDir),
         // Targets of a relayed dial: the lab's pods and nodes, nothing else.
         ...[...lab.clusterCidrs, ...lab.nodes.flatMap((n) => n.underlayIps)].flatMap((c) => ["--allow-cidr", c]),
         ...pod.ips.flatMap((ip) => ["--pod-ip", ip]),
-        ...(node?.podCidrs ?? []).flatMap((c) => ["--node-pod-cidr", c]),
-        ...(node?.underlayIps ?? []).flatMap((ip) => ["--node-ip", ip]),
       ];
       const process = await startInNamespace({ netns: pod.netns, args, logPath: join(stateDir, "logs", `probe-${pod.name}.log`) });
       kept.push({ pod: pod.name, pid: process.pid, startTime: process.startTime, socket });

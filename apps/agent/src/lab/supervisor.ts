@@ -24,10 +24,7 @@ export async function startInNamespace(options: { netns: string; args: string[];
   const log = openSync(options.logPath, "a");
   try {
     const [file = "", ...args] = options.args;
-    const child = spawnInNetns(options.netns, file, args, {
-      detached: true,
-      stdio: ["ignore", log, log],
-    });
+    const child = spawnInNetns(options.netns, file, args, { detached: true, stdio: ["ignore", log, log] });
     const pid = await new Promise<number>((resolvePid, reject) => {
       child.once("error", (error) => reject(new LabError("ERR_LAB_COMMAND", `cannot start "${options.args.join(" ")}": ${error.message}`)));
       child.once("spawn", () => resolvePid(child.pid ?? 0));

@@ -89,11 +89,6 @@ export function formatPlanText(cluster: ClusterDescription, plans: readonly Node
   return `${out.join("\n")}\n`;
 }
 
-/** Machine output: the cluster parameters and, per node, the desired state and the command batches. */
-export function formatPlanJson(cluster: ClusterDescription, plans: readonly NodePlan[]): string {
-  return `${JSON.stringify(planDocument(cluster, plans), null, 2)}\n`;
-}
-
 /** The plan as one document: the cluster's parameters (without its node list) and every node's plan. */
 export function planDocument(cluster: ClusterDescription, plans: readonly NodePlan[]): { cluster: Omit<ClusterDescription, "nodes">; nodes: readonly NodePlan[] } {
   const { nodes: _nodes, ...config } = cluster;

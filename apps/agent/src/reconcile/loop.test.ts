@@ -1,6 +1,6 @@
 import { type ClusterSnapshot, computeNodeNetwork, type NetworkOptions, vtepMacFor } from "@flatnet/core";
 import { afterEach, describe, expect, it } from "vitest";
-import { waitUntil } from "../wait.ts";
+import { waitUntil } from "../../test-support/wait-until.ts";
 import { backoffDelay } from "./backoff.ts";
 import { FakeKernel } from "../../test-support/fake-kernel.ts";
 import { hostSetupFor } from "./host-setup.ts";
