@@ -154,21 +154,14 @@ export function createRequestListener(
       if (params === undefined) continue;
       pathMatched = true;
       if (route.method !== method) continue;
-      let body: unknown;
-      let bodyRead = false;
+      let body: Promise<unknown> | undefined; // read once, however often a handler asks
       const request: ApiRequest = {
         method: method as HttpMethod,
         path: url.pathname,
         query: url.searchParams,
         params,
         raw: req,
-        async json() {
-          if (!bodyRead) {
-            body = await readJson(req, limit);
-            bodyRead = true;
-          }
-          return body;
-        },
+        json: () => (body ??= readJson(req, limit)),
       };
       try {
         send(res, await route.handler(request));
