@@ -8,7 +8,7 @@ import {
   type EchoReply,
   type ResponderIdentity,
 } from "@flatnet/core";
-import { closeServer, type ConnectionLimits, guardConnections } from "../http/connection-guard.ts";
+import { closeServer, type ConnectionLimits, guardConnections, listen } from "../http/connection-guard.ts";
 import { urlHost } from "../http/client.ts";
 import { sendProblem } from "../http/problem.ts";
 import { authorizeDial, checkDialTargets, type DialPolicy, PROBE_TOKEN_HEADER } from "./dial-policy.ts";
@@ -74,7 +74,7 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
     for (const host of options.listenAddresses?.length ? options.listenAddresses : [undefined]) {
       const server = newTcp();
       tcpServers.push(server);
-      await (host === undefined ? listenDualStack(server, options.port) : listenOn(server, options.port, host));
+      await (host === undefined ? listenDualStack(server, options.port) : listen(server, { port: options.port, host }));
     }
   } catch (error) {
     await closeTcp();
@@ -257,20 +257,10 @@ async function startUdpEcho(identity: ResponderIdentity, port: number): Promise<
   return sockets;
 }
 
-function listenOn(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ port, host }, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-}
-
 // "::" accepts IPv4 too (Node's default ipv6Only: false); a namespace with IPv6 disabled refuses it: fall back to IPv4 only.
 function listenDualStack(server: Server, port: number): Promise<void> {
-  return listenOn(server, port, "::").catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "EAFNOSUPPORT" || error.code === "EADDRNOTAVAIL") return listenOn(server, port, "0.0.0.0");
+  return listen(server, { port, host: "::" }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "EAFNOSUPPORT" || error.code === "EADDRNOTAVAIL") return listen(server, { port, host: "0.0.0.0" });
     throw error;
   });
 }
