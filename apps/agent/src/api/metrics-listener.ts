@@ -86,8 +86,5 @@ export async function startMetricsListener(options: MetricsListenerOptions): Pro
   server.on("error", (error) => options.logger?.warn({ err: error.message }, "metrics listener error"));
   const bound = server.address();
   const address = typeof bound === "object" && bound !== null ? formatHostPort({ host: bound.address, port: bound.port }) : wanted;
-  return {
-    address,
-    close: () => closeServer(server),
-  };
+  return { address, close: () => closeServer(server) };
 }

@@ -157,10 +157,8 @@ export function probeRoutes(self: () => ProbeRouteSelf | undefined): ApiRoute[] 
         const me = requireSelf();
         const body = await parseBody(request, runSchema);
         const inventory = body.inventory as ProbeInventory;
-        const planRequest: Parameters<typeof buildProbePlan>[1] = { mode: body.mode };
-        if (body.families !== undefined) planRequest.families = body.families;
-        if (body.peersPerNode !== undefined) planRequest.peersPerNode = body.peersPerNode;
-        const plan = buildProbePlan(inventory, planRequest);
+        const { mode, families, peersPerNode } = body;
+        const plan = buildProbePlan(inventory, { mode, ...(families && { families }), ...(peersPerNode !== undefined && { peersPerNode }) });
         const agents = checkRunAgents(me, body.agents);
         const token = tokenOf(request);
         const remote = agentTransport((node) => agents.get(node), undefined, token);

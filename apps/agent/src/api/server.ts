@@ -3,7 +3,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import { connect } from "node:net";
 import { dirname } from "node:path";
 import { Readable, pipeline } from "node:stream";
-import { closeServer, type ConnectionLimits, guardConnections } from "../http/connection-guard.ts";
+import { closeServer, type ConnectionLimits, guardConnections, listen } from "../http/connection-guard.ts";
 import { sendProblem } from "../http/problem.ts";
 
 export type HttpMethod = "GET" | "POST" | "PUT" | "DELETE" | "PATCH";
@@ -104,20 +104,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
         }
         unlinkSync(options.socketPath);
       }
-      await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        // The API can attach and detach pods (POST /v1/cni): owner and group only, from the moment the socket exists.
-        // A unix socket is bound synchronously inside listen(), so the umask is restored before any other file is made.
-        const umask = process.umask(0o777 & ~(options.socketMode ?? 0o660));
-        try {
-          server.listen(options.socketPath, () => {
-            server.off("error", reject);
-            resolve();
-          });
-        } finally {
-          process.umask(umask);
-        }
-      });
+      // The API can attach and detach pods (POST /v1/cni): owner and group only, from the moment the socket exists.
+      await listen(server, { path: options.socketPath }, options.socketMode ?? 0o660);
     },
     close: () => closeServer(server),
   };
@@ -154,21 +142,14 @@ export function createRequestListener(
       if (params === undefined) continue;
       pathMatched = true;
       if (route.method !== method) continue;
-      let body: unknown;
-      let bodyRead = false;
+      let body: Promise<unknown> | undefined; // read once, however often a handler asks
       const request: ApiRequest = {
         method: method as HttpMethod,
         path: url.pathname,
         query: url.searchParams,
         params,
         raw: req,
-        async json() {
-          if (!bodyRead) {
-            body = await readJson(req, limit);
-            bodyRead = true;
-          }
-          return body;
-        },
+        json: () => (body ??= readJson(req, limit)),
       };
       try {
         send(res, await route.handler(request));

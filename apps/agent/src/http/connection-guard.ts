@@ -1,5 +1,5 @@
 import type { Server, ServerResponse } from "node:http";
-import type { Socket } from "node:net";
+import type { ListenOptions, Socket } from "node:net";
 
 // Bounds what idle or slow clients can hold on an HTTP server (issue 14.3). Node's own headersTimeout is only
 // checked every connectionsCheckingInterval and never covers a connection that sends nothing, and maxConnections
@@ -21,6 +21,25 @@ export async function closeServer(server: Server): Promise<void> {
   await new Promise<void>((resolve) => {
     server.close(() => resolve());
     server.closeAllConnections();
+  });
+}
+
+/**
+ * Listens; rejects with the listen error. With `mode`, a unix socket has it from the moment it exists: it is bound
+ * synchronously inside listen(), so the umask is restored before any other file is made.
+ */
+export function listen(server: Server, target: ListenOptions, mode?: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    const umask = mode === undefined ? undefined : process.umask(0o777 & ~mode);
+    try {
+      server.listen(target, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    } finally {
+      if (umask !== undefined) process.umask(umask);
+    }
   });
 }
 

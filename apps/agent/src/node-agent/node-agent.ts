@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type NetworkOptions, vtepMacFor } from "@flatnet/core";
 import { Registry, collectDefaultMetrics } from "prom-client";
@@ -123,10 +124,7 @@ export class NodeAgent {
         underlayWatch = this.watchUnderlay(underlay);
         reconciler.start();
       }
-      await new Promise<void>((resolve) => {
-        if (this.stopping.signal.aborted) resolve();
-        else this.stopping.signal.addEventListener("abort", () => resolve(), { once: true });
-      });
+      if (!this.stopping.signal.aborted) await once(this.stopping.signal, "abort");
     } finally {
       if (heartbeat !== undefined) clearInterval(heartbeat);
       if (underlayWatch !== undefined) clearInterval(underlayWatch);

@@ -146,26 +146,24 @@ async function finish(target: DialTarget, options: ProbeOptions, udp: UdpProber,
   const result: DialResult = { pairId: target.pairId, controlOk: true };
   if (options.tcpCount > 0 || (options.mtuTcpBytes > 0 && state.connectError !== undefined)) {
     const error = state.connectError ?? state.tcpError;
-    const tcp: NonNullable<DialResult["tcp"]> = error === undefined ? { ok: true, rttMs: state.tcpRtt } : { ok: false, rttMs: state.tcpRtt, error };
-    if (state.connectMs !== undefined) tcp.connectMs = state.connectMs;
-    if (state.tcpReply !== undefined) tcp.reply = state.tcpReply;
-    result.tcp = tcp;
+    result.tcp = { ok: error === undefined, rttMs: state.tcpRtt, ...defined({ error, connectMs: state.connectMs, reply: state.tcpReply }) };
   }
   if (state.udp !== undefined) result.udp = state.udp;
   // A connection that never opened says nothing about the MTU: no transfer result then (as the TCP verdict says it).
-  const tcpMtu = state.tcpMtu;
-  if (tcpMtu !== undefined || state.udpMtu !== undefined) {
-    result.mtu = { tcpBytes: options.mtuTcpBytes, udpBytes: state.udpMtu?.bytes ?? 0 };
-    if (tcpMtu !== undefined) {
-      result.mtu.tcpOk = tcpMtu.ok;
-      if (tcpMtu.error !== undefined) result.mtu.tcpError = tcpMtu.error;
-    }
-    if (state.udpMtu !== undefined) {
-      result.mtu.udpOk = state.udpMtu.ok;
-      if (state.udpMtu.error !== undefined) result.mtu.udpError = state.udpMtu.error;
-    }
+  const { tcpMtu, udpMtu } = state;
+  if (tcpMtu !== undefined || udpMtu !== undefined) {
+    result.mtu = {
+      tcpBytes: options.mtuTcpBytes,
+      udpBytes: udpMtu?.bytes ?? 0,
+      ...defined({ tcpOk: tcpMtu?.ok, tcpError: tcpMtu?.error, udpOk: udpMtu?.ok, udpError: udpMtu?.error }),
+    };
   }
   return result;
+}
+
+/** The fields of `fields` that are not undefined (an optional field is absent, never present as undefined). */
+function defined<T extends object>(fields: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
 }
 
 /**
@@ -195,10 +193,7 @@ async function udpEchoes(target: DialTarget, options: ProbeOptions, udp: UdpProb
       reply ??= answer.reply;
     } else error ??= answer.error;
   }
-  const out: NonNullable<DialResult["udp"]> = { sent: options.udpCount, received: rttMs.length, rttMs };
-  if (reply !== undefined) out.reply = reply;
-  if (error !== undefined && rttMs.length < options.udpCount) out.error = error;
-  return out;
+  return { sent: options.udpCount, received: rttMs.length, rttMs, ...defined({ reply, error: rttMs.length < options.udpCount ? error : undefined }) };
 }
 
 /**
@@ -361,24 +356,19 @@ class UdpProber {
           const head = `{"probeId":"${probeId}","seq":${seq}`;
           // head + `,"pad":"` (8) + padding + `"}` (2) = size bytes exactly: one byte more and the pod fragments it itself.
           const payload = size > head.length + 10 ? `${head},"pad":"${"x".repeat(size - head.length - 10)}"}` : `${head}}`;
-          const cancel = expireAfter(timeoutMs, () => {
-            if (!this.pending.has(key)) return;
-            this.pending.delete(key);
-            resolve({ error: `no UDP reply from ${target.ip}:${target.port} within ${timeoutMs} ms` });
-          });
-          let started = 0;
-          this.pending.set(key, (reply, arrivedAt) => {
+          const settle = (answer: { reply: EchoReply; rttMs: number } | { error: string }): void => {
             cancel();
             this.pending.delete(key);
-            resolve({ reply, rttMs: round3(arrivedAt - started) });
+            resolve(answer);
+          };
+          const cancel = expireAfter(timeoutMs, () => {
+            if (this.pending.has(key)) settle({ error: `no UDP reply from ${target.ip}:${target.port} within ${timeoutMs} ms` });
           });
+          let started = 0;
+          this.pending.set(key, (reply, arrivedAt) => settle({ reply, rttMs: round3(arrivedAt - started) }));
           started = performance.now();
           socket.send(payload, target.port, target.ip, (error) => {
-            if (error) {
-              cancel();
-              this.pending.delete(key);
-              resolve({ error: describe(error) });
-            }
+            if (error) settle({ error: describe(error) });
           });
         }),
       (error: unknown) => ({ error: describe(error) }),
@@ -428,18 +418,12 @@ export async function* mapConcurrent<T, R>(items: readonly T[], limit: number, t
     while (running < limit && next < items.length && !signal?.aborted) {
       const item = items[next++] as T;
       running++;
-      task(item).then(
-        (r) => {
+      task(item)
+        .then((r) => void done.push(r), (error: unknown) => void (failure ??= error))
+        .then(() => {
           running--;
-          done.push(r);
           wake?.();
-        },
-        (error: unknown) => {
-          running--;
-          failure ??= error;
-          wake?.();
-        },
-      );
+        });
     }
   };
   launch();

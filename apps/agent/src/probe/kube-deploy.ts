@@ -126,19 +126,9 @@ export async function deployProbeResponders(client: KubeClient, options: DeployO
     },
   };
   try {
-    const ns = await client.requestJson("GET", nsPath);
-    if (ns.status === 404) {
-      const made = await client.requestJson("POST", "/api/v1/namespaces", {
-        apiVersion: "v1",
-        kind: "Namespace",
-        metadata: { name: namespace, ...marked },
-      });
-      if (made.status !== 201) throw new Error(`creating namespace "${namespace}" answered HTTP ${made.status}: ${made.message}`);
-      created.namespace = true;
-      say(`created namespace ${namespace}`);
-    } else if (ns.status !== 200) {
-      throw new Error(`reading namespace "${namespace}" answered HTTP ${ns.status}: ${ns.message}`);
-    }
+    const namespaceObject = { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace, ...marked } };
+    created.namespace = await createIfMissing(client, `namespace "${namespace}"`, nsPath, "/api/v1/namespaces", () => namespaceObject);
+    if (created.namespace) say(`created namespace ${namespace}`);
     created.secret = await ensureProbeTokenSecret(client, namespace, say);
     created.configMap = await ensureNetConf(client, namespace, say);
     const object = {
@@ -171,39 +161,42 @@ const marked = { labels: { [DEPLOYED_BY.key]: DEPLOYED_BY.value } };
 async function ensureProbeTokenSecret(client: KubeClient, namespace: string, say: (line: string) => void): Promise<boolean> {
   const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
   const label = `secret ${namespace}/${PROBE_TOKEN_SECRET}`;
-  const existing = await client.requestJson("GET", `${path}/${PROBE_TOKEN_SECRET}`);
-  if (existing.status === 200) return false;
-  if (existing.status !== 404) throw new Error(`reading ${label} answered HTTP ${existing.status}: ${existing.message}`);
-  const token = randomBytes(24).toString("hex");
-  const made = await client.requestJson("POST", path, {
+  const made = await createIfMissing(client, label, `${path}/${PROBE_TOKEN_SECRET}`, path, () => ({
     apiVersion: "v1",
     kind: "Secret",
     metadata: { name: PROBE_TOKEN_SECRET, ...marked },
     type: "Opaque",
-    data: { token: Buffer.from(token).toString("base64") },
-  });
-  if (made.status !== 201) throw new Error(`creating ${label} answered HTTP ${made.status}: ${made.message}`);
-  say(`created ${label} (a random probe token)`);
-  return true;
+    data: { token: Buffer.from(randomBytes(24).toString("hex")).toString("base64") },
+  }));
+  if (made) say(`created ${label} (a random probe token)`);
+  return made;
 }
 
 /** ConfigMap flatnet-config in `namespace`: kept if there, else its net-conf.json copied from the agent's. Whether it was created. */
 async function ensureNetConf(client: KubeClient, namespace: string, say: (line: string) => void): Promise<boolean> {
   const at = (ns: string) => `/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps`;
   const label = `configmap ${namespace}/${NET_CONF_CONFIGMAP}`;
-  const existing = await client.requestJson("GET", `${at(namespace)}/${NET_CONF_CONFIGMAP}`);
+  const source = `${AGENT_NAMESPACE}/${NET_CONF_CONFIGMAP}`;
+  const made = await createIfMissing(client, label, `${at(namespace)}/${NET_CONF_CONFIGMAP}`, at(namespace), async () => {
+    const agent = await client.requestJson("GET", `${at(AGENT_NAMESPACE)}/${NET_CONF_CONFIGMAP}`);
+    const netConf = agent.status === 200 ? (agent.body as { data?: Record<string, unknown> } | undefined)?.data?.[NET_CONF_KEY] : undefined;
+    if (typeof netConf !== "string") {
+      const why = agent.status === 200 ? `has no key "${NET_CONF_KEY}"` : `answered HTTP ${agent.status}: ${agent.message}`;
+      throw new Error(`the responders in "${namespace}" mount ${label} (key ${NET_CONF_KEY}); copying it from ${source} failed: ${source} ${why}; install the agent (deploy/) or create it in "${namespace}"`);
+    }
+    return { apiVersion: "v1", kind: "ConfigMap", metadata: { name: NET_CONF_CONFIGMAP, ...marked }, data: { [NET_CONF_KEY]: netConf } };
+  });
+  if (made) say(`created ${label} (${NET_CONF_KEY} copied from ${source})`);
+  return made;
+}
+
+/** GET `path`; when it is missing (404), POST what `create` gives to `collection`. Whether it was created. */
+async function createIfMissing(client: KubeClient, label: string, path: string, collection: string, create: () => object | Promise<object>): Promise<boolean> {
+  const existing = await client.requestJson("GET", path);
   if (existing.status === 200) return false;
   if (existing.status !== 404) throw new Error(`reading ${label} answered HTTP ${existing.status}: ${existing.message}`);
-  const source = `${AGENT_NAMESPACE}/${NET_CONF_CONFIGMAP}`;
-  const agent = await client.requestJson("GET", `${at(AGENT_NAMESPACE)}/${NET_CONF_CONFIGMAP}`);
-  const netConf = agent.status === 200 ? (agent.body as { data?: Record<string, unknown> } | undefined)?.data?.[NET_CONF_KEY] : undefined;
-  if (typeof netConf !== "string") {
-    const why = agent.status === 200 ? `has no key "${NET_CONF_KEY}"` : `answered HTTP ${agent.status}: ${agent.message}`;
-    throw new Error(`the responders in "${namespace}" mount ${label} (key ${NET_CONF_KEY}); copying it from ${source} failed: ${source} ${why}; install the agent (deploy/) or create it in "${namespace}"`);
-  }
-  const made = await client.requestJson("POST", at(namespace), { apiVersion: "v1", kind: "ConfigMap", metadata: { name: NET_CONF_CONFIGMAP, ...marked }, data: { [NET_CONF_KEY]: netConf } });
+  const made = await client.requestJson("POST", collection, await create());
   if (made.status !== 201) throw new Error(`creating ${label} answered HTTP ${made.status}: ${made.message}`);
-  say(`created ${label} (${NET_CONF_KEY} copied from ${source})`);
   return true;
 }
 

@@ -8,7 +8,7 @@ import {
   type EchoReply,
   type ResponderIdentity,
 } from "@flatnet/core";
-import { closeServer, type ConnectionLimits, guardConnections } from "../http/connection-guard.ts";
+import { closeServer, type ConnectionLimits, guardConnections, listen } from "../http/connection-guard.ts";
 import { urlHost } from "../http/client.ts";
 import { sendProblem } from "../http/problem.ts";
 import { authorizeDial, checkDialTargets, type DialPolicy, PROBE_TOKEN_HEADER } from "./dial-policy.ts";
@@ -47,6 +47,9 @@ const RESPONDER_LIMITS: ConnectionLimits = { waitMs: 10_000, maxConnections: 102
 // Echo bodies are counted, never buffered; a dial request is parsed whole: MAX_DIAL_TARGETS targets fit in 2 MiB.
 const MAX_DIAL_BODY = 2 * 1024 * 1024;
 
+// The probe id and sequence an echo request starts with (the dialer writes them first, by hand).
+const PROBE_HEAD = /"probeId":"([^"]{0,128})","seq":(\d{1,9})/;
+
 /**
  * Start a probe responder in the current network namespace: HTTP on TCP `port` (`POST /v1/echo`,
  * `POST /v1/dial`, `GET /v1/identity`, `GET /healthz`, agnhost-style `GET /clientip`) and a UDP echo on
@@ -67,16 +70,11 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
   const tcpServers: Server[] = [];
   const closeTcp = (): Promise<unknown> => Promise.all(tcpServers.map(closeServer));
   try {
-    if (options.listenAddresses !== undefined && options.listenAddresses.length > 0) {
-      for (const host of options.listenAddresses) {
-        const server = newTcp();
-        await listenOn(server, options.port, host);
-        tcpServers.push(server);
-      }
-    } else {
+    // undefined: every address (closeServer skips a server that never listened).
+    for (const host of options.listenAddresses?.length ? options.listenAddresses : [undefined]) {
       const server = newTcp();
-      await listenDualStack(server, options.port);
       tcpServers.push(server);
+      await (host === undefined ? listenDualStack(server, options.port) : listen(server, { port: options.port, host }));
     }
   } catch (error) {
     await closeTcp();
@@ -102,7 +100,7 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
     udp = await startUdpEcho(options.identity, options.port);
   } catch (error) {
     await closeTcp();
-    if (control !== undefined) await new Promise<void>((resolve) => control!.close(() => resolve()));
+    if (control !== undefined) await closeServer(control);
     throw error;
   }
   return {
@@ -120,20 +118,20 @@ function createHandler(identity: ResponderIdentity, policy: DialPolicy, via: "co
     const url = req.url ?? "/";
     const path = url.split("?")[0];
     if (req.method === "POST" && path === "/v1/echo") return void echo(req, res, identity);
+    // A refused request's body is drained, not read.
+    const refuse = (refusal: { status: number; code: string; detail: string }): void => {
+      req.resume();
+      sendProblem(res, refusal.status, refusal.code, refusal.detail);
+    };
     if (req.method === "POST" && path === "/v1/dial") {
       const refused = authorizeDial(policy, via, req.headers[PROBE_TOKEN_HEADER]);
-      if (refused !== undefined) {
-        req.resume();
-        return sendProblem(res, refused.status, refused.code, refused.detail);
-      }
-      return void dial(req, res, identity, policy, via);
+      return refused !== undefined ? refuse(refused) : void dial(req, res, identity, policy, via);
     }
     if (req.method === "POST" && path === "/v1/evidence") {
       const refused = authorizeDial(policy, via, req.headers[PROBE_TOKEN_HEADER], "POST /v1/evidence");
-      if (refused !== undefined || agentSocket === undefined) {
-        req.resume();
-        if (refused !== undefined) return sendProblem(res, refused.status, refused.code, refused.detail);
-        return sendProblem(res, 404, "ERR_NO_AGENT_SOCKET", "this responder relays POST /v1/evidence only when started with --agent-socket (the node agent's API socket)");
+      if (refused !== undefined) return refuse(refused);
+      if (agentSocket === undefined) {
+        return refuse({ status: 404, code: "ERR_NO_AGENT_SOCKET", detail: "this responder relays POST /v1/evidence only when started with --agent-socket (the node agent's API socket)" });
       }
       return relayEvidence(req, res, agentSocket);
     }
@@ -143,8 +141,7 @@ function createHandler(identity: ResponderIdentity, policy: DialPolicy, via: "co
       res.writeHead(200, { "content-type": "text/plain" });
       return void res.end(`${urlHost(req.socket.remoteAddress ?? "")}:${req.socket.remotePort ?? 0}\n`);
     }
-    req.resume();
-    sendProblem(res, 404, "ERR_NOT_FOUND", `no route ${req.method} ${path}; the responder serves POST /v1/echo, POST /v1/dial, POST /v1/evidence, GET /v1/identity, GET /healthz, GET /clientip`);
+    refuse({ status: 404, code: "ERR_NOT_FOUND", detail: `no route ${req.method} ${path}; the responder serves POST /v1/echo, POST /v1/dial, POST /v1/evidence, GET /v1/identity, GET /healthz, GET /clientip` });
   };
 }
 
@@ -176,19 +173,19 @@ function echo(req: IncomingMessage, res: ServerResponse, identity: ResponderIden
     bytes += chunk.length;
   });
   req.on("end", () => {
-    const match = /"probeId":"([^"]{0,128})","seq":(\d{1,9})/.exec(head);
-    const reply: EchoReply = {
-      v: PROBE_PROTOCOL_VERSION,
-      probeId: match?.[1] ?? "",
-      seq: Number(match?.[2] ?? 0),
+    sendJson(res, 200, echoReply(PROBE_HEAD.exec(head), {
       transport: "tcp",
       observedSrc: { ip: req.socket.remoteAddress ?? "", port: req.socket.remotePort ?? 0 },
       localDst: { ip: req.socket.localAddress ?? "", port: req.socket.localPort ?? 0 },
       responder: identity,
       bytesReceived: bytes,
-    };
-    sendJson(res, 200, reply);
+    }));
   });
+}
+
+/** An echo's reply: the probe id and sequence its request starts with, then what the responder saw of it. */
+function echoReply(head: RegExpExecArray | null, seen: Omit<EchoReply, "v" | "probeId" | "seq">): EchoReply {
+  return { v: PROBE_PROTOCOL_VERSION, probeId: head?.[1] ?? "", seq: Number(head?.[2] ?? 0), ...seen };
 }
 
 function dial(req: IncomingMessage, res: ServerResponse, identity: ResponderIdentity, policy: DialPolicy, via: "control" | "tcp"): void {
@@ -226,23 +223,16 @@ async function startUdpEcho(identity: ResponderIdentity, port: number): Promise<
       const reply = (text: string): void => {
         if (Buffer.byteLength(text) <= message.length) socket.send(text, rinfo.port, rinfo.address);
       };
-      const match = /"probeId":"([^"]{0,128})","seq":(\d{1,9})/.exec(message.subarray(0, 256).toString("latin1"));
-      if (match === null) {
-        // Not ours: answer agnhost-style with the source we saw.
-        reply(`${urlHost(rinfo.address)}:${rinfo.port}\n`);
-        return;
-      }
-      const echoed: EchoReply = {
-        v: PROBE_PROTOCOL_VERSION,
-        probeId: match[1] ?? "",
-        seq: Number(match[2]),
+      const head = PROBE_HEAD.exec(message.subarray(0, 256).toString("latin1"));
+      // Not ours: answer agnhost-style with the source we saw.
+      if (head === null) return reply(`${urlHost(rinfo.address)}:${rinfo.port}\n`);
+      reply(JSON.stringify(echoReply(head, {
         transport: "udp",
         observedSrc: { ip: rinfo.address, port: rinfo.port },
         localDst: { ip: address === "::" ? "" : address, port },
         responder: identity,
         bytesReceived: message.length,
-      };
-      reply(JSON.stringify(echoed));
+      })));
     });
     try {
       await new Promise<void>((resolve, reject) => {
@@ -267,20 +257,10 @@ async function startUdpEcho(identity: ResponderIdentity, port: number): Promise<
   return sockets;
 }
 
-function listenOn(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ port, host }, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-}
-
 // "::" accepts IPv4 too (Node's default ipv6Only: false); a namespace with IPv6 disabled refuses it: fall back to IPv4 only.
 function listenDualStack(server: Server, port: number): Promise<void> {
-  return listenOn(server, port, "::").catch((error: NodeJS.ErrnoException) => {
-    if (error.code === "EAFNOSUPPORT" || error.code === "EADDRNOTAVAIL") return listenOn(server, port, "0.0.0.0");
+  return listen(server, { port, host: "::" }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "EAFNOSUPPORT" || error.code === "EADDRNOTAVAIL") return listen(server, { port, host: "0.0.0.0" });
     throw error;
   });
 }
