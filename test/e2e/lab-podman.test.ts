@@ -1,11 +1,14 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { cidrContains, DEFAULT_PROBE_PORT, parseCidr, parseIp } from "@flatnet/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { run } from "../../apps/agent/src/lab/exec.ts";
 import { labDown, labUp } from "../../apps/agent/src/lab/lab.ts";
 import { labCheck } from "./pod-checker/pod-checker.ts";
 import { POD_IMAGE } from "../../apps/agent/src/lab/pod-image.ts";
-import { nodePodman, removePodmanPods } from "../../apps/agent/src/lab/podman.ts";
+import { nodePodman, PODMAN_NETWORK, removePodmanPods } from "../../apps/agent/src/lab/podman.ts";
+import { nodeCniRoot } from "../../apps/agent/src/lab/names.ts";
 import { flatnetCommand } from "../../apps/agent/src/lab/supervisor.ts";
 import { listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
 import { isRoot, podVeths, reservedPodIps, responderIdentity, skipReason, tempStateDir } from "./lab-helpers.ts";
@@ -71,6 +74,39 @@ describe.skipIf(!isRoot)("flatnet lab --runtime podman: 3 nodes x 2 containers",
     const [node, main] = flatnetCommand() as [string, string];
     const cli = await run(node, [main, "lab", "check", "--state-dir", stateDir], { allowFailure: true, timeoutMs: 120_000 });
     expect(cli.code, cli.stderr + cli.stdout).toBe(0);
+
+    // The same podman started from a private mount namespace (issue 11): the netns it bind-mounts under /run/netns
+    // is a netns only there, so the agent's worker, in this machine's mount namespace, cannot act on that path and
+    // the call runs in the plugin's own process. ADD, a request to a pod on another node, and DEL, in one script.
+    const [node1, away] = [state.nodes[0]!, state.pods.find((pod) => pod.node !== state.nodes[0]!.name)!];
+    const before = [await podVeths(node1.netns), reservedPodIps(stateDir, node1.name)];
+    const home = join(stateDir, "podman", node1.name);
+    const podman = `nsenter --net=/run/netns/${node1.netns} podman --root ${home}/root --runroot ${home}/run --tmpdir ${home}/tmp --storage-driver vfs --network-config-dir ${nodeCniRoot(stateDir, node1.name)}/net.d`;
+    const script = [
+      "set -e",
+      `id=$(${podman} run -d --name fn-private-mnt --network ${PODMAN_NETWORK} ${POD_IMAGE} /bin/sleep 300)`,
+      `pid=$(${podman} inspect --format '{{.State.Pid}}' "$id")`,
+      `key=$(${podman} inspect --format '{{.NetworkSettings.SandboxKey}}' "$id")`,
+      `echo "ns $(stat -L -c %d:%i /proc/$pid/ns/net)"`,
+      `echo "runtime $(stat -L -c %d:%i "$key")"`,
+      `echo "host $(nsenter --mount=/proc/${process.pid}/ns/mnt stat -L -c %d:%i "$key" 2>/dev/null || echo missing)"`,
+      `${podman} exec "$id" ip -o -4 addr show dev eth0`,
+      `${podman} exec "$id" wget -qO- http://${away.ips[0]}:${DEFAULT_PROBE_PORT}/v1/identity; echo`,
+      `${podman} rm --force "$id" >/dev/null`,
+    ].join("\n");
+    const privateRun = await run("unshare", ["--mount", "--propagation", "private", "sh", "-c", script], {
+      env: { CONTAINERS_CONF: join(home, "containers.conf") },
+      allowFailure: true,
+      timeoutMs: 120_000,
+    });
+    expect(privateRun.code, privateRun.stderr).toBe(0);
+    const seen = Object.fromEntries(privateRun.stdout.split("\n").filter((line) => /^(ns|runtime|host) /.test(line)).map((line) => line.split(" ")));
+    expect(seen.runtime).toBe(seen.ns); // the runtime's path is the container's netns ...
+    expect(seen.host).not.toBe(seen.ns); // ... and is not that netns in the agent's mount namespace
+    const ip = /inet (\S+)\//.exec(privateRun.stdout)?.[1];
+    expect(ip && cidrContains(parseCidr(node1.podCidrs[0]!), parseIp(ip))).toBe(true);
+    expect(JSON.parse(privateRun.stdout.split("\n").find((line) => line.startsWith("{")) ?? "{}")).toMatchObject({ pod: away.name, node: away.node });
+    expect([await podVeths(node1.netns), reservedPodIps(stateDir, node1.name)]).toEqual(before);
 
     // Removing a node's containers runs each one's CNI DEL: its veths and IP reservations go.
     const node3 = state.nodes[2]!;
