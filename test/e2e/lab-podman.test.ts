@@ -1,14 +1,12 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { cidrContains, DEFAULT_PROBE_PORT, parseCidr, parseIp } from "@flatnet/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { run } from "../../apps/agent/src/lab/exec.ts";
 import { labDown, labUp } from "../../apps/agent/src/lab/lab.ts";
 import { labCheck } from "./pod-checker/pod-checker.ts";
 import { POD_IMAGE } from "../../apps/agent/src/lab/pod-image.ts";
-import { nodePodman, PODMAN_NETWORK, removePodmanPods } from "../../apps/agent/src/lab/podman.ts";
-import { nodeCniRoot } from "../../apps/agent/src/lab/names.ts";
+import { nodePodman, nodePodmanCommand, PODMAN_NETWORK, removePodmanPods } from "../../apps/agent/src/lab/podman.ts";
 import { flatnetCommand } from "../../apps/agent/src/lab/supervisor.ts";
 import { listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
 import { isRoot, podVeths, reservedPodIps, responderIdentity, skipReason, tempStateDir } from "./lab-helpers.ts";
@@ -80,8 +78,8 @@ describe.skipIf(!isRoot)("flatnet lab --runtime podman: 3 nodes x 2 containers",
     // the call runs in the plugin's own process. ADD, a request to a pod on another node, and DEL, in one script.
     const [node1, away] = [state.nodes[0]!, state.pods.find((pod) => pod.node !== state.nodes[0]!.name)!];
     const before = [await podVeths(node1.netns), reservedPodIps(stateDir, node1.name)];
-    const home = join(stateDir, "podman", node1.name);
-    const podman = `nsenter --net=/run/netns/${node1.netns} podman --root ${home}/root --runroot ${home}/run --tmpdir ${home}/tmp --storage-driver vfs --network-config-dir ${nodeCniRoot(stateDir, node1.name)}/net.d`;
+    const { argv, env } = nodePodmanCommand(stateDir, node1); // the lab's own podman of node1 (no word needs quoting)
+    const podman = argv.join(" ");
     const script = [
       "set -e",
       `id=$(${podman} run -d --name fn-private-mnt --network ${PODMAN_NETWORK} ${POD_IMAGE} /bin/sleep 300)`,
@@ -95,7 +93,7 @@ describe.skipIf(!isRoot)("flatnet lab --runtime podman: 3 nodes x 2 containers",
       `${podman} rm --force "$id" >/dev/null`,
     ].join("\n");
     const privateRun = await run("unshare", ["--mount", "--propagation", "private", "sh", "-c", script], {
-      env: { CONTAINERS_CONF: join(home, "containers.conf") },
+      env,
       allowFailure: true,
       timeoutMs: 120_000,
     });

@@ -126,8 +126,9 @@ export class EmbeddedDatastore implements Datastore {
     return this.transaction(() => {
       const rows = this.db.all("SELECT * FROM nodes") as unknown as NodeRow[];
       // Nodes whose lease ran out longer ago than the grace period give their CIDRs back now.
-      const kept = rows.filter((row) => row.name === node.name || row.lease_expires + this.releaseGraceMs > now);
-      for (const row of rows) if (!kept.includes(row)) this.db.run("DELETE FROM nodes WHERE name = ?", row.name);
+      const keeps = (row: NodeRow) => row.name === node.name || row.lease_expires + this.releaseGraceMs > now;
+      for (const row of rows) if (!keeps(row)) this.db.run("DELETE FROM nodes WHERE name = ?", row.name);
+      const kept = rows.filter(keeps);
       const existing = kept.find((row) => row.name === node.name);
       let podCidrs: string[];
       if (existing !== undefined) {

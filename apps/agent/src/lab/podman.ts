@@ -35,18 +35,20 @@ cgroup_manager = "cgroupfs"
 events_logger = "file"
 `;
 
-/** Runs the node's podman inside its network namespace with its own storage and the node's CNI conf dir. */
-export function nodePodman(stateDir: string, node: Pick<LabNode, "name" | "netns">, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+/** The node's podman, inside its network namespace with its own storage and the node's CNI conf dir: argv and env. */
+export function nodePodmanCommand(stateDir: string, node: Pick<LabNode, "name" | "netns">): { argv: string[]; env: Record<string, string> } {
   const dir = podmanDir(stateDir, node.name);
   const confDir = join(nodeCniRoot(stateDir, node.name), "net.d");
   // vfs: the pod image is 5 MB, so a copy per container is cheap, and nothing of the storage stays mounted (overlay
   // bind-mounts its home again in every podman process, conmon's late `container cleanup` included).
   const globals = ["--root", join(dir, "root"), "--runroot", join(dir, "run"), "--tmpdir", join(dir, "tmp"), "--storage-driver", "vfs", "--network-config-dir", confDir];
-  return run("nsenter", [`--net=/run/netns/${node.netns}`, "podman", ...globals, ...args], {
-    timeoutMs: 60_000,
-    ...options,
-    env: { CONTAINERS_CONF: join(dir, "containers.conf") },
-  });
+  return { argv: ["nsenter", `--net=/run/netns/${node.netns}`, "podman", ...globals], env: { CONTAINERS_CONF: join(dir, "containers.conf") } };
+}
+
+/** Runs the node's podman (nodePodmanCommand) with `args`. */
+export function nodePodman(stateDir: string, node: Pick<LabNode, "name" | "netns">, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const { argv: [file, ...argv], env } = nodePodmanCommand(stateDir, node);
+  return run(file!, [...argv, ...args], { timeoutMs: 60_000, ...options, env });
 }
 
 /** The probe responder's flags for a lab pod (either runtime): its names, port, control socket, its node's pod CIDRs and IPs. */
