@@ -215,16 +215,18 @@ export class IpamStore {
     this.db.run("DELETE FROM journal WHERE id <= (SELECT MAX(id) FROM journal) - ?", JOURNAL_KEEP);
   }
 
-  // The attachments table by attachmentId.
-  private attachmentRows(): Map<string, Pick<Allocation, "seq" | "state" | "createdMs">> {
-    const rows = this.guard(() => this.db.all("SELECT * FROM attachments"));
+  // The attachments table by attachmentId: every row, or only `key`'s (one attachment's ADD or DEL reads one row).
+  private attachmentRows(key?: PodKey): Map<string, Pick<Allocation, "seq" | "state" | "createdMs">> {
+    const rows = this.guard(() =>
+      key === undefined ? this.db.all("SELECT * FROM attachments") : this.db.all("SELECT * FROM attachments WHERE container_id = ? AND if_name = ?", key.containerId, key.ifName),
+    );
     return new Map(rows.map((r) => [
       attachmentId({ containerId: String(r.container_id), ifName: String(r.if_name) }),
       { seq: Number(r.seq), state: r.state === "attached" ? "attached" : "pending", createdMs: Number(r.created_ms) },
     ]));
   }
 
-  private flatten(allocation: PodAllocation, rows = this.attachmentRows()): Allocation[] {
+  private flatten(allocation: PodAllocation, rows = this.attachmentRows(allocation)): Allocation[] {
     const meta = rows.get(attachmentId(allocation));
     const current = meta !== undefined && meta.seq === allocation.seq ? meta : undefined;
     return allocation.ips.map((ip) => ({
