@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,7 +9,7 @@ import { exportImageOnce } from "../../apps/agent/src/lab/deploy.ts";
 import { inNodeHost, nodeHostPodman, nodeRunRoot, runInitContainer, startNodeHost, type NodeHost } from "../../apps/agent/src/lab/deploy-node.ts";
 import { FakeApiServer } from "../fake-apiserver/fake-apiserver.ts";
 import { run } from "../../apps/agent/src/lab/exec.ts";
-import { flatnetCommand, killPid } from "../../apps/agent/src/lab/supervisor.ts";
+import { flatnetCommand, stopRecordedProcess } from "../../apps/agent/src/lab/supervisor.ts";
 import { labDown, labStatus, labUp } from "../../apps/agent/src/lab/lab.ts";
 import { labCheck } from "./pod-checker/pod-checker.ts";
 import { listLabNamespaces } from "../../apps/agent/src/lab/topology.ts";
@@ -32,7 +32,8 @@ describe.skipIf(!imageBuilt)("the DaemonSet's install-cni in a lab node", () => 
   const hosts: NodeHost[] = [];
   let image: DeployImage;
   afterAll(async () => {
-    for (const host of hosts) killPid(host.pid);
+    // Each node's init, waited for: its PID namespace's processes are gone before their run root is removed.
+    for (const host of hosts) await stopRecordedProcess(host, "SIGKILL");
     for (const name of ["node1", "node2"]) rmSync(nodeRunRoot(join(scratch, name, "root")), { recursive: true, force: true });
     await run("ip", ["netns", "delete", NETNS], { allowFailure: true });
     await run("sh", ["-c", `grep -o " ${scratch}[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount`], { allowFailure: true });
@@ -128,6 +129,10 @@ describe.skipIf(!imageBuilt)("flatnet lab up --deploy: 3 nodes run the DaemonSet
 
     await labDown({ stateDir, prefix: PREFIX });
     expect(await listLabNamespaces(PREFIX)).toEqual([]);
-    expect(existsSync(nodeRunRoot(join(stateDir, "deploy", node1.name, "root")))).toBe(false);
+    // Each node's podman run root is gone, and nothing wrote it back after (the list names what came back).
+    for (const node of state.nodes) {
+      const runRoot = nodeRunRoot(join(stateDir, "deploy", node.name, "root"));
+      expect(existsSync(runRoot) ? readdirSync(runRoot, { recursive: true }) : "gone", runRoot).toBe("gone");
+    }
   }, 300_000);
 });

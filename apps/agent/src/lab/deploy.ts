@@ -14,7 +14,7 @@ import { run } from "./exec.ts";
 import { buildPodImage, POD_IMAGE } from "./pod-image.ts";
 import { podImageDir, responderSocket, type PodSlot } from "./names.ts";
 import { podRunArgs } from "./podman.ts";
-import { isRecordedProcessAlive } from "./supervisor.ts";
+import { isRecordedProcessAlive, stopRecordedProcess } from "./supervisor.ts";
 import { waitFor } from "../wait.ts";
 
 // `lab up --deploy`: each lab node is a host running the DaemonSet of deploy/*.yaml as kubelet would (install-cni,
@@ -175,7 +175,13 @@ export async function removeDeployedNodes(stateDir: string): Promise<void> {
     nodes.map(async (name) => {
       const { hostRoot } = nodeDirs(stateDir, name);
       const host = await readHost(stateDir, name).catch(() => undefined);
-      if (host !== undefined && (await isRecordedProcessAlive(host))) await nodeHostPodman(host, hostRoot, ["rm", "--all", "--force", "--time", "0"], { allowFailure: true });
+      if (host !== undefined && (await isRecordedProcessAlive(host))) {
+        await nodeHostPodman(host, hostRoot, ["rm", "--all", "--force", "--time", "0"], { allowFailure: true });
+        // Then the node's init: its death ends every process of the node's PID namespace (a conmon, the
+        // `podman container cleanup` a conmon starts when its container exits), and the kernel reaps them all before the
+        // init itself is gone. Removing the run root while one of them still runs lets it write the root back.
+        await stopRecordedProcess(host, "SIGKILL");
+      }
       await rm(nodeRunRoot(hostRoot), { recursive: true, force: true });
     }),
   );
