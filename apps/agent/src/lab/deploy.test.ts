@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,6 +31,24 @@ describe("lab up --deploy: where the manifests and the API server are", () => {
     const socket = join(scratch, "nope.sock");
     await expect(prepareDeployment(join(scratch, "lab"), { kubeApiSocket: socket, deployDir: repoDeploy })).rejects.toThrow(`--kube-api-socket "${socket}" does not exist`);
     expect(existsSync(join(scratch, "lab"))).toBe(false);
+  });
+
+  it.each([
+    ['"nodeMaskIPv4": 24', '"nodeMaskIPv4": 31', 'key "nodeMaskIPv4" = 31: must be 0-30'],
+    ['"backend": "auto",', '"backend": "auto"', "not JSON"],
+  ])("the ConfigMap's net-conf.json is read with the agent's schema: %s -> %s is refused before anything is built", async (from, to, rule) => {
+    const deployDir = join(scratch, `deploy-${rule.length}`);
+    cpSync(repoDeploy, deployDir, { recursive: true });
+    const file = join(deployDir, "configmap.yaml");
+    const text = readFileSync(file, "utf8");
+    expect(text).toContain(from);
+    writeFileSync(file, text.replace(from, to));
+    const socket = join(scratch, "api.sock");
+    writeFileSync(socket, "");
+    const stateDir = join(scratch, "lab-bad-netconf");
+    await expect(prepareDeployment(stateDir, { kubeApiSocket: socket, deployDir })).rejects.toThrow(`${file} net-conf.json`);
+    await expect(prepareDeployment(stateDir, { kubeApiSocket: socket, deployDir })).rejects.toThrow(rule);
+    expect(existsSync(stateDir)).toBe(false);
   });
 });
 

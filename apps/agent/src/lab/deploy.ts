@@ -4,7 +4,7 @@ import { mkdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promi
 import { request } from "node:http";
 import { dirname, join, resolve } from "node:path";
 import { attachNamespace, globalAddresses, setSysctls } from "../linux/index.ts";
-import { formatCidr, nthSubnet, parseCidr, type LabAgent, type LabNode, type LabPod } from "@flatnet/core";
+import { formatCidr, networkConfigSchema, nthSubnet, parseCidr, safeParseSchema, type LabAgent, type LabNode, type LabPod, type NetworkConfig } from "@flatnet/core";
 import { nodeProbeSocket } from "../probe/node-responder.ts";
 import { agentPaths } from "./agent-process.ts";
 import { containerRun, type DeployImage, type DeployManifests, type DeployNode, type HttpProbe, loadDeployManifests } from "./deploy-manifest.ts";
@@ -74,17 +74,31 @@ export interface Deployment {
   options: DeployOptions;
   manifests: DeployManifests;
   image: DeployImage;
-  /** The ConfigMap's cluster CIDRs and per-node masks (net-conf.json). */
-  clusterCidrs: string[];
+  /** The ConfigMap's net-conf.json (cluster CIDRs, per-node masks), parsed once with the agent's own schema. */
+  network: NetworkConfig;
 }
 
 export async function prepareDeployment(stateDir: string, options: DeployOptions): Promise<Deployment> {
   if (!existsSync(options.kubeApiSocket)) throw new LabError("ERR_LAB_INVALID_OPTION", `--kube-api-socket "${options.kubeApiSocket}" does not exist; --deploy needs a Kubernetes API on a unix socket (e.g. kubectl proxy --unix-socket PATH)`);
   const manifests = loadDeployManifests(options.deployDir);
+  const network = deployedNetworkConfig(manifests, options.deployDir);
   const image = await exportImageOnce(options.image ?? DEFAULT_DEPLOY_IMAGE);
   await mkdir(deployRoot(stateDir), { recursive: true });
-  const netConf = JSON.parse(manifests.configMap.data?.["net-conf.json"] ?? "{}") as { clusterCidrs?: string[] };
-  return { options, manifests, image, clusterCidrs: netConf.clusterCidrs ?? [] };
+  return { options, manifests, image, network };
+}
+
+/** The ConfigMap's net-conf.json as the agent will read it; a bad one is refused here, naming the key and the rule. */
+function deployedNetworkConfig(manifests: DeployManifests, deployDir: string): NetworkConfig {
+  const source = `${join(deployDir, "configmap.yaml")} net-conf.json`;
+  let data: unknown;
+  try {
+    data = JSON.parse(manifests.configMap.data?.["net-conf.json"] ?? "");
+  } catch (error) {
+    throw new LabError("ERR_LAB_INVALID_OPTION", `${source}: not JSON (${(error as Error).message})`, { cause: error });
+  }
+  const parsed = safeParseSchema(networkConfigSchema, data, source);
+  if (!parsed.success) throw new LabError("ERR_LAB_INVALID_OPTION", parsed.error.message, { cause: parsed.error });
+  return parsed.data;
 }
 
 /**
@@ -189,10 +203,10 @@ export async function removeDeployedNodes(stateDir: string): Promise<void> {
 
 /** Registers the Node as kubelet does (InternalIP) with spec.podCIDRs as kube-controller-manager allocates them. */
 async function registerNode(deployment: Deployment, node: LabNode, hostIp: string): Promise<void> {
-  const masks = JSON.parse(deployment.manifests.configMap.data?.["net-conf.json"] ?? "{}") as { nodeMaskIPv4?: number; nodeMaskIPv6?: number };
-  const podCidrs = deployment.clusterCidrs.map((cidr) => {
+  const { clusterCidrs, nodeMaskIPv4, nodeMaskIPv6 } = deployment.network;
+  const podCidrs = clusterCidrs.map((cidr) => {
     const parsed = parseCidr(cidr);
-    return formatCidr(nthSubnet(parsed, parsed.family === "IPv4" ? (masks.nodeMaskIPv4 ?? 24) : (masks.nodeMaskIPv6 ?? 64), node.index));
+    return formatCidr(nthSubnet(parsed, parsed.family === "IPv4" ? nodeMaskIPv4 : nodeMaskIPv6, node.index));
   });
   const body = { apiVersion: "v1", kind: "Node", metadata: { name: node.name }, spec: { podCIDR: podCidrs[0], podCIDRs: podCidrs }, status: { addresses: [{ type: "InternalIP", address: hostIp }] } };
   const status = await postJson(deployment.options.kubeApiSocket, "/api/v1/nodes", body);

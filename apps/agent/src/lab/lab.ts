@@ -116,7 +116,7 @@ async function build(ctx: Context, shape: LabShape, options: UpOptions): Promise
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   // Checked (API socket, manifests, image) before anything is built.
   const deployment = options.deploy === undefined ? undefined : await ctx.progress.step(
-    (d) => `deploy: ${options.deploy?.deployDir} (image ${d.image.reference.join(" ")}), API ${options.deploy?.kubeApiSocket}, cluster ${d.clusterCidrs.join(" ")}`,
+    (d) => `deploy: ${options.deploy?.deployDir} (image ${d.image.reference.join(" ")}), API ${options.deploy?.kubeApiSocket}, cluster ${d.network.clusterCidrs.join(" ")}`,
     () => prepareDeployment(ctx.stateDir, options.deploy!),
   );
   const state: LabState = {
@@ -142,7 +142,7 @@ async function build(ctx: Context, shape: LabShape, options: UpOptions): Promise
     (made) => `underlay ${underlayNs(prefix)}: ${made.map((s) => `${s.bridge} ${s.subnets.join(" ")}`).join(", ")}${made.length > 1 ? `, joined by ${routerNs(prefix)}` : ""}`,
     () => createUnderlay(prefix, backend, dualStack),
   );
-  if (deployment !== undefined) state.clusterCidrs = deployment.clusterCidrs;
+  if (deployment !== undefined) state.clusterCidrs = [...deployment.network.clusterCidrs];
   else if (shape.datastore === "etcd") {
     state.etcd = await ctx.progress.step(
       (etcd) => `datastore etcd ${LAB_ETCD_ENDPOINT} in ${underlayNs(prefix)} (pid ${etcd.pid}, log ${etcd.log}): cluster ${state.clusterCidrs.join(" ")}, backend ${backend}`,
