@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { LAB_PREFIX_PATTERN, LAB_PREFIX_RULE } from "@flatnet/core";
+import { DEFAULT_PROBE_PORT, LAB_PREFIX_PATTERN, LAB_PREFIX_RULE, type LabNode } from "@flatnet/core";
 import { LabError } from "./errors.ts";
 
 /** Checks a lab prefix (`fn-`, `fn-e1-`): lower-case letters, digits and dashes, ending in a dash, at most 13 characters. */
@@ -40,3 +40,13 @@ export const podImageDir = (stateDir: string): string => join(stateDir, "pod-ima
 
 /** The control socket of a lab pod's probe responder. */
 export const responderSocket = (stateDir: string, pod: string): string => join(stateDir, "probe", `${pod}.sock`);
+
+/** The probe responder's flags for a lab pod (either runtime): its names, port, control socket, its node's pod CIDRs and IPs. */
+export const responderArgs = (stateDir: string, pod: Pick<PodSlot, "name" | "node">, node?: Pick<LabNode, "podCidrs" | "underlayIps">): string[] => [
+  "--pod", pod.name,
+  "--node", pod.node,
+  "--port", String(DEFAULT_PROBE_PORT),
+  "--control-socket", responderSocket(stateDir, pod.name),
+  ...(node?.podCidrs ?? []).flatMap((cidr) => ["--node-pod-cidr", cidr]),
+  ...(node?.underlayIps ?? []).flatMap((ip) => ["--node-ip", ip]),
+];

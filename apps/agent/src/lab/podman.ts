@@ -2,12 +2,12 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { attachNamespace, globalAddresses } from "../linux/index.ts";
-import { DEFAULT_PROBE_PORT, type LabNode, type LabPod } from "@flatnet/core";
+import { type LabNode, type LabPod } from "@flatnet/core";
 import type { CniInstall } from "../cni/runtime.ts";
 import { LabError } from "./errors.ts";
 import { run, type RunOptions, type RunResult } from "./exec.ts";
 import { ENTRY_PATH, POD_IMAGE, RESPONDER_PATH, type PodImage } from "./pod-image.ts";
-import { nodeCniRoot, responderSocket, type PodSlot } from "./names.ts";
+import { nodeCniRoot, responderArgs, responderSocket, type PodSlot } from "./names.ts";
 import { waitFor } from "../wait.ts";
 
 // `--runtime podman`: each node has its own podman (storage, run root, containers.conf) started inside the node's
@@ -50,16 +50,6 @@ export function nodePodman(stateDir: string, node: Pick<LabNode, "name" | "netns
   const { argv: [file, ...argv], env } = nodePodmanCommand(stateDir, node);
   return run(file!, [...argv, ...args], { timeoutMs: 60_000, ...options, env });
 }
-
-/** The probe responder's flags for a lab pod (either runtime): its names, port, control socket, its node's pod CIDRs and IPs. */
-export const responderArgs = (stateDir: string, pod: Pick<PodSlot, "name" | "node">, node?: Pick<LabNode, "podCidrs" | "underlayIps">): string[] => [
-  "--pod", pod.name,
-  "--node", pod.node,
-  "--port", String(DEFAULT_PROBE_PORT),
-  "--control-socket", responderSocket(stateDir, pod.name),
-  ...(node?.podCidrs ?? []).flatMap((cidr) => ["--node-pod-cidr", cidr]),
-  ...(node?.underlayIps ?? []).flatMap((ip) => ["--node-ip", ip]),
-];
 
 /**
  * `podman run` of one lab pod: the pod image running the probe responder, on the flatnet network, its control socket
