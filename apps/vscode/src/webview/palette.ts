@@ -29,6 +29,7 @@ const FALLBACK: Record<string, string> = {
   "--vscode-charts-orange": "#d18616",
   "--vscode-charts-red": "#f14c4c",
   "--vscode-charts-blue": "#3794ff",
+  "--vscode-charts-purple": "#b180d7",
   "--vscode-editorWidget-border": "#454545",
 };
 
@@ -58,7 +59,7 @@ export function readPalette(root: HTMLElement = document.body): Palette {
     slow: toRgb(probe, cssVariable(style, "--vscode-charts-yellow")),
     flaky: cssVariable(style, "--vscode-charts-orange"),
     failed: cssVariable(style, "--vscode-charts-red"),
-    inconclusive: cssVariable(style, "--vscode-charts-purple") || "#b180d7",
+    inconclusive: cssVariable(style, "--vscode-charts-purple"),
     pending: cssVariable(style, "--vscode-editorWidget-border"),
     excluded: cssVariable(style, "--vscode-disabledForeground"),
     mark: cssVariable(style, "--vscode-editor-background"),
