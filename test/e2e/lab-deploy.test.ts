@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadDeployManifests, type DeployImage } from "../../apps/agent/src/lab/deploy-manifest.ts";
-import { exportImageOnce } from "../../apps/agent/src/lab/deploy.ts";
+import { exportImageOnce, removeDeployedNodes } from "../../apps/agent/src/lab/deploy.ts";
 import { inNodeHost, nodeHostPodman, nodeRunRoot, runInitContainer, startNodeHost, type NodeHost } from "../../apps/agent/src/lab/deploy-node.ts";
 import { FakeApiServer } from "../fake-apiserver/fake-apiserver.ts";
 import { run } from "../../apps/agent/src/lab/exec.ts";
@@ -72,6 +72,43 @@ describe.skipIf(!imageBuilt)("the DaemonSet's install-cni in a lab node", () => 
     await runInitContainer(host, loadDeployManifests(copy), "install-cni", target, image, "{}");
     expect(existsSync(join(target.hostRoot, "etc/cni/net.d/05-flatnet.conflist"))).toBe(true);
     expect(existsSync(join(target.hostRoot, "etc/cni/net.d/10-flatnet.conflist"))).toBe(false);
+  });
+});
+
+describe.skipIf(!isRoot)("lab down of a deployed node", () => {
+  const pidNamespace = (pid: number | string): string | undefined => {
+    try {
+      return readlinkSync(`/proc/${pid}/ns/pid`);
+    } catch {
+      return undefined;
+    }
+  };
+  const inPidNamespace = (ns: string): string[] => readdirSync("/proc").filter((entry) => /^[0-9]+$/.test(entry) && pidNamespace(entry) === ns);
+
+  it("ends every process of the node's PID namespace, then removes the node's podman run root", async () => {
+    const scratch = mkdtempSync(join(tmpdir(), "fn-dp-down-"));
+    const netns = "fn-dp-down1";
+    const stateDir = join(scratch, "lab");
+    const hostRoot = join(stateDir, "deploy", "node1", "root");
+    let host: NodeHost | undefined;
+    await run("ip", ["netns", "add", netns]);
+    try {
+      host = await startNodeHost(netns, hostRoot);
+      writeFileSync(join(stateDir, "deploy", "node1", "host.json"), JSON.stringify(host));
+      const ns = pidNamespace(host.pid)!;
+      // A process of the node that outlives `podman rm`, as the `podman container cleanup` a conmon starts when its
+      // container exits can on a loaded machine; running on, it would write the run root back.
+      await inNodeHost(host, "sh", ["-c", `mkdir -p ${nodeRunRoot(hostRoot)} && (exec sleep infinity) </dev/null >/dev/null 2>&1 &`]);
+      expect(inPidNamespace(ns).length).toBe(2);
+      await removeDeployedNodes(stateDir);
+      expect(inPidNamespace(ns)).toEqual([]);
+      expect(existsSync(nodeRunRoot(hostRoot))).toBe(false);
+    } finally {
+      if (host !== undefined) await stopRecordedProcess(host, "SIGKILL");
+      rmSync(nodeRunRoot(hostRoot), { recursive: true, force: true });
+      await run("ip", ["netns", "delete", netns], { allowFailure: true });
+      rmSync(scratch, { recursive: true, force: true });
+    }
   });
 });
 
