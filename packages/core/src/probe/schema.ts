@@ -108,6 +108,7 @@ const diagnosis = z.object({
     "wrong-fdb",
     "pod-port-detached",
     "bridge-port-isolated",
+    "pod-route-missing",
     "responder-down",
     "route-lookup-failed",
     "unexplained",

@@ -212,6 +212,7 @@ export interface Diagnosis {
     | "wrong-fdb"
     | "pod-port-detached"
     | "bridge-port-isolated"
+    | "pod-route-missing"
     | "responder-down"
     | "route-lookup-failed"
     | "unexplained";

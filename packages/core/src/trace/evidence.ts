@@ -85,9 +85,11 @@ export type LinkEvidence = z.infer<typeof linkEvidenceSchema>;
 
 /** Everything one namespace says about forwarding, read once and shared by every pair through it. */
 export const nodeEvidenceSchema = z.object({
-  /** The node's name, or the underlay's / router's name. */
+  /** The node's name, the underlay's / router's name, or a pod's name. */
   node: z.string(),
-  role: z.enum(["node", "underlay", "router"]),
+  role: z.enum(["node", "underlay", "router", "pod"]),
+  /** The network namespace read, when the reader names it (a lab pod's, for the fix `ip -n NETNS ...`). */
+  netns: z.string().optional(),
   lookups: z.array(routeLookupSchema),
   routes: z.array(routeEntrySchema),
   policyRules: z.array(policyRuleSchema),

@@ -5,7 +5,7 @@ import type { PairProblem, PairResult, ProbePair } from "../probe/types.ts";
 import type { NodeEvidence, RouteLookup } from "./evidence.ts";
 import { parseConntrack } from "./conntrack.ts";
 import { parseIptablesSave } from "./iptables-save.ts";
-import { explainPair, planTraceQueries, ROUTER_QUERIES, tracePair } from "./trace.ts";
+import { explainPair, planTraceQueries, podQueriesKey, ROUTER_QUERIES, tracePair } from "./trace.ts";
 
 // A host-gw pair pod-1-0 (node-1, 10.244.1.2) -> pod-2-0 (node-2, 10.244.2.2), node IPs 172.31.0.1N, as the
 // agents' evidence shows it when healthy; each case breaks one thing the way a kernel would show it.
@@ -327,6 +327,68 @@ describe("planTraceQueries", () => {
       { dst: "10.244.2.2", from: "172.31.0.11" },
       { dst: "172.31.0.11", from: "10.244.2.2", iifOf: "172.31.0.12" },
     ]);
+  });
+});
+
+describe("a pod's own namespace (read on the lab)", () => {
+  // A pod's routes and its own lookup toward the other pod, as the lab reads them in the pod's namespace.
+  function pod(name: string, ip: string, peer: string, withDefault: boolean): NodeEvidence {
+    const gateway = ip.replace(/\.\d+$/, ".1");
+    const query = { dst: peer, from: ip };
+    return {
+      node: name, role: "pod", netns: `lab-${name}`, policyRules: [], firewall: [], policies: [], neighbours: [], fdb: [], errors: [],
+      lookups: [withDefault ? { query, route: { dst: peer, gateway, dev: "eth0", prefsrc: ip } } : { query, error: "Network is unreachable" }],
+      routes: [
+        ...(withDefault ? [{ dst: "0.0.0.0/0", gateway, dev: "eth0" }] : []),
+        { dst: ip.replace(/\.\d+$/, ".0/24"), dev: "eth0", protocol: "kernel" },
+        { dst: ip, type: "local", dev: "eth0", protocol: "kernel", table: "local" },
+      ],
+      links: [{ name: "lo", state: "UNKNOWN", mtu: 65536 }, { name: "eth0", state: "UP", mtu: 1500 }],
+      sysctls: { rpFilter: {} },
+    };
+  }
+  function withPods(srcDefault: boolean, dstDefault: boolean): Map<string, NodeEvidence> {
+    const evidence = healthy();
+    evidence.set(podQueriesKey({ pod: "pod-1-0" }), pod("pod-1-0", "10.244.1.2", "10.244.2.2", srcDefault));
+    evidence.set(podQueriesKey({ pod: "pod-2-0" }), pod("pod-2-0", "10.244.2.2", "10.244.1.2", dstDefault));
+    return evidence;
+  }
+
+  it("asks each pod of the pair its own lookup toward the other, under podQueriesKey", () => {
+    const queries = planTraceQueries([pair()], nodeIps);
+    expect([queries.get("*pod pod-1-0"), queries.get("*pod pod-2-0")]).toEqual([[{ dst: "10.244.2.2", from: "10.244.1.2" }], [{ dst: "10.244.1.2", from: "10.244.2.2" }]]);
+    expect(podQueriesKey({ pod: "web-0", namespace: "shop" })).toBe("*pod shop/web-0");
+  });
+
+  it.each<[string, boolean, boolean, Record<string, unknown>]>([
+    ["the source pod's request", false, true, {
+      code: "pod-route-missing",
+      node: "node-1",
+      message: "pod-1-0 (netns lab-pod-1-0) on node-1 has no route to 10.244.2.2: `ip route get 10.244.2.2 from 10.244.1.2` answers Network is unreachable; its default route via 10.244.1.1 is missing, so 10.244.1.2 -> 10.244.2.2 never leaves the pod",
+      fix: "ip -n lab-pod-1-0 route add default via 10.244.1.1 dev eth0",
+    }],
+    ["the destination pod's reply", true, false, {
+      code: "pod-route-missing",
+      node: "node-2",
+      message: "pod-2-0 (netns lab-pod-2-0) on node-2 has no route to 10.244.1.2: `ip route get 10.244.1.2 from 10.244.2.2` answers Network is unreachable; its default route via 10.244.2.1 is missing, so 10.244.2.2 -> 10.244.1.2 never leaves the pod",
+      fix: "ip -n lab-pod-2-0 route add default via 10.244.2.1 dev eth0",
+    }],
+  ])("a pod without its default route, in %s: named first, with the route to add", (_name, srcDefault, dstDefault, expected) => {
+    const { diagnosis } = explainPair(failed(), states, withPods(srcDefault, dstDefault), nodeIps);
+    expect(diagnosis[0]).toMatchObject(expected);
+    expect(diagnosis.map((d) => d.code)).not.toContain("unexplained");
+  });
+
+  it("healthy pods: no pod finding", () => {
+    expect(tracePair(failed(), states, withPods(true, true), nodeIps).findings.map((f) => f.code)).not.toContain("pod-route-missing");
+  });
+
+  it("a route that exists but refuses is not a missing one", () => {
+    const evidence = withPods(true, true);
+    const src = evidence.get("*pod pod-1-0")!;
+    src.routes.push({ dst: "10.244.2.0/24", type: "blackhole" });
+    src.lookups[0] = { query: src.lookups[0]!.query, error: "Invalid argument" };
+    expect(tracePair(failed(), states, evidence, nodeIps).findings.map((f) => f.code)).not.toContain("pod-route-missing");
   });
 });
 

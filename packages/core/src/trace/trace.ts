@@ -1,10 +1,10 @@
 import { asHostCidr } from "../cidr/cidr.ts";
-import { HOST_VETH_PREFIX, POD_BRIDGE } from "../routes/bridge.ts";
+import { bridgeGateway, HOST_VETH_PREFIX, POD_BRIDGE } from "../routes/bridge.ts";
 import { FLATNET_ROUTE_PROTOCOL } from "../routes/types.ts";
 import { cidrIncludes, probeAddressFamily, unmapAddress } from "../probe/address.ts";
 import { diagnosePair, ruleLocation, type NodeProbeState } from "../probe/diagnose.ts";
 import { ruleMatches, type ChainPolicy } from "../probe/firewall.ts";
-import type { Diagnosis, PairResult, ProbePair, TraceHop } from "../probe/types.ts";
+import type { Diagnosis, PairResult, ProbeEndpoint, ProbePair, TraceHop } from "../probe/types.ts";
 import { conntrackIdleSeconds, conntrackNat } from "./conntrack.ts";
 import { routeQueryKey, type NodeEvidence, type PolicyRule, type RouteEntry, type RouteLookup, type RouteQuery } from "./evidence.ts";
 
@@ -29,7 +29,7 @@ const FLATNET_PROTOCOL = String(FLATNET_ROUTE_PROTOCOL);
 // Findings that name one object (a rule, a route, an FDB entry) come before those naming a setting or a state,
 // and those before symptoms another finding may cause (a next hop that does not answer, a failed lookup).
 const RANK: Record<string, number> = {
-  "drop-rule": 0, "snat-rule": 0, "dnat-rule": 0, "blackhole-route": 0, "policy-rule": 0, "foreign-route": 0, "wrong-fdb": 0, "missing-fdb": 0, "pod-port-detached": 0, "bridge-port-isolated": 0, "stale-neighbour": 0, "stale-vtep-mac": 0,
+  "drop-rule": 0, "snat-rule": 0, "dnat-rule": 0, "blackhole-route": 0, "policy-rule": 0, "foreign-route": 0, "wrong-fdb": 0, "missing-fdb": 0, "pod-port-detached": 0, "bridge-port-isolated": 0, "pod-route-missing": 0, "stale-neighbour": 0, "stale-vtep-mac": 0,
   "responder-down": 0, "agent-unreachable": 0,
   "forwarding-disabled": 1, "conntrack-nat": 1, "rp-filter": 1, "chain-policy-drop": 1, "link-down": 1, "mtu-below-pod-mtu": 1,
   "neighbour-failed": 2, "route-lookup-failed": 3,
@@ -62,6 +62,30 @@ function planUnderlayPackets(pair: ProbePair, nodeIps: ReadonlyMap<string, reado
   return [
     { direction: "forward", packet: { src: a, dst: b }, query: { dst: b, from: a, iifOf: a } },
     { direction: "reply", packet: { src: b, dst: a }, query: { dst: a, from: b, iifOf: b } },
+  ];
+}
+
+/**
+ * The key of the route queries asked in a pod's own namespace (only the lab reads it). Not a node name (`*` is no
+ * DNS label character); the pod's evidence is keyed the same way.
+ */
+export function podQueriesKey(pod: Pick<ProbeEndpoint, "pod" | "namespace">): string {
+  return `*pod ${pod.namespace === undefined ? "" : `${pod.namespace}/`}${pod.pod}`;
+}
+
+interface PodLookupPlan {
+  pod: ProbeEndpoint;
+  packet: { src: string; dst: string };
+  query: RouteQuery;
+}
+
+/** The route lookups a pair's pods make in their own namespaces: the source pod's request, the destination pod's reply. */
+function planPodLookups(pair: ProbePair): PodLookupPlan[] {
+  const s = unmapAddress(pair.src.ip);
+  const d = unmapAddress(pair.dst.ip);
+  return [
+    ...(pair.src.kind === "node" ? [] : [{ pod: pair.src, packet: { src: s, dst: d }, query: { dst: d, from: s } }]),
+    ...(pair.dst.kind === "node" ? [] : [{ pod: pair.dst, packet: { src: d, dst: s }, query: { dst: s, from: d } }]),
   ];
 }
 
@@ -112,6 +136,12 @@ export function planTraceQueries(pairs: readonly ProbePair[], nodeIps: ReadonlyM
       const queries = out.get(ROUTER_QUERIES) ?? new Map<string, RouteQuery>();
       queries.set(routeQueryKey(hop.query), hop.query);
       out.set(ROUTER_QUERIES, queries);
+    }
+    for (const lookup of planPodLookups(pair)) {
+      const key = podQueriesKey(lookup.pod);
+      const queries = out.get(key) ?? new Map<string, RouteQuery>();
+      queries.set(routeQueryKey(lookup.query), lookup.query);
+      out.set(key, queries);
     }
   }
   return new Map([...out].map(([node, queries]) => [node, [...queries.values()]]));
@@ -205,6 +235,8 @@ export function tracePair(
       }
     }
   }
+
+  if (dataPath) for (const lookup of planPodLookups(pair)) for (const f of checkPodRoute(evidence.get(podQueriesKey(lookup.pod)), lookup, pair.family, states)) add(undefined, f);
 
   // A refused connection crossed the whole path: what is missing is the process that should answer, unless a
   // DNAT rule on the way sent the packet to another address or port than the responder's.
@@ -499,6 +531,33 @@ function checkPodBridge(e: NodeEvidence, plan: HopPlan, lookup: RouteLookup): Di
     });
   }
   return out;
+}
+
+/**
+ * A pod whose own lookup toward the other end fails with no route to choose (its default route deleted): the packet
+ * never leaves the pod, so no node sees it. The fix is the default route flatnet's CNI gives a pod, via the bridge.
+ */
+function checkPodRoute(e: NodeEvidence | undefined, plan: PodLookupPlan, family: "IPv4" | "IPv6", states: ReadonlyMap<string, NodeProbeState>): Diagnosis[] {
+  const lookup = e?.lookups.find((l) => routeQueryKey(l.query) === routeQueryKey(plan.query));
+  if (e === undefined || lookup === undefined || lookup.error === undefined) return [];
+  const { src, dst } = plan.packet;
+  // A route that exists but refuses (blackhole, a policy rule) is no missing route.
+  if (chooseRoute(e, { dst, from: src }, family) !== undefined) return [];
+  const { pod, node } = plan.pod;
+  const cidr = states.get(node)?.podCidrs.find((c) => familyOfCidr(c) === family && covers(c, src));
+  const gateway = cidr === undefined ? undefined : bridgeGateway(cidr).split("/")[0];
+  // The pod's interface: the device of its connected route (the one that remains), else its one non-loopback link.
+  const dev = e.routes.find((r) => r.protocol === "kernel" && r.dev !== undefined && (r.table ?? "main") === "main" && covers(r.dst, src))?.dev
+    ?? e.links.find((l) => l.name !== "lo")?.name;
+  const where = e.netns === undefined ? pod : `${pod} (netns ${e.netns})`;
+  const ip = `ip${e.netns === undefined ? "" : ` -n ${e.netns}`}${family === "IPv6" ? " -6" : ""}`;
+  return [{
+    code: "pod-route-missing",
+    node,
+    message: `${where} on ${node} has no route to ${dst}: \`ip route get ${queryText(lookup)}\` answers ${lookup.error}; its default route${gateway === undefined ? "" : ` via ${gateway}`} is missing, so ${src} -> ${dst} never leaves the pod`,
+    ...(gateway === undefined || dev === undefined ? {} : { fix: `${ip} route add default via ${gateway} dev ${dev}` }),
+    details: { pod, ...(e.netns === undefined ? {} : { netns: e.netns }), lookup },
+  }];
 }
 
 /**
