@@ -73,7 +73,9 @@ function failedPairs(count: number): PairResult[] {
 async function explain(results: PairResult[]): Promise<number> {
   const queries = planTraceQueries(results.map((r) => r.pair), nodeIps);
   const evidence = new Map<string, NodeEvidence>();
-  await Promise.all([...queries].map(async ([node, lookups]) => evidence.set(node, await gatherEvidence(netnsOf.get(node) as string, lookups, { node }))));
+  // Nodes only: this bench has no router or pod namespaces to read (the `*router` and `*pod` keys).
+  const nodes = [...queries].filter(([node]) => netnsOf.has(node));
+  await Promise.all(nodes.map(async ([node, lookups]) => evidence.set(node, await gatherEvidence(netnsOf.get(node) as string, lookups, { node }))));
   let named = 0;
   for (const r of results) if (tracePair(r, states, evidence, nodeIps).findings[0]?.code === "blackhole-route") named++;
   return named;

@@ -8,6 +8,7 @@ import {
   type LedgerFinding,
   type LedgerInput,
   type NodeProbeState,
+  podQueriesKey,
   type ProbeInventory,
   type LabState,
   type StateTables,
@@ -197,11 +198,13 @@ export function labStateSource(stateDir: string, state: LabState, podMtu: number
   // The neighbour table is one per host, shared by every namespace: count its overflows from now on.
   const before = readNeighbourTables();
   const underlay: EvidencePlace = { name: "underlay", netns: underlayNs(state.prefix), role: "underlay", portNodes: new Map(state.nodes.map((n) => [`ul-${n.name}`, n.name])) };
+  // The lab knows each pod's namespace (a cluster's agent does not): a pod of a pair being explained is read there too.
+  const pods = state.pods.map((p): EvidencePlace => ({ name: podQueriesKey({ pod: p.name }), netns: p.netns, role: "pod", pod: p.name }));
   const kernel = kernelStateSource(
     new Map(
       state.nodes.map((n) => [n.name, { netns: n.netns, podCidrs: n.podCidrs, nodeIps: n.underlayIps, underlayDevice: "eth0", podMtu }]),
     ),
-    state.backend === "auto" ? [underlay, { name: "router", netns: routerNs(state.prefix), role: "router" }] : [underlay],
+    [...(state.backend === "auto" ? [underlay, { name: "router", netns: routerNs(state.prefix), role: "router" } as const] : [underlay]), ...pods],
   );
   return {
     // Each node's agent answers for its node; the lab reads a node whose agent is down (and the underlay) itself.

@@ -54,12 +54,17 @@ export interface KernelNode {
   desired?: StateTables;
 }
 
-/** A namespace on the path that is not a node (the lab's underlay bridge), with the node each port leads to. */
+/**
+ * A namespace on the path that is not a node (the lab's underlay bridge, with the node each port leads to; its
+ * router; a pod's own namespace, named by `podQueriesKey`).
+ */
 export interface EvidencePlace {
   name: string;
   netns: string;
-  role: "underlay" | "router";
+  role: "underlay" | "router" | "pod";
   portNodes?: ReadonlyMap<string, string>;
+  /** A pod's name, which its evidence carries (`name` is its key). */
+  pod?: string;
 }
 
 /**
@@ -76,6 +81,12 @@ export function kernelStateSource(nodes: ReadonlyMap<string, KernelNode>, places
           if (node !== undefined) out.set(name, await gatherEvidence(node.netns, lookups, { node: name }));
         }),
         ...places.map(async (place) => {
+          if (place.role === "pod") {
+            // Only the pods of the pairs being explained: a pod is asked something exactly when a pair has it as an end.
+            const asked = queries.get(place.name);
+            if (asked !== undefined) out.set(place.name, { ...(await gatherEvidence(place.netns, asked, { node: place.pod ?? place.name, role: "pod" })), netns: place.netns });
+            return;
+          }
           const options = { node: place.name, role: place.role, ...(place.portNodes === undefined ? {} : { portNodes: place.portNodes }) };
           out.set(place.name, await gatherEvidence(place.netns, place.role === "router" ? (queries.get(ROUTER_QUERIES) ?? []) : [], options));
         }),
@@ -172,7 +183,8 @@ export function agentEvidence(
   timeoutMs = 5_000,
 ): Promise<Map<string, NodeEvidence>> {
   return readEachNode(queries.keys(), async (node) => {
-    const endpoint = node === ROUTER_QUERIES ? undefined : locateAgent(node);
+    // The router's and pods' questions are no node's: keys that are no node name start with `*`.
+    const endpoint = node.startsWith("*") ? undefined : locateAgent(node);
     // An agent that cannot answer is named by diagnosis (agent-unreachable); its hops stay "unknown".
     return endpoint === undefined ? undefined : answeredEvidence(() => postJson(endpoint, "/v1/evidence", { lookups: queries.get(node) }, timeoutMs));
   });
