@@ -6,8 +6,8 @@ import { labCatalogue, type Lab } from "./lab-catalogue.ts";
 
 // Faults a new user made by hand on a 3 x 2 host-gw lab, none of them made by the other catalogues (docs/trace.md,
 // "Tried as a new user"): iptables in the raw and mangle tables, an nft netdev ingress chain, a pod veth detached
-// from the pod bridge, isolated bridge ports, a pod's neighbour pinned to a wrong MAC, one device's forwarding
-// sysctl, a DNAT rule on the probe port, a node's underlay device MTU. Namespaces fn-nu-t-*.
+// from the pod bridge, isolated bridge ports, a pod's default route deleted, a pod's neighbour pinned to a wrong
+// MAC, one device's forwarding sysctl, a DNAT rule on the probe port, a node's underlay device MTU. Namespaces fn-nu-t-*.
 
 if (!isRoot() || !built) console.log(`novel fault catalogue skipped: ${!isRoot() ? "needs root" : "needs the built agent (npm run build -w @flatnet/agent)"}`);
 
@@ -23,6 +23,8 @@ const hostVeth = (lab: Lab, pod: string): string => {
   return (JSON.parse(inNetns(lab.ns(node), "ip", ["-j", "link", "show"])) as { ifindex: number; ifname: string }[]).find((l) => l.ifindex === peer)!.ifname;
 };
 const sysctl = (lab: Lab, node: string, setting: string): void => void inNetns(lab.ns(node), "sysctl", ["-qw", setting]);
+/** pod-node1-2's default gateway, read before fault 6 deletes its default route, to put it back. */
+let podGateway = "";
 
 labCatalogue("host-gw", "fn-nu-t-", 2, (lab) => [
   {
@@ -59,6 +61,17 @@ labCatalogue("host-gw", "fn-nu-t-", 2, (lab) => [
     repair: () => pods(3).forEach((p) => execFileSync("bridge", ["-n", lab.ns("node3"), "link", "set", "dev", hostVeth(lab, p), "isolated", "off"])),
     broken: both(["pod-node3-1"], ["pod-node3-2"]),
     first: ["bridge-port-isolated", "node3", "of fn-br0 are isolated"],
+  },
+  {
+    name: "pod-node1-2's default route deleted in its own namespace (ip -n ... route del default)",
+    inject: () => {
+      podGateway = (JSON.parse(inNetns(lab.ns("pod-node1-2"), "ip", ["-j", "-4", "route", "show", "default"])) as { gateway: string }[])[0]!.gateway;
+      ipBatch(lab.ns("pod-node1-2"), ["route del default"]);
+    },
+    repair: () => ipBatch(lab.ns("pod-node1-2"), [`route add default via ${podGateway} dev eth0`]),
+    // Its connected route stays: pod-node1-1 is still reached, on the same bridge.
+    broken: both(["pod-node1-2"], [...pods(2), ...pods(3)]),
+    first: ["pod-route-missing", "node1", /^pod-node1-2 \(netns fn-nu-t-pod-node1-2\) on node1 has no route to 10\.244\.\d+\.\d+: .* its default route via 10\.244\.\d+\.1 is missing/],
   },
   {
     name: "node2's neighbour entry for pod-node2-2 pinned to a MAC no bridge port has",
