@@ -4,7 +4,8 @@ import { mkdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promi
 import { request } from "node:http";
 import { dirname, join, resolve } from "node:path";
 import { attachNamespace, globalAddresses, setSysctls } from "../linux/index.ts";
-import { formatCidr, networkConfigSchema, nthSubnet, parseCidr, safeParseSchema, type LabAgent, type LabNode, type LabPod, type NetworkConfig } from "@flatnet/core";
+import { formatCidr, nthSubnet, parseCidr, type LabAgent, type LabNode, type LabPod } from "@flatnet/core";
+import { parseNetworkConfig, type NetworkConfig } from "../config/network-config.ts";
 import { nodeProbeSocket } from "../probe/node-responder.ts";
 import { agentPaths } from "./agent-process.ts";
 import { containerRun, type DeployImage, type DeployManifests, type DeployNode, type HttpProbe, loadDeployManifests } from "./deploy-manifest.ts";
@@ -90,15 +91,12 @@ export async function prepareDeployment(stateDir: string, options: DeployOptions
 /** The ConfigMap's net-conf.json as the agent will read it; a bad one is refused here, naming the key and the rule. */
 function deployedNetworkConfig(manifests: DeployManifests, deployDir: string): NetworkConfig {
   const source = `${join(deployDir, "configmap.yaml")} net-conf.json`;
-  let data: unknown;
   try {
-    data = JSON.parse(manifests.configMap.data?.["net-conf.json"] ?? "");
+    return parseNetworkConfig(JSON.parse(manifests.configMap.data?.["net-conf.json"] ?? ""), source);
   } catch (error) {
-    throw new LabError("ERR_LAB_INVALID_OPTION", `${source}: not JSON (${(error as Error).message})`, { cause: error });
+    const message = error instanceof SyntaxError ? `${source}: not JSON (${error.message})` : (error as Error).message;
+    throw new LabError("ERR_LAB_INVALID_OPTION", message, { cause: error });
   }
-  const parsed = safeParseSchema(networkConfigSchema, data, source);
-  if (!parsed.success) throw new LabError("ERR_LAB_INVALID_OPTION", parsed.error.message, { cause: parsed.error });
-  return parsed.data;
 }
 
 /**
