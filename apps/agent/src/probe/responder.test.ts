@@ -1,5 +1,5 @@
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ResponderIdentity } from "@flatnet/core";
@@ -133,5 +133,28 @@ describe("POST /v1/evidence is relayed to the node agent's socket, for the probe
     } finally {
       await down.close();
     }
+  });
+});
+
+describe("the control socket", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fn-hn-control-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("is the owner's only (it dials for whoever connects), and a socket that cannot be made is the start's error", async () => {
+    const controlSocket = join(dir, "pod.sock");
+    const responder = await startResponder({ identity: IDENTITY, port: await freePort(), listenAddresses: ["127.0.0.1"], controlSocket });
+    try {
+      expect(statSync(controlSocket).mode & 0o777).toBe(0o600);
+      // The umask is the process's again: a file made now gets the usual mode.
+      writeFileSync(join(dir, "after"), "");
+      expect(statSync(join(dir, "after")).mode & 0o777).toBe(0o666 & ~process.umask());
+    } finally {
+      await responder.close();
+    }
+    // Its TCP port is free again: a failed start leaves nothing listening.
+    const port = await freePort();
+    await expect(startResponder({ identity: IDENTITY, port, listenAddresses: ["127.0.0.1"], controlSocket: join(dir, "missing", "pod.sock") })).rejects.toMatchObject({ syscall: "listen" });
+    const again = await startResponder({ identity: IDENTITY, port, listenAddresses: ["127.0.0.1"] });
+    await again.close();
   });
 });

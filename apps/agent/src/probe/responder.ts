@@ -84,15 +84,10 @@ export async function startResponder(options: ResponderOptions): Promise<Respond
   if (options.controlSocket !== undefined) {
     await unlink(options.controlSocket).catch(() => undefined);
     control = createServer(createHandler(options.identity, policy, "control", options.agentSocket));
-    await new Promise<void>((resolve, reject) => {
-      control!.once("error", reject);
-      // It dials for whoever connects: owner only, from the moment the socket exists (bound inside listen()).
-      const umask = process.umask(0o177);
-      try {
-        control!.listen(options.controlSocket, () => resolve());
-      } finally {
-        process.umask(umask);
-      }
+    // It dials for whoever connects: owner only, from the moment the socket exists.
+    await listen(control, { path: options.controlSocket }, 0o600).catch(async (error: unknown) => {
+      await closeTcp();
+      throw error;
     });
   }
   let udp: UdpSocket[];
